@@ -1,34 +1,57 @@
 //! Vigil router firmware on QEMU's mps2-an386 (Cortex-M4F with a LAN9118 NIC).
 //!
-//! This crate owns the board bring-up only: clocks and time ([`time_driver`]), the NIC
-//! ([`lan9118`]), the console ([`logger`]), the fault handlers, and where the configuration comes
-//! from. Everything the router does lives in `vigil-router-fw`, which real boards share.
+//! This crate owns the board bring-up only: time ([`time_driver`]), the NIC ([`lan9118`]), the
+//! console ([`logger`]), what comes from the host ([`semihosting`]: command line, wall clock,
+//! exit), and the fault handlers. Everything the router does lives in `vigil-router-fw`, which
+//! the real boards share.
+//!
+//! # Configuration
+//! Three layers of `key=value` text (see `vigil_router_fw::config`), later ones winning:
+//! [`DEFAULTS`] below, the build-time variable `VIGIL_ROUTER_CONFIG`, and the semihosting command
+//! line (`qemu-system-arm ... -append "name=r2 parent=10.0.2.2:7002"`), so a test can boot one
+//! image as several routers.
+//!
+//! # Generation
+//! The host's clock in seconds, through semihosting: it grows across reboots of the guest, which
+//! is what the router's parents need to see, as long as two boots are a second apart.
 
 #![no_std]
 #![no_main]
 
 mod lan9118;
 mod logger;
+mod semihosting;
 mod time_driver;
 
 use core::cell::Cell;
 
 use cortex_m::peripheral::NVIC;
 use cortex_m_rt::{exception, ExceptionFrame};
-use cortex_m_semihosting::debug::{self, EXIT_FAILURE};
-use cortex_m_semihosting::hprintln;
 use critical_section::Mutex;
 use embassy_executor::Spawner;
-use embassy_net::udp::{PacketMetadata, UdpSocket};
-use embassy_net::{Ipv4Address, Ipv4Cidr, Runner, StackResources, StaticConfigV4};
-use static_cell::StaticCell;
+use embassy_net::{Runner, StackResources};
+use static_cell::{ConstStaticCell, StaticCell};
+use vigil_proto::table::{empty_slots, Slot};
+use vigil_proto::Generation;
+use vigil_router_fw::{Buffers, Config};
 
 use lan9118::{IrqHandle, Lan9118};
+use semihosting::fail;
 
 /// Where mps2-an385/an386/an500 map the LAN9118.
 const LAN9118_BASE: usize = 0x4020_0000;
 /// The LAN9118's line on the NVIC of those machines.
 const LAN9118_IRQ: u16 = 13;
+
+/// What this board runs with when nothing overrides it: QEMU's user-mode network (the host is
+/// 10.0.2.2), the parent on host port 7001, and a development key that is public by design.
+const DEFAULTS: &str = "name=qemu-r0 ip=10.0.2.15/24 gateway=10.0.2.2 port=7000 \
+    parent=10.0.2.2:7001 \
+    key=1:766967696c2d6465762d6b65792d646f2d6e6f742d7573652d696e2d70726f64";
+
+/// Nodes the router's table can hold. RAM is plentiful here (4 MiB); a real board sizes this
+/// to its own memory.
+const TABLE_SLOTS: usize = 1024;
 
 /// The NIC's interrupt acknowledger, for `DefaultHandler`; `None` until the NIC is up.
 static LAN9118_IRQ_HANDLE: Mutex<Cell<Option<IrqHandle>>> = Mutex::new(Cell::new(None));
@@ -55,6 +78,18 @@ async fn main(spawner: Spawner) {
     time_driver::init(core.SYST);
     log::info!("vigil router on mps2-an386");
 
+    let mut cmdline = [0u8; 512];
+    let layers = [
+        DEFAULTS,
+        option_env!("VIGIL_ROUTER_CONFIG").unwrap_or(""),
+        semihosting::cmdline(&mut cmdline),
+    ];
+    let config = match Config::from_layers(&layers) {
+        Ok(config) => config,
+        Err(e) => fail(format_args!("configuration: {e}")),
+    };
+    let generation = Generation(semihosting::unix_time());
+
     // SAFETY: this machine maps a LAN9118 at LAN9118_BASE, and this is the only driver for it.
     let (nic, irq) = match unsafe { Lan9118::new(LAN9118_BASE) } {
         Ok(pair) => pair,
@@ -75,50 +110,21 @@ async fn main(spawner: Spawner) {
     // SAFETY: the handler below is ready and touches only the NIC's interrupt registers.
     unsafe { NVIC::unmask(Irq(LAN9118_IRQ)) };
 
-    let config = embassy_net::Config::ipv4_static(StaticConfigV4 {
-        address: Ipv4Cidr::new(Ipv4Address::new(10, 0, 2, 15), 24),
-        gateway: Some(Ipv4Address::new(10, 0, 2, 2)),
-        dns_servers: Default::default(),
-    });
-    static RESOURCES: StaticCell<StackResources<2>> = StaticCell::new();
-    let (stack, runner) = embassy_net::new(nic, config, RESOURCES.init(StackResources::new()), 1);
+    // One socket: the router's.
+    static RESOURCES: StaticCell<StackResources<1>> = StaticCell::new();
+    let (stack, runner) = embassy_net::new(
+        nic,
+        config.net_config(),
+        RESOURCES.init(StackResources::new()),
+        // Seeds smoltcp's ephemeral ports and TCP sequence numbers, neither of which the router
+        // uses; the generation is as good as anything.
+        u64::from(generation.0),
+    );
     spawner.spawn(net_task(runner).expect("net task spawns once"));
 
-    static RX_META: StaticCell<[PacketMetadata; 4]> = StaticCell::new();
-    static TX_META: StaticCell<[PacketMetadata; 4]> = StaticCell::new();
-    static RX_BUF: StaticCell<[u8; 4096]> = StaticCell::new();
-    static TX_BUF: StaticCell<[u8; 4096]> = StaticCell::new();
-    let mut socket = UdpSocket::new(
-        stack,
-        RX_META.init([PacketMetadata::EMPTY; 4]),
-        RX_BUF.init([0; 4096]),
-        TX_META.init([PacketMetadata::EMPTY; 4]),
-        TX_BUF.init([0; 4096]),
-    );
-    if let Err(e) = socket.bind(7000) {
-        fail(format_args!("bind: {e:?}"));
-    }
-    log::info!("echo on udp/7000");
-    let mut buf = [0u8; 1500];
-    loop {
-        match socket.recv_from(&mut buf).await {
-            Ok((n, meta)) => {
-                log::info!("{} bytes from {}", n, meta.endpoint);
-                if let Err(e) = socket.send_to(&buf[..n], meta.endpoint).await {
-                    log::warn!("send: {e:?}");
-                }
-            }
-            Err(e) => log::warn!("recv: {e:?}"),
-        }
-    }
-}
-
-/// Reports a fatal error on the console and ends QEMU with a failure status.
-fn fail(message: core::fmt::Arguments) -> ! {
-    hprintln!("FATAL: {}", message);
-    debug::exit(EXIT_FAILURE);
-    #[allow(clippy::empty_loop)]
-    loop {}
+    static BUFFERS: ConstStaticCell<Buffers> = ConstStaticCell::new(Buffers::new());
+    static SLOTS: ConstStaticCell<[Slot; TABLE_SLOTS]> = ConstStaticCell::new(empty_slots());
+    vigil_router_fw::run(stack, &config, generation, BUFFERS.take(), SLOTS.take()).await
 }
 
 #[exception]

@@ -1,0 +1,83 @@
+//! The client role: a filesystem client that pings its parents and reconnects when ordered.
+//!
+//! Drive it like every machine: feed datagrams to [`Client::handle`] and deadlines to
+//! [`Client::handle_timeout`], then drain [`Client::poll_transmit`] and [`Client::poll_event`]
+//! until `None`, and sleep until [`Client::poll_timeout`]. On [`Event::Order`] carrying
+//! `BeginRecovery`, reconnect to the target and call [`Client::order_done`] with the outcome.
+
+use crate::counters::Counters;
+use crate::event::Event;
+use crate::ids::{NodeId, OrderId};
+use crate::member::Member;
+pub use crate::member::MemberConfig as ClientConfig;
+use crate::time::Instant;
+use crate::wire::{Endpoint, Role};
+
+/// A client's sans-IO state machine.
+pub struct Client {
+    member: Member,
+}
+
+impl Client {
+    /// A client that starts pinging its parents at `now`.
+    pub fn new(config: ClientConfig, now: Instant) -> Client {
+        Client { member: Member::new(config, Role::Client, now) }
+    }
+
+    // ----- getters ------------------------------------------------------------------------
+
+    /// This client's node id.
+    pub fn id(&self) -> NodeId {
+        self.member.link.id
+    }
+
+    /// What was dropped and why.
+    pub fn counters(&self) -> &Counters {
+        &self.member.counters
+    }
+
+    /// How many parents currently answer.
+    pub fn parents_up(&self) -> usize {
+        self.member.parents_up()
+    }
+
+    /// The parent this client counts at in order progress, if one answers.
+    pub fn home_parent(&self) -> Option<Endpoint> {
+        self.member.home_parent()
+    }
+
+    // ----- inputs -------------------------------------------------------------------------
+
+    /// A datagram arrived from `from`.
+    pub fn handle(&mut self, now: Instant, from: Endpoint, bytes: &[u8]) {
+        self.member.handle(now, from, bytes);
+    }
+
+    /// The deadline from [`Client::poll_timeout`] passed.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        self.member.handle_timeout(now);
+    }
+
+    /// The driver carried out `order`: `reconnected` tells whether it worked. Reported in the
+    /// next ping, which goes out at once. Returns false for an order this client does not hold.
+    pub fn order_done(&mut self, now: Instant, order: OrderId, reconnected: bool) -> bool {
+        self.member.order_done(now, order, reconnected)
+    }
+
+    // ----- outputs ------------------------------------------------------------------------
+
+    /// The next datagram to send, written into `buf`: its destination and length.
+    pub fn poll_transmit(&mut self, now: Instant, buf: &mut [u8]) -> Option<(Endpoint, usize)> {
+        self.member.poll_transmit(now, buf)
+    }
+
+    /// When to call [`Client::handle_timeout`] next.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        self.member.poll_timeout()
+    }
+
+    /// The next event.
+    pub fn poll_event(&mut self) -> Option<Event> {
+        self.member.events.pop()
+    }
+}

@@ -1,0 +1,123 @@
+//! Events: what a machine tells its driver (to log, to act on, to show).
+
+use crate::ids::{Generation, Name, NodeId, OrderId};
+use crate::wire::{Endpoint, NodeState, Order, Role, MAX_ALTERNATES};
+
+/// Something the driver should know. Drain with `poll_event` after every input.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Event {
+    /// A new child pinged this parent.
+    ChildJoined {
+        /// The child.
+        id: NodeId,
+        /// What it is.
+        role: Role,
+    },
+    /// A child came back with a new generation: it rebooted.
+    ChildRebooted {
+        /// The child.
+        id: NodeId,
+        /// Its new generation.
+        generation: Generation,
+    },
+    /// This parent's verdict on a direct child changed.
+    ChildState {
+        /// The child.
+        id: NodeId,
+        /// The new verdict.
+        state: NodeState,
+    },
+    /// Many children fell silent at once: marked unreachable (a partition), not dead.
+    MassSilence {
+        /// How many.
+        count: u32,
+    },
+    /// The machine's own loop was late by this much; silence counters restarted.
+    Stalled {
+        /// Lateness in ms.
+        late_ms: u64,
+    },
+    /// A new child was refused: the table is full.
+    TableFull {
+        /// The refused child.
+        id: NodeId,
+    },
+    /// A parent answers (again).
+    ParentUp {
+        /// The parent.
+        addr: Endpoint,
+    },
+    /// A parent has not answered for the dead threshold.
+    ParentDown {
+        /// The parent.
+        addr: Endpoint,
+    },
+    /// A parent answered with a new generation: it restarted.
+    ParentRestarted {
+        /// The parent.
+        addr: Endpoint,
+        /// Its new generation.
+        generation: Generation,
+    },
+    /// A parent refused this node: its table is full.
+    Refused {
+        /// The parent.
+        addr: Endpoint,
+        /// Where it suggests to go instead.
+        alternates: heapless::Vec<Endpoint, MAX_ALTERNATES>,
+    },
+    /// Carry out this order, then report with `order_done` (clients: reconnect; servers: close
+    /// the window). Delivered once per order id, however often the order is repeated.
+    Order(Order),
+    /// A router took a new order from its parent and pushes it to its children.
+    OrderHeld(OrderId),
+    /// The MGS issued an order (persist the sequence to keep ids unique).
+    OrderIssued(Order),
+    /// A target restarted (new instance): its recovery begins.
+    TargetRestarted {
+        /// The target.
+        target: Name,
+        /// Its new instance.
+        generation: Generation,
+    },
+    /// Every live client reconnected to the target: its window was ordered closed.
+    WindowClosed {
+        /// The target.
+        target: Name,
+        /// The `CloseWindow` order.
+        order: OrderId,
+    },
+    /// Two names map to one node id: the second is ignored.
+    IdCollision {
+        /// The id.
+        id: NodeId,
+        /// The name tracked.
+        kept: Name,
+        /// The name ignored.
+        ignored: Name,
+    },
+}
+
+/// A bounded queue of events that counts what it drops.
+pub(crate) struct Events<const N: usize> {
+    queue: heapless::Deque<Event, N>,
+}
+
+impl<const N: usize> Events<N> {
+    pub(crate) const fn new() -> Self {
+        Events { queue: heapless::Deque::new() }
+    }
+
+    /// Queues an event; returns false (and the caller counts) when the driver has not drained.
+    pub(crate) fn push(&mut self, event: Event) -> bool {
+        self.queue.push_back(event).is_ok()
+    }
+
+    pub(crate) fn is_full(&self) -> bool {
+        self.queue.is_full()
+    }
+
+    pub(crate) fn pop(&mut self) -> Option<Event> {
+        self.queue.pop_front()
+    }
+}

@@ -1,0 +1,734 @@
+//! The parent side of the tree, shared by routers and the MGS: it takes pings and updates from
+//! children, judges their silence (DCD), merges what child routers report of their subtrees,
+//! holds orders and pushes them down, and sums order progress.
+//!
+//! What is *not* here: a router's upward side ([`crate::router`]) and the MGS's decisions
+//! ([`crate::mgs`]). Both wrap a `Hub` and drain its replies and pushes from their `poll_transmit`.
+
+use heapless::{Deque, LinearMap, Vec};
+
+use crate::counters::{Counters, ReplayWindow};
+use crate::event::{Event, Events};
+use crate::ids::{Name, NodeId, OrderId};
+use crate::table::{Direct, Entry, Path, Slot, Table};
+use crate::time::Instant;
+use crate::timing::Timing;
+use crate::wire::{
+    encoded_len, Endpoint, Header, NodeDelta, NodeState, Order, OrderProgress, PathReport, Ping, PingReply,
+    ReplyStatus, Role, TargetStatus, Totals, Update, MAX_ALTERNATES, MAX_DELTAS, MAX_PROGRESS,
+    MAX_REPLY_ORDERS,
+};
+
+/// Most orders a parent holds (and repeats) at once; a newer order for the same target
+/// supersedes an older one.
+pub const MAX_HELD: usize = 4;
+const REPLY_QUEUE: usize = 64;
+const EVENT_QUEUE: usize = 64;
+
+/// An order being distributed to direct children.
+#[derive(Clone, Debug)]
+pub(crate) struct Held {
+    pub(crate) order: Order,
+    /// Next table slot to push to; `None` once every child had its push.
+    cursor: Option<usize>,
+}
+
+/// What a child router last said of its subtree as a whole.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ChildRouter {
+    /// Progress of the orders it holds.
+    pub progress: Vec<OrderProgress, MAX_PROGRESS>,
+    /// Its subtree's totals.
+    pub totals: Totals,
+}
+
+/// A target's last reported status and the server that reported it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TargetRecord {
+    /// The server hosting the target.
+    pub server: NodeId,
+    /// What it said.
+    pub status: TargetStatus,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum ReplyKind {
+    Accepted,
+    Unknown,
+    Refused,
+}
+
+#[derive(Clone, Copy, Debug)]
+struct PendingReply {
+    to: Endpoint,
+    id: NodeId,
+    kind: ReplyKind,
+}
+
+pub(crate) struct Hub<S, const R: usize, const T: usize> {
+    pub(crate) me: NodeId,
+    pub(crate) timing: Timing,
+    pub(crate) table: Table<S>,
+    pub(crate) alternates: Vec<Endpoint, MAX_ALTERNATES>,
+    /// Change counter: every change to an entry takes the next version.
+    pub(crate) version: u32,
+    pub(crate) held: Vec<Held, MAX_HELD>,
+    pub(crate) routers: LinearMap<NodeId, ChildRouter, R>,
+    pub(crate) targets: Vec<TargetRecord, T>,
+    replies: Deque<PendingReply, REPLY_QUEUE>,
+    last_check: Instant,
+    /// Something changed that the owner should act on (send up, re-evaluate) soon.
+    pub(crate) urgent: bool,
+    pub(crate) counters: Counters,
+    pub(crate) events: Events<EVENT_QUEUE>,
+}
+
+impl<S: AsRef<[Slot]> + AsMut<[Slot]>, const R: usize, const T: usize> Hub<S, R, T> {
+    pub(crate) fn new(me: NodeId, timing: Timing, slots: S, now: Instant) -> Self {
+        Hub {
+            me,
+            timing,
+            table: Table::new(slots),
+            alternates: Vec::new(),
+            version: 0,
+            held: Vec::new(),
+            routers: LinearMap::new(),
+            targets: Vec::new(),
+            replies: Deque::new(),
+            last_check: now,
+            urgent: false,
+            counters: Counters::default(),
+            events: Events::new(),
+        }
+    }
+
+    fn bump(&mut self) -> u32 {
+        self.version = self.version.wrapping_add(1).max(1);
+        self.version
+    }
+
+    pub(crate) fn emit(&mut self, event: Event) {
+        if !self.events.push(event) {
+            self.counters.events_dropped += 1;
+        }
+    }
+
+    fn reply(&mut self, to: Endpoint, id: NodeId, kind: ReplyKind) {
+        if self.replies.push_back(PendingReply { to, id, kind }).is_err() {
+            self.counters.replies_dropped += 1;
+        }
+    }
+
+    // ----- inputs -------------------------------------------------------------------------
+
+    /// A ping from a child (client or server).
+    pub(crate) fn handle_ping(&mut self, now: Instant, from: Endpoint, header: &Header, ping: Ping) {
+        let admitted =
+            self.admit(now, from, header, ping.role, ping.interval_ms, ping.name.as_ref(), ping.home);
+        let Some(id) = admitted else { return };
+        let mut changed = false;
+        if let Some(d) = self.table.get_mut(id).and_then(|e| e.direct.as_mut()) {
+            if d.reports != ping.reports {
+                d.reports = ping.reports;
+                // Progress moved: worth sending up soon, not at the next interval.
+                self.urgent = true;
+            }
+        }
+        if let Some(status) = ping.target {
+            changed = self.set_target(id, status);
+        }
+        if changed {
+            let v = self.bump();
+            if let Some(e) = self.table.get_mut(id) {
+                e.changed = v;
+            }
+        }
+    }
+
+    /// An update (and implicit ping) from a child router.
+    pub(crate) fn handle_update(&mut self, now: Instant, from: Endpoint, header: &Header, update: Update) {
+        let Some(id) =
+            self.admit(now, from, header, Role::Router, update.interval_ms, update.name.as_ref(), true)
+        else {
+            return;
+        };
+        let summary = ChildRouter { progress: update.progress, totals: update.totals };
+        if self.routers.get(&id) != Some(&summary) {
+            self.urgent = true;
+            if self.routers.insert(id, summary).is_err() {
+                self.counters.overflow += 1;
+            }
+        }
+        if update.base == 0 {
+            self.begin_resync(id);
+        }
+        let Some(applied) = self.table.get(id).and_then(|e| e.direct.as_ref()).map(|d| d.applied) else {
+            return;
+        };
+        if update.base != applied {
+            self.counters.out_of_order += 1;
+            return;
+        }
+        for delta in update.deltas {
+            self.apply_delta(id, delta);
+        }
+        let mut finished_resync = false;
+        if let Some(d) = self.table.get_mut(id).and_then(|e| e.direct.as_mut()) {
+            d.applied = update.upto;
+            if d.resync && !update.more {
+                d.resync = false;
+                finished_resync = true;
+            }
+        }
+        if finished_resync {
+            self.sweep_stale(id);
+        }
+    }
+
+    /// Admits a datagram from a direct child: authenticates its place (generation, replay,
+    /// capacity), refreshes its liveness and queues the reply. `None`: dropped or refused.
+    #[allow(clippy::too_many_arguments)]
+    fn admit(
+        &mut self,
+        now: Instant,
+        from: Endpoint,
+        header: &Header,
+        role: Role,
+        interval_ms: u32,
+        name: Option<&Name>,
+        home: bool,
+    ) -> Option<NodeId> {
+        let id = header.sender;
+        if id == self.me {
+            self.counters.unexpected += 1;
+            return None;
+        }
+        let me = self.me;
+        let Some(entry) = self.table.get_mut(id) else {
+            return self.admit_new(now, from, header, role, interval_ms, name, home);
+        };
+        let older = header.generation < entry.generation;
+        // A node whose generation went backwards (wiped state) is taken back once it was given up.
+        let given_up = !entry.best_state().is_some_and(NodeState::is_live);
+        if older && !given_up {
+            self.counters.stale_generation += 1;
+            return None;
+        }
+        let rebooted = header.generation != entry.generation;
+        if let Some(n) = name {
+            if entry.name.is_empty() {
+                entry.name = n.clone();
+            } else if *n != entry.name {
+                let event = Event::IdCollision { id, kept: entry.name.clone(), ignored: n.clone() };
+                self.counters.unexpected += 1;
+                self.emit(event);
+                self.reply(from, id, ReplyKind::Refused);
+                return None;
+            }
+        }
+        if entry.direct.is_none() {
+            // Known so far only through a child router: the node now pings us too.
+            entry.direct = Some(new_direct(from, now, interval_ms, home));
+        }
+        let Some(d) = entry.direct.as_mut() else {
+            return None;
+        };
+        if rebooted {
+            *d = new_direct(from, now, interval_ms, home);
+        }
+        if !d.replay.accept(header.sequence) {
+            self.counters.replayed += 1;
+            return None;
+        }
+        d.addr = from;
+        d.last_heard = now;
+        d.interval_ms = interval_ms;
+        let home_changed = d.home != home;
+        d.home = home;
+        entry.role = role;
+        entry.generation = header.generation;
+        let mut changed = rebooted;
+        match entry.direct_path_mut(me) {
+            Some(p) if p.state == NodeState::Alive => {}
+            Some(p) => {
+                p.state = NodeState::Alive;
+                p.silent_ms = 0;
+                changed = true;
+            }
+            None => {
+                let path = direct_path(me, id);
+                if entry.paths.is_full() {
+                    // Two paths already: the one through us is the one we are sure of.
+                    entry.paths.pop();
+                }
+                let _ = entry.paths.push(path);
+                changed = true;
+            }
+        }
+        if changed {
+            let v = self.bump();
+            if let Some(e) = self.table.get_mut(id) {
+                e.changed = v;
+            }
+            self.urgent = true;
+            self.emit(if rebooted {
+                Event::ChildRebooted { id, generation: header.generation }
+            } else {
+                Event::ChildState { id, state: NodeState::Alive }
+            });
+        }
+        if home_changed {
+            self.urgent = true;
+        }
+        self.reply(from, id, ReplyKind::Accepted);
+        Some(id)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn admit_new(
+        &mut self,
+        now: Instant,
+        from: Endpoint,
+        header: &Header,
+        role: Role,
+        interval_ms: u32,
+        name: Option<&Name>,
+        home: bool,
+    ) -> Option<NodeId> {
+        let id = header.sender;
+        let Some(name) = name else {
+            // We lost it (or it lost us): ask for its name.
+            self.reply(from, id, ReplyKind::Unknown);
+            return None;
+        };
+        if self.table.is_full() {
+            self.counters.refused += 1;
+            self.emit(Event::TableFull { id });
+            self.reply(from, id, ReplyKind::Refused);
+            return None;
+        }
+        let v = self.bump();
+        let mut entry = Entry::new(id, name.clone(), role, header.generation);
+        entry.changed = v;
+        entry.created = v;
+        let _ = entry.paths.push(direct_path(self.me, id));
+        let mut direct = new_direct(from, now, interval_ms, home);
+        direct.replay.accept(header.sequence);
+        entry.direct = Some(direct);
+        if self.table.insert(entry).is_err() {
+            self.counters.overflow += 1;
+            return None;
+        }
+        self.urgent = true;
+        self.emit(Event::ChildJoined { id, role });
+        self.reply(from, id, ReplyKind::Accepted);
+        Some(id)
+    }
+
+    /// A snapshot from child router `via` begins: what it told before is stale until repeated.
+    fn begin_resync(&mut self, via: NodeId) {
+        for e in self.table.iter_mut() {
+            if e.id == via {
+                if let Some(d) = e.direct.as_mut() {
+                    d.resync = true;
+                    d.applied = 0;
+                }
+                continue;
+            }
+            for p in e.paths.iter_mut().filter(|p| p.via == via) {
+                p.stale = true;
+            }
+        }
+    }
+
+    /// The snapshot from `via` is complete: drop every path it did not repeat.
+    fn sweep_stale(&mut self, via: NodeId) {
+        let mut version = self.version;
+        let mut swept = false;
+        for e in self.table.iter_mut() {
+            if e.paths.iter().any(|p| p.stale && p.via == via) {
+                e.paths.retain(|p| !(p.stale && p.via == via));
+                version = version.wrapping_add(1).max(1);
+                e.changed = version;
+                swept = true;
+            }
+        }
+        self.version = version;
+        self.urgent |= swept;
+    }
+
+    fn apply_delta(&mut self, via: NodeId, delta: NodeDelta) {
+        if delta.id == self.me || delta.id == via {
+            self.counters.unexpected += 1;
+            return;
+        }
+        let me = self.me;
+        let v = self.bump();
+        if self.table.get(delta.id).is_none() {
+            if delta.paths.is_empty() {
+                return;
+            }
+            let name = delta.name.clone().unwrap_or_default();
+            let entry = Entry::new(delta.id, name, delta.role, delta.generation);
+            if self.table.insert(entry).is_err() {
+                self.counters.overflow += 1;
+                return;
+            }
+        }
+        let Some(e) = self.table.get_mut(delta.id) else {
+            return;
+        };
+        e.generation = e.generation.max(delta.generation);
+        e.role = delta.role;
+        let mut collision = None;
+        if let Some(n) = delta.name {
+            if e.name.is_empty() {
+                e.name = n;
+            } else if n != e.name {
+                collision = Some(Event::IdCollision { id: e.id, kept: e.name.clone(), ignored: n });
+            }
+        }
+        e.paths.retain(|p| p.via != via);
+        let mut overflow = 0;
+        for p in delta.paths.iter().filter(|p| p.parent != me) {
+            let path = Path { parent: p.parent, via, state: p.state, silent_ms: p.silent_ms, stale: false };
+            if e.paths.push(path).is_err() {
+                overflow += 1;
+            }
+        }
+        e.changed = v;
+        self.counters.overflow += overflow;
+        if let Some(event) = collision {
+            self.counters.unexpected += 1;
+            self.emit(event);
+        }
+        if let Some(status) = delta.target {
+            self.set_target(delta.id, status);
+        }
+        self.urgent = true;
+    }
+
+    /// Records a target's status; true if it changed.
+    fn set_target(&mut self, server: NodeId, status: TargetStatus) -> bool {
+        let record = TargetRecord { server, status };
+        match self.targets.iter_mut().find(|t| t.status.target == record.status.target) {
+            Some(t) if *t == record => false,
+            Some(t) => {
+                *t = record;
+                self.urgent = true;
+                true
+            }
+            None => {
+                if self.targets.push(record).is_err() {
+                    self.counters.overflow += 1;
+                    return false;
+                }
+                self.urgent = true;
+                true
+            }
+        }
+    }
+
+    /// Holds an order for the direct children: pushes it now and repeats it in replies until
+    /// each child reports it. Returns false for a repeat or an order older than one held.
+    pub(crate) fn hold(&mut self, order: Order) -> bool {
+        let target = order.action.target().clone();
+        let newer_held =
+            self.held.iter().any(|h| h.order.id >= order.id && *h.order.action.target() == target);
+        if newer_held {
+            return false;
+        }
+        self.held.retain(|h| *h.order.action.target() != target);
+        if self.held.is_full() {
+            // Drop the oldest order: the newest ones matter.
+            if let Some(oldest) = (0..self.held.len()).min_by_key(|&i| self.held[i].order.id) {
+                self.held.remove(oldest);
+            }
+        }
+        let _ = self.held.push(Held { order, cursor: Some(0) });
+        self.urgent = true;
+        true
+    }
+
+    /// Judges the silence of direct children. Call at [`Hub::next_check`].
+    pub(crate) fn check(&mut self, now: Instant) {
+        let late = now.since(self.last_check);
+        self.last_check = now;
+        let stall_ms = 2 * u64::from(self.timing.ping_interval_ms.max(self.timing.update_interval_ms));
+        if late > stall_ms {
+            // Our own loop was late: the silence we see is ours, not the children's.
+            self.counters.stalls += 1;
+            self.emit(Event::Stalled { late_ms: late });
+            for d in self.table.iter_mut().filter_map(|e| e.direct.as_mut()) {
+                d.last_heard = d.last_heard.max(now);
+            }
+            return;
+        }
+        let me = self.me;
+        let timing = self.timing;
+        let (mut live, mut dying) = (0u32, 0u32);
+        for e in self.table.iter() {
+            let (Some(d), Some(state)) = (&e.direct, direct_state(me, e)) else {
+                continue;
+            };
+            if state.is_live() {
+                live += 1;
+                if now.since(d.last_heard) >= timing.dead_ms(d.interval_ms) {
+                    dying += 1;
+                }
+            }
+        }
+        let mass = dying >= timing.mass_silence_min
+            && u64::from(dying) * 100 > u64::from(live) * u64::from(timing.mass_silence_percent);
+        if mass {
+            self.emit(Event::MassSilence { count: dying });
+        }
+        let mut version = self.version;
+        let mut verdicts: Vec<(NodeId, NodeState), 16> = Vec::new();
+        let mut more_verdicts = 0u32;
+        for e in self.table.iter_mut() {
+            let id = e.id;
+            let Some(d) = e.direct.as_ref() else { continue };
+            let silent = now.since(d.last_heard);
+            let interval = d.interval_ms;
+            let Some(p) = e.direct_path_mut(me) else {
+                continue;
+            };
+            let verdict = if silent >= timing.dead_ms(interval) {
+                match p.state {
+                    NodeState::Alive | NodeState::Suspect if mass => NodeState::Unreachable,
+                    NodeState::Alive | NodeState::Suspect => NodeState::Dead,
+                    other => other,
+                }
+            } else if silent >= timing.suspect_ms(interval) {
+                NodeState::Suspect
+            } else {
+                p.state
+            };
+            if verdict != p.state {
+                p.state = verdict;
+                p.silent_ms = u32::try_from(silent).unwrap_or(u32::MAX);
+                version = version.wrapping_add(1).max(1);
+                e.changed = version;
+                if verdicts.push((id, verdict)).is_err() {
+                    more_verdicts += 1;
+                }
+            }
+        }
+        self.version = version;
+        for (id, state) in verdicts {
+            self.urgent |= !state.is_live();
+            self.emit(Event::ChildState { id, state });
+        }
+        if more_verdicts > 0 {
+            // Too many to list one by one this round: the totals carry them.
+            self.urgent = true;
+        }
+    }
+
+    pub(crate) fn next_check(&self) -> Instant {
+        self.last_check.after(self.timing.check_ms())
+    }
+
+    // ----- outputs ------------------------------------------------------------------------
+
+    /// The next reply to send, built from the current state.
+    pub(crate) fn poll_reply(&mut self) -> Option<(Endpoint, PingReply)> {
+        let pending = self.replies.pop_front()?;
+        Some((pending.to, self.build_reply(pending)))
+    }
+
+    fn build_reply(&self, pending: PendingReply) -> PingReply {
+        let mut reply = PingReply {
+            interval_ms: self.timing.ping_interval_ms,
+            status: ReplyStatus::Unknown,
+            ack: 0,
+            orders: Vec::new(),
+        };
+        match pending.kind {
+            ReplyKind::Unknown => return reply,
+            ReplyKind::Refused => {
+                reply.status = ReplyStatus::Refused { alternates: self.alternates.clone() };
+                return reply;
+            }
+            ReplyKind::Accepted => {}
+        }
+        let Some(entry) = self.table.get(pending.id) else {
+            return reply;
+        };
+        let Some(d) = &entry.direct else { return reply };
+        reply.status = ReplyStatus::Accepted;
+        reply.ack = d.applied;
+        if entry.role == Role::Router {
+            reply.interval_ms = self.timing.update_interval_ms;
+        }
+        let mut wanted: Vec<&Held, MAX_HELD> =
+            self.held.iter().filter(|h| !self.child_has(entry, h.order.id)).collect();
+        wanted.sort_unstable_by(|a, b| b.order.id.cmp(&a.order.id));
+        for h in wanted.into_iter().take(MAX_REPLY_ORDERS) {
+            let _ = reply.orders.push(h.order.clone());
+        }
+        reply
+    }
+
+    /// Whether a child reported an order (so it needs no more repeats).
+    fn child_has(&self, e: &Entry, order: OrderId) -> bool {
+        if e.role == Role::Router {
+            self.routers.get(&e.id).is_some_and(|r| r.progress.iter().any(|p| p.order == order))
+        } else {
+            e.direct.as_ref().is_some_and(|d| d.reports.iter().any(|r| r.order == order))
+        }
+    }
+
+    /// The next order push to a live direct child that has not reported it.
+    pub(crate) fn poll_push(&mut self) -> Option<(Endpoint, Order)> {
+        for k in 0..self.held.len() {
+            let order_id = self.held[k].order.id;
+            while let Some(i) = self.held[k].cursor {
+                if i >= self.table.slot_count() {
+                    self.held[k].cursor = None;
+                    break;
+                }
+                self.held[k].cursor = Some(i + 1);
+                let Some(e) = self.table.at(i) else { continue };
+                let Some(d) = &e.direct else { continue };
+                let live = direct_state(self.me, e).is_some_and(NodeState::is_live);
+                if live && !self.child_has(e, order_id) {
+                    return Some((d.addr, self.held[k].order.clone()));
+                }
+            }
+        }
+        None
+    }
+
+    // ----- views --------------------------------------------------------------------------
+
+    /// Progress of an order in this hub's subtree: its home client children plus what child
+    /// routers last reported.
+    pub(crate) fn progress(&self, order: OrderId) -> OrderProgress {
+        let mut sum = OrderProgress { order, ..OrderProgress::default() };
+        for e in self.table.iter().filter(|e| e.role == Role::Client) {
+            let Some(d) = &e.direct else { continue };
+            if !d.home || !direct_state(self.me, e).is_some_and(NodeState::is_live) {
+                continue;
+            }
+            sum.live += 1;
+            if let Some(r) = d.reports.iter().find(|r| r.order == order) {
+                sum.applied += 1;
+                match r.outcome {
+                    crate::wire::Outcome::Reconnected => sum.reconnected += 1,
+                    crate::wire::Outcome::Failed => sum.failed += 1,
+                    crate::wire::Outcome::Applied => {}
+                }
+            }
+        }
+        for (_, r) in self.routers.iter() {
+            if let Some(p) = r.progress.iter().find(|p| p.order == order) {
+                sum.add(p);
+            }
+        }
+        sum
+    }
+
+    /// Whether every child router reported holding the order (so the sum covers its subtree).
+    pub(crate) fn all_routers_hold(&self, order: OrderId) -> bool {
+        self.table
+            .iter()
+            .filter(|e| e.role == Role::Router && e.direct.is_some())
+            .all(|e| self.child_has(e, order))
+    }
+
+    /// Node counts per state over the whole table, by each node's best path.
+    pub(crate) fn totals(&self) -> Totals {
+        let mut t = Totals::default();
+        for e in self.table.iter() {
+            match e.best_state() {
+                Some(NodeState::Alive) => t.alive += 1,
+                Some(NodeState::Suspect) => t.suspect += 1,
+                Some(NodeState::Unreachable) => t.unreachable += 1,
+                Some(NodeState::Dead) | None => t.dead += 1,
+            }
+        }
+        t
+    }
+
+    /// One page of changes after `base`: the oldest changes first, as many as fit `room` bytes.
+    /// Returns the deltas, the version the page brings the parent to, and whether more remain.
+    pub(crate) fn page(&self, base: u32, room: usize) -> (Vec<NodeDelta, MAX_DELTAS>, u32, bool) {
+        // The MAX_DELTAS oldest changes after base (a max-heap keeps the smallest versions).
+        let mut oldest: heapless::BinaryHeap<(u32, NodeId), heapless::binary_heap::Max, MAX_DELTAS> =
+            heapless::BinaryHeap::new();
+        let mut capped = false;
+        for e in self.table.iter().filter(|e| e.changed > base) {
+            let key = (e.changed, e.id);
+            if oldest.len() < MAX_DELTAS {
+                let _ = oldest.push(key);
+            } else if oldest.peek().is_some_and(|top| key < *top) {
+                let _ = oldest.pop();
+                let _ = oldest.push(key);
+                capped = true;
+            } else {
+                capped = true;
+            }
+        }
+        let mut order: Vec<(u32, NodeId), MAX_DELTAS> = oldest.into_vec();
+        order.sort_unstable();
+        let mut deltas = Vec::new();
+        let mut used = 0;
+        let mut upto = base;
+        for (changed, id) in order.iter().copied() {
+            let Some(e) = self.table.get(id) else {
+                continue;
+            };
+            let delta = self.delta(e, base);
+            let len = encoded_len(&delta);
+            if used + len > room || deltas.push(delta).is_err() {
+                return (deltas, upto, true);
+            }
+            used += len;
+            upto = changed;
+        }
+        if capped {
+            (deltas, upto, true)
+        } else {
+            (deltas, self.version, false)
+        }
+    }
+
+    fn delta(&self, e: &Entry, base: u32) -> NodeDelta {
+        let mut paths = Vec::new();
+        for p in &e.paths {
+            let _ = paths.push(PathReport { parent: p.parent, state: p.state, silent_ms: p.silent_ms });
+        }
+        NodeDelta {
+            id: e.id,
+            generation: e.generation,
+            role: e.role,
+            name: (e.created > base || base == 0).then(|| e.name.clone()),
+            paths,
+            target: self.targets.iter().find(|t| t.server == e.id).map(|t| t.status.clone()),
+        }
+    }
+}
+
+fn new_direct(addr: Endpoint, now: Instant, interval_ms: u32, home: bool) -> Direct {
+    Direct {
+        addr,
+        last_heard: now,
+        interval_ms,
+        home,
+        reports: Vec::new(),
+        applied: 0,
+        resync: false,
+        replay: ReplayWindow::default(),
+    }
+}
+
+fn direct_path(me: NodeId, id: NodeId) -> Path {
+    Path { parent: me, via: id, state: NodeState::Alive, silent_ms: 0, stale: false }
+}
+
+/// The verdict of the path through which `me` hears `e` directly.
+pub(crate) fn direct_state(me: NodeId, e: &Entry) -> Option<NodeState> {
+    e.paths.iter().find(|p| p.parent == me && p.via == e.id).map(|p| p.state)
+}

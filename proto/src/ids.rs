@@ -1,0 +1,98 @@
+//! Identity: node ids, boot generations, order ids and the bounded names the MGS shows.
+//!
+//! Identity is `(NodeId, Generation)`, never an address: a node behind NAT or with two interfaces
+//! keeps its identity, and a new address with the same generation is only a path change.
+
+use serde::{Deserialize, Serialize};
+
+/// Longest node or target name, in bytes (e.g. `c00042`, `testfs-OST0001`).
+pub const NAME_LEN: usize = 32;
+/// Longest target address (a Lustre NID such as `10.1.0.7@o2ib`, or `host:port`).
+pub const NID_LEN: usize = 48;
+
+/// A node or target name.
+pub type Name = heapless::String<NAME_LEN, u8>;
+/// A target address as clients use it to reconnect.
+pub type Nid = heapless::String<NID_LEN, u8>;
+
+/// Makes a [`Name`]; `None` if `s` is longer than [`NAME_LEN`] bytes.
+pub fn name(s: &str) -> Option<Name> {
+    Name::try_from(s).ok()
+}
+
+/// Makes a [`Nid`]; `None` if `s` is longer than [`NID_LEN`] bytes.
+pub fn nid(s: &str) -> Option<Nid> {
+    Nid::try_from(s).ok()
+}
+
+/// The compact numeric id of a node on the wire.
+///
+/// Derived from the node's name with [`NodeId::from_name`] (32-bit FNV-1a), so every role computes
+/// the same id without coordination; the MGS reports two names that map to one id.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct NodeId(pub u32);
+
+impl NodeId {
+    /// The id every node derives from its name.
+    pub const fn from_name(name: &str) -> NodeId {
+        NodeId(fnv1a(name.as_bytes()))
+    }
+}
+
+/// 32-bit FNV-1a: small, `const`, and good enough to spread names; collisions are detected.
+pub(crate) const fn fnv1a(bytes: &[u8]) -> u32 {
+    let mut hash: u32 = 0x811c_9dc5;
+    let mut i = 0;
+    while i < bytes.len() {
+        hash ^= bytes[i] as u32;
+        hash = hash.wrapping_mul(0x0100_0193);
+        i += 1;
+    }
+    hash
+}
+
+/// A boot generation: strictly greater on every boot of a node (a persisted counter on hosts, a
+/// flash counter or a clock reading on firmware). A greater generation means the node rebooted
+/// and lost its state.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct Generation(pub u32);
+
+/// The id of an order: the MGS generation that issued it and a sequence number within it, so ids
+/// stay unique across MGS restarts. Repeats of an order carry the same id; a new order a new id.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct OrderId {
+    /// Generation of the MGS that issued the order.
+    pub mgs_generation: Generation,
+    /// Sequence number within that generation, from 1.
+    pub seq: u32,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_are_stable_fnv1a() {
+        // Reference values of 32-bit FNV-1a.
+        assert_eq!(NodeId::from_name("").0, 0x811c_9dc5);
+        assert_eq!(NodeId::from_name("a").0, 0xe40c_292c);
+        assert_ne!(NodeId::from_name("c0001"), NodeId::from_name("c0002"));
+    }
+
+    #[test]
+    fn names_are_bounded() {
+        assert!(name("testfs-OST0001").is_some());
+        assert!(name(&"x".repeat(NAME_LEN + 1)).is_none());
+        assert!(nid("10.1.0.7@o2ib").is_some());
+    }
+
+    #[test]
+    fn order_ids_order_by_mgs_generation_first() {
+        let old = OrderId { mgs_generation: Generation(1), seq: 99 };
+        let new = OrderId { mgs_generation: Generation(2), seq: 1 };
+        assert!(new > old);
+    }
+}

@@ -1,0 +1,32 @@
+#![doc = include_str!("../README.md")]
+#![cfg_attr(not(any(test, feature = "std")), no_std)]
+#![deny(unsafe_code)]
+#![warn(missing_docs)]
+
+pub mod client;
+pub mod counters;
+pub mod event;
+mod hub;
+pub mod ids;
+mod link;
+mod member;
+pub mod mgs;
+pub mod router;
+pub mod server;
+pub mod table;
+pub mod time;
+pub mod timing;
+pub mod wire;
+
+pub use client::{Client, ClientConfig};
+pub use counters::Counters;
+pub use event::Event;
+pub use hub::{ChildRouter, TargetRecord, MAX_HELD};
+pub use ids::{Generation, Name, Nid, NodeId, OrderId};
+pub use member::{MemberConfig, MAX_PARENTS};
+pub use mgs::{Mgs, MgsConfig, NodeView, Recovery};
+pub use router::{Router, RouterConfig};
+pub use server::{Server, ServerConfig};
+pub use time::Instant;
+pub use timing::Timing;
+pub use wire::{Endpoint, Key, Keyring};

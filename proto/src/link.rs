@@ -1,0 +1,47 @@
+//! What every machine does at its edge: authenticate and decode what arrives, stamp and tag what
+//! leaves. One place, so every role counts bad input the same way.
+
+use crate::counters::Counters;
+use crate::ids::{Generation, NodeId};
+use crate::wire::{self, Header, Keyring, Message};
+
+/// A machine's identity on the wire and its sequence counter.
+pub(crate) struct Link {
+    pub(crate) id: NodeId,
+    pub(crate) generation: Generation,
+    pub(crate) keys: Keyring,
+    sequence: u32,
+}
+
+impl Link {
+    pub(crate) fn new(id: NodeId, generation: Generation, keys: Keyring) -> Self {
+        Link { id, generation, keys, sequence: 0 }
+    }
+
+    /// Decodes a datagram, counting what is dropped and why.
+    pub(crate) fn receive(&self, bytes: &[u8], counters: &mut Counters) -> Option<(Header, Message)> {
+        counters.received += 1;
+        match wire::decode(bytes, &self.keys) {
+            Ok(decoded) => Some(decoded),
+            Err(e) => {
+                counters.count_decode_error(e);
+                None
+            }
+        }
+    }
+
+    /// Encodes a message with the next sequence number; `None` if it does not fit `buf` (a bug
+    /// in a page builder, never input-dependent: every builder keeps its messages in bounds).
+    pub(crate) fn send(
+        &mut self,
+        message: &Message,
+        buf: &mut [u8],
+        counters: &mut Counters,
+    ) -> Option<usize> {
+        self.sequence = self.sequence.wrapping_add(1);
+        let len =
+            wire::encode(self.id, self.generation, self.sequence, message, &self.keys.current, buf).ok()?;
+        counters.sent += 1;
+        Some(len)
+    }
+}

@@ -1,0 +1,353 @@
+//! The child side shared by clients and servers: pinging every parent, carrying out orders once,
+//! and reporting progress until the parent has it.
+//!
+//! A member pings each of its parents every interval (multipath: it is alive if any path hears
+//! it). It counts in order progress at one parent only, its *home*: the first parent that
+//! answers. Orders arrive pushed or repeated in replies; the order id tells a repeat from a new
+//! order, and a repeat is only reported again, never carried out twice. The report rides in every
+//! ping until replaced, so no acknowledgement protocol is needed.
+
+use heapless::{Deque, Vec};
+
+use crate::counters::{Counters, ReplayWindow};
+use crate::event::{Event, Events};
+use crate::ids::{fnv1a, Generation, Name, NodeId, OrderId};
+use crate::link::Link;
+use crate::time::{earliest, Instant};
+use crate::timing::Timing;
+use crate::wire::{
+    Action, Endpoint, Header, Keyring, Message, Order, OrderReport, Outcome, Ping, PingReply, ReplyStatus,
+    Role, TargetStatus, MAX_REPORTS,
+};
+
+/// Most parents a node pings.
+pub const MAX_PARENTS: usize = 2;
+/// Order ids remembered to tell repeats from new orders.
+const SEEN: usize = 16;
+/// Shortest and longest interval a parent may impose.
+const INTERVAL_BOUNDS: (u32, u32) = (50, 600_000);
+
+/// Configuration shared by clients and servers.
+#[derive(Clone, Debug)]
+pub struct MemberConfig {
+    /// The node's name (its id is derived from it).
+    pub name: Name,
+    /// The node's boot generation (strictly greater on every start).
+    pub generation: Generation,
+    /// Next hops toward the MGS, primary first.
+    pub parents: Vec<Endpoint, MAX_PARENTS>,
+    /// Cluster keys.
+    pub keys: Keyring,
+    /// Ping interval (until a parent says otherwise) and thresholds.
+    pub timing: Timing,
+}
+
+#[derive(Clone, Debug)]
+struct Parent {
+    addr: Endpoint,
+    id: Option<NodeId>,
+    generation: Option<Generation>,
+    /// The parent confirmed it knows us (so pings may omit the name).
+    known: bool,
+    up: bool,
+    refused: bool,
+    last_reply: Option<Instant>,
+    next_ping: Instant,
+    replay: ReplayWindow,
+}
+
+#[derive(Clone, Copy, Debug)]
+struct Report {
+    order: OrderId,
+    outcome: Outcome,
+    /// For a recovery order: which target instance it was about (tells a re-issued order for the
+    /// same restart, e.g. after an MGS restart, from a new restart).
+    about: Option<u32>,
+}
+
+/// Where an order came from is irrelevant once authenticated; what matters is whether it is new.
+pub(crate) struct Member {
+    pub(crate) link: Link,
+    name: Name,
+    role: Role,
+    timing: Timing,
+    interval_ms: u32,
+    parents: Vec<Parent, MAX_PARENTS>,
+    reports: Deque<Report, MAX_REPORTS>,
+    seen: Deque<OrderId, SEEN>,
+    pub(crate) target: Option<TargetStatus>,
+    pub(crate) events: Events<16>,
+    pub(crate) counters: Counters,
+}
+
+impl Member {
+    pub(crate) fn new(config: MemberConfig, role: Role, now: Instant) -> Self {
+        let id = NodeId::from_name(&config.name);
+        let parents = config
+            .parents
+            .iter()
+            .map(|&addr| Parent {
+                addr,
+                id: None,
+                generation: None,
+                known: false,
+                up: false,
+                refused: false,
+                last_reply: None,
+                next_ping: now,
+                replay: ReplayWindow::default(),
+            })
+            .collect();
+        Member {
+            link: Link::new(id, config.generation, config.keys),
+            name: config.name,
+            role,
+            timing: config.timing,
+            interval_ms: config.timing.ping_interval_ms,
+            parents,
+            reports: Deque::new(),
+            seen: Deque::new(),
+            target: None,
+            events: Events::new(),
+            counters: Counters::default(),
+        }
+    }
+
+    pub(crate) fn handle(&mut self, now: Instant, from: Endpoint, bytes: &[u8]) {
+        let Some((header, message)) = self.link.receive(bytes, &mut self.counters) else {
+            return;
+        };
+        let Some(p) = self.parent_index(from, &header) else {
+            self.counters.unexpected += 1;
+            return;
+        };
+        match message {
+            Message::PingReply(reply) => self.handle_reply(now, p, &header, reply),
+            Message::Order(order) => {
+                if self.accept_from_parent(p, &header) {
+                    self.handle_order(now, order);
+                }
+            }
+            _ => self.counters.unexpected += 1,
+        }
+    }
+
+    fn parent_index(&self, from: Endpoint, header: &Header) -> Option<usize> {
+        self.parents
+            .iter()
+            .position(|p| p.addr == from)
+            .or_else(|| self.parents.iter().position(|p| p.id == Some(header.sender)))
+    }
+
+    /// Generation and replay checks for a datagram from parent `p`.
+    fn accept_from_parent(&mut self, p: usize, header: &Header) -> bool {
+        let parent = &mut self.parents[p];
+        if parent.generation.is_some_and(|g| header.generation < g) {
+            self.counters.stale_generation += 1;
+            return false;
+        }
+        if parent.generation != Some(header.generation) {
+            parent.replay = ReplayWindow::default();
+        }
+        if !parent.replay.accept(header.sequence) {
+            self.counters.replayed += 1;
+            return false;
+        }
+        true
+    }
+
+    fn handle_reply(&mut self, now: Instant, p: usize, header: &Header, reply: PingReply) {
+        if !self.accept_from_parent(p, header) {
+            return;
+        }
+        let parent = &mut self.parents[p];
+        let restarted = parent.generation.is_some_and(|g| g != header.generation);
+        parent.generation = Some(header.generation);
+        parent.id = Some(header.sender);
+        parent.last_reply = Some(now);
+        let came_up = !parent.up;
+        parent.up = true;
+        let addr = parent.addr;
+        let mut events: Vec<Event, 3> = Vec::new();
+        if restarted {
+            parent.known = false;
+            let _ = events.push(Event::ParentRestarted { addr, generation: header.generation });
+        }
+        if came_up {
+            let _ = events.push(Event::ParentUp { addr });
+        }
+        match reply.status {
+            ReplyStatus::Accepted => {
+                parent.known = true;
+                parent.refused = false;
+            }
+            ReplyStatus::Unknown => {
+                parent.known = false;
+                parent.next_ping = now;
+            }
+            ReplyStatus::Refused { alternates } => {
+                parent.refused = true;
+                parent.known = false;
+                // Back off: a full parent is asked again only after a dead-threshold's time.
+                parent.next_ping = now.after(self.timing.dead_ms(self.interval_ms));
+                let _ = events.push(Event::Refused { addr, alternates });
+            }
+        }
+        let (low, high) = INTERVAL_BOUNDS;
+        if (low..=high).contains(&reply.interval_ms) && reply.interval_ms != self.interval_ms {
+            self.interval_ms = reply.interval_ms;
+            for q in self.parents.iter_mut() {
+                q.next_ping = q.next_ping.min(now.after(u64::from(reply.interval_ms)));
+            }
+        }
+        for e in events {
+            self.emit(e);
+        }
+        for order in reply.orders {
+            self.handle_order(now, order);
+        }
+    }
+
+    fn emit(&mut self, event: Event) {
+        if !self.events.push(event) {
+            self.counters.events_dropped += 1;
+        }
+    }
+
+    fn handle_order(&mut self, now: Instant, order: Order) {
+        if self.seen.iter().any(|&id| id == order.id) {
+            return;
+        }
+        let about = match &order.action {
+            Action::BeginRecovery { target, target_generation, .. } if target_generation.0 != 0 => {
+                Some(fnv1a(target.as_bytes()) ^ target_generation.0.rotate_left(16))
+            }
+            _ => None,
+        };
+        let earlier = about.and_then(|a| self.reports.iter().find(|r| r.about == Some(a)).map(|r| r.outcome));
+        let outcome = match earlier {
+            // The same restart ordered again (an MGS that restarted re-issues it): report what
+            // was done, do not do it twice.
+            Some(outcome) => outcome,
+            None if self.acts_on(&order.action) => {
+                if self.events.is_full() {
+                    // Not taken: the order is repeated until we report it.
+                    self.counters.events_dropped += 1;
+                    return;
+                }
+                self.emit(Event::Order(order.clone()));
+                Outcome::Applied
+            }
+            None => Outcome::Applied,
+        };
+        if self.seen.is_full() {
+            self.seen.pop_front();
+        }
+        let _ = self.seen.push_back(order.id);
+        if self.reports.is_full() {
+            self.reports.pop_front();
+        }
+        let _ = self.reports.push_back(Report { order: order.id, outcome, about });
+        self.ping_now(now);
+    }
+
+    fn acts_on(&self, action: &Action) -> bool {
+        match (self.role, action) {
+            (Role::Client, Action::BeginRecovery { .. }) => true,
+            (Role::Server, Action::CloseWindow { target, target_generation }) => self
+                .target
+                .as_ref()
+                .is_some_and(|t| t.target == *target && t.generation == *target_generation),
+            _ => false,
+        }
+    }
+
+    /// Records how an order the driver carried out went; false if the order is unknown.
+    pub(crate) fn order_done(&mut self, now: Instant, order: OrderId, ok: bool) -> bool {
+        let Some(r) = self.reports.iter_mut().find(|r| r.order == order) else {
+            return false;
+        };
+        r.outcome = if ok { Outcome::Reconnected } else { Outcome::Failed };
+        self.ping_now(now);
+        true
+    }
+
+    /// Sends the next pings now: something the parents should learn changed.
+    pub(crate) fn ping_now(&mut self, now: Instant) {
+        for p in self.parents.iter_mut().filter(|p| !p.refused) {
+            p.next_ping = p.next_ping.min(now);
+        }
+    }
+
+    pub(crate) fn handle_timeout(&mut self, now: Instant) {
+        let dead_ms = self.timing.dead_ms(self.interval_ms);
+        let mut downs: Vec<Endpoint, MAX_PARENTS> = Vec::new();
+        for p in self.parents.iter_mut() {
+            if p.up && p.last_reply.is_some_and(|t| now.since(t) >= dead_ms) {
+                p.up = false;
+                p.known = false;
+                let _ = downs.push(p.addr);
+            }
+        }
+        for addr in downs {
+            self.emit(Event::ParentDown { addr });
+        }
+    }
+
+    /// The parent this node counts at: the first that answers and has room.
+    fn home(&self) -> usize {
+        self.parents
+            .iter()
+            .position(|p| p.up && !p.refused)
+            .or_else(|| self.parents.iter().position(|p| !p.refused))
+            .unwrap_or(0)
+    }
+
+    pub(crate) fn poll_transmit(&mut self, now: Instant, buf: &mut [u8]) -> Option<(Endpoint, usize)> {
+        let home = self.home();
+        let p = self.parents.iter().position(|p| p.next_ping <= now)?;
+        let interval = u64::from(self.interval_ms);
+        let first = self.parents[p].last_reply.is_none() && !self.parents[p].up;
+        let parent = &mut self.parents[p];
+        parent.next_ping = if parent.refused {
+            now.after(self.timing.dead_ms(self.interval_ms))
+        } else if first {
+            // Spread the herd: nodes that start together ping again at different times.
+            now.after(interval / 2 + u64::from(self.link.id.0) % (interval / 2).max(1))
+        } else {
+            now.after(interval)
+        };
+        let addr = parent.addr;
+        let ping = Ping {
+            role: self.role,
+            interval_ms: self.interval_ms,
+            home: p == home,
+            name: (!parent.known).then(|| self.name.clone()),
+            reports: self
+                .reports
+                .iter()
+                .map(|r| OrderReport { order: r.order, outcome: r.outcome })
+                .collect(),
+            target: self.target.clone(),
+        };
+        let len = self.link.send(&Message::Ping(ping), buf, &mut self.counters)?;
+        Some((addr, len))
+    }
+
+    pub(crate) fn poll_timeout(&self) -> Option<Instant> {
+        let dead_ms = self.timing.dead_ms(self.interval_ms);
+        self.parents.iter().fold(None, |acc, p| {
+            let down_check = p.last_reply.filter(|_| p.up).map(|t| t.after(dead_ms));
+            earliest(earliest(acc, Some(p.next_ping)), down_check)
+        })
+    }
+
+    pub(crate) fn home_parent(&self) -> Option<Endpoint> {
+        let p = &self.parents.get(self.home())?;
+        p.up.then_some(p.addr)
+    }
+
+    pub(crate) fn parents_up(&self) -> usize {
+        self.parents.iter().filter(|p| p.up).count()
+    }
+}

@@ -1,0 +1,429 @@
+//! The MGS role: the root of the tree. It is a parent like a router ([`crate::hub`]), holds the
+//! whole live set, and decides orders:
+//!
+//! - a target reported *recovering* with an instance it has not seen → `BeginRecovery` to every
+//!   live client through the tree;
+//! - every live client of that recovery reconnected → `CloseWindow` for the target, long before
+//!   the target's own window would run out;
+//! - an admin's manual order ([`Mgs::recover`]) for a target without a Vigil agent.
+//!
+//! The live set is soft state: after a restart the MGS has a new generation, every router sends a
+//! snapshot, and the view is whole again within about one update interval. Until `startup_hold_ms`
+//! has passed the MGS closes no window, since it cannot yet know every subtree. Re-issued orders
+//! for a restart already carried out are recognised by clients and not carried out twice.
+//!
+//! Partition vs death: a node's state is the best over its paths, and a path counts only while
+//! the parent on it is itself live. A silent router leaves its subtree *unreachable*, never dead.
+
+use heapless::Vec;
+
+use crate::counters::Counters;
+use crate::event::Event;
+use crate::hub::{ChildRouter, Hub, TargetRecord};
+use crate::ids::{Generation, Name, Nid, NodeId, OrderId};
+use crate::link::Link;
+use crate::table::{Entry, Slot};
+use crate::time::{earliest, Instant};
+use crate::timing::Timing;
+use crate::wire::{
+    Action, Endpoint, Keyring, Message, NodeState, Order, OrderProgress, Role, TargetState, MAX_ALTERNATES,
+    MAX_PATHS, MAX_TARGET_ADDRS,
+};
+
+/// Deepest router chain the MGS follows when judging reachability.
+const MAX_DEPTH: u8 = 8;
+
+/// The MGS's configuration.
+#[derive(Clone, Debug)]
+pub struct MgsConfig {
+    /// The MGS's name.
+    pub name: Name,
+    /// Its boot generation (persisted, bumped on every start): order ids stay unique.
+    pub generation: Generation,
+    /// Cluster keys.
+    pub keys: Keyring,
+    /// Intervals and thresholds (dictated to children in replies).
+    pub timing: Timing,
+    /// Parents a refused child is pointed to when the table is full.
+    pub alternates: Vec<Endpoint, MAX_ALTERNATES>,
+    /// The last order sequence number used in this generation (0 at start).
+    pub last_order_seq: u32,
+    /// No window is closed this soon after start: the view is still filling.
+    pub startup_hold_ms: u32,
+}
+
+impl MgsConfig {
+    /// A configuration with default timing and a startup hold of two update intervals.
+    pub fn new(name: Name, generation: Generation, keys: Keyring) -> Self {
+        let timing = Timing::default();
+        MgsConfig {
+            name,
+            generation,
+            keys,
+            timing,
+            alternates: Vec::new(),
+            last_order_seq: 0,
+            startup_hold_ms: 2 * timing.update_interval_ms,
+        }
+    }
+}
+
+/// One recovery: a target restart (or a manual order) and how far its clients got.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Recovery {
+    /// The target.
+    pub target: Name,
+    /// The instance recovering (0 for a manual order).
+    pub target_generation: Generation,
+    /// The `BeginRecovery` order.
+    pub order: OrderId,
+    /// When the MGS issued it.
+    pub began: Instant,
+    /// Progress as last summed (frozen once the window closed).
+    pub progress: OrderProgress,
+    /// When every live client had reconnected (the `CloseWindow` order and its time).
+    pub closed: Option<(OrderId, Instant)>,
+    /// When the target said it is up again (its window closed, by order or by its own time-out).
+    pub target_up: Option<Instant>,
+    /// Issued by an admin.
+    pub manual: bool,
+}
+
+impl Recovery {
+    /// Whether the window is closed (by Vigil's order or by the target itself).
+    pub fn window_closed(&self) -> bool {
+        self.closed.is_some() || self.target_up.is_some()
+    }
+
+    /// Estimated ms until every live client reconnected, from the rate so far.
+    pub fn eta_ms(&self, now: Instant) -> Option<u64> {
+        if self.window_closed() {
+            return Some(0);
+        }
+        let p = &self.progress;
+        let left = u64::from(p.live.saturating_sub(p.reconnected));
+        if p.reconnected == 0 {
+            return None;
+        }
+        Some(now.since(self.began) * left / u64::from(p.reconnected))
+    }
+}
+
+/// A manual order the MGS cannot issue.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum RecoverError {
+    /// Too many orders are held; wait for one to finish.
+    Busy,
+}
+
+impl core::fmt::Display for RecoverError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str("the MGS cannot track another recovery now")
+    }
+}
+
+/// A node as the MGS shows it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NodeView<'a> {
+    /// The node's id.
+    pub id: NodeId,
+    /// Its name.
+    pub name: &'a Name,
+    /// What it is.
+    pub role: Role,
+    /// Its boot generation.
+    pub generation: Generation,
+    /// Its state: the best over its paths, a path counting only while its parent is live.
+    pub state: NodeState,
+    /// Its parents (the routers, or the MGS, its pings reach).
+    pub parents: Vec<NodeId, MAX_PATHS>,
+    /// How long ago it was last heard: by the MGS itself for a direct child, else as its parent
+    /// reported when it last changed its verdict.
+    pub last_heard_ms: u64,
+}
+
+/// The MGS's sans-IO state machine over caller-owned table slots `S`, with room for `R` child
+/// routers and `T` targets.
+pub struct Mgs<S, const R: usize = 256, const T: usize = 256> {
+    hub: Hub<S, R, T>,
+    link: Link,
+    last_seq: u32,
+    hold_until: Instant,
+    recoveries: Vec<Recovery, T>,
+}
+
+impl<S: AsRef<[Slot]> + AsMut<[Slot]>, const R: usize, const T: usize> Mgs<S, R, T> {
+    /// An MGS that starts at `now` with table storage `slots`.
+    pub fn new(config: MgsConfig, slots: S, now: Instant) -> Self {
+        let id = NodeId::from_name(&config.name);
+        let mut hub = Hub::new(id, config.timing, slots, now);
+        hub.alternates = config.alternates;
+        Mgs {
+            hub,
+            link: Link::new(id, config.generation, config.keys),
+            last_seq: config.last_order_seq,
+            hold_until: now.after(u64::from(config.startup_hold_ms)),
+            recoveries: Vec::new(),
+        }
+    }
+
+    // ----- getters ------------------------------------------------------------------------
+
+    /// The MGS's node id.
+    pub fn id(&self) -> NodeId {
+        self.link.id
+    }
+
+    /// The MGS's generation.
+    pub fn generation(&self) -> Generation {
+        self.link.generation
+    }
+
+    /// What was dropped and why.
+    pub fn counters(&self) -> &Counters {
+        &self.hub.counters
+    }
+
+    /// The timing the MGS runs with.
+    pub fn timing(&self) -> &Timing {
+        &self.hub.timing
+    }
+
+    /// Every node known, with its derived state.
+    pub fn nodes(&self, now: Instant) -> impl Iterator<Item = NodeView<'_>> + '_ {
+        self.hub.table.iter().map(move |e| self.view(e, now))
+    }
+
+    /// One node, with its derived state.
+    pub fn node(&self, id: NodeId, now: Instant) -> Option<NodeView<'_>> {
+        self.hub.table.get(id).map(|e| self.view(e, now))
+    }
+
+    fn view<'a>(&'a self, e: &'a Entry, now: Instant) -> NodeView<'a> {
+        let last_heard_ms = match &e.direct {
+            Some(d) => now.since(d.last_heard),
+            None => e.paths.iter().map(|p| u64::from(p.silent_ms)).min().unwrap_or(0),
+        };
+        NodeView {
+            id: e.id,
+            name: &e.name,
+            role: e.role,
+            generation: e.generation,
+            state: self.state_of(e, 0),
+            parents: e.paths.iter().map(|p| p.parent).collect(),
+            last_heard_ms,
+        }
+    }
+
+    /// A node's state: the best over its paths, where a live verdict counts only while the
+    /// parent on the path is itself live (else the node is unreachable, not dead).
+    fn state_of(&self, e: &Entry, depth: u8) -> NodeState {
+        e.paths
+            .iter()
+            .map(|p| {
+                if p.parent == self.link.id || !p.state.is_live() {
+                    return p.state;
+                }
+                let parent_live = depth < MAX_DEPTH
+                    && self.hub.table.get(p.parent).is_some_and(|r| self.state_of(r, depth + 1).is_live());
+                if parent_live {
+                    p.state
+                } else {
+                    NodeState::Unreachable
+                }
+            })
+            .min()
+            .unwrap_or(NodeState::Dead)
+    }
+
+    /// What the MGS's direct child routers last said of their subtrees.
+    pub fn child_routers(&self) -> impl Iterator<Item = (&NodeId, &ChildRouter)> {
+        self.hub.routers.iter()
+    }
+
+    /// Targets as their servers last reported them.
+    pub fn targets(&self) -> impl Iterator<Item = &TargetRecord> {
+        self.hub.targets.iter()
+    }
+
+    /// Recoveries under way or finished (the newest per target).
+    pub fn recoveries(&self) -> &[Recovery] {
+        &self.recoveries
+    }
+
+    // ----- inputs -------------------------------------------------------------------------
+
+    /// A datagram arrived from `from`.
+    pub fn handle(&mut self, now: Instant, from: Endpoint, bytes: &[u8]) {
+        let Some((header, message)) = self.link.receive(bytes, &mut self.hub.counters) else {
+            return;
+        };
+        match message {
+            Message::Ping(ping) => self.hub.handle_ping(now, from, &header, ping),
+            Message::Update(update) => self.hub.handle_update(now, from, &header, update),
+            Message::PingReply(_) | Message::Order(_) => self.hub.counters.unexpected += 1,
+        }
+        if self.hub.urgent {
+            self.hub.urgent = false;
+            self.evaluate(now);
+        }
+    }
+
+    /// The deadline from [`Mgs::poll_timeout`] passed.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        if now >= self.hub.next_check() {
+            self.hub.check(now);
+        }
+        self.hub.urgent = false;
+        self.evaluate(now);
+    }
+
+    /// An admin orders every live client to reconnect to `target` now (a target without a Vigil
+    /// agent, or a recovery the health network did not see).
+    pub fn recover(
+        &mut self,
+        now: Instant,
+        target: Name,
+        addrs: Vec<Nid, MAX_TARGET_ADDRS>,
+    ) -> Result<OrderId, RecoverError> {
+        let action =
+            Action::BeginRecovery { target: target.clone(), target_generation: Generation(0), addrs };
+        self.begin(now, target, Generation(0), action, true).ok_or(RecoverError::Busy)
+    }
+
+    fn issue(&mut self, action: Action) -> Order {
+        self.last_seq = self.last_seq.wrapping_add(1);
+        let order =
+            Order { id: OrderId { mgs_generation: self.link.generation, seq: self.last_seq }, action };
+        self.hub.hold(order.clone());
+        self.hub.emit(Event::OrderIssued(order.clone()));
+        order
+    }
+
+    fn begin(
+        &mut self,
+        now: Instant,
+        target: Name,
+        generation: Generation,
+        action: Action,
+        manual: bool,
+    ) -> Option<OrderId> {
+        let slot = match self.recoveries.iter().position(|r| r.target == target) {
+            Some(i) => i,
+            None => {
+                if self.recoveries.is_full() {
+                    // Forget the oldest finished recovery to make room.
+                    let finished = self.recoveries.iter().enumerate().filter(|(_, r)| r.window_closed());
+                    let (oldest, _) = finished.min_by_key(|(_, r)| r.began)?;
+                    self.recoveries.remove(oldest);
+                }
+                let _ = self.recoveries.push(Recovery {
+                    target: target.clone(),
+                    target_generation: generation,
+                    order: OrderId::default(),
+                    began: now,
+                    progress: OrderProgress::default(),
+                    closed: None,
+                    target_up: None,
+                    manual,
+                });
+                self.recoveries.len() - 1
+            }
+        };
+        let order = self.issue(action);
+        let r = &mut self.recoveries[slot];
+        *r = Recovery {
+            target,
+            target_generation: generation,
+            order: order.id,
+            began: now,
+            progress: OrderProgress { order: order.id, ..OrderProgress::default() },
+            closed: None,
+            target_up: None,
+            manual,
+        };
+        Some(order.id)
+    }
+
+    /// Starts recoveries for targets that restarted and closes windows whose clients are back.
+    fn evaluate(&mut self, now: Instant) {
+        let mut restarted: Vec<(Name, Generation, Vec<Nid, MAX_TARGET_ADDRS>), 8> = Vec::new();
+        for t in self.hub.targets.iter() {
+            let s = &t.status;
+            let known = self.recoveries.iter().find(|r| r.target == s.target && !r.manual);
+            match s.state {
+                TargetState::Recovering if known.is_none_or(|r| r.target_generation != s.generation) => {
+                    let _ = restarted.push((s.target.clone(), s.generation, s.addrs.clone()));
+                }
+                _ => {}
+            }
+        }
+        for (target, generation, addrs) in restarted {
+            self.hub.emit(Event::TargetRestarted { target: target.clone(), generation });
+            let action =
+                Action::BeginRecovery { target: target.clone(), target_generation: generation, addrs };
+            if self.begin(now, target, generation, action, false).is_none() {
+                self.hub.counters.overflow += 1;
+            }
+        }
+        for i in 0..self.recoveries.len() {
+            let r = &self.recoveries[i];
+            if r.window_closed() {
+                continue;
+            }
+            let target_up = self.hub.targets.iter().any(|t| {
+                t.status.target == r.target
+                    && t.status.generation == r.target_generation
+                    && t.status.state == TargetState::Up
+            });
+            let progress = self.hub.progress(r.order);
+            let whole = now >= self.hold_until && self.hub.all_routers_hold(r.order);
+            let all_back = whole && progress.reconnected >= progress.live;
+            self.recoveries[i].progress = progress;
+            if target_up {
+                self.recoveries[i].target_up = Some(now);
+            } else if all_back {
+                let r = &self.recoveries[i];
+                let (target, target_generation) = (r.target.clone(), r.target_generation);
+                let close = self.issue(Action::CloseWindow { target: target.clone(), target_generation });
+                self.recoveries[i].closed = Some((close.id, now));
+                self.hub.emit(Event::WindowClosed { target, order: close.id });
+            }
+        }
+        for r in self.recoveries.iter_mut().filter(|r| r.closed.is_some() && r.target_up.is_none()) {
+            let up = self.hub.targets.iter().any(|t| {
+                t.status.target == r.target
+                    && t.status.generation == r.target_generation
+                    && t.status.state == TargetState::Up
+            });
+            if up {
+                r.target_up = Some(now);
+            }
+        }
+    }
+
+    // ----- outputs ------------------------------------------------------------------------
+
+    /// The next datagram to send, written into `buf`: its destination and length.
+    pub fn poll_transmit(&mut self, _now: Instant, buf: &mut [u8]) -> Option<(Endpoint, usize)> {
+        if let Some((to, reply)) = self.hub.poll_reply() {
+            let len = self.link.send(&Message::PingReply(reply), buf, &mut self.hub.counters)?;
+            return Some((to, len));
+        }
+        let (to, order) = self.hub.poll_push()?;
+        let len = self.link.send(&Message::Order(order), buf, &mut self.hub.counters)?;
+        Some((to, len))
+    }
+
+    /// When to call [`Mgs::handle_timeout`] next.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        let hold = (self.recoveries.iter().any(|r| !r.window_closed())).then_some(self.hold_until);
+        earliest(Some(self.hub.next_check()), hold)
+    }
+
+    /// The next event.
+    pub fn poll_event(&mut self) -> Option<Event> {
+        self.hub.events.pop()
+    }
+}

@@ -1,0 +1,403 @@
+//! The router role: a relay toward the MGS (an appliance, a BMC, a SmartNIC, any host).
+//!
+//! Downward it is a parent ([`crate::hub`]): it judges its children's silence, pushes orders and
+//! repeats them in replies, sums order progress. Upward it sends one [`Update`] per update
+//! interval to each parent, which doubles as its ping: the changes since the version the parent
+//! acknowledged, in pages, plus subtree totals and progress. The parent's reply carries the
+//! version it applied (the implicit acknowledgement). A parent that restarted answers with
+//! version 0, and the router sends its whole table again: a snapshot is just an update from 0.
+//!
+//! After its own boot a router waits `settle_ms` before its first update, so that its children
+//! re-announce themselves first and its snapshot does not report them missing.
+
+use heapless::Vec;
+
+use crate::counters::{Counters, ReplayWindow};
+use crate::event::Event;
+use crate::hub::{ChildRouter, Hub};
+use crate::ids::{Generation, Name, NodeId};
+use crate::link::Link;
+use crate::member::MAX_PARENTS;
+use crate::table::{Slot, Table};
+use crate::time::{earliest, Instant};
+use crate::timing::Timing;
+use crate::wire::{
+    encoded_len, Endpoint, Header, Keyring, Message, OrderProgress, PingReply, ReplyStatus, Totals, Update,
+    HEADER_LEN, MAX_ALTERNATES, MAX_DATAGRAM, MAX_PROGRESS, TAG_LEN,
+};
+
+/// Most update pages sent to a parent before waiting for its acknowledgement.
+const PAGES_PER_ROUND: u32 = 32;
+
+/// A router's configuration.
+#[derive(Clone, Debug)]
+pub struct RouterConfig {
+    /// The router's name (its id is derived from it).
+    pub name: Name,
+    /// Its boot generation (strictly greater on every start).
+    pub generation: Generation,
+    /// Next hops toward the MGS (routers or MGSes), primary first; updates go to each.
+    pub parents: Vec<Endpoint, MAX_PARENTS>,
+    /// Cluster keys.
+    pub keys: Keyring,
+    /// Intervals and thresholds.
+    pub timing: Timing,
+    /// Parents a refused child is pointed to when the table is full.
+    pub alternates: Vec<Endpoint, MAX_ALTERNATES>,
+    /// Quiet time after boot before the first update (children re-announce meanwhile).
+    pub settle_ms: u32,
+}
+
+impl RouterConfig {
+    /// A configuration with default timing, no alternates, and a settle time of one ping
+    /// interval and a half.
+    pub fn new(
+        name: Name,
+        generation: Generation,
+        parents: Vec<Endpoint, MAX_PARENTS>,
+        keys: Keyring,
+    ) -> Self {
+        let timing = Timing::default();
+        RouterConfig {
+            name,
+            generation,
+            parents,
+            keys,
+            timing,
+            alternates: Vec::new(),
+            settle_ms: timing.ping_interval_ms + timing.ping_interval_ms / 2,
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+struct Upstream {
+    addr: Endpoint,
+    id: Option<NodeId>,
+    generation: Option<Generation>,
+    known: bool,
+    up: bool,
+    last_reply: Option<Instant>,
+    replay: ReplayWindow,
+    /// The version the parent acknowledged.
+    acked: u32,
+    /// The next page's base while a round of pages is going out.
+    next_base: Option<u32>,
+    /// The version the last page of the round brings the parent to.
+    round_end: u32,
+    pages_left: u32,
+    next_send: Instant,
+}
+
+/// A router's sans-IO state machine over caller-owned table slots `S`, with room for `R` child
+/// routers and `T` targets.
+pub struct Router<S, const R: usize = 32, const T: usize = 32> {
+    hub: Hub<S, R, T>,
+    link: Link,
+    name: Name,
+    upstreams: Vec<Upstream, MAX_PARENTS>,
+    settle_until: Instant,
+    /// Totals and progress computed once per round (each is a pass over the table).
+    round_summary: Option<(Totals, Vec<OrderProgress, MAX_PROGRESS>)>,
+}
+
+impl<S: AsRef<[Slot]> + AsMut<[Slot]>, const R: usize, const T: usize> Router<S, R, T> {
+    /// A router that boots at `now` with table storage `slots`.
+    pub fn new(config: RouterConfig, slots: S, now: Instant) -> Self {
+        let id = NodeId::from_name(&config.name);
+        let settle_until = now.after(u64::from(config.settle_ms));
+        let upstreams = config
+            .parents
+            .iter()
+            .map(|&addr| Upstream {
+                addr,
+                id: None,
+                generation: None,
+                known: false,
+                up: false,
+                last_reply: None,
+                replay: ReplayWindow::default(),
+                acked: 0,
+                next_base: None,
+                round_end: 0,
+                pages_left: 0,
+                next_send: settle_until,
+            })
+            .collect();
+        let mut hub = Hub::new(id, config.timing, slots, now);
+        hub.alternates = config.alternates;
+        Router {
+            hub,
+            link: Link::new(id, config.generation, config.keys),
+            name: config.name,
+            upstreams,
+            settle_until,
+            round_summary: None,
+        }
+    }
+
+    // ----- getters ------------------------------------------------------------------------
+
+    /// This router's node id.
+    pub fn id(&self) -> NodeId {
+        self.link.id
+    }
+
+    /// The node table (direct children and the subtrees below them).
+    pub fn table(&self) -> &Table<S> {
+        &self.hub.table
+    }
+
+    /// What child routers last said of their subtrees.
+    pub fn child_routers(&self) -> impl Iterator<Item = (&NodeId, &ChildRouter)> {
+        self.hub.routers.iter()
+    }
+
+    /// Subtree totals.
+    pub fn totals(&self) -> Totals {
+        self.hub.totals()
+    }
+
+    /// What was dropped and why.
+    pub fn counters(&self) -> &Counters {
+        &self.hub.counters
+    }
+
+    /// How many parents currently answer.
+    pub fn parents_up(&self) -> usize {
+        self.upstreams.iter().filter(|u| u.up).count()
+    }
+
+    // ----- inputs -------------------------------------------------------------------------
+
+    /// A datagram arrived from `from`.
+    pub fn handle(&mut self, now: Instant, from: Endpoint, bytes: &[u8]) {
+        let Some((header, message)) = self.link.receive(bytes, &mut self.hub.counters) else {
+            return;
+        };
+        match message {
+            Message::Ping(ping) => self.hub.handle_ping(now, from, &header, ping),
+            Message::Update(update) => self.hub.handle_update(now, from, &header, update),
+            Message::PingReply(reply) => match self.upstream_index(from, &header) {
+                Some(u) => self.handle_reply(now, u, &header, reply),
+                None => self.hub.counters.unexpected += 1,
+            },
+            Message::Order(order) => match self.upstream_index(from, &header) {
+                Some(u) if self.accept_from_parent(u, &header) => {
+                    let id = order.id;
+                    if self.hub.hold(order) {
+                        self.hub.emit(Event::OrderHeld(id));
+                    }
+                }
+                Some(_) => {}
+                None => self.hub.counters.unexpected += 1,
+            },
+        }
+        self.after_input(now);
+    }
+
+    /// The deadline from [`Router::poll_timeout`] passed.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        if now >= self.hub.next_check() {
+            self.hub.check(now);
+        }
+        let dead_ms = self.hub.timing.dead_ms(self.hub.timing.update_interval_ms);
+        for k in 0..self.upstreams.len() {
+            let u = &mut self.upstreams[k];
+            if u.up && u.last_reply.is_some_and(|t| now.since(t) >= dead_ms) {
+                u.up = false;
+                u.known = false;
+                let addr = u.addr;
+                self.hub.emit(Event::ParentDown { addr });
+            }
+        }
+        self.after_input(now);
+    }
+
+    fn after_input(&mut self, now: Instant) {
+        if self.hub.urgent {
+            self.hub.urgent = false;
+            let soon = now.after(u64::from(self.hub.timing.batch_ms));
+            for u in self.upstreams.iter_mut() {
+                u.next_send = u.next_send.min(soon);
+            }
+        }
+    }
+
+    fn upstream_index(&self, from: Endpoint, header: &Header) -> Option<usize> {
+        self.upstreams
+            .iter()
+            .position(|u| u.addr == from)
+            .or_else(|| self.upstreams.iter().position(|u| u.id == Some(header.sender)))
+    }
+
+    fn accept_from_parent(&mut self, u: usize, header: &Header) -> bool {
+        let up = &mut self.upstreams[u];
+        if up.generation.is_some_and(|g| header.generation < g) {
+            self.hub.counters.stale_generation += 1;
+            return false;
+        }
+        if up.generation != Some(header.generation) {
+            up.replay = ReplayWindow::default();
+        }
+        if !up.replay.accept(header.sequence) {
+            self.hub.counters.replayed += 1;
+            return false;
+        }
+        true
+    }
+
+    fn handle_reply(&mut self, now: Instant, u: usize, header: &Header, reply: PingReply) {
+        if !self.accept_from_parent(u, header) {
+            return;
+        }
+        let version = self.hub.version;
+        let up = &mut self.upstreams[u];
+        let mut events: Vec<Event, 3> = Vec::new();
+        if up.generation.is_some_and(|g| g != header.generation) {
+            // The parent restarted and knows nothing: send everything again.
+            up.known = false;
+            up.acked = 0;
+            up.next_base = None;
+            up.next_send = now;
+            let _ = events.push(Event::ParentRestarted { addr: up.addr, generation: header.generation });
+        }
+        up.generation = Some(header.generation);
+        up.id = Some(header.sender);
+        up.last_reply = Some(now);
+        if !up.up {
+            up.up = true;
+            let _ = events.push(Event::ParentUp { addr: up.addr });
+        }
+        match reply.status {
+            ReplyStatus::Accepted => {
+                up.known = true;
+                if reply.ack == 0 && up.acked != 0 {
+                    // The parent lost what we sent: snapshot.
+                    up.acked = 0;
+                    up.next_base = None;
+                    up.next_send = now;
+                } else {
+                    up.acked = up.acked.max(reply.ack);
+                }
+            }
+            ReplyStatus::Unknown => {
+                up.known = false;
+                up.acked = 0;
+                up.next_base = None;
+                up.next_send = now;
+            }
+            ReplyStatus::Refused { alternates } => {
+                let _ = events.push(Event::Refused { addr: up.addr, alternates });
+            }
+        }
+        if up.next_base.is_none() && up.acked >= up.round_end && up.acked < version {
+            // The round arrived whole and more changes wait: keep the pages coming.
+            up.next_send = up.next_send.min(now);
+        }
+        for e in events {
+            self.hub.emit(e);
+        }
+        for order in reply.orders {
+            let id = order.id;
+            if self.hub.hold(order) {
+                self.hub.emit(Event::OrderHeld(id));
+            }
+        }
+        self.after_input(now);
+    }
+
+    // ----- outputs ------------------------------------------------------------------------
+
+    /// The next datagram to send, written into `buf`: its destination and length. Replies go
+    /// first, then order pushes, then updates.
+    pub fn poll_transmit(&mut self, now: Instant, buf: &mut [u8]) -> Option<(Endpoint, usize)> {
+        if let Some((to, reply)) = self.hub.poll_reply() {
+            let len = self.link.send(&Message::PingReply(reply), buf, &mut self.hub.counters)?;
+            return Some((to, len));
+        }
+        if let Some((to, order)) = self.hub.poll_push() {
+            let len = self.link.send(&Message::Order(order), buf, &mut self.hub.counters)?;
+            return Some((to, len));
+        }
+        if now < self.settle_until {
+            return None;
+        }
+        let u = self.upstreams.iter().position(|u| u.next_send <= now)?;
+        self.send_page(now, u, buf)
+    }
+
+    fn send_page(&mut self, now: Instant, u: usize, buf: &mut [u8]) -> Option<(Endpoint, usize)> {
+        let up = &mut self.upstreams[u];
+        let base = match up.next_base {
+            Some(base) => base,
+            None => {
+                up.pages_left = PAGES_PER_ROUND;
+                self.round_summary = None;
+                up.acked
+            }
+        };
+        let (totals, progress) = match &self.round_summary {
+            Some(summary) => summary.clone(),
+            None => {
+                let progress = self.hub.held.iter().map(|h| self.hub.progress(h.order.id)).collect();
+                let summary = (self.hub.totals(), progress);
+                self.round_summary = Some(summary.clone());
+                summary
+            }
+        };
+        let up = &self.upstreams[u];
+        let mut update = Update {
+            interval_ms: self.hub.timing.update_interval_ms,
+            name: (!up.known).then(|| self.name.clone()),
+            base,
+            upto: base,
+            more: false,
+            deltas: Vec::new(),
+            totals,
+            progress,
+        };
+        // Room for deltas: the datagram less header, tag, the fixed fields, and two bytes for
+        // the deltas' length prefix and `upto` growing.
+        let fixed = encoded_len(&update) + 2 * 5;
+        let room = (MAX_DATAGRAM - HEADER_LEN - TAG_LEN).saturating_sub(fixed);
+        let (deltas, upto, more) = self.hub.page(base, room);
+        update.deltas = deltas;
+        update.upto = upto;
+        update.more = more;
+        let interval = u64::from(self.hub.timing.update_interval_ms);
+        let up = &mut self.upstreams[u];
+        up.pages_left = up.pages_left.saturating_sub(1);
+        if more && up.pages_left > 0 {
+            up.next_base = Some(upto);
+        } else {
+            up.next_base = None;
+            up.round_end = upto;
+            // With more to send, the acknowledgement of this round starts the next one; this
+            // deadline only covers a lost page.
+            up.next_send = now.after(if more { (interval / 4).max(1) } else { interval });
+        }
+        let to = up.addr;
+        let len = self.link.send(&Message::Update(update), buf, &mut self.hub.counters)?;
+        Some((to, len))
+    }
+
+    /// When to call [`Router::handle_timeout`] next.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        let sends = self.upstreams.iter().map(|u| u.next_send.max(self.settle_until)).min();
+        let dead_ms = self.hub.timing.dead_ms(self.hub.timing.update_interval_ms);
+        let downs = self
+            .upstreams
+            .iter()
+            .filter(|u| u.up)
+            .filter_map(|u| u.last_reply)
+            .map(|t| t.after(dead_ms))
+            .min();
+        earliest(earliest(Some(self.hub.next_check()), sends), downs)
+    }
+
+    /// The next event.
+    pub fn poll_event(&mut self) -> Option<Event> {
+        self.hub.events.pop()
+    }
+}

@@ -1,0 +1,135 @@
+//! The server role: a target host (OST/MDT). It pings like a client and reports its target's
+//! status; a start with a new generation is a target restart, reported as *recovering* at once.
+//!
+//! The window closes when the MGS orders `CloseWindow` for this target instance (every live
+//! client reconnected) and the driver reports it done, or when the target's own window runs out.
+
+use heapless::Vec;
+
+use crate::counters::Counters;
+use crate::event::Event;
+use crate::ids::{Name, Nid, NodeId, OrderId};
+use crate::member::{Member, MemberConfig};
+use crate::time::{earliest, Instant};
+use crate::wire::{Action, Endpoint, Role, TargetState, TargetStatus, MAX_TARGET_ADDRS};
+
+/// A server's configuration.
+#[derive(Clone, Debug)]
+pub struct ServerConfig {
+    /// Name, generation, parents, keys, timing.
+    pub member: MemberConfig,
+    /// The target it serves, e.g. `testfs-OST0001`.
+    pub target: Name,
+    /// Where clients reconnect to it.
+    pub addrs: Vec<Nid, MAX_TARGET_ADDRS>,
+    /// Length of the target's own recovery window, in ms (Lustre's default soft window: 300 s).
+    pub window_ms: u32,
+}
+
+/// A server's sans-IO state machine.
+pub struct Server {
+    member: Member,
+    /// When the target's own window runs out, while recovering.
+    window_ends: Option<Instant>,
+    /// The `CloseWindow` order handed to the driver, until it reports it done.
+    closing: Option<OrderId>,
+}
+
+impl Server {
+    /// A server whose target (re)starts recovering at `now`.
+    pub fn new(config: ServerConfig, now: Instant) -> Server {
+        let generation = config.member.generation;
+        let mut member = Member::new(config.member, Role::Server, now);
+        member.target = Some(TargetStatus {
+            target: config.target,
+            generation,
+            state: TargetState::Recovering,
+            addrs: config.addrs,
+            window_ms: config.window_ms,
+        });
+        Server { member, window_ends: Some(now.after(u64::from(config.window_ms))), closing: None }
+    }
+
+    // ----- getters ------------------------------------------------------------------------
+
+    /// This server's node id.
+    pub fn id(&self) -> NodeId {
+        self.member.link.id
+    }
+
+    /// The target's state as reported.
+    pub fn target_state(&self) -> TargetState {
+        self.member.target.as_ref().map_or(TargetState::Down, |t| t.state)
+    }
+
+    /// What was dropped and why.
+    pub fn counters(&self) -> &Counters {
+        &self.member.counters
+    }
+
+    /// How many parents currently answer.
+    pub fn parents_up(&self) -> usize {
+        self.member.parents_up()
+    }
+
+    // ----- inputs -------------------------------------------------------------------------
+
+    /// A datagram arrived from `from`.
+    pub fn handle(&mut self, now: Instant, from: Endpoint, bytes: &[u8]) {
+        self.member.handle(now, from, bytes);
+    }
+
+    /// The deadline from [`Server::poll_timeout`] passed.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        self.member.handle_timeout(now);
+        if self.window_ends.is_some_and(|t| t <= now) {
+            // The target's own window ran out: it serves whoever reconnected.
+            self.set_target_state(now, TargetState::Up);
+        }
+    }
+
+    /// The driver carried out an order (closing the window: `ok` if it closed).
+    pub fn order_done(&mut self, now: Instant, order: OrderId, ok: bool) -> bool {
+        if self.closing == Some(order) && ok {
+            self.closing = None;
+            self.set_target_state(now, TargetState::Up);
+        }
+        self.member.order_done(now, order, ok)
+    }
+
+    /// The target's state changed outside Vigil (e.g. unmounted): reported at once.
+    pub fn set_target_state(&mut self, now: Instant, state: TargetState) {
+        if state != TargetState::Recovering {
+            self.window_ends = None;
+        }
+        if let Some(t) = self.member.target.as_mut() {
+            if t.state != state {
+                t.state = state;
+                self.member.ping_now(now);
+            }
+        }
+    }
+
+    // ----- outputs ------------------------------------------------------------------------
+
+    /// The next datagram to send, written into `buf`: its destination and length.
+    pub fn poll_transmit(&mut self, now: Instant, buf: &mut [u8]) -> Option<(Endpoint, usize)> {
+        self.member.poll_transmit(now, buf)
+    }
+
+    /// When to call [`Server::handle_timeout`] next.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        earliest(self.member.poll_timeout(), self.window_ends)
+    }
+
+    /// The next event.
+    pub fn poll_event(&mut self) -> Option<Event> {
+        let event = self.member.events.pop()?;
+        if let Event::Order(order) = &event {
+            if matches!(order.action, Action::CloseWindow { .. }) {
+                self.closing = Some(order.id);
+            }
+        }
+        Some(event)
+    }
+}

@@ -1,0 +1,279 @@
+//! The bounded node table of a parent (router or MGS): direct children and the descendants their
+//! updates tell of.
+//!
+//! Storage is a slice of [`Slot`]s the caller owns and sizes (a `static` array on firmware, a boxed
+//! slice on hosts), so capacity is the caller's choice and nothing allocates. Lookup is open
+//! addressing with linear probing keyed by [`NodeId`]; removal shifts back, so no tombstones build
+//! up. One eighth of the slots stays free to keep probes short: [`Table::capacity`] is the number
+//! of nodes the table takes before it refuses.
+
+use heapless::Vec;
+
+use crate::counters::ReplayWindow;
+use crate::ids::{Generation, Name, NodeId};
+use crate::time::Instant;
+use crate::wire::{Endpoint, NodeState, OrderReport, Role, MAX_PATHS, MAX_REPORTS};
+
+/// One slot of table storage.
+pub type Slot = Option<Entry>;
+
+/// Storage for a table of `N` slots, for `static` placement on firmware.
+pub const fn empty_slots<const N: usize>() -> [Slot; N] {
+    [const { None }; N]
+}
+
+/// One path through which a node is heard.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Path {
+    /// The node's parent on this path: the router (or MGS) that its pings reach.
+    pub parent: NodeId,
+    /// The direct child of this table's owner that reported the path (the node itself if direct).
+    pub via: NodeId,
+    /// The parent's verdict.
+    pub state: NodeState,
+    /// Silence when the verdict was made, in ms.
+    pub silent_ms: u32,
+    /// Set while a snapshot from `via` is replacing what it told before.
+    pub(crate) stale: bool,
+}
+
+/// What a parent knows of a child that pings it directly.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Direct {
+    /// The address the child last pinged from: replies and pushed orders go there.
+    pub addr: Endpoint,
+    /// When the child was last heard.
+    pub last_heard: Instant,
+    /// The interval the child pings at.
+    pub interval_ms: u32,
+    /// Whether the child counts here in order progress.
+    pub home: bool,
+    /// The child's reports on recent orders.
+    pub reports: Vec<OrderReport, MAX_REPORTS>,
+    /// For a router child: the last update version applied from it.
+    pub applied: u32,
+    /// For a router child: a snapshot from it is under way.
+    pub(crate) resync: bool,
+    /// Sequence numbers accepted from the child's current generation.
+    pub(crate) replay: ReplayWindow,
+}
+
+/// A tracked node.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Entry {
+    /// The node's id.
+    pub id: NodeId,
+    /// Its name.
+    pub name: Name,
+    /// What it is.
+    pub role: Role,
+    /// Its boot generation.
+    pub generation: Generation,
+    /// Where it is heard (empty: no longer heard anywhere below this table's owner).
+    pub paths: Vec<Path, MAX_PATHS>,
+    /// Set when the node pings this table's owner directly.
+    pub direct: Option<Direct>,
+    /// Version of the last change (the delta stream sends entries changed after a base).
+    pub(crate) changed: u32,
+    /// Version at which the entry was created (its name goes with the first delta).
+    pub(crate) created: u32,
+}
+
+impl Entry {
+    /// A new entry with no paths.
+    pub fn new(id: NodeId, name: Name, role: Role, generation: Generation) -> Entry {
+        Entry { id, name, role, generation, paths: Vec::new(), direct: None, changed: 0, created: 0 }
+    }
+
+    /// The best verdict over its paths as this table's owner sees them (without asking whether
+    /// the parents on those paths are themselves reachable): alive beats suspect beats
+    /// unreachable beats dead. `None` when no path is left.
+    pub fn best_state(&self) -> Option<NodeState> {
+        self.paths.iter().map(|p| p.state).min()
+    }
+
+    /// The path through which this table's owner hears the node directly.
+    pub(crate) fn direct_path_mut(&mut self, me: NodeId) -> Option<&mut Path> {
+        let id = self.id;
+        self.paths.iter_mut().find(|p| p.parent == me && p.via == id)
+    }
+}
+
+/// A table of nodes over caller-owned slots.
+pub struct Table<S> {
+    slots: S,
+    len: usize,
+}
+
+impl<S: AsRef<[Slot]> + AsMut<[Slot]>> Table<S> {
+    /// A table over `slots` (emptied first).
+    pub fn new(mut slots: S) -> Self {
+        slots.as_mut().iter_mut().for_each(|s| *s = None);
+        Table { slots, len: 0 }
+    }
+
+    /// Nodes tracked.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Whether no node is tracked.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Nodes the table takes before it refuses (7/8 of the slots).
+    pub fn capacity(&self) -> usize {
+        let n = self.slots.as_ref().len();
+        n - n / 8
+    }
+
+    /// Whether a new node would be refused.
+    pub fn is_full(&self) -> bool {
+        self.len >= self.capacity()
+    }
+
+    fn home(&self, id: NodeId) -> usize {
+        let n = self.slots.as_ref().len() as u64;
+        let mixed = u64::from(id.0.wrapping_mul(0x9E37_79B1));
+        ((mixed * n) >> 32) as usize
+    }
+
+    fn find(&self, id: NodeId) -> Option<usize> {
+        let slots = self.slots.as_ref();
+        let n = slots.len();
+        if n == 0 {
+            return None;
+        }
+        let mut i = self.home(id);
+        for _ in 0..n {
+            match &slots[i] {
+                None => return None,
+                Some(e) if e.id == id => return Some(i),
+                Some(_) => i = (i + 1) % n,
+            }
+        }
+        None
+    }
+
+    /// The node with this id.
+    pub fn get(&self, id: NodeId) -> Option<&Entry> {
+        self.find(id).and_then(|i| self.slots.as_ref()[i].as_ref())
+    }
+
+    /// The node with this id, to change.
+    pub fn get_mut(&mut self, id: NodeId) -> Option<&mut Entry> {
+        let i = self.find(id)?;
+        self.slots.as_mut()[i].as_mut()
+    }
+
+    /// Adds a node not yet tracked; hands it back when the table is full.
+    pub fn insert(&mut self, entry: Entry) -> Result<&mut Entry, Entry> {
+        if self.is_full() || self.find(entry.id).is_some() {
+            return Err(entry);
+        }
+        let n = self.slots.as_ref().len();
+        let mut i = self.home(entry.id);
+        while self.slots.as_ref()[i].is_some() {
+            i = (i + 1) % n;
+        }
+        self.len += 1;
+        Ok(self.slots.as_mut()[i].insert(entry))
+    }
+
+    /// Removes a node, shifting later entries of its probe run back into the hole.
+    pub fn remove(&mut self, id: NodeId) -> Option<Entry> {
+        let mut hole = self.find(id)?;
+        let n = self.slots.as_ref().len();
+        let removed = self.slots.as_mut()[hole].take();
+        self.len -= 1;
+        let mut j = hole;
+        loop {
+            j = (j + 1) % n;
+            let home = match &self.slots.as_ref()[j] {
+                None => break,
+                Some(e) => self.home(e.id),
+            };
+            // Leave the entry where it is if its home lies cyclically in (hole, j].
+            let stays = if hole <= j { hole < home && home <= j } else { hole < home || home <= j };
+            if !stays {
+                let moved = self.slots.as_mut()[j].take();
+                self.slots.as_mut()[hole] = moved;
+                hole = j;
+            }
+        }
+        removed
+    }
+
+    /// Every tracked node.
+    pub fn iter(&self) -> impl Iterator<Item = &Entry> {
+        self.slots.as_ref().iter().flatten()
+    }
+
+    /// Every tracked node, to change.
+    pub fn iter_mut(&mut self) -> impl Iterator<Item = &mut Entry> {
+        self.slots.as_mut().iter_mut().flatten()
+    }
+
+    /// Number of slots (positions for [`Table::at`]).
+    pub(crate) fn slot_count(&self) -> usize {
+        self.slots.as_ref().len()
+    }
+
+    /// The node in slot `i`, if any (for cursors that walk the table across calls).
+    pub(crate) fn at(&self, i: usize) -> Option<&Entry> {
+        self.slots.as_ref().get(i).and_then(Option::as_ref)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ids::name;
+
+    fn entry(i: u32) -> Entry {
+        Entry::new(NodeId(i), name("n").unwrap_or_default(), Role::Client, Generation(1))
+    }
+
+    #[test]
+    fn insert_get_remove_keep_every_other_entry_findable() {
+        let mut slots: [Slot; 64] = empty_slots();
+        let mut t = Table::new(&mut slots[..]);
+        for i in 0..56 {
+            assert!(t.insert(entry(i * 7919)).is_ok(), "insert {i}");
+        }
+        assert!(t.is_full());
+        assert!(t.insert(entry(1)).is_err(), "a full table refuses");
+        for i in (0..56).step_by(3) {
+            assert!(t.remove(NodeId(i * 7919)).is_some());
+        }
+        for i in 0..56 {
+            assert_eq!(t.get(NodeId(i * 7919)).is_some(), i % 3 != 0, "entry {i}");
+        }
+        assert_eq!(t.len(), t.iter().count());
+    }
+
+    #[test]
+    fn colliding_homes_survive_removal_in_any_order() {
+        let mut slots: [Slot; 8] = empty_slots();
+        let mut t = Table::new(&mut slots[..]);
+        // Ids with the same home slot form one probe run.
+        let home = t.home(NodeId(0));
+        let ids: std::vec::Vec<u32> = (0..10_000).filter(|&i| t.home(NodeId(i)) == home).take(4).collect();
+        for &i in &ids {
+            assert!(t.insert(entry(i)).is_ok());
+        }
+        assert!(t.remove(NodeId(ids[1])).is_some());
+        assert!(t.get(NodeId(ids[0])).is_some());
+        assert!(t.get(NodeId(ids[2])).is_some());
+        assert!(t.get(NodeId(ids[3])).is_some());
+    }
+
+    #[test]
+    fn zero_slots_is_always_full() {
+        let mut slots: [Slot; 0] = [];
+        let mut t = Table::new(&mut slots[..]);
+        assert!(t.get(NodeId(1)).is_none());
+        assert!(t.insert(entry(1)).is_err());
+    }
+}

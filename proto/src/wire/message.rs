@@ -1,0 +1,294 @@
+//! Message bodies: what each datagram kind carries after the header.
+//!
+//! Bodies are postcard-encoded. Postcard has no schema evolution, so a struct never changes once
+//! released: a new need gets a new [`Kind`](super::Kind) or a new protocol version, and the golden
+//! vectors in `tests/golden.rs` pin the exact bytes of every kind.
+
+use heapless::Vec;
+use serde::{Deserialize, Serialize};
+
+use super::Endpoint;
+use crate::ids::{Generation, Name, Nid, NodeId, OrderId};
+
+/// Most order reports a node keeps and sends (newest orders win).
+pub const MAX_REPORTS: usize = 4;
+/// Most orders one reply repeats.
+pub const MAX_REPLY_ORDERS: usize = 2;
+/// Most alternates a full parent names.
+pub const MAX_ALTERNATES: usize = 4;
+/// Most paths (parents) one node is tracked through.
+pub const MAX_PATHS: usize = 2;
+/// Most addresses of one target.
+pub const MAX_TARGET_ADDRS: usize = 2;
+/// Most node deltas in one update page (the page also stops when the datagram is full).
+pub const MAX_DELTAS: usize = 48;
+/// Most orders whose progress one update carries.
+pub const MAX_PROGRESS: usize = 4;
+
+/// What a node is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum Role {
+    /// A filesystem client: takes part in recovery.
+    Client,
+    /// A target host (OST/MDT): reports its target's status.
+    Server,
+    /// A relay toward the MGS.
+    Router,
+}
+
+/// The liveness of a node on one path, as its parent judges it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum NodeState {
+    /// Heard within the suspect threshold.
+    Alive,
+    /// Silent past the suspect threshold.
+    Suspect,
+    /// Silent past the dead threshold, alone: its parent still hears others.
+    Dead,
+    /// Silent together with too many others at once (a partition, not deaths), or behind a silent
+    /// router.
+    Unreachable,
+}
+
+impl NodeState {
+    /// Whether orders and recovery still count on the node.
+    pub fn is_live(self) -> bool {
+        matches!(self, NodeState::Alive | NodeState::Suspect)
+    }
+}
+
+/// How far a node got with one order.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum Outcome {
+    /// Received and being carried out.
+    Applied,
+    /// Carried out: the client reconnected (or the server closed its window).
+    Reconnected,
+    /// Carried out and failed.
+    Failed,
+}
+
+/// A node's report on one order, repeated in every ping so loss costs nothing.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct OrderReport {
+    /// The order.
+    pub order: OrderId,
+    /// How far the node got.
+    pub outcome: Outcome,
+}
+
+/// The state of a target as its server reports it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum TargetState {
+    /// Serving.
+    Up,
+    /// Restarted, recovery window open.
+    Recovering,
+    /// Not serving.
+    Down,
+}
+
+/// A target's status, carried by its server's pings and relayed up the tree.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct TargetStatus {
+    /// The target's name, e.g. `testfs-OST0001`.
+    pub target: Name,
+    /// The target's instance: its server's boot generation when it started.
+    pub generation: Generation,
+    /// Up, recovering or down.
+    pub state: TargetState,
+    /// Where clients reconnect.
+    pub addrs: Vec<Nid, MAX_TARGET_ADDRS>,
+    /// Length of the target's own recovery window in ms: the most a recovery can take without
+    /// Vigil closing it sooner.
+    pub window_ms: u32,
+}
+
+/// Child → parent, every interval: "I am alive", plus what the parent needs to know.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Ping {
+    /// What the sender is.
+    pub role: Role,
+    /// The interval the sender pings at, in ms (the parent judges silence by it).
+    pub interval_ms: u32,
+    /// The parent counts this node in order progress (a multipath node counts at one parent).
+    pub home: bool,
+    /// The sender's name, sent until the parent has confirmed it knows the sender.
+    pub name: Option<Name>,
+    /// The sender's progress on recent orders.
+    pub reports: Vec<OrderReport, MAX_REPORTS>,
+    /// A server's target status.
+    pub target: Option<TargetStatus>,
+}
+
+/// Whether a parent took the child on.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ReplyStatus {
+    /// The child is tracked.
+    Accepted,
+    /// The parent does not know the child: send the name again (and, for routers, a snapshot).
+    Unknown,
+    /// The parent's table is full: try these parents instead.
+    Refused {
+        /// Other parents the operator configured for overflow.
+        alternates: Vec<Endpoint, MAX_ALTERNATES>,
+    },
+}
+
+/// Parent → child, in answer to each ping or update. The parent's generation is in the header.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PingReply {
+    /// The interval the child should ping at, in ms.
+    pub interval_ms: u32,
+    /// Whether the child is tracked.
+    pub status: ReplyStatus,
+    /// For a router child: the last update version the parent applied (0 asks for a snapshot).
+    pub ack: u32,
+    /// Orders the child has not yet reported, newest first (repetition instead of retransmission).
+    pub orders: Vec<Order, MAX_REPLY_ORDERS>,
+}
+
+/// What an order tells nodes to do.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum Action {
+    /// Reconnect to `target` now: it restarted as instance `target_generation`.
+    BeginRecovery {
+        /// The restarted target.
+        target: Name,
+        /// Its new instance (0 for a manual order without a known instance).
+        target_generation: Generation,
+        /// Where to reconnect.
+        addrs: Vec<Nid, MAX_TARGET_ADDRS>,
+    },
+    /// Every live client has reconnected to `target`: its server may close the recovery window.
+    CloseWindow {
+        /// The target.
+        target: Name,
+        /// The instance whose window closes.
+        target_generation: Generation,
+    },
+}
+
+impl Action {
+    /// The target the action is about.
+    pub fn target(&self) -> &Name {
+        match self {
+            Action::BeginRecovery { target, .. } | Action::CloseWindow { target, .. } => target,
+        }
+    }
+
+    /// The target instance the action is about.
+    pub fn target_generation(&self) -> Generation {
+        match self {
+            Action::BeginRecovery { target_generation, .. }
+            | Action::CloseWindow { target_generation, .. } => *target_generation,
+        }
+    }
+}
+
+/// An order from the MGS, pushed down the tree and repeated in replies until reported.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Order {
+    /// Tells repeats from new orders.
+    pub id: OrderId,
+    /// What to do.
+    pub action: Action,
+}
+
+/// One path of a node: the router that hears it directly, and its verdict.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PathReport {
+    /// The node's parent on this path (the router or MGS its pings reach).
+    pub parent: NodeId,
+    /// The parent's verdict.
+    pub state: NodeState,
+    /// How long the parent had not heard the node when the verdict was made, in ms.
+    pub silent_ms: u32,
+}
+
+/// The state of one node in a subtree, sent up when it changes. An empty `paths` means the node
+/// is no longer heard on any path of this subtree.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NodeDelta {
+    /// The node.
+    pub id: NodeId,
+    /// Its boot generation.
+    pub generation: Generation,
+    /// What it is.
+    pub role: Role,
+    /// Its name, the first time the parent hears of it.
+    pub name: Option<Name>,
+    /// Where it is heard.
+    pub paths: Vec<PathReport, MAX_PATHS>,
+    /// A server's target status.
+    pub target: Option<TargetStatus>,
+}
+
+/// Progress of one order in a subtree (sums of its nodes' reports).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OrderProgress {
+    /// The order.
+    pub order: OrderId,
+    /// Live clients counted in the subtree.
+    pub live: u32,
+    /// Of them, those that reported the order (any outcome).
+    pub applied: u32,
+    /// Of them, those that reconnected.
+    pub reconnected: u32,
+    /// Of them, those whose reconnection failed.
+    pub failed: u32,
+}
+
+impl OrderProgress {
+    /// Adds another subtree's counts for the same order.
+    pub fn add(&mut self, other: &OrderProgress) {
+        self.live = self.live.saturating_add(other.live);
+        self.applied = self.applied.saturating_add(other.applied);
+        self.reconnected = self.reconnected.saturating_add(other.reconnected);
+        self.failed = self.failed.saturating_add(other.failed);
+    }
+}
+
+/// Node counts of a subtree per state.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Totals {
+    /// Alive nodes.
+    pub alive: u32,
+    /// Suspect nodes.
+    pub suspect: u32,
+    /// Dead nodes.
+    pub dead: u32,
+    /// Unreachable nodes.
+    pub unreachable: u32,
+}
+
+/// Router → parent, every update interval (it doubles as the router's ping): one page of changes
+/// since the version the parent acknowledged, the subtree's totals and per-order progress.
+///
+/// Pages chain by version: a page covers every change in `(base, upto]`, and the parent applies
+/// it only if `base` is what it already holds. `base == 0` starts a full snapshot, which replaces
+/// everything the parent knew through this router once the last page (`more == false`) arrives.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Update {
+    /// The router's update interval in ms (its parent judges its silence by it).
+    pub interval_ms: u32,
+    /// The router's name, sent until the parent has confirmed it knows the router.
+    pub name: Option<Name>,
+    /// The version the parent holds; 0 for the first page of a snapshot.
+    pub base: u32,
+    /// The version the parent holds after applying this page.
+    pub upto: u32,
+    /// More pages follow in this round.
+    pub more: bool,
+    /// Changed nodes.
+    pub deltas: Vec<NodeDelta, MAX_DELTAS>,
+    /// Subtree totals.
+    pub totals: Totals,
+    /// Progress of the orders the router holds.
+    pub progress: Vec<OrderProgress, MAX_PROGRESS>,
+}

@@ -1,0 +1,239 @@
+//! The wire format: one codec shared exactly by every role, on firmware and hosts.
+//!
+//! A datagram is a fixed [`Header`] ([`HEADER_LEN`] bytes, little-endian), a postcard body, and a
+//! [`TAG_LEN`]-byte authentication tag over both:
+//!
+//! ```text
+//!  0      2    3     4          8             12         16     17         n-16     n
+//!  +------+----+-----+----------+-------------+----------+------+----------+--------+
+//!  | "VG" | v1 | kind| sender id| sender gen  | sequence |key id| body ... |  tag   |
+//!  +------+----+-----+----------+-------------+----------+------+----------+--------+
+//! ```
+//!
+//! Every datagram is at most [`MAX_DATAGRAM`] bytes, safe on every path MTU. Decoding never
+//! panics: every malformed, unauthenticated or unknown input is a typed [`Error`] the machines
+//! count and drop.
+
+mod auth;
+mod endpoint;
+mod message;
+
+pub use auth::{Key, Keyring, KEY_LEN, TAG_LEN};
+pub use endpoint::Endpoint;
+pub use message::*;
+
+use crate::ids::{Generation, NodeId};
+
+/// Largest datagram Vigil sends or accepts.
+pub const MAX_DATAGRAM: usize = 1200;
+/// Bytes of the fixed header.
+pub const HEADER_LEN: usize = 17;
+/// First two bytes of every datagram.
+pub const MAGIC: [u8; 2] = *b"VG";
+/// The protocol version this crate speaks.
+pub const VERSION: u8 = 1;
+
+/// The kind of message a datagram carries.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[repr(u8)]
+pub enum Kind {
+    /// [`Ping`], child → parent.
+    Ping = 1,
+    /// [`PingReply`], parent → child.
+    PingReply = 2,
+    /// [`Update`], router → parent (also the router's ping; pages of a snapshot when `base == 0`).
+    Update = 3,
+    /// [`Order`], pushed parent → child.
+    Order = 4,
+}
+
+impl Kind {
+    fn from_u8(b: u8) -> Option<Kind> {
+        Some(match b {
+            1 => Kind::Ping,
+            2 => Kind::PingReply,
+            3 => Kind::Update,
+            4 => Kind::Order,
+            _ => return None,
+        })
+    }
+}
+
+/// The fixed header of every datagram.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct Header {
+    /// What the body is.
+    pub kind: Kind,
+    /// Who sent it.
+    pub sender: NodeId,
+    /// The sender's boot generation.
+    pub generation: Generation,
+    /// Per (sender, generation) sequence number, for the replay guard.
+    pub sequence: u32,
+    /// Which cluster key made the tag.
+    pub key_id: u8,
+}
+
+/// A decoded message body.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[allow(clippy::large_enum_variant)] // decoded on the stack once per datagram, never stored
+pub enum Message {
+    /// See [`Ping`].
+    Ping(Ping),
+    /// See [`PingReply`].
+    PingReply(PingReply),
+    /// See [`Update`].
+    Update(Update),
+    /// See [`Order`].
+    Order(Order),
+}
+
+impl Message {
+    /// The kind that carries this message.
+    pub fn kind(&self) -> Kind {
+        match self {
+            Message::Ping(_) => Kind::Ping,
+            Message::PingReply(_) => Kind::PingReply,
+            Message::Update(_) => Kind::Update,
+            Message::Order(_) => Kind::Order,
+        }
+    }
+}
+
+/// Why a datagram could not be encoded or decoded.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[non_exhaustive]
+pub enum Error {
+    /// Shorter than a header and a tag.
+    Truncated,
+    /// Longer than [`MAX_DATAGRAM`].
+    TooLarge,
+    /// Does not start with [`MAGIC`].
+    BadMagic,
+    /// A protocol version this crate does not speak.
+    UnknownVersion(u8),
+    /// A message kind this version does not define.
+    UnknownKind(u8),
+    /// Signed with a key id the keyring does not hold.
+    UnknownKey(u8),
+    /// The authentication tag does not match: forged, corrupted, or the wrong key.
+    BadTag,
+    /// The body is not a valid message of its kind (or has trailing bytes).
+    Malformed,
+    /// The message does not fit the caller's buffer or [`MAX_DATAGRAM`].
+    BufferTooSmall,
+}
+
+impl core::fmt::Display for Error {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            Error::Truncated => f.write_str("datagram shorter than header and tag"),
+            Error::TooLarge => f.write_str("datagram larger than 1200 bytes"),
+            Error::BadMagic => f.write_str("not a Vigil datagram (bad magic)"),
+            Error::UnknownVersion(v) => write!(f, "unknown protocol version {v}"),
+            Error::UnknownKind(k) => write!(f, "unknown message kind {k}"),
+            Error::UnknownKey(k) => write!(f, "unknown key id {k}"),
+            Error::BadTag => f.write_str("authentication tag mismatch"),
+            Error::Malformed => f.write_str("malformed message body"),
+            Error::BufferTooSmall => f.write_str("message does not fit the datagram"),
+        }
+    }
+}
+
+#[cfg(feature = "std")]
+impl std::error::Error for Error {}
+
+/// Encodes `message` from `sender` into `buf`, tagged with `key`; returns the datagram length.
+pub fn encode(
+    sender: NodeId,
+    generation: Generation,
+    sequence: u32,
+    message: &Message,
+    key: &Key,
+    buf: &mut [u8],
+) -> Result<usize, Error> {
+    let limit = buf.len().min(MAX_DATAGRAM);
+    if limit < HEADER_LEN + TAG_LEN {
+        return Err(Error::BufferTooSmall);
+    }
+    let buf = &mut buf[..limit];
+    buf[0..2].copy_from_slice(&MAGIC);
+    buf[2] = VERSION;
+    buf[3] = message.kind() as u8;
+    buf[4..8].copy_from_slice(&sender.0.to_le_bytes());
+    buf[8..12].copy_from_slice(&generation.0.to_le_bytes());
+    buf[12..16].copy_from_slice(&sequence.to_le_bytes());
+    buf[16] = key.id();
+    let body_room = &mut buf[HEADER_LEN..limit - TAG_LEN];
+    let body_len = match message {
+        Message::Ping(m) => postcard::to_slice(m, body_room),
+        Message::PingReply(m) => postcard::to_slice(m, body_room),
+        Message::Update(m) => postcard::to_slice(m, body_room),
+        Message::Order(m) => postcard::to_slice(m, body_room),
+    }
+    .map_err(|_| Error::BufferTooSmall)?
+    .len();
+    let end = HEADER_LEN + body_len;
+    let tag = key.tag(&buf[..end]);
+    buf[end..end + TAG_LEN].copy_from_slice(&tag);
+    Ok(end + TAG_LEN)
+}
+
+/// Reads the header without authenticating it (for counting and logging what was dropped).
+pub fn peek_header(bytes: &[u8]) -> Result<Header, Error> {
+    if bytes.len() > MAX_DATAGRAM {
+        return Err(Error::TooLarge);
+    }
+    if bytes.len() < HEADER_LEN + TAG_LEN {
+        return Err(Error::Truncated);
+    }
+    if bytes[0..2] != MAGIC {
+        return Err(Error::BadMagic);
+    }
+    if bytes[2] != VERSION {
+        return Err(Error::UnknownVersion(bytes[2]));
+    }
+    let kind = Kind::from_u8(bytes[3]).ok_or(Error::UnknownKind(bytes[3]))?;
+    let word = |at: usize| u32::from_le_bytes([bytes[at], bytes[at + 1], bytes[at + 2], bytes[at + 3]]);
+    Ok(Header {
+        kind,
+        sender: NodeId(word(4)),
+        generation: Generation(word(8)),
+        sequence: word(12),
+        key_id: bytes[16],
+    })
+}
+
+/// Authenticates and decodes one datagram.
+pub fn decode(bytes: &[u8], keys: &Keyring) -> Result<(Header, Message), Error> {
+    let header = peek_header(bytes)?;
+    let key = keys.find(header.key_id).ok_or(Error::UnknownKey(header.key_id))?;
+    let (signed, tag) = bytes.split_at(bytes.len() - TAG_LEN);
+    if !key.verify(signed, tag) {
+        return Err(Error::BadTag);
+    }
+    let body = &signed[HEADER_LEN..];
+    let message = match header.kind {
+        Kind::Ping => Message::Ping(body_of(body)?),
+        Kind::PingReply => Message::PingReply(body_of(body)?),
+        Kind::Update => Message::Update(body_of(body)?),
+        Kind::Order => Message::Order(body_of(body)?),
+    };
+    Ok((header, message))
+}
+
+fn body_of<'a, T: serde::Deserialize<'a>>(body: &'a [u8]) -> Result<T, Error> {
+    match postcard::take_from_bytes(body) {
+        Ok((value, [])) => Ok(value),
+        _ => Err(Error::Malformed),
+    }
+}
+
+/// Encoded size of one value in postcard: lets builders fill pages exactly (postcard
+/// concatenates fields, so sizes add up).
+pub(crate) fn encoded_len<T: serde::Serialize>(value: &T) -> usize {
+    postcard::serialize_with_flavor(value, postcard::ser_flavors::Size::default()).unwrap_or(MAX_DATAGRAM)
+}

@@ -1,0 +1,187 @@
+//! Vigil router firmware logic, independent of the board.
+//!
+//! A board brings up its clocks, its network interface and an `embassy_net::Stack`, reads a
+//! [`Config`], chooses a boot [`Generation`], and calls [`run`]. From there this crate owns the
+//! router's UDP socket and moves bytes and time between it and the sans-IO router machine of
+//! `vigil-proto`; all the protocol lives in that machine.
+//!
+//! # The driver loop
+//! ```text
+//! loop {
+//!     drain: poll_transmit → socket, poll_event → log      (until each returns None)
+//!     wait for the first of: a datagram, the router's poll_timeout
+//!     feed it: handle(now, from, bytes) or handle_timeout(now)
+//! }
+//! ```
+//! Draining after *every* input is the one rule of the proto machines: a transmit left queued
+//! would wait for the next input, which may be seconds away. Time is `embassy_time::Instant` in
+//! milliseconds since boot, so the router's deadlines map one to one onto `Timer::at`.
+//!
+//! # Logging
+//! Feature `log` (text, for consoles) or `defmt` (for probes); with neither, the firmware is
+//! silent.
+//!
+//! # Limits
+//! IPv4 only: the router cannot send to an IPv6 endpoint (it could only learn one from a
+//! parent's redirect), and logs each such datagram instead.
+
+#![cfg_attr(not(test), no_std)]
+#![deny(unsafe_code)]
+#![warn(missing_docs)]
+
+mod fmt;
+
+pub mod config;
+
+use embassy_futures::select::{select, Either};
+use embassy_net::udp::{PacketMetadata, RecvError, UdpSocket};
+use embassy_net::{IpAddress, IpEndpoint, Stack};
+use embassy_time::Timer;
+use vigil_proto::table::Slot;
+use vigil_proto::wire::MAX_DATAGRAM;
+use vigil_proto::{Endpoint, Generation, Instant, Key, Keyring, Router, RouterConfig};
+
+pub use config::Config;
+use fmt::{info, warn, Dbg};
+
+/// Datagrams the socket queues each way. Receive: a burst of children pinging at once while the
+/// router is busy. Transmit: an order pushed to every live child at once; the loop waits for room
+/// rather than dropping, so this only smooths bursts.
+const QUEUE: usize = 8;
+
+/// Memory for the router's socket, owned by the board so it can place it (a `static`).
+pub struct Buffers {
+    rx_meta: [PacketMetadata; QUEUE],
+    rx: [u8; QUEUE * MAX_DATAGRAM],
+    tx_meta: [PacketMetadata; QUEUE],
+    tx: [u8; QUEUE * MAX_DATAGRAM],
+    datagram: [u8; MAX_DATAGRAM],
+}
+
+impl Buffers {
+    /// Zeroed buffers, for a `static`.
+    pub const fn new() -> Self {
+        Buffers {
+            rx_meta: [PacketMetadata::EMPTY; QUEUE],
+            rx: [0; QUEUE * MAX_DATAGRAM],
+            tx_meta: [PacketMetadata::EMPTY; QUEUE],
+            tx: [0; QUEUE * MAX_DATAGRAM],
+            datagram: [0; MAX_DATAGRAM],
+        }
+    }
+}
+
+impl Default for Buffers {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// Runs the router for ever on `stack`.
+///
+/// `slots` is the router's node table: its length is the number of nodes (children and their
+/// descendants) the router can track. `generation` must differ on every boot (see
+/// [`Generation`]).
+pub async fn run<S>(
+    stack: Stack<'_>,
+    config: &Config,
+    generation: Generation,
+    buffers: &mut Buffers,
+    slots: S,
+) -> !
+where
+    S: AsRef<[Slot]> + AsMut<[Slot]>,
+{
+    info!("router {} generation {}", config.name.as_str(), generation.0);
+    info!("config {:?}", Dbg(config));
+    stack.wait_config_up().await;
+
+    let Buffers {
+        rx_meta,
+        rx,
+        tx_meta,
+        tx,
+        datagram,
+    } = buffers;
+    let mut socket = UdpSocket::new(stack, rx_meta, rx, tx_meta, tx);
+    if let Err(e) = socket.bind(config.port) {
+        // A fresh socket on a configured (non-zero) port fails to bind only if the stack has no
+        // address at all; there is nothing to run without a socket, so say why and stop here.
+        warn!("cannot bind udp/{}: {:?}", config.port, Dbg(&e));
+        return core::future::pending().await;
+    }
+    info!("listening on udp/{}", config.port);
+
+    let mut router = Router::new(router_config(config, generation), slots, now());
+    loop {
+        drain(&mut router, &socket, datagram).await;
+        let wake = router.poll_timeout();
+        match select(socket.recv_from(datagram), sleep_until(wake)).await {
+            Either::First(Ok((len, meta))) => {
+                let from = endpoint_from(meta.endpoint);
+                router.handle(now(), from, &datagram[..len]);
+            }
+            Either::First(Err(RecvError::Truncated)) => {
+                warn!("dropped a datagram over {} bytes", MAX_DATAGRAM);
+            }
+            Either::Second(()) => router.handle_timeout(now()),
+        }
+    }
+}
+
+/// Sends everything the router has queued and logs its events.
+async fn drain<S>(router: &mut Router<S>, socket: &UdpSocket<'_>, buf: &mut [u8; MAX_DATAGRAM])
+where
+    S: AsRef<[Slot]> + AsMut<[Slot]>,
+{
+    while let Some((to, len)) = router.poll_transmit(now(), buf) {
+        let Some(to) = endpoint_to(to) else {
+            warn!("cannot send to {:?}: IPv4 only", Dbg(&to));
+            continue;
+        };
+        if let Err(e) = socket.send_to(&buf[..len], to).await {
+            warn!("send to {:?}: {:?}", Dbg(&to), Dbg(&e));
+        }
+    }
+    while let Some(event) = router.poll_event() {
+        info!("{:?}", Dbg(&event));
+    }
+}
+
+async fn sleep_until(deadline: Option<Instant>) {
+    match deadline {
+        Some(at) => Timer::at(embassy_time::Instant::from_millis(at.0)).await,
+        None => core::future::pending().await,
+    }
+}
+
+/// The router's clock: milliseconds since boot.
+fn now() -> Instant {
+    Instant(embassy_time::Instant::now().as_millis())
+}
+
+fn router_config(config: &Config, generation: Generation) -> RouterConfig {
+    let key = Key::new(config.key_id, &config.key);
+    RouterConfig::new(
+        config.name.clone(),
+        generation,
+        config.parents.clone(),
+        Keyring::new(key),
+    )
+}
+
+fn endpoint_from(endpoint: IpEndpoint) -> Endpoint {
+    match endpoint.addr {
+        IpAddress::Ipv4(ip) => Endpoint::V4 {
+            ip: ip.octets(),
+            port: endpoint.port,
+        },
+    }
+}
+
+fn endpoint_to(endpoint: Endpoint) -> Option<IpEndpoint> {
+    match endpoint {
+        Endpoint::V4 { ip, port } => Some(IpEndpoint::new(IpAddress::v4(ip[0], ip[1], ip[2], ip[3]), port)),
+        Endpoint::V6 { .. } => None,
+    }
+}
