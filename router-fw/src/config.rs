@@ -175,10 +175,7 @@ impl Partial {
                 "port" => self.port = Some(value.parse().ok().filter(|&p| p != 0).ok_or(bad)?),
                 "parent" => {
                     let addr: SocketAddrV4 = value.parse().map_err(|_| bad)?;
-                    let endpoint = Endpoint::V4 {
-                        ip: addr.ip().octets(),
-                        port: addr.port(),
-                    };
+                    let endpoint = Endpoint::V4 { ip: addr.ip().octets(), port: addr.port() };
                     parents
                         .get_or_insert_with(heapless::Vec::new)
                         .push(endpoint)
@@ -248,10 +245,7 @@ mod tests {
         assert_eq!(config.address.prefix_len(), 24);
         assert_eq!(
             config.parents.as_slice(),
-            &[
-                Endpoint::V4 { ip: [10, 0, 0, 1], port: 1 },
-                Endpoint::V4 { ip: [10, 0, 0, 2], port: 2 }
-            ]
+            &[Endpoint::V4 { ip: [10, 0, 0, 1], port: 1 }, Endpoint::V4 { ip: [10, 0, 0, 2], port: 2 }]
         );
         assert_eq!(config.key_id, 7);
         assert_eq!(config.key[10], 10);
@@ -272,17 +266,11 @@ mod tests {
             Config::from_layers(&[BASE, KEY, "ip=10.0.0.1/33"]).err(),
             Some(ConfigError::BadValue("ip=10.0.0.1/33"))
         );
-        assert_eq!(
-            Config::from_layers(&[BASE, "key=1:00"]).err(),
-            Some(ConfigError::BadValue("key=1:00"))
-        );
+        assert_eq!(Config::from_layers(&[BASE, "key=1:00"]).err(), Some(ConfigError::BadValue("key=1:00")));
         assert_eq!(Config::from_layers(&[BASE]).err(), Some(ConfigError::Missing(Field::Key)));
         let three = "parent=1.1.1.1:1 parent=1.1.1.1:2 parent=1.1.1.1:3";
         assert_eq!(MAX_PARENTS, 2, "update this test");
-        assert_eq!(
-            Config::from_layers(&[BASE, KEY, three]).err(),
-            Some(ConfigError::TooManyParents)
-        );
+        assert_eq!(Config::from_layers(&[BASE, KEY, three]).err(), Some(ConfigError::TooManyParents));
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! Logging that works with either backend: `log` (text consoles such as QEMU's semihosting) or
 //! `defmt` (probes on real boards), chosen by the crate feature of the same name.
 //!
-//! The macros take `log`-style format strings restricted to what both backends accept: `{}` for
+//! The macros (`info!`, `warn!`, in scope crate-wide through `#[macro_use]`) take `log`-style format strings restricted to what both backends accept: `{}` for
 //! integers and strings, and `{:?}` for everything else wrapped in [`Dbg`].
 
 #[cfg(all(feature = "log", feature = "defmt"))]
@@ -28,8 +28,6 @@ macro_rules! warn {
         let _ = ($($arg)*);
     }};
 }
-
-pub(crate) use {info, warn};
 
 /// Shows a value through its `Debug` impl with either backend, for types (the proto's events,
 /// embassy-net's errors) that do not all implement `defmt::Format`.

@@ -29,12 +29,13 @@
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
 
+#[macro_use]
 mod fmt;
 
 pub mod config;
 
 use embassy_futures::select::{select, Either};
-use embassy_net::udp::{PacketMetadata, RecvError, UdpSocket};
+use embassy_net::udp::{BindError, PacketMetadata, RecvError, UdpSocket};
 use embassy_net::{IpAddress, IpEndpoint, Stack};
 use embassy_time::Timer;
 use vigil_proto::table::Slot;
@@ -42,7 +43,7 @@ use vigil_proto::wire::MAX_DATAGRAM;
 use vigil_proto::{Endpoint, Generation, Instant, Key, Keyring, Router, RouterConfig};
 
 pub use config::Config;
-use fmt::{info, warn, Dbg};
+use fmt::Dbg;
 
 /// Datagrams the socket queues each way. Receive: a burst of children pinging at once while the
 /// router is busy. Transmit: an order pushed to every live child at once; the loop waits for room
@@ -77,7 +78,7 @@ impl Default for Buffers {
     }
 }
 
-/// Runs the router for ever on `stack`.
+/// Runs the router for ever on `stack`; returns only if its UDP port cannot be bound.
 ///
 /// `slots` is the router's node table: its length is the number of nodes (children and their
 /// descendants) the router can track. `generation` must differ on every boot (see
@@ -88,7 +89,7 @@ pub async fn run<S>(
     generation: Generation,
     buffers: &mut Buffers,
     slots: S,
-) -> !
+) -> BindError
 where
     S: AsRef<[Slot]> + AsMut<[Slot]>,
 {
@@ -96,19 +97,10 @@ where
     info!("config {:?}", Dbg(config));
     stack.wait_config_up().await;
 
-    let Buffers {
-        rx_meta,
-        rx,
-        tx_meta,
-        tx,
-        datagram,
-    } = buffers;
+    let Buffers { rx_meta, rx, tx_meta, tx, datagram } = buffers;
     let mut socket = UdpSocket::new(stack, rx_meta, rx, tx_meta, tx);
     if let Err(e) = socket.bind(config.port) {
-        // A fresh socket on a configured (non-zero) port fails to bind only if the stack has no
-        // address at all; there is nothing to run without a socket, so say why and stop here.
-        warn!("cannot bind udp/{}: {:?}", config.port, Dbg(&e));
-        return core::future::pending().await;
+        return e;
     }
     info!("listening on udp/{}", config.port);
 
@@ -162,20 +154,12 @@ fn now() -> Instant {
 
 fn router_config(config: &Config, generation: Generation) -> RouterConfig {
     let key = Key::new(config.key_id, &config.key);
-    RouterConfig::new(
-        config.name.clone(),
-        generation,
-        config.parents.clone(),
-        Keyring::new(key),
-    )
+    RouterConfig::new(config.name.clone(), generation, config.parents.clone(), Keyring::new(key))
 }
 
 fn endpoint_from(endpoint: IpEndpoint) -> Endpoint {
     match endpoint.addr {
-        IpAddress::Ipv4(ip) => Endpoint::V4 {
-            ip: ip.octets(),
-            port: endpoint.port,
-        },
+        IpAddress::Ipv4(ip) => Endpoint::V4 { ip: ip.octets(), port: endpoint.port },
     }
 }
 

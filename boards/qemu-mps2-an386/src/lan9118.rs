@@ -33,8 +33,7 @@ use core::ptr::{read_volatile, write_volatile};
 use core::task::Context;
 
 use embassy_net_driver::{
-    Capabilities, Driver, HardwareAddress, LinkState, RxToken as RxTokenTrait,
-    TxToken as TxTokenTrait,
+    Capabilities, Driver, HardwareAddress, LinkState, RxToken as RxTokenTrait, TxToken as TxTokenTrait,
 };
 use embassy_sync::waitqueue::AtomicWaker;
 
@@ -134,10 +133,7 @@ impl Regs {
     }
 
     fn wait_clear(self, offset: usize, bit: u32) -> Result<(), Error> {
-        (0..BUSY_POLLS)
-            .find(|_| self.read(offset) & bit == 0)
-            .map(|_| ())
-            .ok_or(Error::Timeout)
+        (0..BUSY_POLLS).find(|_| self.read(offset) & bit == 0).map(|_| ()).ok_or(Error::Timeout)
     }
 
     fn mac_read(self, reg: u32) -> Result<u32, Error> {
@@ -235,12 +231,7 @@ impl Lan9118 {
         // Active-high push-pull, which is what the NVIC expects of a level interrupt.
         regs.write(IRQ_CFG, IRQ_CFG_IRQ_EN | IRQ_CFG_IRQ_POL | IRQ_CFG_IRQ_TYPE);
 
-        let driver = Self {
-            regs,
-            mac,
-            rx: [0; MTU],
-            tx: [0; MTU],
-        };
+        let driver = Self { regs, mac, rx: [0; MTU], tx: [0; MTU] };
         Ok((driver, IrqHandle { regs }))
     }
 
@@ -314,8 +305,7 @@ impl TxTokenTrait for TxToken<'_> {
         let frame = &mut self.buf[..len];
         let result = f(frame);
         let len32 = len as u32;
-        self.regs
-            .write(TX_DATA_FIFO, TX_CMD_A_FIRST_SEG | TX_CMD_A_LAST_SEG | len32);
+        self.regs.write(TX_DATA_FIFO, TX_CMD_A_FIRST_SEG | TX_CMD_A_LAST_SEG | len32);
         self.regs.write(TX_DATA_FIFO, len32);
         for chunk in frame.chunks(4) {
             let mut word = [0u8; 4];
@@ -338,15 +328,7 @@ impl Driver for Lan9118 {
             return None;
         }
         let len = self.pop_frame()?;
-        Some((
-            RxToken {
-                frame: &mut self.rx[..len],
-            },
-            TxToken {
-                regs: self.regs,
-                buf: &mut self.tx,
-            },
-        ))
+        Some((RxToken { frame: &mut self.rx[..len] }, TxToken { regs: self.regs, buf: &mut self.tx }))
     }
 
     fn transmit(&mut self, cx: &mut Context) -> Option<TxToken<'_>> {
@@ -354,10 +336,7 @@ impl Driver for Lan9118 {
             cx.waker().wake_by_ref();
             return None;
         }
-        Some(TxToken {
-            regs: self.regs,
-            buf: &mut self.tx,
-        })
+        Some(TxToken { regs: self.regs, buf: &mut self.tx })
     }
 
     fn link_state(&mut self, _cx: &mut Context) -> LinkState {

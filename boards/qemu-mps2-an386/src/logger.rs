@@ -19,13 +19,7 @@ impl Log for Semihosting {
 
     fn log(&self, record: &Record) {
         let ms = Instant::now().as_millis();
-        hprintln!(
-            "{:>5}.{:03} {:<5} {}",
-            ms / 1000,
-            ms % 1000,
-            record.level(),
-            record.args()
-        );
+        hprintln!("{:>5}.{:03} {:<5} {}", ms / 1000, ms % 1000, record.level(), record.args());
     }
 
     fn flush(&self) {}

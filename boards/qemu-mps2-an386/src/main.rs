@@ -79,11 +79,8 @@ async fn main(spawner: Spawner) {
     log::info!("vigil router on mps2-an386");
 
     let mut cmdline = [0u8; 512];
-    let layers = [
-        DEFAULTS,
-        option_env!("VIGIL_ROUTER_CONFIG").unwrap_or(""),
-        semihosting::cmdline(&mut cmdline),
-    ];
+    let layers =
+        [DEFAULTS, option_env!("VIGIL_ROUTER_CONFIG").unwrap_or(""), semihosting::cmdline(&mut cmdline)];
     let config = match Config::from_layers(&layers) {
         Ok(config) => config,
         Err(e) => fail(format_args!("configuration: {e}")),
@@ -124,7 +121,8 @@ async fn main(spawner: Spawner) {
 
     static BUFFERS: ConstStaticCell<Buffers> = ConstStaticCell::new(Buffers::new());
     static SLOTS: ConstStaticCell<[Slot; TABLE_SLOTS]> = ConstStaticCell::new(empty_slots());
-    vigil_router_fw::run(stack, &config, generation, BUFFERS.take(), SLOTS.take()).await
+    let e = vigil_router_fw::run(stack, &config, generation, BUFFERS.take(), SLOTS.take()).await;
+    fail(format_args!("router stopped: cannot bind udp/{}: {e:?}", config.port))
 }
 
 #[exception]
