@@ -30,7 +30,7 @@ use cortex_m_rt::{exception, ExceptionFrame};
 use critical_section::Mutex;
 use embassy_executor::Spawner;
 use embassy_net::{Runner, StackResources};
-use static_cell::{ConstStaticCell, StaticCell};
+use static_cell::StaticCell;
 use vigil_proto::table::{empty_slots, Slot};
 use vigil_proto::Generation;
 use vigil_router_fw::{Buffers, Config};
@@ -119,9 +119,13 @@ async fn main(spawner: Spawner) {
     );
     spawner.spawn(net_task(runner).expect("net task spawns once"));
 
-    static BUFFERS: ConstStaticCell<Buffers> = ConstStaticCell::new(Buffers::new());
-    static SLOTS: ConstStaticCell<[Slot; TABLE_SLOTS]> = ConstStaticCell::new(empty_slots());
-    let e = vigil_router_fw::run(stack, &config, generation, BUFFERS.take(), SLOTS.take()).await;
+    // Filled at run time rather than as `const` statics, which would put both (hundreds of KiB)
+    // in .data and so in the image, for nothing but initial values.
+    static BUFFERS: StaticCell<Buffers> = StaticCell::new();
+    static SLOTS: StaticCell<[Slot; TABLE_SLOTS]> = StaticCell::new();
+    let buffers = BUFFERS.init_with(Buffers::new);
+    let slots = SLOTS.init_with(empty_slots);
+    let e = vigil_router_fw::run(stack, &config, generation, buffers, slots).await;
     fail(format_args!("router stopped: cannot bind udp/{}: {e:?}", config.port))
 }
 
