@@ -1,1 +1,124 @@
-fn main(){}
+//! Vigil router firmware on the WIZnet W5500-EVB-Pico (RP2040 with a W5500 on SPI0).
+//!
+//! This crate owns the board bring-up only: the SPI bus and the W5500 (in MACRAW mode, through
+//! `embassy-net-wiznet`), the MAC address, and the defmt log over RTT. Everything the router does
+//! lives in `vigil-router-fw`, shared with the other boards.
+//!
+//! # Configuration
+//! [`DEFAULTS`] below, overridden key by key by the build-time variable `VIGIL_ROUTER_CONFIG`
+//! (same `key=value` text, see `vigil_router_fw::config`). The MAC address is derived from the
+//! flash chip's unique id, so boards built from one image differ on the wire.
+//!
+//! # Generation
+//! From the ring-oscillator RNG: different on every boot with high probability, though not
+//! increasing (this board keeps no counter in flash yet).
+
+#![no_std]
+#![no_main]
+
+use defmt::{info, unwrap};
+use embassy_executor::Spawner;
+use embassy_net::StackResources;
+use embassy_net_wiznet::chip::W5500;
+use embassy_net_wiznet::{Device, Runner, State};
+use embassy_rp::clocks::RoscRng;
+use embassy_rp::flash::{Blocking, Flash};
+use embassy_rp::gpio::{Input, Level, Output, Pull};
+use embassy_rp::peripherals::{DMA_CH0, DMA_CH1, SPI0};
+use embassy_rp::spi::{Async, Config as SpiConfig, Spi};
+use embassy_rp::{bind_interrupts, dma};
+use embassy_time::Delay;
+use embedded_hal_bus::spi::ExclusiveDevice;
+use static_cell::StaticCell;
+use vigil_proto::table::{empty_slots, Slot};
+use vigil_proto::Generation;
+use vigil_router_fw::{Buffers, Config};
+use {defmt_rtt as _, panic_probe as _};
+
+/// What this board runs with when the build sets nothing else. The addresses are placeholders
+/// for a lab network; the key is the public development key and must be replaced in production.
+const DEFAULTS: &str = "name=pico-r0 ip=192.168.1.51/24 gateway=192.168.1.1 port=7000 \
+    parent=192.168.1.10:7001 \
+    key=1:766967696c2d6465762d6b65792d646f2d6e6f742d7573652d696e2d70726f64";
+
+/// Nodes the router's table can hold, sized to leave most of the 264 KiB of SRAM to the stack
+/// and the W5500's frame queues.
+const TABLE_SLOTS: usize = 256;
+
+/// The on-board flash (W25Q16JV), which the unique id is read from.
+const FLASH_SIZE: usize = 2 * 1024 * 1024;
+
+/// The W5500 accepts up to 80 MHz on paper; 50 MHz is what the board's traces carry reliably.
+const SPI_HZ: u32 = 50_000_000;
+
+type SpiDevice = ExclusiveDevice<Spi<'static, SPI0, Async>, Output<'static>, Delay>;
+
+bind_interrupts!(struct Irqs {
+    DMA_IRQ_0 => dma::InterruptHandler<DMA_CH0>, dma::InterruptHandler<DMA_CH1>;
+});
+
+#[embassy_executor::task]
+async fn wiznet_task(runner: Runner<'static, W5500, SpiDevice, Input<'static>, Output<'static>>) -> ! {
+    runner.run().await
+}
+
+#[embassy_executor::task]
+async fn net_task(mut runner: embassy_net::Runner<'static, Device<'static>>) -> ! {
+    runner.run().await
+}
+
+#[embassy_executor::main]
+async fn main(spawner: Spawner) {
+    let p = embassy_rp::init(Default::default());
+    info!("vigil router on w5500-evb-pico");
+
+    let layers = [DEFAULTS, option_env!("VIGIL_ROUTER_CONFIG").unwrap_or("")];
+    let config = match Config::from_layers(&layers) {
+        Ok(config) => config,
+        Err(e) => defmt::panic!("configuration: {}", e),
+    };
+
+    let mut rng = RoscRng;
+    let generation = Generation(rng.next_u32());
+
+    // Locally administered, unicast, unique per board.
+    let mut uid = [0u8; 8];
+    let mut flash = Flash::<_, Blocking, FLASH_SIZE>::new_blocking(p.FLASH);
+    unwrap!(flash.blocking_unique_id(&mut uid));
+    let mac = [0x02, uid[3], uid[4], uid[5], uid[6], uid[7]];
+
+    let mut spi_config = SpiConfig::default();
+    spi_config.frequency = SPI_HZ;
+    // Board wiring: SCK GP18, MOSI GP19, MISO GP16, CSn GP17, INTn GP21, RSTn GP20.
+    let spi = Spi::new(p.SPI0, p.PIN_18, p.PIN_19, p.PIN_16, p.DMA_CH0, p.DMA_CH1, Irqs, spi_config);
+    let cs = Output::new(p.PIN_17, Level::High);
+    let int = Input::new(p.PIN_21, Pull::Up);
+    let reset = Output::new(p.PIN_20, Level::High);
+    // The chip-select pin cannot fail to drive.
+    let Ok(spi_dev) = ExclusiveDevice::new(spi, cs, Delay);
+
+    static STATE: StaticCell<State<8, 8>> = StaticCell::new();
+    let (device, runner) =
+        match embassy_net_wiznet::new(mac, STATE.init(State::new()), spi_dev, int, reset).await {
+            Ok(pair) => pair,
+            Err(e) => defmt::panic!("W5500 bring-up failed: {}", defmt::Debug2Format(&e)),
+        };
+    spawner.spawn(unwrap!(wiznet_task(runner)));
+
+    static RESOURCES: StaticCell<StackResources<1>> = StaticCell::new();
+    let seed = u64::from(rng.next_u32()) << 32 | u64::from(rng.next_u32());
+    let (stack, runner) =
+        embassy_net::new(device, config.net_config(), RESOURCES.init(StackResources::new()), seed);
+    spawner.spawn(unwrap!(net_task(runner)));
+
+    info!("waiting for the Ethernet link");
+    stack.wait_link_up().await;
+
+    // Filled at run time so they take .bss, not flash for initial values.
+    static BUFFERS: StaticCell<Buffers> = StaticCell::new();
+    static SLOTS: StaticCell<[Slot; TABLE_SLOTS]> = StaticCell::new();
+    let buffers = BUFFERS.init_with(Buffers::new);
+    let slots = SLOTS.init_with(empty_slots);
+    let e = vigil_router_fw::run(stack, &config, generation, buffers, slots).await;
+    defmt::panic!("router stopped: cannot bind udp/{}: {}", config.port, e);
+}
