@@ -108,6 +108,13 @@ where
     loop {
         drain(&mut router, &socket, datagram).await;
         let wake = router.poll_timeout();
+        // A deadline already due is served before looking at the socket: under a flood of
+        // datagrams `select` would otherwise find the socket ready every time and starve the
+        // router's timers (its updates upstream and its silence checks).
+        if wake.is_some_and(|at| at <= now()) {
+            router.handle_timeout(now());
+            continue;
+        }
         match select(socket.recv_from(datagram), sleep_until(wake)).await {
             Either::First(Ok((len, meta))) => {
                 let from = endpoint_from(meta.endpoint);

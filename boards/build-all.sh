@@ -1,0 +1,73 @@
+#!/usr/bin/env bash
+# Builds every board's release image and prints its size (text/data/bss).
+#
+# Installs nothing. Needs: the rustup targets thumbv7em-none-eabihf and thumbv6m-none-eabi, and
+# one of arm-none-eabi-size, llvm-size (on PATH, or rustup's llvm-tools component) or GNU size
+# (Debian's binutils reads ARM ELF too).
+#
+# Each board is built from its own directory: cargo takes the target and runner from the
+# .cargo/config.toml of the directory it runs in, not from the manifest's, so
+# `cargo build --manifest-path boards/X/Cargo.toml` from elsewhere would build for the host.
+#
+# Usage: boards/build-all.sh [--check]
+#   --check also runs rustfmt --check and clippy -D warnings on every board and on router-fw
+#   (for both logging backends), and router-fw's unit tests on the host.
+set -euo pipefail
+
+here=$(cd "$(dirname "$0")" && pwd)
+check=false
+case "${1:-}" in
+  --check) check=true ;;
+  "") ;;
+  *) echo "usage: $0 [--check]" >&2; exit 2 ;;
+esac
+
+if $check; then
+  echo "== router-fw"
+  (
+    cd "$here/../router-fw"
+    cargo fmt --check
+    for backend in log defmt; do
+      cargo clippy --release --locked --target thumbv7em-none-eabihf --features "$backend" -- -D warnings
+    done
+    cargo test --locked
+  )
+fi
+
+# board directory and its target triple
+boards=(
+  "qemu-mps2-an386 thumbv7em-none-eabihf"
+  "nucleo-h743zi thumbv7em-none-eabihf"
+  "w5500-evb-pico thumbv6m-none-eabi"
+)
+
+size_tool() {
+  local t
+  for t in arm-none-eabi-size llvm-size; do
+    if command -v "$t" >/dev/null; then echo "$t"; return; fi
+  done
+  t=$(ls "$(rustc --print sysroot)"/lib/rustlib/*/bin/llvm-size 2>/dev/null | head -n 1 || true)
+  if [ -n "$t" ]; then echo "$t"; return; fi
+  if command -v size >/dev/null; then echo size; return; fi
+  echo "no size tool: install binutils (or rustup component add llvm-tools)" >&2
+  exit 1
+}
+size=$(size_tool)
+
+elves=()
+for entry in "${boards[@]}"; do
+  read -r board target <<<"$entry"
+  echo "== $board ($target)"
+  (
+    cd "$here/$board"
+    cargo build --release --locked
+    if $check; then
+      cargo fmt --check
+      cargo clippy --release --locked -- -D warnings
+    fi
+  )
+  elves+=("$here/$board/target/$target/release/vigil-board-$board")
+done
+
+echo "== sizes (bytes; flash = text + data, RAM = data + bss)"
+"$size" "${elves[@]}"
