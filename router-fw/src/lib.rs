@@ -9,6 +9,7 @@
 //! ```text
 //! loop {
 //!     drain: poll_transmit → socket, poll_event → log      (until each returns None)
+//!     if poll_timeout is already due: handle_timeout(now), and round again
 //!     wait for the first of: a datagram, the router's poll_timeout
 //!     feed it: handle(now, from, bytes) or handle_timeout(now)
 //! }

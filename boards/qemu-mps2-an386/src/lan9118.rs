@@ -26,7 +26,7 @@
 //! differs from the chip in ways this driver respects: MAC_CR holds only PRMS after reset (so RX
 //! and TX must be enabled explicitly), the MAC CSR busy bit never sets, the RX status *peek*
 //! register returns the wrong word (so it is not used), reading an empty status FIFO returns a
-//! stale word (so [`RX_FIFO_INF`] is always checked first), and touching an unimplemented register
+//! stale word (so `RX_FIFO_INF` is always checked first), and touching an unimplemented register
 //! aborts the emulator (so only the registers below are used).
 
 use core::ptr::{read_volatile, write_volatile};
@@ -133,7 +133,7 @@ impl Regs {
     }
 
     fn wait_clear(self, offset: usize, bit: u32) -> Result<(), Error> {
-        (0..BUSY_POLLS).find(|_| self.read(offset) & bit == 0).map(|_| ()).ok_or(Error::Timeout)
+        wait(|| Ok(self.read(offset) & bit == 0))
     }
 
     fn mac_read(self, reg: u32) -> Result<u32, Error> {
@@ -151,16 +151,23 @@ impl Regs {
     }
 
     fn phy_read(self, reg: u32) -> Result<u32, Error> {
-        let wait_mii = || {
-            (0..BUSY_POLLS)
-                .find(|_| matches!(self.mac_read(MAC_MII_ACC), Ok(v) if v & MII_ACC_BUSY == 0))
-                .ok_or(Error::Timeout)
-        };
-        wait_mii()?;
+        let mii_idle = || Ok(self.mac_read(MAC_MII_ACC)? & MII_ACC_BUSY == 0);
+        wait(mii_idle)?;
         self.mac_write(MAC_MII_ACC, (PHY_ADDR << 11) | (reg << 6) | MII_ACC_BUSY)?;
-        wait_mii()?;
+        wait(mii_idle)?;
         Ok(self.mac_read(MAC_MII_DATA)? & 0xffff)
     }
+}
+
+/// Polls `done` until it holds, at most [`BUSY_POLLS`] times; an access that fails inside ends
+/// the wait at once.
+fn wait(mut done: impl FnMut() -> Result<bool, Error>) -> Result<(), Error> {
+    for _ in 0..BUSY_POLLS {
+        if done()? {
+            return Ok(());
+        }
+    }
+    Err(Error::Timeout)
 }
 
 /// Acknowledges the controller's interrupt from the interrupt handler.

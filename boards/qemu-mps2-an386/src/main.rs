@@ -1,7 +1,7 @@
 //! Vigil router firmware on QEMU's mps2-an386 (Cortex-M4F with a LAN9118 NIC).
 //!
-//! This crate owns the board bring-up only: time ([`time_driver`]), the NIC ([`lan9118`]), the
-//! console ([`logger`]), what comes from the host ([`semihosting`]: command line, wall clock,
+//! This crate owns the board bring-up only: the executor ([`executor`]), time ([`time_driver`]),
+//! the NIC ([`lan9118`]), the console ([`logger`]), what comes from the host ([`semihosting`]: command line, wall clock,
 //! exit), and the fault handlers. Everything the router does lives in `vigil-router-fw`, which
 //! the real boards share.
 //!
@@ -18,6 +18,7 @@
 #![no_std]
 #![no_main]
 
+mod executor;
 mod lan9118;
 mod logger;
 mod semihosting;
@@ -26,7 +27,7 @@ mod time_driver;
 use core::cell::Cell;
 
 use cortex_m::peripheral::NVIC;
-use cortex_m_rt::{exception, ExceptionFrame};
+use cortex_m_rt::{entry, exception, ExceptionFrame};
 use critical_section::Mutex;
 use embassy_executor::Spawner;
 use embassy_net::{Runner, StackResources};
@@ -71,13 +72,17 @@ async fn net_task(mut runner: Runner<'static, Lan9118>) -> ! {
     runner.run().await
 }
 
-#[embassy_executor::main]
-async fn main(spawner: Spawner) {
+#[entry]
+fn main() -> ! {
     logger::init(log::LevelFilter::Info);
     let core = cortex_m::Peripherals::take().expect("core peripherals are taken once, here");
     time_driver::init(core.SYST);
     log::info!("vigil router on mps2-an386");
+    executor::run(|spawner| spawner.spawn(router_task(spawner).expect("router task spawns once")))
+}
 
+#[embassy_executor::task]
+async fn router_task(spawner: Spawner) {
     let mut cmdline = [0u8; 512];
     let layers =
         [DEFAULTS, option_env!("VIGIL_ROUTER_CONFIG").unwrap_or(""), semihosting::cmdline(&mut cmdline)];
