@@ -2,8 +2,8 @@
 //!
 //! This module owns what a board must tell the firmware: the router's name, its address, the
 //! UDP port it listens on, its parents and the cluster key. Boards get the text from wherever is
-//! simple for them (compiled-in defaults, a build-time environment variable, QEMU's semihosting
-//! command line, later a flash page) and hand it over as *layers*: each layer overrides the keys
+//! simple for them (compiled-in defaults, the build-time variable `VIGIL_ROUTER_CONFIG` as
+//! [`BUILD_LAYER`], QEMU's semihosting command line, later a flash page) and hand it over as *layers*: each layer overrides the keys
 //! it names, so a test can change one router's name without restating the rest.
 //!
 //! # Text form
@@ -28,6 +28,13 @@ use core::net::{Ipv4Addr, SocketAddrV4};
 use embassy_net::{Ipv4Cidr, StaticConfigV4};
 use vigil_proto::wire::KEY_LEN;
 use vigil_proto::{Endpoint, Name, MAX_PARENTS};
+
+/// The build-time layer: the text of `VIGIL_ROUTER_CONFIG` in the environment of the build that
+/// compiled the firmware, or nothing.
+pub const BUILD_LAYER: &str = match option_env!("VIGIL_ROUTER_CONFIG") {
+    Some(text) => text,
+    None => "",
+};
 
 /// Everything a router needs to know about itself.
 #[derive(Clone)]

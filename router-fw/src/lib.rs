@@ -39,20 +39,26 @@ use embassy_futures::select::{select, Either};
 use embassy_net::udp::{BindError, PacketMetadata, RecvError, UdpSocket};
 use embassy_net::{IpAddress, IpEndpoint, Stack};
 use embassy_time::Timer;
-use vigil_proto::table::Slot;
+use vigil_proto::table::{empty_slots, Slot};
 use vigil_proto::wire::MAX_DATAGRAM;
-use vigil_proto::{Endpoint, Generation, Instant, Key, Keyring, Router, RouterConfig};
+use vigil_proto::{Endpoint, Instant, Key, Keyring, Router, RouterConfig};
 
 pub use config::Config;
 use fmt::Dbg;
+/// Boards choose the generation, so they need its type without depending on the proto.
+pub use vigil_proto::Generation;
 
 /// Datagrams the socket queues each way. Receive: a burst of children pinging at once while the
 /// router is busy. Transmit: an order pushed to every live child at once; the loop waits for room
 /// rather than dropping, so this only smooths bursts.
 const QUEUE: usize = 8;
 
-/// Memory for the router's socket, owned by the board so it can place it (a `static`).
-pub struct Buffers {
+/// Everything the router keeps in memory besides its own state: the node table (`N` slots, the
+/// number of nodes, children and their descendants, it can track) and its socket's buffers.
+/// Boards place it in a `static`, filled at run time (`StaticCell::init_with(Storage::new)`) so
+/// that it takes .bss rather than flash for initial values.
+pub struct Storage<const N: usize> {
+    slots: [Slot; N],
     rx_meta: [PacketMetadata; QUEUE],
     rx: [u8; QUEUE * MAX_DATAGRAM],
     tx_meta: [PacketMetadata; QUEUE],
@@ -60,10 +66,11 @@ pub struct Buffers {
     datagram: [u8; MAX_DATAGRAM],
 }
 
-impl Buffers {
-    /// Zeroed buffers, for a `static`.
+impl<const N: usize> Storage<N> {
+    /// An empty table and zeroed buffers.
     pub const fn new() -> Self {
-        Buffers {
+        Storage {
+            slots: empty_slots(),
             rx_meta: [PacketMetadata::EMPTY; QUEUE],
             rx: [0; QUEUE * MAX_DATAGRAM],
             tx_meta: [PacketMetadata::EMPTY; QUEUE],
@@ -73,7 +80,7 @@ impl Buffers {
     }
 }
 
-impl Default for Buffers {
+impl<const N: usize> Default for Storage<N> {
     fn default() -> Self {
         Self::new()
     }
@@ -81,24 +88,18 @@ impl Default for Buffers {
 
 /// Runs the router for ever on `stack`; returns only if its UDP port cannot be bound.
 ///
-/// `slots` is the router's node table: its length is the number of nodes (children and their
-/// descendants) the router can track. `generation` must differ on every boot (see
-/// [`Generation`]).
-pub async fn run<S>(
+/// `generation` must differ on every boot (see [`Generation`]).
+pub async fn run<const N: usize>(
     stack: Stack<'_>,
     config: &Config,
     generation: Generation,
-    buffers: &mut Buffers,
-    slots: S,
-) -> BindError
-where
-    S: AsRef<[Slot]> + AsMut<[Slot]>,
-{
+    storage: &mut Storage<N>,
+) -> BindError {
     info!("router {} generation {}", config.name.as_str(), generation.0);
     info!("config {:?}", Dbg(config));
     stack.wait_config_up().await;
 
-    let Buffers { rx_meta, rx, tx_meta, tx, datagram } = buffers;
+    let Storage { slots, rx_meta, rx, tx_meta, tx, datagram } = storage;
     let mut socket = UdpSocket::new(stack, rx_meta, rx, tx_meta, tx);
     if let Err(e) = socket.bind(config.port) {
         return e;

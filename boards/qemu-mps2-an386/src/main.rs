@@ -32,9 +32,7 @@ use critical_section::Mutex;
 use embassy_executor::Spawner;
 use embassy_net::{Runner, StackResources};
 use static_cell::StaticCell;
-use vigil_proto::table::{empty_slots, Slot};
-use vigil_proto::Generation;
-use vigil_router_fw::{Buffers, Config};
+use vigil_router_fw::{config, Config, Generation, Storage};
 
 use lan9118::{IrqHandle, Lan9118};
 use semihosting::fail;
@@ -84,8 +82,7 @@ fn main() -> ! {
 #[embassy_executor::task]
 async fn router_task(spawner: Spawner) {
     let mut cmdline = [0u8; 512];
-    let layers =
-        [DEFAULTS, option_env!("VIGIL_ROUTER_CONFIG").unwrap_or(""), semihosting::cmdline(&mut cmdline)];
+    let layers = [DEFAULTS, config::BUILD_LAYER, semihosting::cmdline(&mut cmdline)];
     let config = match Config::from_layers(&layers) {
         Ok(config) => config,
         Err(e) => fail(format_args!("configuration: {e}")),
@@ -124,13 +121,9 @@ async fn router_task(spawner: Spawner) {
     );
     spawner.spawn(net_task(runner).expect("net task spawns once"));
 
-    // Filled at run time rather than as `const` statics, which would put both (hundreds of KiB)
-    // in .data and so in the image, for nothing but initial values.
-    static BUFFERS: StaticCell<Buffers> = StaticCell::new();
-    static SLOTS: StaticCell<[Slot; TABLE_SLOTS]> = StaticCell::new();
-    let buffers = BUFFERS.init_with(Buffers::new);
-    let slots = SLOTS.init_with(empty_slots);
-    let e = vigil_router_fw::run(stack, &config, generation, buffers, slots).await;
+    static STORAGE: StaticCell<Storage<TABLE_SLOTS>> = StaticCell::new();
+    let storage = STORAGE.init_with(Storage::new);
+    let e = vigil_router_fw::run(stack, &config, generation, storage).await;
     fail(format_args!("router stopped: cannot bind udp/{}: {e:?}", config.port))
 }
 

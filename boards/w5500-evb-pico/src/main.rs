@@ -30,9 +30,7 @@ use embassy_rp::{bind_interrupts, dma};
 use embassy_time::Delay;
 use embedded_hal_bus::spi::ExclusiveDevice;
 use static_cell::StaticCell;
-use vigil_proto::table::{empty_slots, Slot};
-use vigil_proto::Generation;
-use vigil_router_fw::{Buffers, Config};
+use vigil_router_fw::{config, Config, Generation, Storage};
 use {defmt_rtt as _, panic_probe as _};
 
 /// What this board runs with when the build sets nothing else. The addresses are placeholders
@@ -72,7 +70,7 @@ async fn main(spawner: Spawner) {
     let p = embassy_rp::init(Default::default());
     info!("vigil router on w5500-evb-pico");
 
-    let layers = [DEFAULTS, option_env!("VIGIL_ROUTER_CONFIG").unwrap_or("")];
+    let layers = [DEFAULTS, config::BUILD_LAYER];
     let config = match Config::from_layers(&layers) {
         Ok(config) => config,
         Err(e) => defmt::panic!("configuration: {}", e),
@@ -114,11 +112,8 @@ async fn main(spawner: Spawner) {
     info!("waiting for the Ethernet link");
     stack.wait_link_up().await;
 
-    // Filled at run time so they take .bss, not flash for initial values.
-    static BUFFERS: StaticCell<Buffers> = StaticCell::new();
-    static SLOTS: StaticCell<[Slot; TABLE_SLOTS]> = StaticCell::new();
-    let buffers = BUFFERS.init_with(Buffers::new);
-    let slots = SLOTS.init_with(empty_slots);
-    let e = vigil_router_fw::run(stack, &config, generation, buffers, slots).await;
+    static STORAGE: StaticCell<Storage<TABLE_SLOTS>> = StaticCell::new();
+    let storage = STORAGE.init_with(Storage::new);
+    let e = vigil_router_fw::run(stack, &config, generation, storage).await;
     defmt::panic!("router stopped: cannot bind udp/{}: {}", config.port, e);
 }
