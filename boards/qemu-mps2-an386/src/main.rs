@@ -1,9 +1,9 @@
 //! Vigil router firmware on QEMU's mps2-an386 (Cortex-M4F with a LAN9118 NIC).
 //!
-//! This crate owns the board bring-up only: the executor ([`executor`]), time ([`time_driver`]),
-//! the NIC ([`lan9118`]), the console ([`logger`]), what comes from the host ([`semihosting`]: command line, wall clock,
-//! exit), and the fault handlers. Everything the router does lives in `vigil-router-fw`, which
-//! the real boards share.
+//! This crate owns the board bring-up only: the executor ([`executor`]), time
+//! ([`time_driver`]), the NIC ([`lan9118`]), the console ([`logger`]), what comes from the host
+//! ([`semihosting`]: command line, wall clock, exit), and the fault handlers. Everything the
+//! router does lives in `vigil-router-fw`, which the real boards share.
 //!
 //! # Configuration
 //! Three layers of `key=value` text (see `vigil_router_fw::config`), later ones winning:
