@@ -73,6 +73,20 @@ pub enum Field {
     Key,
 }
 
+impl Field {
+    /// The key that sets this field in the text form.
+    pub fn key(self) -> &'static str {
+        match self {
+            Field::Name => "name",
+            Field::Address => "ip",
+            Field::Gateway => "gateway",
+            Field::Port => "port",
+            Field::Parents => "parent",
+            Field::Key => "key",
+        }
+    }
+}
+
 /// What is wrong with a configuration.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
@@ -94,7 +108,7 @@ impl fmt::Display for ConfigError<'_> {
             ConfigError::UnknownKey(token) => write!(f, "`{token}`: unknown key"),
             ConfigError::BadValue(token) => write!(f, "`{token}`: bad value"),
             ConfigError::TooManyParents => write!(f, "more than {MAX_PARENTS} parents"),
-            ConfigError::Missing(field) => write!(f, "{field:?} is not set"),
+            ConfigError::Missing(field) => write!(f, "`{}` is not set", field.key()),
         }
     }
 }
@@ -275,6 +289,7 @@ mod tests {
         );
         assert_eq!(Config::from_layers(&[BASE, "key=1:00"]).err(), Some(ConfigError::BadValue("key=1:00")));
         assert_eq!(Config::from_layers(&[BASE]).err(), Some(ConfigError::Missing(Field::Key)));
+        assert_eq!(std::format!("{}", ConfigError::Missing(Field::Address)), "`ip` is not set");
         let three = "parent=1.1.1.1:1 parent=1.1.1.1:2 parent=1.1.1.1:3";
         assert_eq!(MAX_PARENTS, 2, "update this test");
         assert_eq!(Config::from_layers(&[BASE, KEY, three]).err(), Some(ConfigError::TooManyParents));
