@@ -52,8 +52,8 @@ async fn net_task(mut runner: Runner<'static, Device>) -> ! {
     runner.run().await
 }
 
-/// 400 MHz from the internal oscillator: the NUCLEO's ST-LINK MCO is not fitted on every
-/// revision, so the board does not count on an external clock.
+/// 400 MHz from the internal oscillator, so the image does not depend on how the board's HSE
+/// solder bridges are set.
 fn clocks() -> HalConfig {
     use embassy_stm32::rcc::*;
     let mut config = HalConfig::default();

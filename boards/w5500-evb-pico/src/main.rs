@@ -46,7 +46,8 @@ const TABLE_SLOTS: usize = 256;
 /// The on-board flash (W25Q16JV), which the unique id is read from.
 const FLASH_SIZE: usize = 2 * 1024 * 1024;
 
-/// The W5500 accepts up to 80 MHz on paper; 50 MHz is what the board's traces carry reliably.
+/// Requested SPI clock; the RP2040 rounds it down to what its prescaler makes from clk_peri,
+/// well inside the W5500's 80 MHz.
 const SPI_HZ: u32 = 50_000_000;
 
 type SpiDevice = ExclusiveDevice<Spi<'static, SPI0, Async>, Output<'static>, Delay>;
