@@ -369,7 +369,8 @@ impl<S: AsRef<[Slot]> + AsMut<[Slot]>, const R: usize, const T: usize> Hub<S, R,
                 return;
             }
             let name = delta.name.clone().unwrap_or_default();
-            let entry = Entry::new(delta.id, name, delta.role, delta.generation);
+            let mut entry = Entry::new(delta.id, name, delta.role, delta.generation);
+            entry.created = v;
             if self.table.insert(entry).is_err() {
                 self.counters.overflow += 1;
                 return;
@@ -654,7 +655,15 @@ impl<S: AsRef<[Slot]> + AsMut<[Slot]>, const R: usize, const T: usize> Hub<S, R,
 
     /// One page of changes after `base`: the oldest changes first, as many as fit `room` bytes.
     /// Returns the deltas, the version the page brings the parent to, and whether more remain.
-    pub(crate) fn page(&self, base: u32, room: usize) -> (Vec<NodeDelta, MAX_DELTAS>, u32, bool) {
+    ///
+    /// Names go with entries created after `base`, and with every entry while the parent is
+    /// rebuilding from a snapshot (`names`).
+    pub(crate) fn page(
+        &self,
+        base: u32,
+        room: usize,
+        names: bool,
+    ) -> (Vec<NodeDelta, MAX_DELTAS>, u32, bool) {
         // The MAX_DELTAS oldest changes after base (a max-heap keeps the smallest versions).
         let mut oldest: heapless::BinaryHeap<(u32, NodeId), heapless::binary_heap::Max, MAX_DELTAS> =
             heapless::BinaryHeap::new();
@@ -680,7 +689,7 @@ impl<S: AsRef<[Slot]> + AsMut<[Slot]>, const R: usize, const T: usize> Hub<S, R,
             let Some(e) = self.table.get(id) else {
                 continue;
             };
-            let delta = self.delta(e, base);
+            let delta = self.delta(e, names || e.created > base);
             let len = encoded_len(&delta);
             if used + len > room || deltas.push(delta).is_err() {
                 return (deltas, upto, true);
@@ -695,7 +704,7 @@ impl<S: AsRef<[Slot]> + AsMut<[Slot]>, const R: usize, const T: usize> Hub<S, R,
         }
     }
 
-    fn delta(&self, e: &Entry, base: u32) -> NodeDelta {
+    fn delta(&self, e: &Entry, with_name: bool) -> NodeDelta {
         let mut paths = Vec::new();
         for p in &e.paths {
             let _ = paths.push(PathReport { parent: p.parent, state: p.state, silent_ms: p.silent_ms });
@@ -704,7 +713,7 @@ impl<S: AsRef<[Slot]> + AsMut<[Slot]>, const R: usize, const T: usize> Hub<S, R,
             id: e.id,
             generation: e.generation,
             role: e.role,
-            name: (e.created > base || base == 0).then(|| e.name.clone()),
+            name: with_name.then(|| e.name.clone()),
             paths,
             target: self.targets.iter().find(|t| t.server == e.id).map(|t| t.status.clone()),
         }

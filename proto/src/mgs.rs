@@ -149,7 +149,8 @@ pub struct Mgs<S, const R: usize = 256, const T: usize = 256> {
     hub: Hub<S, R, T>,
     link: Link,
     last_seq: u32,
-    hold_until: Instant,
+    /// Until then no window closes; `None` once passed.
+    hold_until: Option<Instant>,
     recoveries: Vec<Recovery, T>,
 }
 
@@ -163,7 +164,7 @@ impl<S: AsRef<[Slot]> + AsMut<[Slot]>, const R: usize, const T: usize> Mgs<S, R,
             hub,
             link: Link::new(id, config.generation, config.keys),
             last_seq: config.last_order_seq,
-            hold_until: now.after(u64::from(config.startup_hold_ms)),
+            hold_until: Some(now.after(u64::from(config.startup_hold_ms))),
             recoveries: Vec::new(),
         }
     }
@@ -276,6 +277,9 @@ impl<S: AsRef<[Slot]> + AsMut<[Slot]>, const R: usize, const T: usize> Mgs<S, R,
             self.hub.check(now);
         }
         self.hub.urgent = false;
+        if self.hold_until.is_some_and(|t| now >= t) {
+            self.hold_until = None;
+        }
         self.evaluate(now);
     }
 
@@ -378,7 +382,7 @@ impl<S: AsRef<[Slot]> + AsMut<[Slot]>, const R: usize, const T: usize> Mgs<S, R,
                     && t.status.state == TargetState::Up
             });
             let progress = self.hub.progress(r.order);
-            let whole = now >= self.hold_until && self.hub.all_routers_hold(r.order);
+            let whole = self.hold_until.is_none_or(|t| now >= t) && self.hub.all_routers_hold(r.order);
             let all_back = whole && progress.reconnected >= progress.live;
             self.recoveries[i].progress = progress;
             if target_up {
@@ -418,7 +422,7 @@ impl<S: AsRef<[Slot]> + AsMut<[Slot]>, const R: usize, const T: usize> Mgs<S, R,
 
     /// When to call [`Mgs::handle_timeout`] next.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        let hold = (self.recoveries.iter().any(|r| !r.window_closed())).then_some(self.hold_until);
+        let hold = self.hold_until.filter(|_| self.recoveries.iter().any(|r| !r.window_closed()));
         earliest(Some(self.hub.next_check()), hold)
     }
 

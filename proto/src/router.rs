@@ -87,6 +87,9 @@ struct Upstream {
     round_end: u32,
     pages_left: u32,
     next_send: Instant,
+    /// While the parent rebuilds from a snapshot: the version the snapshot started at. Until
+    /// the parent acknowledges it, every entry sent carries its name.
+    snapshot: Option<u32>,
 }
 
 /// A router's sans-IO state machine over caller-owned table slots `S`, with room for `R` child
@@ -122,6 +125,7 @@ impl<S: AsRef<[Slot]> + AsMut<[Slot]>, const R: usize, const T: usize> Router<S,
                 round_end: 0,
                 pages_left: 0,
                 next_send: settle_until,
+                snapshot: None,
             })
             .collect();
         let mut hub = Hub::new(id, config.timing, slots, now);
@@ -337,10 +341,21 @@ impl<S: AsRef<[Slot]> + AsMut<[Slot]>, const R: usize, const T: usize> Router<S,
                 up.acked
             }
         };
+        if base == 0 {
+            up.snapshot = Some(self.hub.version);
+        } else if up.snapshot.is_some_and(|v| up.acked >= v) {
+            up.snapshot = None;
+        }
+        let names = up.snapshot.is_some();
         let (totals, progress) = match &self.round_summary {
             Some(summary) => summary.clone(),
             None => {
-                let progress = self.hub.held.iter().map(|h| self.hub.progress(h.order.id)).collect();
+                // An order's progress goes up only once every child router holds it too, so a
+                // sum never stands for a subtree it does not yet cover.
+                let progress = (self.hub.held.iter())
+                    .filter(|h| self.hub.all_routers_hold(h.order.id))
+                    .map(|h| self.hub.progress(h.order.id))
+                    .collect();
                 let summary = (self.hub.totals(), progress);
                 self.round_summary = Some(summary.clone());
                 summary
@@ -361,7 +376,7 @@ impl<S: AsRef<[Slot]> + AsMut<[Slot]>, const R: usize, const T: usize> Router<S,
         // the deltas' length prefix and `upto` growing.
         let fixed = encoded_len(&update) + 2 * 5;
         let room = (MAX_DATAGRAM - HEADER_LEN - TAG_LEN).saturating_sub(fixed);
-        let (deltas, upto, more) = self.hub.page(base, room);
+        let (deltas, upto, more) = self.hub.page(base, room, names);
         update.deltas = deltas;
         update.upto = upto;
         update.more = more;

@@ -1,0 +1,556 @@
+//! A deterministic discrete-event network that runs Vigil's real `proto` machines.
+//!
+//! Every node is a real [`Mgs`], [`Router`], [`Client`] or [`Server`] from `vigil-proto`, driven
+//! exactly as the daemons drive them: bytes in, bytes and deadlines out, every `poll_*` drained
+//! after each input. Between them sits a simulated network with per-datagram latency and jitter,
+//! random loss, cut links and stopped nodes, all decided by one seeded [`Rng`]: a seed replays a
+//! run exactly. Client hooks are simulated as a delay after which the client reports the order
+//! done.
+
+pub mod rng;
+
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap, HashSet};
+
+use heapless::Vec as HVec;
+use vigil_proto::table::Slot;
+use vigil_proto::wire::{Action, Key, Keyring, MAX_DATAGRAM};
+use vigil_proto::{
+    ids, Client, ClientConfig, Endpoint, Event, Generation, Instant, MemberConfig, Mgs, MgsConfig, NodeId,
+    OrderId, Router, RouterConfig, Server, ServerConfig, Timing,
+};
+
+pub use rng::Rng;
+
+/// The cluster key every simulated node shares.
+pub fn cluster_keys() -> Keyring {
+    Keyring::new(Key::new(1, &[7u8; 32]))
+}
+
+/// Table storage on the heap, for host-sized tables.
+pub type Slots = Box<[Slot]>;
+
+fn slots(n: usize) -> Slots {
+    vec![None; n].into_boxed_slice()
+}
+
+/// One of the four roles' machines.
+#[allow(clippy::large_enum_variant)]
+pub enum Machine {
+    /// The root.
+    Mgs(Box<Mgs<Slots>>),
+    /// A relay.
+    Router(Box<Router<Slots>>),
+    /// A filesystem client.
+    Client(Client),
+    /// A target host.
+    Server(Server),
+}
+
+impl Machine {
+    fn handle(&mut self, now: Instant, from: Endpoint, bytes: &[u8]) {
+        match self {
+            Machine::Mgs(m) => m.handle(now, from, bytes),
+            Machine::Router(m) => m.handle(now, from, bytes),
+            Machine::Client(m) => m.handle(now, from, bytes),
+            Machine::Server(m) => m.handle(now, from, bytes),
+        }
+    }
+
+    fn handle_timeout(&mut self, now: Instant) {
+        match self {
+            Machine::Mgs(m) => m.handle_timeout(now),
+            Machine::Router(m) => m.handle_timeout(now),
+            Machine::Client(m) => m.handle_timeout(now),
+            Machine::Server(m) => m.handle_timeout(now),
+        }
+    }
+
+    fn poll_transmit(&mut self, now: Instant, buf: &mut [u8]) -> Option<(Endpoint, usize)> {
+        match self {
+            Machine::Mgs(m) => m.poll_transmit(now, buf),
+            Machine::Router(m) => m.poll_transmit(now, buf),
+            Machine::Client(m) => m.poll_transmit(now, buf),
+            Machine::Server(m) => m.poll_transmit(now, buf),
+        }
+    }
+
+    fn poll_timeout(&self) -> Option<Instant> {
+        match self {
+            Machine::Mgs(m) => m.poll_timeout(),
+            Machine::Router(m) => m.poll_timeout(),
+            Machine::Client(m) => m.poll_timeout(),
+            Machine::Server(m) => m.poll_timeout(),
+        }
+    }
+
+    fn poll_event(&mut self) -> Option<Event> {
+        match self {
+            Machine::Mgs(m) => m.poll_event(),
+            Machine::Router(m) => m.poll_event(),
+            Machine::Client(m) => m.poll_event(),
+            Machine::Server(m) => m.poll_event(),
+        }
+    }
+
+    fn order_done(&mut self, now: Instant, order: OrderId, ok: bool) {
+        match self {
+            Machine::Client(m) => {
+                m.order_done(now, order, ok);
+            }
+            Machine::Server(m) => {
+                m.order_done(now, order, ok);
+            }
+            Machine::Mgs(_) | Machine::Router(_) => {}
+        }
+    }
+}
+
+/// How a node is built, so it can be restarted with a new generation.
+#[derive(Clone, Debug)]
+pub enum Spec {
+    /// An MGS.
+    Mgs,
+    /// A router with these parents (node indices).
+    Router {
+        /// Parents, primary first.
+        parents: Vec<usize>,
+    },
+    /// A client with these parents.
+    Client {
+        /// Parents, primary first.
+        parents: Vec<usize>,
+    },
+    /// A server of `target` with these parents.
+    Server {
+        /// Parents, primary first.
+        parents: Vec<usize>,
+        /// The target's name.
+        target: String,
+    },
+}
+
+/// What the harness recorded of one order at one node.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct OrderLog {
+    /// How many times the machine handed the order to its driver as an event.
+    pub events: u32,
+    /// When the first event came.
+    pub received_at: Option<u64>,
+    /// When the simulated hook reported it done.
+    pub done_at: Option<u64>,
+}
+
+/// A simulated node.
+pub struct Node {
+    /// Its name.
+    pub name: String,
+    /// How it is built.
+    pub spec: Spec,
+    /// Its address.
+    pub addr: Endpoint,
+    /// Its current machine.
+    pub machine: Machine,
+    /// Its current generation.
+    pub generation: u32,
+    /// Whether it runs (a stopped node neither sends nor receives).
+    pub up: bool,
+    /// Orders handed to this node's driver, by id.
+    pub orders: HashMap<OrderId, OrderLog>,
+    /// Every event, with its time (kept only when [`Net::keep_events`] is set).
+    pub events: Vec<(u64, Event)>,
+    /// Bumped on every restart, to discard deadlines of an older machine.
+    epoch: u64,
+}
+
+enum Pending {
+    Deliver { to: usize, from: Endpoint, bytes: Vec<u8> },
+    HookDone { node: usize, epoch: u64, order: OrderId },
+    Timeout { node: usize, epoch: u64 },
+}
+
+/// Network conditions.
+#[derive(Clone, Copy, Debug)]
+pub struct Conditions {
+    /// Probability that a datagram is lost.
+    pub loss: f64,
+    /// One-way latency in ms.
+    pub latency_ms: u64,
+    /// Uniform extra latency in `[0, jitter_ms]`.
+    pub jitter_ms: u64,
+    /// How long a client's reconnect hook takes, in ms (plus jitter up to the same again).
+    pub hook_ms: u64,
+}
+
+impl Default for Conditions {
+    fn default() -> Self {
+        Conditions { loss: 0.0, latency_ms: 1, jitter_ms: 1, hook_ms: 20 }
+    }
+}
+
+/// Datagram and byte counts.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Traffic {
+    /// Datagrams.
+    pub datagrams: u64,
+    /// Bytes.
+    pub bytes: u64,
+}
+
+/// The simulated network and its nodes.
+pub struct Net {
+    now: u64,
+    seq: u64,
+    /// Network conditions (may change during a run).
+    pub conditions: Conditions,
+    /// Timing every node is configured with.
+    pub timing: Timing,
+    /// Router table slots.
+    pub router_slots: usize,
+    /// MGS table slots.
+    pub mgs_slots: usize,
+    /// Keep every event of every node (costly at scale).
+    pub keep_events: bool,
+    rng: Rng,
+    queue: BinaryHeap<Reverse<(u64, u64)>>,
+    pending: HashMap<u64, Pending>,
+    nodes: Vec<Node>,
+    by_addr: HashMap<Endpoint, usize>,
+    cut: HashSet<(usize, usize)>,
+    /// Latest delivery time scheduled on each directed link.
+    link_clock: HashMap<(usize, usize), u64>,
+    /// Traffic into each node.
+    pub inbound: Vec<Traffic>,
+}
+
+impl Net {
+    /// An empty network with default timing.
+    pub fn new(seed: u64) -> Net {
+        Net {
+            now: 0,
+            seq: 0,
+            conditions: Conditions::default(),
+            timing: Timing::default(),
+            router_slots: 4096,
+            mgs_slots: 1 << 16,
+            keep_events: true,
+            rng: Rng::new(seed),
+            queue: BinaryHeap::new(),
+            pending: HashMap::new(),
+            nodes: Vec::new(),
+            by_addr: HashMap::new(),
+            cut: HashSet::new(),
+            link_clock: HashMap::new(),
+            inbound: Vec::new(),
+        }
+    }
+
+    /// Simulated time, in ms.
+    pub fn now(&self) -> u64 {
+        self.now
+    }
+
+    /// All nodes.
+    pub fn nodes(&self) -> &[Node] {
+        &self.nodes
+    }
+
+    /// One node.
+    pub fn node(&self, i: usize) -> &Node {
+        &self.nodes[i]
+    }
+
+    /// The index of the node with this name.
+    pub fn index(&self, name: &str) -> Option<usize> {
+        self.nodes.iter().position(|n| n.name == name)
+    }
+
+    /// Adds a node and starts it now.
+    pub fn add(&mut self, name: &str, spec: Spec) -> usize {
+        let i = self.nodes.len();
+        let n = i as u32;
+        let addr = Endpoint::V4 { ip: [10, (n >> 16) as u8, (n >> 8) as u8, n as u8], port: 7000 };
+        let machine = self.build(name, &spec, 1);
+        self.nodes.push(Node {
+            name: name.to_string(),
+            spec,
+            addr,
+            machine,
+            generation: 1,
+            up: true,
+            orders: HashMap::new(),
+            events: Vec::new(),
+            epoch: 0,
+        });
+        self.inbound.push(Traffic::default());
+        self.by_addr.insert(addr, i);
+        self.service(i);
+        i
+    }
+
+    fn build(&self, name: &str, spec: &Spec, generation: u32) -> Machine {
+        let now = Instant(self.now);
+        let node_name = ids::name(name).expect("simulated names are short");
+        let parents = |p: &[usize]| -> HVec<Endpoint, 2> { p.iter().map(|&i| self.nodes[i].addr).collect() };
+        let member = |p: &[usize]| MemberConfig {
+            name: node_name.clone(),
+            generation: Generation(generation),
+            parents: parents(p),
+            keys: cluster_keys(),
+            timing: self.timing,
+        };
+        match spec {
+            Spec::Mgs => {
+                let mut config = MgsConfig::new(node_name.clone(), Generation(generation), cluster_keys());
+                config.timing = self.timing;
+                config.startup_hold_ms = 2 * self.timing.update_interval_ms;
+                Machine::Mgs(Box::new(Mgs::new(config, slots(self.mgs_slots), now)))
+            }
+            Spec::Router { parents: p } => {
+                let mut config =
+                    RouterConfig::new(node_name.clone(), Generation(generation), parents(p), cluster_keys());
+                config.timing = self.timing;
+                config.settle_ms = self.timing.ping_interval_ms + self.timing.ping_interval_ms / 2;
+                Machine::Router(Box::new(Router::new(config, slots(self.router_slots), now)))
+            }
+            Spec::Client { parents: p } => Machine::Client(Client::new(member(p) as ClientConfig, now)),
+            Spec::Server { parents: p, target } => {
+                let config = ServerConfig {
+                    member: member(p),
+                    target: ids::name(target).expect("short target name"),
+                    addrs: [ids::nid(&format!("{name}@tcp")).expect("short nid")].into_iter().collect(),
+                    window_ms: 300_000,
+                };
+                Machine::Server(Server::new(config, now))
+            }
+        }
+    }
+
+    /// Stops a node: it neither sends nor receives until restarted.
+    pub fn stop(&mut self, i: usize) {
+        self.nodes[i].up = false;
+        self.nodes[i].epoch += 1;
+    }
+
+    /// Restarts a node with the next generation (a reboot: all state lost).
+    pub fn restart(&mut self, i: usize) {
+        let generation = self.nodes[i].generation + 1;
+        let (name, spec) = (self.nodes[i].name.clone(), self.nodes[i].spec.clone());
+        let machine = self.build(&name, &spec, generation);
+        let node = &mut self.nodes[i];
+        node.machine = machine;
+        node.generation = generation;
+        node.up = true;
+        node.epoch += 1;
+        self.service(i);
+    }
+
+    /// Cuts the link between two nodes (both directions).
+    pub fn cut(&mut self, a: usize, b: usize) {
+        self.cut.insert((a.min(b), a.max(b)));
+    }
+
+    /// Heals a cut link.
+    pub fn heal(&mut self, a: usize, b: usize) {
+        self.cut.remove(&(a.min(b), a.max(b)));
+    }
+
+    fn schedule(&mut self, at: u64, p: Pending) {
+        self.seq += 1;
+        self.queue.push(Reverse((at, self.seq)));
+        self.pending.insert(self.seq, p);
+    }
+
+    /// Drains a node's outputs and re-arms its deadline: the driver loop every daemon runs.
+    fn service(&mut self, i: usize) {
+        if !self.nodes[i].up {
+            return;
+        }
+        let now = Instant(self.now);
+        let mut buf = [0u8; MAX_DATAGRAM];
+        let from = self.nodes[i].addr;
+        while let Some((to, len)) = self.nodes[i].machine.poll_transmit(now, &mut buf) {
+            let Some(&j) = self.by_addr.get(&to) else { continue };
+            if self.cut.contains(&(i.min(j), i.max(j))) || self.rng.chance(self.conditions.loss) {
+                continue;
+            }
+            let delay = self.conditions.latency_ms + self.rng.below(self.conditions.jitter_ms + 1);
+            // Links are FIFO, as real paths almost always are: jitter never reorders a burst.
+            let last = self.link_clock.entry((i, j)).or_default();
+            let at = (self.now + delay).max(*last);
+            *last = at;
+            self.schedule(at, Pending::Deliver { to: j, from, bytes: buf[..len].to_vec() });
+        }
+        while let Some(event) = self.nodes[i].machine.poll_event() {
+            if let Event::Order(order) = &event {
+                let log = self.nodes[i].orders.entry(order.id).or_default();
+                log.events += 1;
+                log.received_at.get_or_insert(self.now);
+                let hook = match order.action {
+                    Action::BeginRecovery { .. } => {
+                        self.conditions.hook_ms + self.rng.below(self.conditions.hook_ms + 1)
+                    }
+                    Action::CloseWindow { .. } => 1,
+                };
+                let epoch = self.nodes[i].epoch;
+                self.schedule(self.now + hook, Pending::HookDone { node: i, epoch, order: order.id });
+            }
+            if self.keep_events {
+                self.nodes[i].events.push((self.now, event));
+            }
+        }
+        if let Some(t) = self.nodes[i].machine.poll_timeout() {
+            let epoch = self.nodes[i].epoch;
+            self.schedule(t.0.max(self.now), Pending::Timeout { node: i, epoch });
+        }
+    }
+
+    /// Runs the network until simulated time `until` (ms).
+    pub fn run_until(&mut self, until: u64) {
+        while let Some(&Reverse((at, seq))) = self.queue.peek() {
+            if at > until {
+                break;
+            }
+            self.queue.pop();
+            self.now = at;
+            let Some(p) = self.pending.remove(&seq) else { continue };
+            match p {
+                Pending::Deliver { to, from, bytes } => {
+                    if !self.nodes[to].up {
+                        continue;
+                    }
+                    self.inbound[to].datagrams += 1;
+                    self.inbound[to].bytes += bytes.len() as u64;
+                    self.nodes[to].machine.handle(Instant(self.now), from, &bytes);
+                    self.service(to);
+                }
+                Pending::HookDone { node, epoch, order } => {
+                    if self.nodes[node].up && self.nodes[node].epoch == epoch {
+                        self.nodes[node].orders.entry(order).or_default().done_at = Some(self.now);
+                        self.nodes[node].machine.order_done(Instant(self.now), order, true);
+                        self.service(node);
+                    }
+                }
+                Pending::Timeout { node, epoch } => {
+                    // Stale deadlines (an older arming, an older machine) are skipped; the latest
+                    // arming is always in the queue.
+                    let n = &self.nodes[node];
+                    if !n.up || n.epoch != epoch {
+                        continue;
+                    }
+                    let due = n.machine.poll_timeout().is_some_and(|t| t.0 <= self.now);
+                    if due {
+                        self.nodes[node].machine.handle_timeout(Instant(self.now));
+                        self.service(node);
+                    }
+                }
+            }
+        }
+        self.now = self.now.max(until);
+    }
+
+    /// Runs for `ms` more milliseconds.
+    pub fn run_for(&mut self, ms: u64) {
+        self.run_until(self.now + ms);
+    }
+
+    /// Runs in steps of `step_ms` until `done` holds or `limit_ms` passed; the time it held, if
+    /// it did.
+    pub fn run_until_true(
+        &mut self,
+        step_ms: u64,
+        limit_ms: u64,
+        mut done: impl FnMut(&Net) -> bool,
+    ) -> Option<u64> {
+        let end = self.now + limit_ms;
+        loop {
+            if done(self) {
+                return Some(self.now);
+            }
+            if self.now >= end {
+                return None;
+            }
+            self.run_until((self.now + step_ms).min(end));
+        }
+    }
+
+    /// The MGS machine (the first node built with [`Spec::Mgs`]).
+    pub fn mgs(&self) -> &Mgs<Slots> {
+        self.nodes
+            .iter()
+            .find_map(|n| match &n.machine {
+                Machine::Mgs(m) => Some(&**m),
+                _ => None,
+            })
+            .expect("the network has an MGS")
+    }
+
+    /// The MGS's state for the node with this name.
+    pub fn state_at_mgs(&self, name: &str) -> Option<vigil_proto::wire::NodeState> {
+        self.mgs().node(NodeId::from_name(name), Instant(self.now)).map(|v| v.state)
+    }
+}
+
+/// Indices of the nodes of a two-level tree built by [`two_level`].
+#[derive(Clone, Debug, Default)]
+pub struct Cluster {
+    /// The MGS.
+    pub mgs: usize,
+    /// First-level routers (children of the MGS).
+    pub l1: Vec<usize>,
+    /// Second-level routers (children of the first level).
+    pub l2: Vec<usize>,
+    /// Clients with one parent.
+    pub clients: Vec<usize>,
+    /// Clients with two parents, under different first-level routers.
+    pub multipath: Vec<usize>,
+    /// Servers, one per target, children of first-level routers.
+    pub servers: Vec<usize>,
+}
+
+impl Cluster {
+    /// Every client, single- and multipath.
+    pub fn all_clients(&self) -> impl Iterator<Item = usize> + '_ {
+        self.clients.iter().chain(&self.multipath).copied()
+    }
+}
+
+/// Builds MGS → `l1` routers → `l2_per_l1` routers each → clients spread evenly over the second
+/// level; `multipath` more clients with parents under two different first-level routers; one
+/// server per target under the first level.
+pub fn two_level(
+    net: &mut Net,
+    l1: usize,
+    l2_per_l1: usize,
+    clients: usize,
+    multipath: usize,
+    targets: usize,
+) -> Cluster {
+    let mut c = Cluster { mgs: net.add("mgs", Spec::Mgs), ..Cluster::default() };
+    for a in 0..l1 {
+        let r = net.add(&format!("r{a}"), Spec::Router { parents: vec![c.mgs] });
+        c.l1.push(r);
+    }
+    for b in 0..l2_per_l1 {
+        for a in 0..l1 {
+            let parent = c.l1[a];
+            c.l2.push(net.add(&format!("r{a}.{b}"), Spec::Router { parents: vec![parent] }));
+        }
+    }
+    for k in 0..clients {
+        let parent = c.l2[k % c.l2.len()];
+        c.clients.push(net.add(&format!("c{k:05}"), Spec::Client { parents: vec![parent] }));
+    }
+    for k in 0..multipath {
+        // l2 is ordered so that neighbours sit under different first-level routers.
+        let a = c.l2[(2 * k) % c.l2.len()];
+        let b = c.l2[(2 * k + 1) % c.l2.len()];
+        c.multipath.push(net.add(&format!("m{k:04}"), Spec::Client { parents: vec![a, b] }));
+    }
+    for t in 0..targets {
+        let parent = c.l1[t % c.l1.len()];
+        let target = format!("testfs-OST{t:04x}");
+        c.servers.push(net.add(&format!("oss{t}"), Spec::Server { parents: vec![parent], target }));
+    }
+    c
+}

@@ -1,0 +1,240 @@
+//! The proto machines in a deterministic lossy network: MGS, two levels of routers, 240 clients
+//! (some multipath) and two targets. Every scenario asserts on what the MGS shows or on what the
+//! clients' drivers were handed.
+
+use vigil_proto::wire::NodeState;
+use vigil_proto::{Instant, Recovery, Timing};
+use vigil_sim::{two_level, Cluster, Net};
+
+const CLIENTS: usize = 232;
+const MULTIPATH: usize = 8;
+
+/// `VIGIL_SIM_SEED` shifts every scenario's seed, to explore other runs than CI's.
+fn cluster(seed: u64) -> (Net, Cluster) {
+    let shift: u64 = std::env::var("VIGIL_SIM_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or(0);
+    let mut net = Net::new(seed.wrapping_add(shift.wrapping_mul(1_000)));
+    let c = two_level(&mut net, 2, 2, CLIENTS, MULTIPATH, 2);
+    (net, c)
+}
+
+fn states(net: &Net) -> std::collections::HashMap<String, NodeState> {
+    net.mgs().nodes(Instant(net.now())).map(|v| (v.name.to_string(), v.state)).collect()
+}
+
+fn all_alive(net: &Net, c: &Cluster) -> bool {
+    let s = states(net);
+    net.nodes()
+        .iter()
+        .enumerate()
+        .filter(|(i, n)| *i != c.mgs && n.up)
+        .all(|(_, n)| s.get(&n.name) == Some(&NodeState::Alive))
+}
+
+/// Brings the cluster up and waits until the MGS shows every node alive.
+fn settled(seed: u64) -> (Net, Cluster) {
+    let (mut net, c) = cluster(seed);
+    let t = net.run_until_true(100, 30_000, |net| all_alive(net, &c));
+    assert!(t.is_some(), "cluster never settled: {:?}", states(&net));
+    (net, c)
+}
+
+#[test]
+fn steady_state_every_node_alive_and_stays_alive() {
+    let (mut net, c) = settled(1);
+    for _ in 0..60 {
+        net.run_for(1_000);
+        assert!(all_alive(&net, &c), "at {} ms: {:?}", net.now(), states(&net));
+    }
+    assert_eq!(states(&net).len(), net.nodes().len() - 1, "the MGS knows every node once");
+}
+
+#[test]
+fn stopped_client_is_dead_at_the_mgs_within_the_thresholds() {
+    let (mut net, c) = settled(2);
+    let victim = c.clients[17];
+    let name = net.node(victim).name.clone();
+    let stopped_at = net.now();
+    net.stop(victim);
+    let timing = Timing::default();
+    let dead_at = net
+        .run_until_true(10, 60_000, |net| net.state_at_mgs(&name) == Some(NodeState::Dead))
+        .expect("the stopped client is declared dead");
+    let took = dead_at - stopped_at;
+    // The router convicts after dead_after intervals of silence (counted from the last ping,
+    // which may be up to one interval before the stop), checks every interval/4, and batches
+    // the verdict upstream: two hops.
+    let interval = u64::from(timing.ping_interval_ms);
+    let earliest = timing.dead_ms(timing.ping_interval_ms) - interval;
+    let latest = timing.dead_ms(timing.ping_interval_ms) + interval + 2 * u64::from(timing.batch_ms) + 100;
+    assert!((earliest..=latest).contains(&took), "dead after {took} ms, expected {earliest}..={latest}");
+    // Nobody else was convicted.
+    let s = states(&net);
+    assert_eq!(s.values().filter(|&&st| st == NodeState::Dead).count(), 1, "{s:?}");
+}
+
+#[test]
+fn stopped_router_leaves_its_subtree_unreachable_not_dead() {
+    let (mut net, c) = settled(3);
+    let router = c.l2[0];
+    net.stop(router);
+    let children: Vec<String> = c
+        .clients
+        .iter()
+        .filter(|&&i| matches!(&net.node(i).spec, vigil_sim::Spec::Client { parents } if parents == &vec![router]))
+        .map(|&i| net.node(i).name.clone())
+        .collect();
+    assert!(children.len() > 20);
+    let router_name = net.node(router).name.clone();
+    net.run_until_true(100, 60_000, |net| net.state_at_mgs(&router_name) == Some(NodeState::Dead))
+        .expect("the silent router is declared dead by its parent");
+    net.run_for(30_000);
+    let s = states(&net);
+    for child in &children {
+        assert_eq!(s.get(child), Some(&NodeState::Unreachable), "{child}");
+    }
+    // Everything else is still alive.
+    let others = s.iter().filter(|(n, _)| !children.contains(n) && **n != router_name);
+    for (n, st) in others {
+        assert_eq!(*st, NodeState::Alive, "{n}");
+    }
+    // The router comes back: its subtree is alive again.
+    net.restart(router);
+    net.run_until_true(100, 30_000, |net| all_alive(net, &c))
+        .expect("subtree alive after the router restarts");
+}
+
+#[test]
+fn multipath_client_stays_alive_when_one_parent_dies() {
+    let (mut net, c) = settled(4);
+    let m = c.multipath[0];
+    let vigil_sim::Spec::Client { parents } = net.node(m).spec.clone() else { unreachable!() };
+    let name = net.node(m).name.clone();
+    net.stop(parents[0]);
+    let parent_name = net.node(parents[0]).name.clone();
+    net.run_until_true(100, 60_000, |net| net.state_at_mgs(&parent_name) == Some(NodeState::Dead))
+        .expect("the stopped parent is declared dead");
+    for _ in 0..30 {
+        net.run_for(1_000);
+        assert_eq!(net.state_at_mgs(&name), Some(NodeState::Alive), "at {}", net.now());
+    }
+    let parents_at_mgs =
+        net.mgs().node(vigil_proto::NodeId::from_name(&name), Instant(net.now())).unwrap().parents;
+    assert_eq!(parents_at_mgs.len(), 2, "both paths are known");
+}
+
+/// Restarts target 0 with 5% of clients dead; checks the whole imperative recovery.
+fn recovery_with_dead_clients(seed: u64, loss: f64) {
+    let (mut net, c) = settled(seed);
+    net.conditions.loss = loss;
+    let clients: Vec<usize> = c.all_clients().collect();
+    let dead: Vec<usize> = clients.iter().copied().step_by(20).collect();
+    assert!(dead.len() * 100 >= clients.len() * 5);
+    for &d in &dead {
+        net.stop(d);
+    }
+    let dead_names: Vec<String> = dead.iter().map(|&d| net.node(d).name.clone()).collect();
+    net.run_until_true(100, 60_000, |net| {
+        dead_names.iter().all(|n| net.state_at_mgs(n) == Some(NodeState::Dead))
+    })
+    .expect("the stopped clients are declared dead");
+
+    let server = c.servers[0];
+    let restarted_at = net.now();
+    net.restart(server);
+    let live: Vec<usize> = clients.iter().copied().filter(|i| !dead.contains(i)).collect();
+    let this_restart = |r: &&Recovery| {
+        r.target.as_str() == "testfs-OST0000" && r.target_generation.0 == 2 && r.closed.is_some()
+    };
+    let closed = net
+        .run_until_true(10, 120_000, |net| net.mgs().recoveries().iter().any(|r| this_restart(&r)))
+        .expect("the window closes");
+    let recovery = net.mgs().recoveries().iter().find(this_restart).unwrap().clone();
+    let order = recovery.order;
+
+    // Every live client was handed the order exactly once, and reconnected before the close.
+    let mut last_done = 0;
+    for &i in &live {
+        let n = net.node(i);
+        let begin: Vec<_> = n.orders.iter().filter(|(id, _)| **id == order).collect();
+        assert_eq!(begin.len(), 1, "{} got the order", n.name);
+        assert_eq!(begin[0].1.events, 1, "{} got it once", n.name);
+        let done = begin[0].1.done_at.unwrap_or_else(|| {
+            panic!("{} hook unfinished at close {:?}: {:?}", n.name, recovery, begin[0].1)
+        });
+        last_done = last_done.max(done);
+    }
+    for &d in &dead {
+        assert!(!net.node(d).orders.contains_key(&order), "a dead client gets nothing");
+    }
+    assert_eq!(recovery.progress.live as usize, live.len(), "{:?}", recovery.progress);
+    assert_eq!(recovery.progress.reconnected as usize, live.len());
+    // The window closed soon after the last reconnect: a ping, a batch per router level, a check.
+    let close_at = recovery.closed.unwrap().1 .0;
+    assert!(close_at >= last_done);
+    let lag = close_at - last_done;
+    let bound = if loss > 0.0 { 4_000 } else { 500 };
+    assert!(lag <= bound, "window closed {lag} ms after the last reconnect");
+    // Without loss: a few hops and a hook. With loss, a lost push waits for the next ping's
+    // reply and a lost report for the next ping: a few intervals at worst, far below the
+    // 150-300 s a Lustre target waits for dead clients.
+    let limit = if loss > 0.0 { 30_000 } else { 2_000 };
+    assert!(closed - restarted_at < limit, "recovery took {} ms", closed - restarted_at);
+
+    // The server gets CloseWindow and reports its target up.
+    let server_name = net.node(server).name.clone();
+    net.run_until_true(10, 20_000, |net| {
+        net.mgs().recoveries().iter().any(|r| r.order == order && r.target_up.is_some())
+    })
+    .unwrap_or_else(|| panic!("{server_name} closes its window"));
+    let close_id = recovery.closed.unwrap().0;
+    let close = net.node(server).orders.get(&close_id).cloned().unwrap_or_default();
+    assert_eq!(close.events, 1, "the server was handed CloseWindow once");
+    // Repeats keep coming in replies until reported; none is handed out twice.
+    net.run_for(20_000);
+    for &i in &live {
+        assert!(net.node(i).orders.values().all(|l| l.events == 1));
+    }
+    // Clients are handed BeginRecovery orders only: one per target start (two at boot, this one).
+    assert_eq!(net.node(c.clients[1]).orders.len(), 3);
+}
+
+#[test]
+fn target_restart_orders_every_live_client_once_and_closes_the_window_early() {
+    recovery_with_dead_clients(5, 0.0);
+}
+
+#[test]
+fn target_restart_recovers_under_ten_percent_loss() {
+    recovery_with_dead_clients(6, 0.10);
+}
+
+#[test]
+fn restarted_mgs_has_the_whole_view_within_one_update_interval() {
+    let (mut net, c) = settled(7);
+    let restarted_at = net.now();
+    net.restart(c.mgs);
+    let whole = net.run_until_true(10, 30_000, |net| all_alive(net, &c)).unwrap_or_else(|| {
+        let s = states(&net);
+        let bad: Vec<_> = s.iter().filter(|(_, st)| **st != NodeState::Alive).collect();
+        let missing: Vec<_> =
+            net.nodes().iter().filter(|n| !s.contains_key(&n.name)).map(|n| &n.name).collect();
+        panic!("the view is not whole again: missing {missing:?}, not alive: {bad:?}")
+    });
+    let took = whole - restarted_at;
+    let interval = u64::from(Timing::default().update_interval_ms);
+    assert!(took <= interval + 100, "view whole after {took} ms");
+}
+
+#[test]
+fn ten_percent_loss_causes_no_false_deaths() {
+    let (mut net, c) = settled(8);
+    net.conditions.loss = 0.10;
+    for _ in 0..600 {
+        net.run_for(1_000);
+        let s = states(&net);
+        let bad: Vec<_> =
+            s.iter().filter(|(_, st)| **st != NodeState::Alive && **st != NodeState::Suspect).collect();
+        assert!(bad.is_empty(), "at {} ms: {bad:?}", net.now());
+    }
+    assert!(all_alive(&net, &c) || states(&net).values().all(|s| s.is_live()));
+}
