@@ -5,6 +5,7 @@ use crate::wire::{Endpoint, NodeState, Order, Role, MAX_ALTERNATES};
 
 /// Something the driver should know. Drain with `poll_event` after every input.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub enum Event {
     /// A new child pinged this parent.
     ChildJoined {

@@ -230,9 +230,7 @@ impl<S: AsRef<[Slot]> + AsMut<[Slot]>, const R: usize, const T: usize> Hub<S, R,
             // Known so far only through a child router: the node now pings us too.
             entry.direct = Some(new_direct(from, now, interval_ms, home));
         }
-        let Some(d) = entry.direct.as_mut() else {
-            return None;
-        };
+        let d = entry.direct.as_mut()?;
         if rebooted {
             *d = new_direct(from, now, interval_ms, home);
         }
@@ -565,7 +563,7 @@ impl<S: AsRef<[Slot]> + AsMut<[Slot]>, const R: usize, const T: usize> Hub<S, R,
         }
         let mut wanted: Vec<&Held, MAX_HELD> =
             self.held.iter().filter(|h| !self.child_has(entry, h.order.id)).collect();
-        wanted.sort_unstable_by(|a, b| b.order.id.cmp(&a.order.id));
+        wanted.sort_unstable_by_key(|h| core::cmp::Reverse(h.order.id));
         for h in wanted.into_iter().take(MAX_REPLY_ORDERS) {
             let _ = reply.orders.push(h.order.clone());
         }

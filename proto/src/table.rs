@@ -99,6 +99,10 @@ impl Entry {
     }
 }
 
+/// Why [`Table::insert`] refused: the table is full, or already tracks the id.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Refused;
+
 /// A table of nodes over caller-owned slots.
 pub struct Table<S> {
     slots: S,
@@ -167,10 +171,10 @@ impl<S: AsRef<[Slot]> + AsMut<[Slot]>> Table<S> {
         self.slots.as_mut()[i].as_mut()
     }
 
-    /// Adds a node not yet tracked; hands it back when the table is full.
-    pub fn insert(&mut self, entry: Entry) -> Result<&mut Entry, Entry> {
+    /// Adds a node not yet tracked; refuses when the table is full or the id is tracked.
+    pub fn insert(&mut self, entry: Entry) -> Result<&mut Entry, Refused> {
         if self.is_full() || self.find(entry.id).is_some() {
-            return Err(entry);
+            return Err(Refused);
         }
         let n = self.slots.as_ref().len();
         let mut i = self.home(entry.id);

@@ -95,6 +95,7 @@ pub enum TargetState {
 
 /// A target's status, carried by its server's pings and relayed up the tree.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct TargetStatus {
     /// The target's name, e.g. `testfs-OST0001`.
     pub target: Name,
@@ -111,6 +112,7 @@ pub struct TargetStatus {
 
 /// Child → parent, every interval: "I am alive", plus what the parent needs to know.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct Ping {
     /// What the sender is.
     pub role: Role,
@@ -128,6 +130,7 @@ pub struct Ping {
 
 /// Whether a parent took the child on.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub enum ReplyStatus {
     /// The child is tracked.
     Accepted,
@@ -142,6 +145,7 @@ pub enum ReplyStatus {
 
 /// Parent → child, in answer to each ping or update. The parent's generation is in the header.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct PingReply {
     /// The interval the child should ping at, in ms.
     pub interval_ms: u32,
@@ -155,6 +159,7 @@ pub struct PingReply {
 
 /// What an order tells nodes to do.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub enum Action {
     /// Reconnect to `target` now: it restarted as instance `target_generation`.
     BeginRecovery {
@@ -193,6 +198,7 @@ impl Action {
 
 /// An order from the MGS, pushed down the tree and repeated in replies until reported.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct Order {
     /// Tells repeats from new orders.
     pub id: OrderId,
@@ -202,6 +208,7 @@ pub struct Order {
 
 /// One path of a node: the router that hears it directly, and its verdict.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct PathReport {
     /// The node's parent on this path (the router or MGS its pings reach).
     pub parent: NodeId,
@@ -214,6 +221,7 @@ pub struct PathReport {
 /// The state of one node in a subtree, sent up when it changes. An empty `paths` means the node
 /// is no longer heard on any path of this subtree.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct NodeDelta {
     /// The node.
     pub id: NodeId,
@@ -231,6 +239,7 @@ pub struct NodeDelta {
 
 /// Progress of one order in a subtree (sums of its nodes' reports).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct OrderProgress {
     /// The order.
     pub order: OrderId,
@@ -256,6 +265,7 @@ impl OrderProgress {
 
 /// Node counts of a subtree per state.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct Totals {
     /// Alive nodes.
     pub alive: u32,
@@ -274,6 +284,7 @@ pub struct Totals {
 /// it only if `base` is what it already holds. `base == 0` starts a full snapshot, which replaces
 /// everything the parent knew through this router once the last page (`more == false`) arrives.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct Update {
     /// The router's update interval in ms (its parent judges its silence by it).
     pub interval_ms: u32,
