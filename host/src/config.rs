@@ -1,0 +1,463 @@
+//! Daemon configuration: one options struct per role that is both the command line (clap) and
+//! the TOML file (`--config`), merged so that a flag overrides the file and the file overrides the
+//! built-in default; then checked and resolved into what the daemon runs with.
+//!
+//! A config file holds the same names as the long flags, with `_` for `-` and plural lists
+//! (`parents = [...]`, `target_addrs = [...]`); timing goes in a `[timing]` table. Unknown keys
+//! are errors, so a typo never silently leaves a default in force:
+//!
+//! ```toml
+//! name = "c0042"
+//! parents = ["10.0.0.1:7470", "10.0.0.2:7470"]
+//! key_file = "/etc/vigil/cluster.key"
+//! on_order = "/usr/local/sbin/vigil-reconnect"
+//!
+//! [timing]
+//! ping_interval_ms = 2000
+//! ```
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context};
+use clap::Args;
+use serde::de::DeserializeOwned;
+use serde::Deserialize;
+use vigil_proto::ids::{name, nid};
+use vigil_proto::{Name, Nid, Timing};
+
+/// Where nodes keep their state unless told otherwise.
+pub const DEFAULT_STATE_DIR: &str = "/var/lib/vigil";
+/// Where nodes read the cluster key unless told otherwise.
+pub const DEFAULT_KEY_FILE: &str = "/etc/vigil/cluster.key";
+/// Where the MGS serves its HTTP API unless told otherwise (loopback: the API is unauthenticated).
+pub const DEFAULT_HTTP: &str = "127.0.0.1:7471";
+/// How long an order hook may run before it is killed and the order counts as failed.
+pub const DEFAULT_HOOK_TIMEOUT_MS: u64 = 30_000;
+/// A target's own recovery window: Lustre's `recovery_time_soft` (300 s).
+pub const DEFAULT_WINDOW_MS: u32 = 300_000;
+/// Table slots of an MGS (capacity is 7/8 of it): room for a large cluster.
+pub const DEFAULT_MGS_SLOTS: usize = 65_536;
+/// Table slots of a router.
+pub const DEFAULT_ROUTER_SLOTS: usize = 8_192;
+
+/// Timing of dead-client detection; unset fields keep the proto defaults.
+#[derive(Args, Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TimingOpts {
+    /// How often clients and servers ping their parents, in ms.
+    #[arg(long, value_name = "MS")]
+    pub ping_interval_ms: Option<u32>,
+    /// How often routers send an update to their parents, in ms.
+    #[arg(long, value_name = "MS")]
+    pub update_interval_ms: Option<u32>,
+    /// Intervals of silence before a child is suspect.
+    #[arg(long, value_name = "N")]
+    pub suspect_after: Option<u32>,
+    /// Intervals of silence before a child is dead.
+    #[arg(long, value_name = "N")]
+    pub dead_after: Option<u32>,
+}
+
+impl TimingOpts {
+    fn merge(self, file: TimingOpts) -> TimingOpts {
+        TimingOpts {
+            ping_interval_ms: self.ping_interval_ms.or(file.ping_interval_ms),
+            update_interval_ms: self.update_interval_ms.or(file.update_interval_ms),
+            suspect_after: self.suspect_after.or(file.suspect_after),
+            dead_after: self.dead_after.or(file.dead_after),
+        }
+    }
+
+    /// The timing to run with, checked.
+    pub fn resolve(&self) -> anyhow::Result<Timing> {
+        let d = Timing::default();
+        let timing = Timing {
+            ping_interval_ms: self.ping_interval_ms.unwrap_or(d.ping_interval_ms),
+            update_interval_ms: self.update_interval_ms.unwrap_or(d.update_interval_ms),
+            suspect_after: self.suspect_after.unwrap_or(d.suspect_after),
+            dead_after: self.dead_after.unwrap_or(d.dead_after),
+            ..d
+        };
+        timing.validate().map_err(|e| anyhow::anyhow!("bad timing: {e}"))?;
+        Ok(timing)
+    }
+}
+
+/// Options every daemon takes.
+#[derive(Args, Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NodeOpts {
+    /// The cluster key file (see `vigil keygen`) [default: /etc/vigil/cluster.key].
+    #[arg(long, value_name = "FILE")]
+    pub key_file: Option<PathBuf>,
+    /// Where the boot generation is kept [default: /var/lib/vigil].
+    #[arg(long, value_name = "DIR")]
+    pub state_dir: Option<PathBuf>,
+    /// Once listening, write the bound addresses to this file (for supervisors and tests).
+    #[arg(long, value_name = "PATH")]
+    #[serde(skip)]
+    pub ready_file: Option<PathBuf>,
+    /// Timing (also a `[timing]` table in the config file).
+    #[command(flatten)]
+    #[serde(default)]
+    pub timing: TimingOpts,
+}
+
+impl NodeOpts {
+    fn merge(self, file: NodeOpts) -> NodeOpts {
+        NodeOpts {
+            key_file: self.key_file.or(file.key_file),
+            state_dir: self.state_dir.or(file.state_dir),
+            ready_file: self.ready_file,
+            timing: self.timing.merge(file.timing),
+        }
+    }
+
+    /// The key file to read.
+    pub fn key_file(&self) -> PathBuf {
+        self.key_file.clone().unwrap_or_else(|| PathBuf::from(DEFAULT_KEY_FILE))
+    }
+
+    /// The state directory.
+    pub fn state_dir(&self) -> PathBuf {
+        self.state_dir.clone().unwrap_or_else(|| PathBuf::from(DEFAULT_STATE_DIR))
+    }
+}
+
+/// `vigil mgs`.
+#[derive(Args, Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MgsOpts {
+    /// A TOML file with these options (flags override it).
+    #[arg(long, value_name = "FILE")]
+    #[serde(skip)]
+    pub config: Option<PathBuf>,
+    /// The MGS's name as nodes see it [default: mgs].
+    #[arg(long)]
+    pub name: Option<String>,
+    /// UDP address for children (routers, clients, servers); port 0 picks one.
+    #[arg(long, value_name = "ADDR")]
+    pub listen: Option<SocketAddr>,
+    /// HTTP address of the status API and metrics [default: 127.0.0.1:7471].
+    #[arg(long, value_name = "ADDR")]
+    pub http: Option<SocketAddr>,
+    /// Node table slots (capacity is 7/8 of it) [default: 65536].
+    #[arg(long, value_name = "N")]
+    pub table_slots: Option<usize>,
+    #[command(flatten)]
+    #[serde(flatten)]
+    pub node: NodeOpts,
+}
+
+/// `vigil router`.
+#[derive(Args, Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RouterOpts {
+    /// A TOML file with these options (flags override it).
+    #[arg(long, value_name = "FILE")]
+    #[serde(skip)]
+    pub config: Option<PathBuf>,
+    /// The router's name, unique in the cluster.
+    #[arg(long)]
+    pub name: Option<String>,
+    /// UDP address for children; port 0 picks one.
+    #[arg(long, value_name = "ADDR")]
+    pub listen: Option<SocketAddr>,
+    /// Next hop toward the MGS (a router or the MGS), primary first; at most two.
+    #[arg(long = "parent", value_name = "ADDR")]
+    #[serde(default)]
+    pub parents: Vec<String>,
+    /// Node table slots (capacity is 7/8 of it) [default: 8192].
+    #[arg(long, value_name = "N")]
+    pub table_slots: Option<usize>,
+    /// Serve Prometheus metrics of this router's counters over HTTP at this address.
+    #[arg(long, value_name = "ADDR")]
+    pub metrics: Option<SocketAddr>,
+    #[command(flatten)]
+    #[serde(flatten)]
+    pub node: NodeOpts,
+}
+
+/// `vigil client`.
+#[derive(Args, Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClientOpts {
+    /// A TOML file with these options (flags override it).
+    #[arg(long, value_name = "FILE")]
+    #[serde(skip)]
+    pub config: Option<PathBuf>,
+    /// The client's name, unique in the cluster.
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Next hop toward the MGS (a router or the MGS), primary first; at most two.
+    #[arg(long = "parent", value_name = "ADDR")]
+    #[serde(default)]
+    pub parents: Vec<String>,
+    /// Local UDP address [default: any address of the parents' family, port chosen by the OS].
+    #[arg(long, value_name = "ADDR")]
+    pub bind: Option<SocketAddr>,
+    /// Command run through `sh -c` on a recovery order (exit 0 = reconnected).
+    #[arg(long, value_name = "CMD")]
+    pub on_order: Option<String>,
+    /// Milliseconds after which a hook is killed and the order counts as failed [default: 30000].
+    #[arg(long, value_name = "MS")]
+    pub hook_timeout_ms: Option<u64>,
+    #[command(flatten)]
+    #[serde(flatten)]
+    pub node: NodeOpts,
+}
+
+/// `vigil server`.
+#[derive(Args, Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerOpts {
+    /// A TOML file with these options (flags override it).
+    #[arg(long, value_name = "FILE")]
+    #[serde(skip)]
+    pub config: Option<PathBuf>,
+    /// The server's name, unique in the cluster.
+    #[arg(long)]
+    pub name: Option<String>,
+    /// The target it serves, e.g. testfs-OST0001.
+    #[arg(long)]
+    pub target: Option<String>,
+    /// Where clients reconnect to the target (a Lustre NID); at most two.
+    #[arg(long = "target-addr", value_name = "NID")]
+    #[serde(default)]
+    pub target_addrs: Vec<String>,
+    /// Next hop toward the MGS (a router or the MGS), primary first; at most two.
+    #[arg(long = "parent", value_name = "ADDR")]
+    #[serde(default)]
+    pub parents: Vec<String>,
+    /// Local UDP address [default: any address of the parents' family, port chosen by the OS].
+    #[arg(long, value_name = "ADDR")]
+    pub bind: Option<SocketAddr>,
+    /// The target's own recovery window in ms [default: 300000, Lustre's recovery_time_soft].
+    #[arg(long, value_name = "MS")]
+    pub window_ms: Option<u32>,
+    /// Command run through `sh -c` when the MGS orders the window closed (exit 0 = closed).
+    #[arg(long, value_name = "CMD")]
+    pub on_close_window: Option<String>,
+    /// Milliseconds after which a hook is killed and the order counts as failed [default: 30000].
+    #[arg(long, value_name = "MS")]
+    pub hook_timeout_ms: Option<u64>,
+    #[command(flatten)]
+    #[serde(flatten)]
+    pub node: NodeOpts,
+}
+
+/// Reads a config file, or the empty configuration when there is none.
+fn read_file<T: DeserializeOwned + Default>(path: Option<&Path>) -> anyhow::Result<T> {
+    let Some(path) = path else { return Ok(T::default()) };
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read config file {}", path.display()))?;
+    parse_file(&text).with_context(|| format!("bad config file {}", path.display()))
+}
+
+fn parse_file<T: DeserializeOwned>(text: &str) -> anyhow::Result<T> {
+    Ok(toml::from_str(text)?)
+}
+
+fn or_list<T>(flags: Vec<T>, file: Vec<T>) -> Vec<T> {
+    if flags.is_empty() {
+        file
+    } else {
+        flags
+    }
+}
+
+impl MgsOpts {
+    /// These flags over the config file they name.
+    pub fn load(self) -> anyhow::Result<MgsOpts> {
+        let file: MgsOpts = read_file(self.config.as_deref())?;
+        Ok(MgsOpts {
+            config: self.config,
+            name: self.name.or(file.name),
+            listen: self.listen.or(file.listen),
+            http: self.http.or(file.http),
+            table_slots: self.table_slots.or(file.table_slots),
+            node: self.node.merge(file.node),
+        })
+    }
+}
+
+impl RouterOpts {
+    /// These flags over the config file they name.
+    pub fn load(self) -> anyhow::Result<RouterOpts> {
+        let file: RouterOpts = read_file(self.config.as_deref())?;
+        Ok(RouterOpts {
+            config: self.config,
+            name: self.name.or(file.name),
+            listen: self.listen.or(file.listen),
+            parents: or_list(self.parents, file.parents),
+            table_slots: self.table_slots.or(file.table_slots),
+            metrics: self.metrics.or(file.metrics),
+            node: self.node.merge(file.node),
+        })
+    }
+}
+
+impl ClientOpts {
+    /// These flags over the config file they name.
+    pub fn load(self) -> anyhow::Result<ClientOpts> {
+        let file: ClientOpts = read_file(self.config.as_deref())?;
+        Ok(ClientOpts {
+            config: self.config,
+            name: self.name.or(file.name),
+            parents: or_list(self.parents, file.parents),
+            bind: self.bind.or(file.bind),
+            on_order: self.on_order.or(file.on_order),
+            hook_timeout_ms: self.hook_timeout_ms.or(file.hook_timeout_ms),
+            node: self.node.merge(file.node),
+        })
+    }
+}
+
+impl ServerOpts {
+    /// These flags over the config file they name.
+    pub fn load(self) -> anyhow::Result<ServerOpts> {
+        let file: ServerOpts = read_file(self.config.as_deref())?;
+        Ok(ServerOpts {
+            config: self.config,
+            name: self.name.or(file.name),
+            target: self.target.or(file.target),
+            target_addrs: or_list(self.target_addrs, file.target_addrs),
+            parents: or_list(self.parents, file.parents),
+            bind: self.bind.or(file.bind),
+            window_ms: self.window_ms.or(file.window_ms),
+            on_close_window: self.on_close_window.or(file.on_close_window),
+            hook_timeout_ms: self.hook_timeout_ms.or(file.hook_timeout_ms),
+            node: self.node.merge(file.node),
+        })
+    }
+}
+
+/// A required option, or an error naming both the flag and the config key.
+pub fn required<T>(value: Option<T>, flag: &str) -> anyhow::Result<T> {
+    value.with_context(|| format!("missing --{flag} (or `{}` in the config file)", flag.replace('-', "_")))
+}
+
+/// A node or target name as the wire carries it.
+pub fn wire_name(s: &str, what: &str) -> anyhow::Result<Name> {
+    if s.is_empty() {
+        bail!("the {what} name is empty");
+    }
+    name(s)
+        .with_context(|| format!("the {what} name {s:?} is longer than {} bytes", vigil_proto::ids::NAME_LEN))
+}
+
+/// Target addresses as the wire carries them.
+pub fn wire_nids<const N: usize>(addrs: &[String]) -> anyhow::Result<heapless::Vec<Nid, N>> {
+    if addrs.len() > N {
+        bail!("at most {N} target addresses, got {}", addrs.len());
+    }
+    addrs
+        .iter()
+        .map(|a| {
+            nid(a).with_context(|| {
+                format!("the target address {a:?} is longer than {} bytes", vigil_proto::ids::NID_LEN)
+            })
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        client: ClientOpts,
+    }
+
+    fn client_with_file(flags: &[&str], file: &str) -> anyhow::Result<ClientOpts> {
+        let dir = std::env::temp_dir().join(format!("vigil-config-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join(format!("c{}.toml", flags.len()));
+        std::fs::write(&path, file).unwrap();
+        let mut args = vec!["vigil", "--config", path.to_str().unwrap()];
+        args.extend_from_slice(flags);
+        let opts = Cli::try_parse_from(args).unwrap().client.load();
+        std::fs::remove_file(&path).unwrap();
+        opts
+    }
+
+    const FILE: &str = r#"
+        name = "c0042"
+        parents = ["10.0.0.1:7470", "[fd00::1]:7470"]
+        on_order = "lctl recover"
+        state_dir = "/tmp/vigil"
+
+        [timing]
+        ping_interval_ms = 500
+        dead_after = 10
+    "#;
+
+    #[test]
+    fn the_file_fills_in_and_flags_override() {
+        let opts = client_with_file(&["--name", "c7", "--ping-interval-ms", "200"], FILE).unwrap();
+        assert_eq!(opts.name.as_deref(), Some("c7"));
+        assert_eq!(opts.parents, ["10.0.0.1:7470", "[fd00::1]:7470"]);
+        assert_eq!(opts.on_order.as_deref(), Some("lctl recover"));
+        assert_eq!(opts.node.state_dir(), PathBuf::from("/tmp/vigil"));
+        assert_eq!(opts.node.key_file(), PathBuf::from(DEFAULT_KEY_FILE));
+        let timing = opts.node.timing.resolve().unwrap();
+        assert_eq!((timing.ping_interval_ms, timing.dead_after), (200, 10));
+        assert_eq!(timing.suspect_after, Timing::default().suspect_after);
+        let opts = client_with_file(&["--parent", "127.0.0.1:1"], FILE).unwrap();
+        assert_eq!(opts.parents, ["127.0.0.1:1"], "a list on the command line replaces the file's");
+    }
+
+    #[test]
+    fn without_a_file_flags_alone_count() {
+        let opts = Cli::try_parse_from(["vigil", "--name", "c1", "--parent", "1.2.3.4:5"]).unwrap().client;
+        let opts = opts.load().unwrap();
+        assert_eq!(opts.parents, ["1.2.3.4:5"]);
+        assert!(opts.on_order.is_none());
+    }
+
+    #[test]
+    fn unknown_keys_and_bad_values_are_clear_errors() {
+        let err = format!("{:#}", client_with_file(&[], "nmae = \"c1\"").unwrap_err());
+        assert!(err.contains("bad config file") && err.contains("nmae"), "{err}");
+        let err = format!("{:#}", client_with_file(&[], "[timing]\nping_interval = 5").unwrap_err());
+        assert!(err.contains("ping_interval"), "{err}");
+        let err = format!("{:#}", client_with_file(&[], "hook_timeout_ms = -1").unwrap_err());
+        assert!(err.contains("hook_timeout_ms"), "{err}");
+        let err = format!("{:#}", client_with_file(&[], "ready_file = \"/x\"").unwrap_err());
+        assert!(err.contains("ready_file"), "command-line only: {err}");
+    }
+
+    #[test]
+    fn bad_timing_is_refused() {
+        let bad = TimingOpts { suspect_after: Some(6), dead_after: Some(6), ..TimingOpts::default() };
+        assert!(format!("{:#}", bad.resolve().unwrap_err()).contains("suspect_after"));
+        let zero = TimingOpts { ping_interval_ms: Some(0), ..TimingOpts::default() };
+        assert!(zero.resolve().is_err());
+    }
+
+    #[test]
+    fn every_role_reads_its_own_keys() {
+        let mgs: MgsOpts = parse_file("listen = \"[::]:7470\"\ntable_slots = 1024\n").unwrap();
+        assert_eq!(mgs.table_slots, Some(1024));
+        let server: ServerOpts =
+            parse_file("target = \"testfs-OST0001\"\ntarget_addrs = [\"10.1.0.7@o2ib\"]\nwindow_ms = 1")
+                .unwrap();
+        assert_eq!(server.target_addrs, ["10.1.0.7@o2ib"]);
+        assert!(parse_file::<RouterOpts>("on_order = \"x\"").is_err(), "a client key in a router file");
+        let missing = required::<String>(None, "key-file").unwrap_err().to_string();
+        assert!(missing.contains("--key-file") && missing.contains("key_file"), "{missing}");
+    }
+
+    #[test]
+    fn wire_names_and_nids_are_bounded() {
+        assert!(wire_name("c1", "node").is_ok());
+        assert!(wire_name("", "node").is_err());
+        assert!(wire_name(&"x".repeat(33), "node").unwrap_err().to_string().contains("longer than 32"));
+        assert_eq!(wire_nids::<2>(&["a@tcp".into()]).unwrap().len(), 1);
+        assert!(wire_nids::<2>(&["a".into(), "b".into(), "c".into()]).is_err());
+    }
+}

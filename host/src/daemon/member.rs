@@ -1,0 +1,86 @@
+//! `vigil client` and `vigil server`: a member machine in its UDP loop, with its order hook.
+
+use tracing::info;
+use vigil_proto::wire::MAX_TARGET_ADDRS;
+use vigil_proto::{Client, ClientConfig, MemberConfig, Server, ServerConfig};
+
+use super::{parents, ready, Shutdown};
+use crate::config::{required, wire_name, wire_nids, ClientOpts, NodeOpts, ServerOpts};
+use crate::config::{DEFAULT_HOOK_TIMEOUT_MS, DEFAULT_WINDOW_MS};
+use crate::driver::{self, wildcard_for, Clock, Obeys};
+use crate::hook::{Hook, MemberHandler};
+use crate::key;
+use crate::state::StateFile;
+
+/// What clients and servers set up alike: identity, parents, keys, timing, socket.
+async fn member(
+    name: &str,
+    node: &NodeOpts,
+    parent_addrs: &[String],
+    bind: Option<std::net::SocketAddr>,
+) -> anyhow::Result<(MemberConfig, tokio::net::UdpSocket)> {
+    let timing = node.timing.resolve()?;
+    let keys = key::load(&node.key_file())?;
+    let (resolved, endpoints) = parents(parent_addrs).await?;
+    let state = StateFile::boot(&node.state_dir(), name)?;
+    let socket = driver::bind(bind.unwrap_or_else(|| wildcard_for(&resolved))).await?;
+    let config = MemberConfig {
+        name: wire_name(name, "node")?,
+        generation: state.generation(),
+        parents: endpoints,
+        keys,
+        timing,
+    };
+    Ok((config, socket))
+}
+
+/// Runs a member machine until SIGTERM or SIGINT.
+async fn serve<M: Obeys>(
+    name: String,
+    node: &NodeOpts,
+    socket: tokio::net::UdpSocket,
+    machine: impl FnOnce(&Clock) -> M,
+    hook: Hook,
+) -> anyhow::Result<()> {
+    let shutdown = Shutdown::on_signals()?;
+    let clock = Clock::start();
+    let machine = machine(&clock);
+    let handler = |commands| MemberHandler { name: name.clone(), hook, commands };
+    let spawned = driver::spawn(socket, machine, handler, clock, shutdown.wait())?;
+    ready(node.ready_file.as_deref(), &[("udp", spawned.addr)])?;
+    info!(name, udp = %spawned.addr, "started");
+    let machine = spawned.task.await?;
+    info!(name, counters = ?machine.counters(), "stopped");
+    Ok(())
+}
+
+/// `vigil client`.
+pub async fn run_client(opts: ClientOpts) -> anyhow::Result<()> {
+    let opts = opts.load()?;
+    let name = required(opts.name.clone(), "name")?;
+    let on_order = required(opts.on_order.clone(), "on-order")?;
+    let hook = Hook::command(Some(on_order), opts.hook_timeout_ms.unwrap_or(DEFAULT_HOOK_TIMEOUT_MS));
+    let (config, socket): (ClientConfig, _) = member(&name, &opts.node, &opts.parents, opts.bind).await?;
+    info!(name, generation = config.generation.0, "client starting");
+    serve(name, &opts.node, socket, |clock| Client::new(config, clock.now()), hook).await
+}
+
+/// `vigil server`.
+pub async fn run_server(opts: ServerOpts) -> anyhow::Result<()> {
+    let opts = opts.load()?;
+    let name = required(opts.name.clone(), "name")?;
+    let target = wire_name(&required(opts.target.clone(), "target")?, "target")?;
+    let addrs = wire_nids::<MAX_TARGET_ADDRS>(&opts.target_addrs)?;
+    let timeout = opts.hook_timeout_ms.unwrap_or(DEFAULT_HOOK_TIMEOUT_MS);
+    let hook = Hook::command(opts.on_close_window.clone(), timeout);
+    let (member, socket) = member(&name, &opts.node, &opts.parents, opts.bind).await?;
+    info!(
+        name,
+        target = target.as_str(),
+        generation = member.generation.0,
+        "server starting: target recovering"
+    );
+    let config =
+        ServerConfig { member, target, addrs, window_ms: opts.window_ms.unwrap_or(DEFAULT_WINDOW_MS) };
+    serve(name, &opts.node, socket, |clock| Server::new(config, clock.now()), hook).await
+}

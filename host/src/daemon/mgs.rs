@@ -1,0 +1,166 @@
+//! `vigil mgs`: the MGS machine in its UDP loop, its persisted state, and its HTTP API.
+//!
+//! The machine lives in the loop task only; the HTTP side asks it for snapshots and manual orders
+//! through the loop's command queue.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use anyhow::Context;
+use hyper::body::Bytes;
+use hyper::{Method, StatusCode};
+use serde::{Deserialize, Serialize};
+use tokio::sync::mpsc;
+use tracing::{error, info};
+use vigil_proto::wire::MAX_TARGET_ADDRS;
+use vigil_proto::{Event, Instant, MgsConfig};
+
+use super::{log_event, ready, Shutdown};
+use crate::config::{required, wire_name, wire_nids, MgsOpts, DEFAULT_HTTP, DEFAULT_MGS_SLOTS};
+use crate::driver::{self, slots, Clock, Commands, Handler, MgsMachine};
+use crate::hook::order_id;
+use crate::http::{self, Reply};
+use crate::key;
+use crate::state::StateFile;
+use crate::status::{render_metrics, snapshot};
+
+/// Events the MGS hands out to an observer in the same process (the demo).
+pub type Tap = mpsc::UnboundedSender<(Instant, Event)>;
+
+/// The MGS's event handler: logs, persists the order sequence, feeds an optional tap.
+pub struct MgsHandler {
+    /// The MGS's name, for logs.
+    pub name: String,
+    /// Where the order sequence is persisted (none in the demo).
+    pub state: Option<StateFile>,
+    /// An in-process observer.
+    pub tap: Option<Tap>,
+}
+
+impl Handler<MgsMachine> for MgsHandler {
+    fn on_event(&mut self, _mgs: &mut MgsMachine, now: Instant, event: Event) {
+        log_event(&self.name, &event);
+        if let (Event::OrderIssued(order), Some(state)) = (&event, self.state.as_mut()) {
+            if let Err(e) = state.set_order_seq(order.id.seq) {
+                // Order ids stay unique through the generation; losing the sequence only loses
+                // its continuity across restarts, which is not worth stopping the MGS for.
+                error!(order = %order_id(order.id), "cannot persist the order sequence: {e:#}");
+            }
+        }
+        if let Some(tap) = &self.tap {
+            if tap.send((now, event)).is_err() {
+                self.tap = None;
+            }
+        }
+    }
+}
+
+/// The body of `POST /api/v1/recover`.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RecoverRequest {
+    /// The target clients should reconnect to.
+    pub target: String,
+    /// Where they reconnect (NIDs), at most two.
+    #[serde(default)]
+    pub addrs: Vec<String>,
+}
+
+/// The answer to `POST /api/v1/recover`.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct RecoverReply {
+    /// The order issued, `<mgs_generation>.<seq>`.
+    pub order_id: String,
+}
+
+/// Answers one HTTP request by asking the MGS loop.
+async fn api(
+    commands: Commands<MgsMachine>,
+    name: Arc<str>,
+    method: Method,
+    path: String,
+    body: Bytes,
+) -> Reply {
+    let gone = || Reply::error(StatusCode::SERVICE_UNAVAILABLE, "the MGS is shutting down");
+    match (method, path.as_str()) {
+        (Method::GET, "/api/v1/status") => match commands.ask(move |m, now| snapshot(m, &name, now)).await {
+            Some(status) => match serde_json::to_string_pretty(&status) {
+                Ok(json) => Reply::json(json),
+                Err(e) => Reply::error(StatusCode::INTERNAL_SERVER_ERROR, e),
+            },
+            None => gone(),
+        },
+        (Method::GET, "/metrics") => {
+            match commands.ask(move |m, now| (snapshot(m, &name, now), *m.counters())).await {
+                Some((status, counters)) => Reply::metrics(render_metrics(&status, &counters)),
+                None => gone(),
+            }
+        }
+        (Method::POST, "/api/v1/recover") => {
+            let request: RecoverRequest = match serde_json::from_slice(&body) {
+                Ok(r) => r,
+                Err(e) => return Reply::error(StatusCode::BAD_REQUEST, format!("bad request: {e}")),
+            };
+            let target = match wire_name(&request.target, "target") {
+                Ok(t) => t,
+                Err(e) => return Reply::error(StatusCode::BAD_REQUEST, e),
+            };
+            let addrs = match wire_nids::<MAX_TARGET_ADDRS>(&request.addrs) {
+                Ok(a) => a,
+                Err(e) => return Reply::error(StatusCode::BAD_REQUEST, e),
+            };
+            match commands.ask(move |m, now| m.recover(now, target, addrs)).await {
+                Some(Ok(id)) => {
+                    info!(target = %request.target, order = %order_id(id), "manual recovery ordered");
+                    let reply = RecoverReply { order_id: order_id(id) };
+                    Reply::json(serde_json::json!(reply).to_string())
+                }
+                Some(Err(e)) => Reply::error(StatusCode::SERVICE_UNAVAILABLE, e),
+                None => gone(),
+            }
+        }
+        (_, "/api/v1/status" | "/metrics" | "/api/v1/recover") => {
+            Reply::error(StatusCode::METHOD_NOT_ALLOWED, "method not allowed")
+        }
+        _ => Reply::error(StatusCode::NOT_FOUND, "no such path (try /api/v1/status or /metrics)"),
+    }
+}
+
+/// `vigil mgs`: runs until SIGTERM or SIGINT.
+pub async fn run(opts: MgsOpts) -> anyhow::Result<()> {
+    let opts = opts.load()?;
+    let name = opts.name.clone().unwrap_or_else(|| "mgs".to_owned());
+    let timing = opts.node.timing.resolve()?;
+    let keys = key::load(&opts.node.key_file())?;
+    let listen = required(opts.listen, "listen")?;
+    let http_addr: SocketAddr = match opts.http {
+        Some(a) => a,
+        None => DEFAULT_HTTP.parse().context("bad built-in HTTP address")?,
+    };
+    let table_slots = opts.table_slots.unwrap_or(DEFAULT_MGS_SLOTS);
+    let state = StateFile::boot(&opts.node.state_dir(), &name)?;
+    let mut config = MgsConfig::new(wire_name(&name, "MGS")?, state.generation(), keys);
+    config.timing = timing;
+    config.startup_hold_ms = timing.update_interval_ms.saturating_mul(2);
+    config.last_order_seq = state.order_seq();
+    let generation = state.generation().0;
+
+    let shutdown = Shutdown::on_signals()?;
+    let socket = driver::bind(listen).await?;
+    let listener = http::bind(http_addr).await?;
+    let http_addr = listener.local_addr()?;
+    let clock = Clock::start();
+    let machine = MgsMachine::new(config, slots(table_slots), clock.now());
+    let handler = MgsHandler { name: name.clone(), state: Some(state), tap: None };
+    let spawned = driver::spawn(socket, machine, |_| handler, clock, shutdown.wait())?;
+    ready(opts.node.ready_file.as_deref(), &[("udp", spawned.addr), ("http", http_addr)])?;
+    info!(name, generation, udp = %spawned.addr, http = %http_addr, "MGS started");
+
+    let commands = spawned.commands.clone();
+    let name: Arc<str> = name.into();
+    let app = move |method, path, body| api(commands.clone(), name.clone(), method, path, body);
+    http::serve(listener, app, shutdown.wait()).await;
+    let mgs = spawned.task.await.context("the MGS loop failed")?;
+    info!(counters = ?mgs.counters(), "MGS stopped");
+    Ok(())
+}

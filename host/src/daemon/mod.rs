@@ -1,0 +1,138 @@
+//! The four daemons (`vigil mgs|router|client|server`): configuration in, a driver loop out, and
+//! what they share: shutdown on signals, readiness reporting, and logging of machine events.
+
+pub mod member;
+pub mod mgs;
+pub mod router;
+
+use std::net::SocketAddr;
+use std::path::Path;
+
+use anyhow::Context;
+use tokio::signal::unix::{signal, SignalKind};
+use tokio::sync::watch;
+use tracing::{debug, info, warn};
+use vigil_proto::wire::NodeState;
+use vigil_proto::{Endpoint, Event, MAX_PARENTS};
+
+use crate::driver::resolve;
+use crate::hook::order_id;
+use crate::state::write_atomically;
+
+/// Shutdown on SIGTERM or SIGINT, observable from every task of the daemon.
+#[derive(Clone)]
+pub struct Shutdown {
+    rx: watch::Receiver<bool>,
+}
+
+impl Shutdown {
+    /// Starts watching for SIGTERM and SIGINT.
+    pub fn on_signals() -> anyhow::Result<Shutdown> {
+        let mut term = signal(SignalKind::terminate()).context("cannot watch SIGTERM")?;
+        let mut int = signal(SignalKind::interrupt()).context("cannot watch SIGINT")?;
+        let (tx, rx) = watch::channel(false);
+        tokio::spawn(async move {
+            let which = tokio::select! {
+                _ = term.recv() => "SIGTERM",
+                _ = int.recv() => "SIGINT",
+            };
+            info!("{which}: shutting down");
+            let _ = tx.send(true);
+        });
+        Ok(Shutdown { rx })
+    }
+
+    /// Completes once shutdown was asked for.
+    pub fn wait(&self) -> impl std::future::Future<Output = ()> + Send + 'static {
+        let mut rx = self.rx.clone();
+        async move {
+            // An error means the watcher is gone, which only happens on the way out anyway.
+            let _ = rx.wait_for(|&stop| stop).await;
+        }
+    }
+}
+
+/// Tells supervisors and tests that the daemon is up: `listening on ADDR` lines on stderr and,
+/// if asked, a ready file with the same addresses as TOML (`udp = "..."`, `http = "..."`).
+pub fn ready(ready_file: Option<&Path>, addrs: &[(&str, SocketAddr)]) -> anyhow::Result<()> {
+    let mut text = String::new();
+    for (what, addr) in addrs {
+        // Stable lines that supervisors and tests wait for.
+        if *what == "udp" {
+            eprintln!("listening on {addr}");
+        } else {
+            eprintln!("{what} listening on {addr}");
+        }
+        text.push_str(&format!("{what} = \"{addr}\"\n"));
+    }
+    if let Some(path) = ready_file {
+        write_atomically(path, text.as_bytes())
+            .with_context(|| format!("cannot write ready file {}", path.display()))?;
+    }
+    Ok(())
+}
+
+/// Resolves a node's parents, checking there are one or two.
+pub async fn parents(
+    addrs: &[String],
+) -> anyhow::Result<(Vec<SocketAddr>, heapless::Vec<Endpoint, MAX_PARENTS>)> {
+    if addrs.is_empty() {
+        anyhow::bail!("missing --parent (or `parents` in the config file)");
+    }
+    if addrs.len() > MAX_PARENTS {
+        anyhow::bail!("at most {MAX_PARENTS} parents, got {}", addrs.len());
+    }
+    let resolved = resolve(addrs).await?;
+    let endpoints = resolved.iter().map(|&a| Endpoint::from(a)).collect();
+    Ok((resolved, endpoints))
+}
+
+/// Logs one machine event at a level that matches what an operator must know.
+pub fn log_event(node: &str, event: &Event) {
+    match event {
+        Event::ChildJoined { id, role } => debug!(node, child = id.0, ?role, "child joined"),
+        Event::ChildRebooted { id, generation } => {
+            info!(node, child = id.0, generation = generation.0, "child rebooted")
+        }
+        Event::ChildState { id, state: NodeState::Alive } => debug!(node, child = id.0, "child alive"),
+        Event::ChildState { id, state } => info!(node, child = id.0, ?state, "child state"),
+        Event::MassSilence { count } => {
+            warn!(node, count, "many children silent at once: unreachable, not dead")
+        }
+        Event::Stalled { late_ms } => warn!(node, late_ms, "own loop was late; silence counters restarted"),
+        Event::TableFull { id } => warn!(node, child = id.0, "table full: child refused"),
+        Event::ParentUp { addr } => info!(node, %addr, "parent up"),
+        Event::ParentDown { addr } => warn!(node, %addr, "parent down"),
+        Event::ParentRestarted { addr, generation } => {
+            info!(node, %addr, generation = generation.0, "parent restarted")
+        }
+        Event::Refused { addr, alternates } => {
+            warn!(node, %addr, alternates = alternates.len(), "parent refused us: its table is full")
+        }
+        Event::Order(order) => info!(node, order = %order_id(order.id), "order"),
+        Event::OrderHeld(id) => info!(node, order = %order_id(*id), "order taken for the subtree"),
+        Event::OrderIssued(order) => {
+            info!(node, order = %order_id(order.id), action = ?order.action, "order issued")
+        }
+        Event::TargetRestarted { target, generation } => {
+            info!(
+                node,
+                target = target.as_str(),
+                generation = generation.0,
+                "target restarted: recovery begins"
+            )
+        }
+        Event::WindowClosed { target, order } => {
+            info!(node, target = target.as_str(), order = %order_id(*order), "every live client reconnected: window closed")
+        }
+        Event::IdCollision { id, kept, ignored } => {
+            warn!(
+                node,
+                id = id.0,
+                kept = kept.as_str(),
+                ignored = ignored.as_str(),
+                "two names map to one node id"
+            )
+        }
+    }
+}

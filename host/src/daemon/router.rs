@@ -1,0 +1,91 @@
+//! `vigil router`: the router machine in its UDP loop, and optionally its counters over HTTP.
+
+use hyper::body::Bytes;
+use hyper::{Method, StatusCode};
+use tracing::info;
+use vigil_proto::{Event, Instant, RouterConfig};
+
+use super::{log_event, parents, ready, Shutdown};
+use crate::config::{required, wire_name, RouterOpts, DEFAULT_ROUTER_SLOTS};
+use crate::driver::{self, slots, Clock, Commands, Handler, RouterMachine};
+use crate::http::{self, Reply};
+use crate::key;
+use crate::state::StateFile;
+use crate::status::render_counters;
+
+/// A router's event handler: the log is all.
+pub struct RouterHandler {
+    /// The router's name, for logs.
+    pub name: String,
+}
+
+impl Handler<RouterMachine> for RouterHandler {
+    fn on_event(&mut self, _router: &mut RouterMachine, _now: Instant, event: Event) {
+        log_event(&self.name, &event);
+    }
+}
+
+async fn metrics(commands: Commands<RouterMachine>, method: Method, path: String) -> Reply {
+    if (method, path.as_str()) != (Method::GET, "/metrics") {
+        return Reply::error(StatusCode::NOT_FOUND, "only GET /metrics here");
+    }
+    match commands.ask(|r, _| (*r.counters(), r.totals(), r.parents_up())).await {
+        Some((counters, totals, parents_up)) => {
+            let mut out = String::from("# HELP vigil_subtree_nodes Nodes below this router, by state.\n");
+            out.push_str("# TYPE vigil_subtree_nodes gauge\n");
+            let states = [
+                ("alive", totals.alive),
+                ("suspect", totals.suspect),
+                ("dead", totals.dead),
+                ("unreachable", totals.unreachable),
+            ];
+            for (state, n) in states {
+                out.push_str(&format!("vigil_subtree_nodes{{state=\"{state}\"}} {n}\n"));
+            }
+            out.push_str("# HELP vigil_parents_up Parents that answer.\n# TYPE vigil_parents_up gauge\n");
+            out.push_str(&format!("vigil_parents_up {parents_up}\n"));
+            render_counters(&mut out, &counters);
+            Reply::metrics(out)
+        }
+        None => Reply::error(StatusCode::SERVICE_UNAVAILABLE, "the router is shutting down"),
+    }
+}
+
+/// `vigil router`: runs until SIGTERM or SIGINT.
+pub async fn run(opts: RouterOpts) -> anyhow::Result<()> {
+    let opts = opts.load()?;
+    let name = required(opts.name.clone(), "name")?;
+    let timing = opts.node.timing.resolve()?;
+    let keys = key::load(&opts.node.key_file())?;
+    let listen = required(opts.listen, "listen")?;
+    let (_, upstream) = parents(&opts.parents).await?;
+    let state = StateFile::boot(&opts.node.state_dir(), &name)?;
+    let generation = state.generation();
+    let mut config = RouterConfig::new(wire_name(&name, "router")?, generation, upstream, keys);
+    config.timing = timing;
+    config.settle_ms = timing.ping_interval_ms.saturating_add(timing.ping_interval_ms / 2);
+
+    let shutdown = Shutdown::on_signals()?;
+    let socket = driver::bind(listen).await?;
+    let metrics_listener = match opts.metrics {
+        Some(addr) => Some(http::bind(addr).await?),
+        None => None,
+    };
+    let clock = Clock::start();
+    let machine =
+        RouterMachine::new(config, slots(opts.table_slots.unwrap_or(DEFAULT_ROUTER_SLOTS)), clock.now());
+    let handler = RouterHandler { name: name.clone() };
+    let spawned = driver::spawn(socket, machine, |_| handler, clock, shutdown.wait())?;
+    let mut addrs = vec![("udp", spawned.addr)];
+    if let Some(listener) = metrics_listener {
+        addrs.push(("metrics", listener.local_addr()?));
+        let commands = spawned.commands.clone();
+        let app = move |method, path, _body: Bytes| metrics(commands.clone(), method, path);
+        tokio::spawn(http::serve(listener, app, shutdown.wait()));
+    }
+    ready(opts.node.ready_file.as_deref(), &addrs)?;
+    info!(name, generation = generation.0, udp = %spawned.addr, "router started");
+    let router = spawned.task.await?;
+    info!(counters = ?router.counters(), "router stopped");
+    Ok(())
+}

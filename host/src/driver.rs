@@ -1,0 +1,338 @@
+//! The one driver loop every role runs: it moves datagrams and time between a UDP socket and a
+//! sans-IO machine, and nothing else.
+//!
+//! Per turn: take one input (a datagram, a deadline, a command from elsewhere in the process, or
+//! shutdown), feed it to the machine, then drain events and transmits until both are `None`, then
+//! sleep until the machine's next deadline. Commands are closures run against the machine inside
+//! the loop: that is how hooks report results and how the MGS's HTTP side reads its view, with no
+//! lock around the machine.
+//!
+//! Time is milliseconds since the process started, from the monotonic clock ([`Clock`]).
+
+use std::future::Future;
+use std::io;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::time::Duration;
+
+use tokio::net::UdpSocket;
+use tokio::sync::{mpsc, oneshot};
+use tokio::time::sleep_until;
+use tracing::{debug, trace, warn};
+use vigil_proto::table::Slot;
+use vigil_proto::wire::MAX_DATAGRAM;
+use vigil_proto::{Client, Counters, Endpoint, Event, Instant, Mgs, OrderId, Router, Server};
+
+/// Node table storage on hosts.
+pub type Slots = Box<[Slot]>;
+/// The MGS machine as hosts run it.
+pub type MgsMachine = Mgs<Slots>;
+/// The router machine as hosts run it.
+pub type RouterMachine = Router<Slots>;
+
+/// Table storage of `n` slots.
+pub fn slots(n: usize) -> Slots {
+    vec![None; n].into_boxed_slice()
+}
+
+/// How often the loop logs its machine's counters (at debug level).
+const COUNTERS_EVERY: Duration = Duration::from_secs(10);
+/// Queued commands before senders wait.
+const COMMAND_QUEUE: usize = 1024;
+
+/// The process's clock: milliseconds since it started, never going back.
+#[derive(Clone, Copy, Debug)]
+pub struct Clock {
+    origin: tokio::time::Instant,
+}
+
+impl Clock {
+    /// A clock whose origin is now.
+    pub fn start() -> Clock {
+        Clock { origin: tokio::time::Instant::now() }
+    }
+
+    /// Now, as the machines count time.
+    pub fn now(&self) -> Instant {
+        let ms = self.origin.elapsed().as_millis();
+        Instant(u64::try_from(ms).unwrap_or(u64::MAX))
+    }
+
+    /// A machine instant as a tokio deadline.
+    pub fn deadline(&self, at: Instant) -> tokio::time::Instant {
+        self.origin + Duration::from_millis(at.as_millis())
+    }
+}
+
+/// What the loop needs of a machine: the proto polling interface.
+pub trait Machine: Send + 'static {
+    /// A datagram arrived.
+    fn handle(&mut self, now: Instant, from: Endpoint, bytes: &[u8]);
+    /// The deadline passed.
+    fn handle_timeout(&mut self, now: Instant);
+    /// The next datagram to send.
+    fn poll_transmit(&mut self, now: Instant, buf: &mut [u8]) -> Option<(Endpoint, usize)>;
+    /// The next deadline.
+    fn poll_timeout(&self) -> Option<Instant>;
+    /// The next event.
+    fn poll_event(&mut self) -> Option<Event>;
+    /// What was dropped and why.
+    fn counters(&self) -> &Counters;
+}
+
+/// A machine that carries out orders through its driver and reports the outcome.
+pub trait Obeys: Machine {
+    /// The order was carried out (`ok`) or failed.
+    fn order_done(&mut self, now: Instant, order: OrderId, ok: bool) -> bool;
+}
+
+macro_rules! impl_machine {
+    ($($ty:ty),*) => {$(
+        impl Machine for $ty {
+            fn handle(&mut self, now: Instant, from: Endpoint, bytes: &[u8]) {
+                <$ty>::handle(self, now, from, bytes)
+            }
+            fn handle_timeout(&mut self, now: Instant) {
+                <$ty>::handle_timeout(self, now)
+            }
+            fn poll_transmit(&mut self, now: Instant, buf: &mut [u8]) -> Option<(Endpoint, usize)> {
+                <$ty>::poll_transmit(self, now, buf)
+            }
+            fn poll_timeout(&self) -> Option<Instant> {
+                <$ty>::poll_timeout(self)
+            }
+            fn poll_event(&mut self) -> Option<Event> {
+                <$ty>::poll_event(self)
+            }
+            fn counters(&self) -> &Counters {
+                <$ty>::counters(self)
+            }
+        }
+    )*};
+}
+
+impl_machine!(Client, Server, RouterMachine, MgsMachine);
+
+impl Obeys for Client {
+    fn order_done(&mut self, now: Instant, order: OrderId, ok: bool) -> bool {
+        Client::order_done(self, now, order, ok)
+    }
+}
+
+impl Obeys for Server {
+    fn order_done(&mut self, now: Instant, order: OrderId, ok: bool) -> bool {
+        Server::order_done(self, now, order, ok)
+    }
+}
+
+/// What a role does with its machine's events.
+pub trait Handler<M>: Send + 'static {
+    /// One event, with the machine at hand (to report an order done at once, say).
+    fn on_event(&mut self, machine: &mut M, now: Instant, event: Event);
+}
+
+/// Work for the loop to do on its machine, from elsewhere in the process.
+pub type Command<M> = Box<dyn FnOnce(&mut M, Instant) + Send>;
+
+/// The sending side of a loop's command queue.
+pub struct Commands<M> {
+    tx: mpsc::Sender<Command<M>>,
+}
+
+impl<M> Clone for Commands<M> {
+    fn clone(&self) -> Self {
+        Commands { tx: self.tx.clone() }
+    }
+}
+
+impl<M: Machine> Commands<M> {
+    /// A command queue and its receiving side, to hand to [`run`].
+    pub fn channel() -> (Commands<M>, mpsc::Receiver<Command<M>>) {
+        let (tx, rx) = mpsc::channel(COMMAND_QUEUE);
+        (Commands { tx }, rx)
+    }
+
+    /// Runs `f` on the machine in its loop; false if the loop has ended.
+    pub async fn send(&self, f: impl FnOnce(&mut M, Instant) + Send + 'static) -> bool {
+        self.tx.send(Box::new(f)).await.is_ok()
+    }
+
+    /// Runs `f` on the machine in its loop and returns its answer; `None` if the loop has ended.
+    pub async fn ask<R: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut M, Instant) -> R + Send + 'static,
+    ) -> Option<R> {
+        let (tx, rx) = oneshot::channel();
+        let sent = self
+            .send(move |m, now| {
+                // The asker may have given up; its answer is then not needed.
+                let _ = tx.send(f(m, now));
+            })
+            .await;
+        if !sent {
+            return None;
+        }
+        rx.await.ok()
+    }
+}
+
+/// Binds a UDP socket; `port 0` lets the OS choose.
+pub async fn bind(addr: SocketAddr) -> anyhow::Result<UdpSocket> {
+    UdpSocket::bind(addr).await.map_err(|e| anyhow::anyhow!("cannot bind UDP {addr}: {e}"))
+}
+
+/// The wildcard address of the family that reaches every one of `peers` (IPv6, dual-stack, when
+/// any of them is IPv6).
+pub fn wildcard_for(peers: &[SocketAddr]) -> SocketAddr {
+    if peers.iter().any(SocketAddr::is_ipv6) {
+        SocketAddr::new(IpAddr::V6(Ipv6Addr::UNSPECIFIED), 0)
+    } else {
+        SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), 0)
+    }
+}
+
+/// Resolves `host:port` strings (names or literal addresses) to one address each.
+pub async fn resolve(addrs: &[String]) -> anyhow::Result<Vec<SocketAddr>> {
+    let mut out = Vec::with_capacity(addrs.len());
+    for a in addrs {
+        let mut found = tokio::net::lookup_host(a.as_str())
+            .await
+            .map_err(|e| anyhow::anyhow!("cannot resolve {a:?} (expected host:port): {e}"))?;
+        out.push(found.next().ok_or_else(|| anyhow::anyhow!("{a:?} resolves to no address"))?);
+    }
+    Ok(out)
+}
+
+/// Where to send to `to` from `socket`: IPv4 peers of an IPv6 (dual-stack) socket as mapped
+/// addresses, since such a socket cannot take an IPv4 destination.
+fn destination(local: SocketAddr, to: Endpoint) -> SocketAddr {
+    let to = SocketAddr::from(to);
+    match (local, to) {
+        (SocketAddr::V6(_), SocketAddr::V4(v4)) => {
+            SocketAddr::new(IpAddr::V6(v4.ip().to_ipv6_mapped()), v4.port())
+        }
+        _ => to,
+    }
+}
+
+/// Runs `machine` on `socket` until `shutdown` completes, and returns the machine.
+pub async fn run<M: Machine, H: Handler<M>>(
+    socket: UdpSocket,
+    mut machine: M,
+    mut handler: H,
+    clock: Clock,
+    mut commands: mpsc::Receiver<Command<M>>,
+    shutdown: impl Future<Output = ()>,
+) -> M {
+    let local = match socket.local_addr() {
+        Ok(a) => a,
+        Err(e) => {
+            warn!("socket has no local address ({e}); IPv4 peers on a dual-stack socket may fail");
+            SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), 0)
+        }
+    };
+    // Room for one byte more than the largest datagram, so an oversized one is seen as such.
+    let mut rx = [0u8; MAX_DATAGRAM + 1];
+    let mut tx = [0u8; MAX_DATAGRAM];
+    let mut commands_open = true;
+    let mut counters_tick = tokio::time::interval(COUNTERS_EVERY);
+    tokio::pin!(shutdown);
+    drain(&socket, local, &mut machine, &mut handler, clock.now(), &mut tx).await;
+    loop {
+        // With no deadline the loop only waits for input; a far deadline is the same thing.
+        let wake = machine
+            .poll_timeout()
+            .map_or_else(|| tokio::time::Instant::now() + Duration::from_secs(3600), |at| clock.deadline(at));
+        tokio::select! {
+            biased;
+            () = &mut shutdown => break,
+            received = socket.recv_from(&mut rx) => match received {
+                Ok((len, from)) => {
+                    trace!(%from, len, "datagram in");
+                    machine.handle(clock.now(), from.into(), &rx[..len]);
+                }
+                // Such errors (e.g. an ICMP error reported on the socket) are about one peer.
+                Err(e) => debug!("receive failed: {e}"),
+            },
+            command = commands.recv(), if commands_open => match command {
+                Some(f) => f(&mut machine, clock.now()),
+                None => commands_open = false,
+            },
+            () = sleep_until(wake) => machine.handle_timeout(clock.now()),
+            _ = counters_tick.tick() => debug!(counters = ?machine.counters(), "counters"),
+        }
+        drain(&socket, local, &mut machine, &mut handler, clock.now(), &mut tx).await;
+    }
+    machine
+}
+
+/// Drains events and datagrams until the machine has nothing more to say.
+async fn drain<M: Machine, H: Handler<M>>(
+    socket: &UdpSocket,
+    local: SocketAddr,
+    machine: &mut M,
+    handler: &mut H,
+    now: Instant,
+    buf: &mut [u8],
+) {
+    loop {
+        let mut idle = true;
+        while let Some(event) = machine.poll_event() {
+            idle = false;
+            handler.on_event(machine, now, event);
+        }
+        while let Some((to, len)) = machine.poll_transmit(now, buf) {
+            idle = false;
+            let Some(bytes) = buf.get(..len) else { continue };
+            // Loss is part of the protocol's model: a failed send is logged, never fatal.
+            if let Err(e) = socket.send_to(bytes, destination(local, to)).await {
+                debug!(%to, "send failed: {e}");
+            }
+        }
+        if idle {
+            return;
+        }
+    }
+}
+
+/// A loop running in its own task.
+pub struct Spawned<M> {
+    /// The address its socket is bound to.
+    pub addr: SocketAddr,
+    /// Its command queue.
+    pub commands: Commands<M>,
+    /// The task; it yields the machine when the loop ends.
+    pub task: tokio::task::JoinHandle<M>,
+}
+
+/// Starts [`run`] in a task; `handler` gets the loop's command queue (for hooks to report).
+pub fn spawn<M: Machine, H: Handler<M>>(
+    socket: UdpSocket,
+    machine: M,
+    handler: impl FnOnce(Commands<M>) -> H,
+    clock: Clock,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> io::Result<Spawned<M>> {
+    let addr = socket.local_addr()?;
+    let (commands, rx) = Commands::channel();
+    let handler = handler(commands.clone());
+    let task = tokio::spawn(run(socket, machine, handler, clock, rx, shutdown));
+    Ok(Spawned { addr, commands, task })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ipv4_peers_of_a_dual_stack_socket_are_mapped() {
+        let v6: SocketAddr = "[::]:0".parse().unwrap();
+        let v4: SocketAddr = "0.0.0.0:0".parse().unwrap();
+        let peer: SocketAddr = "10.0.0.1:7470".parse().unwrap();
+        assert_eq!(destination(v6, peer.into()), "[::ffff:10.0.0.1]:7470".parse::<SocketAddr>().unwrap());
+        assert_eq!(destination(v4, peer.into()), peer);
+        let peer6: SocketAddr = "[fd00::1]:7470".parse().unwrap();
+        assert_eq!(destination(v6, peer6.into()), peer6);
+        assert_eq!(wildcard_for(&[peer]), v4);
+        assert_eq!(wildcard_for(&[peer, peer6]), v6);
+    }
+}

@@ -1,0 +1,219 @@
+//! Order hooks: how a client reconnects and how a server closes its window, outside the loop.
+//!
+//! On an order event the driver spawns the hook as its own task and goes on; the outcome comes
+//! back through the loop's command queue as `order_done`. A command hook runs through `sh -c`
+//! with the order in its environment, and is killed when it overruns its time-out (a failure).
+//! Without a hook, the order counts as carried out at once.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::process::Stdio;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tracing::{info, warn};
+use vigil_proto::wire::{Action, Order};
+use vigil_proto::{Event, Instant, OrderId};
+
+use crate::driver::{Commands, Handler, Obeys};
+
+/// An order as a hook sees it (and as its environment carries it).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OrderEnv {
+    /// `VIGIL_ORDER_ID`: `<mgs_generation>.<seq>`.
+    pub id: String,
+    /// `VIGIL_ORDER_KIND`: `begin_recovery` or `close_window`.
+    pub kind: &'static str,
+    /// `VIGIL_TARGET`.
+    pub target: String,
+    /// `VIGIL_TARGET_GENERATION`.
+    pub target_generation: u32,
+    /// `VIGIL_TARGET_ADDRS`, comma-separated.
+    pub target_addrs: Vec<String>,
+}
+
+/// An order id as operators read it: `<mgs_generation>.<seq>`.
+pub fn order_id(id: OrderId) -> String {
+    format!("{}.{}", id.mgs_generation.0, id.seq)
+}
+
+impl OrderEnv {
+    /// The hook's view of `order`.
+    pub fn of(order: &Order) -> OrderEnv {
+        let (kind, target_addrs) = match &order.action {
+            Action::BeginRecovery { addrs, .. } => {
+                ("begin_recovery", addrs.iter().map(|a| a.as_str().to_owned()).collect())
+            }
+            Action::CloseWindow { .. } => ("close_window", Vec::new()),
+        };
+        OrderEnv {
+            id: order_id(order.id),
+            kind,
+            target: order.action.target().as_str().to_owned(),
+            target_generation: order.action.target_generation().0,
+            target_addrs,
+        }
+    }
+
+    /// The environment variables of a command hook.
+    pub fn vars(&self) -> [(&'static str, String); 5] {
+        [
+            ("VIGIL_ORDER_ID", self.id.clone()),
+            ("VIGIL_ORDER_KIND", self.kind.to_owned()),
+            ("VIGIL_TARGET", self.target.clone()),
+            ("VIGIL_TARGET_GENERATION", self.target_generation.to_string()),
+            ("VIGIL_TARGET_ADDRS", self.target_addrs.join(",")),
+        ]
+    }
+}
+
+/// A hook run in this process (the demo's simulated reconnections).
+pub type InProcess = Arc<dyn Fn(OrderEnv) -> Pin<Box<dyn Future<Output = bool> + Send>> + Send + Sync>;
+
+/// How a node carries out the orders its machine hands it.
+#[derive(Clone)]
+pub enum Hook {
+    /// Done at once, successfully.
+    None,
+    /// `sh -c CMD` with the order in the environment; exit 0 is success.
+    Command {
+        /// The shell command.
+        command: String,
+        /// Killed (and failed) after this long.
+        timeout: Duration,
+    },
+    /// A function of this process.
+    InProcess(InProcess),
+}
+
+impl Hook {
+    /// A command hook, or none when `command` is unset.
+    pub fn command(command: Option<String>, timeout_ms: u64) -> Hook {
+        match command {
+            Some(command) => Hook::Command { command, timeout: Duration::from_millis(timeout_ms) },
+            None => Hook::None,
+        }
+    }
+}
+
+/// Runs `sh -c command` with `env`; true on exit 0 within `timeout`.
+pub async fn run_command(command: &str, env: &OrderEnv, timeout: Duration) -> bool {
+    let mut cmd = tokio::process::Command::new("sh");
+    cmd.arg("-c").arg(command).envs(env.vars()).stdin(Stdio::null()).kill_on_drop(true);
+    let mut child = match cmd.spawn() {
+        Ok(child) => child,
+        Err(e) => {
+            warn!(order = %env.id, "cannot start hook: {e}");
+            return false;
+        }
+    };
+    match tokio::time::timeout(timeout, child.wait()).await {
+        Ok(Ok(status)) if status.success() => true,
+        Ok(Ok(status)) => {
+            warn!(order = %env.id, %status, "hook failed");
+            false
+        }
+        Ok(Err(e)) => {
+            warn!(order = %env.id, "cannot wait for hook: {e}");
+            false
+        }
+        Err(_) => {
+            warn!(order = %env.id, timeout_ms = timeout.as_millis(), "hook timed out; killing it");
+            if let Err(e) = child.kill().await {
+                warn!(order = %env.id, "cannot kill hook: {e}");
+            }
+            false
+        }
+    }
+}
+
+/// The event handler of clients and servers: orders go to the hook, the rest to the log.
+pub struct MemberHandler<M> {
+    /// The node's name, for logs.
+    pub name: String,
+    /// How orders are carried out.
+    pub hook: Hook,
+    /// The loop's own command queue, for hooks to report through.
+    pub commands: Commands<M>,
+}
+
+impl<M: Obeys> Handler<M> for MemberHandler<M> {
+    fn on_event(&mut self, machine: &mut M, now: Instant, event: Event) {
+        let Event::Order(order) = event else {
+            crate::daemon::log_event(&self.name, &event);
+            return;
+        };
+        let env = OrderEnv::of(&order);
+        info!(node = %self.name, order = %env.id, kind = env.kind, target = %env.target, "order");
+        let id = order.id;
+        let run: Pin<Box<dyn Future<Output = bool> + Send>> = match &self.hook {
+            Hook::None => {
+                machine.order_done(now, id, true);
+                return;
+            }
+            Hook::Command { command, timeout } => {
+                let (command, timeout) = (command.clone(), *timeout);
+                Box::pin(async move { run_command(&command, &env, timeout).await })
+            }
+            Hook::InProcess(f) => f(env),
+        };
+        let commands = self.commands.clone();
+        let name = self.name.clone();
+        tokio::spawn(async move {
+            let ok = run.await;
+            info!(node = %name, order = %order_id(id), ok, "order carried out");
+            commands
+                .send(move |m: &mut M, now| {
+                    m.order_done(now, id, ok);
+                })
+                .await;
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use vigil_proto::ids::{name, nid};
+    use vigil_proto::Generation;
+
+    fn begin() -> Order {
+        Order {
+            id: OrderId { mgs_generation: Generation(3), seq: 17 },
+            action: Action::BeginRecovery {
+                target: name("testfs-OST0001").unwrap(),
+                target_generation: Generation(9),
+                addrs: [nid("10.0.0.7@o2ib").unwrap(), nid("10.0.1.7@o2ib").unwrap()].into_iter().collect(),
+            },
+        }
+    }
+
+    #[test]
+    fn the_environment_names_the_order() {
+        let env = OrderEnv::of(&begin());
+        let vars = env.vars();
+        assert_eq!(vars[0], ("VIGIL_ORDER_ID", "3.17".to_owned()));
+        assert_eq!(vars[1], ("VIGIL_ORDER_KIND", "begin_recovery".to_owned()));
+        assert_eq!(vars[2], ("VIGIL_TARGET", "testfs-OST0001".to_owned()));
+        assert_eq!(vars[3], ("VIGIL_TARGET_GENERATION", "9".to_owned()));
+        assert_eq!(vars[4], ("VIGIL_TARGET_ADDRS", "10.0.0.7@o2ib,10.0.1.7@o2ib".to_owned()));
+        let close = Order {
+            id: OrderId { mgs_generation: Generation(3), seq: 18 },
+            action: Action::CloseWindow { target: name("t").unwrap(), target_generation: Generation(9) },
+        };
+        assert_eq!(OrderEnv::of(&close).kind, "close_window");
+    }
+
+    #[tokio::test]
+    async fn command_hooks_see_the_order_and_report_exit_status() {
+        let env = OrderEnv::of(&begin());
+        let long = Duration::from_secs(10);
+        let check =
+            r#"test "$VIGIL_ORDER_ID" = 3.17 && test "$VIGIL_TARGET_ADDRS" = 10.0.0.7@o2ib,10.0.1.7@o2ib"#;
+        assert!(run_command(check, &env, long).await);
+        assert!(!run_command("exit 3", &env, long).await);
+        let started = std::time::Instant::now();
+        assert!(!run_command("sleep 5", &env, Duration::from_millis(100)).await, "timed out = failed");
+        assert!(started.elapsed() < Duration::from_secs(3), "killed, not waited for");
+    }
+}

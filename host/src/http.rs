@@ -1,0 +1,190 @@
+//! Minimal HTTP/1.1 on hyper: a server for the MGS API and router metrics, and the client the CLI
+//! uses. Just enough for a handful of JSON and text endpoints, so no web framework.
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use anyhow::{bail, Context};
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::{Bytes, Incoming};
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper::{Method, Request, Response, StatusCode, Uri};
+use hyper_util::rt::TokioIo;
+use tokio::net::{TcpListener, TcpStream};
+use tracing::debug;
+
+/// Largest request body taken (a recover request is a few hundred bytes).
+const MAX_BODY: usize = 64 * 1024;
+/// How long the CLI waits for the MGS.
+const CLIENT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// An answer: status, content type and body.
+#[derive(Debug)]
+pub struct Reply {
+    /// HTTP status.
+    pub status: StatusCode,
+    /// `Content-Type`.
+    pub content_type: &'static str,
+    /// The body.
+    pub body: String,
+}
+
+impl Reply {
+    /// 200 with a JSON body.
+    pub fn json(body: String) -> Reply {
+        Reply { status: StatusCode::OK, content_type: "application/json", body }
+    }
+
+    /// 200 with Prometheus text.
+    pub fn metrics(body: String) -> Reply {
+        Reply { status: StatusCode::OK, content_type: "text/plain; version=0.0.4", body }
+    }
+
+    /// An error as `{"error": "..."}`.
+    pub fn error(status: StatusCode, message: impl std::fmt::Display) -> Reply {
+        let body = serde_json::json!({ "error": message.to_string() }).to_string();
+        Reply { status, content_type: "application/json", body }
+    }
+}
+
+/// Binds the HTTP listener.
+pub async fn bind(addr: SocketAddr) -> anyhow::Result<TcpListener> {
+    TcpListener::bind(addr).await.map_err(|e| anyhow::anyhow!("cannot bind HTTP {addr}: {e}"))
+}
+
+/// Serves `app(method, path, body)` on `listener` until `shutdown` completes.
+pub async fn serve<F, Fut>(listener: TcpListener, app: F, shutdown: impl Future<Output = ()>)
+where
+    F: Fn(Method, String, Bytes) -> Fut + Clone + Send + Sync + 'static,
+    Fut: Future<Output = Reply> + Send + 'static,
+{
+    tokio::pin!(shutdown);
+    loop {
+        let stream = tokio::select! {
+            () = &mut shutdown => return,
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => stream,
+                Err(e) => {
+                    // Out of descriptors and the like: back off rather than spin.
+                    debug!("accept failed: {e}");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
+            },
+        };
+        let app = app.clone();
+        let service = service_fn(move |req: Request<Incoming>| {
+            let app = app.clone();
+            async move { Ok::<_, Infallible>(respond(req, app).await) }
+        });
+        tokio::spawn(async move {
+            if let Err(e) = http1::Builder::new().serve_connection(TokioIo::new(stream), service).await {
+                debug!("HTTP connection: {e}");
+            }
+        });
+    }
+}
+
+async fn respond<F, Fut>(req: Request<Incoming>, app: F) -> Response<Full<Bytes>>
+where
+    F: Fn(Method, String, Bytes) -> Fut,
+    Fut: Future<Output = Reply>,
+{
+    let method = req.method().clone();
+    let path = req.uri().path().to_owned();
+    let reply = match Limited::new(req.into_body(), MAX_BODY).collect().await {
+        Ok(body) => app(method, path, body.to_bytes()).await,
+        Err(e) => Reply::error(StatusCode::PAYLOAD_TOO_LARGE, format!("bad request body: {e}")),
+    };
+    let mut response = Response::new(Full::new(Bytes::from(reply.body)));
+    *response.status_mut() = reply.status;
+    if let Ok(value) = reply.content_type.parse() {
+        response.headers_mut().insert(hyper::header::CONTENT_TYPE, value);
+    }
+    response
+}
+
+/// Sends one request to `url` (plain `http://host:port/path`) and returns status and body.
+pub async fn request(
+    method: Method,
+    url: &str,
+    body: Option<String>,
+) -> anyhow::Result<(StatusCode, String)> {
+    tokio::time::timeout(CLIENT_TIMEOUT, request_inner(method, url, body))
+        .await
+        .with_context(|| format!("no answer from {url} within {} s", CLIENT_TIMEOUT.as_secs()))?
+}
+
+async fn request_inner(
+    method: Method,
+    url: &str,
+    body: Option<String>,
+) -> anyhow::Result<(StatusCode, String)> {
+    let uri: Uri = url.parse().with_context(|| format!("bad URL {url:?}"))?;
+    if uri.scheme_str() != Some("http") {
+        bail!("only http:// URLs are supported, got {url:?}");
+    }
+    let host = uri.host().with_context(|| format!("no host in {url:?}"))?;
+    let port = uri.port_u16().unwrap_or(80);
+    let authority = uri.authority().map(|a| a.to_string()).unwrap_or_else(|| host.to_owned());
+    // `Uri::host` keeps the brackets of an IPv6 literal; the socket wants them off.
+    let connect_host = host.trim_start_matches('[').trim_end_matches(']');
+    let stream = TcpStream::connect((connect_host, port))
+        .await
+        .with_context(|| format!("cannot connect to {authority} (is the MGS running?)"))?;
+    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
+    tokio::spawn(async move {
+        if let Err(e) = conn.await {
+            debug!("HTTP client connection: {e}");
+        }
+    });
+    let path = uri.path_and_query().map_or("/", |p| p.as_str());
+    let mut builder = Request::builder().method(method).uri(path).header(hyper::header::HOST, authority);
+    if body.is_some() {
+        builder = builder.header(hyper::header::CONTENT_TYPE, "application/json");
+    }
+    let req = builder.body(Full::new(Bytes::from(body.unwrap_or_default())))?;
+    let response = sender.send_request(req).await?;
+    let status = response.status();
+    let bytes = Limited::new(response.into_body(), 64 * 1024 * 1024)
+        .collect()
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot read the answer: {e}"))?
+        .to_bytes();
+    Ok((status, String::from_utf8_lossy(&bytes).into_owned()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn serves_and_fetches_over_loopback() {
+        let listener = bind("127.0.0.1:0".parse().unwrap()).await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let app = |method: Method, path: String, body: Bytes| async move {
+            match (method, path.as_str()) {
+                (Method::GET, "/hello") => Reply::json("{\"hi\":1}".into()),
+                (Method::POST, "/echo") => Reply::json(String::from_utf8_lossy(&body).into_owned()),
+                _ => Reply::error(StatusCode::NOT_FOUND, "no such path"),
+            }
+        };
+        let server = tokio::spawn(serve(listener, app, async {
+            let _ = stopped.await;
+        }));
+        let (status, body) = request(Method::GET, &format!("http://{addr}/hello"), None).await.unwrap();
+        assert_eq!((status, body.as_str()), (StatusCode::OK, "{\"hi\":1}"));
+        let (_, body) =
+            request(Method::POST, &format!("http://{addr}/echo"), Some("x".into())).await.unwrap();
+        assert_eq!(body, "x");
+        let (status, _) = request(Method::GET, &format!("http://{addr}/nope"), None).await.unwrap();
+        assert_eq!(status, StatusCode::NOT_FOUND);
+        assert!(request(Method::GET, "https://x/", None).await.is_err());
+        stop.send(()).unwrap();
+        server.await.unwrap();
+    }
+}

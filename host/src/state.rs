@@ -1,0 +1,149 @@
+//! The state directory: what a node keeps across restarts, written atomically.
+//!
+//! Each node keeps one small TOML file, `<state-dir>/<name>.state`: its boot generation (bumped on
+//! every start, so its peers can tell a reboot) and, on the MGS, the last order sequence number
+//! issued. Writes go to a temporary file that is synced, renamed over the old one, and the
+//! directory is synced, so a crash leaves either the old or the new state, never a torn one.
+//!
+//! The MGS continues its order sequence across generations rather than restarting at 1: order ids
+//! are unique by (generation, sequence) already, and a monotonic sequence also keeps them apart if
+//! an operator restores an old state file.
+
+use std::fs::{File, OpenOptions};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use serde::{Deserialize, Serialize};
+use vigil_proto::Generation;
+
+/// What a node persists.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Persisted {
+    /// The boot generation of the last start.
+    pub generation: u32,
+    /// The last order sequence number issued (MGS only).
+    #[serde(default)]
+    pub order_seq: u32,
+}
+
+/// A node's state file.
+#[derive(Debug)]
+pub struct StateFile {
+    path: PathBuf,
+    state: Persisted,
+}
+
+impl StateFile {
+    /// Opens (or creates) the state of node `name` in `dir` and bumps its generation: call once
+    /// per start, before the node sends anything.
+    pub fn boot(dir: &Path, name: &str) -> anyhow::Result<StateFile> {
+        std::fs::create_dir_all(dir)
+            .with_context(|| format!("cannot create state directory {}", dir.display()))?;
+        let path = dir.join(format!("{name}.state"));
+        let mut state = match std::fs::read_to_string(&path) {
+            Ok(text) => toml::from_str(&text)
+                .with_context(|| format!("bad state file {} (fix or remove it)", path.display()))?,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Persisted::default(),
+            Err(e) => return Err(e).with_context(|| format!("cannot read state file {}", path.display())),
+        };
+        state.generation = state
+            .generation
+            .checked_add(1)
+            .with_context(|| format!("generation counter exhausted in {}", path.display()))?;
+        let mut file = StateFile { path, state };
+        file.write()?;
+        Ok(file)
+    }
+
+    /// This start's generation.
+    pub fn generation(&self) -> Generation {
+        Generation(self.state.generation)
+    }
+
+    /// The last order sequence number persisted.
+    pub fn order_seq(&self) -> u32 {
+        self.state.order_seq
+    }
+
+    /// Persists a new last order sequence number (ignored if not newer).
+    pub fn set_order_seq(&mut self, seq: u32) -> anyhow::Result<()> {
+        if seq <= self.state.order_seq {
+            return Ok(());
+        }
+        self.state.order_seq = seq;
+        self.write()
+    }
+
+    fn write(&mut self) -> anyhow::Result<()> {
+        let text = toml::to_string(&self.state).context("cannot encode state")?;
+        write_atomically(&self.path, text.as_bytes())
+            .with_context(|| format!("cannot write state file {}", self.path.display()))
+    }
+}
+
+/// Replaces `path` with `bytes` so that a crash leaves the old or the new content.
+pub fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let tmp = dir.join(format!(".{name}.tmp.{}", std::process::id()));
+    let mut file = OpenOptions::new().write(true).create(true).truncate(true).open(&tmp)?;
+    file.write_all(bytes)?;
+    file.sync_all()?;
+    drop(file);
+    std::fs::rename(&tmp, path)?;
+    File::open(dir)?.sync_all()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn temp_dir(tag: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("vigil-state-{tag}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        dir
+    }
+
+    #[test]
+    fn every_boot_bumps_the_generation() {
+        let dir = temp_dir("bump");
+        assert_eq!(StateFile::boot(&dir, "c1").unwrap().generation(), Generation(1));
+        assert_eq!(StateFile::boot(&dir, "c1").unwrap().generation(), Generation(2));
+        assert_eq!(StateFile::boot(&dir, "c2").unwrap().generation(), Generation(1), "per node");
+        assert_eq!(StateFile::boot(&dir, "c1").unwrap().generation(), Generation(3));
+        let leftovers = std::fs::read_dir(&dir)
+            .unwrap()
+            .filter(|e| e.as_ref().is_ok_and(|e| e.file_name().to_string_lossy().contains(".tmp.")));
+        assert_eq!(leftovers.count(), 0);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn the_order_sequence_survives_restarts_and_only_grows() {
+        let dir = temp_dir("seq");
+        let mut s = StateFile::boot(&dir, "mgs").unwrap();
+        s.set_order_seq(5).unwrap();
+        s.set_order_seq(3).unwrap();
+        let s = StateFile::boot(&dir, "mgs").unwrap();
+        assert_eq!((s.generation(), s.order_seq()), (Generation(2), 5));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_corrupt_state_file_is_a_clear_error() {
+        let dir = temp_dir("bad");
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("r1.state"), "generation = \"x\"").unwrap();
+        let err = format!("{:#}", StateFile::boot(&dir, "r1").unwrap_err());
+        assert!(err.contains("bad state file"), "{err}");
+        std::fs::write(dir.join("r1.state"), format!("generation = {}", u32::MAX)).unwrap();
+        let err = format!("{:#}", StateFile::boot(&dir, "r1").unwrap_err());
+        assert!(err.contains("exhausted"), "{err}");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}

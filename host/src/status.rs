@@ -1,0 +1,447 @@
+//! The MGS's view as operators get it: the status JSON (a stable contract: fields are only ever
+//! added) and the Prometheus metrics, both rendered from one snapshot taken inside the MGS loop.
+//!
+//! `vigil status` reads the same types back, so the JSON and the CLI cannot drift apart.
+
+use std::collections::HashMap;
+use std::fmt::Write;
+
+use serde::{Deserialize, Serialize};
+use vigil_proto::wire::{NodeState, Role, TargetState};
+use vigil_proto::{Counters, Instant, NodeId, Recovery};
+
+use crate::driver::MgsMachine;
+use crate::hook::order_id;
+
+/// The whole status document of `GET /api/v1/status`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Status {
+    /// The MGS itself.
+    pub mgs: MgsInfo,
+    /// Every node the MGS knows of (clients, servers, routers).
+    pub nodes: Vec<NodeInfo>,
+    /// Routers with the subtree below them.
+    pub routers: Vec<RouterInfo>,
+    /// Targets, with their current or last recovery.
+    pub targets: Vec<TargetInfo>,
+}
+
+/// The MGS itself.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct MgsInfo {
+    /// Its name.
+    pub name: String,
+    /// Its boot generation.
+    pub generation: u32,
+    /// Milliseconds since it started.
+    pub uptime_ms: u64,
+    /// Datagrams received and sent, and those dropped by reason.
+    pub counters: Vec<CounterInfo>,
+}
+
+/// One counter of the MGS machine.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct CounterInfo {
+    /// The field of `Counters`, e.g. `unauthenticated`.
+    pub name: String,
+    /// Its value.
+    pub value: u64,
+}
+
+/// A node.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct NodeInfo {
+    /// Its name.
+    pub name: String,
+    /// `client`, `server` or `router`.
+    pub role: String,
+    /// `alive`, `suspect`, `dead` or `unreachable`.
+    pub state: String,
+    /// Its boot generation.
+    pub generation: u32,
+    /// The names of its parents (the routers, or the MGS, its pings reach).
+    pub parents: Vec<String>,
+    /// How long ago it was last heard, in ms.
+    pub last_heard_ms: u64,
+}
+
+/// Node counts per state.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StateCounts {
+    /// Alive.
+    pub alive: u32,
+    /// Suspect.
+    pub suspect: u32,
+    /// Dead.
+    pub dead: u32,
+    /// Unreachable.
+    pub unreachable: u32,
+}
+
+impl StateCounts {
+    fn add(&mut self, state: &str) {
+        match state {
+            "alive" => self.alive += 1,
+            "suspect" => self.suspect += 1,
+            "dead" => self.dead += 1,
+            _ => self.unreachable += 1,
+        }
+    }
+
+    /// `(state, count)` pairs in a fixed order.
+    pub fn pairs(&self) -> [(&'static str, u32); 4] {
+        [
+            ("alive", self.alive),
+            ("suspect", self.suspect),
+            ("dead", self.dead),
+            ("unreachable", self.unreachable),
+        ]
+    }
+}
+
+/// A router and the nodes below it.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct RouterInfo {
+    /// Its name.
+    pub name: String,
+    /// Its own state.
+    pub state: String,
+    /// Its direct children per state.
+    pub children: StateCounts,
+    /// Its whole subtree per state, as it last reported (for routers that report to the MGS
+    /// directly; stacked routers are summed into their parent's subtree).
+    pub subtree: Option<StateCounts>,
+}
+
+/// A target.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct TargetInfo {
+    /// Its name.
+    pub name: String,
+    /// `up`, `recovering` or `down` (for a target known only through a manual order:
+    /// `recovering` while its window is open, else `up`).
+    pub state: String,
+    /// Its instance.
+    pub generation: u32,
+    /// The server that reports it (none for a target known only through a manual order).
+    pub server: Option<String>,
+    /// Where clients reconnect to it.
+    pub addrs: Vec<String>,
+    /// Its current or last recovery.
+    pub recovery: Option<RecoveryInfo>,
+}
+
+/// A recovery's progress.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct RecoveryInfo {
+    /// The `BeginRecovery` order, `<mgs_generation>.<seq>`.
+    pub order_id: String,
+    /// The target instance recovering (0 for a manual order).
+    pub target_generation: u32,
+    /// Issued by an admin.
+    pub manual: bool,
+    /// Live clients counted.
+    pub live: u32,
+    /// Of them, those that reported the order.
+    pub applied: u32,
+    /// Of them, those that reconnected.
+    pub reconnected: u32,
+    /// Of them, those whose reconnection failed.
+    pub failed: u32,
+    /// `open` or `closed`.
+    pub window: String,
+    /// Estimated ms until every live client reconnected (0 once closed; none before a rate is
+    /// known).
+    pub eta_ms: Option<u64>,
+    /// Milliseconds from the order to the window's close, or to now while open.
+    pub elapsed_ms: u64,
+}
+
+fn role_str(role: Role) -> &'static str {
+    match role {
+        Role::Client => "client",
+        Role::Server => "server",
+        Role::Router => "router",
+    }
+}
+
+fn state_str(state: NodeState) -> &'static str {
+    match state {
+        NodeState::Alive => "alive",
+        NodeState::Suspect => "suspect",
+        NodeState::Dead => "dead",
+        NodeState::Unreachable => "unreachable",
+    }
+}
+
+fn target_state_str(state: TargetState) -> &'static str {
+    match state {
+        TargetState::Up => "up",
+        TargetState::Recovering => "recovering",
+        TargetState::Down => "down",
+    }
+}
+
+/// Every field of `Counters` by name, with whether it counts traffic (`true`) or drops. The
+/// destructuring fails to compile when proto adds a field, so none is ever left out.
+pub fn counter_fields(c: &Counters) -> [(&'static str, bool, u64); 14] {
+    let Counters {
+        received,
+        sent,
+        malformed,
+        unknown_version,
+        unauthenticated,
+        replayed,
+        stale_generation,
+        unexpected,
+        refused,
+        overflow,
+        out_of_order,
+        events_dropped,
+        replies_dropped,
+        stalls,
+    } = *c;
+    [
+        ("received", true, received),
+        ("sent", true, sent),
+        ("malformed", false, malformed),
+        ("unknown_version", false, unknown_version),
+        ("unauthenticated", false, unauthenticated),
+        ("replayed", false, replayed),
+        ("stale_generation", false, stale_generation),
+        ("unexpected", false, unexpected),
+        ("refused", false, refused),
+        ("overflow", false, overflow),
+        ("out_of_order", false, out_of_order),
+        ("events_dropped", false, events_dropped),
+        ("replies_dropped", false, replies_dropped),
+        ("stalls", false, stalls),
+    ]
+}
+
+fn recovery_info(r: &Recovery, now: Instant) -> RecoveryInfo {
+    let end = r.closed.map(|(_, at)| at).or(r.target_up).unwrap_or(now);
+    RecoveryInfo {
+        order_id: order_id(r.order),
+        target_generation: r.target_generation.0,
+        manual: r.manual,
+        live: r.progress.live,
+        applied: r.progress.applied,
+        reconnected: r.progress.reconnected,
+        failed: r.progress.failed,
+        window: if r.window_closed() { "closed" } else { "open" }.to_owned(),
+        eta_ms: r.eta_ms(now),
+        elapsed_ms: end.since(r.began),
+    }
+}
+
+/// Takes the snapshot: runs inside the MGS loop, with the machine at hand.
+pub fn snapshot(mgs: &MgsMachine, name: &str, now: Instant) -> Status {
+    let mut names: HashMap<NodeId, String> =
+        mgs.nodes(now).map(|n| (n.id, n.name.as_str().to_owned())).collect();
+    names.insert(mgs.id(), name.to_owned());
+    let name_of = |id: NodeId| names.get(&id).cloned().unwrap_or_else(|| format!("#{:08x}", id.0));
+    let nodes: Vec<NodeInfo> = mgs
+        .nodes(now)
+        .map(|n| NodeInfo {
+            name: n.name.as_str().to_owned(),
+            role: role_str(n.role).to_owned(),
+            state: state_str(n.state).to_owned(),
+            generation: n.generation.0,
+            parents: n.parents.iter().map(|&p| name_of(p)).collect(),
+            last_heard_ms: n.last_heard_ms,
+        })
+        .collect();
+    let subtrees: HashMap<NodeId, StateCounts> = mgs
+        .child_routers()
+        .map(|(&id, r)| {
+            let t = r.totals;
+            (id, StateCounts { alive: t.alive, suspect: t.suspect, dead: t.dead, unreachable: t.unreachable })
+        })
+        .collect();
+    let routers = mgs
+        .nodes(now)
+        .filter(|n| n.role == Role::Router)
+        .map(|r| {
+            let mut children = StateCounts::default();
+            for n in nodes.iter().filter(|n| n.parents.iter().any(|p| p == r.name.as_str())) {
+                children.add(&n.state);
+            }
+            RouterInfo {
+                name: r.name.as_str().to_owned(),
+                state: state_str(r.state).to_owned(),
+                children,
+                subtree: subtrees.get(&r.id).copied(),
+            }
+        })
+        .collect();
+    let recoveries = mgs.recoveries();
+    let mut targets: Vec<TargetInfo> = mgs
+        .targets()
+        .map(|t| {
+            let s = &t.status;
+            TargetInfo {
+                name: s.target.as_str().to_owned(),
+                state: target_state_str(s.state).to_owned(),
+                generation: s.generation.0,
+                server: Some(name_of(t.server)),
+                addrs: s.addrs.iter().map(|a| a.as_str().to_owned()).collect(),
+                recovery: recoveries.iter().find(|r| r.target == s.target).map(|r| recovery_info(r, now)),
+            }
+        })
+        .collect();
+    for r in recoveries {
+        if !targets.iter().any(|t| t.name == r.target.as_str()) {
+            let recovery = recovery_info(r, now);
+            targets.push(TargetInfo {
+                name: r.target.as_str().to_owned(),
+                state: if recovery.window == "open" { "recovering" } else { "up" }.to_owned(),
+                generation: r.target_generation.0,
+                server: None,
+                addrs: Vec::new(),
+                recovery: Some(recovery),
+            });
+        }
+    }
+    let counters = counter_fields(mgs.counters())
+        .into_iter()
+        .map(|(name, _, value)| CounterInfo { name: name.to_owned(), value })
+        .collect();
+    Status {
+        mgs: MgsInfo {
+            name: name.to_owned(),
+            generation: mgs.generation().0,
+            uptime_ms: now.as_millis(),
+            counters,
+        },
+        nodes,
+        routers,
+        targets,
+    }
+}
+
+impl Status {
+    /// Nodes per state.
+    pub fn node_counts(&self) -> StateCounts {
+        let mut counts = StateCounts::default();
+        for n in &self.nodes {
+            counts.add(&n.state);
+        }
+        counts
+    }
+}
+
+/// A Prometheus label value, escaped.
+fn label(value: &str) -> String {
+    value.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
+}
+
+/// Prometheus text exposition of a machine's counters.
+pub fn render_counters(out: &mut String, counters: &Counters) {
+    let fields = counter_fields(counters);
+    out.push_str("# HELP vigil_datagrams_total Datagrams received and sent.\n");
+    out.push_str("# TYPE vigil_datagrams_total counter\n");
+    for (name, _, value) in fields.iter().filter(|f| f.1) {
+        let _ = writeln!(out, "vigil_datagrams_total{{dir=\"{name}\"}} {value}");
+    }
+    out.push_str("# HELP vigil_dropped_total Datagrams, events and requests dropped, by reason.\n");
+    out.push_str("# TYPE vigil_dropped_total counter\n");
+    for (name, _, value) in fields.iter().filter(|f| !f.1) {
+        let _ = writeln!(out, "vigil_dropped_total{{reason=\"{name}\"}} {value}");
+    }
+}
+
+/// Reads one recovery gauge (none: not known yet).
+type Gauge = fn(&RecoveryInfo) -> Option<u64>;
+
+/// Prometheus text exposition of the MGS's view.
+pub fn render_metrics(status: &Status, counters: &Counters) -> String {
+    let mut out = String::new();
+    out.push_str(
+        "# HELP vigil_mgs_generation The MGS's boot generation.\n# TYPE vigil_mgs_generation gauge\n",
+    );
+    let _ = writeln!(out, "vigil_mgs_generation {}", status.mgs.generation);
+    out.push_str("# HELP vigil_nodes Nodes known to the MGS, by state.\n# TYPE vigil_nodes gauge\n");
+    for (state, n) in status.node_counts().pairs() {
+        let _ = writeln!(out, "vigil_nodes{{state=\"{state}\"}} {n}");
+    }
+    out.push_str("# HELP vigil_targets Targets, by state.\n# TYPE vigil_targets gauge\n");
+    for state in ["up", "recovering", "down"] {
+        let n = status.targets.iter().filter(|t| t.state == state).count();
+        let _ = writeln!(out, "vigil_targets{{state=\"{state}\"}} {n}");
+    }
+    let recoveries: Vec<(&TargetInfo, &RecoveryInfo)> =
+        status.targets.iter().filter_map(|t| t.recovery.as_ref().map(|r| (t, r))).collect();
+    let gauges: [(&str, &str, Gauge); 6] = [
+        ("live", "Live clients counted in the recovery.", |r| Some(r.live.into())),
+        ("applied", "Live clients that reported the recovery order.", |r| Some(r.applied.into())),
+        ("reconnected", "Live clients that reconnected.", |r| Some(r.reconnected.into())),
+        ("failed", "Live clients whose reconnection failed.", |r| Some(r.failed.into())),
+        ("window_open", "1 while the target's recovery window is open.", |r| {
+            Some((r.window == "open").into())
+        }),
+        ("eta_ms", "Estimated ms until every live client reconnected.", |r| r.eta_ms),
+    ];
+    for (name, help, value) in gauges {
+        let _ = writeln!(out, "# HELP vigil_recovery_{name} {help}\n# TYPE vigil_recovery_{name} gauge");
+        for (t, r) in &recoveries {
+            if let Some(v) = value(r) {
+                let (target, order) = (label(&t.name), label(&r.order_id));
+                let _ = writeln!(out, "vigil_recovery_{name}{{target=\"{target}\",order=\"{order}\"}} {v}");
+            }
+        }
+    }
+    render_counters(&mut out, counters);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn metrics_carry_every_counter_and_escape_labels() {
+        let counters = Counters { received: 5, unauthenticated: 2, ..Counters::default() };
+        let status = Status {
+            mgs: MgsInfo { name: "mgs".into(), generation: 4, uptime_ms: 1, counters: Vec::new() },
+            nodes: vec![NodeInfo {
+                name: "c1".into(),
+                role: "client".into(),
+                state: "dead".into(),
+                generation: 1,
+                parents: vec!["r1".into()],
+                last_heard_ms: 10,
+            }],
+            routers: Vec::new(),
+            targets: vec![TargetInfo {
+                name: "fs\"OST0".into(),
+                state: "recovering".into(),
+                generation: 2,
+                server: Some("s0".into()),
+                addrs: Vec::new(),
+                recovery: Some(RecoveryInfo {
+                    order_id: "4.1".into(),
+                    target_generation: 2,
+                    manual: false,
+                    live: 10,
+                    applied: 9,
+                    reconnected: 8,
+                    failed: 1,
+                    window: "open".into(),
+                    eta_ms: None,
+                    elapsed_ms: 100,
+                }),
+            }],
+        };
+        let text = render_metrics(&status, &counters);
+        assert!(text.contains("vigil_mgs_generation 4\n"));
+        assert!(text.contains("vigil_nodes{state=\"dead\"} 1\n"));
+        assert!(text.contains("vigil_nodes{state=\"alive\"} 0\n"));
+        assert!(text.contains("vigil_targets{state=\"recovering\"} 1\n"));
+        assert!(text.contains("vigil_recovery_reconnected{target=\"fs\\\"OST0\",order=\"4.1\"} 8\n"));
+        assert!(!text.contains("vigil_recovery_eta_ms{"), "no estimate yet");
+        assert!(text.contains("vigil_datagrams_total{dir=\"received\"} 5\n"));
+        assert!(text.contains("vigil_dropped_total{reason=\"unauthenticated\"} 2\n"));
+        assert_eq!(text.matches("vigil_dropped_total{").count(), 12);
+    }
+}
