@@ -463,24 +463,32 @@ impl<S: AsRef<[Slot]> + AsMut<[Slot]>, const R: usize, const T: usize> Hub<S, R,
             }
             return;
         }
+        // A partition silences children together, but they cross the dead threshold over one
+        // interval (their ping phases differ): the cohort is everyone silent that long, those
+        // already judged unreachable included.
         let me = self.me;
         let timing = self.timing;
-        let (mut live, mut dying) = (0u32, 0u32);
+        let (mut population, mut cohort, mut dying) = (0u32, 0u32, 0u32);
         for e in self.table.iter() {
-            let (Some(d), Some(state)) = (&e.direct, direct_state(me, e)) else {
+            let (Some(d), Some(state)) = (&e.direct, direct_state(me, e)) else { continue };
+            if state == NodeState::Dead {
                 continue;
-            };
-            if state.is_live() {
-                live += 1;
-                if now.since(d.last_heard) >= timing.dead_ms(d.interval_ms) {
-                    dying += 1;
-                }
+            }
+            population += 1;
+            let silent = now.since(d.last_heard);
+            let dead_ms = timing.dead_ms(d.interval_ms);
+            if silent + u64::from(d.interval_ms) >= dead_ms {
+                cohort += 1;
+            }
+            if state.is_live() && silent >= dead_ms {
+                dying += 1;
             }
         }
-        let mass = dying >= timing.mass_silence_min
-            && u64::from(dying) * 100 > u64::from(live) * u64::from(timing.mass_silence_percent);
+        let mass = dying > 0
+            && cohort >= timing.mass_silence_min
+            && u64::from(cohort) * 100 > u64::from(population) * u64::from(timing.mass_silence_percent);
         if mass {
-            self.emit(Event::MassSilence { count: dying });
+            self.emit(Event::MassSilence { count: cohort });
         }
         let mut version = self.version;
         let mut verdicts: Vec<(NodeId, NodeState), 16> = Vec::new();

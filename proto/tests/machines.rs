@@ -1,0 +1,255 @@
+//! Behaviour of single machines, driven by hand: refusal when full, replay and forgery guards,
+//! reboots, a late observer, mass silence, and order deduplication.
+
+use vigil_proto::table::{empty_slots, Slot};
+use vigil_proto::wire::{self, Action, Key, Message, NodeState, Ping, ReplyStatus, Role, MAX_DATAGRAM};
+use vigil_proto::*;
+
+fn keys() -> Keyring {
+    Keyring::new(Key::new(1, &[7; 32]))
+}
+
+fn at(last: u8) -> Endpoint {
+    Endpoint::V4 { ip: [10, 0, 0, last], port: 7000 }
+}
+
+fn client(name: &str, generation: u32, parent: Endpoint) -> Client {
+    let config = ClientConfig {
+        name: vigil_proto::name(name).unwrap(),
+        generation: Generation(generation),
+        parents: [parent].into_iter().collect(),
+        keys: keys(),
+        timing: Timing::default(),
+    };
+    Client::new(config, Instant(0))
+}
+
+fn router<'a>(slots: &'a mut [Slot], alternates: &[Endpoint]) -> Router<&'a mut [Slot]> {
+    let mut config =
+        RouterConfig::new(name("r1").unwrap(), Generation(1), [at(1)].into_iter().collect(), keys());
+    config.alternates = alternates.iter().copied().collect();
+    Router::new(config, slots, Instant(0))
+}
+
+/// Every datagram the router sends now, decoded, with its destination.
+fn drain(r: &mut Router<&mut [Slot]>, now: u64) -> Vec<(Endpoint, Message)> {
+    let mut buf = [0u8; MAX_DATAGRAM];
+    let mut out = Vec::new();
+    while let Some((to, len)) = r.poll_transmit(Instant(now), &mut buf) {
+        out.push((to, wire::decode(&buf[..len], &keys()).unwrap().1));
+    }
+    out
+}
+
+/// A client's next ping, as bytes.
+fn ping_of(c: &mut Client, now: u64) -> Vec<u8> {
+    let mut buf = [0u8; MAX_DATAGRAM];
+    let (_, len) = c.poll_transmit(Instant(now), &mut buf).unwrap();
+    buf[..len].to_vec()
+}
+
+/// A router whose table (7 places) is full of known children.
+fn full_router<'a>(slots: &'a mut [Slot; 8], alt: Endpoint) -> Router<&'a mut [Slot]> {
+    let mut r = router(&mut slots[..], &[alt]);
+    for k in 0..7u8 {
+        let mut c = client(&format!("c{k}"), 1, at(10));
+        r.handle(Instant(1), at(20 + k), &ping_of(&mut c, 0));
+    }
+    assert_eq!(r.table().len(), 7);
+    drain(&mut r, 1);
+    r
+}
+
+#[test]
+fn a_full_router_refuses_new_children_explicitly_and_keeps_the_known_ones() {
+    let alt = at(99);
+    let mut slots: [Slot; 8] = empty_slots();
+    let mut r = full_router(&mut slots, alt);
+    // A flood of strangers: each is refused by name, none evicts a known child.
+    for k in 0..50u8 {
+        let mut c = client(&format!("stranger{k}"), 1, at(10));
+        r.handle(Instant(2), at(100 + k), &ping_of(&mut c, 0));
+    }
+    let replies = drain(&mut r, 2);
+    assert_eq!(replies.len(), 50);
+    for (_, m) in &replies {
+        let Message::PingReply(reply) = m else { panic!("{m:?}") };
+        assert_eq!(reply.status, ReplyStatus::Refused { alternates: [alt].into_iter().collect() });
+    }
+    assert_eq!(r.counters().refused, 50);
+    assert_eq!(r.table().len(), 7);
+    for k in 0..7u8 {
+        assert!(r.table().get(NodeId::from_name(&format!("c{k}"))).is_some());
+    }
+    // The refused client's driver learns where to go instead.
+    let mut c = client("late", 1, at(1));
+    r.handle(Instant(3), at(200), &ping_of(&mut c, 0));
+    let mut buf = [0u8; MAX_DATAGRAM];
+    let (_, len) = r.poll_transmit(Instant(3), &mut buf).unwrap();
+    c.handle(Instant(4), at(1), &buf[..len]);
+    let events: Vec<Event> = std::iter::from_fn(|| c.poll_event()).collect();
+    assert!(
+        events
+            .iter()
+            .any(|e| matches!(e, Event::Refused { alternates, .. } if alternates.as_slice() == [alt])),
+        "{events:?}"
+    );
+}
+
+#[test]
+fn replayed_and_forged_datagrams_are_counted_and_dropped() {
+    let mut slots: [Slot; 16] = empty_slots();
+    let mut r = router(&mut slots, &[]);
+    let mut c = client("c0", 1, at(1));
+    let ping = ping_of(&mut c, 0);
+    r.handle(Instant(1), at(20), &ping);
+    assert_eq!(drain(&mut r, 1).len(), 1, "answered once");
+    r.handle(Instant(2), at(20), &ping);
+    assert_eq!(drain(&mut r, 2).len(), 0, "a replay gets no answer");
+    assert_eq!(r.counters().replayed, 1);
+
+    let other = Keyring::new(Key::new(1, &[8; 32]));
+    let ping = Message::Ping(Ping {
+        role: Role::Client,
+        interval_ms: 2000,
+        home: true,
+        name: name("mallory"),
+        reports: Default::default(),
+        target: None,
+    });
+    let mut buf = [0u8; MAX_DATAGRAM];
+    let len = wire::encode(NodeId::from_name("mallory"), Generation(1), 1, &ping, &other.current, &mut buf)
+        .unwrap();
+    r.handle(Instant(3), at(21), &buf[..len]);
+    r.handle(Instant(3), at(21), b"not a vigil datagram at all, just bytes");
+    assert_eq!(drain(&mut r, 3).len(), 0);
+    assert_eq!(r.counters().unauthenticated, 1);
+    assert_eq!(r.counters().malformed, 1);
+    assert!(r.table().get(NodeId::from_name("mallory")).is_none());
+}
+
+#[test]
+fn a_new_generation_is_reported_as_a_reboot_at_once_and_an_old_one_is_stale() {
+    let mut slots: [Slot; 16] = empty_slots();
+    let mut r = router(&mut slots, &[]);
+    let mut c1 = client("c0", 5, at(1));
+    r.handle(Instant(1), at(20), &ping_of(&mut c1, 0));
+    while r.poll_event().is_some() {}
+    let mut c2 = client("c0", 6, at(1));
+    r.handle(Instant(2), at(20), &ping_of(&mut c2, 0));
+    let events: Vec<Event> = std::iter::from_fn(|| r.poll_event()).collect();
+    assert!(events.contains(&Event::ChildRebooted { id: NodeId::from_name("c0"), generation: Generation(6) }));
+    let mut old = client("c0", 5, at(1));
+    r.handle(Instant(3), at(20), &ping_of(&mut old, 0));
+    assert_eq!(r.counters().stale_generation, 1);
+    assert_eq!(r.table().get(NodeId::from_name("c0")).unwrap().generation, Generation(6));
+}
+
+/// A router with `n` children, all heard at time 0, and the children.
+fn router_with_children(slots: &mut [Slot], n: u8) -> (Router<&mut [Slot]>, Vec<Client>) {
+    let mut r = router(slots, &[]);
+    let mut clients = Vec::new();
+    for k in 0..n {
+        let mut c = client(&format!("c{k}"), 1, at(1));
+        r.handle(Instant(0), at(20 + k), &ping_of(&mut c, 0));
+        clients.push(c);
+    }
+    drain(&mut r, 0);
+    (r, clients)
+}
+
+#[test]
+fn a_late_observer_does_not_convict_its_children() {
+    let mut slots: [Slot; 32] = empty_slots();
+    let (mut r, _) = router_with_children(&mut slots, 10);
+    // The router's loop stalls for a minute (paused VM, overload): nobody is declared dead.
+    r.handle_timeout(Instant(60_000));
+    assert_eq!(r.counters().stalls, 1);
+    let states: Vec<_> = r.table().iter().map(|e| e.best_state()).collect();
+    assert!(states.iter().all(|&s| s == Some(NodeState::Alive)), "{states:?}");
+}
+
+#[test]
+fn mass_silence_is_a_partition_not_deaths_but_one_silent_child_is_dead() {
+    let timing = Timing::default();
+    let mut slots: [Slot; 32] = empty_slots();
+    let (mut r, mut clients) = router_with_children(&mut slots, 10);
+    let mut now = 0;
+    // Children 1..10 keep pinging; child 0 falls silent.
+    while now < timing.dead_ms(timing.ping_interval_ms) + 2_000 {
+        now += 250;
+        for (k, c) in clients.iter_mut().enumerate().skip(1) {
+            let mut buf = [0u8; MAX_DATAGRAM];
+            while let Some((_, len)) = c.poll_transmit(Instant(now), &mut buf) {
+                r.handle(Instant(now), at(20 + k as u8), &buf[..len]);
+            }
+        }
+        r.handle_timeout(Instant(now));
+        drain(&mut r, now);
+    }
+    let c0 = r.table().get(NodeId::from_name("c0")).unwrap();
+    assert_eq!(c0.best_state(), Some(NodeState::Dead));
+    // Now all of them fall silent together: unreachable, not dead.
+    let later = now + timing.dead_ms(timing.ping_interval_ms) + 2_000;
+    while now < later {
+        now += 250;
+        r.handle_timeout(Instant(now));
+    }
+    let events: Vec<Event> = std::iter::from_fn(|| r.poll_event()).collect();
+    assert!(events.iter().any(|e| matches!(e, Event::MassSilence { count: 9 })), "{events:?}");
+    for k in 1..10 {
+        let e = r.table().get(NodeId::from_name(&format!("c{k}"))).unwrap();
+        assert_eq!(e.best_state(), Some(NodeState::Unreachable), "c{k}");
+    }
+}
+
+#[test]
+fn a_reissued_order_for_the_same_target_instance_is_not_carried_out_twice() {
+    let mgs_at = at(1);
+    let mut c = client("c0", 1, mgs_at);
+    // Two MGS generations order the same restart (the MGS restarted mid-recovery).
+    for mgs_generation in [1u32, 2] {
+        let mut slots: [Slot; 16] = empty_slots();
+        let mut config = MgsConfig::new(name("mgs").unwrap(), Generation(mgs_generation), keys());
+        config.startup_hold_ms = 0;
+        let now = u64::from(mgs_generation) * 100_000;
+        let mut mgs: Mgs<&mut [Slot]> = Mgs::new(config, &mut slots[..], Instant(now));
+        let mut buf = [0u8; MAX_DATAGRAM];
+        c.handle_timeout(Instant(now));
+        while let Some((_, len)) = c.poll_transmit(Instant(now), &mut buf) {
+            mgs.handle(Instant(now), at(2), &buf[..len]);
+        }
+        // A server reports its target recovering, instance 7, to the same MGS.
+        let server = ServerConfig {
+            member: MemberConfig {
+                name: name("oss0").unwrap(),
+                generation: Generation(7),
+                parents: [mgs_at].into_iter().collect(),
+                keys: keys(),
+                timing: Timing::default(),
+            },
+            target: name("testfs-OST0000").unwrap(),
+            addrs: Default::default(),
+            window_ms: 300_000,
+        };
+        let mut s = Server::new(server, Instant(now));
+        let (_, len) = s.poll_transmit(Instant(now), &mut buf).unwrap();
+        mgs.handle(Instant(now), at(3), &buf[..len]);
+        let mut pushed = 0;
+        while let Some((to, len)) = mgs.poll_transmit(Instant(now), &mut buf) {
+            if to == at(2) {
+                c.handle(Instant(now), mgs_at, &buf[..len]);
+                pushed += 1;
+            }
+        }
+        assert!(pushed >= 1, "MGS generation {mgs_generation} pushed its order");
+    }
+    let orders: Vec<_> = std::iter::from_fn(|| c.poll_event())
+        .filter_map(|e| match e {
+            Event::Order(o) => Some(o),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(orders.len(), 1, "handed once: {orders:?}");
+    assert!(matches!(&orders[0].action, Action::BeginRecovery { target_generation: Generation(7), .. }));
+}
