@@ -49,7 +49,7 @@ fn ping_of(c: &mut Client, now: u64) -> Vec<u8> {
 }
 
 /// A router whose table (7 places) is full of known children.
-fn full_router<'a>(slots: &'a mut [Slot; 8], alt: Endpoint) -> Router<&'a mut [Slot]> {
+fn full_router(slots: &mut [Slot; 8], alt: Endpoint) -> Router<&mut [Slot]> {
     let mut r = router(&mut slots[..], &[alt]);
     for k in 0..7u8 {
         let mut c = client(&format!("c{k}"), 1, at(10));
