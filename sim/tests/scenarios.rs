@@ -238,3 +238,48 @@ fn ten_percent_loss_causes_no_false_deaths() {
     }
     assert!(all_alive(&net, &c) || states(&net).values().all(|s| s.is_live()));
 }
+
+#[test]
+fn partitioned_router_subtree_is_unreachable_and_gets_the_order_after_healing() {
+    let (mut net, c) = settled(9);
+    let (upper, lower) = (c.l1[0], c.l2[0]);
+    net.cut(upper, lower);
+    let lower_name = net.node(lower).name.clone();
+    net.run_until_true(100, 60_000, |net| net.state_at_mgs(&lower_name) == Some(NodeState::Dead))
+        .expect("the cut-off router is declared dead by its parent");
+    let below: Vec<usize> = c
+        .clients
+        .iter()
+        .copied()
+        .filter(
+            |&i| matches!(&net.node(i).spec, vigil_sim::Spec::Client { parents } if parents == &vec![lower]),
+        )
+        .collect();
+    for &i in &below {
+        assert_eq!(net.state_at_mgs(&net.node(i).name), Some(NodeState::Unreachable));
+    }
+    // A target restarts during the partition: the order cannot reach the subtree, and the
+    // window stays open for it (its clients are alive, only unreachable).
+    net.restart(c.servers[1]);
+    net.run_for(20_000);
+    let recovery = |net: &Net| {
+        net.mgs()
+            .recoveries()
+            .iter()
+            .find(|r| r.target.as_str() == "testfs-OST0001" && r.target_generation.0 == 2)
+            .cloned()
+    };
+    let r = recovery(&net).expect("the recovery started");
+    assert!(r.closed.is_none(), "the window waits for the unreachable subtree: {r:?}");
+    for &i in &below {
+        assert!(!net.node(i).orders.contains_key(&r.order));
+    }
+    // Healed: the subtree is alive, gets the order once, and the window closes.
+    net.heal(upper, lower);
+    net.run_until_true(100, 30_000, |net| recovery(net).is_some_and(|r| r.closed.is_some()))
+        .expect("the window closes after healing");
+    for &i in &below {
+        assert_eq!(net.node(i).orders.get(&r.order).map(|l| l.events), Some(1), "{}", net.node(i).name);
+    }
+    assert!(all_alive(&net, &c));
+}
