@@ -242,9 +242,16 @@ pub async fn run<M: Machine, H: Handler<M>>(
         let wake = machine
             .poll_timeout()
             .map_or_else(|| tokio::time::Instant::now() + Duration::from_secs(3600), |at| clock.deadline(at));
+        // Deadlines first: under a flood of datagrams the socket is always ready, and silence
+        // must still be judged on time.
         tokio::select! {
             biased;
             () = &mut shutdown => break,
+            () = sleep_until(wake) => machine.handle_timeout(clock.now()),
+            command = commands.recv(), if commands_open => match command {
+                Some(f) => f(&mut machine, clock.now()),
+                None => commands_open = false,
+            },
             received = socket.recv_from(&mut rx) => match received {
                 Ok((len, from)) => {
                     trace!(%from, len, "datagram in");
@@ -253,11 +260,6 @@ pub async fn run<M: Machine, H: Handler<M>>(
                 // Such errors (e.g. an ICMP error reported on the socket) are about one peer.
                 Err(e) => debug!("receive failed: {e}"),
             },
-            command = commands.recv(), if commands_open => match command {
-                Some(f) => f(&mut machine, clock.now()),
-                None => commands_open = false,
-            },
-            () = sleep_until(wake) => machine.handle_timeout(clock.now()),
             _ = counters_tick.tick() => debug!(counters = ?machine.counters(), "counters"),
         }
         drain(&socket, local, &mut machine, &mut handler, clock.now(), &mut tx).await;

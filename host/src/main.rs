@@ -1,5 +1,4 @@
-//! `vigil`: the Vigil daemons (MGS, router, client, server) as thin tokio drivers around the
-//! `vigil-proto` machines over UDP, and the operator commands. See the README for a quick start.
+#![doc = include_str!("../README.md")]
 
 mod config;
 mod ctl;
