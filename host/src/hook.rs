@@ -185,6 +185,8 @@ mod tests {
                 target_generation: Generation(9),
                 addrs: [nid("10.0.0.7@o2ib").unwrap(), nid("10.0.1.7@o2ib").unwrap()].into_iter().collect(),
             },
+            signer: 0,
+            signature: Default::default(),
         }
     }
 
@@ -200,6 +202,8 @@ mod tests {
         let close = Order {
             id: OrderId { mgs_generation: Generation(3), seq: 18 },
             action: Action::CloseWindow { target: name("t").unwrap(), target_generation: Generation(9) },
+            signer: 0,
+            signature: Default::default(),
         };
         assert_eq!(OrderEnv::of(&close).kind, "close_window");
     }

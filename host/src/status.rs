@@ -184,13 +184,14 @@ fn target_state_str(state: TargetState) -> &'static str {
 
 /// Every field of `Counters` by name, with whether it counts traffic (`true`) or drops. The
 /// destructuring fails to compile when proto adds a field, so none is ever left out.
-pub fn counter_fields(c: &Counters) -> [(&'static str, bool, u64); 14] {
+pub fn counter_fields(c: &Counters) -> [(&'static str, bool, u64); 15] {
     let Counters {
         received,
         sent,
         malformed,
         unknown_version,
         unauthenticated,
+        forged,
         replayed,
         stale_generation,
         unexpected,
@@ -207,6 +208,7 @@ pub fn counter_fields(c: &Counters) -> [(&'static str, bool, u64); 14] {
         ("malformed", false, malformed),
         ("unknown_version", false, unknown_version),
         ("unauthenticated", false, unauthenticated),
+        ("forged", false, forged),
         ("replayed", false, replayed),
         ("stale_generation", false, stale_generation),
         ("unexpected", false, unexpected),
@@ -442,6 +444,6 @@ mod tests {
         assert!(!text.contains("vigil_recovery_eta_ms{"), "no estimate yet");
         assert!(text.contains("vigil_datagrams_total{dir=\"received\"} 5\n"));
         assert!(text.contains("vigil_dropped_total{reason=\"unauthenticated\"} 2\n"));
-        assert_eq!(text.matches("vigil_dropped_total{").count(), 12);
+        assert_eq!(text.matches("vigil_dropped_total{").count(), 13);
     }
 }

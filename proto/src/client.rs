@@ -11,6 +11,7 @@ use crate::ids::{NodeId, OrderId};
 use crate::member::Member;
 pub use crate::member::MemberConfig as ClientConfig;
 use crate::time::Instant;
+use crate::wire::OrderKeys;
 use crate::wire::{Endpoint, Role};
 
 /// A client's sans-IO state machine.
@@ -47,6 +48,12 @@ impl Client {
     }
 
     // ----- inputs -------------------------------------------------------------------------
+
+    /// Accept only orders signed by one of these MGS public keys (set before driving; by
+    /// default every order that passed the cluster-key MAC is accepted).
+    pub fn set_order_keys(&mut self, keys: OrderKeys) {
+        self.member.order_keys = keys;
+    }
 
     /// A datagram arrived from `from`.
     pub fn handle(&mut self, now: Instant, from: Endpoint, bytes: &[u8]) {

@@ -16,6 +16,8 @@ pub struct Counters {
     pub unknown_version: u64,
     /// Signed with an unknown key id or a bad tag: unauthenticated.
     pub unauthenticated: u64,
+    /// Orders whose MGS signature did not verify: forged or tampered.
+    pub forged: u64,
     /// A sequence number already seen from the same sender and generation.
     pub replayed: u64,
     /// From an older generation of a sender that has since rebooted.

@@ -428,6 +428,11 @@ impl<S: AsRef<[Slot]> + AsMut<[Slot]>, const R: usize, const T: usize> Hub<S, R,
         }
     }
 
+    /// Whether an order is held.
+    pub(crate) fn holds(&self, id: OrderId) -> bool {
+        self.held.iter().any(|h| h.order.id == id)
+    }
+
     /// Holds an order for the direct children: pushes it now and repeats it in replies until
     /// each child reports it. Returns false for a repeat or an order older than one held.
     pub(crate) fn hold(&mut self, order: Order) -> bool {

@@ -15,6 +15,7 @@ use crate::ids::{fnv1a, Generation, Name, NodeId, OrderId};
 use crate::link::Link;
 use crate::time::{earliest, Instant};
 use crate::timing::Timing;
+use crate::wire::OrderKeys;
 use crate::wire::{
     Action, Endpoint, Header, Keyring, Message, Order, OrderReport, Outcome, Ping, PingReply, ReplyStatus,
     Role, TargetStatus, MAX_REPORTS,
@@ -76,6 +77,7 @@ pub(crate) struct Member {
     reports: Deque<Report, MAX_REPORTS>,
     seen: Deque<OrderId, SEEN>,
     pub(crate) target: Option<TargetStatus>,
+    pub(crate) order_keys: OrderKeys,
     pub(crate) events: Events<16>,
     pub(crate) counters: Counters,
 }
@@ -108,6 +110,7 @@ impl Member {
             reports: Deque::new(),
             seen: Deque::new(),
             target: None,
+            order_keys: OrderKeys::default(),
             events: Events::new(),
             counters: Counters::default(),
         }
@@ -216,6 +219,10 @@ impl Member {
 
     fn handle_order(&mut self, now: Instant, order: Order) {
         if self.seen.iter().any(|&id| id == order.id) {
+            return;
+        }
+        if !self.order_keys.verify(&order) {
+            self.counters.forged += 1;
             return;
         }
         let about = match &order.action {

@@ -29,6 +29,7 @@ use crate::wire::{
     Action, Endpoint, Keyring, Message, NodeState, Order, OrderProgress, Role, TargetState, MAX_ALTERNATES,
     MAX_PATHS, MAX_TARGET_ADDRS,
 };
+use crate::wire::{OrderSigner, Signature};
 
 /// Deepest router chain the MGS follows when judging reachability.
 const MAX_DEPTH: u8 = 8;
@@ -50,6 +51,8 @@ pub struct MgsConfig {
     pub last_order_seq: u32,
     /// No window is closed this soon after start: the view is still filling.
     pub startup_hold_ms: u32,
+    /// Signs every order, so that nodes holding public keys can reject forgeries.
+    pub signer: Option<OrderSigner>,
 }
 
 impl MgsConfig {
@@ -64,6 +67,7 @@ impl MgsConfig {
             alternates: Vec::new(),
             last_order_seq: 0,
             startup_hold_ms: 2 * timing.update_interval_ms,
+            signer: None,
         }
     }
 }
@@ -149,6 +153,7 @@ pub struct Mgs<S, const R: usize = 256, const T: usize = 256> {
     hub: Hub<S, R, T>,
     link: Link,
     last_seq: u32,
+    signer: Option<OrderSigner>,
     /// Until then no window closes; `None` once passed.
     hold_until: Option<Instant>,
     recoveries: Vec<Recovery, T>,
@@ -164,6 +169,7 @@ impl<S: AsRef<[Slot]> + AsMut<[Slot]>, const R: usize, const T: usize> Mgs<S, R,
             hub,
             link: Link::new(id, config.generation, config.keys),
             last_seq: config.last_order_seq,
+            signer: config.signer,
             hold_until: Some(now.after(u64::from(config.startup_hold_ms))),
             recoveries: Vec::new(),
         }
@@ -298,8 +304,11 @@ impl<S: AsRef<[Slot]> + AsMut<[Slot]>, const R: usize, const T: usize> Mgs<S, R,
 
     fn issue(&mut self, action: Action) -> Order {
         self.last_seq = self.last_seq.wrapping_add(1);
-        let order =
-            Order { id: OrderId { mgs_generation: self.link.generation, seq: self.last_seq }, action };
+        let id = OrderId { mgs_generation: self.link.generation, seq: self.last_seq };
+        let mut order = Order { id, action, signer: 0, signature: Signature::default() };
+        if let Some(signer) = &self.signer {
+            signer.sign(&mut order);
+        }
         self.hub.hold(order.clone());
         self.hub.emit(Event::OrderIssued(order.clone()));
         order

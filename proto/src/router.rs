@@ -25,6 +25,7 @@ use crate::wire::{
     encoded_len, Endpoint, Header, Keyring, Message, OrderProgress, PingReply, ReplyStatus, Totals, Update,
     HEADER_LEN, MAX_ALTERNATES, MAX_DATAGRAM, MAX_PROGRESS, TAG_LEN,
 };
+use crate::wire::{Order, OrderKeys};
 
 /// Most update pages sent to a parent before waiting for its acknowledgement.
 const PAGES_PER_ROUND: u32 = 32;
@@ -46,6 +47,8 @@ pub struct RouterConfig {
     pub alternates: Vec<Endpoint, MAX_ALTERNATES>,
     /// Quiet time after boot before the first update (children re-announce meanwhile).
     pub settle_ms: u32,
+    /// Public keys of the MGS: orders that do not verify are dropped, not relayed.
+    pub order_keys: OrderKeys,
 }
 
 impl RouterConfig {
@@ -66,6 +69,7 @@ impl RouterConfig {
             timing,
             alternates: Vec::new(),
             settle_ms: timing.ping_interval_ms + timing.ping_interval_ms / 2,
+            order_keys: OrderKeys::default(),
         }
     }
 }
@@ -100,6 +104,7 @@ pub struct Router<S, const R: usize = 32, const T: usize = 32> {
     name: Name,
     upstreams: Vec<Upstream, MAX_PARENTS>,
     settle_until: Instant,
+    order_keys: OrderKeys,
     /// Totals and progress computed once per round (each is a pass over the table).
     round_summary: Option<(Totals, Vec<OrderProgress, MAX_PROGRESS>)>,
 }
@@ -136,6 +141,7 @@ impl<S: AsRef<[Slot]> + AsMut<[Slot]>, const R: usize, const T: usize> Router<S,
             name: config.name,
             upstreams,
             settle_until,
+            order_keys: config.order_keys,
             round_summary: None,
         }
     }
@@ -187,12 +193,7 @@ impl<S: AsRef<[Slot]> + AsMut<[Slot]>, const R: usize, const T: usize> Router<S,
                 None => self.hub.counters.unexpected += 1,
             },
             Message::Order(order) => match self.upstream_index(from, &header) {
-                Some(u) if self.accept_from_parent(u, &header) => {
-                    let id = order.id;
-                    if self.hub.hold(order) {
-                        self.hub.emit(Event::OrderHeld(id));
-                    }
-                }
+                Some(u) if self.accept_from_parent(u, &header) => self.take_order(order),
                 Some(_) => {}
                 None => self.hub.counters.unexpected += 1,
             },
@@ -303,12 +304,24 @@ impl<S: AsRef<[Slot]> + AsMut<[Slot]>, const R: usize, const T: usize> Router<S,
             self.hub.emit(e);
         }
         for order in reply.orders {
-            let id = order.id;
-            if self.hub.hold(order) {
-                self.hub.emit(Event::OrderHeld(id));
-            }
+            self.take_order(order);
         }
         self.after_input(now);
+    }
+
+    /// Holds an order from a parent, once its MGS signature verifies (checked once per order).
+    fn take_order(&mut self, order: Order) {
+        if self.hub.holds(order.id) {
+            return;
+        }
+        if !self.order_keys.verify(&order) {
+            self.hub.counters.forged += 1;
+            return;
+        }
+        let id = order.id;
+        if self.hub.hold(order) {
+            self.hub.emit(Event::OrderHeld(id));
+        }
     }
 
     // ----- outputs ------------------------------------------------------------------------

@@ -11,6 +11,7 @@ use crate::event::Event;
 use crate::ids::{Name, Nid, NodeId, OrderId};
 use crate::member::{Member, MemberConfig};
 use crate::time::{earliest, Instant};
+use crate::wire::OrderKeys;
 use crate::wire::{Action, Endpoint, Role, TargetState, TargetStatus, MAX_TARGET_ADDRS};
 
 /// A server's configuration.
@@ -73,6 +74,12 @@ impl Server {
     }
 
     // ----- inputs -------------------------------------------------------------------------
+
+    /// Accept only orders signed by one of these MGS public keys (set before driving; by
+    /// default every order that passed the cluster-key MAC is accepted).
+    pub fn set_order_keys(&mut self, keys: OrderKeys) {
+        self.member.order_keys = keys;
+    }
 
     /// A datagram arrived from `from`.
     pub fn handle(&mut self, now: Instant, from: Endpoint, bytes: &[u8]) {

@@ -253,3 +253,60 @@ fn a_reissued_order_for_the_same_target_instance_is_not_carried_out_twice() {
     assert_eq!(orders.len(), 1, "handed once: {orders:?}");
     assert!(matches!(&orders[0].action, Action::BeginRecovery { target_generation: Generation(7), .. }));
 }
+
+#[test]
+fn forged_orders_are_rejected_and_signed_ones_carried_out() {
+    use vigil_proto::wire::{OrderKeys, OrderSigner, Signature};
+    let mgs_key = OrderSigner::new(1, &[42; 32]);
+    let mut public = OrderKeys::default();
+    public.add(1, &mgs_key.public_key()).unwrap();
+    let mut c = client("c0", 1, at(1));
+    c.set_order_keys(public.clone());
+    let mut slots: [Slot; 16] = empty_slots();
+    let mut config =
+        RouterConfig::new(name("r1").unwrap(), Generation(1), [at(1)].into_iter().collect(), keys());
+    config.order_keys = public;
+    let mut r: Router<&mut [Slot]> = Router::new(config, &mut slots[..], Instant(0));
+
+    let order = |seq: u32| wire::Order {
+        id: OrderId { mgs_generation: Generation(1), seq },
+        action: Action::BeginRecovery {
+            target: name("testfs-OST0000").unwrap(),
+            target_generation: Generation(seq),
+            addrs: Default::default(),
+        },
+        signer: 1,
+        signature: Signature::default(),
+    };
+    // A holder of the cluster key (a compromised router) forges orders: unsigned, signed with
+    // its own key, and a genuine signature moved onto another order.
+    let unsigned = order(1);
+    let mut self_signed = order(2);
+    OrderSigner::new(1, &[13; 32]).sign(&mut self_signed);
+    let mut genuine = order(3);
+    mgs_key.sign(&mut genuine);
+    let mut moved = order(4);
+    moved.signature = genuine.signature;
+    let mut buf = [0u8; MAX_DATAGRAM];
+    let mut seq = 0;
+    let mut push = |o: &wire::Order, buf: &mut [u8]| {
+        seq += 1;
+        let parent = NodeId::from_name("parent");
+        wire::encode(parent, Generation(1), seq, &Message::Order(o.clone()), &keys().current, buf).unwrap()
+    };
+    for o in [&unsigned, &self_signed, &moved, &genuine] {
+        let len = push(o, &mut buf);
+        c.handle(Instant(1), at(1), &buf[..len]);
+        r.handle(Instant(1), at(1), &buf[..len]);
+    }
+    assert_eq!(c.counters().forged, 3);
+    assert_eq!(r.counters().forged, 3);
+    let handed: Vec<_> = std::iter::from_fn(|| c.poll_event())
+        .filter_map(|e| if let Event::Order(o) = e { Some(o.id.seq) } else { None })
+        .collect();
+    assert_eq!(handed, vec![3], "only the genuine order is carried out");
+    let held: Vec<_> = std::iter::from_fn(|| r.poll_event())
+        .filter_map(|e| if let Event::OrderHeld(id) = e { Some(id.seq) } else { None })
+        .collect();
+    assert_eq!(held, vec![3], "only the genuine order is relayed");
+}

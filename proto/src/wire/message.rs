@@ -204,6 +204,10 @@ pub struct Order {
     pub id: OrderId,
     /// What to do.
     pub action: Action,
+    /// Id of the MGS key that signed the order.
+    pub signer: u8,
+    /// The MGS's signature over id and action ([`OrderSigner`](super::OrderSigner)).
+    pub signature: super::Signature,
 }
 
 /// One path of a node: the router that hears it directly, and its verdict.

@@ -17,10 +17,12 @@
 mod auth;
 mod endpoint;
 mod message;
+mod signing;
 
 pub use auth::{Key, Keyring, KEY_LEN, TAG_LEN};
 pub use endpoint::Endpoint;
 pub use message::*;
+pub use signing::{BadOrderKey, OrderKeys, OrderSigner, Signature, MAX_ORDER_KEYS, SIGNATURE_LEN};
 
 use crate::ids::{Generation, NodeId};
 
