@@ -70,6 +70,13 @@ impl MgsConfig {
             signer: None,
         }
     }
+
+    /// The same configuration with another timing, and the startup hold that follows from it.
+    pub fn with_timing(mut self, timing: Timing) -> Self {
+        self.timing = timing;
+        self.startup_hold_ms = 2 * timing.update_interval_ms;
+        self
+    }
 }
 
 /// One recovery: a target restart (or a manual order) and how far its clients got.
@@ -152,6 +159,7 @@ pub struct NodeView<'a> {
 pub struct Mgs<S, const R: usize = 256, const T: usize = 256> {
     hub: Hub<S, R, T>,
     link: Link,
+    name: Name,
     last_seq: u32,
     signer: Option<OrderSigner>,
     /// Until then no window closes; `None` once passed.
@@ -168,6 +176,7 @@ impl<S: AsRef<[Slot]> + AsMut<[Slot]>, const R: usize, const T: usize> Mgs<S, R,
         Mgs {
             hub,
             link: Link::new(id, config.generation, config.keys),
+            name: config.name,
             last_seq: config.last_order_seq,
             signer: config.signer,
             hold_until: Some(now.after(u64::from(config.startup_hold_ms))),
@@ -180,6 +189,11 @@ impl<S: AsRef<[Slot]> + AsMut<[Slot]>, const R: usize, const T: usize> Mgs<S, R,
     /// The MGS's node id.
     pub fn id(&self) -> NodeId {
         self.link.id
+    }
+
+    /// The MGS's name.
+    pub fn name(&self) -> &Name {
+        &self.name
     }
 
     /// The MGS's generation.

@@ -72,6 +72,13 @@ impl RouterConfig {
             order_keys: OrderKeys::default(),
         }
     }
+
+    /// The same configuration with another timing, and the settle time that follows from it.
+    pub fn with_timing(mut self, timing: Timing) -> Self {
+        self.timing = timing;
+        self.settle_ms = timing.ping_interval_ms + timing.ping_interval_ms / 2;
+        self
+    }
 }
 
 #[derive(Clone, Debug)]
