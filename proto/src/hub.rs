@@ -18,6 +18,7 @@ use crate::wire::{
     ReplyStatus, Role, TargetStatus, Totals, Update, MAX_ALTERNATES, MAX_DELTAS, MAX_PROGRESS,
     MAX_REPLY_ORDERS,
 };
+use crate::wire::{TargetReport, MAX_TARGET_REPORTS};
 
 /// Most orders a parent holds (and repeats) at once; a newer order for the same target
 /// supersedes an older one.
@@ -42,13 +43,12 @@ pub struct ChildRouter {
     pub totals: Totals,
 }
 
-/// A target's last reported status and the server that reported it.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct TargetRecord {
-    /// The server hosting the target.
-    pub server: NodeId,
-    /// What it said.
-    pub status: TargetStatus,
+/// One update page: see [`Hub::page`].
+pub(crate) struct Page {
+    pub(crate) deltas: Vec<NodeDelta, MAX_DELTAS>,
+    pub(crate) targets: Vec<TargetReport, MAX_TARGET_REPORTS>,
+    pub(crate) upto: u32,
+    pub(crate) more: bool,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -74,7 +74,7 @@ pub(crate) struct Hub<S, const R: usize, const T: usize> {
     pub(crate) version: u32,
     pub(crate) held: Vec<Held, MAX_HELD>,
     pub(crate) routers: LinearMap<NodeId, ChildRouter, R>,
-    pub(crate) targets: Vec<TargetRecord, T>,
+    pub(crate) targets: Vec<TargetReport, T>,
     replies: Deque<PendingReply, REPLY_QUEUE>,
     last_check: Instant,
     /// Something changed that the owner should act on (send up, re-evaluate) soon.
@@ -171,6 +171,9 @@ impl<S: AsRef<[Slot]> + AsMut<[Slot]>, const R: usize, const T: usize> Hub<S, R,
         }
         for delta in update.deltas {
             self.apply_delta(id, delta);
+        }
+        for report in update.targets {
+            self.set_target(report.server, report.status);
         }
         let mut finished_resync = false;
         if let Some(d) = self.table.get_mut(id).and_then(|e| e.direct.as_mut()) {
@@ -401,15 +404,12 @@ impl<S: AsRef<[Slot]> + AsMut<[Slot]>, const R: usize, const T: usize> Hub<S, R,
             self.counters.unexpected += 1;
             self.emit(event);
         }
-        if let Some(status) = delta.target {
-            self.set_target(delta.id, status);
-        }
         self.urgent = true;
     }
 
     /// Records a target's status; true if it changed.
     fn set_target(&mut self, server: NodeId, status: TargetStatus) -> bool {
-        let record = TargetRecord { server, status };
+        let record = TargetReport { server, status };
         match self.targets.iter_mut().find(|t| t.status.target == record.status.target) {
             Some(t) if *t == record => false,
             Some(t) => {
@@ -664,17 +664,13 @@ impl<S: AsRef<[Slot]> + AsMut<[Slot]>, const R: usize, const T: usize> Hub<S, R,
         t
     }
 
-    /// One page of changes after `base`: the oldest changes first, as many as fit `room` bytes.
-    /// Returns the deltas, the version the page brings the parent to, and whether more remain.
+    /// One page of changes after `base`: the oldest changes first, as many as fit `room` bytes,
+    /// each server's delta with its target's status. Returns the page (deltas and target
+    /// reports), the version it brings the parent to, and whether more remain.
     ///
     /// Names go with entries created after `base`, and with every entry while the parent is
     /// rebuilding from a snapshot (`names`).
-    pub(crate) fn page(
-        &self,
-        base: u32,
-        room: usize,
-        names: bool,
-    ) -> (Vec<NodeDelta, MAX_DELTAS>, u32, bool) {
+    pub(crate) fn page(&self, base: u32, room: usize, names: bool) -> Page {
         // The MAX_DELTAS oldest changes after base (a max-heap keeps the smallest versions).
         let mut oldest: heapless::BinaryHeap<(u32, NodeId), heapless::binary_heap::Max, MAX_DELTAS> =
             heapless::BinaryHeap::new();
@@ -693,26 +689,30 @@ impl<S: AsRef<[Slot]> + AsMut<[Slot]>, const R: usize, const T: usize> Hub<S, R,
         }
         let mut order: Vec<(u32, NodeId), MAX_DELTAS> = oldest.into_vec();
         order.sort_unstable();
-        let mut deltas = Vec::new();
+        let mut page = Page { deltas: Vec::new(), targets: Vec::new(), upto: base, more: true };
         let mut used = 0;
-        let mut upto = base;
         for (changed, id) in order.iter().copied() {
             let Some(e) = self.table.get(id) else {
                 continue;
             };
             let delta = self.delta(e, names || e.created > base);
-            let len = encoded_len(&delta);
-            if used + len > room || deltas.push(delta).is_err() {
-                return (deltas, upto, true);
+            let target = self.targets.iter().find(|t| t.server == e.id);
+            let len = encoded_len(&delta) + target.map_or(0, encoded_len);
+            if used + len > room || page.deltas.is_full() || (target.is_some() && page.targets.is_full()) {
+                return page;
             }
             used += len;
-            upto = changed;
+            let _ = page.deltas.push(delta);
+            if let Some(t) = target {
+                let _ = page.targets.push(t.clone());
+            }
+            page.upto = changed;
         }
-        if capped {
-            (deltas, upto, true)
-        } else {
-            (deltas, self.version, false)
+        if !capped {
+            page.upto = self.version;
+            page.more = false;
         }
+        page
     }
 
     fn delta(&self, e: &Entry, with_name: bool) -> NodeDelta {
@@ -726,7 +726,6 @@ impl<S: AsRef<[Slot]> + AsMut<[Slot]>, const R: usize, const T: usize> Hub<S, R,
             role: e.role,
             name: with_name.then(|| e.name.clone()),
             paths,
-            target: self.targets.iter().find(|t| t.server == e.id).map(|t| t.status.clone()),
         }
     }
 }

@@ -21,7 +21,7 @@ pub mod wire;
 pub use client::{Client, ClientConfig};
 pub use counters::Counters;
 pub use event::Event;
-pub use hub::{ChildRouter, TargetRecord, MAX_HELD};
+pub use hub::{ChildRouter, MAX_HELD};
 pub use ids::{name, nid, Generation, Name, Nid, NodeId, OrderId};
 pub use member::{MemberConfig, MAX_PARENTS};
 pub use mgs::{Mgs, MgsConfig, NodeView, Recovery};

@@ -19,12 +19,13 @@ use heapless::Vec;
 
 use crate::counters::Counters;
 use crate::event::Event;
-use crate::hub::{ChildRouter, Hub, TargetRecord};
+use crate::hub::{ChildRouter, Hub};
 use crate::ids::{Generation, Name, Nid, NodeId, OrderId};
 use crate::link::Link;
 use crate::table::{Entry, Slot};
 use crate::time::{earliest, Instant};
 use crate::timing::Timing;
+use crate::wire::TargetReport;
 use crate::wire::{
     Action, Endpoint, Keyring, Message, NodeState, Order, OrderProgress, Role, TargetState, MAX_ALTERNATES,
     MAX_PATHS, MAX_TARGET_ADDRS,
@@ -264,7 +265,7 @@ impl<S: AsRef<[Slot]> + AsMut<[Slot]>, const R: usize, const T: usize> Mgs<S, R,
     }
 
     /// Targets as their servers last reported them.
-    pub fn targets(&self) -> impl Iterator<Item = &TargetRecord> {
+    pub fn targets(&self) -> impl Iterator<Item = &TargetReport> {
         self.hub.targets.iter()
     }
 

@@ -389,6 +389,7 @@ impl<S: AsRef<[Slot]> + AsMut<[Slot]>, const R: usize, const T: usize> Router<S,
             upto: base,
             more: false,
             deltas: Vec::new(),
+            targets: Vec::new(),
             totals,
             progress,
         };
@@ -396,8 +397,10 @@ impl<S: AsRef<[Slot]> + AsMut<[Slot]>, const R: usize, const T: usize> Router<S,
         // the deltas' length prefix and `upto` growing.
         let fixed = encoded_len(&update) + 2 * 5;
         let room = (MAX_DATAGRAM - HEADER_LEN - TAG_LEN).saturating_sub(fixed);
-        let (deltas, upto, more) = self.hub.page(base, room, names);
-        update.deltas = deltas;
+        let page = self.hub.page(base, room, names);
+        let (upto, more) = (page.upto, page.more);
+        update.deltas = page.deltas;
+        update.targets = page.targets;
         update.upto = upto;
         update.more = more;
         let interval = u64::from(self.hub.timing.update_interval_ms);

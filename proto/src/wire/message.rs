@@ -22,6 +22,8 @@ pub const MAX_PATHS: usize = 2;
 pub const MAX_TARGET_ADDRS: usize = 2;
 /// Most node deltas in one update page (the page also stops when the datagram is full).
 pub const MAX_DELTAS: usize = 48;
+/// Most target reports in one update page.
+pub const MAX_TARGET_REPORTS: usize = 4;
 /// Most orders whose progress one update carries.
 pub const MAX_PROGRESS: usize = 4;
 
@@ -237,8 +239,17 @@ pub struct NodeDelta {
     pub name: Option<Name>,
     /// Where it is heard.
     pub paths: Vec<PathReport, MAX_PATHS>,
-    /// A server's target status.
-    pub target: Option<TargetStatus>,
+}
+
+/// A target's status and the server that reports it, relayed up the tree beside the delta of
+/// that server (kept out of [`NodeDelta`] so that a page of deltas stays small in memory).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct TargetReport {
+    /// The server hosting the target.
+    pub server: NodeId,
+    /// What it reports.
+    pub status: TargetStatus,
 }
 
 /// Progress of one order in a subtree (sums of its nodes' reports).
@@ -302,6 +313,8 @@ pub struct Update {
     pub more: bool,
     /// Changed nodes.
     pub deltas: Vec<NodeDelta, MAX_DELTAS>,
+    /// Status of the targets whose servers are among the changed nodes.
+    pub targets: Vec<TargetReport, MAX_TARGET_REPORTS>,
     /// Subtree totals.
     pub totals: Totals,
     /// Progress of the orders the router holds.
