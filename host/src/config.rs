@@ -145,6 +145,10 @@ pub struct MgsOpts {
     /// Node table slots (capacity is 7/8 of it) [default: 65536].
     #[arg(long, value_name = "N")]
     pub table_slots: Option<usize>,
+    /// Sign every order with this secret key (`vigil keygen --order`); without it orders go
+    /// unsigned and only nodes given no `--order-pub` accept them.
+    #[arg(long, value_name = "FILE")]
+    pub order_key: Option<PathBuf>,
     #[command(flatten)]
     #[serde(flatten)]
     pub node: NodeOpts,
@@ -171,6 +175,11 @@ pub struct RouterOpts {
     /// Node table slots (capacity is 7/8 of it) [default: 8192].
     #[arg(long, value_name = "N")]
     pub table_slots: Option<usize>,
+    /// Verify orders with this MGS public key (`vigil keygen --order`) and drop unsigned or
+    /// forged ones; at most two (the current key and the next, during a rotation).
+    #[arg(long = "order-pub", value_name = "FILE")]
+    #[serde(default)]
+    pub order_pubs: Vec<PathBuf>,
     /// Serve Prometheus metrics of this router's counters over HTTP at this address.
     #[arg(long, value_name = "ADDR")]
     pub metrics: Option<SocketAddr>,
@@ -197,6 +206,11 @@ pub struct ClientOpts {
     /// Local UDP address [default: any address of the parents' family, port chosen by the OS].
     #[arg(long, value_name = "ADDR")]
     pub bind: Option<SocketAddr>,
+    /// Verify orders with this MGS public key (`vigil keygen --order`) and drop unsigned or
+    /// forged ones; at most two (the current key and the next, during a rotation).
+    #[arg(long = "order-pub", value_name = "FILE")]
+    #[serde(default)]
+    pub order_pubs: Vec<PathBuf>,
     /// Command run through `sh -c` on a recovery order (exit 0 = reconnected).
     #[arg(long, value_name = "CMD")]
     pub on_order: Option<String>,
@@ -236,6 +250,11 @@ pub struct ServerOpts {
     /// The target's own recovery window in ms [default: 300000, Lustre's recovery_time_soft].
     #[arg(long, value_name = "MS")]
     pub window_ms: Option<u32>,
+    /// Verify orders with this MGS public key (`vigil keygen --order`) and drop unsigned or
+    /// forged ones; at most two (the current key and the next, during a rotation).
+    #[arg(long = "order-pub", value_name = "FILE")]
+    #[serde(default)]
+    pub order_pubs: Vec<PathBuf>,
     /// Command run through `sh -c` when the MGS orders the window closed (exit 0 = closed).
     #[arg(long, value_name = "CMD")]
     pub on_close_window: Option<String>,
@@ -277,6 +296,7 @@ impl MgsOpts {
             listen: self.listen.or(file.listen),
             http: self.http.or(file.http),
             table_slots: self.table_slots.or(file.table_slots),
+            order_key: self.order_key.or(file.order_key),
             node: self.node.merge(file.node),
         })
     }
@@ -293,6 +313,7 @@ impl RouterOpts {
             parents: or_list(self.parents, file.parents),
             table_slots: self.table_slots.or(file.table_slots),
             metrics: self.metrics.or(file.metrics),
+            order_pubs: or_list(self.order_pubs, file.order_pubs),
             node: self.node.merge(file.node),
         })
     }
@@ -308,6 +329,7 @@ impl ClientOpts {
             parents: or_list(self.parents, file.parents),
             bind: self.bind.or(file.bind),
             on_order: self.on_order.or(file.on_order),
+            order_pubs: or_list(self.order_pubs, file.order_pubs),
             hook_timeout_ms: self.hook_timeout_ms.or(file.hook_timeout_ms),
             node: self.node.merge(file.node),
         })
@@ -327,6 +349,7 @@ impl ServerOpts {
             bind: self.bind.or(file.bind),
             window_ms: self.window_ms.or(file.window_ms),
             on_close_window: self.on_close_window.or(file.on_close_window),
+            order_pubs: or_list(self.order_pubs, file.order_pubs),
             hook_timeout_ms: self.hook_timeout_ms.or(file.hook_timeout_ms),
             node: self.node.merge(file.node),
         })
@@ -448,6 +471,11 @@ mod tests {
                 .unwrap();
         assert_eq!(server.target_addrs, ["10.1.0.7@o2ib"]);
         assert!(parse_file::<RouterOpts>("on_order = \"x\"").is_err(), "a client key in a router file");
+        let router: RouterOpts = parse_file("order_pubs = [\"/etc/vigil/order-1.pub\"]").unwrap();
+        assert_eq!(router.order_pubs, [PathBuf::from("/etc/vigil/order-1.pub")]);
+        let mgs: MgsOpts = parse_file("order_key = \"/etc/vigil/order.key\"").unwrap();
+        assert_eq!(mgs.order_key, Some(PathBuf::from("/etc/vigil/order.key")));
+        assert!(parse_file::<MgsOpts>("order_pubs = []").is_err(), "the MGS signs, it does not verify");
         let missing = required::<String>(None, "key-file").unwrap_err().to_string();
         assert!(missing.contains("--key-file") && missing.contains("key_file"), "{missing}");
     }

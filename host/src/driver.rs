@@ -235,6 +235,8 @@ pub async fn run<M: Machine, H: Handler<M>>(
     let mut tx = [0u8; MAX_DATAGRAM];
     let mut commands_open = true;
     let mut counters_tick = tokio::time::interval(COUNTERS_EVERY);
+    let mut forged = machine.counters().forged;
+    let mut forged_warned: Option<tokio::time::Instant> = None;
     tokio::pin!(shutdown);
     drain(&socket, local, &mut machine, &mut handler, clock.now(), &mut tx).await;
     loop {
@@ -261,6 +263,16 @@ pub async fn run<M: Machine, H: Handler<M>>(
                 Err(e) => debug!("receive failed: {e}"),
             },
             _ = counters_tick.tick() => debug!(counters = ?machine.counters(), "counters"),
+        }
+        // Someone holding the cluster key sends orders the MGS did not sign: an operator must
+        // hear of it at once, not in the next counters dump; but a forged order is repeated in
+        // every reply, so say it once per counters period.
+        if machine.counters().forged != forged
+            && forged_warned.is_none_or(|at| at.elapsed() >= COUNTERS_EVERY)
+        {
+            forged = machine.counters().forged;
+            forged_warned = Some(tokio::time::Instant::now());
+            warn!(forged, "order dropped: its MGS signature does not verify (forged or tampered)");
         }
         drain(&socket, local, &mut machine, &mut handler, clock.now(), &mut tx).await;
     }

@@ -8,6 +8,7 @@ mod driver;
 mod hook;
 mod http;
 mod key;
+mod order_key;
 mod state;
 mod status;
 
@@ -27,17 +28,28 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Write a new random cluster key file (mode 0600).
+    /// Write a new random cluster key file (mode 0600), or with --order the MGS's order-signing
+    /// key and its public key; --public-of prints the public key of an order key.
     Keygen {
-        /// Where to write it.
-        #[arg(long, value_name = "FILE")]
-        out: PathBuf,
-        /// The key id carried in every datagram (change it when rotating keys).
+        /// Where to write it (with --public-of: the public key file; default stdout).
+        #[arg(long, value_name = "FILE", required_unless_present = "public_of")]
+        out: Option<PathBuf>,
+        /// The key id (carried in every datagram or order; change it when rotating keys).
         #[arg(long, default_value_t = 1)]
         id: u8,
-        /// Replace an existing file.
+        /// Replace existing files.
         #[arg(long)]
         force: bool,
+        /// An order-signing key for `vigil mgs --order-key`, instead of a cluster key.
+        #[arg(long, conflicts_with = "public_of")]
+        order: bool,
+        /// With --order: where to write the public key for `--order-pub` [default: OUT with
+        /// extension .pub].
+        #[arg(long, value_name = "FILE", requires = "order")]
+        pub_out: Option<PathBuf>,
+        /// The public key of this order key file (secret or public), as a `vigil-order-pub` line.
+        #[arg(long, value_name = "FILE", conflicts_with = "id")]
+        public_of: Option<PathBuf>,
     },
     /// Run the MGS: the root of the health network, orders and the status API.
     Mgs(config::MgsOpts),
@@ -83,10 +95,8 @@ fn init_logs(default: &str) {
 
 async fn run(command: Command) -> anyhow::Result<()> {
     match command {
-        Command::Keygen { out, id, force } => {
-            key::generate(&out, id, force)?;
-            println!("wrote key id {id} to {}", out.display());
-            Ok(())
+        Command::Keygen { out, id, force, order, pub_out, public_of } => {
+            keygen(out, id, force, order, pub_out, public_of)
         }
         Command::Mgs(opts) => daemon::mgs::run(opts).await,
         Command::Router(opts) => daemon::router::run(opts).await,
@@ -96,6 +106,40 @@ async fn run(command: Command) -> anyhow::Result<()> {
         Command::Recover { target, addrs, mgs } => ctl::recover(&mgs, target, addrs).await,
         Command::Demo(opts) => demo::run(opts).await,
     }
+}
+
+/// `vigil keygen`: a cluster key, an order key pair, or the public half of an order key.
+fn keygen(
+    out: Option<PathBuf>,
+    id: u8,
+    force: bool,
+    order: bool,
+    pub_out: Option<PathBuf>,
+    public_of: Option<PathBuf>,
+) -> anyhow::Result<()> {
+    if let Some(secret) = public_of {
+        let public = order_key::public_of(&secret)?;
+        match out {
+            Some(out) => {
+                order_key::write_public(&out, &public, force)?;
+                println!("wrote the public key of order key id {} to {}", public.id, out.display());
+            }
+            None => println!("{}", public.render()),
+        }
+        return Ok(());
+    }
+    let out = out.ok_or_else(|| anyhow::anyhow!("missing --out"))?;
+    if order {
+        let pub_out = pub_out.unwrap_or_else(|| out.with_extension("pub"));
+        let public = order_key::generate(&out, &pub_out, id, force)?;
+        println!("wrote order key id {id} to {} (the MGS only: --order-key)", out.display());
+        println!("wrote its public key to {} (every other node: --order-pub)", pub_out.display());
+        println!("{}", public.render());
+    } else {
+        key::generate(&out, id, force)?;
+        println!("wrote key id {id} to {}", out.display());
+    }
+    Ok(())
 }
 
 fn main() -> ExitCode {

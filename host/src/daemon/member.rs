@@ -60,9 +60,15 @@ pub async fn run_client(opts: ClientOpts) -> anyhow::Result<()> {
     let name = required(opts.name.clone(), "name")?;
     let on_order = required(opts.on_order.clone(), "on-order")?;
     let hook = Hook::command(Some(on_order), opts.hook_timeout_ms.unwrap_or(DEFAULT_HOOK_TIMEOUT_MS));
+    let keys = super::order_keys(&opts.order_pubs)?;
     let (config, socket): (ClientConfig, _) = member(&name, &opts.node, &opts.parents, opts.bind).await?;
     info!(name, generation = config.generation.0, "client starting");
-    serve(name, &opts.node, socket, |clock| Client::new(config, clock.now()), hook).await
+    let machine = |clock: &Clock| {
+        let mut client = Client::new(config, clock.now());
+        client.set_order_keys(keys);
+        client
+    };
+    serve(name, &opts.node, socket, machine, hook).await
 }
 
 /// `vigil server`.
@@ -73,6 +79,7 @@ pub async fn run_server(opts: ServerOpts) -> anyhow::Result<()> {
     let addrs = wire_nids::<MAX_TARGET_ADDRS>(&opts.target_addrs)?;
     let timeout = opts.hook_timeout_ms.unwrap_or(DEFAULT_HOOK_TIMEOUT_MS);
     let hook = Hook::command(opts.on_close_window.clone(), timeout);
+    let keys = super::order_keys(&opts.order_pubs)?;
     let (member, socket) = member(&name, &opts.node, &opts.parents, opts.bind).await?;
     info!(
         name,
@@ -82,5 +89,10 @@ pub async fn run_server(opts: ServerOpts) -> anyhow::Result<()> {
     );
     let config =
         ServerConfig { member, target, addrs, window_ms: opts.window_ms.unwrap_or(DEFAULT_WINDOW_MS) };
-    serve(name, &opts.node, socket, |clock| Server::new(config, clock.now()), hook).await
+    let machine = |clock: &Clock| {
+        let mut server = Server::new(config, clock.now());
+        server.set_order_keys(keys);
+        server
+    };
+    serve(name, &opts.node, socket, machine, hook).await
 }

@@ -11,7 +11,7 @@ use hyper::body::Bytes;
 use hyper::{Method, StatusCode};
 use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
-use tracing::{error, info};
+use tracing::{error, info, warn};
 use vigil_proto::wire::MAX_TARGET_ADDRS;
 use vigil_proto::{Event, Instant, MgsConfig};
 
@@ -21,6 +21,7 @@ use crate::driver::{self, slots, Clock, Commands, Handler, MgsMachine};
 use crate::hook::order_id;
 use crate::http::{self, Reply};
 use crate::key;
+use crate::order_key;
 use crate::state::StateFile;
 use crate::status::{render_metrics, snapshot};
 
@@ -143,6 +144,14 @@ pub async fn run(opts: MgsOpts) -> anyhow::Result<()> {
     config.timing = timing;
     config.startup_hold_ms = timing.update_interval_ms.saturating_mul(2);
     config.last_order_seq = state.order_seq();
+    match &opts.order_key {
+        Some(path) => {
+            let signer = order_key::load_signer(path)?;
+            info!(key_id = signer.id(), "orders are signed");
+            config.signer = Some(signer);
+        }
+        None => warn!("no --order-key: orders go unsigned, and nodes given --order-pub drop them"),
+    }
     let generation = state.generation().0;
 
     let shutdown = Shutdown::on_signals()?;

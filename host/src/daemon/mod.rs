@@ -6,17 +6,18 @@ pub mod mgs;
 pub mod router;
 
 use std::net::SocketAddr;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use tokio::signal::unix::{signal, SignalKind};
 use tokio::sync::watch;
 use tracing::{debug, info, warn};
-use vigil_proto::wire::NodeState;
+use vigil_proto::wire::{NodeState, OrderKeys};
 use vigil_proto::{Endpoint, Event, MAX_PARENTS};
 
 use crate::driver::resolve;
 use crate::hook::order_id;
+use crate::order_key;
 use crate::state::write_atomically;
 
 /// Shutdown on SIGTERM or SIGINT, observable from every task of the daemon.
@@ -70,6 +71,17 @@ pub fn ready(ready_file: Option<&Path>, addrs: &[(&str, SocketAddr)]) -> anyhow:
             .with_context(|| format!("cannot write ready file {}", path.display()))?;
     }
     Ok(())
+}
+
+/// The order public keys of a router, client or server; none means orders go unverified.
+pub fn order_keys(paths: &[PathBuf]) -> anyhow::Result<OrderKeys> {
+    let keys = order_key::load_public(paths)?;
+    if keys.is_empty() {
+        warn!("no --order-pub: orders are not verified (any holder of the cluster key could forge one)");
+    } else {
+        info!(keys = paths.len(), "orders are verified; unsigned or forged ones are dropped");
+    }
+    Ok(keys)
 }
 
 /// Resolves a node's parents, checking there are one or two.

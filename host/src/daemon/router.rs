@@ -63,6 +63,7 @@ pub async fn run(opts: RouterOpts) -> anyhow::Result<()> {
     let generation = state.generation();
     let mut config = RouterConfig::new(wire_name(&name, "router")?, generation, upstream, keys);
     config.timing = timing;
+    config.order_keys = super::order_keys(&opts.order_pubs)?;
     config.settle_ms = timing.ping_interval_ms.saturating_add(timing.ping_interval_ms / 2);
 
     let shutdown = Shutdown::on_signals()?;
