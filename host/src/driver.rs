@@ -20,7 +20,7 @@ use tokio::time::sleep_until;
 use tracing::{debug, trace, warn};
 use vigil_proto::table::Slot;
 use vigil_proto::wire::MAX_DATAGRAM;
-use vigil_proto::{Client, Counters, Endpoint, Event, Instant, Mgs, OrderId, Router, Server};
+use vigil_proto::{Endpoint, Event, Instant, Mgs, Router};
 
 /// Node table storage on hosts.
 pub type Slots = Box<[Slot]>;
@@ -63,66 +63,10 @@ impl Clock {
     }
 }
 
-/// What the loop needs of a machine: the proto polling interface.
-pub trait Machine: Send + 'static {
-    /// A datagram arrived.
-    fn handle(&mut self, now: Instant, from: Endpoint, bytes: &[u8]);
-    /// The deadline passed.
-    fn handle_timeout(&mut self, now: Instant);
-    /// The next datagram to send.
-    fn poll_transmit(&mut self, now: Instant, buf: &mut [u8]) -> Option<(Endpoint, usize)>;
-    /// The next deadline.
-    fn poll_timeout(&self) -> Option<Instant>;
-    /// The next event.
-    fn poll_event(&mut self) -> Option<Event>;
-    /// What was dropped and why.
-    fn counters(&self) -> &Counters;
-}
+/// What the loop needs of a machine: proto's one polling interface, movable into the loop's task.
+pub trait Machine: vigil_proto::Machine + Send + 'static {}
 
-/// A machine that carries out orders through its driver and reports the outcome.
-pub trait Obeys: Machine {
-    /// The order was carried out (`ok`) or failed.
-    fn order_done(&mut self, now: Instant, order: OrderId, ok: bool) -> bool;
-}
-
-macro_rules! impl_machine {
-    ($($ty:ty),*) => {$(
-        impl Machine for $ty {
-            fn handle(&mut self, now: Instant, from: Endpoint, bytes: &[u8]) {
-                <$ty>::handle(self, now, from, bytes)
-            }
-            fn handle_timeout(&mut self, now: Instant) {
-                <$ty>::handle_timeout(self, now)
-            }
-            fn poll_transmit(&mut self, now: Instant, buf: &mut [u8]) -> Option<(Endpoint, usize)> {
-                <$ty>::poll_transmit(self, now, buf)
-            }
-            fn poll_timeout(&self) -> Option<Instant> {
-                <$ty>::poll_timeout(self)
-            }
-            fn poll_event(&mut self) -> Option<Event> {
-                <$ty>::poll_event(self)
-            }
-            fn counters(&self) -> &Counters {
-                <$ty>::counters(self)
-            }
-        }
-    )*};
-}
-
-impl_machine!(Client, Server, RouterMachine, MgsMachine);
-
-impl Obeys for Client {
-    fn order_done(&mut self, now: Instant, order: OrderId, ok: bool) -> bool {
-        Client::order_done(self, now, order, ok)
-    }
-}
-
-impl Obeys for Server {
-    fn order_done(&mut self, now: Instant, order: OrderId, ok: bool) -> bool {
-        Server::order_done(self, now, order, ok)
-    }
-}
+impl<M: vigil_proto::Machine + Send + 'static> Machine for M {}
 
 /// What a role does with its machine's events.
 pub trait Handler<M>: Send + 'static {

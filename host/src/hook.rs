@@ -15,7 +15,7 @@ use tracing::{info, warn};
 use vigil_proto::wire::{Action, Order};
 use vigil_proto::{Event, Instant, OrderId};
 
-use crate::driver::{Commands, Handler, Obeys};
+use crate::driver::{Commands, Handler, Machine};
 
 /// An order as a hook sees it (and as its environment carries it).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -137,7 +137,7 @@ pub struct MemberHandler<M> {
     pub commands: Commands<M>,
 }
 
-impl<M: Obeys> Handler<M> for MemberHandler<M> {
+impl<M: Machine> Handler<M> for MemberHandler<M> {
     fn on_event(&mut self, machine: &mut M, now: Instant, event: Event) {
         let Event::Order(order) = event else {
             crate::daemon::log_event(&self.name, &event);

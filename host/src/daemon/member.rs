@@ -7,7 +7,7 @@ use vigil_proto::{Client, ClientConfig, MemberConfig, Server, ServerConfig};
 use super::{parents, ready, Shutdown};
 use crate::config::{required, wire_name, wire_nids, ClientOpts, NodeOpts, ServerOpts};
 use crate::config::{DEFAULT_HOOK_TIMEOUT_MS, DEFAULT_WINDOW_MS};
-use crate::driver::{self, wildcard_for, Clock, Obeys};
+use crate::driver::{self, wildcard_for, Clock, Machine};
 use crate::hook::{Hook, MemberHandler};
 use crate::key;
 use crate::state::StateFile;
@@ -35,7 +35,7 @@ async fn member(
 }
 
 /// Runs a member machine until SIGTERM or SIGINT.
-async fn serve<M: Obeys>(
+async fn serve<M: Machine>(
     name: String,
     node: &NodeOpts,
     socket: tokio::net::UdpSocket,
