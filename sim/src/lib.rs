@@ -6,10 +6,17 @@
 //! random loss, cut links and stopped nodes, all decided by one seeded [`Rng`]: a seed replays a
 //! run exactly. Client hooks are simulated as a delay after which the client reports the order
 //! done.
+//!
+//! On top of the harness: [`scenario`] runs the scale scenario (a router tree, dead clients, a
+//! target restart), [`baseline`] models Lustre's passive and imperative recoveries beside it, and
+//! [`report`] prints and plots the figures; the `vigil-sim` binary drives them.
 
+pub mod baseline;
+pub mod report;
 pub mod rng;
+pub mod scenario;
 
-use std::cmp::Reverse;
+use std::cmp::{Ordering, Reverse};
 use std::collections::{BinaryHeap, HashMap, HashSet};
 
 use heapless::Vec as HVec;
@@ -115,6 +122,9 @@ pub enum Spec {
     Router {
         /// Parents, primary first.
         parents: Vec<usize>,
+        /// Table slots; 0 takes [`Net::router_slots`]. Size each router to its subtree: the
+        /// machine walks every slot on each silence check.
+        slots: usize,
     },
     /// A client with these parents.
     Client {
@@ -161,12 +171,56 @@ pub struct Node {
     pub events: Vec<(u64, Event)>,
     /// Bumped on every restart, to discard deadlines of an older machine.
     epoch: u64,
+    /// The earliest deadline queued for the current machine (`u64::MAX`: none), so that a
+    /// machine re-arming the same deadline after every input does not flood the queue.
+    armed: u64,
 }
 
 enum Pending {
-    Deliver { to: usize, from: Endpoint, bytes: Vec<u8> },
-    HookDone { node: usize, epoch: u64, order: OrderId },
-    Timeout { node: usize, epoch: u64 },
+    /// `bytes` is a buffer of [`Net`]'s pool, handed back after delivery.
+    Deliver {
+        to: usize,
+        from: Endpoint,
+        bytes: Vec<u8>,
+    },
+    HookDone {
+        node: usize,
+        epoch: u64,
+        order: OrderId,
+    },
+    Timeout {
+        node: usize,
+        epoch: u64,
+    },
+}
+
+/// A queued happening: its time, a tie-breaker in scheduling order (determinism), and its slot
+/// in [`Net`]'s slab. The payload stays in the slab so that the heap moves 24 bytes, not the
+/// payload, on every sift.
+struct Scheduled {
+    at: u64,
+    seq: u64,
+    slot: u32,
+}
+
+impl PartialEq for Scheduled {
+    fn eq(&self, other: &Self) -> bool {
+        (self.at, self.seq) == (other.at, other.seq)
+    }
+}
+
+impl Eq for Scheduled {}
+
+impl PartialOrd for Scheduled {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Scheduled {
+    fn cmp(&self, other: &Self) -> Ordering {
+        Reverse((self.at, self.seq)).cmp(&Reverse((other.at, other.seq)))
+    }
 }
 
 /// Network conditions.
@@ -212,15 +266,36 @@ pub struct Net {
     /// Keep every event of every node (costly at scale).
     pub keep_events: bool,
     rng: Rng,
-    queue: BinaryHeap<Reverse<(u64, u64)>>,
-    pending: HashMap<u64, Pending>,
+    queue: BinaryHeap<Scheduled>,
+    slab: Vec<Option<Pending>>,
+    free_slots: Vec<u32>,
+    /// Datagram buffers in flight are taken from here and returned after delivery: no
+    /// allocation per datagram once the network is warm.
+    pool: Vec<Vec<u8>>,
     nodes: Vec<Node>,
-    by_addr: HashMap<Endpoint, usize>,
     cut: HashSet<(usize, usize)>,
     /// Latest delivery time scheduled on each directed link.
     link_clock: HashMap<(usize, usize), u64>,
-    /// Traffic into each node.
+    /// Traffic delivered to each node.
     pub inbound: Vec<Traffic>,
+    /// Traffic each node sent (lost datagrams included).
+    pub outbound: Vec<Traffic>,
+}
+
+/// The address of the node with index `i` (indices below 2^24).
+fn address(i: usize) -> Endpoint {
+    let n = i as u32;
+    Endpoint::V4 { ip: [10, (n >> 16) as u8, (n >> 8) as u8, n as u8], port: 7000 }
+}
+
+/// The index of the node at `addr`, if it is a simulated address.
+fn index_of(addr: Endpoint) -> Option<usize> {
+    match addr {
+        Endpoint::V4 { ip: [10, a, b, c], port: 7000 } => {
+            Some((usize::from(a) << 16) | (usize::from(b) << 8) | usize::from(c))
+        }
+        _ => None,
+    }
 }
 
 impl Net {
@@ -236,12 +311,14 @@ impl Net {
             keep_events: true,
             rng: Rng::new(seed),
             queue: BinaryHeap::new(),
-            pending: HashMap::new(),
+            slab: Vec::new(),
+            free_slots: Vec::new(),
+            pool: Vec::new(),
             nodes: Vec::new(),
-            by_addr: HashMap::new(),
             cut: HashSet::new(),
             link_clock: HashMap::new(),
             inbound: Vec::new(),
+            outbound: Vec::new(),
         }
     }
 
@@ -268,8 +345,8 @@ impl Net {
     /// Adds a node and starts it now.
     pub fn add(&mut self, name: &str, spec: Spec) -> usize {
         let i = self.nodes.len();
-        let n = i as u32;
-        let addr = Endpoint::V4 { ip: [10, (n >> 16) as u8, (n >> 8) as u8, n as u8], port: 7000 };
+        assert!(i < 1 << 24, "simulated addresses hold 2^24 nodes");
+        let addr = address(i);
         let machine = self.build(name, &spec, 1);
         self.nodes.push(Node {
             name: name.to_string(),
@@ -281,9 +358,10 @@ impl Net {
             orders: HashMap::new(),
             events: Vec::new(),
             epoch: 0,
+            armed: u64::MAX,
         });
         self.inbound.push(Traffic::default());
-        self.by_addr.insert(addr, i);
+        self.outbound.push(Traffic::default());
         self.service(i);
         i
     }
@@ -306,12 +384,13 @@ impl Net {
                 config.startup_hold_ms = 2 * self.timing.update_interval_ms;
                 Machine::Mgs(Box::new(Mgs::new(config, slots(self.mgs_slots), now)))
             }
-            Spec::Router { parents: p } => {
+            Spec::Router { parents: p, slots: n } => {
                 let mut config =
                     RouterConfig::new(node_name.clone(), Generation(generation), parents(p), cluster_keys());
                 config.timing = self.timing;
                 config.settle_ms = self.timing.ping_interval_ms + self.timing.ping_interval_ms / 2;
-                Machine::Router(Box::new(Router::new(config, slots(self.router_slots), now)))
+                let n = if *n == 0 { self.router_slots } else { *n };
+                Machine::Router(Box::new(Router::new(config, slots(n), now)))
             }
             Spec::Client { parents: p } => Machine::Client(Client::new(member(p) as ClientConfig, now)),
             Spec::Server { parents: p, target } => {
@@ -330,6 +409,7 @@ impl Net {
     pub fn stop(&mut self, i: usize) {
         self.nodes[i].up = false;
         self.nodes[i].epoch += 1;
+        self.nodes[i].armed = u64::MAX;
     }
 
     /// Restarts a node with the next generation (a reboot: all state lost).
@@ -342,6 +422,7 @@ impl Net {
         node.generation = generation;
         node.up = true;
         node.epoch += 1;
+        node.armed = u64::MAX;
         self.service(i);
     }
 
@@ -355,10 +436,19 @@ impl Net {
         self.cut.remove(&(a.min(b), a.max(b)));
     }
 
-    fn schedule(&mut self, at: u64, p: Pending) {
+    fn schedule(&mut self, at: u64, pending: Pending) {
         self.seq += 1;
-        self.queue.push(Reverse((at, self.seq)));
-        self.pending.insert(self.seq, p);
+        let slot = match self.free_slots.pop() {
+            Some(slot) => {
+                self.slab[slot as usize] = Some(pending);
+                slot
+            }
+            None => {
+                self.slab.push(Some(pending));
+                u32::try_from(self.slab.len() - 1).expect("fewer than 2^32 happenings queued")
+            }
+        };
+        self.queue.push(Scheduled { at, seq: self.seq, slot });
     }
 
     /// Drains a node's outputs and re-arms its deadline: the driver loop every daemon runs.
@@ -370,8 +460,11 @@ impl Net {
         let mut buf = [0u8; MAX_DATAGRAM];
         let from = self.nodes[i].addr;
         while let Some((to, len)) = self.nodes[i].machine.poll_transmit(now, &mut buf) {
-            let Some(&j) = self.by_addr.get(&to) else { continue };
-            if self.cut.contains(&(i.min(j), i.max(j))) || self.rng.chance(self.conditions.loss) {
+            self.outbound[i].datagrams += 1;
+            self.outbound[i].bytes += len as u64;
+            let Some(j) = index_of(to).filter(|&j| j < self.nodes.len()) else { continue };
+            let cut = !self.cut.is_empty() && self.cut.contains(&(i.min(j), i.max(j)));
+            if cut || self.rng.chance(self.conditions.loss) {
                 continue;
             }
             let delay = self.conditions.latency_ms + self.rng.below(self.conditions.jitter_ms + 1);
@@ -379,7 +472,10 @@ impl Net {
             let last = self.link_clock.entry((i, j)).or_default();
             let at = (self.now + delay).max(*last);
             *last = at;
-            self.schedule(at, Pending::Deliver { to: j, from, bytes: buf[..len].to_vec() });
+            let mut bytes = self.pool.pop().unwrap_or_default();
+            bytes.clear();
+            bytes.extend_from_slice(&buf[..len]);
+            self.schedule(at, Pending::Deliver { to: j, from, bytes });
         }
         while let Some(event) = self.nodes[i].machine.poll_event() {
             if let Event::Order(order) = &event {
@@ -400,29 +496,31 @@ impl Net {
             }
         }
         if let Some(t) = self.nodes[i].machine.poll_timeout() {
-            let epoch = self.nodes[i].epoch;
-            self.schedule(t.0.max(self.now), Pending::Timeout { node: i, epoch });
+            let at = t.0.max(self.now);
+            if at < self.nodes[i].armed {
+                self.nodes[i].armed = at;
+                let epoch = self.nodes[i].epoch;
+                self.schedule(at, Pending::Timeout { node: i, epoch });
+            }
         }
     }
 
     /// Runs the network until simulated time `until` (ms).
     pub fn run_until(&mut self, until: u64) {
-        while let Some(&Reverse((at, seq))) = self.queue.peek() {
-            if at > until {
-                break;
-            }
-            self.queue.pop();
+        while self.queue.peek().is_some_and(|s| s.at <= until) {
+            let Some(Scheduled { at, slot, .. }) = self.queue.pop() else { break };
             self.now = at;
-            let Some(p) = self.pending.remove(&seq) else { continue };
-            match p {
+            let Some(pending) = self.slab[slot as usize].take() else { continue };
+            self.free_slots.push(slot);
+            match pending {
                 Pending::Deliver { to, from, bytes } => {
-                    if !self.nodes[to].up {
-                        continue;
+                    if self.nodes[to].up {
+                        self.inbound[to].datagrams += 1;
+                        self.inbound[to].bytes += bytes.len() as u64;
+                        self.nodes[to].machine.handle(Instant(self.now), from, &bytes);
+                        self.service(to);
                     }
-                    self.inbound[to].datagrams += 1;
-                    self.inbound[to].bytes += bytes.len() as u64;
-                    self.nodes[to].machine.handle(Instant(self.now), from, &bytes);
-                    self.service(to);
+                    self.pool.push(bytes);
                 }
                 Pending::HookDone { node, epoch, order } => {
                     if self.nodes[node].up && self.nodes[node].epoch == epoch {
@@ -432,17 +530,18 @@ impl Net {
                     }
                 }
                 Pending::Timeout { node, epoch } => {
-                    // Stale deadlines (an older arming, an older machine) are skipped; the latest
-                    // arming is always in the queue.
-                    let n = &self.nodes[node];
-                    if !n.up || n.epoch != epoch {
+                    // Deadlines of an older machine are skipped. Of this machine's armings, the
+                    // earliest is always queued: when it fires, the next service re-arms.
+                    let n = &mut self.nodes[node];
+                    if !n.up || n.epoch != epoch || n.armed != at {
                         continue;
                     }
+                    n.armed = u64::MAX;
                     let due = n.machine.poll_timeout().is_some_and(|t| t.0 <= self.now);
                     if due {
                         self.nodes[node].machine.handle_timeout(Instant(self.now));
-                        self.service(node);
                     }
+                    self.service(node);
                 }
             }
         }
@@ -528,13 +627,13 @@ pub fn two_level(
 ) -> Cluster {
     let mut c = Cluster { mgs: net.add("mgs", Spec::Mgs), ..Cluster::default() };
     for a in 0..l1 {
-        let r = net.add(&format!("r{a}"), Spec::Router { parents: vec![c.mgs] });
+        let r = net.add(&format!("r{a}"), Spec::Router { parents: vec![c.mgs], slots: 0 });
         c.l1.push(r);
     }
     for b in 0..l2_per_l1 {
         for a in 0..l1 {
             let parent = c.l1[a];
-            c.l2.push(net.add(&format!("r{a}.{b}"), Spec::Router { parents: vec![parent] }));
+            c.l2.push(net.add(&format!("r{a}.{b}"), Spec::Router { parents: vec![parent], slots: 0 }));
         }
     }
     for k in 0..clients {

@@ -1,0 +1,109 @@
+//! `vigil-sim`: runs the scale scenario (default: 100,000 clients under two router levels, 4
+//! targets, 1% loss, 5% of clients dead, one target restarting) with Vigil's real machines, and
+//! prints Vigil's recovery beside Lustre's passive and imperative recoveries.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::Parser;
+use vigil_sim::report::{self, Params};
+use vigil_sim::scenario;
+
+/// Deterministic scale simulation of Vigil's imperative recovery against Lustre's.
+#[derive(Parser, Debug)]
+#[command(name = "vigil-sim", version)]
+struct Cli {
+    /// Clients.
+    #[arg(long, default_value_t = 100_000)]
+    clients: usize,
+    /// Routers on the first and second level (the second spread evenly over the first).
+    #[arg(long, value_name = "A,B", default_value = "10,100", value_parser = pair)]
+    routers_per_level: (u64, u64),
+    /// Clients' ping interval in ms (routers update every half of it).
+    #[arg(long, default_value_t = 2_000)]
+    interval_ms: u32,
+    /// Datagram loss probability.
+    #[arg(long, default_value_t = 0.01)]
+    loss: f64,
+    /// One-way latency in ms, with optional uniform jitter: `L` or `L,J`.
+    #[arg(long, value_name = "L[,J]", default_value = "1,1", value_parser = latency)]
+    latency_ms: (u64, u64),
+    /// Share of clients that die before the target restarts.
+    #[arg(long, default_value_t = 0.05)]
+    dead_fraction: f64,
+    /// Targets (one server each); the first restarts.
+    #[arg(long, default_value_t = 4)]
+    targets: usize,
+    /// Seed: the same seed replays the same run.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Print the figures as JSON.
+    #[arg(long)]
+    json: bool,
+    /// Run N = 1k, 10k, 100k (routers scaled with N) and print how each figure grows.
+    #[arg(long)]
+    sweep: bool,
+    /// Largest N of the sweep (e.g. 1000000 adds 1M).
+    #[arg(long, default_value_t = 100_000)]
+    sweep_max: usize,
+    /// Where the sweep's plot goes.
+    #[arg(long, default_value = "sim-sweep.svg")]
+    svg: PathBuf,
+}
+
+fn pair(s: &str) -> Result<(u64, u64), String> {
+    let (a, b) = s.split_once(',').ok_or("expected A,B")?;
+    Ok((a.trim().parse().map_err(|e| format!("{e}"))?, b.trim().parse().map_err(|e| format!("{e}"))?))
+}
+
+fn latency(s: &str) -> Result<(u64, u64), String> {
+    match s.split_once(',') {
+        Some(_) => pair(s),
+        None => Ok((s.trim().parse().map_err(|e| format!("{e}"))?, 0)),
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let params = Params {
+        clients: cli.clients,
+        routers: [cli.routers_per_level.0 as usize, cli.routers_per_level.1 as usize],
+        interval_ms: cli.interval_ms,
+        loss: cli.loss,
+        latency_ms: cli.latency_ms.0,
+        jitter_ms: cli.latency_ms.1,
+        dead_fraction: cli.dead_fraction,
+        targets: cli.targets.max(1),
+        seed: cli.seed,
+    };
+    if !cli.sweep {
+        let f = scenario::run(&params).figures;
+        if cli.json {
+            println!("{}", serde_json::to_string_pretty(&f).expect("figures serialise"));
+        } else {
+            print!("{}", report::table(&f));
+        }
+        return ExitCode::SUCCESS;
+    }
+    let mut runs = Vec::new();
+    let mut n = 1_000;
+    while n <= cli.sweep_max {
+        let f = scenario::run(&params.scaled(n)).figures;
+        if !cli.json {
+            eprintln!("{n} clients: {} ms wall", f.wall_ms);
+        }
+        runs.push(f);
+        n *= 10;
+    }
+    if cli.json {
+        println!("{}", serde_json::to_string_pretty(&runs).expect("figures serialise"));
+    } else {
+        print!("{}", report::sweep_table(&runs));
+    }
+    if let Err(e) = report::sweep_svg(&runs, &cli.svg) {
+        eprintln!("cannot write {}: {e}", cli.svg.display());
+        return ExitCode::FAILURE;
+    }
+    eprintln!("plot written to {}", cli.svg.display());
+    ExitCode::SUCCESS
+}

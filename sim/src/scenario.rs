@@ -1,0 +1,404 @@
+//! The scale scenario: a two-level router tree under one MGS, a share of the clients dead, one
+//! target restarting, and Vigil's imperative recovery measured against Lustre's baselines.
+//!
+//! Phases, all in one deterministic run:
+//! 1. **boot**: the MGS, routers and servers start at time zero; the servers' targets start
+//!    recovering, and with no client yet each boot recovery closes at once. Then every client
+//!    mounts (starts) at the same instant; the phase ends when the MGS shows every node alive.
+//!    (Clients start after the targets, as on a real cluster: started together, four targets'
+//!    recoveries overflow the clients' order reports, see `NOTES-sim.md`.)
+//! 2. **steady state**: [`STEADY_INTERVALS`] ping intervals with nothing happening, over which the
+//!    traffic rates are measured;
+//! 3. **deaths**: `dead_fraction` of the clients stop; the phase ends when the MGS shows them all
+//!    dead;
+//! 4. **restart**: the first target's server restarts with a new generation; the run ends when
+//!    its window closes (the server carried out `CloseWindow`, or its own window ran out).
+//!
+//! From boot to the end, every [`SAMPLE_MS`] the MGS's view is checked for live clients shown
+//! dead (false deaths) and every router's table occupancy is recorded.
+
+use std::collections::HashSet;
+
+use vigil_proto::wire::{NodeState, Role};
+use vigil_proto::{Instant, NodeId, OrderId, Timing};
+
+use crate::baseline::{self, Setting, Timeline};
+use crate::report::{Figures, Level, Load, Occupancy, Params, Rate, Ratios, Spread, Times};
+use crate::{Conditions, Machine, Net, Rng, Spec, Traffic};
+
+/// Ping intervals of quiet over which steady-state traffic is measured.
+pub const STEADY_INTERVALS: u64 = 5;
+/// How often the MGS's view and the router tables are sampled.
+pub const SAMPLE_MS: u64 = 1_000;
+/// Longest the boot and death phases may take before the run gives up.
+const PHASE_LIMIT_MS: u64 = 300_000;
+/// Longest the restart phase may take: past any target's own window.
+const RESTART_LIMIT_MS: u64 = 400_000;
+/// The restarted target.
+const TARGET: &str = "testfs-OST0000";
+
+/// Indices of the scenario's nodes.
+#[derive(Clone, Debug, Default)]
+pub struct Tree {
+    /// The MGS.
+    pub mgs: usize,
+    /// Routers per level, top level first.
+    pub levels: Vec<Vec<usize>>,
+    /// Clients.
+    pub clients: Vec<usize>,
+    /// Servers, one per target.
+    pub servers: Vec<usize>,
+    /// Ids in use.
+    names: Names,
+}
+
+/// Table slots for `n` entries: the table keeps one eighth free, plus room for churn.
+fn slots_for(n: usize) -> usize {
+    n + n / 6 + 64
+}
+
+/// Hands out node names whose ids do not collide (ids are 32-bit hashes of names: at 100k
+/// nodes a collision is likely, and the MGS would refuse the second node).
+#[derive(Clone, Debug, Default)]
+struct Names(HashSet<NodeId>);
+
+impl Names {
+    fn unique(&mut self, base: String) -> String {
+        let mut name = base.clone();
+        let mut k = 0;
+        while !self.0.insert(NodeId::from_name(&name)) {
+            k += 1;
+            name = format!("{base}-{k}");
+        }
+        name
+    }
+}
+
+/// Builds MGS → `l1` routers → `l2` routers (spread evenly over the first level), and servers
+/// under the first level; [`Tree::mount`] adds the clients. Tables are sized to their subtrees.
+pub fn build(net: &mut Net, p: &Params) -> Tree {
+    let (l1, l2) = (p.routers[0].max(1), p.routers[1].max(p.routers[0]).max(1));
+    let per_l2 = p.clients.div_ceil(l2);
+    let per_l1 = l2.div_ceil(l1) * (per_l2 + 1) + p.targets.div_ceil(l1);
+    net.mgs_slots = slots_for(p.clients + l1 + l2 + p.targets);
+    let mut t = Tree::default();
+    t.mgs = net.add(&t.names.unique("mgs".into()), Spec::Mgs);
+    let names = &mut t.names;
+    let top: Vec<usize> = (0..l1)
+        .map(|a| {
+            let spec = Spec::Router { parents: vec![t.mgs], slots: slots_for(per_l1) };
+            net.add(&names.unique(format!("r{a}")), spec)
+        })
+        .collect();
+    let second: Vec<usize> = (0..l2)
+        .map(|b| {
+            let spec = Spec::Router { parents: vec![top[b % l1]], slots: slots_for(per_l2) };
+            net.add(&names.unique(format!("r{}.{}", b % l1, b / l1)), spec)
+        })
+        .collect();
+    for k in 0..p.targets {
+        let target = format!("testfs-OST{k:04x}");
+        let spec = Spec::Server { parents: vec![top[k % l1]], target };
+        t.servers.push(net.add(&names.unique(format!("oss{k}")), spec));
+    }
+    t.levels = vec![top, second];
+    t
+}
+
+impl Tree {
+    /// Starts `clients` clients now, spread evenly over the last router level.
+    pub fn mount(&mut self, net: &mut Net, clients: usize) {
+        let last = self.levels.last().cloned().unwrap_or_default();
+        for k in 0..clients {
+            let spec = Spec::Client { parents: vec![last[k % last.len()]] };
+            let name = self.names.unique(format!("c{k:06}"));
+            self.clients.push(net.add(&name, spec));
+        }
+    }
+}
+
+/// What the sampling saw over the run.
+struct Watch {
+    false_deaths: HashSet<usize>,
+    peak: Vec<usize>,
+    capacity: Vec<usize>,
+    next_sample: u64,
+}
+
+impl Watch {
+    fn sample(&mut self, net: &Net, tree: &Tree, by_id: &std::collections::HashMap<NodeId, usize>) {
+        if net.now() < self.next_sample {
+            return;
+        }
+        self.next_sample = net.now() + SAMPLE_MS;
+        for v in net.mgs().nodes(Instant(net.now())) {
+            if v.state == NodeState::Dead && v.role == Role::Client {
+                if let Some(&i) = by_id.get(&v.id) {
+                    if net.node(i).up {
+                        self.false_deaths.insert(i);
+                    }
+                }
+            }
+        }
+        for (level, routers) in tree.levels.iter().enumerate() {
+            for &r in routers {
+                if let Machine::Router(m) = &net.node(r).machine {
+                    self.peak[level] = self.peak[level].max(m.table().len());
+                    self.capacity[level] = m.table().capacity();
+                }
+            }
+        }
+    }
+}
+
+/// The invariants a scenario run must hold (the CI test asserts them).
+#[derive(Clone, Debug, Default)]
+pub struct Checks {
+    /// Live clients handed the recovery order exactly once.
+    pub ordered_once: usize,
+    /// Live clients handed it never, or more than once.
+    pub ordered_not_once: usize,
+    /// Dead clients handed it (they cannot be: stopped nodes receive nothing).
+    pub dead_ordered: usize,
+    /// Live clients whose reconnect had not finished when the MGS closed the window.
+    pub unfinished_at_close: usize,
+    /// Whether Vigil closed the window by order (rather than the target's own time-out).
+    pub closed_by_order: bool,
+}
+
+/// A scenario's outcome: the figures and the invariants.
+pub struct Outcome {
+    /// Everything measured.
+    pub figures: Figures,
+    /// Invariants, for tests.
+    pub checks: Checks,
+}
+
+fn rate(t: Traffic, ms: u64) -> Rate {
+    let s = ms as f64 / 1_000.0;
+    Rate { datagrams_per_s: t.datagrams as f64 / s, bytes_per_s: t.bytes as f64 / s }
+}
+
+fn sum(counters: &[Traffic], nodes: &[usize]) -> Traffic {
+    nodes.iter().fold(Traffic::default(), |acc, &i| Traffic {
+        datagrams: acc.datagrams + counters[i].datagrams,
+        bytes: acc.bytes + counters[i].bytes,
+    })
+}
+
+fn diff(after: Traffic, before: Traffic) -> Traffic {
+    Traffic { datagrams: after.datagrams - before.datagrams, bytes: after.bytes - before.bytes }
+}
+
+/// Runs the scenario.
+pub fn run(p: &Params) -> Outcome {
+    let started = std::time::Instant::now();
+    let mut net = Net::new(p.seed);
+    net.keep_events = false;
+    net.timing = Timing {
+        ping_interval_ms: p.interval_ms,
+        update_interval_ms: (p.interval_ms / 2).max(1),
+        ..Timing::default()
+    };
+    net.conditions = Conditions {
+        loss: p.loss,
+        latency_ms: p.latency_ms,
+        jitter_ms: p.jitter_ms,
+        ..Conditions::default()
+    };
+    let mut tree = build(&mut net, p);
+    let levels = tree.levels.len();
+    let mut watch = Watch {
+        false_deaths: HashSet::new(),
+        peak: vec![0; levels],
+        capacity: vec![0; levels],
+        next_sample: 0,
+    };
+
+    // 1. Boot: the filesystem first, then the clients.
+    net.run_until_true(SAMPLE_MS / 10, PHASE_LIMIT_MS, |net| {
+        let mgs = net.mgs();
+        mgs.recoveries().len() == p.targets && mgs.recoveries().iter().all(|r| r.target_up.is_some())
+    });
+    tree.mount(&mut net, p.clients);
+    let by_id: std::collections::HashMap<NodeId, usize> =
+        tree.clients.iter().map(|&i| (NodeId::from_name(&net.node(i).name), i)).collect();
+    let others: Vec<(usize, NodeId)> = (0..net.nodes().len())
+        .filter(|&i| i != tree.mgs)
+        .map(|i| (i, NodeId::from_name(&net.node(i).name)))
+        .collect();
+    let settled = net.run_until_true(SAMPLE_MS, PHASE_LIMIT_MS, |net| {
+        watch.sample(net, &tree, &by_id);
+        let now = Instant(net.now());
+        let mgs = net.mgs();
+        others.iter().all(|&(_, id)| mgs.node(id, now).is_some_and(|v| v.state == NodeState::Alive))
+    });
+    let boot_ms = settled.unwrap_or(net.now());
+
+    // 2. Steady state.
+    net.run_for(p.interval_ms.into());
+    let (in0, out0) = (net.inbound.clone(), net.outbound.clone());
+    let steady_ms = STEADY_INTERVALS * u64::from(p.interval_ms);
+    let end = net.now() + steady_ms;
+    net.run_until_true(SAMPLE_MS, steady_ms, |net| {
+        watch.sample(net, &tree, &by_id);
+        net.now() >= end
+    });
+    let inbound: Vec<Traffic> = net.inbound.iter().zip(&in0).map(|(&a, &b)| diff(a, b)).collect();
+    let outbound: Vec<Traffic> = net.outbound.iter().zip(&out0).map(|(&a, &b)| diff(a, b)).collect();
+    let clients_in = sum(&inbound, &tree.clients);
+    let clients_out = sum(&outbound, &tree.clients);
+    let n = tree.clients.len().max(1) as f64;
+    let per_client = |t: Traffic| {
+        let r = rate(t, steady_ms);
+        Rate { datagrams_per_s: r.datagrams_per_s / n, bytes_per_s: r.bytes_per_s / n }
+    };
+    let load = Load {
+        window_ms: steady_ms,
+        mgs: rate(inbound[tree.mgs], steady_ms),
+        levels: tree
+            .levels
+            .iter()
+            .enumerate()
+            .map(|(k, routers)| {
+                let total = rate(sum(&inbound, routers), steady_ms);
+                let per = routers.len().max(1) as f64;
+                Level {
+                    level: k + 1,
+                    routers: routers.len(),
+                    per_router: Rate {
+                        datagrams_per_s: total.datagrams_per_s / per,
+                        bytes_per_s: total.bytes_per_s / per,
+                    },
+                    total,
+                }
+            })
+            .collect(),
+        client_in: per_client(clients_in),
+        client_out: per_client(clients_out),
+        mgs_datagrams_per_router_per_update: rate(inbound[tree.mgs], steady_ms).datagrams_per_s
+            * f64::from(net.timing.update_interval_ms)
+            / 1_000.0
+            / tree.levels[0].len().max(1) as f64,
+    };
+
+    // 3. Deaths.
+    let mut pick = Rng::new(p.seed ^ 0xDEAD);
+    let mut order: Vec<usize> = tree.clients.clone();
+    let dead_count = ((p.clients as f64) * p.dead_fraction).round() as usize;
+    for k in 0..dead_count.min(order.len()) {
+        let j = k + pick.below((order.len() - k) as u64) as usize;
+        order.swap(k, j);
+    }
+    let dead: HashSet<usize> = order[..dead_count.min(order.len())].iter().copied().collect();
+    for &d in &dead {
+        net.stop(d);
+    }
+    let dead_ids: Vec<NodeId> = dead.iter().map(|&d| NodeId::from_name(&net.node(d).name)).collect();
+    net.run_until_true(SAMPLE_MS, PHASE_LIMIT_MS, |net| {
+        watch.sample(net, &tree, &by_id);
+        let now = Instant(net.now());
+        dead_ids.iter().all(|&id| net.mgs().node(id, now).is_some_and(|v| v.state == NodeState::Dead))
+    });
+    let live: Vec<usize> = tree.clients.iter().copied().filter(|i| !dead.contains(i)).collect();
+
+    // 4. Restart.
+    let server = tree.servers[0];
+    let restarted_at = net.now();
+    let generation = net.node(server).generation + 1;
+    net.restart(server);
+    let recovery = |net: &Net| {
+        net.mgs()
+            .recoveries()
+            .iter()
+            .find(|r| r.target.as_str() == TARGET && r.target_generation.0 == generation)
+            .cloned()
+    };
+    let server_up = |net: &Net| match &net.node(server).machine {
+        Machine::Server(s) => s.target_state() == vigil_proto::wire::TargetState::Up,
+        _ => false,
+    };
+    net.run_until_true(10, RESTART_LIMIT_MS, |net| {
+        watch.sample(net, &tree, &by_id);
+        server_up(net)
+    });
+    let end_ms = net.now();
+    let r = recovery(&net);
+    let since = |t: u64| t.saturating_sub(restarted_at);
+    let order_id = r.as_ref().map(|r| r.order).unwrap_or(OrderId::default());
+    let closed = r.as_ref().and_then(|r| r.closed);
+    let window_closed_at =
+        closed.and_then(|(id, _)| net.node(server).orders.get(&id).and_then(|l| l.done_at)).unwrap_or(end_ms);
+
+    let mut checks = Checks { closed_by_order: closed.is_some(), ..Checks::default() };
+    let mut vigil = Timeline {
+        mgs_knows_ms: r.as_ref().map(|r| since(r.began.0)),
+        window_closed_ms: since(window_closed_at),
+        ..Timeline::default()
+    };
+    for &i in &live {
+        match net.node(i).orders.get(&order_id) {
+            Some(log) if log.events == 1 => {
+                checks.ordered_once += 1;
+                if let Some(t) = log.received_at {
+                    vigil.ordered_ms.push(since(t));
+                }
+                match (log.done_at, closed) {
+                    (Some(done), Some((_, at))) if done <= at.0 => vigil.reconnected_ms.push(since(done)),
+                    (Some(done), _) => {
+                        checks.unfinished_at_close += 1;
+                        vigil.reconnected_ms.push(since(done));
+                    }
+                    (None, _) => checks.unfinished_at_close += 1,
+                }
+            }
+            _ => checks.ordered_not_once += 1,
+        }
+    }
+    checks.dead_ordered = dead.iter().filter(|&&d| net.node(d).orders.contains_key(&order_id)).count();
+
+    // Baselines: the same clients, conditions and reconnect cost.
+    let setting = Setting {
+        live: live.len(),
+        dead: dead.len(),
+        loss: p.loss,
+        latency_ms: p.latency_ms,
+        jitter_ms: p.jitter_ms,
+        hook_ms: net.conditions.hook_ms,
+    };
+    let mut rng = Rng::new(p.seed ^ 0xBA5E);
+    let passive = baseline::passive(&setting, &mut rng);
+    let ir = baseline::imperative_recovery(&setting, &mut rng);
+    let (vigil, passive, ir) = (Times::from(&vigil), Times::from(&passive), Times::from(&ir));
+    let figures = Figures {
+        ratios_ir: Ratios::of(&ir, &vigil),
+        ratios_passive: Ratios::of(&passive, &vigil),
+        params: p.clone(),
+        live_clients: live.len(),
+        dead_clients: dead.len(),
+        boot_ms,
+        mgs_close_ms: closed.map(|(_, at)| since(at.0)),
+        vigil,
+        lustre_ir: ir,
+        passive,
+        load,
+        occupancy: (0..levels)
+            .map(|k| Occupancy { level: k + 1, peak_entries: watch.peak[k], capacity: watch.capacity[k] })
+            .collect(),
+        false_deaths: watch.false_deaths.len(),
+        simulated_ms: end_ms,
+        wall_ms: started.elapsed().as_millis() as u64,
+    };
+    Outcome { figures, checks }
+}
+
+impl From<&Timeline> for Times {
+    fn from(t: &Timeline) -> Times {
+        Times {
+            mgs_knows_ms: t.mgs_knows_ms,
+            ordered_ms: Spread::of(&t.ordered_ms),
+            reconnected_ms: Spread::of(&t.reconnected_ms),
+            window_closed_ms: t.window_closed_ms,
+        }
+    }
+}

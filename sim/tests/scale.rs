@@ -1,0 +1,32 @@
+//! The scale scenario at CI size: 2,000 clients under two router levels, 1% loss, 5% dead, one
+//! target restarting. Asserts the ordering and closing invariants, never timings.
+
+use vigil_sim::report::Params;
+use vigil_sim::scenario;
+
+fn small(seed: u64) -> Params {
+    Params { clients: 2_000, routers: [2, 4], seed, ..Params::default() }
+}
+
+#[test]
+fn every_live_client_is_ordered_once_and_the_window_closes_after_all_reconnected() {
+    for seed in [1, 2] {
+        let p = small(seed);
+        let out = scenario::run(&p);
+        let (f, c) = (&out.figures, &out.checks);
+        assert_eq!(f.dead_clients, 100, "5% dead");
+        assert_eq!(c.ordered_once, f.live_clients, "seed {seed}: {c:?}");
+        assert_eq!(c.ordered_not_once, 0, "seed {seed}: {c:?}");
+        assert_eq!(c.dead_ordered, 0, "seed {seed}: a dead client was handed the order");
+        assert!(c.closed_by_order, "seed {seed}: Vigil closed the window, not the target's time-out");
+        assert_eq!(c.unfinished_at_close, 0, "seed {seed}: closed before every live client reconnected");
+        assert_eq!(f.false_deaths, 0, "seed {seed}: live clients shown dead");
+        assert!(
+            f.vigil.window_closed_ms < f.lustre_ir.window_closed_ms,
+            "seed {seed}: Vigil closed at {} ms, IR at {} ms",
+            f.vigil.window_closed_ms,
+            f.lustre_ir.window_closed_ms
+        );
+        assert!(f.lustre_ir.window_closed_ms < f.passive.window_closed_ms);
+    }
+}
