@@ -9,9 +9,11 @@
 //!
 //! On top of the harness: [`scenario`] runs the scale scenario (a router tree, dead clients, a
 //! target restart), [`baseline`] models Lustre's passive and imperative recoveries beside it, and
-//! [`report`] prints and plots the figures; the `vigil-sim` binary drives them.
+//! [`report`] prints and plots the figures; the `vigil-sim` binary drives them. [`fixture`] builds
+//! the machines and datagrams the benchmarks measure.
 
 pub mod baseline;
+pub mod fixture;
 pub mod report;
 pub mod rng;
 pub mod scenario;
