@@ -1,0 +1,352 @@
+//! The Lustre hooks of `contrib/lustre/` against a fake `lctl` on PATH that records every call and
+//! answers `lctl dl` and `lctl get_param -n` from canned fixtures.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::atomic::{AtomicU32, Ordering};
+
+/// The fake: logs its arguments (one call a line), prints `dl`, serves `param/<name>` (or
+/// `param/<name>.<n>` on the n-th read, counting from 1, when that exists), and fails the
+/// `--device` calls listed in `fail`.
+const FAKE_LCTL: &str = r#"#!/bin/sh
+d=$FAKE_LCTL_DIR
+printf '%s\n' "$*" >>"$d/log"
+case $1 in
+  dl) cat "$d/dl" ;;
+  get_param)
+    [ "$2" = -n ] || exit 22
+    n=$(($(cat "$d/reads.$3" 2>/dev/null || echo 0) + 1))
+    echo "$n" >"$d/reads.$3"
+    for f in "$d/param/$3.$n" "$d/param/$3"; do
+      [ -f "$f" ] && exec cat "$f"
+    done
+    echo "error: get_param: param_path '$3': No such file or directory" >&2
+    exit 2 ;;
+  --device)
+    if [ -f "$d/fail" ] && grep -qxF -- "$*" "$d/fail"; then
+      echo "error: $3: Input/output error" >&2
+      exit 5
+    fi ;;
+  *) exit 22 ;;
+esac
+"#;
+
+/// `lctl dl` of a client with testfs mounted twice, and of the MDT side of an MDS (osp, lwp),
+/// plus a target whose name has testfs-OST0001 as a prefix.
+const DL: &str = "  0 UP mgc MGC10.0.0.1@o2ib 4b8c1d2e-61a3-7fd4-2e8b-5c3a1a7d0c11 5
+  1 UP lov testfs-clilov-ffff8f1a2b3c4000 9d3a0b2a-6c0a-11ef-9a41-525400a1b2c3 4
+  2 UP lmv testfs-clilmv-ffff8f1a2b3c4000 9d3a0b2a-6c0a-11ef-9a41-525400a1b2c3 4
+  3 UP mdc testfs-MDT0000-mdc-ffff8f1a2b3c4000 9d3a0b2a-6c0a-11ef-9a41-525400a1b2c3 4
+  4 UP osc testfs-OST0001-osc-ffff8f1a2b3c4000 9d3a0b2a-6c0a-11ef-9a41-525400a1b2c3 4
+  5 UP osc testfs-OST00010-osc-ffff8f1a2b3c4000 9d3a0b2a-6c0a-11ef-9a41-525400a1b2c3 4
+  6 UP osc testfs-OST0001-osc-ffff8f1a2b3c8000 1f0e2d3c-6c0a-11ef-9a41-525400a1b2c3 4
+  7 UP osp testfs-OST0001-osc-MDT0000 testfs-MDT0000-mdtlov_UUID 4
+  8 UP lwp testfs-MDT0000-lwp-OST0001 testfs-MDT0000-lwp-OST0001_UUID 4
+";
+
+fn import(name: &str, state: &str) -> String {
+    format!(
+        "import:\n    name: {name}\n    target: testfs-OST0001_UUID\n    state: {state}\n    \
+         connection:\n       failover_nids: [ 10.0.0.7@o2ib, 10.0.1.7@o2ib ]\n       \
+         current_connection: 10.0.0.7@o2ib\n"
+    )
+}
+
+fn recovery_status(status: &str, req_replay: u32, lock_replay: u32) -> String {
+    format!(
+        "status: {status}\nrecovery_start: 1700000000\ntime_remaining: 120\n\
+         connected_clients: 8/10\nreq_replay_clients: {req_replay}\nlock_repay_clients: {lock_replay}\n\
+         completed_clients: 8\nevicted_clients: 0\nreplayed_requests: 0\nqueued_requests: 0\n\
+         next_transno: 4294967296\nVBR: DISABLED\nIR: ENABLED\n"
+    )
+}
+
+const CLIENT_HOOK: &str = "vigil-lustre-reconnect";
+const SERVER_HOOK: &str = "vigil-lustre-close-window";
+
+/// A fake lctl in a fresh directory.
+struct Fake {
+    dir: PathBuf,
+}
+
+impl Fake {
+    fn new() -> Fake {
+        static N: AtomicU32 = AtomicU32::new(0);
+        let dir = std::env::temp_dir().join(format!(
+            "vigil-lctl-{}-{}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::Relaxed)
+        ));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(dir.join("bin")).unwrap();
+        std::fs::create_dir_all(dir.join("param")).unwrap();
+        let lctl = dir.join("bin/lctl");
+        std::fs::write(&lctl, FAKE_LCTL).unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&lctl, std::fs::Permissions::from_mode(0o755)).unwrap();
+        std::fs::write(dir.join("dl"), DL).unwrap();
+        Fake { dir }
+    }
+
+    fn param(&self, name: &str, text: &str) -> &Fake {
+        std::fs::write(self.dir.join("param").join(name), text).unwrap();
+        self
+    }
+
+    fn fail(&self, call: &str) -> &Fake {
+        let path = self.dir.join("fail");
+        let mut calls = std::fs::read_to_string(&path).unwrap_or_default();
+        calls.push_str(call);
+        calls.push('\n');
+        std::fs::write(path, calls).unwrap();
+        self
+    }
+
+    /// Runs `hook` with `env`; its exit code and the lctl calls it made.
+    fn run(&self, hook: &str, env: &[(&str, &str)]) -> (i32, Vec<String>) {
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../contrib/lustre").join(hook);
+        let path = format!("{}:/usr/bin:/bin", self.dir.join("bin").display());
+        let out = Command::new("sh")
+            .arg(&script)
+            .env_clear()
+            .env("PATH", path)
+            .env("FAKE_LCTL_DIR", &self.dir)
+            .envs(env.iter().copied())
+            .output()
+            .unwrap();
+        let log = std::fs::read_to_string(self.dir.join("log")).unwrap_or_default();
+        let calls = log.lines().map(str::to_owned).collect();
+        eprintln!("{hook}: {}", String::from_utf8_lossy(&out.stderr));
+        (out.status.code().expect("exited"), calls)
+    }
+}
+
+impl Drop for Fake {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+const OSC_A: &str = "testfs-OST0001-osc-ffff8f1a2b3c4000";
+const OSC_B: &str = "testfs-OST0001-osc-ffff8f1a2b3c8000";
+
+fn begin(target: &'static str, addrs: &'static str) -> Vec<(&'static str, &'static str)> {
+    vec![
+        ("VIGIL_ORDER_ID", "3.17"),
+        ("VIGIL_ORDER_KIND", "begin_recovery"),
+        ("VIGIL_TARGET", target),
+        ("VIGIL_TARGET_GENERATION", "9"),
+        ("VIGIL_TARGET_ADDRS", addrs),
+    ]
+}
+
+#[test]
+fn client_hook_recovers_every_import_of_the_target_and_no_other() {
+    let fake = Fake::new();
+    fake.param(&format!("osc.{OSC_A}.import"), &import(OSC_A, "FULL"))
+        .param(&format!("osc.{OSC_B}.import"), &import(OSC_B, "FULL"));
+    let (code, calls) = fake.run(CLIENT_HOOK, &begin("testfs-OST0001", "10.0.0.7@o2ib,10.0.1.7@o2ib"));
+    assert_eq!(code, 0);
+    assert_eq!(
+        calls,
+        [
+            "dl".to_owned(),
+            format!("--device {OSC_A} recover 10.0.0.7@o2ib"),
+            format!("get_param -n osc.{OSC_A}.import"),
+            format!("--device {OSC_B} recover 10.0.0.7@o2ib"),
+            format!("get_param -n osc.{OSC_B}.import"),
+        ],
+        "both mounts, not OST00010, not the MDT's osp"
+    );
+}
+
+#[test]
+fn client_hook_reconnects_an_mdt_through_its_mdc_and_osp_when_asked() {
+    let fake = Fake::new();
+    let mdc = "testfs-MDT0000-mdc-ffff8f1a2b3c4000";
+    fake.param(&format!("mdc.{mdc}.import"), &import(mdc, "FULL"));
+    let (code, calls) = fake.run(CLIENT_HOOK, &begin("testfs-MDT0000", "10.0.0.1@o2ib"));
+    assert_eq!(code, 0);
+    assert_eq!(
+        calls,
+        [
+            "dl".to_owned(),
+            format!("--device {mdc} recover 10.0.0.1@o2ib"),
+            format!("get_param -n mdc.{mdc}.import")
+        ]
+    );
+
+    let fake = Fake::new();
+    let osp = "testfs-OST0001-osc-MDT0000";
+    fake.param(&format!("osp.{osp}.import"), &import(osp, "FULL"));
+    let mut env = begin("testfs-OST0001", "");
+    env.push(("VIGIL_LUSTRE_TYPES", "osp"));
+    let (code, calls) = fake.run(CLIENT_HOOK, &env);
+    assert_eq!(code, 0);
+    assert_eq!(
+        calls,
+        ["dl".to_owned(), format!("--device {osp} recover"), format!("get_param -n osp.{osp}.import")],
+        "no NID: recover to the current connection"
+    );
+}
+
+#[test]
+fn client_hook_falls_back_to_the_next_nid_then_to_the_current_connection() {
+    let fake = Fake::new();
+    fake.param(&format!("osc.{OSC_A}.import"), &import(OSC_A, "FULL"))
+        .param(&format!("osc.{OSC_B}.import"), &import(OSC_B, "FULL"))
+        .fail(&format!("--device {OSC_A} recover 10.0.0.7@o2ib"))
+        .fail(&format!("--device {OSC_B} recover 10.0.0.7@o2ib"))
+        .fail(&format!("--device {OSC_B} recover 10.0.1.7@o2ib"));
+    let (code, calls) = fake.run(CLIENT_HOOK, &begin("testfs-OST0001", "10.0.0.7@o2ib,10.0.1.7@o2ib"));
+    assert_eq!(code, 0);
+    assert_eq!(
+        calls,
+        [
+            "dl".to_owned(),
+            format!("--device {OSC_A} recover 10.0.0.7@o2ib"),
+            format!("--device {OSC_A} recover 10.0.1.7@o2ib"),
+            format!("get_param -n osc.{OSC_A}.import"),
+            format!("--device {OSC_B} recover 10.0.0.7@o2ib"),
+            format!("--device {OSC_B} recover 10.0.1.7@o2ib"),
+            format!("--device {OSC_B} recover"),
+            format!("get_param -n osc.{OSC_B}.import"),
+        ]
+    );
+}
+
+#[test]
+fn client_hook_fails_when_an_import_stays_down_but_tries_the_others() {
+    let fake = Fake::new();
+    fake.param(&format!("osc.{OSC_A}.import"), &import(OSC_A, "CONNECTING"))
+        .param(&format!("osc.{OSC_B}.import"), &import(OSC_B, "DISCONN"))
+        .param(&format!("osc.{OSC_B}.import.2"), &import(OSC_B, "FULL"))
+        .fail(&format!("--device {OSC_B} recover"));
+    let mut env = begin("testfs-OST0001", "");
+    env.push(("VIGIL_LUSTRE_WAIT_S", "1"));
+    let (code, calls) = fake.run(CLIENT_HOOK, &env);
+    assert_eq!(code, 1);
+    assert_eq!(
+        calls,
+        [
+            "dl".to_owned(),
+            format!("--device {OSC_A} recover"),
+            format!("get_param -n osc.{OSC_A}.import"),
+            format!("get_param -n osc.{OSC_A}.import"),
+            format!("--device {OSC_B} recover"),
+        ],
+        "polled once a second for VIGIL_LUSTRE_WAIT_S, then gave up; a failed recover is not polled"
+    );
+}
+
+#[test]
+fn client_hook_waits_for_the_import_to_come_back() {
+    let fake = Fake::new();
+    fake.param(&format!("osc.{OSC_A}.import"), &import(OSC_A, "CONNECTING"))
+        .param(&format!("osc.{OSC_A}.import.2"), &import(OSC_A, "FULL"))
+        .param(&format!("osc.{OSC_B}.import"), &import(OSC_B, "FULL"));
+    let (code, calls) = fake.run(CLIENT_HOOK, &begin("testfs-OST0001", "10.0.0.7@o2ib"));
+    assert_eq!(code, 0);
+    assert_eq!(calls.iter().filter(|c| c.contains(OSC_A) && c.starts_with("get_param")).count(), 2);
+}
+
+#[test]
+fn client_hook_edge_cases_have_clear_exit_codes() {
+    let fake = Fake::new();
+    let (code, calls) = fake.run(CLIENT_HOOK, &begin("testfs-OST0002", "10.0.0.8@o2ib"));
+    assert_eq!((code, calls), (0, vec!["dl".to_owned()]), "no import of the target: nothing to do");
+
+    let mut env = begin("testfs-OST0001", "");
+    env[1] = ("VIGIL_ORDER_KIND", "close_window");
+    let (code, calls) = Fake::new().run(CLIENT_HOOK, &env);
+    assert_eq!((code, calls.len()), (0, 0), "not a client order");
+
+    let (code, calls) = Fake::new().run(CLIENT_HOOK, &begin("", ""));
+    assert_eq!((code, calls.len()), (2, 0), "no target");
+    let (code, _) = Fake::new().run(CLIENT_HOOK, &begin("testfs-OST0001;reboot", ""));
+    assert_eq!(code, 2, "not a target name");
+
+    let mut env = begin("testfs-OST0001", "");
+    env.push(("LCTL", "/nonexistent/lctl"));
+    assert_eq!(Fake::new().run(CLIENT_HOOK, &env).0, 3, "no lctl");
+}
+
+fn close(target: &'static str, policy: &'static str) -> Vec<(&'static str, &'static str)> {
+    vec![
+        ("VIGIL_ORDER_ID", "3.18"),
+        ("VIGIL_ORDER_KIND", "close_window"),
+        ("VIGIL_TARGET", target),
+        ("VIGIL_TARGET_GENERATION", "9"),
+        ("VIGIL_TARGET_ADDRS", ""),
+        ("VIGIL_LUSTRE_CLOSE", policy),
+        ("VIGIL_LUSTRE_WAIT_S", "1"),
+    ]
+}
+
+const OST_STATUS: &str = "obdfilter.testfs-OST0001.recovery_status";
+
+#[test]
+fn server_hook_aborts_only_a_recovery_that_waits_for_absent_clients() {
+    let fake = Fake::new();
+    fake.param(OST_STATUS, &recovery_status("RECOVERING", 0, 0));
+    let (code, calls) = fake.run(SERVER_HOOK, &close("testfs-OST0001", "abort"));
+    assert_eq!(code, 0);
+    assert_eq!(
+        calls,
+        [format!("get_param -n {OST_STATUS}"), "--device testfs-OST0001 abort_recovery".into()]
+    );
+
+    let fake = Fake::new();
+    fake.param(OST_STATUS, &recovery_status("RECOVERING", 2, 0))
+        .param(&format!("{OST_STATUS}.2"), &recovery_status("RECOVERING", 0, 1));
+    let (code, calls) = fake.run(SERVER_HOOK, &close("testfs-OST0001", "abort"));
+    assert_eq!(code, 1, "replays never drained");
+    assert_eq!(calls, [format!("get_param -n {OST_STATUS}"), format!("get_param -n {OST_STATUS}")]);
+
+    let fake = Fake::new();
+    fake.param(OST_STATUS, &recovery_status("RECOVERING", 2, 0))
+        .param(&format!("{OST_STATUS}.2"), &recovery_status("RECOVERING", 0, 0));
+    let (code, calls) = fake.run(SERVER_HOOK, &close("testfs-OST0001", "abort"));
+    assert_eq!(code, 0, "aborted once the replays drained");
+    assert_eq!(calls.last().unwrap(), "--device testfs-OST0001 abort_recovery");
+
+    let mdt = "mdt.testfs-MDT0000.recovery_status";
+    let fake = Fake::new();
+    fake.param(mdt, &recovery_status("RECOVERING", 0, 0)).fail("--device testfs-MDT0000 abort_recovery");
+    let (code, calls) = fake.run(SERVER_HOOK, &close("testfs-MDT0000", "abort"));
+    assert_eq!(code, 1, "abort_recovery failed");
+    assert_eq!(calls, [format!("get_param -n {mdt}"), "--device testfs-MDT0000 abort_recovery".into()]);
+}
+
+#[test]
+fn server_hook_observes_by_default_and_never_touches_the_target() {
+    let fake = Fake::new();
+    fake.param(OST_STATUS, &recovery_status("RECOVERING", 0, 0));
+    let mut env = close("testfs-OST0001", "observe");
+    env.retain(|(k, _)| *k != "VIGIL_LUSTRE_CLOSE");
+    let (code, calls) = fake.run(SERVER_HOOK, &env);
+    assert_eq!(code, 1, "still recovering: Lustre's own window stays in force");
+    assert_eq!(calls, [format!("get_param -n {OST_STATUS}"), format!("get_param -n {OST_STATUS}")]);
+
+    let fake = Fake::new();
+    fake.param(OST_STATUS, &recovery_status("RECOVERING", 0, 0))
+        .param(&format!("{OST_STATUS}.2"), &recovery_status("COMPLETE", 0, 0));
+    assert_eq!(fake.run(SERVER_HOOK, &env).0, 0, "Lustre ended it meanwhile");
+
+    let fake = Fake::new();
+    fake.param(OST_STATUS, &recovery_status("COMPLETE", 0, 0));
+    let (code, calls) = fake.run(SERVER_HOOK, &close("testfs-OST0001", "abort"));
+    assert_eq!((code, calls.len()), (0, 1), "already over: nothing to abort");
+}
+
+#[test]
+fn server_hook_edge_cases_have_clear_exit_codes() {
+    assert_eq!(Fake::new().run(SERVER_HOOK, &close("testfs-OST0001", "evict-all")).0, 2, "unknown policy");
+    assert_eq!(Fake::new().run(SERVER_HOOK, &close("c0042", "abort")).0, 2, "not a target");
+    assert_eq!(Fake::new().run(SERVER_HOOK, &close("", "abort")).0, 2, "no target");
+    assert_eq!(Fake::new().run(SERVER_HOOK, &close("testfs-OST0001", "abort")).0, 3, "no recovery_status");
+    let mut env = close("testfs-OST0001", "abort");
+    env[1] = ("VIGIL_ORDER_KIND", "begin_recovery");
+    let (code, calls) = Fake::new().run(SERVER_HOOK, &env);
+    assert_eq!((code, calls.len()), (0, 0), "not a server order");
+}
