@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Builds every board's release image and prints its size (text/data/bss).
+# Builds every board's release image and prints its size (text/data/bss) and its node table's
+# footprint (bytes per slot, slots configured, bytes of the router's static storage).
 #
 # Installs nothing. Needs: the rustup targets thumbv7em-none-eabihf and thumbv6m-none-eabi, and
 # one of arm-none-eabi-size, llvm-size (on PATH, or rustup's llvm-tools component) or GNU size
@@ -71,3 +72,15 @@ done
 
 echo "== sizes (bytes; flash = text + data, RAM = data + bss)"
 "$size" "${elves[@]}"
+
+# Each image carries one line with its table's figures, computed by the compiler for its target
+# (vigil_router_fw::footprint); storage = table + socket buffers, all in .bss.
+echo "== node table (bytes per slot = per tracked node; storage is part of bss)"
+for elf in "${elves[@]}"; do
+  line=$(grep -aoE 'vigil-footprint slot_bytes=[0-9]+ slots=[0-9]+ storage_bytes=[0-9]+' "$elf" | head -n 1 || true)
+  if [ -z "$line" ]; then
+    echo "$(basename "$elf"): no footprint line in the image" >&2
+    exit 1
+  fi
+  echo "$(basename "$elf"): ${line#vigil-footprint }"
+done

@@ -18,6 +18,14 @@
 //! | `port`    | UDP port to listen on, not 0   | `port=7000`                    |
 //! | `parent`  | IPv4 `address:port`; repeat for multipath (at most [`MAX_PARENTS`]), primary first; a layer that names any parent replaces the whole list | `parent=10.0.2.2:7001` |
 //! | `key`     | key id, `:`, 32 bytes in hex   | `key=1:00112233…`              |
+//! | `ping_interval_ms`   | ms; children's ping interval (the router tells its children) | `ping_interval_ms=2000` |
+//! | `update_interval_ms` | ms; the router's updates to its parents | `update_interval_ms=1000` |
+//! | `suspect_after`      | silent intervals before a child is suspect | `suspect_after=3` |
+//! | `dead_after`         | silent intervals before a child is dead | `dead_after=6` |
+//!
+//! The four timing keys are optional and default to `vigil_proto::Timing::default()`; they match
+//! the `vigil` daemons' flags of the same names, and must agree with the MGS's timing. The
+//! combined timing is checked (`Timing::validate`): a bad combination is an error naming no token.
 //!
 //! Unknown keys are errors, not warnings: a misspelt `parent` must not leave a router silently
 //! talking to its old parent.
@@ -26,8 +34,9 @@ use core::fmt;
 use core::net::{Ipv4Addr, SocketAddrV4};
 
 use embassy_net::{Ipv4Cidr, StaticConfigV4};
+use vigil_proto::timing::TimingError;
 use vigil_proto::wire::KEY_LEN;
-use vigil_proto::{Endpoint, Name, MAX_PARENTS};
+use vigil_proto::{Endpoint, Name, Timing, MAX_PARENTS};
 
 /// The build-time layer: the text of `VIGIL_ROUTER_CONFIG` in the environment of the build that
 /// compiled the firmware, or nothing.
@@ -53,6 +62,8 @@ pub struct Config {
     pub key_id: u8,
     /// The cluster key itself.
     pub key: [u8; KEY_LEN],
+    /// Intervals and thresholds: the timing keys over `Timing::default()`.
+    pub timing: Timing,
 }
 
 /// Which setting a [`ConfigError`] is about.
@@ -100,6 +111,8 @@ pub enum ConfigError<'a> {
     TooManyParents,
     /// No layer set this field, and it has no default.
     Missing(Field),
+    /// The timing keys, together, make a timing that cannot work.
+    Timing(TimingError),
 }
 
 impl fmt::Display for ConfigError<'_> {
@@ -109,6 +122,7 @@ impl fmt::Display for ConfigError<'_> {
             ConfigError::BadValue(token) => write!(f, "`{token}`: bad value"),
             ConfigError::TooManyParents => write!(f, "more than {MAX_PARENTS} parents"),
             ConfigError::Missing(field) => write!(f, "`{}` is not set", field.key()),
+            ConfigError::Timing(e) => write!(f, "timing: {e}"),
         }
     }
 }
@@ -123,6 +137,7 @@ impl fmt::Debug for Config {
             .field("port", &self.port)
             .field("parents", &self.parents.as_slice())
             .field("key_id", &self.key_id)
+            .field("timing", &self.timing)
             .finish_non_exhaustive()
     }
 }
@@ -130,12 +145,14 @@ impl fmt::Debug for Config {
 /// Settings collected from the layers so far; `None` is "not said yet".
 #[derive(Default)]
 struct Partial {
+    // `timing` starts at `Timing::default()`: its keys are the only optional ones.
     name: Option<Name>,
     address: Option<Ipv4Cidr>,
     gateway: Option<Option<Ipv4Addr>>,
     port: Option<u16>,
     parents: Option<heapless::Vec<Endpoint, MAX_PARENTS>>,
     key: Option<(u8, [u8; KEY_LEN])>,
+    timing: Timing,
 }
 
 impl Config {
@@ -153,6 +170,7 @@ impl Config {
             return Err(ConfigError::Missing(Field::Parents));
         }
         let (key_id, key) = partial.key.ok_or(ConfigError::Missing(Field::Key))?;
+        partial.timing.validate().map_err(ConfigError::Timing)?;
         Ok(Config {
             name: partial.name.ok_or(ConfigError::Missing(Field::Name))?,
             address: partial.address.ok_or(ConfigError::Missing(Field::Address))?,
@@ -161,6 +179,7 @@ impl Config {
             parents,
             key_id,
             key,
+            timing: partial.timing,
         })
     }
 
@@ -203,6 +222,10 @@ impl Partial {
                         .map_err(|_| ConfigError::TooManyParents)?;
                 }
                 "key" => self.key = Some(parse_key(value).ok_or(bad)?),
+                "ping_interval_ms" => self.timing.ping_interval_ms = value.parse().map_err(|_| bad)?,
+                "update_interval_ms" => self.timing.update_interval_ms = value.parse().map_err(|_| bad)?,
+                "suspect_after" => self.timing.suspect_after = value.parse().map_err(|_| bad)?,
+                "dead_after" => self.timing.dead_after = value.parse().map_err(|_| bad)?,
                 _ => return Err(ConfigError::UnknownKey(token)),
             }
         }
@@ -293,6 +316,29 @@ mod tests {
         let three = "parent=1.1.1.1:1 parent=1.1.1.1:2 parent=1.1.1.1:3";
         assert_eq!(MAX_PARENTS, 2, "update this test");
         assert_eq!(Config::from_layers(&[BASE, KEY, three]).err(), Some(ConfigError::TooManyParents));
+    }
+
+    #[test]
+    fn timing_defaults_overrides_and_validation() {
+        assert_eq!(Config::from_layers(&[BASE, KEY]).expect("valid").timing, Timing::default());
+        let fast = "ping_interval_ms=200 update_interval_ms=100 suspect_after=2 dead_after=4";
+        let config = Config::from_layers(&[BASE, KEY, fast]).expect("valid");
+        let want = Timing {
+            ping_interval_ms: 200,
+            update_interval_ms: 100,
+            suspect_after: 2,
+            dead_after: 4,
+            ..Timing::default()
+        };
+        assert_eq!(config.timing, want);
+        assert_eq!(
+            Config::from_layers(&[BASE, KEY, "dead_after=x"]).err(),
+            Some(ConfigError::BadValue("dead_after=x"))
+        );
+        assert_eq!(
+            Config::from_layers(&[BASE, KEY, "suspect_after=6"]).err(),
+            Some(ConfigError::Timing(TimingError::Thresholds))
+        );
     }
 
     #[test]

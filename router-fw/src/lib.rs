@@ -34,6 +34,7 @@
 mod fmt;
 
 pub mod config;
+pub mod footprint;
 
 use embassy_futures::select::{select, Either};
 use embassy_net::udp::{BindError, PacketMetadata, RecvError, UdpSocket};
@@ -45,6 +46,7 @@ use vigil_proto::{Endpoint, Instant, Key, Keyring, Router, RouterConfig};
 
 pub use config::Config;
 use fmt::Dbg;
+pub use footprint::{footprint, FOOTPRINT_LEN, SLOT_BYTES};
 /// Boards choose the generation, so they need its type without depending on the proto.
 pub use vigil_proto::Generation;
 
@@ -97,6 +99,7 @@ pub async fn run<const N: usize>(
 ) -> BindError {
     info!("router {} generation {}", config.name.as_str(), generation.0);
     info!("config {:?}", Dbg(config));
+    info!("table: {} slots of {} bytes", N, SLOT_BYTES);
     stack.wait_config_up().await;
 
     let Storage { slots, rx_meta, rx, tx_meta, tx, datagram } = storage;
@@ -164,6 +167,7 @@ fn now() -> Instant {
 fn router_config(config: &Config, generation: Generation) -> RouterConfig {
     let key = Key::new(config.key_id, &config.key);
     RouterConfig::new(config.name.clone(), generation, config.parents.clone(), Keyring::new(key))
+        .with_timing(config.timing)
 }
 
 fn endpoint_from(endpoint: IpEndpoint) -> Endpoint {

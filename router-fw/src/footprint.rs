@@ -1,0 +1,84 @@
+//! The table's footprint, written into the image where `boards/build-all.sh` can read it.
+//!
+//! `size` gives an image's flash and static RAM, but not how much of that RAM is the node table
+//! nor what one slot costs on the board's target (the layout of [`Slot`] is the target's). A
+//! board embeds the line [`footprint`] builds, e.g.
+//! `vigil-footprint slot_bytes=200 slots=1024 storage_bytes=225456`, as a static of
+//! [`FOOTPRINT_LEN`] bytes (~64 bytes of flash), and keeps it with `core::hint::black_box`:
+//!
+//! ```ignore
+//! static FOOTPRINT: [u8; vigil_router_fw::FOOTPRINT_LEN] = vigil_router_fw::footprint::<TABLE_SLOTS>();
+//! core::hint::black_box(&FOOTPRINT); // once, at start-up
+//! ```
+//!
+//! The script finds the line with `grep -a` in the ELF. The figures are computed by the compiler
+//! for the board's target, so they cannot drift from the code.
+
+use vigil_proto::table::Slot;
+
+use crate::Storage;
+
+/// Bytes of one table slot (one tracked node) on the target being compiled for.
+pub const SLOT_BYTES: usize = core::mem::size_of::<Slot>();
+
+/// Length of the [`footprint`] line, padded with NULs.
+pub const FOOTPRINT_LEN: usize = 80;
+
+/// `vigil-footprint slot_bytes=B slots=N storage_bytes=S`: bytes per slot, the slots of
+/// `Storage<N>`, and the whole `Storage<N>` (table and socket buffers).
+pub const fn footprint<const N: usize>() -> [u8; FOOTPRINT_LEN] {
+    let mut out = [0u8; FOOTPRINT_LEN];
+    let mut at = put(&mut out, 0, b"vigil-footprint slot_bytes=");
+    at = put_number(&mut out, at, SLOT_BYTES);
+    at = put(&mut out, at, b" slots=");
+    at = put_number(&mut out, at, N);
+    at = put(&mut out, at, b" storage_bytes=");
+    put_number(&mut out, at, core::mem::size_of::<Storage<N>>());
+    out
+}
+
+const fn put(out: &mut [u8; FOOTPRINT_LEN], mut at: usize, text: &[u8]) -> usize {
+    let mut i = 0;
+    while i < text.len() {
+        out[at] = text[i];
+        at += 1;
+        i += 1;
+    }
+    at
+}
+
+const fn put_number(out: &mut [u8; FOOTPRINT_LEN], at: usize, mut n: usize) -> usize {
+    let mut digits = [0u8; 20];
+    let mut len = 0;
+    loop {
+        digits[len] = b'0' + (n % 10) as u8;
+        len += 1;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    let mut i = 0;
+    while i < len {
+        out[at + i] = digits[len - 1 - i];
+        i += 1;
+    }
+    at + len
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_line_names_the_figures() {
+        let line = footprint::<1024>();
+        let text = core::str::from_utf8(&line).expect("ascii").trim_end_matches('\0');
+        let want = std::format!(
+            "vigil-footprint slot_bytes={SLOT_BYTES} slots=1024 storage_bytes={}",
+            core::mem::size_of::<Storage<1024>>()
+        );
+        assert_eq!(text, want);
+        assert!(footprint::<0>().starts_with(b"vigil-footprint slot_bytes="));
+    }
+}
