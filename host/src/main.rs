@@ -5,22 +5,25 @@ mod ctl;
 mod daemon;
 mod demo;
 mod driver;
+mod help;
 mod hook;
 mod http;
 mod key;
 mod order_key;
+#[cfg(test)]
+mod packaging_tests;
 mod state;
 mod status;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 use tracing_subscriber::EnvFilter;
 
 /// Vigil: a health network and imperative recovery for Lustre-class filesystems.
 #[derive(Parser)]
-#[command(name = "vigil", version, about)]
+#[command(name = "vigil", version, about, after_long_help = help::VIGIL)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -30,6 +33,7 @@ struct Cli {
 enum Command {
     /// Write a new random cluster key file (mode 0600), or with --order the MGS's order-signing
     /// key and its public key; --public-of prints the public key of an order key.
+    #[command(after_long_help = help::KEYGEN)]
     Keygen {
         /// Where to write it (with --public-of: the public key file; default stdout).
         #[arg(long, value_name = "FILE", required_unless_present = "public_of")]
@@ -52,14 +56,19 @@ enum Command {
         public_of: Option<PathBuf>,
     },
     /// Run the MGS: the root of the health network, orders and the status API.
+    #[command(after_long_help = help::MGS)]
     Mgs(config::MgsOpts),
     /// Run a router: a relay toward the MGS.
+    #[command(after_long_help = help::ROUTER)]
     Router(config::RouterOpts),
     /// Run a client: pings its parents, runs a hook on recovery orders.
+    #[command(after_long_help = help::CLIENT)]
     Client(config::ClientOpts),
     /// Run a server: reports its target's status, runs a hook when its window may close.
+    #[command(after_long_help = help::SERVER)]
     Server(config::ServerOpts),
     /// Show the cluster as the MGS sees it.
+    #[command(after_long_help = help::STATUS)]
     Status {
         /// The MGS's HTTP API.
         #[arg(long, env = "VIGIL_MGS", default_value = ctl::DEFAULT_MGS_URL)]
@@ -69,6 +78,7 @@ enum Command {
         json: bool,
     },
     /// Order every live client to reconnect to a target now (targets without a Vigil agent).
+    #[command(after_long_help = help::RECOVER)]
     Recover {
         /// The target, e.g. testfs-OST0001.
         #[arg(long)]
@@ -81,7 +91,14 @@ enum Command {
         mgs: String,
     },
     /// Run a whole cluster on loopback, restart a target, and print the recovery timeline.
+    #[command(after_long_help = help::DEMO)]
     Demo(demo::DemoOpts),
+    /// Print a shell completion script for vigil.
+    #[command(after_long_help = help::COMPLETIONS)]
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
 }
 
 /// Stack of each runtime thread. Decoding an update page builds its 48 node deltas on the stack,
@@ -105,6 +122,10 @@ async fn run(command: Command) -> anyhow::Result<()> {
         Command::Status { mgs, json } => ctl::status(&mgs, json).await,
         Command::Recover { target, addrs, mgs } => ctl::recover(&mgs, target, addrs).await,
         Command::Demo(opts) => demo::run(opts).await,
+        Command::Completions { shell } => {
+            clap_complete::generate(shell, &mut Cli::command(), "vigil", &mut std::io::stdout());
+            Ok(())
+        }
     }
 }
 
@@ -144,7 +165,10 @@ fn keygen(
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let quiet = matches!(cli.command, Command::Demo(_) | Command::Status { .. } | Command::Recover { .. });
+    let quiet = matches!(
+        cli.command,
+        Command::Demo(_) | Command::Status { .. } | Command::Recover { .. } | Command::Completions { .. }
+    );
     init_logs(if quiet { "warn" } else { "info" });
     let runtime =
         tokio::runtime::Builder::new_multi_thread().enable_all().thread_stack_size(WORKER_STACK).build();

@@ -1,0 +1,106 @@
+//! The examples and pointers `vigil <command> --help` prints after the options: how each command
+//! is used on a real cluster, so that `--help` alone is enough to start.
+
+/// `vigil --help`.
+pub const VIGIL: &str = "\
+Roles: one `vigil mgs`, `vigil router`s toward it, a `vigil client` on every filesystem client and
+a `vigil server` beside every target. All of them read a TOML file (--config; every key is also a
+long flag) and the cluster key (--key-file). Operators use `vigil status` and `vigil recover`.
+
+Getting started:
+  vigil keygen --out /etc/vigil/cluster.key          # once; copy to every node (mode 0600)
+  vigil keygen --order --out /etc/vigil/order-1.key  # once, on the MGS; order-1.pub to all others
+  vigil demo                                         # a whole cluster on loopback
+
+Examples of configs and systemd units: contrib/config/, contrib/systemd/ in the source tree;
+the operator guide: docs/operator-guide.md.";
+
+/// `vigil mgs --help`.
+pub const MGS: &str = "\
+Examples:
+  vigil mgs --config /etc/vigil/mgs.toml
+  vigil mgs --listen [::]:7470 --http 127.0.0.1:7471 --order-key /etc/vigil/order-1.key
+
+Serves GET /api/v1/status (JSON), GET /metrics (Prometheus) and POST /api/v1/recover on
+--http; keep it on loopback or a management network (it is unauthenticated).
+Persists only its boot generation and order counter in --state-dir.";
+
+/// `vigil router --help`.
+pub const ROUTER: &str = "\
+Examples:
+  vigil router --config /etc/vigil/router.toml
+  vigil router --name rtr01 --listen [::]:7470 --parent mgs01:7470 --parent mgs02:7470 \\
+               --order-pub /etc/vigil/order-1.pub --metrics 127.0.0.1:7472
+
+Stack routers (router -> router -> MGS) when one level cannot hold every node: a router's
+capacity is 7/8 of --table-slots, and the MGS receives one update per router per
+--update-interval-ms.";
+
+/// `vigil client --help`.
+pub const CLIENT: &str = "\
+Examples:
+  vigil client --config /etc/vigil/client.toml
+  vigil client --name c0042 --parent rtr01:7470 --parent rtr02:7470 \\
+               --order-pub /etc/vigil/order-1.pub \\
+               --on-order /usr/libexec/vigil/vigil-lustre-reconnect
+
+The hook runs through `sh -c` with VIGIL_ORDER_ID, VIGIL_ORDER_KIND (begin_recovery),
+VIGIL_TARGET, VIGIL_TARGET_GENERATION and VIGIL_TARGET_ADDRS (comma-separated NIDs) set;
+exit 0 reports the client reconnected, anything else (or overrunning --hook-timeout-ms) failed.";
+
+/// `vigil server --help`.
+pub const SERVER: &str = "\
+Examples:
+  vigil server --config /etc/vigil/server.toml
+  vigil server --name oss01 --target testfs-OST0001 --target-addr 10.1.0.7@o2ib \\
+               --parent rtr01:7470 --order-pub /etc/vigil/order-1.pub \\
+               --on-close-window /usr/libexec/vigil/vigil-lustre-close-window
+
+A new boot generation of the server with its target recovering is what starts imperative
+recovery. The hook gets the same environment as a client's, with VIGIL_ORDER_KIND close_window;
+exit 0 reports the window closed. Without a hook the window counts as closed at once.";
+
+/// `vigil status --help`.
+pub const STATUS: &str = "\
+Examples:
+  vigil status
+  vigil status --mgs http://mgs01:7471 --json | jq '.targets[].recovery'
+
+States: alive, suspect (missed pings), dead (silent past the dead threshold, reported by its
+parent), unreachable (behind a silent router, or part of a mass silence: a partition, not a
+death). Exits non-zero when the MGS cannot be reached.";
+
+/// `vigil recover --help`.
+pub const RECOVER: &str = "\
+Examples:
+  vigil recover --target testfs-OST0001 --addr 10.1.0.7@o2ib
+
+For a target without a Vigil server agent: every live client runs its hook now. Targets with an
+agent need no manual order: their restart starts recovery by itself. Follow it with
+`vigil status`.";
+
+/// `vigil completions --help`.
+pub const COMPLETIONS: &str = "\
+Examples:
+  vigil completions bash > /usr/share/bash-completion/completions/vigil
+  vigil completions zsh  > /usr/share/zsh/vendor-completions/_vigil
+  vigil completions fish > /usr/share/fish/vendor_completions.d/vigil.fish";
+
+/// `vigil keygen --help`.
+pub const KEYGEN: &str = "\
+Examples:
+  vigil keygen --out /etc/vigil/cluster.key                    # the cluster key, every node
+  vigil keygen --order --id 2 --out /etc/vigil/order-2.key     # an order key and order-2.pub
+  vigil keygen --public-of /etc/vigil/order-2.key              # print its public key again
+
+A key file may hold a second, older key that is still accepted: rotate the cluster key in three
+rolling steps (old+new, new+old, new), as docs/operator-guide.md (\"Rotate keys\") describes.";
+
+/// `vigil demo --help`.
+pub const DEMO: &str = "\
+Examples:
+  vigil demo
+  vigil demo --clients 1000 --kill-percent 5
+
+Everything runs in this process on loopback: an MGS, two routers, the clients and two targets;
+one target restarts and the timeline is compared with Lustre's passive recovery.";
