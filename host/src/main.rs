@@ -9,6 +9,7 @@ mod help;
 mod hook;
 mod http;
 mod key;
+mod metrics;
 mod order_key;
 #[cfg(test)]
 mod packaging_tests;

@@ -21,6 +21,7 @@ use crate::driver::{self, slots, Clock, Commands, Handler, MgsMachine};
 use crate::hook::order_id;
 use crate::http::{self, Reply};
 use crate::key;
+use crate::metrics::{self, SharedRecoveryMetrics};
 use crate::order_key;
 use crate::state::StateFile;
 use crate::status::{render_metrics, snapshot};
@@ -78,6 +79,7 @@ pub struct RecoverReply {
 async fn api(
     commands: Commands<MgsMachine>,
     name: Arc<str>,
+    recovery_metrics: SharedRecoveryMetrics,
     method: Method,
     path: String,
     body: Bytes,
@@ -93,7 +95,12 @@ async fn api(
         },
         (Method::GET, "/metrics") => {
             match commands.ask(move |m, now| (snapshot(m, &name, now), *m.counters())).await {
-                Some((status, counters)) => Reply::metrics(render_metrics(&status, &counters)),
+                Some((status, counters)) => {
+                    let mut text = render_metrics(&status, &counters);
+                    metrics::render_tree(&status, &mut text);
+                    recovery_metrics.lock().unwrap_or_else(|e| e.into_inner()).render(&mut text);
+                    Reply::metrics(text)
+                }
                 None => gone(),
             }
         }
@@ -165,9 +172,13 @@ pub async fn run(opts: MgsOpts) -> anyhow::Result<()> {
     ready(opts.node.ready_file.as_deref(), &[("udp", spawned.addr), ("http", http_addr)])?;
     info!(name, generation, udp = %spawned.addr, http = %http_addr, "MGS started");
 
+    let recovery_metrics = SharedRecoveryMetrics::default();
+    tokio::spawn(metrics::sample(spawned.commands.clone(), recovery_metrics.clone()));
     let commands = spawned.commands.clone();
     let name: Arc<str> = name.into();
-    let app = move |method, path, body| api(commands.clone(), name.clone(), method, path, body);
+    let app = move |method, path, body| {
+        api(commands.clone(), name.clone(), recovery_metrics.clone(), method, path, body)
+    };
     http::serve(listener, app, shutdown.wait()).await;
     let mgs = spawned.task.await.context("the MGS loop failed")?;
     info!(counters = ?mgs.counters(), "MGS stopped");

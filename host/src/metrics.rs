@@ -1,0 +1,375 @@
+//! Prometheus metrics of the MGS beyond the snapshot's gauges (`status::render_metrics`): the
+//! shape of the tree (routers per state, partitions, nodes per role and state) and histograms
+//! of how recoveries went.
+//!
+//! The MGS knows per-order *counts* (live, applied, reconnected, failed, summed up the tree), not
+//! per-client times, so the latency histograms are approximated from the counts: a sampler asks
+//! the MGS loop for its recoveries every [`SAMPLE_PERIOD`], and each rise of a count by `k`
+//! between two samples is `k` observations of the time from the order to that sample. An
+//! observation is therefore late by up to one sample period plus the routers' update delay
+//! (batching and update interval), never early; a count that falls (a client died and dropped
+//! out) observes nothing.
+
+use std::collections::HashMap;
+use std::fmt::Write;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use vigil_proto::{Instant, OrderId, Recovery};
+
+use crate::driver::{Commands, MgsMachine};
+use crate::status::Status;
+
+/// How often the sampler reads the MGS's recoveries.
+pub const SAMPLE_PERIOD: Duration = Duration::from_millis(250);
+
+/// Bucket bounds (seconds) of every histogram: sub-second for Vigil's own orders, up to Lustre's
+/// hard recovery window (900 s) for windows that ran out.
+const BUCKETS: [f64; 14] =
+    [0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 20.0, 30.0, 60.0, 150.0, 300.0, 600.0, 900.0];
+
+/// A Prometheus histogram with fixed [`BUCKETS`].
+#[derive(Clone, Debug, Default, PartialEq)]
+struct Histogram {
+    /// Observations at or below each bound (not cumulative; summed when rendered).
+    counts: [u64; BUCKETS.len()],
+    /// Observations above the last bound.
+    over: u64,
+    sum: f64,
+}
+
+impl Histogram {
+    fn observe(&mut self, seconds: f64, times: u64) {
+        match BUCKETS.iter().position(|&b| seconds <= b) {
+            Some(i) => self.counts[i] += times,
+            None => self.over += times,
+        }
+        self.sum += seconds * times as f64;
+    }
+
+    fn count(&self) -> u64 {
+        self.counts.iter().sum::<u64>() + self.over
+    }
+
+    /// The series of one histogram; `labels` is empty or `key="value",` pairs ending in a comma.
+    fn render(&self, out: &mut String, name: &str, labels: &str) {
+        let mut cumulative = 0;
+        for (bound, n) in BUCKETS.iter().zip(self.counts) {
+            cumulative += n;
+            let _ = writeln!(out, "{name}_bucket{{{labels}le=\"{bound}\"}} {cumulative}");
+        }
+        let _ = writeln!(out, "{name}_bucket{{{labels}le=\"+Inf\"}} {}", self.count());
+        let labels = labels.trim_end_matches(',');
+        let braces = if labels.is_empty() { String::new() } else { format!("{{{labels}}}") };
+        let _ = writeln!(out, "{name}_sum{braces} {}", self.sum);
+        let _ = writeln!(out, "{name}_count{braces} {}", self.count());
+    }
+}
+
+/// Who closed a recovery window.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Closer {
+    /// The MGS's `CloseWindow` order: every live client reconnected.
+    Vigil,
+    /// The target reported itself up first (its own window ran out, or it needed nobody).
+    Target,
+}
+
+/// What the sampler reads of one recovery.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Sample {
+    order: OrderId,
+    began: Instant,
+    applied: u32,
+    reconnected: u32,
+    failed: u32,
+    closed: Option<(Instant, Closer)>,
+}
+
+impl Sample {
+    /// Reads a recovery of the MGS machine.
+    pub fn of(r: &Recovery) -> Sample {
+        let by_vigil = r.closed.map(|(_, at)| (at, Closer::Vigil));
+        let by_target = r.target_up.map(|at| (at, Closer::Target));
+        let closed = match (by_vigil, by_target) {
+            (Some(v), Some(t)) => Some(if t.0 < v.0 { t } else { v }),
+            (v, t) => v.or(t),
+        };
+        Sample {
+            order: r.order,
+            began: r.began,
+            applied: r.progress.applied,
+            reconnected: r.progress.reconnected,
+            failed: r.progress.failed,
+            closed,
+        }
+    }
+}
+
+/// What was last seen of a recovery.
+#[derive(Clone, Copy, Debug, Default)]
+struct Seen {
+    applied: u32,
+    reconnected: u32,
+    failed: u32,
+    closed: bool,
+}
+
+/// Recovery histograms, fed by samples of the MGS's recoveries.
+#[derive(Debug, Default)]
+pub struct RecoveryMetrics {
+    seen: HashMap<OrderId, Seen>,
+    applied: Histogram,
+    reconnected: Histogram,
+    failed: Histogram,
+    closed_by_vigil: Histogram,
+    closed_by_target: Histogram,
+}
+
+/// Shared between the sampler and the HTTP side.
+pub type SharedRecoveryMetrics = Arc<Mutex<RecoveryMetrics>>;
+
+impl RecoveryMetrics {
+    /// Takes in the recoveries as they are at `now`.
+    pub fn observe(&mut self, now: Instant, samples: &[Sample]) {
+        self.seen.retain(|order, _| samples.iter().any(|s| s.order == *order));
+        for s in samples {
+            let seen = self.seen.entry(s.order).or_default();
+            // Counts freeze when the window closes: rises seen later happened by then.
+            let at = s.closed.map_or(now, |(closed, _)| closed.min(now));
+            let seconds = at.since(s.began) as f64 / 1000.0;
+            for (histogram, before, after) in [
+                (&mut self.applied, &mut seen.applied, s.applied),
+                (&mut self.reconnected, &mut seen.reconnected, s.reconnected),
+                (&mut self.failed, &mut seen.failed, s.failed),
+            ] {
+                if after > *before {
+                    histogram.observe(seconds, u64::from(after - *before));
+                }
+                *before = after;
+            }
+            if let (Some((closed, closer)), false) = (s.closed, seen.closed) {
+                seen.closed = true;
+                let window = match closer {
+                    Closer::Vigil => &mut self.closed_by_vigil,
+                    Closer::Target => &mut self.closed_by_target,
+                };
+                window.observe(closed.since(s.began) as f64 / 1000.0, 1);
+            }
+        }
+    }
+
+    /// The histograms in Prometheus text.
+    pub fn render(&self, out: &mut String) {
+        for (name, help, histogram) in [
+            ("applied", "reported it (any outcome)", &self.applied),
+            ("reconnected", "reconnected", &self.reconnected),
+            ("failed", "failed to reconnect", &self.failed),
+        ] {
+            let _ = writeln!(
+                out,
+                "# HELP vigil_order_{name}_seconds Time from a BeginRecovery order until a live client \
+                 {help}, as the MGS saw its counts rise (late by up to {} ms plus the routers' update \
+                 delay).\n# TYPE vigil_order_{name}_seconds histogram",
+                SAMPLE_PERIOD.as_millis()
+            );
+            histogram.render(out, &format!("vigil_order_{name}_seconds"), "");
+        }
+        out.push_str(
+            "# HELP vigil_recovery_window_seconds Recovery windows from the order to their close, by \
+             who closed them (vigil: every live client reconnected; target: its own window ended \
+             first).\n# TYPE vigil_recovery_window_seconds histogram\n",
+        );
+        self.closed_by_vigil.render(out, "vigil_recovery_window_seconds", "closed_by=\"vigil\",");
+        self.closed_by_target.render(out, "vigil_recovery_window_seconds", "closed_by=\"target\",");
+    }
+}
+
+/// Samples the MGS's recoveries every [`SAMPLE_PERIOD`] until its loop ends.
+pub async fn sample(commands: Commands<MgsMachine>, metrics: SharedRecoveryMetrics) {
+    let mut tick = tokio::time::interval(SAMPLE_PERIOD);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        let read = |m: &mut MgsMachine, now| (now, m.recoveries().iter().map(Sample::of).collect::<Vec<_>>());
+        let Some((now, samples)) = commands.ask(read).await else { return };
+        metrics.lock().unwrap_or_else(|e| e.into_inner()).observe(now, &samples);
+    }
+}
+
+/// The tree's shape in Prometheus text: routers per state, partitions, nodes per role and state.
+pub fn render_tree(status: &Status, out: &mut String) {
+    const STATES: [&str; 4] = ["alive", "suspect", "dead", "unreachable"];
+    let routers = |state: &str| status.routers.iter().filter(|r| r.state == state).count();
+    out.push_str("# HELP vigil_routers Routers known to the MGS, by state.\n# TYPE vigil_routers gauge\n");
+    for state in STATES {
+        let _ = writeln!(out, "vigil_routers{{state=\"{state}\"}} {}", routers(state));
+    }
+    out.push_str(
+        "# HELP vigil_partitions Subtrees cut off from the MGS: routers that are dead or unreachable \
+         (their children count as unreachable, not dead).\n# TYPE vigil_partitions gauge\n",
+    );
+    let _ = writeln!(out, "vigil_partitions {}", routers("dead") + routers("unreachable"));
+    out.push_str(
+        "# HELP vigil_nodes_by_role Nodes known to the MGS, by role and state.\n\
+         # TYPE vigil_nodes_by_role gauge\n",
+    );
+    for role in ["client", "server", "router"] {
+        for state in STATES {
+            let n = status.nodes.iter().filter(|n| n.role == role && n.state == state).count();
+            let _ = writeln!(out, "vigil_nodes_by_role{{role=\"{role}\",state=\"{state}\"}} {n}");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use vigil_proto::Generation;
+
+    fn order(seq: u32) -> OrderId {
+        OrderId { mgs_generation: Generation(1), seq }
+    }
+
+    fn sample(seq: u32, applied: u32, reconnected: u32, closed: Option<(u64, Closer)>) -> Sample {
+        Sample {
+            order: order(seq),
+            began: Instant(1_000),
+            applied,
+            reconnected,
+            failed: applied - reconnected,
+            closed: closed.map(|(at, c)| (Instant(at), c)),
+        }
+    }
+
+    fn line<'a>(text: &'a str, series: &str) -> &'a str {
+        text.lines().find(|l| l.starts_with(series)).unwrap_or_else(|| panic!("no {series} in\n{text}"))
+    }
+
+    #[test]
+    fn rises_of_the_counts_become_observations_at_the_time_seen() {
+        let mut m = RecoveryMetrics::default();
+        m.observe(Instant(1_200), &[sample(1, 3, 2, None)]);
+        m.observe(Instant(2_000), &[sample(1, 3, 2, None)]);
+        m.observe(Instant(4_000), &[sample(1, 10, 9, None)]);
+        m.observe(Instant(5_000), &[sample(1, 8, 8, None)]); // two died and dropped out
+        assert_eq!(m.applied.count(), 10);
+        assert_eq!(m.reconnected.count(), 9);
+        assert_eq!(m.failed.count(), 1);
+        // 2 reconnected at 0.2 s, 7 at 3 s.
+        assert_eq!(m.reconnected.counts[BUCKETS.iter().position(|&b| b == 0.25).unwrap()], 2);
+        assert_eq!(m.reconnected.counts[BUCKETS.iter().position(|&b| b == 5.0).unwrap()], 7);
+        assert!((m.reconnected.sum - (2.0 * 0.2 + 7.0 * 3.0)).abs() < 1e-9);
+        assert_eq!(m.closed_by_vigil.count() + m.closed_by_target.count(), 0);
+    }
+
+    #[test]
+    fn a_window_is_observed_once_with_who_closed_it_and_counts_freeze_at_the_close() {
+        let mut m = RecoveryMetrics::default();
+        m.observe(Instant(1_500), &[sample(1, 1, 1, None)]);
+        // Closed by Vigil at 3.5 s, sampled at 9 s: the rise happened by the close.
+        m.observe(Instant(10_000), &[sample(1, 4, 4, Some((4_500, Closer::Vigil)))]);
+        m.observe(Instant(11_000), &[sample(1, 4, 4, Some((4_500, Closer::Vigil)))]);
+        assert_eq!(m.closed_by_vigil.count(), 1);
+        assert!((m.closed_by_vigil.sum - 3.5).abs() < 1e-9);
+        assert!((m.reconnected.sum - (0.5 + 3.0 * 3.5)).abs() < 1e-9);
+        // A second recovery that the target's own window ended; the first one is gone by now.
+        m.observe(Instant(400_000), &[sample(2, 0, 0, Some((301_000, Closer::Target)))]);
+        assert_eq!(m.closed_by_target.count(), 1);
+        assert_eq!(m.seen.len(), 1, "recoveries the MGS forgot are forgotten here too");
+    }
+
+    #[test]
+    fn the_earlier_closer_wins() {
+        let mut r = Recovery {
+            target: vigil_proto::ids::name("t").unwrap(),
+            target_generation: Generation(2),
+            order: order(1),
+            began: Instant(0),
+            progress: Default::default(),
+            closed: Some((order(2), Instant(50))),
+            target_up: Some(Instant(40)),
+            manual: false,
+        };
+        assert_eq!(Sample::of(&r).closed, Some((Instant(40), Closer::Target)));
+        r.target_up = Some(Instant(60));
+        assert_eq!(Sample::of(&r).closed, Some((Instant(50), Closer::Vigil)));
+        r.closed = None;
+        assert_eq!(Sample::of(&r).closed, Some((Instant(60), Closer::Target)));
+    }
+
+    #[test]
+    fn histograms_render_cumulative_buckets() {
+        let mut m = RecoveryMetrics::default();
+        m.observe(Instant(1_100), &[sample(1, 2, 2, None)]);
+        m.observe(Instant(3_000_000), &[sample(1, 3, 3, Some((2_000_000, Closer::Target)))]);
+        let mut text = String::new();
+        m.render(&mut text);
+        assert!(text.contains("# TYPE vigil_order_reconnected_seconds histogram\n"));
+        assert_eq!(
+            line(&text, "vigil_order_reconnected_seconds_bucket{le=\"0.1\"}"),
+            "vigil_order_reconnected_seconds_bucket{le=\"0.1\"} 2"
+        );
+        assert_eq!(
+            line(&text, "vigil_order_reconnected_seconds_bucket{le=\"900\"}"),
+            "vigil_order_reconnected_seconds_bucket{le=\"900\"} 2"
+        );
+        assert_eq!(
+            line(&text, "vigil_order_reconnected_seconds_bucket{le=\"+Inf\"}"),
+            "vigil_order_reconnected_seconds_bucket{le=\"+Inf\"} 3"
+        );
+        assert_eq!(
+            line(&text, "vigil_order_reconnected_seconds_count"),
+            "vigil_order_reconnected_seconds_count 3"
+        );
+        assert_eq!(
+            line(&text, "vigil_recovery_window_seconds_count{closed_by=\"target\"}"),
+            "vigil_recovery_window_seconds_count{closed_by=\"target\"} 1"
+        );
+        assert_eq!(
+            line(&text, "vigil_recovery_window_seconds_bucket{closed_by=\"vigil\",le=\"+Inf\"}"),
+            "vigil_recovery_window_seconds_bucket{closed_by=\"vigil\",le=\"+Inf\"} 0"
+        );
+        assert_eq!(text.matches("# TYPE").count(), 4, "one family each");
+    }
+
+    #[test]
+    fn the_tree_shows_partitions_and_roles() {
+        use crate::status::{MgsInfo, NodeInfo, RouterInfo};
+        let node = |name: &str, role: &str, state: &str| NodeInfo {
+            name: name.into(),
+            role: role.into(),
+            state: state.into(),
+            generation: 1,
+            parents: Vec::new(),
+            last_heard_ms: 0,
+        };
+        let router = |name: &str, state: &str| RouterInfo {
+            name: name.into(),
+            state: state.into(),
+            children: Default::default(),
+            subtree: None,
+        };
+        let status = Status {
+            mgs: MgsInfo { name: "mgs".into(), generation: 1, uptime_ms: 0, counters: Vec::new() },
+            nodes: vec![
+                node("r1", "router", "alive"),
+                node("r2", "router", "dead"),
+                node("r3", "router", "unreachable"),
+                node("c1", "client", "unreachable"),
+                node("c2", "client", "alive"),
+            ],
+            routers: vec![router("r1", "alive"), router("r2", "dead"), router("r3", "unreachable")],
+            targets: Vec::new(),
+        };
+        let mut text = String::new();
+        render_tree(&status, &mut text);
+        assert_eq!(line(&text, "vigil_partitions "), "vigil_partitions 2");
+        assert_eq!(line(&text, "vigil_routers{state=\"alive\"}"), "vigil_routers{state=\"alive\"} 1");
+        assert_eq!(
+            line(&text, "vigil_nodes_by_role{role=\"client\",state=\"unreachable\"}"),
+            "vigil_nodes_by_role{role=\"client\",state=\"unreachable\"} 1"
+        );
+        assert_eq!(text.matches("vigil_nodes_by_role{").count(), 12);
+    }
+}
