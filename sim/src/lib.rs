@@ -196,9 +196,8 @@ enum Pending {
     },
 }
 
-/// A queued happening: its time, a tie-breaker in scheduling order (determinism), and its slot
-/// in [`Net`]'s slab. The payload stays in the slab so that the heap moves 24 bytes, not the
-/// payload, on every sift.
+/// A happening queued beyond the wheel's horizon: its time, a tie-breaker in scheduling order
+/// (determinism), and its slot in [`Net`]'s slab.
 struct Scheduled {
     at: u64,
     seq: u64,
@@ -253,10 +252,78 @@ pub struct Traffic {
     pub bytes: u64,
 }
 
+/// Milliseconds the timing wheel covers ahead of its cursor (one bucket each).
+const WHEEL_MS: u64 = 1 << 12;
+
+/// The event queue: a timing wheel with one bucket per millisecond over the next [`WHEEL_MS`],
+/// and a heap for what lies beyond. It pops in (time, scheduling order), exactly as one heap of
+/// `(time, seq)` would: a bucket keeps insertion order, and a happening still in the far heap
+/// when its millisecond comes was scheduled before any in the bucket (it was scheduled from
+/// further away, and the cursor only moves forward). Payloads stay in [`Net`]'s slab: the queue
+/// moves 4-byte slot numbers.
+struct Queue {
+    wheel: Vec<Vec<u32>>,
+    /// The millisecond being drained, and how many of its bucket were taken.
+    cursor: u64,
+    taken: usize,
+    in_wheel: usize,
+    far: BinaryHeap<Scheduled>,
+    seq: u64,
+}
+
+impl Queue {
+    fn new() -> Queue {
+        Queue {
+            wheel: (0..WHEEL_MS).map(|_| Vec::new()).collect(),
+            cursor: 0,
+            taken: 0,
+            in_wheel: 0,
+            far: BinaryHeap::new(),
+            seq: 0,
+        }
+    }
+
+    /// Queues `slot` at `at` (never before the cursor: the network's time only moves forward).
+    fn push(&mut self, at: u64, slot: u32) {
+        debug_assert!(at >= self.cursor);
+        if at < self.cursor + WHEEL_MS {
+            self.wheel[(at % WHEEL_MS) as usize].push(slot);
+            self.in_wheel += 1;
+        } else {
+            self.seq += 1;
+            self.far.push(Scheduled { at, seq: self.seq, slot });
+        }
+    }
+
+    /// The next happening at or before `until`, with its time.
+    fn pop(&mut self, until: u64) -> Option<(u64, u32)> {
+        loop {
+            if self.far.peek().is_some_and(|s| s.at <= self.cursor) {
+                return self.far.pop().map(|s| (s.at, s.slot));
+            }
+            let bucket = &mut self.wheel[(self.cursor % WHEEL_MS) as usize];
+            if let Some(&slot) = bucket.get(self.taken) {
+                self.taken += 1;
+                self.in_wheel -= 1;
+                return Some((self.cursor, slot));
+            }
+            bucket.clear();
+            self.taken = 0;
+            if self.cursor >= until {
+                return None;
+            }
+            self.cursor = match self.far.peek() {
+                _ if self.in_wheel > 0 => self.cursor + 1,
+                Some(s) => s.at.min(until),
+                None => until,
+            };
+        }
+    }
+}
+
 /// The simulated network and its nodes.
 pub struct Net {
     now: u64,
-    seq: u64,
     /// Network conditions (may change during a run).
     pub conditions: Conditions,
     /// Timing every node is configured with.
@@ -268,7 +335,7 @@ pub struct Net {
     /// Keep every event of every node (costly at scale).
     pub keep_events: bool,
     rng: Rng,
-    queue: BinaryHeap<Scheduled>,
+    queue: Queue,
     slab: Vec<Option<Pending>>,
     free_slots: Vec<u32>,
     /// Datagram buffers in flight are taken from here and returned after delivery: no
@@ -305,14 +372,13 @@ impl Net {
     pub fn new(seed: u64) -> Net {
         Net {
             now: 0,
-            seq: 0,
             conditions: Conditions::default(),
             timing: Timing::default(),
             router_slots: 4096,
             mgs_slots: 1 << 16,
             keep_events: true,
             rng: Rng::new(seed),
-            queue: BinaryHeap::new(),
+            queue: Queue::new(),
             slab: Vec::new(),
             free_slots: Vec::new(),
             pool: Vec::new(),
@@ -439,7 +505,6 @@ impl Net {
     }
 
     fn schedule(&mut self, at: u64, pending: Pending) {
-        self.seq += 1;
         let slot = match self.free_slots.pop() {
             Some(slot) => {
                 self.slab[slot as usize] = Some(pending);
@@ -450,7 +515,7 @@ impl Net {
                 u32::try_from(self.slab.len() - 1).expect("fewer than 2^32 happenings queued")
             }
         };
-        self.queue.push(Scheduled { at, seq: self.seq, slot });
+        self.queue.push(at, slot);
     }
 
     /// Drains a node's outputs and re-arms its deadline: the driver loop every daemon runs.
@@ -509,8 +574,7 @@ impl Net {
 
     /// Runs the network until simulated time `until` (ms).
     pub fn run_until(&mut self, until: u64) {
-        while self.queue.peek().is_some_and(|s| s.at <= until) {
-            let Some(Scheduled { at, slot, .. }) = self.queue.pop() else { break };
+        while let Some((at, slot)) = self.queue.pop(until) {
             self.now = at;
             let Some(pending) = self.slab[slot as usize].take() else { continue };
             self.free_slots.push(slot);

@@ -101,6 +101,8 @@ pub struct Ratios {
     pub ordered_max: Option<f64>,
     /// Of the median client ordered.
     pub ordered_p50: Option<f64>,
+    /// Of the median client reconnected.
+    pub reconnected_p50: Option<f64>,
     /// Of the last live client reconnected.
     pub reconnected_max: Option<f64>,
     /// Of the window closing.
@@ -119,6 +121,7 @@ impl Ratios {
         Ratios {
             ordered_max: ratio(base.ordered_ms.max, vigil.ordered_ms.max),
             ordered_p50: ratio(base.ordered_ms.p50, vigil.ordered_ms.p50),
+            reconnected_p50: ratio(base.reconnected_ms.p50, vigil.reconnected_ms.p50),
             reconnected_max: ratio(base.reconnected_ms.max, vigil.reconnected_ms.max),
             window_closed: ratio(Some(base.window_closed_ms), Some(vigil.window_closed_ms)),
         }
@@ -278,7 +281,15 @@ pub fn table(f: &Figures) -> String {
         f.ratios_ir.ordered_max,
         f.ratios_passive.ordered_max,
     );
-    row("reconnected p50", v.reconnected_ms.p50, ir.reconnected_ms.p50, pa.reconnected_ms.p50, None, None);
+    row(
+        "reconnected p50",
+        v.reconnected_ms.p50,
+        ir.reconnected_ms.p50,
+        pa.reconnected_ms.p50,
+        f.ratios_ir.reconnected_p50,
+        f.ratios_passive.reconnected_p50,
+    );
+    row("reconnected p99", v.reconnected_ms.p99, ir.reconnected_ms.p99, pa.reconnected_ms.p99, None, None);
     row(
         "all live clients reconnected",
         v.reconnected_ms.max,
