@@ -34,6 +34,7 @@
 pub mod datagrams;
 pub mod http;
 pub mod metrics;
+pub mod netns;
 pub mod qemu;
 pub mod status;
 
