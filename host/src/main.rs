@@ -1,26 +1,16 @@
-#![doc = include_str!("../README.md")]
+//! The `vigil` command: the daemons of every role and the operator CLI, over the `vigil_host`
+//! library (see its README).
 
-mod config;
-mod ctl;
-mod daemon;
-mod demo;
-mod driver;
 mod help;
-mod hook;
-mod http;
-mod key;
-mod metrics;
-mod order_key;
 #[cfg(test)]
 mod packaging_tests;
-mod state;
-mod status;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{CommandFactory, Parser, Subcommand};
 use tracing_subscriber::EnvFilter;
+use vigil_host::{config, ctl, daemon, demo, key, order_key, WORKER_STACK};
 
 /// Vigil: a health network and imperative recovery for Lustre-class filesystems.
 #[derive(Parser)]
@@ -101,10 +91,6 @@ enum Command {
         shell: clap_complete::Shell,
     },
 }
-
-/// Stack of each runtime thread. Decoding an update page builds its 48 node deltas on the stack,
-/// which takes well over tokio's default 2 MiB in unoptimised builds; the memory is only reserved.
-const WORKER_STACK: usize = 16 * 1024 * 1024;
 
 fn init_logs(default: &str) {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));

@@ -18,6 +18,7 @@ fn a_recovery_shows_in_the_histograms() {
             .args(["client", "--name", name, "--parent", &udp, "--on-order", "sleep 0.3"])
             .args(TIMING)
             .args(scratch.node_args(name))
+            .env("RUST_LOG", "warn")
             .stdin(Stdio::null())
             .spawn()
             .unwrap();

@@ -1,4 +1,9 @@
 //! `vigil client` and `vigil server`: a member machine in its UDP loop, with its order hook.
+//!
+//! [`start_client`] and [`start_server`] start the loop and return; the daemons then wait for
+//! it, and the C library (`capi`) keeps it running beside its host program.
+
+use std::future::Future;
 
 use tracing::info;
 use vigil_proto::wire::MAX_TARGET_ADDRS;
@@ -7,7 +12,7 @@ use vigil_proto::{Client, ClientConfig, MemberConfig, Server, ServerConfig};
 use super::{parents, ready, Shutdown};
 use crate::config::{required, wire_name, wire_nids, ClientOpts, NodeOpts, ServerOpts};
 use crate::config::{DEFAULT_HOOK_TIMEOUT_MS, DEFAULT_WINDOW_MS};
-use crate::driver::{self, wildcard_for, Clock, Machine};
+use crate::driver::{self, wildcard_for, Clock, Machine, Spawned};
 use crate::hook::{Hook, MemberHandler};
 use crate::key;
 use crate::state::StateFile;
@@ -34,19 +39,22 @@ async fn member(
     Ok((config, socket))
 }
 
-/// Runs a member machine until SIGTERM or SIGINT.
-async fn serve<M: Machine>(
-    name: String,
-    node: &NodeOpts,
+/// Starts a member machine's loop, which runs until `stop` completes.
+fn start<M: Machine>(
+    name: &str,
     socket: tokio::net::UdpSocket,
     machine: impl FnOnce(&Clock) -> M,
     hook: Hook,
-) -> anyhow::Result<()> {
-    let shutdown = Shutdown::on_signals()?;
+    stop: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<Spawned<M>> {
     let clock = Clock::start();
     let machine = machine(&clock);
-    let handler = |commands| MemberHandler { name: name.clone(), hook, commands };
-    let spawned = driver::spawn(socket, machine, handler, clock, shutdown.wait())?;
+    let handler = |commands| MemberHandler { name: name.to_owned(), hook, commands };
+    Ok(driver::spawn(socket, machine, handler, clock, stop)?)
+}
+
+/// Reports a started daemon ready and waits for its loop to end.
+async fn serve<M: Machine>(name: String, node: &NodeOpts, spawned: Spawned<M>) -> anyhow::Result<()> {
     ready(node.ready_file.as_deref(), &[("udp", spawned.addr)])?;
     info!(name, udp = %spawned.addr, "started");
     let machine = spawned.task.await?;
@@ -60,6 +68,18 @@ pub async fn run_client(opts: ClientOpts) -> anyhow::Result<()> {
     let name = required(opts.name.clone(), "name")?;
     let on_order = required(opts.on_order.clone(), "on-order")?;
     let hook = Hook::command(Some(on_order), opts.hook_timeout_ms.unwrap_or(DEFAULT_HOOK_TIMEOUT_MS));
+    let shutdown = Shutdown::on_signals()?;
+    let spawned = start_client(&opts, hook, shutdown.wait()).await?;
+    serve(name, &opts.node, spawned).await
+}
+
+/// Starts a client (`opts` already loaded) whose orders go to `hook`, until `stop`.
+pub async fn start_client(
+    opts: &ClientOpts,
+    hook: Hook,
+    stop: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<Spawned<Client>> {
+    let name = required(opts.name.clone(), "name")?;
     let keys = super::order_keys(&opts.order_pubs)?;
     let (config, socket): (ClientConfig, _) = member(&name, &opts.node, &opts.parents, opts.bind).await?;
     info!(name, generation = config.generation.0, "client starting");
@@ -68,17 +88,29 @@ pub async fn run_client(opts: ClientOpts) -> anyhow::Result<()> {
         client.set_order_keys(keys);
         client
     };
-    serve(name, &opts.node, socket, machine, hook).await
+    start(&name, socket, machine, hook, stop)
 }
 
 /// `vigil server`.
 pub async fn run_server(opts: ServerOpts) -> anyhow::Result<()> {
     let opts = opts.load()?;
     let name = required(opts.name.clone(), "name")?;
-    let target = wire_name(&required(opts.target.clone(), "target")?, "target")?;
-    let addrs = wire_nids::<MAX_TARGET_ADDRS>(&opts.target_addrs)?;
     let timeout = opts.hook_timeout_ms.unwrap_or(DEFAULT_HOOK_TIMEOUT_MS);
     let hook = Hook::command(opts.on_close_window.clone(), timeout);
+    let shutdown = Shutdown::on_signals()?;
+    let spawned = start_server(&opts, hook, shutdown.wait()).await?;
+    serve(name, &opts.node, spawned).await
+}
+
+/// Starts a server (`opts` already loaded) whose window orders go to `hook`, until `stop`.
+pub async fn start_server(
+    opts: &ServerOpts,
+    hook: Hook,
+    stop: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<Spawned<Server>> {
+    let name = required(opts.name.clone(), "name")?;
+    let target = wire_name(&required(opts.target.clone(), "target")?, "target")?;
+    let addrs = wire_nids::<MAX_TARGET_ADDRS>(&opts.target_addrs)?;
     let keys = super::order_keys(&opts.order_pubs)?;
     let (member, socket) = member(&name, &opts.node, &opts.parents, opts.bind).await?;
     info!(
@@ -94,5 +126,5 @@ pub async fn run_server(opts: ServerOpts) -> anyhow::Result<()> {
         server.set_order_keys(keys);
         server
     };
-    serve(name, &opts.node, socket, machine, hook).await
+    start(&name, socket, machine, hook, stop)
 }

@@ -79,6 +79,7 @@ pub fn start_mgs(scratch: &Scratch) -> (Daemon, String, String) {
         .args(["mgs", "--listen", "127.0.0.1:0", "--http", "127.0.0.1:0"])
         .args(TIMING)
         .args(scratch.node_args("mgs"))
+        .env("RUST_LOG", "warn")
         .stdin(Stdio::null())
         .spawn()
         .unwrap();
