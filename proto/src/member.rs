@@ -271,10 +271,16 @@ impl Member {
 
     /// Records how an order the driver carried out went; false if the order is unknown.
     pub(crate) fn order_done(&mut self, now: Instant, order: OrderId, ok: bool) -> bool {
-        let Some(r) = self.reports.iter_mut().find(|r| r.order == order) else {
+        let Some(r) = self.reports.iter().find(|r| r.order == order) else {
             return false;
         };
-        r.outcome = if ok { Outcome::Reconnected } else { Outcome::Failed };
+        let (about, outcome) = (r.about, if ok { Outcome::Reconnected } else { Outcome::Failed });
+        // Re-issues of the same restart (by an MGS that restarted meanwhile) were answered with
+        // this order's outcome so far: they finish with it too.
+        let same = |r: &Report| r.order == order || (about.is_some() && r.about == about);
+        for r in self.reports.iter_mut().filter(|r| same(r)) {
+            r.outcome = outcome;
+        }
         self.ping_now(now);
         true
     }

@@ -207,13 +207,15 @@ fn mass_silence_is_a_partition_not_deaths_but_one_silent_child_is_dead() {
 fn a_reissued_order_for_the_same_target_instance_is_not_carried_out_twice() {
     let mgs_at = at(1);
     let mut c = client("c0", 1, mgs_at);
-    // Two MGS generations order the same restart (the MGS restarted mid-recovery).
+    // Two MGS generations order the same restart (the MGS restarted mid-recovery, while the
+    // client's hook still ran).
+    let mut last = None;
     for mgs_generation in [1u32, 2] {
-        let mut slots: [Slot; 16] = empty_slots();
         let mut config = MgsConfig::new(name("mgs").unwrap(), Generation(mgs_generation), keys());
         config.startup_hold_ms = 0;
         let now = u64::from(mgs_generation) * 100_000;
-        let mut mgs: Mgs<&mut [Slot]> = Mgs::new(config, &mut slots[..], Instant(now));
+        let slots: Box<[Slot]> = vec![None; 16].into_boxed_slice();
+        let mut mgs: Mgs<Box<[Slot]>> = Mgs::new(config, slots, Instant(now));
         let mut buf = [0u8; MAX_DATAGRAM];
         c.handle_timeout(Instant(now));
         while let Some((_, len)) = c.poll_transmit(Instant(now), &mut buf) {
@@ -243,6 +245,7 @@ fn a_reissued_order_for_the_same_target_instance_is_not_carried_out_twice() {
             }
         }
         assert!(pushed >= 1, "MGS generation {mgs_generation} pushed its order");
+        last = Some(mgs);
     }
     let orders: Vec<_> = std::iter::from_fn(|| c.poll_event())
         .filter_map(|e| match e {
@@ -252,6 +255,16 @@ fn a_reissued_order_for_the_same_target_instance_is_not_carried_out_twice() {
         .collect();
     assert_eq!(orders.len(), 1, "handed once: {orders:?}");
     assert!(matches!(&orders[0].action, Action::BeginRecovery { target_generation: Generation(7), .. }));
+    // The hook of the first order finishes: the re-issued order is reconnected too, and the
+    // restarted MGS counts it.
+    let mut mgs = last.unwrap();
+    assert!(c.order_done(Instant(200_001), orders[0].id, true));
+    let mut buf = [0u8; MAX_DATAGRAM];
+    while let Some((_, len)) = c.poll_transmit(Instant(200_001), &mut buf) {
+        mgs.handle(Instant(200_001), at(2), &buf[..len]);
+    }
+    let progress = mgs.recoveries()[0].progress;
+    assert_eq!((progress.live, progress.reconnected), (1, 1), "{progress:?}");
 }
 
 #[test]

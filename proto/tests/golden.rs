@@ -1,0 +1,602 @@
+//! Golden vectors: the exact bytes of every message kind, pinned.
+//!
+//! Postcard has no schema evolution, so any change to a message struct, to the header or to the
+//! tag changes these bytes and fails here first: a deliberate change gets a new kind or protocol
+//! version, never an edit of a pinned vector.
+//!
+//! Every vector is encoded with the same header fields (sender `0x11223344`, generation 7,
+//! sequence 42) and the same cluster key (id 1, secret `00 01 .. 1f`). Pinned strings are written
+//! as `header body tag`, spaces ignored.
+//!
+//! Datagram sizes, header and tag included (`datagram_sizes` asserts them):
+//!
+//! | message                                                               | bytes |
+//! | --------------------------------------------------------------------- | ----: |
+//! | Ping, client, name already confirmed, no reports (the steady state)   |    40 |
+//! | Ping, client, with a 20-byte name, no reports                         |    61 |
+//! | Ping, server, named, 4 reports, target status with 2 NIDs             |   128 |
+//! | Ping, worst case (32-byte names, 4 reports, 2 × 48-byte NIDs)         |   263 |
+//! | PingReply, accepted, 0 orders                                         |    40 |
+//! | PingReply, accepted, 2 orders (BeginRecovery with 2 NIDs, CloseWindow)|   237 |
+//! | PingReply, worst case (refused, 4 IPv6 alternates, 2 worst orders)    |   552 |
+//! | Update, 0 deltas (steady state: totals only)                          |    51 |
+//! | Update, 1 delta (a named client on one path)                          |    77 |
+//! | Update, 10 such deltas                                                |   311 |
+//! | Update, 16 worst-case deltas (the most that fit; 17 make 1207 bytes)  |  1139 |
+//!
+//! Worst-case delta: 5-byte id and generation varints, a 32-byte name, two paths with 5-byte
+//! silent times: 68 bytes, so a page holds 16 of them; [`MAX_DELTAS`] (48) only binds for
+//! deltas without names.
+
+use vigil_proto::ids::{name, nid, Generation, Name, Nid, NodeId, OrderId};
+use vigil_proto::wire::{
+    self, Action, Endpoint, Header, Key, Keyring, Kind, Message, NodeDelta, NodeState, Order, OrderProgress,
+    OrderReport, Outcome, PathReport, Ping, PingReply, ReplyStatus, Role, Signature, TargetReport,
+    TargetState, TargetStatus, Totals, Update, HEADER_LEN, MAX_DATAGRAM, MAX_DELTAS, MAX_REPORTS, TAG_LEN,
+};
+
+const SENDER: NodeId = NodeId(0x1122_3344);
+const GENERATION: Generation = Generation(7);
+const SEQUENCE: u32 = 42;
+
+fn key() -> Key {
+    let mut secret = [0u8; 32];
+    for (i, b) in secret.iter_mut().enumerate() {
+        *b = i as u8;
+    }
+    Key::new(1, &secret)
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// A datagram as `header body tag`, the layout pinned strings use.
+fn spaced(bytes: &[u8]) -> String {
+    let (header, rest) = bytes.split_at(HEADER_LEN);
+    let (body, tag) = rest.split_at(rest.len() - TAG_LEN);
+    format!("{} {} {}", hex(header), hex(body), hex(tag))
+}
+
+fn unhex(s: &str) -> Vec<u8> {
+    let digits: Vec<u8> = s.bytes().filter(|b| !b.is_ascii_whitespace()).collect();
+    assert!(digits.len() % 2 == 0, "odd number of hex digits");
+    digits
+        .chunks(2)
+        .map(|pair| u8::from_str_radix(std::str::from_utf8(pair).unwrap(), 16).expect("hex digit"))
+        .collect()
+}
+
+fn encode(msg: &Message) -> Vec<u8> {
+    let mut buf = [0u8; MAX_DATAGRAM];
+    let len = wire::encode(SENDER, GENERATION, SEQUENCE, msg, &key(), &mut buf).expect("encodes");
+    buf[..len].to_vec()
+}
+
+/// Asserts that `msg` encodes to exactly the pinned bytes and that they decode back to it.
+fn golden(msg: Message, pinned: &str) {
+    let bytes = encode(&msg);
+    let expected: String = pinned.split_whitespace().collect();
+    assert_eq!(hex(&bytes), expected, "encoding of {msg:?}, as header body tag: {}", spaced(&bytes));
+    let pinned = unhex(pinned);
+    let (header, decoded) = wire::decode(&pinned, &Keyring::new(key())).expect("pinned bytes decode");
+    let expected_header =
+        Header { kind: msg.kind(), sender: SENDER, generation: GENERATION, sequence: SEQUENCE, key_id: 1 };
+    assert_eq!(header, expected_header);
+    assert_eq!(decoded, msg);
+}
+
+fn n(s: &str) -> Name {
+    name(s).expect("short name")
+}
+
+fn addr(s: &str) -> Nid {
+    nid(s).expect("short nid")
+}
+
+fn oid(mgs_generation: u32, seq: u32) -> OrderId {
+    OrderId { mgs_generation: Generation(mgs_generation), seq }
+}
+
+/// A recognisable signature (the codec does not verify it): bytes 0x40..0x7f.
+fn signature() -> Signature {
+    let mut s = [0u8; 64];
+    for (i, b) in s.iter_mut().enumerate() {
+        *b = 0x40 + i as u8;
+    }
+    Signature(s)
+}
+
+fn begin_recovery() -> Order {
+    Order {
+        id: oid(3, 1),
+        action: Action::BeginRecovery {
+            target: n("testfs-OST0001"),
+            target_generation: Generation(5),
+            addrs: [addr("10.1.0.7@o2ib"), addr("10.1.0.8@o2ib")].into_iter().collect(),
+        },
+        signer: 1,
+        signature: signature(),
+    }
+}
+
+fn close_window() -> Order {
+    Order {
+        id: oid(3, 2),
+        action: Action::CloseWindow { target: n("testfs-OST0001"), target_generation: Generation(5) },
+        signer: 1,
+        signature: signature(),
+    }
+}
+
+fn target(state: TargetState, addrs: &[&str]) -> TargetStatus {
+    TargetStatus {
+        target: n("testfs-OST0001"),
+        generation: Generation(5),
+        state,
+        addrs: addrs.iter().map(|a| addr(a)).collect(),
+        window_ms: 300_000,
+    }
+}
+
+fn client_ping() -> Ping {
+    Ping {
+        role: Role::Client,
+        interval_ms: 2000,
+        home: true,
+        name: None,
+        reports: Default::default(),
+        target: None,
+    }
+}
+
+#[test]
+fn header_and_typical_ping_match_the_spec_by_hand() {
+    // Header: "VG", version 1, kind 1, sender/generation/sequence little-endian, key id 1.
+    // Body (postcard): Role::Client = variant 0; 2000 = varint d0 0f; home = 01; name None = 00;
+    // reports: length 0; target None = 00.
+    let bytes = encode(&Message::Ping(client_ping()));
+    assert_eq!(&bytes[..HEADER_LEN], &unhex("5647 01 01 44332211 07000000 2a000000 01")[..]);
+    assert_eq!(&bytes[HEADER_LEN..bytes.len() - TAG_LEN], &unhex("00 d00f 01 00 00 00")[..]);
+    // The tag is HMAC-SHA256 over header and body, truncated to its first 16 bytes.
+    use hmac::{Hmac, Mac};
+    let secret: Vec<u8> = (0u8..32).collect();
+    let mut mac = Hmac::<sha2::Sha256>::new_from_slice(&secret).unwrap();
+    mac.update(&bytes[..bytes.len() - TAG_LEN]);
+    assert_eq!(&bytes[bytes.len() - TAG_LEN..], &mac.finalize().into_bytes()[..TAG_LEN]);
+}
+
+#[test]
+fn ping_client_typical() {
+    golden(
+        Message::Ping(client_ping()),
+        "5647010144332211070000002a00000001 \
+        00d00f01000000 \
+        078d8171ff45c2aaed19d101099fa439",
+    );
+}
+
+#[test]
+fn ping_client_named_with_reports() {
+    let ping = Ping {
+        name: Some(n("c0001")),
+        home: false,
+        reports: [
+            OrderReport { order: oid(3, 1), outcome: Outcome::Applied },
+            OrderReport { order: oid(3, 2), outcome: Outcome::Reconnected },
+            OrderReport { order: oid(3, 300), outcome: Outcome::Failed },
+        ]
+        .into_iter()
+        .collect(),
+        ..client_ping()
+    };
+    golden(
+        Message::Ping(ping),
+        "5647010144332211070000002a00000001 \
+        00d00f00010563303030310303010003020103ac020200 \
+        3276450a186b773a52bcd00c1cb6307f",
+    );
+}
+
+#[test]
+fn ping_server_target_up() {
+    let ping = Ping {
+        role: Role::Server,
+        name: Some(n("oss1")),
+        target: Some(target(TargetState::Up, &["10.1.0.7@o2ib"])),
+        ..client_ping()
+    };
+    golden(
+        Message::Ping(ping),
+        "5647010144332211070000002a00000001 \
+        01d00f0101046f73733100010e7465737466732d4f5354303030310500010d31 \
+        302e312e302e37406f326962e0a712 \
+        d04944f83e45b0bfa9d8ba24642b7ac4",
+    );
+}
+
+#[test]
+fn ping_server_target_recovering() {
+    let ping = Ping {
+        role: Role::Server,
+        target: Some(target(TargetState::Recovering, &["10.1.0.7@o2ib", "[fd00::7]:988"])),
+        ..client_ping()
+    };
+    golden(
+        Message::Ping(ping),
+        "5647010144332211070000002a00000001 \
+        01d00f010000010e7465737466732d4f5354303030310501020d31302e312e30 \
+        2e37406f3269620d5b666430303a3a375d3a393838e0a712 \
+        5ee0eb54f83bdb8d515c8c465a3fb6ba",
+    );
+}
+
+#[test]
+fn ping_server_target_down() {
+    let ping = Ping { role: Role::Server, target: Some(target(TargetState::Down, &[])), ..client_ping() };
+    golden(
+        Message::Ping(ping),
+        "5647010144332211070000002a00000001 \
+        01d00f010000010e7465737466732d4f535430303031050200e0a712 \
+        241530948780674d78184869c6469701",
+    );
+}
+
+#[test]
+fn ping_router_role() {
+    let ping = Ping { role: Role::Router, interval_ms: 1000, name: Some(n("r1")), ..client_ping() };
+    golden(
+        Message::Ping(ping),
+        "5647010144332211070000002a00000001 \
+        02e80701010272310000 \
+        0c0b2d00b838ec4a0b82a2e8e024e358",
+    );
+}
+
+fn reply(status: ReplyStatus) -> PingReply {
+    PingReply { interval_ms: 2000, status, ack: 0, orders: Default::default() }
+}
+
+#[test]
+fn reply_accepted() {
+    golden(
+        Message::PingReply(reply(ReplyStatus::Accepted)),
+        "5647010244332211070000002a00000001 \
+        d00f000000 \
+        cfec45cffcc40cdca1b8eb2c05dd7509",
+    );
+}
+
+#[test]
+fn reply_unknown_with_ack() {
+    golden(
+        Message::PingReply(PingReply { ack: 17, ..reply(ReplyStatus::Unknown) }),
+        "5647010244332211070000002a00000001 \
+        d00f011100 \
+        ccd7be0418a8aa058e47c6f966917462",
+    );
+}
+
+#[test]
+fn reply_refused_with_v4_and_v6_alternates() {
+    let alternates = [
+        Endpoint::V4 { ip: [10, 0, 0, 2], port: 7000 },
+        Endpoint::V6 { ip: [0xfd, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1], port: 7000 },
+    ];
+    golden(
+        Message::PingReply(reply(ReplyStatus::Refused { alternates: alternates.into_iter().collect() })),
+        "5647010244332211070000002a00000001 \
+            d00f0202000a000002d83601fd000000000000000000000000000001d8360000 \
+            8023d3b0e6df97970298b1caf7b5b32a",
+    );
+}
+
+#[test]
+fn reply_with_two_orders() {
+    let orders = [begin_recovery(), close_window()].into_iter().collect();
+    golden(
+        Message::PingReply(PingReply { orders, ..reply(ReplyStatus::Accepted) }),
+        "5647010244332211070000002a00000001 \
+        d00f0000020301000e7465737466732d4f53543030303105020d31302e312e30 \
+        2e37406f3269620d31302e312e302e38406f3269620140414243444546474849 \
+        4a4b4c4d4e4f505152535455565758595a5b5c5d5e5f60616263646566676869 \
+        6a6b6c6d6e6f707172737475767778797a7b7c7d7e7f0302010e746573746673 \
+        2d4f5354303030310501404142434445464748494a4b4c4d4e4f505152535455 \
+        565758595a5b5c5d5e5f606162636465666768696a6b6c6d6e6f707172737475 \
+        767778797a7b7c7d7e7f \
+        2e02e79c6dd1946ee9ef01d5c32b6b93",
+    );
+}
+
+fn empty_update() -> Update {
+    Update {
+        interval_ms: 1000,
+        name: None,
+        base: 0,
+        upto: 0,
+        more: false,
+        deltas: Default::default(),
+        targets: Default::default(),
+        totals: Totals::default(),
+        progress: Default::default(),
+    }
+}
+
+#[test]
+fn update_empty() {
+    golden(
+        Message::Update(empty_update()),
+        "5647010344332211070000002a00000001 \
+        e8070000000000000000000000 \
+        326818d283e2b8c5090164ce32030d99",
+    );
+}
+
+#[test]
+fn update_every_state_and_role() {
+    let path = |parent: u32, state: NodeState, silent_ms: u32| PathReport {
+        parent: NodeId(parent),
+        state,
+        silent_ms,
+    };
+    let deltas = [
+        NodeDelta {
+            id: NodeId(0x0a),
+            generation: Generation(1),
+            role: Role::Client,
+            name: Some(n("c0001")),
+            paths: [path(0x10, NodeState::Alive, 0), path(0x11, NodeState::Suspect, 6_500)]
+                .into_iter()
+                .collect(),
+        },
+        NodeDelta {
+            id: NodeId(0x0b),
+            generation: Generation(2),
+            role: Role::Server,
+            name: None,
+            paths: [path(0x10, NodeState::Dead, 12_000)].into_iter().collect(),
+        },
+        NodeDelta {
+            id: NodeId(0x0c),
+            generation: Generation(3),
+            role: Role::Router,
+            name: None,
+            paths: [path(0x10, NodeState::Unreachable, 13_000)].into_iter().collect(),
+        },
+        // No path left: the node is no longer heard in this subtree.
+        NodeDelta {
+            id: NodeId(0x0d),
+            generation: Generation(4),
+            role: Role::Client,
+            name: None,
+            paths: Default::default(),
+        },
+    ];
+    let update = Update {
+        name: Some(n("r1")),
+        base: 3,
+        upto: 5,
+        more: true,
+        deltas: deltas.into_iter().collect(),
+        targets: [TargetReport {
+            server: NodeId(0x0b),
+            status: target(TargetState::Recovering, &["10.1.0.7@o2ib"]),
+        }]
+        .into_iter()
+        .collect(),
+        totals: Totals { alive: 1, suspect: 1, dead: 1, unreachable: 1 },
+        progress: [OrderProgress { order: oid(3, 1), live: 2, applied: 2, reconnected: 1, failed: 0 }]
+            .into_iter()
+            .collect(),
+        ..empty_update()
+    };
+    golden(
+        Message::Update(update),
+        "5647010344332211070000002a00000001 \
+        e80701027231030501040a010001056330303031021000001101e4320b020100 \
+        011002e05d0c030200011003c8650d04000000010b0e7465737466732d4f5354 \
+        303030310501010d31302e312e302e37406f326962e0a7120101010101030102 \
+        020100 \
+        7b9a3050883b01f7b81cf26feeb8c619",
+    );
+}
+
+#[test]
+fn order_begin_recovery() {
+    golden(
+        Message::Order(begin_recovery()),
+        "5647010444332211070000002a00000001 \
+        0301000e7465737466732d4f53543030303105020d31302e312e302e37406f32 \
+        69620d31302e312e302e38406f32696201404142434445464748494a4b4c4d4e \
+        4f505152535455565758595a5b5c5d5e5f606162636465666768696a6b6c6d6e \
+        6f707172737475767778797a7b7c7d7e7f \
+        4eb1b127761300dfcc119e20225a507b",
+    );
+}
+
+#[test]
+fn order_close_window() {
+    golden(
+        Message::Order(close_window()),
+        "5647010444332211070000002a00000001 \
+        0302010e7465737466732d4f5354303030310501404142434445464748494a4b \
+        4c4d4e4f505152535455565758595a5b5c5d5e5f606162636465666768696a6b \
+        6c6d6e6f707172737475767778797a7b7c7d7e7f \
+        94485b9857298ba0706ef75a855688ff",
+    );
+}
+
+// ----- sizes ------------------------------------------------------------------------------------
+
+/// A name of exactly 32 bytes.
+fn long_name(i: u32) -> Name {
+    n(&format!("{:0>32}", format!("node-{i}")))
+}
+
+/// A 48-byte NID.
+fn long_nid(i: u32) -> Nid {
+    addr(&format!("{:0>48}", format!("10.1.0.{i}@o2ib")))
+}
+
+/// A delta of the largest size: 5-byte varints, a 32-byte name, two paths.
+fn worst_delta(i: u32) -> NodeDelta {
+    let path =
+        |parent: u32| PathReport { parent: NodeId(parent), state: NodeState::Suspect, silent_ms: u32::MAX };
+    NodeDelta {
+        id: NodeId(0xf000_0000 + i),
+        generation: Generation(0xf000_0000),
+        role: Role::Client,
+        name: Some(long_name(i)),
+        paths: [path(0xf000_0001), path(0xf000_0002)].into_iter().collect(),
+    }
+}
+
+/// A typical delta: a client heard on one path, named (the first time the parent hears of it).
+fn typical_delta(i: u32) -> NodeDelta {
+    NodeDelta {
+        id: NodeId::from_name(&format!("c{i:05}")),
+        generation: Generation(1_700_000_000),
+        role: Role::Client,
+        name: Some(n(&format!("c{i:05}"))),
+        paths: [PathReport { parent: NodeId::from_name("r1"), state: NodeState::Alive, silent_ms: 0 }]
+            .into_iter()
+            .collect(),
+    }
+}
+
+fn steady_update(deltas: impl IntoIterator<Item = NodeDelta>) -> Update {
+    Update {
+        interval_ms: 1000,
+        name: None,
+        base: 100_000,
+        upto: 100_001,
+        more: false,
+        deltas: deltas.into_iter().collect(),
+        targets: Default::default(),
+        totals: Totals { alive: 1000, suspect: 2, dead: 1, unreachable: 0 },
+        progress: Default::default(),
+    }
+}
+
+fn size(msg: &Message) -> usize {
+    encode(msg).len()
+}
+
+fn worst_order(seq: u32, close: bool) -> Order {
+    let action = if close {
+        Action::CloseWindow { target: long_name(seq), target_generation: Generation(u32::MAX) }
+    } else {
+        Action::BeginRecovery {
+            target: long_name(seq),
+            target_generation: Generation(u32::MAX),
+            addrs: [long_nid(1), long_nid(2)].into_iter().collect(),
+        }
+    };
+    Order { id: oid(u32::MAX, u32::MAX - seq), action, signer: 255, signature: signature() }
+}
+
+#[test]
+fn datagram_sizes() {
+    let mut sizes = Vec::new();
+    let mut measure = |what: &str, msg: Message| {
+        let bytes = size(&msg);
+        println!("{what:<50} {bytes:>5} bytes");
+        sizes.push(bytes);
+    };
+
+    measure("ping, client, no name, no reports", Message::Ping(client_ping()));
+    measure(
+        "ping, client, 20-byte name, no reports",
+        Message::Ping(Ping { name: Some(n("client-rack07-c00042")), ..client_ping() }),
+    );
+    let reports = (1..=MAX_REPORTS as u32)
+        .map(|seq| OrderReport { order: oid(1_700_000_000, seq), outcome: Outcome::Reconnected })
+        .collect();
+    measure(
+        "ping, server, 4 reports, target status",
+        Message::Ping(Ping {
+            role: Role::Server,
+            name: Some(n("oss07")),
+            reports,
+            target: Some(TargetStatus {
+                generation: Generation(1_700_000_000),
+                ..target(TargetState::Recovering, &["10.1.0.7@o2ib", "10.2.0.7@o2ib1"])
+            }),
+            ..client_ping()
+        }),
+    );
+    let worst_reports = (1..=MAX_REPORTS as u32)
+        .map(|seq| OrderReport { order: oid(u32::MAX, u32::MAX - seq), outcome: Outcome::Failed })
+        .collect();
+    measure(
+        "ping, worst case",
+        Message::Ping(Ping {
+            role: Role::Server,
+            interval_ms: u32::MAX,
+            name: Some(long_name(0)),
+            reports: worst_reports,
+            target: Some(TargetStatus {
+                target: long_name(1),
+                generation: Generation(u32::MAX),
+                state: TargetState::Recovering,
+                addrs: [long_nid(1), long_nid(2)].into_iter().collect(),
+                window_ms: u32::MAX,
+            }),
+            ..client_ping()
+        }),
+    );
+    measure(
+        "reply, accepted, 0 orders",
+        Message::PingReply(PingReply { ack: 100_001, ..reply(ReplyStatus::Accepted) }),
+    );
+    measure(
+        "reply, accepted, 2 orders",
+        Message::PingReply(PingReply {
+            ack: 100_001,
+            orders: [begin_recovery(), close_window()].into_iter().collect(),
+            ..reply(ReplyStatus::Accepted)
+        }),
+    );
+    let v6 = Endpoint::V6 { ip: [0xfd; 16], port: u16::MAX };
+    measure(
+        "reply, worst case",
+        Message::PingReply(PingReply {
+            interval_ms: u32::MAX,
+            status: ReplyStatus::Refused { alternates: [v6; 4].into_iter().collect() },
+            ack: u32::MAX,
+            orders: [worst_order(1, false), worst_order(2, false)].into_iter().collect(),
+        }),
+    );
+    measure("update, 0 deltas", Message::Update(steady_update([])));
+    measure("update, 1 delta", Message::Update(steady_update((0..1).map(typical_delta))));
+    measure("update, 10 deltas", Message::Update(steady_update((0..10).map(typical_delta))));
+
+    // The most worst-case deltas one page holds: one more does not encode.
+    let fits = |count: u32| {
+        let msg = Message::Update(steady_update((0..count).map(worst_delta)));
+        let mut buf = [0u8; MAX_DATAGRAM];
+        wire::encode(SENDER, GENERATION, SEQUENCE, &msg, &key(), &mut buf).ok()
+    };
+    let most = (0..=MAX_DELTAS as u32).take_while(|&c| fits(c).is_some()).last().unwrap();
+    assert!(fits(most + 1).is_none() || most as usize == MAX_DELTAS);
+    println!("most worst-case deltas in one update: {most}");
+    measure("update, most worst-case deltas", Message::Update(steady_update((0..most).map(worst_delta))));
+
+    // The figures in this file's doc comment.
+    assert_eq!(sizes, [40, 61, 128, 263, 40, 237, 552, 51, 77, 311, 1139]);
+    assert_eq!(most, 16);
+    assert!(sizes.iter().all(|&s| s <= MAX_DATAGRAM));
+}
+
+#[test]
+fn every_kind_has_a_vector() {
+    // A new kind must get a golden vector here; this lists the kinds the vectors above cover.
+    let covered = [Kind::Ping, Kind::PingReply, Kind::Update, Kind::Order];
+    for (i, kind) in covered.iter().enumerate() {
+        assert_eq!(*kind as u8, i as u8 + 1);
+    }
+    assert!(wire::peek_header(&unhex(
+        "5647 01 05 00000000 00000000 00000000 01 00000000000000000000000000000000"
+    ))
+    .is_err_and(|e| e == wire::Error::UnknownKind(5)));
+}
