@@ -41,7 +41,7 @@ pub mod status;
 use std::ffi::OsString;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
-use std::net::SocketAddr;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
@@ -257,7 +257,7 @@ impl Daemon {
             program: vigil_bin(),
             wrapper: Vec::new(),
             args: args.into_iter().map(Into::into).collect(),
-            envs: vec![("RUST_LOG".into(), "info".into())],
+            envs: vec![("RUST_LOG".into(), "info".into()), ("NO_COLOR".into(), "1".into())],
             log: dir.join(format!("{name}.log")),
             ready_file: dir.join(format!("{name}.ready")),
             child: None,
@@ -273,7 +273,8 @@ impl Daemon {
         self
     }
 
-    /// Sets an environment variable for the daemon (`RUST_LOG=info` is set by default).
+    /// Sets an environment variable for the daemon (`RUST_LOG=info` and `NO_COLOR=1`, for plain
+    /// logs, are set by default).
     pub fn env(mut self, key: impl Into<OsString>, value: impl Into<OsString>) -> Daemon {
         let key = key.into();
         self.envs.retain(|(k, _)| *k != key);
@@ -489,6 +490,7 @@ pub struct Cluster {
     dir: TestDir,
     key: PathBuf,
     timing: Timing,
+    ip: IpAddr,
 }
 
 impl Cluster {
@@ -499,9 +501,20 @@ impl Cluster {
             fs::create_dir_all(dir.path().join(sub)).expect("cluster subdirectory");
         }
         let key = dir.path().join("cluster.key");
-        let cluster = Cluster { dir, key, timing };
+        let cluster = Cluster { dir, key, timing, ip: Ipv4Addr::LOCALHOST.into() };
         cluster.keygen(&cluster.key, 1);
         cluster
+    }
+
+    /// Daemons made after this bind `ip` instead of 127.0.0.1 (e.g. `::1`).
+    pub fn with_ip(mut self, ip: IpAddr) -> Cluster {
+        self.ip = ip;
+        self
+    }
+
+    /// `IP:0` on this cluster's address: a port the OS chooses.
+    pub fn any_port(&self) -> String {
+        SocketAddr::new(self.ip, 0).to_string()
     }
 
     /// Writes a new cluster key (`vigil keygen --out PATH --id ID`).
@@ -551,40 +564,45 @@ impl Cluster {
         Daemon::new(name, &self.logs(), all)
     }
 
-    /// An MGS named `mgs` on loopback (UDP and HTTP on port 0), not started.
+    /// An MGS named `mgs` on the cluster's address (UDP and HTTP on port 0), not started.
     pub fn mgs(&self) -> Daemon {
-        self.daemon("mgs", "mgs", &["--listen", "127.0.0.1:0", "--http", "127.0.0.1:0"])
+        let any = self.any_port();
+        self.daemon("mgs", "mgs", &["--listen", &any, "--http", &any])
     }
 
-    /// A router on loopback port 0 with metrics, below `parents`, not started.
+    /// A router on the cluster's address, port 0, with metrics, below `parents`, not started.
     pub fn router(&self, name: &str, parents: &[SocketAddr]) -> Daemon {
-        let mut args = vec!["--name", name, "--listen", "127.0.0.1:0", "--metrics", "127.0.0.1:0"];
+        let any = self.any_port();
+        let mut args = vec!["--name", name, "--listen", &any, "--metrics", &any];
         let parents: Vec<String> = parents.iter().map(ToString::to_string).collect();
         args.extend(parents.iter().flat_map(|p| ["--parent", p.as_str()]));
         self.daemon(name, "router", &args)
     }
 
-    /// A client below `parents` whose hook appends `$VIGIL_ORDER_ID $VIGIL_TARGET
-    /// $VIGIL_TARGET_GENERATION` to [`Cluster::hook_file`], not started.
-    pub fn client(&self, name: &str, parents: &[SocketAddr]) -> Daemon {
-        let hook = format!(
+    /// The shell command of a hook that appends `$VIGIL_ORDER_ID $VIGIL_TARGET
+    /// $VIGIL_TARGET_GENERATION` as one line to [`Cluster::hook_file`] of `name`.
+    pub fn hook_command(&self, name: &str) -> String {
+        format!(
             "echo \"$VIGIL_ORDER_ID $VIGIL_TARGET $VIGIL_TARGET_GENERATION\" >> '{}'",
             self.hook_file(name).display()
-        );
-        let mut args = vec!["--name", name, "--bind", "127.0.0.1:0", "--on-order", &hook];
+        )
+    }
+
+    /// A client bound to the cluster's address below `parents`, with the
+    /// [`Cluster::hook_command`] as its order hook, not started.
+    pub fn client(&self, name: &str, parents: &[SocketAddr]) -> Daemon {
+        let (hook, any) = (self.hook_command(name), self.any_port());
+        let mut args = vec!["--name", name, "--bind", &any, "--on-order", &hook];
         let parents: Vec<String> = parents.iter().map(ToString::to_string).collect();
         args.extend(parents.iter().flat_map(|p| ["--parent", p.as_str()]));
         self.daemon(name, "client", &args)
     }
 
     /// A server of `target` below `parents`, with `extra` arguments (e.g. `--window-ms`); its
-    /// close-window hook appends like a client's. Not started.
+    /// close-window hook is the [`Cluster::hook_command`]. Not started.
     pub fn server(&self, name: &str, target: &str, parents: &[SocketAddr], extra: &[&str]) -> Daemon {
-        let hook = format!(
-            "echo \"$VIGIL_ORDER_ID $VIGIL_TARGET $VIGIL_TARGET_GENERATION\" >> '{}'",
-            self.hook_file(name).display()
-        );
-        let mut args = vec!["--name", name, "--target", target, "--bind", "127.0.0.1:0"];
+        let (hook, any) = (self.hook_command(name), self.any_port());
+        let mut args = vec!["--name", name, "--target", target, "--bind", &any];
         args.extend(["--on-close-window", &hook]);
         let parents: Vec<String> = parents.iter().map(ToString::to_string).collect();
         args.extend(parents.iter().flat_map(|p| ["--parent", p.as_str()]));
@@ -686,6 +704,13 @@ impl Cluster {
             }
             std::thread::sleep(POLL);
         }
+    }
+
+    /// Panics with `what`, the status JSON (if given) and the tail of every daemon's log: for
+    /// invariants checked inside a wait, so their failures explain themselves like time-outs do.
+    pub fn fail(&self, what: &str, status: Option<&Status>) -> ! {
+        let raw = status.map_or("(none)", |s| s.raw.as_str());
+        panic!("{what}\n=== status ===\n{raw}\n=== logs ===\n{}", self.log_tails(LOG_TAIL))
     }
 
     /// [`Cluster::wait_status`] for a plain condition.

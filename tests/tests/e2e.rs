@@ -1,0 +1,554 @@
+//! End-to-end tests: real `vigil` processes on loopback, judged only through what an operator
+//! sees: the MGS status API and `/metrics`, routers' `/metrics`, hook side effects and exit logs.
+//!
+//! Each test builds its own site (ports 0 everywhere, its own directory), so tests run in
+//! parallel:
+//!
+//! ```text
+//!                    mgs
+//!                  /     \
+//!                r1       r2
+//!          c00 c01..   c00 ..c19, s1 (server of testfs-OST0000)
+//! ```
+//!
+//! The first half of the clients is below r1, the second below r2; `c00` has both routers as
+//! parents (multipath). Timing is fast (pings every 200 ms, updates every 100 ms, dead after 5
+//! silent intervals), and every wait is bounded and polls observed state: nothing sleeps a fixed
+//! time and hopes.
+
+use std::net::{SocketAddr, UdpSocket};
+use std::time::{Duration, Instant};
+
+use vigil_tests::metrics::Metrics;
+use vigil_tests::status::Recovery;
+use vigil_tests::{datagrams, http, start_all, Cluster, Daemon, Status, Timing};
+
+const TARGET: &str = "testfs-OST0000";
+/// The target's own window: Lustre's recovery_time_soft. Vigil must close it long before.
+const WINDOW_MS: &str = "300000";
+/// Generous bound for things that take a few intervals (cluster start, deaths, restarts), for
+/// slow shared CI machines; the tests assert tighter figures where the behaviour promises them.
+const WAIT: Duration = Duration::from_secs(20);
+
+/// One test's cluster. Daemons are declared before the cluster, so they die before its
+/// directory goes.
+struct Site {
+    mgs: Daemon,
+    routers: [Daemon; 2],
+    clients: Vec<Daemon>,
+    server: Option<Daemon>,
+    cluster: Cluster,
+}
+
+fn client_name(i: usize) -> String {
+    format!("c{i:02}")
+}
+
+impl Site {
+    /// Starts the MGS, two routers, `clients` clients and (if `server`) the server of [`TARGET`]
+    /// below r2, and waits until the MGS sees every node alive and the target up.
+    fn start(test: &str, clients: usize, server: bool) -> Site {
+        let cluster = Cluster::new(test, Timing::FAST);
+        let mut mgs = cluster.mgs();
+        mgs.start();
+        let mut routers = [cluster.router("r1", &[mgs.udp()]), cluster.router("r2", &[mgs.udp()])];
+        start_all(routers.iter_mut());
+        let (r1, r2) = (routers[0].udp(), routers[1].udp());
+        let mut clients: Vec<Daemon> = (0..clients)
+            .map(|i| {
+                let parents = match i {
+                    0 => vec![r1, r2],
+                    i if i < clients / 2 => vec![r1],
+                    _ => vec![r2],
+                };
+                cluster.client(&client_name(i), &parents)
+            })
+            .collect();
+        let mut server = server.then(|| cluster.server("s1", TARGET, &[r2], &["--window-ms", WINDOW_MS]));
+        start_all(clients.iter_mut().chain(server.iter_mut()));
+        let site = Site { mgs, routers, clients, server, cluster };
+        let everyone = site.all_names();
+        site.wait("every node alive and the target settled", WAIT, |s| {
+            s.all_in(&everyone, "alive")
+                && (site.server.is_none()
+                    || s.target(TARGET).is_some_and(|t| t.recovery.as_ref().is_none_or(Recovery::closed)))
+        });
+        site
+    }
+
+    fn all_names(&self) -> Vec<String> {
+        let mut names: Vec<String> = self.clients.iter().map(|c| c.name().to_owned()).collect();
+        names.extend(self.routers.iter().map(|r| r.name().to_owned()));
+        names.extend(self.server.iter().map(|s| s.name().to_owned()));
+        names
+    }
+
+    fn client(&mut self, name: &str) -> &mut Daemon {
+        self.clients.iter_mut().find(|c| c.name() == name).unwrap_or_else(|| panic!("no client {name}"))
+    }
+
+    fn server(&mut self) -> &mut Daemon {
+        self.server.as_mut().expect("this site has a server")
+    }
+
+    fn status(&self) -> Status {
+        self.cluster.status(&self.mgs)
+    }
+
+    fn wait(&self, what: &str, timeout: Duration, check: impl FnMut(&Status) -> bool) {
+        self.cluster.wait_until(&self.mgs, what, timeout, check)
+    }
+
+    fn wait_for<T>(&self, what: &str, timeout: Duration, check: impl FnMut(&Status) -> Option<T>) -> T {
+        self.cluster.wait_status(&self.mgs, what, timeout, check)
+    }
+
+    /// SIGKILLs the named clients and waits until the MGS shows them dead (and the rest alive).
+    fn kill_clients(&mut self, names: &[&str]) {
+        for name in names {
+            self.client(name).kill();
+        }
+        let dead: Vec<String> = names.iter().map(|n| n.to_string()).collect();
+        let live: Vec<String> = self.all_names().into_iter().filter(|n| !dead.contains(n)).collect();
+        self.wait(&format!("{dead:?} dead, the rest alive"), WAIT, |s| {
+            s.all_in(&dead, "dead") && s.all_in(&live, "alive")
+        });
+    }
+
+    /// Lines of `name`'s hook file for order `order`.
+    fn hook_lines_for(&self, name: &str, order: &str) -> Vec<String> {
+        let prefix = format!("{order} ");
+        self.cluster.hook_lines(name).into_iter().filter(|l| l.starts_with(&prefix)).collect()
+    }
+
+    /// Waits until every client in `live` has run its hook for `order` (with `expected` as the
+    /// whole line), then checks it ran exactly once each, and that no client in `dead` ran it.
+    fn assert_hooks_once(&self, order: &str, expected: &str, live: &[String], dead: &[String]) {
+        for name in live {
+            self.cluster.wait_hook(name, &format!("a line for order {order}"), WAIT, |lines| {
+                lines.iter().any(|l| l.starts_with(&format!("{order} ")))
+            });
+        }
+        for name in live {
+            assert_eq!(
+                self.hook_lines_for(name, order),
+                [expected],
+                "{name}: its hook must run exactly once for {order}"
+            );
+        }
+        for name in dead {
+            assert!(
+                self.hook_lines_for(name, order).is_empty(),
+                "{name} is dead, yet its hook ran for {order}"
+            );
+        }
+    }
+
+    /// Restarts the server (SIGKILL, start with the same state dir: a new generation) and returns
+    /// the recovery the MGS starts for it: (order id, target generation).
+    fn restart_target(&mut self) -> (String, u32) {
+        let before = self.status().node("s1").expect("s1 known").generation;
+        self.server().restart();
+        self.wait_for("the MGS starts a recovery for the restarted target", WAIT, |s| {
+            let generation = s.node("s1")?.generation;
+            let recovery = s.recovery(TARGET)?;
+            (generation > before && recovery.target_generation == Some(generation))
+                .then(|| (recovery.order_id.clone(), generation))
+        })
+    }
+
+    /// Waits until the recovery `order` of the target closes its window, and returns it.
+    fn wait_window_closed(&self, order: &str, timeout: Duration) -> Recovery {
+        self.wait_for(&format!("the window of {TARGET} closes for order {order}"), timeout, |s| {
+            s.recovery(TARGET).filter(|r| r.order_id == order && r.closed()).cloned()
+        })
+    }
+}
+
+/// The MGS generation in an order id `<mgs_generation>.<seq>`.
+fn order_generation(order: &str) -> u32 {
+    order.split('.').next().and_then(|g| g.parse().ok()).unwrap_or_else(|| panic!("bad order id {order:?}"))
+}
+
+#[test]
+fn target_restart_orders_every_live_client_once_and_closes_the_window_early() {
+    let mut site = Site::start("target-restart", 20, true);
+    let dead = ["c03", "c12", "c17"];
+    site.kill_clients(&dead);
+    let dead: Vec<String> = dead.iter().map(|d| d.to_string()).collect();
+    let live: Vec<String> = (0..20).map(client_name).filter(|c| !dead.contains(c)).collect();
+    assert_eq!(live.len(), 17);
+
+    let restarted = Instant::now();
+    let (order, generation) = site.restart_target();
+    // The window closes once the live clients reconnected: seconds, not the configured 300 s.
+    let recovery = site.wait_window_closed(&order, Duration::from_secs(15));
+    let took = restarted.elapsed();
+    assert_eq!(
+        (recovery.live, recovery.applied, recovery.reconnected, recovery.failed),
+        (17, 17, 17, 0),
+        "the closed recovery must count exactly the 17 live clients: {recovery:?}"
+    );
+    assert!(took < Duration::from_secs(15), "window closed {took:?} after the restart");
+    if let Some(elapsed) = recovery.elapsed_ms {
+        assert!(elapsed < 10_000, "recovery took {elapsed} ms by the MGS's clock, window is {WINDOW_MS} ms");
+    }
+    assert_eq!(recovery.eta_ms, Some(0), "a closed recovery has nothing left to wait for");
+
+    // Each live client's hook ran once for the order, with the target and its new instance.
+    let expected = format!("{order} {TARGET} {generation}");
+    site.assert_hooks_once(&order, &expected, &live, &dead);
+    // The server's close-window hook ran for this instance.
+    site.cluster.wait_hook("s1", "close-window hook for the new instance", WAIT, |lines| {
+        lines.iter().any(|l| l.ends_with(&format!(" {TARGET} {generation}")))
+    });
+    // Having closed its window, the server reports the target up again.
+    site.wait("the target is up in its new instance", WAIT, |s| {
+        s.target(TARGET).is_some_and(|t| t.state == "up" && t.generation == generation)
+    });
+    let status = site.status();
+    assert!(status.all_in(&dead, "dead"), "the killed clients stay dead: {}", status.summary());
+    // Orders are repeated in ping replies until reported: still exactly once, now the dust settled.
+    site.assert_hooks_once(&order, &expected, &live, &dead);
+    eprintln!("target restart → window closed (17 live of 20 clients): {took:?}");
+}
+
+#[test]
+fn mgs_restart_rebuilds_the_view_and_a_later_recovery_completes() {
+    let mut site = Site::start("mgs-restart", 8, true);
+    site.kill_clients(&["c05"]);
+    let live: Vec<String> = site.all_names().into_iter().filter(|n| n != "c05").collect();
+    let before = site.status().mgs.generation;
+
+    site.mgs.kill();
+    site.mgs.start();
+    let restarted = Instant::now();
+    let timing = site.cluster.timing();
+    // Routers see the new MGS generation and send full snapshots: whole within a few updates.
+    // Whole means the dead too: routers still know c05 is dead, and say so in their snapshots.
+    let generation = site.wait_for("the restarted MGS sees every live node alive and c05 dead", WAIT, |s| {
+        (s.all_in(&live, "alive") && s.state("c05") == Some("dead")).then_some(s.mgs.generation)
+    });
+    let took = restarted.elapsed();
+    assert!(generation > before, "MGS generation {generation} after a restart from {before}");
+    let bound = timing.update() * 10;
+    assert!(took < bound, "view whole again after {took:?}, beyond 10 update intervals ({bound:?})");
+    let (order, target_generation) = site.restart_target();
+    assert_eq!(order_generation(&order), generation, "orders after the restart carry the new MGS generation");
+    let recovery = site.wait_window_closed(&order, Duration::from_secs(15));
+    assert_eq!((recovery.live, recovery.reconnected, recovery.failed), (7, 7, 0), "{recovery:?}");
+    let clients: Vec<String> = live.iter().filter(|n| n.starts_with('c')).cloned().collect();
+    site.assert_hooks_once(
+        &order,
+        &format!("{order} {TARGET} {target_generation}"),
+        &clients,
+        &["c05".into()],
+    );
+    eprintln!("MGS restart → view whole again: {took:?}");
+}
+
+#[test]
+fn a_dead_router_is_a_partition_not_deaths() {
+    let mut site = Site::start("router-partition", 8, false);
+    // c01..c03 have r1 as their only parent; c00 has r1 and r2; c04..c07 have r2.
+    let behind: Vec<String> = (1..4).map(client_name).collect();
+    let elsewhere: Vec<String> = (4..8).map(client_name).chain(["r2".to_owned()]).collect();
+    let r1_generation = site.status().node("r1").expect("r1 known").generation;
+
+    site.routers[0].kill();
+    site.wait("r1's single-homed clients unreachable; c00 and r2's side alive", WAIT, |s| {
+        if behind.iter().any(|n| s.state(n) == Some("dead")) {
+            site.cluster
+                .fail(&format!("a client behind a dead router was declared dead: {}", s.summary()), Some(s));
+        }
+        s.all_in(&behind, "unreachable") && s.state("c00") == Some("alive") && s.all_in(&elsewhere, "alive")
+    });
+    // They stay unreachable (never dead) well past the dead threshold, and c00 stays alive.
+    let watch = Instant::now();
+    let hold = site.cluster.timing().dead() * 3;
+    site.wait("partition held for three dead thresholds", hold + WAIT, |s| {
+        let held = s.all_in(&behind, "unreachable")
+            && s.state("c00") == Some("alive")
+            && s.all_in(&elsewhere, "alive");
+        if !held {
+            let what = format!("{:?} into the partition: {}", watch.elapsed(), s.summary());
+            site.cluster.fail(&what, Some(s));
+        }
+        watch.elapsed() > hold
+    });
+
+    site.routers[0].restart();
+    let everyone = site.all_names();
+    site.wait("every node alive again after r1's restart", WAIT, |s| s.all_in(&everyone, "alive"));
+    let r1 = site.status().node("r1").expect("r1 known").generation;
+    assert!(r1 > r1_generation, "r1 restarted with generation {r1}, was {r1_generation}");
+}
+
+#[test]
+fn manual_recover_reaches_every_live_client() {
+    let mut site = Site::start("manual-recover", 6, false);
+    site.kill_clients(&["c02"]);
+    let live: Vec<String> = [0, 1, 3, 4, 5].into_iter().map(client_name).collect();
+    let target = "testfs-OST0009";
+    let url = format!("http://{}", site.mgs.http());
+    let (status, stdout, stderr) =
+        site.cluster.run(&["recover", "--target", target, "--addr", "10.0.0.9@tcp", "--mgs", &url]);
+    assert!(status.success(), "vigil recover failed ({status}): {stdout}{stderr}");
+    let order = stdout
+        .split_whitespace()
+        .skip_while(|w| *w != "order")
+        .nth(1)
+        .unwrap_or_else(|| panic!("no order id in `vigil recover`'s output: {stdout}"))
+        .to_owned();
+
+    site.assert_hooks_once(&order, &format!("{order} {target} 0"), &live, &["c02".into()]);
+    // The operator's table shows the order's target and the dead client.
+    let (exit, table, stderr) = site.cluster.run(&["status", "--mgs", &url]);
+    assert!(exit.success(), "vigil status failed ({exit}): {stderr}");
+    assert!(
+        table.contains(target) && table.lines().any(|l| l.starts_with("c02") && l.contains("dead")),
+        "{table}"
+    );
+    let recovery = site.wait_for("the manual recovery counts every live client reconnected", WAIT, |s| {
+        s.recovery(target).filter(|r| r.order_id == order && r.reconnected == 5).cloned()
+    });
+    assert_eq!((recovery.live, recovery.failed, recovery.manual), (5, 0, Some(true)), "{recovery:?}");
+    let closed = site.wait_for("the manual recovery's window closes", WAIT, |s| {
+        s.recovery(target).filter(|r| r.order_id == order && r.closed()).cloned()
+    });
+    assert_eq!(closed.reconnected, 5);
+}
+
+/// Sends every datagram in `batch` to `to` from a fresh socket.
+fn send_all(to: SocketAddr, batch: &[Vec<u8>]) {
+    let socket = UdpSocket::bind("127.0.0.1:0").expect("udp socket");
+    for datagram in batch {
+        socket.send_to(datagram, to).expect("send");
+    }
+}
+
+/// A drop counter from a `Counters { .. }` debug dump in a daemon's exit log line.
+fn exit_counter(log: &str, field: &str) -> u64 {
+    let line = log
+        .lines()
+        .rev()
+        .find(|l| l.contains("stopped") && l.contains("Counters"))
+        .unwrap_or_else(|| panic!("no exit counters in the log:\n{log}"));
+    line.split(&format!("{field}: "))
+        .nth(1)
+        .and_then(|rest| rest.split(|c: char| !c.is_ascii_digit()).next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no counter {field} in {line}"))
+}
+
+/// Drops counted by a scrape, since `before`: (malformed, unauthenticated).
+fn drops(now: &Metrics, before: &Metrics) -> (u64, u64) {
+    let delta = |reason| now.dropped(reason) - before.dropped(reason);
+    (delta("malformed"), delta("unauthenticated"))
+}
+
+/// Waits until `scrape` shows exactly the drops the junk of [`junk`] must cause since `before`:
+/// its 20 garbage datagrams malformed, its 20 wrong-key ones unauthenticated, its 10 with a
+/// plausible header either, and nothing more.
+fn wait_junk_counted(what: &str, before: &Metrics, mut scrape: impl FnMut() -> Metrics) {
+    let start = Instant::now();
+    loop {
+        let now = scrape();
+        let (malformed, unauthenticated) = drops(&now, before);
+        if malformed + unauthenticated == 50 {
+            assert!(
+                malformed >= 20 && unauthenticated >= 20,
+                "{what}: {malformed} malformed, {unauthenticated} unauthenticated:\n{}",
+                now.text()
+            );
+            return;
+        }
+        assert!(
+            malformed + unauthenticated < 50,
+            "{what} counted more drops than junk was sent:\n{}",
+            now.text()
+        );
+        assert!(
+            start.elapsed() < WAIT,
+            "{what} counted {malformed} malformed + {unauthenticated} unauthenticated of 50:\n{}",
+            now.text()
+        );
+        std::thread::sleep(Duration::from_millis(25));
+    }
+}
+
+/// The junk every daemon gets: 20 garbage datagrams (no magic, 1 to 1200 bytes), 10 with a
+/// plausible header over noise, and 20 well-formed pings tagged with a wrong key (half a wrong
+/// secret under the cluster's key id, half an unknown key id).
+fn junk(cluster_key: &vigil_proto::Key) -> Vec<Vec<u8>> {
+    let noise = datagrams::garbage(80, 7);
+    let mut junk: Vec<Vec<u8>> =
+        noise.iter().filter(|d| d.first() != Some(&b'V')).take(20).cloned().collect();
+    junk.extend(noise.iter().filter(|d| d.first() == Some(&b'V')).take(10).cloned());
+    junk.extend((0..20u32).map(|i| {
+        let id = if i % 2 == 0 { cluster_key.id() } else { cluster_key.id().wrapping_add(77) };
+        datagrams::ping("intruder", i + 1, 200, &datagrams::wrong_key(id, 0x5a))
+    }));
+    assert_eq!(junk.len(), 50);
+    junk
+}
+
+#[test]
+fn hostile_datagrams_are_counted_and_dropped() {
+    let mut site = Site::start("hostile", 4, false);
+    let key = datagrams::read_key(site.cluster.key_file());
+    let junk = junk(&key);
+
+    // The MGS counts it in /metrics.
+    let before = site.cluster.metrics(&site.mgs);
+    send_all(site.mgs.udp(), &junk);
+    wait_junk_counted("the MGS", &before, || site.cluster.metrics(&site.mgs));
+    let status = site.status();
+    assert!(status.node("intruder").is_none(), "a wrong-key ping made a node: {}", status.summary());
+    // The same ping under the cluster key is taken: the key was all that was wrong.
+    send_all(site.mgs.udp(), &[datagrams::ping("intruder", 100, 200, &key)]);
+    site.wait("the correctly keyed control ping is accepted", WAIT, |s| s.node("intruder").is_some());
+
+    // Each router, in its own /metrics.
+    for router in &site.routers {
+        let scrape = || {
+            http::get_ok(router.metrics_addr(), "/metrics", http::TIMEOUT)
+                .map(|t| Metrics::parse(&t))
+                .unwrap_or_else(|e| panic!("{}: GET /metrics: {e}", router.name()))
+        };
+        let before = scrape();
+        send_all(router.udp(), &junk);
+        wait_junk_counted(router.name(), &before, scrape);
+    }
+
+    // A client (no metrics endpoint: it logs its counters when it stops).
+    send_all(site.client("c01").udp(), &junk);
+
+    // Everyone keeps working: every node stays alive past two dead thresholds after the junk.
+    let everyone = site.all_names();
+    let after = Instant::now();
+    let hold = site.cluster.timing().dead() * 2;
+    site.wait("every node alive for two dead thresholds after the junk", hold + WAIT, |s| {
+        if !s.all_in(&everyone, "alive") {
+            site.cluster.fail(&format!("a node suffered from junk datagrams: {}", s.summary()), Some(s));
+        }
+        after.elapsed() > hold
+    });
+    let client = site.client("c01");
+    let exit = client.terminate();
+    assert!(exit.success(), "c01 exited with {exit} after SIGTERM");
+    let log = client.log_text();
+    let (malformed, unauthenticated) =
+        (exit_counter(&log, "malformed"), exit_counter(&log, "unauthenticated"));
+    assert!(
+        malformed + unauthenticated == 50 && malformed >= 20 && unauthenticated >= 20,
+        "c01 counted {malformed} malformed + {unauthenticated} unauthenticated of 50 junk datagrams"
+    );
+    // And every daemon still shuts down cleanly.
+    for daemon in site
+        .clients
+        .iter_mut()
+        .filter(|c| c.pid().is_some())
+        .chain(site.routers.iter_mut())
+        .chain([&mut site.mgs])
+    {
+        let exit = daemon.terminate();
+        assert!(exit.success(), "{} exited with {exit} after SIGTERM", daemon.name());
+    }
+}
+
+#[test]
+fn ipv6_loopback_cluster() {
+    if std::net::UdpSocket::bind("[::1]:0").is_err() {
+        eprintln!("SKIPPED ipv6_loopback_cluster: no IPv6 loopback here");
+        return;
+    }
+    let cluster = Cluster::new("ipv6", Timing::FAST).with_ip("::1".parse().expect("::1"));
+    let mut mgs = cluster.mgs();
+    mgs.start();
+    let mut router = cluster.router("r1", &[mgs.udp()]);
+    router.start();
+    assert!(router.udp().is_ipv6() && mgs.http().is_ipv6(), "{:?} {:?}", router.ready(), mgs.ready());
+    // One client bound to ::1, one on the wildcard of its parent's family (no --bind).
+    let mut c1 = cluster.client("c1", &[router.udp()]);
+    let (parent, hook) = (router.udp().to_string(), cluster.hook_command("c2"));
+    let mut c2 = cluster.daemon("c2", "client", &["--name", "c2", "--parent", &parent, "--on-order", &hook]);
+    start_all([&mut c1, &mut c2]);
+    let names = ["c1".to_owned(), "c2".to_owned(), "r1".to_owned()];
+    cluster.wait_until(&mgs, "every node alive over IPv6", WAIT, |s| s.all_in(&names, "alive"));
+
+    let url = format!("http://{}", mgs.http());
+    let (exit, stdout, stderr) = cluster.run(&["recover", "--target", TARGET, "--mgs", &url]);
+    assert!(exit.success(), "vigil recover over IPv6 failed ({exit}): {stdout}{stderr}");
+    for name in ["c1", "c2"] {
+        cluster.wait_hook(name, "the manual order over IPv6", WAIT, |lines| {
+            lines.iter().any(|l| l.contains(TARGET))
+        });
+    }
+    c2.kill();
+    cluster.wait_until(&mgs, "c2 dead, c1 alive", WAIT, |s| {
+        s.state("c2") == Some("dead") && s.state("c1") == Some("alive")
+    });
+}
+
+#[test]
+fn a_mass_silence_below_one_router_is_a_partition_not_deaths() {
+    let mut site = Site::start("mass-silence", 20, false);
+    // c01..c09 have r1 as their only parent: 8 of its 10 children go silent at once.
+    let silent: Vec<String> = (1..9).map(client_name).collect();
+    let names: Vec<&str> = silent.iter().map(String::as_str).collect();
+    for name in &names {
+        site.client(name).kill();
+    }
+    let live: Vec<String> = site.all_names().into_iter().filter(|n| !silent.contains(n)).collect();
+    let watch = Instant::now();
+    let hold = site.cluster.timing().dead() * 2;
+    site.wait("8 of r1's 10 children unreachable, not dead, and held so", hold + WAIT, |s| {
+        if let Some(dead) = silent.iter().find(|n| s.state(n) == Some("dead")) {
+            site.cluster.fail(&format!("{dead} declared dead in a mass silence: {}", s.summary()), Some(s));
+        }
+        s.all_in(&silent, "unreachable") && s.all_in(&live, "alive") && watch.elapsed() > hold
+    });
+}
+
+#[test]
+fn a_client_dying_mid_recovery_drops_out_of_the_wait() {
+    let mut site = Site::start("dies-mid-recovery", 6, true);
+    // c04's hook hangs (until released), so the recovery waits for it; then c04 dies.
+    let release = site.cluster.dir().join("release-c04");
+    let hook = format!(
+        "{}; for i in $(seq 300); do [ -e '{}' ] && exit 1; sleep 0.1; done; exit 1",
+        site.cluster.hook_command("c04"),
+        release.display()
+    );
+    let r2 = site.routers[1].udp().to_string();
+    let mut slow =
+        site.cluster.daemon("c04", "client", &["--name", "c04", "--parent", &r2, "--on-order", &hook]);
+    site.client("c04").kill();
+    slow.start();
+    *site.client("c04") = slow;
+    let everyone = site.all_names();
+    site.wait("every node alive with the slow c04", WAIT, |s| s.all_in(&everyone, "alive"));
+
+    let (order, generation) = site.restart_target();
+    site.cluster.wait_hook("c04", "its hook started for the order", WAIT, |lines| {
+        lines.iter().any(|l| l.starts_with(&format!("{order} ")))
+    });
+    let waiting = site.wait_for("5 of 6 clients reconnected, the window open for c04", WAIT, |s| {
+        s.recovery(TARGET).filter(|r| r.order_id == order && r.reconnected == 5).cloned()
+    });
+    assert_eq!((waiting.live, waiting.window.as_str()), (6, "open"), "{waiting:?}");
+
+    site.client("c04").kill();
+    let killed = Instant::now();
+    let closed = site.wait_window_closed(&order, WAIT);
+    let took = killed.elapsed();
+    std::fs::write(&release, b"").expect("release the hook");
+    assert_eq!((closed.live, closed.reconnected, closed.failed), (5, 5, 0), "{closed:?}");
+    // Death takes `dead_after` silent intervals to see; the close follows at once.
+    let bound = site.cluster.timing().dead() + Duration::from_secs(3);
+    assert!(took < bound, "window closed {took:?} after c04 died (bound {bound:?})");
+    assert_eq!(site.status().state("c04"), Some("dead"));
+    let live: Vec<String> = [0, 1, 2, 3, 5].into_iter().map(client_name).collect();
+    site.assert_hooks_once(&order, &format!("{order} {TARGET} {generation}"), &live, &[]);
+}
