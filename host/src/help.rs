@@ -21,8 +21,9 @@ Examples:
   vigil mgs --config /etc/vigil/mgs.toml
   vigil mgs --listen [::]:7470 --http 127.0.0.1:7471 --order-key /etc/vigil/order-1.key
 
-Serves GET /api/v1/status (JSON), GET /metrics (Prometheus) and POST /api/v1/recover on
---http; keep it on loopback or a management network (it is unauthenticated).
+Serves the live web view at /, GET /api/v1/status (JSON), GET /metrics (Prometheus) and
+POST /api/v1/recover on --http; keep it on loopback or a management network (it is
+unauthenticated).
 Persists only its boot generation and order counter in --state-dir.";
 
 /// `vigil router --help`.

@@ -25,6 +25,7 @@ use crate::metrics::{self, SharedRecoveryMetrics};
 use crate::order_key;
 use crate::state::StateFile;
 use crate::status::{render_metrics, snapshot};
+use crate::web;
 
 /// Events the MGS hands out to an observer in the same process (the demo).
 pub type Tap = mpsc::UnboundedSender<(Instant, Event)>;
@@ -86,6 +87,7 @@ async fn api(
 ) -> Reply {
     let gone = || Reply::error(StatusCode::SERVICE_UNAVAILABLE, "the MGS is shutting down");
     match (method, path.as_str()) {
+        (Method::GET, "/") => web::index(),
         (Method::GET, "/api/v1/status") => match commands.ask(move |m, now| snapshot(m, &name, now)).await {
             Some(status) => match serde_json::to_string_pretty(&status) {
                 Ok(json) => Reply::json(json),
@@ -127,10 +129,10 @@ async fn api(
                 None => gone(),
             }
         }
-        (_, "/api/v1/status" | "/metrics" | "/api/v1/recover") => {
+        (_, "/" | "/api/v1/status" | "/metrics" | "/api/v1/recover") => {
             Reply::error(StatusCode::METHOD_NOT_ALLOWED, "method not allowed")
         }
-        _ => Reply::error(StatusCode::NOT_FOUND, "no such path (try /api/v1/status or /metrics)"),
+        _ => Reply::error(StatusCode::NOT_FOUND, "no such path (try /, /api/v1/status or /metrics)"),
     }
 }
 
