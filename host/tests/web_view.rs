@@ -80,7 +80,11 @@ fn the_page_shows_deaths_partitions_and_recoveries() {
     oss = spawn(&scratch, "oss1", &server_args);
     let recovered = |s: &serde_json::Value| {
         let r = &s["targets"][0]["recovery"];
-        generation(s) > Some(before) && r["window"] == "closed" && r["reconnected"] == 2 && r["live"] == 2
+        generation(s) > Some(before)
+            && r["target_generation"].as_u64() == generation(s)
+            && r["window"] == "closed"
+            && r["reconnected"] == 2
+            && r["live"] == 2
     };
     wait_for(limit, || status(&http).filter(recovered), &"the restarted target recovered");
 
