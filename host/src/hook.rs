@@ -96,10 +96,27 @@ impl Hook {
     }
 }
 
+/// Kills a hook's whole process group when dropped while armed: a hook that times out, or is
+/// abandoned when the daemon stops, takes whatever it started (`lctl`, a `sleep`) with it rather
+/// than leaving it to run on after its outcome was reported.
+struct Group(Option<libc::pid_t>);
+
+impl Drop for Group {
+    fn drop(&mut self) {
+        if let Some(group) = self.0.take() {
+            // SAFETY: killpg has no memory preconditions; the group is the hook's own (its leader
+            // is our unreaped child, so the id cannot have been reused).
+            unsafe { libc::killpg(group, libc::SIGKILL) };
+        }
+    }
+}
+
 /// Runs `sh -c command` with `env`; true on exit 0 within `timeout`.
 pub async fn run_command(command: &str, env: &OrderEnv, timeout: Duration) -> bool {
     let mut cmd = tokio::process::Command::new("sh");
     cmd.arg("-c").arg(command).envs(env.vars()).stdin(Stdio::null()).kill_on_drop(true);
+    // Its own process group, so that a time-out kills the hook's children too.
+    cmd.process_group(0);
     let mut child = match cmd.spawn() {
         Ok(child) => child,
         Err(e) => {
@@ -107,7 +124,13 @@ pub async fn run_command(command: &str, env: &OrderEnv, timeout: Duration) -> bo
             return false;
         }
     };
-    match tokio::time::timeout(timeout, child.wait()).await {
+    let mut group = Group(child.id().and_then(|id| libc::pid_t::try_from(id).ok()));
+    let waited = tokio::time::timeout(timeout, child.wait()).await;
+    if waited.is_ok() {
+        // Finished: what it left running on purpose is its own business.
+        group.0 = None;
+    }
+    match waited {
         Ok(Ok(status)) if status.success() => true,
         Ok(Ok(status)) => {
             warn!(order = %env.id, %status, "hook failed");
@@ -118,7 +141,8 @@ pub async fn run_command(command: &str, env: &OrderEnv, timeout: Duration) -> bo
             false
         }
         Err(_) => {
-            warn!(order = %env.id, timeout_ms = timeout.as_millis(), "hook timed out; killing it");
+            warn!(order = %env.id, timeout_ms = timeout.as_millis(), "hook timed out; killing it and its children");
+            drop(group);
             if let Err(e) = child.kill().await {
                 warn!(order = %env.id, "cannot kill hook: {e}");
             }
