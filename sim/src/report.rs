@@ -453,7 +453,13 @@ fn panel(
         .x_label_area_size(40)
         .y_label_area_size(60)
         .build_cartesian_2d((x0..x1).log_scale(), (1.0f64..y1).log_scale())?;
-    chart.configure_mesh().x_desc("clients").y_desc(y_desc).draw()?;
+    chart
+        .configure_mesh()
+        .x_desc("clients")
+        .y_desc(y_desc)
+        .x_label_formatter(&|x| format!("{x:.0}"))
+        .y_label_formatter(&|y| format!("{y:.0}"))
+        .draw()?;
     for (name, data, color) in lines.iter().cloned() {
         chart
             .draw_series(LineSeries::new(data.clone(), color.stroke_width(2)))?
