@@ -18,7 +18,7 @@ use crate::wire::{
     ReplyStatus, Role, TargetStatus, Totals, Update, MAX_ALTERNATES, MAX_DELTAS, MAX_PROGRESS,
     MAX_REPLY_ORDERS,
 };
-use crate::wire::{TargetReport, MAX_TARGET_REPORTS};
+use crate::wire::{Action, TargetReport, MAX_TARGET_REPORTS};
 
 /// Most orders a parent holds (and repeats) at once; a newer order for the same target
 /// supersedes an older one.
@@ -575,12 +575,24 @@ impl<S: AsRef<[Slot]> + AsMut<[Slot]>, const R: usize, const T: usize> Hub<S, R,
             reply.interval_ms = self.timing.update_interval_ms;
         }
         let mut wanted: Vec<&Held, MAX_HELD> =
-            self.held.iter().filter(|h| !self.child_has(entry, h.order.id)).collect();
+            self.held.iter().filter(|h| self.child_needs(entry, &h.order)).collect();
         wanted.sort_unstable_by_key(|h| core::cmp::Reverse(h.order.id));
         for h in wanted.into_iter().take(MAX_REPLY_ORDERS) {
             let _ = reply.orders.push(h.order.clone());
         }
         reply
+    }
+
+    /// Whether a child still needs an order: one its role acts on or relays, not yet reported.
+    /// Clients get no `CloseWindow` and servers no `BeginRecovery`: a report they would spend on
+    /// it could push out one that a recovery still waits for.
+    fn child_needs(&self, e: &Entry, order: &Order) -> bool {
+        let relevant = match (e.role, &order.action) {
+            (Role::Router, _) => true,
+            (Role::Client, action) => matches!(action, Action::BeginRecovery { .. }),
+            (Role::Server, action) => matches!(action, Action::CloseWindow { .. }),
+        };
+        relevant && !self.child_has(e, order.id)
     }
 
     /// Whether a child reported an order (so it needs no more repeats).
@@ -595,7 +607,6 @@ impl<S: AsRef<[Slot]> + AsMut<[Slot]>, const R: usize, const T: usize> Hub<S, R,
     /// The next order push to a live direct child that has not reported it.
     pub(crate) fn poll_push(&mut self) -> Option<(Endpoint, Order)> {
         for k in 0..self.held.len() {
-            let order_id = self.held[k].order.id;
             while let Some(i) = self.held[k].cursor {
                 if i >= self.table.slot_count() {
                     self.held[k].cursor = None;
@@ -605,7 +616,7 @@ impl<S: AsRef<[Slot]> + AsMut<[Slot]>, const R: usize, const T: usize> Hub<S, R,
                 let Some(e) = self.table.at(i) else { continue };
                 let Some(d) = &e.direct else { continue };
                 let live = direct_state(self.me, e).is_some_and(NodeState::is_live);
-                if live && !self.child_has(e, order_id) {
+                if live && self.child_needs(e, &self.held[k].order) {
                     return Some((d.addr, self.held[k].order.clone()));
                 }
             }

@@ -323,3 +323,66 @@ fn forged_orders_are_rejected_and_signed_ones_carried_out() {
         .collect();
     assert_eq!(held, vec![3], "only the genuine order is relayed");
 }
+
+#[test]
+fn routers_give_clients_only_recovery_orders_and_servers_only_window_orders() {
+    // A client spends a report on every order it gets; a CloseWindow it does not act on could
+    // push out the report of a recovery still waited for.
+    let mut slots: [Slot; 16] = empty_slots();
+    let mut r = router(&mut slots, &[]);
+    let mut c = client("c0", 1, at(1));
+    r.handle(Instant(0), at(20), &ping_of(&mut c, 0));
+    let server = ServerConfig {
+        member: MemberConfig {
+            name: name("oss0").unwrap(),
+            generation: Generation(7),
+            parents: [at(1)].into_iter().collect(),
+            keys: keys(),
+            timing: Timing::default(),
+        },
+        target: name("testfs-OST0000").unwrap(),
+        addrs: Default::default(),
+        window_ms: 300_000,
+    };
+    let mut s = Server::new(server, Instant(0));
+    let mut buf = [0u8; MAX_DATAGRAM];
+    let (_, len) = s.poll_transmit(Instant(0), &mut buf).unwrap();
+    r.handle(Instant(0), at(30), &buf[..len]);
+    drain(&mut r, 0);
+    let target = name("testfs-OST0000").unwrap();
+    let orders = [
+        Action::BeginRecovery {
+            target: target.clone(),
+            target_generation: Generation(7),
+            addrs: Default::default(),
+        },
+        Action::CloseWindow { target: name("testfs-OST0001").unwrap(), target_generation: Generation(3) },
+    ];
+    for (seq, action) in orders.into_iter().enumerate() {
+        let order = wire::Order {
+            id: OrderId { mgs_generation: Generation(1), seq: seq as u32 + 1 },
+            action,
+            signer: 0,
+            signature: Default::default(),
+        };
+        let len = wire::encode(
+            NodeId::from_name("mgs"),
+            Generation(1),
+            seq as u32 + 1,
+            &Message::Order(order),
+            &keys().current,
+            &mut buf,
+        )
+        .unwrap();
+        r.handle(Instant(1), at(1), &buf[..len]);
+    }
+    let pushes: Vec<(Endpoint, u32)> = drain(&mut r, 1)
+        .into_iter()
+        .filter_map(|(to, m)| if let Message::Order(o) = m { Some((to, o.id.seq)) } else { None })
+        .collect();
+    assert_eq!(
+        pushes,
+        vec![(at(20), 1), (at(30), 2)],
+        "client: BeginRecovery only; server: CloseWindow only"
+    );
+}
