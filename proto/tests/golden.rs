@@ -25,8 +25,8 @@
 //! | Update, 16 worst-case deltas (the most that fit; 17 make 1207 bytes)  |  1139 |
 //!
 //! Worst-case delta: 5-byte id and generation varints, a 32-byte name, two paths with 5-byte
-//! silent times: 68 bytes, so a page holds 16 of them; [`MAX_DELTAS`] (48) only binds for
-//! deltas without names.
+//! silent times: 68 bytes, so a page holds 16 of them; [`MAX_DELTAS`] (48) binds only for small
+//! deltas (unnamed, one path: about 20 bytes each).
 
 use vigil_proto::ids::{name, nid, Generation, Name, Nid, NodeId, OrderId};
 use vigil_proto::wire::{

@@ -21,7 +21,7 @@ use arbitrary::{Arbitrary, Unstructured};
 use libfuzzer_sys::fuzz_target;
 use vigil_proto::table::{empty_slots, Slot};
 use vigil_proto::wire::{self, Endpoint, MAX_DATAGRAM};
-use vigil_proto::{Generation, Instant, Machine, Mgs, MgsConfig, Name, Router, RouterConfig};
+use vigil_proto::{Generation, Instant, Mgs, MgsConfig, Name, Router, RouterConfig};
 use vigil_proto_fuzz::{encode, keys, retag, AMessage, AName, ANid, ANode};
 
 const MGS_AT: Endpoint = Endpoint::V4 { ip: [10, 0, 0, 1], port: 7000 };
@@ -157,12 +157,16 @@ impl Net {
                 }
             }
             5 => {
-                let ms = u16::from_le_bytes([rest.first().copied().unwrap_or(0), rest.get(1).copied().unwrap_or(0)]);
+                let ms = u16::from_le_bytes([
+                    rest.first().copied().unwrap_or(0),
+                    rest.get(1).copied().unwrap_or(0),
+                ]);
                 self.advance(ms);
             }
             _ => {
                 let mut u = Unstructured::new(rest);
-                let (Ok(target), Ok(addrs)) = (AName::arbitrary(&mut u), Vec::<ANid>::arbitrary(&mut u)) else {
+                let (Ok(target), Ok(addrs)) = (AName::arbitrary(&mut u), Vec::<ANid>::arbitrary(&mut u))
+                else {
                     return;
                 };
                 let addrs = addrs.into_iter().take(2).map(Into::into).collect();

@@ -257,9 +257,10 @@ impl From<AAction> for Action {
                 target_generation: Generation(target_generation),
                 addrs: bounded(addrs),
             },
-            AAction::CloseWindow { target, target_generation } => {
-                Action::CloseWindow { target: target.into(), target_generation: Generation(target_generation) }
-            }
+            AAction::CloseWindow { target, target_generation } => Action::CloseWindow {
+                target: target.into(),
+                target_generation: Generation(target_generation),
+            },
         }
     }
 }
@@ -291,7 +292,12 @@ pub struct AReply {
 
 impl From<AReply> for PingReply {
     fn from(r: AReply) -> PingReply {
-        PingReply { interval_ms: r.interval_ms, status: r.status.into(), ack: r.ack, orders: bounded(r.orders) }
+        PingReply {
+            interval_ms: r.interval_ms,
+            status: r.status.into(),
+            ack: r.ack,
+            orders: bounded(r.orders),
+        }
     }
 }
 

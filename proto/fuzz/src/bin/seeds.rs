@@ -41,7 +41,12 @@ fn order(seq: u32, close: bool) -> Order {
             addrs: [nid("10.1.0.7@o2ib").expect("short nid")].into_iter().collect(),
         }
     };
-    Order { id: OrderId { mgs_generation: Generation(1), seq }, action, signer: 0, signature: Signature::default() }
+    Order {
+        id: OrderId { mgs_generation: Generation(1), seq },
+        action,
+        signer: 0,
+        signature: Signature::default(),
+    }
 }
 
 fn update(deltas: Vec<NodeDelta>, targets: Vec<TargetReport>) -> Update {
@@ -54,9 +59,13 @@ fn update(deltas: Vec<NodeDelta>, targets: Vec<TargetReport>) -> Update {
         deltas: deltas.into_iter().collect(),
         targets: targets.into_iter().collect(),
         totals: Totals { alive: 2, ..Totals::default() },
-        progress: [OrderProgress { order: OrderId { mgs_generation: Generation(1), seq: 1 }, live: 2, ..Default::default() }]
-            .into_iter()
-            .collect(),
+        progress: [OrderProgress {
+            order: OrderId { mgs_generation: Generation(1), seq: 1 },
+            live: 2,
+            ..Default::default()
+        }]
+        .into_iter()
+        .collect(),
     }
 }
 
@@ -73,7 +82,10 @@ fn delta(node: &str, role: Role, state: NodeState) -> NodeDelta {
 fn messages() -> Vec<(&'static str, Message)> {
     let reports = [
         OrderReport { order: OrderId { mgs_generation: Generation(1), seq: 1 }, outcome: Outcome::Applied },
-        OrderReport { order: OrderId { mgs_generation: Generation(1), seq: 2 }, outcome: Outcome::Reconnected },
+        OrderReport {
+            order: OrderId { mgs_generation: Generation(1), seq: 2 },
+            outcome: Outcome::Reconnected,
+        },
         OrderReport { order: OrderId { mgs_generation: Generation(1), seq: 3 }, outcome: Outcome::Failed },
     ];
     let alternates = [
@@ -85,14 +97,20 @@ fn messages() -> Vec<(&'static str, Message)> {
         ("ping-client-named", Message::Ping(ping(Role::Client, Some("n1"), None))),
         (
             "ping-client-reports",
-            Message::Ping(Ping { reports: reports.into_iter().collect(), ..ping(Role::Client, Some("n1"), None) }),
+            Message::Ping(Ping {
+                reports: reports.into_iter().collect(),
+                ..ping(Role::Client, Some("n1"), None)
+            }),
         ),
         ("ping-server-up", Message::Ping(ping(Role::Server, Some("n2"), Some(target(TargetState::Up, 1))))),
         (
             "ping-server-recovering",
             Message::Ping(ping(Role::Server, Some("n2"), Some(target(TargetState::Recovering, 2)))),
         ),
-        ("ping-server-down", Message::Ping(ping(Role::Server, Some("n2"), Some(target(TargetState::Down, 2))))),
+        (
+            "ping-server-down",
+            Message::Ping(ping(Role::Server, Some("n2"), Some(target(TargetState::Down, 2)))),
+        ),
         (
             "reply-accepted",
             Message::PingReply(PingReply {
@@ -104,7 +122,12 @@ fn messages() -> Vec<(&'static str, Message)> {
         ),
         (
             "reply-unknown",
-            Message::PingReply(PingReply { interval_ms: 2000, status: ReplyStatus::Unknown, ack: 0, orders: Default::default() }),
+            Message::PingReply(PingReply {
+                interval_ms: 2000,
+                status: ReplyStatus::Unknown,
+                ack: 0,
+                orders: Default::default(),
+            }),
         ),
         (
             "reply-refused",
@@ -134,7 +157,10 @@ fn messages() -> Vec<(&'static str, Message)> {
                     delta("n7", Role::Router, NodeState::Dead),
                     delta("n8", Role::Client, NodeState::Unreachable),
                 ],
-                vec![TargetReport { server: NodeId::from_name("n6"), status: target(TargetState::Recovering, 2) }],
+                vec![TargetReport {
+                    server: NodeId::from_name("n6"),
+                    status: target(TargetState::Recovering, 2),
+                }],
             )),
         ),
         ("order-begin", Message::Order(order(1, false))),
@@ -149,7 +175,15 @@ fn chunk(out: &mut Vec<u8>, step: &[u8]) {
 }
 
 /// Op 2 (router) / 3 (MGS): a datagram the target re-tags, from child address `from`.
-fn datagram(out: &mut Vec<u8>, to_mgs: bool, from: u8, sender: &str, generation: u32, seq: u32, msg: &Message) {
+fn datagram(
+    out: &mut Vec<u8>,
+    to_mgs: bool,
+    from: u8,
+    sender: &str,
+    generation: u32,
+    seq: u32,
+    msg: &Message,
+) {
     let bytes = encode(NodeId::from_name(sender), Generation(generation), seq, msg).expect("fits");
     let mut step = vec![if to_mgs { 3 } else { 2 }, from];
     step.extend_from_slice(&bytes);
@@ -164,7 +198,8 @@ fn wait(out: &mut Vec<u8>, ms: u16) {
 
 fn scenarios() -> Vec<(&'static str, Vec<u8>)> {
     let client = |named: bool| Message::Ping(ping(Role::Client, named.then_some("n1"), None));
-    let server = |state, generation| Message::Ping(ping(Role::Server, Some("n2"), Some(target(state, generation))));
+    let server =
+        |state, generation| Message::Ping(ping(Role::Server, Some("n2"), Some(target(state, generation))));
     let mut all = Vec::new();
 
     // Children join the router, which reports them up after settling.
@@ -180,8 +215,12 @@ fn scenarios() -> Vec<(&'static str, Vec<u8>)> {
     // ... then the target restarts: the MGS orders recovery, the client reports it.
     datagram(&mut s, false, 2, "n2", 2, 1, &server(TargetState::Recovering, 2));
     wait(&mut s, 1000);
-    let reports = [OrderReport { order: OrderId { mgs_generation: Generation(1), seq: 1 }, outcome: Outcome::Reconnected }];
-    let reported = Message::Ping(Ping { reports: reports.into_iter().collect(), ..ping(Role::Client, None, None) });
+    let reports = [OrderReport {
+        order: OrderId { mgs_generation: Generation(1), seq: 1 },
+        outcome: Outcome::Reconnected,
+    }];
+    let reported =
+        Message::Ping(Ping { reports: reports.into_iter().collect(), ..ping(Role::Client, None, None) });
     datagram(&mut s, false, 1, "n1", 1, 3, &reported);
     wait(&mut s, 2000);
     all.push(("restart", s.clone()));
