@@ -12,7 +12,7 @@ use crate::event::{Event, Events};
 use crate::ids::{Name, NodeId, OrderId};
 use crate::table::{Direct, Entry, Path, Slot, Table};
 use crate::time::Instant;
-use crate::timing::Timing;
+use crate::timing::{Timing, RESENDS};
 use crate::wire::{
     encoded_len, Endpoint, Header, NodeDelta, NodeState, Order, OrderProgress, PathReport, Ping, PingReply,
     ReplyStatus, Role, TargetStatus, Totals, Update, MAX_ALTERNATES, MAX_DELTAS, MAX_PROGRESS,
@@ -32,6 +32,10 @@ pub(crate) struct Held {
     pub(crate) order: Order,
     /// Next table slot to push to; `None` once every child had its push.
     cursor: Option<usize>,
+    /// Push rounds left for children that have not reported the order yet, and when the next
+    /// one starts.
+    repushes: u8,
+    repush_at: Option<Instant>,
 }
 
 /// What a child router last said of its subtree as a whole.
@@ -449,7 +453,7 @@ impl<S: AsRef<[Slot]> + AsMut<[Slot]>, const R: usize, const T: usize> Hub<S, R,
                 self.held.remove(oldest);
             }
         }
-        let _ = self.held.push(Held { order, cursor: Some(0) });
+        let _ = self.held.push(Held { order, cursor: Some(0), repushes: RESENDS, repush_at: None });
         self.urgent = true;
         true
     }
@@ -604,12 +608,24 @@ impl<S: AsRef<[Slot]> + AsMut<[Slot]>, const R: usize, const T: usize> Hub<S, R,
         }
     }
 
-    /// The next order push to a live direct child that has not reported it.
-    pub(crate) fn poll_push(&mut self) -> Option<(Endpoint, Order)> {
+    /// The next order push to a live direct child that still needs it. A round walks the whole
+    /// table; `RESENDS` more rounds follow `resend_ms` apart for children that have not reported
+    /// the order yet (a lost push then costs `resend_ms`, not a ping interval).
+    pub(crate) fn poll_push(&mut self, now: Instant) -> Option<(Endpoint, Order)> {
+        let resend = u64::from(self.timing.resend_ms);
         for k in 0..self.held.len() {
+            if self.held[k].cursor.is_none() && self.held[k].repush_at.is_some_and(|t| t <= now) {
+                self.held[k].repush_at = None;
+                self.held[k].cursor = Some(0);
+            }
             while let Some(i) = self.held[k].cursor {
                 if i >= self.table.slot_count() {
-                    self.held[k].cursor = None;
+                    let h = &mut self.held[k];
+                    h.cursor = None;
+                    if h.repushes > 0 {
+                        h.repushes -= 1;
+                        h.repush_at = Some(now.after(resend));
+                    }
                     break;
                 }
                 self.held[k].cursor = Some(i + 1);
@@ -622,6 +638,11 @@ impl<S: AsRef<[Slot]> + AsMut<[Slot]>, const R: usize, const T: usize> Hub<S, R,
             }
         }
         None
+    }
+
+    /// When the next round of re-pushes is due.
+    pub(crate) fn next_repush(&self) -> Option<Instant> {
+        self.held.iter().filter_map(|h| h.repush_at).min()
     }
 
     // ----- views --------------------------------------------------------------------------

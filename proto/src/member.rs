@@ -14,7 +14,7 @@ use crate::event::{Event, Events};
 use crate::ids::{fnv1a, Generation, Name, NodeId, OrderId};
 use crate::link::Link;
 use crate::time::{earliest, Instant};
-use crate::timing::Timing;
+use crate::timing::{Timing, RESENDS};
 use crate::wire::OrderKeys;
 use crate::wire::{
     Action, Endpoint, Header, Keyring, Message, Order, OrderReport, Outcome, Ping, PingReply, ReplyStatus,
@@ -54,6 +54,11 @@ struct Parent {
     refused: bool,
     last_reply: Option<Instant>,
     next_ping: Instant,
+    /// The next ping on the interval's schedule, whatever re-sends come before it.
+    regular: Instant,
+    /// Re-sends left of an urgent ping, and the deadline of the one armed.
+    resends: u8,
+    resend_at: Option<Instant>,
     replay: ReplayWindow,
 }
 
@@ -97,6 +102,9 @@ impl Member {
                 refused: false,
                 last_reply: None,
                 next_ping: now,
+                regular: now,
+                resends: 0,
+                resend_at: None,
                 replay: ReplayWindow::default(),
             })
             .collect();
@@ -164,6 +172,13 @@ impl Member {
             return;
         }
         let parent = &mut self.parents[p];
+        if let Some(at) = parent.resend_at.take() {
+            // Answered: no re-send; back to the interval unless something urgent is due.
+            parent.resends = 0;
+            if parent.next_ping >= at {
+                parent.next_ping = parent.regular;
+            }
+        }
         let restarted = parent.generation.is_some_and(|g| g != header.generation);
         parent.generation = Some(header.generation);
         parent.id = Some(header.sender);
@@ -289,6 +304,11 @@ impl Member {
     pub(crate) fn ping_now(&mut self, now: Instant) {
         for p in self.parents.iter_mut().filter(|p| !p.refused) {
             p.next_ping = p.next_ping.min(now);
+            if p.up {
+                // Unanswered, the news goes again after `resend_ms`: a lost report then costs
+                // that, not a ping interval.
+                p.resends = RESENDS;
+            }
         }
     }
 
@@ -322,7 +342,7 @@ impl Member {
         let interval = u64::from(self.interval_ms);
         let first = self.parents[p].last_reply.is_none() && !self.parents[p].up;
         let parent = &mut self.parents[p];
-        parent.next_ping = if parent.refused {
+        parent.regular = if parent.refused {
             now.after(self.timing.dead_ms(self.interval_ms))
         } else if first {
             // Spread the herd: nodes that start together ping again at different times.
@@ -330,6 +350,14 @@ impl Member {
         } else {
             now.after(interval)
         };
+        parent.next_ping = parent.regular;
+        parent.resend_at = None;
+        if parent.resends > 0 {
+            parent.resends -= 1;
+            let at = now.after(u64::from(self.timing.resend_ms));
+            parent.resend_at = Some(at);
+            parent.next_ping = parent.regular.min(at);
+        }
         let addr = parent.addr;
         let ping = Ping {
             role: self.role,

@@ -434,12 +434,12 @@ impl<S: AsRef<[Slot]> + AsMut<[Slot]>, const R: usize, const T: usize> Mgs<S, R,
     // ----- outputs ------------------------------------------------------------------------
 
     /// The next datagram to send, written into `buf`: its destination and length.
-    pub fn poll_transmit(&mut self, _now: Instant, buf: &mut [u8]) -> Option<(Endpoint, usize)> {
+    pub fn poll_transmit(&mut self, now: Instant, buf: &mut [u8]) -> Option<(Endpoint, usize)> {
         if let Some((to, reply)) = self.hub.poll_reply() {
             let len = self.link.send(&Message::PingReply(reply), buf, &mut self.hub.counters)?;
             return Some((to, len));
         }
-        let (to, order) = self.hub.poll_push()?;
+        let (to, order) = self.hub.poll_push(now)?;
         let len = self.link.send(&Message::Order(order), buf, &mut self.hub.counters)?;
         Some((to, len))
     }
@@ -447,7 +447,7 @@ impl<S: AsRef<[Slot]> + AsMut<[Slot]>, const R: usize, const T: usize> Mgs<S, R,
     /// When to call [`Mgs::handle_timeout`] next.
     pub fn poll_timeout(&self) -> Option<Instant> {
         let hold = self.hold_until.filter(|_| self.recoveries.iter().any(|r| !r.window_closed()));
-        earliest(Some(self.hub.next_check()), hold)
+        earliest(earliest(Some(self.hub.next_check()), hold), self.hub.next_repush())
     }
 
     /// The next event.

@@ -20,7 +20,7 @@ use crate::link::Link;
 use crate::member::MAX_PARENTS;
 use crate::table::{Slot, Table};
 use crate::time::{earliest, Instant};
-use crate::timing::Timing;
+use crate::timing::{Timing, RESENDS};
 use crate::wire::{
     encoded_len, Endpoint, Header, Keyring, Message, OrderProgress, PingReply, ReplyStatus, Totals, Update,
     HEADER_LEN, MAX_ALTERNATES, MAX_DATAGRAM, MAX_PROGRESS, TAG_LEN,
@@ -98,6 +98,11 @@ struct Upstream {
     round_end: u32,
     pages_left: u32,
     next_send: Instant,
+    /// When the next round is due regardless of answers.
+    regular: Instant,
+    /// Re-sends left of the current round, and the re-send deadline while one is armed.
+    resends: u8,
+    resend_at: Option<Instant>,
     /// While the parent rebuilds from a snapshot: the version the snapshot started at. Until
     /// the parent acknowledges it, every entry sent carries its name.
     snapshot: Option<u32>,
@@ -137,6 +142,9 @@ impl<S: AsRef<[Slot]> + AsMut<[Slot]>, const R: usize, const T: usize> Router<S,
                 round_end: 0,
                 pages_left: 0,
                 next_send: settle_until,
+                regular: settle_until,
+                resends: 0,
+                resend_at: None,
                 snapshot: None,
             })
             .collect();
@@ -266,6 +274,12 @@ impl<S: AsRef<[Slot]> + AsMut<[Slot]>, const R: usize, const T: usize> Router<S,
         let version = self.hub.version;
         let up = &mut self.upstreams[u];
         let mut events: Vec<Event, 3> = Vec::new();
+        if let Some(at) = up.resend_at.take() {
+            // Answered: no re-send; back to the regular schedule unless something urgent is due.
+            if up.next_send >= at {
+                up.next_send = up.regular;
+            }
+        }
         if up.generation.is_some_and(|g| g != header.generation) {
             // The parent restarted and knows nothing: send everything again.
             up.known = false;
@@ -340,7 +354,7 @@ impl<S: AsRef<[Slot]> + AsMut<[Slot]>, const R: usize, const T: usize> Router<S,
             let len = self.link.send(&Message::PingReply(reply), buf, &mut self.hub.counters)?;
             return Some((to, len));
         }
-        if let Some((to, order)) = self.hub.poll_push() {
+        if let Some((to, order)) = self.hub.poll_push(now) {
             let len = self.link.send(&Message::Order(order), buf, &mut self.hub.counters)?;
             return Some((to, len));
         }
@@ -356,6 +370,9 @@ impl<S: AsRef<[Slot]> + AsMut<[Slot]>, const R: usize, const T: usize> Router<S,
         let base = match up.next_base {
             Some(base) => base,
             None => {
+                if up.resend_at.is_none() {
+                    up.resends = RESENDS;
+                }
                 up.pages_left = PAGES_PER_ROUND;
                 self.round_summary = None;
                 up.acked
@@ -413,7 +430,20 @@ impl<S: AsRef<[Slot]> + AsMut<[Slot]>, const R: usize, const T: usize> Router<S,
             up.round_end = upto;
             // With more to send, the acknowledgement of this round starts the next one; this
             // deadline only covers a lost page.
-            up.next_send = now.after(if more { (interval / 4).max(1) } else { interval });
+            if up.resend_at.is_none() {
+                up.regular = now.after(if more { (interval / 4).max(1) } else { interval });
+            }
+            // Unanswered, the round goes again soon: a lost update costs `resend_ms`, not an
+            // interval (only toward a parent that answers: a silent one gets its interval).
+            if up.up && up.resends > 0 {
+                up.resends -= 1;
+                let at = up.regular.min(now.after(u64::from(self.hub.timing.resend_ms)));
+                up.resend_at = Some(at);
+                up.next_send = at;
+            } else {
+                up.resend_at = None;
+                up.next_send = up.regular;
+            }
         }
         let to = up.addr;
         let len = self.link.send(&Message::Update(update), buf, &mut self.hub.counters)?;
@@ -431,7 +461,8 @@ impl<S: AsRef<[Slot]> + AsMut<[Slot]>, const R: usize, const T: usize> Router<S,
             .filter_map(|u| u.last_reply)
             .map(|t| t.after(dead_ms))
             .min();
-        earliest(earliest(Some(self.hub.next_check()), sends), downs)
+        let repush = self.hub.next_repush();
+        earliest(earliest(earliest(Some(self.hub.next_check()), sends), downs), repush)
     }
 
     /// The next event.

@@ -136,7 +136,7 @@ struct Cluster {
     dir: TestDir,
 }
 
-/// Fast intervals, default thresholds (suspect after 3 silent intervals, dead after 6).
+/// Fast intervals, thresholds as in the demo (suspect after 3 silent intervals, dead after 6).
 const TIMING: Timing = Timing { ping_ms: PING_MS, update_ms: UPDATE_MS, suspect_after: 3, dead_after: 6 };
 
 fn timing_args() -> Vec<String> {
