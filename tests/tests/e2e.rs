@@ -165,6 +165,11 @@ impl Site {
     }
 }
 
+/// Whether a node state counts as live (the design's `is_live`: alive or suspect).
+fn live(state: Option<&str>) -> bool {
+    matches!(state, Some("alive" | "suspect"))
+}
+
 /// The MGS generation in an order id `<mgs_generation>.<seq>`.
 fn order_generation(order: &str) -> u32 {
     order.split('.').next().and_then(|g| g.parse().ok()).unwrap_or_else(|| panic!("bad order id {order:?}"))
@@ -263,19 +268,27 @@ fn a_dead_router_is_a_partition_not_deaths() {
         }
         s.all_in(&behind, "unreachable") && s.state("c00") == Some("alive") && s.all_in(&elsewhere, "alive")
     });
-    // They stay unreachable (never dead) well past the dead threshold, and c00 stays alive.
+    // They stay unreachable (never dead) well past the dead threshold, and c00 and r2's side stay
+    // live. `suspect` is tolerated there: on a loaded CI machine a late ping makes any node
+    // suspect for a moment, partition or not. They must all be `alive` at the end.
     let watch = Instant::now();
     let hold = site.cluster.timing().dead() * 3;
-    site.wait("partition held for three dead thresholds", hold + WAIT, |s| {
+    let mut suspects = 0;
+    site.wait("partition held for three dead thresholds, then c00 and r2's side alive", hold + WAIT, |s| {
         let held = s.all_in(&behind, "unreachable")
-            && s.state("c00") == Some("alive")
-            && s.all_in(&elsewhere, "alive");
+            && live(s.state("c00"))
+            && elsewhere.iter().all(|n| live(s.state(n)));
         if !held {
             let what = format!("{:?} into the partition: {}", watch.elapsed(), s.summary());
             site.cluster.fail(&what, Some(s));
         }
-        watch.elapsed() > hold
+        let alive = s.state("c00") == Some("alive") && s.all_in(&elsewhere, "alive");
+        suspects += usize::from(!alive);
+        watch.elapsed() > hold && alive
     });
+    if suspects > 0 {
+        eprintln!("a_dead_router_is_a_partition_not_deaths: {suspects} polls saw a live node suspect");
+    }
 
     site.routers[0].restart();
     let everyone = site.all_names();
@@ -428,11 +441,13 @@ fn hostile_datagrams_are_counted_and_dropped() {
     let everyone = site.all_names();
     let after = Instant::now();
     let hold = site.cluster.timing().dead() * 2;
-    site.wait("every node alive for two dead thresholds after the junk", hold + WAIT, |s| {
-        if !s.all_in(&everyone, "alive") {
+    site.wait("every node live for two dead thresholds after the junk, then alive", hold + WAIT, |s| {
+        // Live throughout (a late ping on a loaded machine may make one suspect for a moment),
+        // and alive at the end.
+        if !everyone.iter().all(|n| live(s.state(n))) {
             site.cluster.fail(&format!("a node suffered from junk datagrams: {}", s.summary()), Some(s));
         }
-        after.elapsed() > hold
+        after.elapsed() > hold && s.all_in(&everyone, "alive")
     });
     let client = site.client("c01");
     let exit = client.terminate();
@@ -494,8 +509,11 @@ fn ipv6_loopback_cluster() {
 #[test]
 fn a_mass_silence_below_one_router_is_a_partition_not_deaths() {
     let mut site = Site::start("mass-silence", 20, false);
-    // c01..c09 have r1 as their only parent: 8 of its 10 children go silent at once.
-    let silent: Vec<String> = (1..9).map(client_name).collect();
+    // c01..c09 have r1 as their only parent: 9 of its 10 children go silent at once, one more
+    // than the smallest cohort the guard acts on (8). With exactly 8 a straggler, whose ping
+    // phase lies just over one interval behind the first to cross the dead threshold, drops the
+    // cohort under 8 and all 8 are declared dead (NOTES-e2e.md, proto's cohort window).
+    let silent: Vec<String> = (1..10).map(client_name).collect();
     let names: Vec<&str> = silent.iter().map(String::as_str).collect();
     for name in &names {
         site.client(name).kill();
@@ -503,7 +521,7 @@ fn a_mass_silence_below_one_router_is_a_partition_not_deaths() {
     let live: Vec<String> = site.all_names().into_iter().filter(|n| !silent.contains(n)).collect();
     let watch = Instant::now();
     let hold = site.cluster.timing().dead() * 2;
-    site.wait("8 of r1's 10 children unreachable, not dead, and held so", hold + WAIT, |s| {
+    site.wait("9 of r1's 10 children unreachable, not dead, and held so", hold + WAIT, |s| {
         if let Some(dead) = silent.iter().find(|n| s.state(n) == Some("dead")) {
             site.cluster.fail(&format!("{dead} declared dead in a mass silence: {}", s.summary()), Some(s));
         }
@@ -551,4 +569,43 @@ fn a_client_dying_mid_recovery_drops_out_of_the_wait() {
     assert_eq!(site.status().state("c04"), Some("dead"));
     let live: Vec<String> = [0, 1, 2, 3, 5].into_iter().map(client_name).collect();
     site.assert_hooks_once(&order, &format!("{order} {TARGET} {generation}"), &live, &[]);
+}
+
+#[test]
+fn a_timed_out_hook_is_killed_with_its_children() {
+    let mut site = Site::start("hook-timeout", 2, true);
+    // c01's hook starts a long child and waits for it: it overruns its 500 ms time-out.
+    let pidfile = site.cluster.dir().join("c01-hook-child.pid");
+    let hook =
+        format!("{}; sleep 30 & echo $! > '{}'; wait", site.cluster.hook_command("c01"), pidfile.display());
+    let r2 = site.routers[1].udp().to_string();
+    let args = ["--name", "c01", "--parent", &r2, "--hook-timeout-ms", "500", "--on-order", &hook];
+    let mut slow = site.cluster.daemon("c01", "client", &args);
+    site.client("c01").kill();
+    slow.start();
+    *site.client("c01") = slow;
+    let everyone = site.all_names();
+    site.wait("every node alive with the slow c01", WAIT, |s| s.all_in(&everyone, "alive"));
+
+    let (order, _) = site.restart_target();
+    let recovery = site.wait_for("c01's hook counted failed", WAIT, |s| {
+        s.recovery(TARGET).filter(|r| r.order_id == order && r.failed == 1).cloned()
+    });
+    assert_eq!((recovery.live, recovery.reconnected), (2, 1), "{recovery:?}");
+    let pid: u32 = std::fs::read_to_string(&pidfile)
+        .ok()
+        .and_then(|p| p.trim().parse().ok())
+        .unwrap_or_else(|| panic!("the hook wrote no child pid to {}", pidfile.display()));
+    let proc = std::path::PathBuf::from(format!("/proc/{pid}"));
+    let start = Instant::now();
+    while proc.exists() && start.elapsed() < Duration::from_secs(3) {
+        std::thread::sleep(Duration::from_millis(25));
+    }
+    let alive = proc.exists();
+    if alive {
+        // Do not leak it past the test.
+        // SAFETY: kill has no memory preconditions; the pid is the hook's child, ours to end.
+        unsafe { libc::kill(pid as i32, libc::SIGKILL) };
+    }
+    assert!(!alive, "the hook's child {pid} still runs {:?} after the hook timed out", start.elapsed());
 }
