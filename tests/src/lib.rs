@@ -1,27 +1,31 @@
 //! Harness for Vigil's whole-system tests: real `vigil` processes, observed only through what an
 //! operator sees (the MGS status API, `/metrics`, hook side effects, logs).
 //!
-//! Suites built on it: `tests/e2e.rs` (loopback), and later a network-namespace fault suite and a
-//! QEMU hardware-in-loop suite. What it gives them:
+//! Suites built on it: `tests/e2e.rs` (loopback), `tests/faults.rs` (network namespaces, with
+//! [`netns`]) and `tests/qemu_hil.rs` (the router firmware in QEMU, with [`qemu`]). What it gives
+//! them:
 //!
 //! - [`vigil_bin`]: the `vigil` binary under test. `VIGIL_BIN=/path/to/vigil` uses that one;
-//!   otherwise it runs `cargo build -p vigil-host --bin vigil` once per test process, with the
-//!   profile and target directory of the running test executable, and takes the path cargo reports.
-//!   (`CARGO_BIN_EXE_vigil` is only set for tests of the package that owns the binary, and a
-//!   dependency on a binary-only package does not build it; cargo's no-op build costs well under a
-//!   second, and it can never hand a test a stale binary.)
+//!   otherwise it runs `cargo build --locked -p vigil-host --bin vigil` once per test process, with
+//!   the profile and target directory of the running test executable, and takes the path cargo
+//!   reports. (`CARGO_BIN_EXE_vigil` is only set for tests of the package that owns the binary, and
+//!   a dependency on `vigil-host` builds its library, not its binary: artifact dependencies are
+//!   unstable. Cargo's no-op build costs well under a second, and it never hands a test a stale
+//!   binary.)
 //! - [`Cluster`]: one test's world: a fresh directory (state dirs, logs, ready files, hook
-//!   files), a cluster key made by `vigil keygen`, and the timing every daemon gets. It builds
-//!   [`Daemon`]s for each role with loopback addresses and port 0, and waits on the MGS's status
-//!   ([`Cluster::wait_status`]) with a bounded time-out whose failure message shows the last status
-//!   JSON and the tail of every daemon's log.
+//!   files), a cluster key made by `vigil keygen`, and the [`Timing`] every daemon gets. It builds
+//!   [`Daemon`]s for each role on loopback (or [`Cluster::with_ip`]) with port 0, and waits on the
+//!   MGS's status ([`Cluster::wait_status`], [`Cluster::wait_until`]) or a hook file
+//!   ([`Cluster::wait_hook`]) with a bounded time-out whose failure message shows the last status
+//!   JSON and the tail of every daemon's log; [`Cluster::fail`] does the same for an invariant
+//!   checked inside a wait.
 //! - [`Daemon`]: one `vigil` process that can be started, killed (SIGKILL), terminated (SIGTERM)
 //!   and restarted with the same arguments and state dir. After its first start, its listening
 //!   addresses given as port 0 are pinned to the ports it got, so a restarted MGS or router is
 //!   found again by its children. Dropping it kills the process (so a panicking test leaks
 //!   nothing), and the process also gets SIGKILL from the kernel if the thread that spawned it
 //!   dies (`PR_SET_PDEATHSIG`): spawn daemons from the test's own thread, not a helper thread that
-//!   ends before them.
+//!   ends before them. Logs are plain text (`NO_COLOR=1`), `RUST_LOG=info`.
 //! - [`status`]: the status JSON as a typed contract (deserialising fails if a contract field goes
 //!   missing) with lookups by name; [`http`]: a tiny HTTP/1.1 client; [`metrics`]: Prometheus text
 //!   lookups; [`datagrams`]: hostile datagrams (garbage, wrong key) for robustness tests.
@@ -30,6 +34,29 @@
 //! that place daemons elsewhere still get the lifecycle and log handling.
 //!
 //! Every wait in here is bounded, and every panic says what was awaited and what was seen.
+//!
+//! A test, start to end (daemons declared after the cluster, so they die before its directory
+//! goes):
+//!
+//! ```no_run
+//! use std::time::Duration;
+//! use vigil_tests::{start_all, Cluster, Timing};
+//!
+//! let cluster = Cluster::new("example", Timing::FAST);
+//! let mut mgs = cluster.mgs();
+//! mgs.start();
+//! let mut router = cluster.router("r1", &[mgs.udp()]);
+//! router.start();
+//! let mut clients: Vec<_> = (0..3).map(|i| cluster.client(&format!("c{i}"), &[router.udp()])).collect();
+//! start_all(clients.iter_mut());
+//! let names = ["c0", "c1", "c2"].map(String::from);
+//! cluster.wait_until(&mgs, "every client alive", Duration::from_secs(10), |s| s.all_in(&names, "alive"));
+//! clients[0].kill();
+//! cluster.wait_until(&mgs, "c0 dead", Duration::from_secs(10), |s| s.state("c0") == Some("dead"));
+//! let (exit, out, _) = cluster.run(&["recover", "--target", "fs-OST0001", "--mgs", &format!("http://{}", mgs.http())]);
+//! assert!(exit.success(), "{out}");
+//! cluster.wait_hook("c1", "the order ran", Duration::from_secs(10), |lines| !lines.is_empty());
+//! ```
 
 pub mod datagrams;
 pub mod http;
@@ -81,7 +108,7 @@ fn build_vigil() -> PathBuf {
     let manifest = Path::new(env!("CARGO_MANIFEST_DIR")).join("../Cargo.toml");
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| OsString::from(env!("CARGO")));
     let mut cmd = Command::new(cargo);
-    cmd.arg("build").arg("--manifest-path").arg(&manifest);
+    cmd.arg("build").arg("--locked").arg("--manifest-path").arg(&manifest);
     cmd.args(["-p", "vigil-host", "--bin", "vigil", "--message-format", "json-render-diagnostics"]);
     // The test executable is `<target-dir>[/<triple>]/<profile dir>/deps/<name>-<hash>`: build the
     // binary with the same profile, into the same target directory when it can be told apart.
