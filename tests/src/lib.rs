@@ -618,8 +618,14 @@ impl Cluster {
     /// A client bound to the cluster's address below `parents`, with the
     /// [`Cluster::hook_command`] as its order hook, not started.
     pub fn client(&self, name: &str, parents: &[SocketAddr]) -> Daemon {
-        let (hook, any) = (self.hook_command(name), self.any_port());
-        let mut args = vec!["--name", name, "--bind", &any, "--on-order", &hook];
+        self.client_with_hook(name, parents, &self.hook_command(name))
+    }
+
+    /// A client bound to the cluster's address below `parents`, with `hook` as its order hook
+    /// (e.g. the [`Cluster::hook_command`] and then a `sleep`), not started.
+    pub fn client_with_hook(&self, name: &str, parents: &[SocketAddr], hook: &str) -> Daemon {
+        let any = self.any_port();
+        let mut args = vec!["--name", name, "--bind", &any, "--on-order", hook];
         let parents: Vec<String> = parents.iter().map(ToString::to_string).collect();
         args.extend(parents.iter().flat_map(|p| ["--parent", p.as_str()]));
         self.daemon(name, "client", &args)

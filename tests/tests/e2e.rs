@@ -48,6 +48,12 @@ impl Site {
     /// Starts the MGS, two routers, `clients` clients and (if `server`) the server of [`TARGET`]
     /// below r2, and waits until the MGS sees every node alive and the target up.
     fn start(test: &str, clients: usize, server: bool) -> Site {
+        Site::start_with(test, clients, server, "")
+    }
+
+    /// [`Site::start`] with `hook_tail` run by every client's hook after it wrote its line (e.g.
+    /// `sleep 1`: slow reconnections).
+    fn start_with(test: &str, clients: usize, server: bool, hook_tail: &str) -> Site {
         let cluster = Cluster::new(test, Timing::FAST);
         let mut mgs = cluster.mgs();
         mgs.start();
@@ -61,7 +67,9 @@ impl Site {
                     i if i < clients / 2 => vec![r1],
                     _ => vec![r2],
                 };
-                cluster.client(&client_name(i), &parents)
+                let name = client_name(i);
+                let hook = format!("{}{hook_tail}", cluster.hook_command(&name));
+                cluster.client_with_hook(&name, &parents, &hook)
             })
             .collect();
         let mut server = server.then(|| cluster.server("s1", TARGET, &[r2], &["--window-ms", WINDOW_MS]));
@@ -608,4 +616,24 @@ fn a_timed_out_hook_is_killed_with_its_children() {
         unsafe { libc::kill(pid as i32, libc::SIGKILL) };
     }
     assert!(!alive, "the hook's child {pid} still runs {:?} after the hook timed out", start.elapsed());
+}
+
+#[test]
+fn a_router_restart_mid_recovery_still_completes() {
+    // Reconnections take a second, so the recovery is still under way when r1 restarts.
+    let mut site = Site::start_with("router-mid-recovery", 8, true, "; sleep 1");
+    let (order, generation) = site.restart_target();
+    site.wait_for("some clients applied the order, none reconnected yet", WAIT, |s| {
+        s.recovery(TARGET).filter(|r| r.order_id == order && r.applied > 0 && r.reconnected < 8).cloned()
+    });
+    let before = site.status().node("r1").expect("r1 known").generation;
+    site.routers[0].restart();
+    let recovery = site.wait_window_closed(&order, WAIT);
+    assert_eq!((recovery.live, recovery.reconnected, recovery.failed), (8, 8, 0), "{recovery:?}");
+    let everyone = site.all_names();
+    site.wait("every node alive, r1 in a new generation", WAIT, |s| {
+        s.all_in(&everyone, "alive") && s.node("r1").is_some_and(|r| r.generation > before)
+    });
+    let clients: Vec<String> = (0..8).map(client_name).collect();
+    site.assert_hooks_once(&order, &format!("{order} {TARGET} {generation}"), &clients, &[]);
 }
