@@ -192,6 +192,26 @@ fn target_restart_orders_every_live_client_once_and_closes_the_window_early() {
     let live: Vec<String> = (0..20).map(client_name).filter(|c| !dead.contains(c)).collect();
     assert_eq!(live.len(), 17);
 
+    // The verdicts explain themselves: when each node was last heard, and through whom.
+    let status = site.status();
+    let dead_after = site.cluster.timing().dead().as_millis() as u64;
+    for name in &dead {
+        let node = status.node(name).expect("dead client known");
+        assert!(node.last_heard_ms >= dead_after, "{name} dead but last heard {} ms ago", node.last_heard_ms);
+    }
+    for name in &live {
+        let node = status.node(name).expect("live client known");
+        assert!(node.last_heard_ms < dead_after, "{name} alive but last heard {} ms ago", node.last_heard_ms);
+        let expected: &[&str] = match name.as_str() {
+            "c00" => &["r1", "r2"],
+            n if n < "c10" => &["r1"],
+            _ => &["r2"],
+        };
+        let mut parents = node.parents.clone();
+        parents.sort();
+        assert_eq!(parents, expected, "{name}'s parents");
+    }
+
     let restarted = Instant::now();
     let (order, generation) = site.restart_target();
     // The window closes once the live clients reconnected: seconds, not the configured 300 s.
@@ -427,8 +447,18 @@ fn hostile_datagrams_are_counted_and_dropped() {
     let status = site.status();
     assert!(status.node("intruder").is_none(), "a wrong-key ping made a node: {}", status.summary());
     // The same ping under the cluster key is taken: the key was all that was wrong.
-    send_all(site.mgs.udp(), &[datagrams::ping("intruder", 100, 200, &key)]);
+    let control = datagrams::ping("intruder", 100, 200, &key);
+    send_all(site.mgs.udp(), std::slice::from_ref(&control));
     site.wait("the correctly keyed control ping is accepted", WAIT, |s| s.node("intruder").is_some());
+    // The same datagram again is a replay: counted and dropped.
+    let before = site.cluster.metrics(&site.mgs);
+    send_all(site.mgs.udp(), &[control]);
+    let start = Instant::now();
+    while site.cluster.metrics(&site.mgs).dropped("replayed") == before.dropped("replayed") {
+        assert!(start.elapsed() < WAIT, "a replayed datagram was not counted:\n{}", before.text());
+        std::thread::sleep(Duration::from_millis(25));
+    }
+    assert_eq!(site.cluster.metrics(&site.mgs).dropped("replayed"), before.dropped("replayed") + 1);
 
     // Each router, in its own /metrics.
     for router in &site.routers {
