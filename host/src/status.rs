@@ -284,7 +284,7 @@ pub fn snapshot(mgs: &MgsMachine, name: &str, now: Instant) -> Status {
             let s = &t.status;
             TargetInfo {
                 name: s.target.as_str().to_owned(),
-                state: target_state_str(s.state).to_owned(),
+                state: target_state_str(mgs.target_state(t, now)).to_owned(),
                 generation: s.generation.0,
                 server: Some(name_of(t.server)),
                 addrs: s.addrs.iter().map(|a| a.as_str().to_owned()).collect(),

@@ -486,7 +486,8 @@ impl<S: AsRef<[Slot]> + AsMut<[Slot]>, const R: usize, const T: usize> Hub<S, R,
             population += 1;
             let silent = now.since(d.last_heard);
             let dead_ms = timing.dead_ms(d.interval_ms);
-            if silent + u64::from(d.interval_ms) >= dead_ms {
+            // Half an interval of slack: a ping's phase and the check's own period blur the edge.
+            if silent + u64::from(d.interval_ms) * 3 / 2 >= dead_ms {
                 cohort += 1;
             }
             if state.is_live() && silent >= dead_ms {

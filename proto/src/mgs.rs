@@ -269,6 +269,15 @@ impl<S: AsRef<[Slot]> + AsMut<[Slot]>, const R: usize, const T: usize> Mgs<S, R,
         self.hub.targets.iter()
     }
 
+    /// A target's state as operators should see it: what its server reported, or `Down` once
+    /// that server is dead (a dead server's last report says nothing about its target).
+    pub fn target_state(&self, target: &TargetReport, now: Instant) -> TargetState {
+        match self.node(target.server, now) {
+            Some(server) if server.state == NodeState::Dead => TargetState::Down,
+            _ => target.status.state,
+        }
+    }
+
     /// Recoveries under way or finished (the newest per target).
     pub fn recoveries(&self) -> &[Recovery] {
         &self.recoveries

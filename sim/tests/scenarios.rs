@@ -2,7 +2,7 @@
 //! (some multipath) and two targets. Every scenario asserts on what the MGS shows or on what the
 //! clients' drivers were handed.
 
-use vigil_proto::wire::NodeState;
+use vigil_proto::wire::{NodeState, TargetState};
 use vigil_proto::{Instant, Recovery, Timing};
 use vigil_sim::{two_level, Cluster, Net};
 
@@ -282,4 +282,17 @@ fn partitioned_router_subtree_is_unreachable_and_gets_the_order_after_healing() 
         assert_eq!(net.node(i).orders.get(&r.order).map(|l| l.events), Some(1), "{}", net.node(i).name);
     }
     assert!(all_alive(&net, &c));
+}
+
+#[test]
+fn a_target_whose_server_died_is_shown_down() {
+    let (mut net, c) = settled(11);
+    let state = |net: &Net| {
+        let mgs = net.mgs();
+        let t = mgs.targets().find(|t| t.status.target.as_str() == "testfs-OST0000").cloned().unwrap();
+        mgs.target_state(&t, Instant(net.now()))
+    };
+    net.run_until_true(100, 30_000, |net| state(net) == TargetState::Up).expect("the boot recovery ends");
+    net.stop(c.servers[0]);
+    net.run_until_true(100, 60_000, |net| state(net) == TargetState::Down).expect("the target is shown down");
 }
