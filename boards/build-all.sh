@@ -14,6 +14,9 @@
 #   --check also runs rustfmt --check and clippy -D warnings on every board and on router-fw
 #   (for both logging backends), and router-fw's unit tests on the host.
 set -euo pipefail
+# Each board builds into its own target/ (its own target triple and lockfile); the images are
+# looked up there, so a CARGO_TARGET_DIR from the caller's environment must not redirect them.
+unset CARGO_TARGET_DIR
 
 here=$(cd "$(dirname "$0")" && pwd)
 check=false
