@@ -47,6 +47,15 @@ pub struct ChildRouter {
     pub totals: Totals,
 }
 
+/// What a child says of itself in every ping or update.
+#[derive(Clone, Copy)]
+struct Announce<'a> {
+    role: Role,
+    interval_ms: u32,
+    name: Option<&'a Name>,
+    home: bool,
+}
+
 /// One update page: see [`Hub::page`].
 pub(crate) struct Page {
     pub(crate) deltas: Vec<NodeDelta, MAX_DELTAS>,
@@ -127,8 +136,17 @@ impl<S: AsRef<[Slot]> + AsMut<[Slot]>, const R: usize, const T: usize> Hub<S, R,
 
     /// A ping from a child (client or server).
     pub(crate) fn handle_ping(&mut self, now: Instant, from: Endpoint, header: &Header, ping: Ping) {
-        let admitted =
-            self.admit(now, from, header, ping.role, ping.interval_ms, ping.name.as_ref(), ping.home);
+        let admitted = self.admit(
+            now,
+            from,
+            header,
+            Announce {
+                role: ping.role,
+                interval_ms: ping.interval_ms,
+                name: ping.name.as_ref(),
+                home: ping.home,
+            },
+        );
         let Some(id) = admitted else { return };
         let mut changed = false;
         if let Some(d) = self.table.get_mut(id).and_then(|e| e.direct.as_mut()) {
@@ -151,9 +169,17 @@ impl<S: AsRef<[Slot]> + AsMut<[Slot]>, const R: usize, const T: usize> Hub<S, R,
 
     /// An update (and implicit ping) from a child router.
     pub(crate) fn handle_update(&mut self, now: Instant, from: Endpoint, header: &Header, update: Update) {
-        let Some(id) =
-            self.admit(now, from, header, Role::Router, update.interval_ms, update.name.as_ref(), true)
-        else {
+        let Some(id) = self.admit(
+            now,
+            from,
+            header,
+            Announce {
+                role: Role::Router,
+                interval_ms: update.interval_ms,
+                name: update.name.as_ref(),
+                home: true,
+            },
+        ) else {
             return;
         };
         let summary = ChildRouter { progress: update.progress, totals: update.totals };
@@ -194,17 +220,14 @@ impl<S: AsRef<[Slot]> + AsMut<[Slot]>, const R: usize, const T: usize> Hub<S, R,
 
     /// Admits a datagram from a direct child: authenticates its place (generation, replay,
     /// capacity), refreshes its liveness and queues the reply. `None`: dropped or refused.
-    #[allow(clippy::too_many_arguments)]
     fn admit(
         &mut self,
         now: Instant,
         from: Endpoint,
         header: &Header,
-        role: Role,
-        interval_ms: u32,
-        name: Option<&Name>,
-        home: bool,
+        announce: Announce<'_>,
     ) -> Option<NodeId> {
+        let Announce { role, interval_ms, name, home } = announce;
         let id = header.sender;
         if id == self.me {
             self.counters.unexpected += 1;
@@ -212,7 +235,7 @@ impl<S: AsRef<[Slot]> + AsMut<[Slot]>, const R: usize, const T: usize> Hub<S, R,
         }
         let me = self.me;
         let Some(entry) = self.table.get_mut(id) else {
-            return self.admit_new(now, from, header, role, interval_ms, name, home);
+            return self.admit_new(now, from, header, announce);
         };
         let older = header.generation < entry.generation;
         // A node whose generation went backwards (wiped state) is taken back once it was given up.
@@ -289,17 +312,14 @@ impl<S: AsRef<[Slot]> + AsMut<[Slot]>, const R: usize, const T: usize> Hub<S, R,
         Some(id)
     }
 
-    #[allow(clippy::too_many_arguments)]
     fn admit_new(
         &mut self,
         now: Instant,
         from: Endpoint,
         header: &Header,
-        role: Role,
-        interval_ms: u32,
-        name: Option<&Name>,
-        home: bool,
+        announce: Announce<'_>,
     ) -> Option<NodeId> {
+        let Announce { role, interval_ms, name, home } = announce;
         let id = header.sender;
         let Some(name) = name else {
             // We lost it (or it lost us): ask for its name.
