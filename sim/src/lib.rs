@@ -57,30 +57,13 @@ pub enum Machine {
 }
 
 impl Machine {
-    fn handle(&mut self, now: Instant, from: Endpoint, bytes: &[u8]) {
+    /// The machine behind proto's one driving interface.
+    fn driven(&mut self) -> &mut dyn vigil_proto::Machine {
         match self {
-            Machine::Mgs(m) => m.handle(now, from, bytes),
-            Machine::Router(m) => m.handle(now, from, bytes),
-            Machine::Client(m) => m.handle(now, from, bytes),
-            Machine::Server(m) => m.handle(now, from, bytes),
-        }
-    }
-
-    fn handle_timeout(&mut self, now: Instant) {
-        match self {
-            Machine::Mgs(m) => m.handle_timeout(now),
-            Machine::Router(m) => m.handle_timeout(now),
-            Machine::Client(m) => m.handle_timeout(now),
-            Machine::Server(m) => m.handle_timeout(now),
-        }
-    }
-
-    fn poll_transmit(&mut self, now: Instant, buf: &mut [u8]) -> Option<(Endpoint, usize)> {
-        match self {
-            Machine::Mgs(m) => m.poll_transmit(now, buf),
-            Machine::Router(m) => m.poll_transmit(now, buf),
-            Machine::Client(m) => m.poll_transmit(now, buf),
-            Machine::Server(m) => m.poll_transmit(now, buf),
+            Machine::Mgs(m) => &mut **m,
+            Machine::Router(m) => &mut **m,
+            Machine::Client(m) => m,
+            Machine::Server(m) => m,
         }
     }
 
@@ -90,27 +73,6 @@ impl Machine {
             Machine::Router(m) => m.poll_timeout(),
             Machine::Client(m) => m.poll_timeout(),
             Machine::Server(m) => m.poll_timeout(),
-        }
-    }
-
-    fn poll_event(&mut self) -> Option<Event> {
-        match self {
-            Machine::Mgs(m) => m.poll_event(),
-            Machine::Router(m) => m.poll_event(),
-            Machine::Client(m) => m.poll_event(),
-            Machine::Server(m) => m.poll_event(),
-        }
-    }
-
-    fn order_done(&mut self, now: Instant, order: OrderId, ok: bool) {
-        match self {
-            Machine::Client(m) => {
-                m.order_done(now, order, ok);
-            }
-            Machine::Server(m) => {
-                m.order_done(now, order, ok);
-            }
-            Machine::Mgs(_) | Machine::Router(_) => {}
         }
     }
 }
@@ -526,7 +488,7 @@ impl Net {
         let now = Instant(self.now);
         let mut buf = [0u8; MAX_DATAGRAM];
         let from = self.nodes[i].addr;
-        while let Some((to, len)) = self.nodes[i].machine.poll_transmit(now, &mut buf) {
+        while let Some((to, len)) = self.nodes[i].machine.driven().poll_transmit(now, &mut buf) {
             self.outbound[i].datagrams += 1;
             self.outbound[i].bytes += len as u64;
             let Some(j) = index_of(to).filter(|&j| j < self.nodes.len()) else { continue };
@@ -544,7 +506,7 @@ impl Net {
             bytes.extend_from_slice(&buf[..len]);
             self.schedule(at, Pending::Deliver { to: j, from, bytes });
         }
-        while let Some(event) = self.nodes[i].machine.poll_event() {
+        while let Some(event) = self.nodes[i].machine.driven().poll_event() {
             if let Event::Order(order) = &event {
                 let log = self.nodes[i].orders.entry(order.id).or_default();
                 log.events += 1;
@@ -583,7 +545,7 @@ impl Net {
                     if self.nodes[to].up {
                         self.inbound[to].datagrams += 1;
                         self.inbound[to].bytes += bytes.len() as u64;
-                        self.nodes[to].machine.handle(Instant(self.now), from, &bytes);
+                        self.nodes[to].machine.driven().handle(Instant(self.now), from, &bytes);
                         self.service(to);
                     }
                     self.pool.push(bytes);
@@ -591,7 +553,7 @@ impl Net {
                 Pending::HookDone { node, epoch, order } => {
                     if self.nodes[node].up && self.nodes[node].epoch == epoch {
                         self.nodes[node].orders.entry(order).or_default().done_at = Some(self.now);
-                        self.nodes[node].machine.order_done(Instant(self.now), order, true);
+                        self.nodes[node].machine.driven().order_done(Instant(self.now), order, true);
                         self.service(node);
                     }
                 }
@@ -605,7 +567,7 @@ impl Net {
                     n.armed = u64::MAX;
                     let due = n.machine.poll_timeout().is_some_and(|t| t.0 <= self.now);
                     if due {
-                        self.nodes[node].machine.handle_timeout(Instant(self.now));
+                        self.nodes[node].machine.driven().handle_timeout(Instant(self.now));
                     }
                     self.service(node);
                 }
