@@ -101,7 +101,10 @@ fn the_page_shows_deaths_partitions_and_recoveries() {
 
     // The router goes silent: its subtree is cut off, a partition, not deaths.
     drop(router);
-    let cut = |s: &serde_json::Value| s["routers"][0]["state"] != "alive";
+    // Suspect is not yet a partition: wait for the verdict.
+    let cut = |s: &serde_json::Value| {
+        s["routers"][0]["state"] == "dead" || s["routers"][0]["state"] == "unreachable"
+    };
     wait_for(limit, || status(&http).filter(cut), &"r1 silent");
     let dom = chromium(&scratch, &["--dump-dom"], &url);
     assert!(dom.contains("class=\"router partition\" data-router=\"r1\""), "r1 outlined:\n{dom}");
