@@ -18,7 +18,7 @@ step "clippy (host workspace)"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 
 step "tests (host workspace)"
-cargo test --workspace --locked
+cargo test --workspace --locked --no-fail-fast
 
 step "vigil-proto, no_std, thumbv7em-none-eabihf"
 cargo build -p vigil-proto --no-default-features --target thumbv7em-none-eabihf --locked
