@@ -336,7 +336,7 @@ mod tests {
             Some(ConfigError::BadValue("dead_after=x"))
         );
         assert_eq!(
-            Config::from_layers(&[BASE, KEY, "suspect_after=6"]).err(),
+            Config::from_layers(&[BASE, KEY, "suspect_after=8"]).err(),
             Some(ConfigError::Timing(TimingError::Thresholds))
         );
     }
