@@ -179,7 +179,7 @@ mod tests {
         let signer = OrderSigner::new(1, &[5; 32]);
         let mut keys = OrderKeys::default();
         assert!(keys.verify(&order()), "no keys: accept (migration)");
-        keys.add(1, &signer.public_key()).unwrap();
+        keys.add(1, &signer.public_key()).expect("a valid key");
         let mut o = order();
         assert!(!keys.verify(&o), "unsigned");
         signer.sign(&mut o);
@@ -190,7 +190,7 @@ mod tests {
         let mut forged = order();
         OrderSigner::new(1, &[6; 32]).sign(&mut forged);
         assert!(!keys.verify(&forged), "another key under the same id");
-        keys.add(2, &OrderSigner::new(2, &[6; 32]).public_key()).unwrap();
+        keys.add(2, &OrderSigner::new(2, &[6; 32]).public_key()).expect("a valid key");
         assert_eq!(keys.add(3, &signer.public_key()), Err(BadOrderKey), "one key too many");
     }
 }
