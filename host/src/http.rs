@@ -1,19 +1,24 @@
 //! Minimal HTTP/1.1 on hyper: a server for the MGS API and router metrics, and the client the CLI
-//! uses. Just enough for a handful of JSON and text endpoints, so no web framework.
+//! uses. Just enough for a handful of JSON and text endpoints and one event stream, so no web
+//! framework.
 
 use std::convert::Infallible;
 use std::future::Future;
 use std::net::SocketAddr;
+use std::pin::Pin;
+use std::task::{Context as TaskContext, Poll};
 use std::time::Duration;
 
 use anyhow::{bail, Context};
+use http_body_util::combinators::BoxBody;
 use http_body_util::{BodyExt, Full, Limited};
-use hyper::body::{Bytes, Incoming};
+use hyper::body::{Body, Bytes, Frame, Incoming};
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper::{Method, Request, Response, StatusCode, Uri};
 use hyper_util::rt::TokioIo;
 use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::mpsc;
 use tracing::debug;
 
 /// Largest request body taken (a recover request is a few hundred bytes).
@@ -30,23 +35,51 @@ pub struct Reply {
     pub content_type: &'static str,
     /// The body.
     pub body: String,
+    /// If set, the body is streamed from here instead of `body`, one chunk per message, until
+    /// the sender is dropped; the receiver is dropped when the client goes away.
+    pub stream: Option<mpsc::Receiver<Bytes>>,
 }
 
 impl Reply {
+    /// 200 with `body`.
+    pub fn ok(content_type: &'static str, body: String) -> Reply {
+        Reply { status: StatusCode::OK, content_type, body, stream: None }
+    }
+
+    /// 200 with `text/event-stream` whose chunks come from `events`.
+    pub fn events(events: mpsc::Receiver<Bytes>) -> Reply {
+        Reply { stream: Some(events), ..Reply::ok("text/event-stream", String::new()) }
+    }
+
     /// 200 with a JSON body.
     pub fn json(body: String) -> Reply {
-        Reply { status: StatusCode::OK, content_type: "application/json", body }
+        Reply::ok("application/json", body)
     }
 
     /// 200 with Prometheus text.
     pub fn metrics(body: String) -> Reply {
-        Reply { status: StatusCode::OK, content_type: "text/plain; version=0.0.4", body }
+        Reply::ok("text/plain; version=0.0.4", body)
     }
 
     /// An error as `{"error": "..."}`.
     pub fn error(status: StatusCode, message: impl std::fmt::Display) -> Reply {
         let body = serde_json::json!({ "error": message.to_string() }).to_string();
-        Reply { status, content_type: "application/json", body }
+        Reply { status, ..Reply::ok("application/json", body) }
+    }
+}
+
+/// A body streamed from a channel, one frame per message.
+struct Streamed(mpsc::Receiver<Bytes>);
+
+impl Body for Streamed {
+    type Data = Bytes;
+    type Error = Infallible;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut TaskContext<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
+        self.0.poll_recv(cx).map(|chunk| chunk.map(|c| Ok(Frame::data(c))))
     }
 }
 
@@ -88,7 +121,7 @@ where
     }
 }
 
-async fn respond<F, Fut>(req: Request<Incoming>, app: F) -> Response<Full<Bytes>>
+async fn respond<F, Fut>(req: Request<Incoming>, app: F) -> Response<BoxBody<Bytes, Infallible>>
 where
     F: Fn(Method, String, Bytes) -> Fut,
     Fut: Future<Output = Reply>,
@@ -99,10 +132,19 @@ where
         Ok(body) => app(method, path, body.to_bytes()).await,
         Err(e) => Reply::error(StatusCode::PAYLOAD_TOO_LARGE, format!("bad request body: {e}")),
     };
-    let mut response = Response::new(Full::new(Bytes::from(reply.body)));
+    let streamed = reply.stream.is_some();
+    let body = match reply.stream {
+        None => Full::new(Bytes::from(reply.body)).boxed(),
+        Some(rx) => Streamed(rx).boxed(),
+    };
+    let mut response = Response::new(body);
     *response.status_mut() = reply.status;
+    let headers = response.headers_mut();
     if let Ok(value) = reply.content_type.parse() {
-        response.headers_mut().insert(hyper::header::CONTENT_TYPE, value);
+        headers.insert(hyper::header::CONTENT_TYPE, value);
+    }
+    if streamed {
+        headers.insert(hyper::header::CACHE_CONTROL, hyper::header::HeaderValue::from_static("no-cache"));
     }
     response
 }

@@ -5,12 +5,14 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context;
 use hyper::body::Bytes;
 use hyper::{Method, StatusCode};
 use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
+use tokio::time::MissedTickBehavior;
 use tracing::{error, info, warn};
 use vigil_proto::wire::MAX_TARGET_ADDRS;
 use vigil_proto::{Event, Instant, MgsConfig};
@@ -76,6 +78,58 @@ pub struct RecoverReply {
     pub order_id: String,
 }
 
+/// How often `GET /api/v1/events` looks at the status: at most one event per this.
+const EVENT_INTERVAL: Duration = Duration::from_millis(500);
+/// How long `GET /api/v1/events` stays silent before a keepalive comment.
+const EVENT_KEEPALIVE: Duration = Duration::from_secs(15);
+
+/// `GET /api/v1/events`: server-sent events, the status (as `GET /api/v1/status` has it) as an
+/// `event: status` message at once and then whenever it changes, at most every
+/// [`EVENT_INTERVAL`], and a `: keepalive` comment after [`EVENT_KEEPALIVE`] of silence. Ends
+/// when the MGS loop does (shutdown) or the client goes away.
+fn events(commands: Commands<MgsMachine>, name: Arc<str>) -> Reply {
+    let (tx, rx) = mpsc::channel(2);
+    tokio::spawn(stream_status(commands, name, tx));
+    Reply::events(rx)
+}
+
+async fn stream_status(commands: Commands<MgsMachine>, name: Arc<str>, tx: mpsc::Sender<Bytes>) {
+    let mut tick = tokio::time::interval(EVENT_INTERVAL);
+    tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    let mut last = String::new();
+    let mut last_sent = tokio::time::Instant::now();
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            () = tx.closed() => return,
+        }
+        let name = name.clone();
+        let Some(status) = commands.ask(move |m, now| snapshot(m, &name, now)).await else {
+            return; // the MGS is shutting down
+        };
+        let json = match serde_json::to_string(&status) {
+            Ok(json) => json,
+            Err(e) => {
+                error!("cannot encode the status for an event stream: {e}");
+                return;
+            }
+        };
+        let message = if json != last {
+            let message = format!("event: status\ndata: {json}\n\n");
+            last = json;
+            message
+        } else if last_sent.elapsed() >= EVENT_KEEPALIVE {
+            ": keepalive\n\n".to_owned()
+        } else {
+            continue;
+        };
+        if tx.send(Bytes::from(message)).await.is_err() {
+            return; // the client went away
+        }
+        last_sent = tokio::time::Instant::now();
+    }
+}
+
 /// Answers one HTTP request by asking the MGS loop.
 async fn api(
     commands: Commands<MgsMachine>,
@@ -95,6 +149,7 @@ async fn api(
             },
             None => gone(),
         },
+        (Method::GET, "/api/v1/events") => events(commands, name),
         (Method::GET, "/metrics") => {
             match commands.ask(move |m, now| (snapshot(m, &name, now), *m.counters())).await {
                 Some((status, counters)) => {
@@ -129,10 +184,13 @@ async fn api(
                 None => gone(),
             }
         }
-        (_, "/" | "/api/v1/status" | "/metrics" | "/api/v1/recover") => {
+        (_, "/" | "/api/v1/status" | "/api/v1/events" | "/metrics" | "/api/v1/recover") => {
             Reply::error(StatusCode::METHOD_NOT_ALLOWED, "method not allowed")
         }
-        _ => Reply::error(StatusCode::NOT_FOUND, "no such path (try /, /api/v1/status or /metrics)"),
+        _ => Reply::error(
+            StatusCode::NOT_FOUND,
+            "no such path (try /, /api/v1/status, /api/v1/events or /metrics)",
+        ),
     }
 }
 
