@@ -22,7 +22,7 @@ use libfuzzer_sys::fuzz_target;
 use vigil_proto::table::{empty_slots, Slot};
 use vigil_proto::wire::{self, Endpoint, MAX_DATAGRAM};
 use vigil_proto::{Generation, Instant, Mgs, MgsConfig, Name, Router, RouterConfig};
-use vigil_proto_fuzz::{encode, keys, retag, AMessage, AName, ANid, ANode};
+use vigil_proto_fuzz::{chunks, encode, keys, millis, retag, AMessage, AName, ANid, ANode, Sequences};
 
 const MGS_AT: Endpoint = Endpoint::V4 { ip: [10, 0, 0, 1], port: 7000 };
 const ROUTER_AT: Endpoint = Endpoint::V4 { ip: [10, 0, 0, 2], port: 7000 };
@@ -46,7 +46,7 @@ struct Net {
     now: Instant,
     router: Router<[Slot; 16], 4, 4>,
     mgs: Mgs<[Slot; 16], 4, 4>,
-    sequences: [u32; 16],
+    sequences: Sequences,
 }
 
 fn name(s: &str) -> Name {
@@ -71,7 +71,7 @@ impl Net {
             now,
             router: Router::new(router_config, empty_slots(), now),
             mgs: Mgs::new(mgs_config, empty_slots(), now),
-            sequences: [0; 16],
+            sequences: Sequences::default(),
         }
     }
 
@@ -145,11 +145,7 @@ impl Net {
             }
             4 => {
                 let Ok(step) = Step::arbitrary_take_rest(Unstructured::new(rest)) else { return };
-                let slot = usize::from(step.sender.0 % 16);
-                let sequence = step.sequence.unwrap_or_else(|| {
-                    self.sequences[slot] = self.sequences[slot].wrapping_add(1);
-                    self.sequences[slot]
-                });
+                let sequence = self.sequences.next(step.sender, step.sequence);
                 let generation = Generation(u32::from(step.generation % 4));
                 let message = step.message.into();
                 if let Some(bytes) = encode(step.sender.id(), generation, sequence, &message) {
@@ -157,11 +153,7 @@ impl Net {
                 }
             }
             5 => {
-                let ms = u16::from_le_bytes([
-                    rest.first().copied().unwrap_or(0),
-                    rest.get(1).copied().unwrap_or(0),
-                ]);
-                self.advance(ms);
+                self.advance(millis(rest));
             }
             _ => {
                 let mut u = Unstructured::new(rest);
@@ -186,12 +178,8 @@ fn check_sent(buf: &[u8], len: usize) {
 
 fuzz_target!(|data: &[u8]| {
     let mut net = Net::new();
-    let mut rest = data;
-    while rest.len() >= 2 {
-        let len = usize::from(u16::from_le_bytes([rest[0], rest[1]]));
-        let chunk_end = (2 + len).min(rest.len());
-        net.step(&rest[2..chunk_end]);
-        rest = &rest[chunk_end..];
+    for chunk in chunks(data) {
+        net.step(chunk);
     }
     // Let the exchange run a while after the last input: timers and retransmissions.
     for _ in 0..8 {

@@ -26,7 +26,7 @@ use vigil_proto::{
     Client, ClientConfig, Event, Generation, Instant, Machine, MemberConfig, Name, Nid, OrderId, Server,
     ServerConfig, Timing,
 };
-use vigil_proto_fuzz::{encode, keys, retag, AMessage, ANode};
+use vigil_proto_fuzz::{chunks, encode, keys, millis, retag, AMessage, ANode, Sequences};
 
 const PARENT_AT: Endpoint = Endpoint::V4 { ip: [10, 0, 0, 1], port: 7000 };
 const STRANGER_AT: Endpoint = Endpoint::V4 { ip: [10, 0, 9, 9], port: 7000 };
@@ -49,7 +49,7 @@ struct Members {
     now: Instant,
     client: Client,
     server: Server,
-    sequences: [u32; 16],
+    sequences: Sequences,
     pending: VecDeque<(bool, OrderId)>,
 }
 
@@ -76,7 +76,7 @@ impl Members {
             now,
             client: Client::new(member("c0") as ClientConfig, now),
             server: Server::new(server, now),
-            sequences: [0; 16],
+            sequences: Sequences::default(),
             pending: VecDeque::new(),
         }
     }
@@ -148,11 +148,7 @@ impl Members {
             }
             2 => {
                 let Ok(step) = Step::arbitrary_take_rest(Unstructured::new(rest)) else { return };
-                let slot = usize::from(step.sender.0 % 16);
-                let sequence = step.sequence.unwrap_or_else(|| {
-                    self.sequences[slot] = self.sequences[slot].wrapping_add(1);
-                    self.sequences[slot]
-                });
+                let sequence = self.sequences.next(step.sender, step.sequence);
                 let generation = Generation(u32::from(step.generation % 4));
                 let from = if step.from_parent { PARENT_AT } else { STRANGER_AT };
                 if let Some(bytes) = encode(step.sender.id(), generation, sequence, &step.message.into()) {
@@ -160,11 +156,7 @@ impl Members {
                 }
             }
             3 => {
-                let ms = u16::from_le_bytes([
-                    rest.first().copied().unwrap_or(0),
-                    rest.get(1).copied().unwrap_or(0),
-                ]);
-                self.advance(ms);
+                self.advance(millis(rest));
             }
             _ => {
                 let Some((server, order)) = self.pending.pop_front() else { return };
@@ -180,12 +172,8 @@ impl Members {
 fuzz_target!(|data: &[u8]| {
     let mut members = Members::new();
     members.drain();
-    let mut rest = data;
-    while rest.len() >= 2 {
-        let len = usize::from(u16::from_le_bytes([rest[0], rest[1]]));
-        let chunk_end = (2 + len).min(rest.len());
-        members.step(&rest[2..chunk_end]);
-        rest = &rest[chunk_end..];
+    for chunk in chunks(data) {
+        members.step(chunk);
     }
     for _ in 0..8 {
         members.advance(1_000);

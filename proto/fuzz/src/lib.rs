@@ -433,3 +433,38 @@ impl From<AMessage> for Message {
         }
     }
 }
+
+/// Splits a fuzz input into chunks, each a little-endian `u16` length then that many bytes (the
+/// last chunk may be cut short).
+pub fn chunks(mut data: &[u8]) -> impl Iterator<Item = &[u8]> {
+    std::iter::from_fn(move || {
+        if data.len() < 2 {
+            return None;
+        }
+        let len = usize::from(u16::from_le_bytes([data[0], data[1]]));
+        let end = (2 + len).min(data.len());
+        let chunk = &data[2..end];
+        data = &data[end..];
+        Some(chunk)
+    })
+}
+
+/// A clock step in ms from the first two bytes (missing bytes are zero).
+pub fn millis(bytes: &[u8]) -> u16 {
+    u16::from_le_bytes([bytes.first().copied().unwrap_or(0), bytes.get(1).copied().unwrap_or(0)])
+}
+
+/// Per-sender sequence numbers for structured datagrams.
+#[derive(Default)]
+pub struct Sequences([u32; 16]);
+
+impl Sequences {
+    /// `given`, or the next sequence number of `sender`.
+    pub fn next(&mut self, sender: ANode, given: Option<u32>) -> u32 {
+        given.unwrap_or_else(|| {
+            let slot = &mut self.0[usize::from(sender.0 % 16)];
+            *slot = slot.wrapping_add(1);
+            *slot
+        })
+    }
+}
