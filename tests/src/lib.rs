@@ -63,6 +63,7 @@ pub mod http;
 pub mod metrics;
 pub mod netns;
 pub mod qemu;
+pub mod relay;
 pub mod status;
 
 use std::ffi::OsString;

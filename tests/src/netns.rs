@@ -324,8 +324,9 @@ impl Drop for Lab {
     }
 }
 
-/// A TCP connection made inside namespace `ns` (the socket belongs to it for its whole life).
-pub fn connect(ns: &str, addr: SocketAddr, timeout: Duration) -> io::Result<TcpStream> {
+/// Runs `f` on a short-lived thread that has entered namespace `ns`: sockets it makes belong to
+/// that namespace for their whole life, wherever they are used afterwards.
+pub fn within<T: Send>(ns: &str, f: impl FnOnce() -> io::Result<T> + Send) -> io::Result<T> {
     let netns = File::open(format!("/run/netns/{ns}"))?;
     std::thread::scope(|s| {
         s.spawn(|| {
@@ -333,11 +334,16 @@ pub fn connect(ns: &str, addr: SocketAddr, timeout: Duration) -> io::Result<TcpS
             if unsafe { libc::setns(netns.as_raw_fd(), libc::CLONE_NEWNET) } != 0 {
                 return Err(io::Error::last_os_error());
             }
-            TcpStream::connect_timeout(&addr, timeout)
+            f()
         })
         .join()
-        .map_err(|_| io::Error::other("connect thread panicked"))?
+        .map_err(|_| io::Error::other("namespace thread panicked"))?
     })
+}
+
+/// A TCP connection made inside namespace `ns`.
+pub fn connect(ns: &str, addr: SocketAddr, timeout: Duration) -> io::Result<TcpStream> {
+    within(ns, || TcpStream::connect_timeout(&addr, timeout))
 }
 
 /// `GET path` over HTTP/1.1 from inside `ns`: the status code and the body.

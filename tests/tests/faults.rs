@@ -1,5 +1,6 @@
 //! The fault suite: real `vigil` processes on real hosts made of network namespaces, under loss,
-//! partitions, crashes and forged orders; every verdict read from the MGS status API.
+//! delay with reordering and duplication, partitions, crashes and forged orders; every verdict
+//! read from the MGS status API.
 //!
 //! Each test builds its own lab (one namespace per host, a bridge between them; see
 //! `vigil_tests::netns`) and cluster:
@@ -13,7 +14,9 @@
 //!
 //! with fast timing (pings every 200 ms, updates every 100 ms) and the default thresholds
 //! (suspect after 3 silent intervals, dead after 6). Hooks append one line per run to a file per
-//! node, so "ran once" is counted, not inferred. Each test prints its figures as a table to the
+//! node, so "ran once" is counted, not inferred. Delay, jitter and duplication come from the
+//! suite's own userspace relay (`vigil_tests::relay`, seeded by `VIGIL_RELAY_SEED`), placed on
+//! r1's two hops (c1..c4 → r1 → MGS) in the test that needs it. Each test prints its figures as a table to the
 //! real stderr (not captured), so CI output shows them.
 //!
 //! Skipped, loudly, only when not root or without `ip netns`/`nft`.
@@ -26,6 +29,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 use vigil_tests::netns::{self, Lab};
+use vigil_tests::relay::{Impairment, Relay};
 use vigil_tests::{vigil_bin, Daemon, TestDir, Timing};
 
 const PING_MS: u64 = 200;
@@ -34,6 +38,8 @@ const UDP_PORT: u16 = 7470;
 const HTTP_PORT: u16 = 7471;
 const TARGET: &str = "testfs-OST0000";
 const CLIENTS: usize = 8;
+/// The impairment relays listen here (and one above) in r1's host.
+const RELAY_PORT: u16 = 7480;
 
 // ----- output ---------------------------------------------------------------------------------
 
@@ -124,14 +130,18 @@ struct Options {
     signed: bool,
     /// Extra hosts with no daemon (the test starts them).
     extra_hosts: &'static [&'static str],
+    /// Route r1's subtree through impairment relays (in r1's host): c1..c4 → r1 and r1 → MGS.
+    relay: Option<Impairment>,
 }
 
 struct Cluster {
-    // Daemons first: they go before the lab that holds their namespaces.
+    // Daemons and relays first: they go before the lab that holds their namespaces.
     mgs: Daemon,
     routers: BTreeMap<String, Daemon>,
     clients: BTreeMap<String, Daemon>,
     server: Daemon,
+    /// The relays of `Options::relay`: r1's children to r1, r1 to the MGS.
+    relays: Vec<Relay>,
     lab: Lab,
     dir: TestDir,
 }
@@ -192,6 +202,22 @@ impl Cluster {
             daemon(lab.host(host), dir.path(), args)
         };
         let upd = |host: &str| format!("{}:{UDP_PORT}", lab.host(host).ip);
+        let mut relays = Vec::new();
+        if let Some(impairment) = options.relay {
+            let r1 = lab.host("r1");
+            for (port, upstream) in
+                [(RELAY_PORT, r1.addr(UDP_PORT)), (RELAY_PORT + 1, lab.host("mgs").addr(UDP_PORT))]
+            {
+                let seeded = Impairment { seed: impairment.seed + u64::from(port), ..impairment };
+                relays.push(Relay::start(&r1.ns, r1.addr(port), upstream, seeded).expect("relay"));
+            }
+        }
+        // The address a node's parent is reached at: through a relay where there is one.
+        let parent_of = |node: &str, parent: &str| match relays.as_slice() {
+            [to_r1, _] if parent == "r1" => to_r1.addr().to_string(),
+            [_, to_mgs] if node == "r1" => to_mgs.addr().to_string(),
+            _ => upd(parent),
+        };
 
         let mut mgs_args = vec!["mgs".to_owned()];
         mgs_args.extend(common("mgs"));
@@ -204,7 +230,7 @@ impl Cluster {
         for r in ["r1", "r2"] {
             let mut args = vec!["router".to_owned()];
             args.extend(common(r));
-            let mut rest = vec!["--listen".into(), upd(r), "--parent".into(), upd("mgs")];
+            let mut rest = vec!["--listen".into(), upd(r), "--parent".into(), parent_of(r, "mgs")];
             rest.extend(order_pub.clone());
             let mut d = daemon(r, args, rest);
             d.start();
@@ -240,7 +266,7 @@ impl Cluster {
             args.extend(common(name));
             let mut rest = vec![
                 "--parent".into(),
-                upd(router_of(i + 1)),
+                parent_of(name, router_of(i + 1)),
                 "--on-order".into(),
                 hook(name, options.client_hook_tail),
             ];
@@ -249,7 +275,7 @@ impl Cluster {
             d.start();
             client_daemons.insert(name.clone(), d);
         }
-        let cluster = Cluster { mgs, routers, clients: client_daemons, server, lab, dir };
+        let cluster = Cluster { mgs, routers, clients: client_daemons, server, relays, lab, dir };
         cluster.wait_all_alive(Duration::from_secs(30)).unwrap_or_else(|e| cluster.fail(&e));
         cluster
     }
@@ -642,6 +668,131 @@ fn target_restarts_twice_clients_end_on_the_newest_generation() {
             runs.values().collect::<Vec<_>>()
         ),
         last.values().all(|g| *g == Some(second)) && runs.values().all(|&n| n == 1),
+    );
+}
+
+/// The relay seed: `VIGIL_RELAY_SEED` to replay another run's draws, 1 by default.
+fn relay_seed() -> u64 {
+    std::env::var("VIGIL_RELAY_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or(1)
+}
+
+#[test]
+fn relay_delays_reorders_and_duplicates() {
+    if netns::skip("relay") {
+        return;
+    }
+    let mut sum = Summary::new("relay");
+    let lab = Lab::new(&["a", "b"]).expect("lab");
+    let (a, b) = (lab.host("a"), lab.host("b"));
+    let impairment = Impairment {
+        delay: Duration::from_millis(30),
+        jitter: Duration::from_millis(40),
+        duplicate_percent: 20,
+        seed: relay_seed(),
+        max_queued: 1024,
+        max_peers: 4,
+    };
+    let relay = Relay::start(&b.ns, b.addr(RELAY_PORT), b.addr(UDP_PORT), impairment).expect("relay");
+    let echo = netns::within(&b.ns, || std::net::UdpSocket::bind(b.addr(UDP_PORT))).expect("bind");
+    let sender = netns::within(&a.ns, || std::net::UdpSocket::bind(a.addr(UDP_PORT))).expect("bind");
+    echo.set_read_timeout(Some(Duration::from_secs(2))).expect("timeout");
+    sender.set_read_timeout(Some(Duration::from_secs(2))).expect("timeout");
+    // 100 datagrams 2 ms apart, numbered; the far end echoes each one back through the relay.
+    let sent_at = Instant::now();
+    for i in 0u32..100 {
+        sender.send_to(&i.to_be_bytes(), relay.addr()).expect("send");
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    let mut order = Vec::new();
+    let mut first = None;
+    let mut buf = [0u8; 16];
+    while let Ok((4, from)) = echo.recv_from(&mut buf) {
+        first.get_or_insert(sent_at.elapsed());
+        order.push(u32::from_be_bytes([buf[0], buf[1], buf[2], buf[3]]));
+        echo.send_to(&buf[..4], from).expect("echo");
+        if order.len() >= 100 && echo.set_read_timeout(Some(Duration::from_millis(300))).is_err() {
+            break;
+        }
+    }
+    let mut back = 0;
+    sender.set_read_timeout(Some(Duration::from_millis(300))).expect("timeout");
+    while sender.recv_from(&mut buf).is_ok() {
+        back += 1;
+    }
+    let mut unique = order.clone();
+    unique.sort_unstable();
+    unique.dedup();
+    let out_of_order = order.windows(2).filter(|w| w[1] < w[0]).count();
+    let stats = relay.stats();
+    sum.check(
+        "relay: every datagram arrives, none before the delay",
+        format!("{} distinct of 100; first after {:?}", unique.len(), first.unwrap_or_default()),
+        unique.len() == 100 && first.is_some_and(|d| d >= impairment.delay),
+    );
+    sum.check(
+        "relay: reorders and duplicates, both ways",
+        format!(
+            "{} arrived ({out_of_order} out of order), {back} echoes back; {}",
+            order.len(),
+            stats.brief()
+        ),
+        out_of_order > 0 && order.len() > 100 && back > order.len() && stats.reordered() > 0,
+    );
+}
+
+#[test]
+fn delay_jitter_reordering_and_duplicates_no_false_dead_orders_applied_once() {
+    if netns::skip("delay_reorder_duplicate") {
+        return;
+    }
+    let mut sum = Summary::new("delay_reorder_duplicate");
+    // One-way 20..220 ms on each of r1's hops (up to a ping interval of jitter: datagrams overtake
+    // each other), and one datagram in ten sent twice.
+    let impairment = Impairment {
+        delay: Duration::from_millis(20),
+        jitter: Duration::from_millis(PING_MS),
+        duplicate_percent: 10,
+        seed: relay_seed(),
+        max_queued: 4096,
+        max_peers: 16,
+    };
+    let mut cluster = Cluster::new("delay", Options { relay: Some(impairment), ..Options::default() });
+    let period = Duration::from_millis(40 * PING_MS);
+    let (polls, offenders) = watch(&cluster, period, &["dead", "unreachable"]);
+    sum.check(
+        "delay: no false dead or unreachable",
+        format!("{} over {} ({polls} polls): {offenders:?}", offenders.len(), secs(period)),
+        offenders.is_empty() && polls > 10,
+    );
+    let start = Instant::now();
+    let generation = cluster.restart_target(Duration::from_secs(20)).unwrap_or_else(|e| cluster.fail(&e));
+    let r =
+        cluster.wait_window_closed(generation, Duration::from_secs(30)).unwrap_or_else(|e| cluster.fail(&e));
+    let runs = cluster.runs_for(generation);
+    sum.check(
+        "delay: order applied once by every client, window closes",
+        format!(
+            "closed in {} ({}/{} reconnected); hook runs {:?}",
+            secs(start.elapsed()),
+            r["reconnected"],
+            r["live"],
+            runs.values().collect::<Vec<_>>()
+        ),
+        runs.values().all(|&n| n == 1) && r["reconnected"] == r["live"] && r["live"].as_u64() == Some(8),
+    );
+    let replays = cluster
+        .metrics()
+        .and_then(|m| m.lines().find(|l| l.contains("reason=\"replayed\"")).map(str::to_owned));
+    let (to_r1, to_mgs) = (&cluster.relays[0], &cluster.relays[1]);
+    sum.check(
+        "delay: the relays did reorder and duplicate",
+        format!(
+            "c1..c4 to r1: {}; r1 to MGS: {}; MGS {}",
+            to_r1.stats().brief(),
+            to_mgs.stats().brief(),
+            replays.unwrap_or_else(|| "(no replayed line)".into())
+        ),
+        [to_r1, to_mgs].iter().all(|r| r.stats().reordered() > 0 && r.stats().duplicated() > 0),
     );
 }
 
