@@ -18,11 +18,13 @@ use crate::wire::{
     ReplyStatus, Role, TargetStatus, Totals, Update, MAX_ALTERNATES, MAX_DELTAS, MAX_PROGRESS,
     MAX_REPLY_ORDERS,
 };
-use crate::wire::{Action, TargetReport, MAX_TARGET_REPORTS};
+use crate::wire::{Action, OrderReport, Outcome, TargetReport, MAX_REPORTS, MAX_TARGET_REPORTS};
 
-/// Most orders a parent holds (and repeats) at once; a newer order for the same target
-/// supersedes an older one.
-pub const MAX_HELD: usize = 4;
+/// Most orders a parent holds (and repeats) at once: one per target, a newer order for the same
+/// target superseding the older. Sixteen targets can recover at once (an OSS failing over all
+/// its OSTs); past that a `CloseWindow` makes room first, then the oldest order.
+pub const MAX_HELD: usize = 16;
+const _: () = assert!(MAX_HELD <= MAX_REPORTS && MAX_HELD <= MAX_PROGRESS);
 const REPLY_QUEUE: usize = 64;
 const EVENT_QUEUE: usize = 64;
 
@@ -149,9 +151,9 @@ impl<S: AsRef<[Slot]> + AsMut<[Slot]>, const R: usize, const T: usize> Hub<S, R,
         );
         let Some(id) = admitted else { return };
         let mut changed = false;
+        let held: Vec<OrderId, MAX_HELD> = self.held.iter().map(|h| h.order.id).collect();
         if let Some(d) = self.table.get_mut(id).and_then(|e| e.direct.as_mut()) {
-            if d.reports != ping.reports {
-                d.reports = ping.reports;
+            if merge_reports(&mut d.reports, &ping.reports, &held) {
                 // Progress moved: worth sending up soon, not at the next interval.
                 self.urgent = true;
             }
@@ -468,9 +470,14 @@ impl<S: AsRef<[Slot]> + AsMut<[Slot]>, const R: usize, const T: usize> Hub<S, R,
         }
         self.held.retain(|h| *h.order.action.target() != target);
         if self.held.is_full() {
-            // Drop the oldest order: the newest ones matter.
-            if let Some(oldest) = (0..self.held.len()).min_by_key(|&i| self.held[i].order.id) {
+            // Make room: the oldest `CloseWindow` (its recovery is over but for the server's
+            // hook), else the oldest order.
+            let closing = |h: &Held| !matches!(h.order.action, Action::CloseWindow { .. });
+            if let Some(oldest) =
+                (0..self.held.len()).min_by_key(|&i| (closing(&self.held[i]), self.held[i].order.id))
+            {
                 self.held.remove(oldest);
+                self.counters.overflow += 1;
             }
         }
         let _ = self.held.push(Held { order, cursor: Some(0), repushes: RESENDS, repush_at: None });
@@ -599,10 +606,16 @@ impl<S: AsRef<[Slot]> + AsMut<[Slot]>, const R: usize, const T: usize> Hub<S, R,
         if entry.role == Role::Router {
             reply.interval_ms = self.timing.update_interval_ms;
         }
-        let mut wanted: Vec<&Held, MAX_HELD> =
-            self.held.iter().filter(|h| self.child_needs(entry, &h.order)).collect();
-        wanted.sort_unstable_by_key(|h| core::cmp::Reverse(h.order.id));
-        for h in wanted.into_iter().take(MAX_REPLY_ORDERS) {
+        // Orders the child has not reported first, then those whose outcome it still owes;
+        // newest first within each.
+        let mut wanted: Vec<(bool, &Held), MAX_HELD> = (self.held.iter())
+            .filter_map(|h| {
+                let needs = self.child_needs(entry, &h.order);
+                (needs || owes_outcome(entry, &h.order)).then_some((needs, h))
+            })
+            .collect();
+        wanted.sort_unstable_by_key(|&(needs, h)| core::cmp::Reverse((needs, h.order.id)));
+        for (_, h) in wanted.into_iter().take(MAX_REPLY_ORDERS) {
             let _ = reply.orders.push(h.order.clone());
         }
         reply
@@ -681,9 +694,9 @@ impl<S: AsRef<[Slot]> + AsMut<[Slot]>, const R: usize, const T: usize> Hub<S, R,
             if let Some(r) = d.reports.iter().find(|r| r.order == order) {
                 sum.applied += 1;
                 match r.outcome {
-                    crate::wire::Outcome::Reconnected => sum.reconnected += 1,
-                    crate::wire::Outcome::Failed => sum.failed += 1,
-                    crate::wire::Outcome::Applied => {}
+                    Outcome::Reconnected => sum.reconnected += 1,
+                    Outcome::Failed => sum.failed += 1,
+                    Outcome::Applied => {}
                 }
             }
         }
@@ -783,6 +796,37 @@ impl<S: AsRef<[Slot]> + AsMut<[Slot]>, const R: usize, const T: usize> Hub<S, R,
     }
 }
 
+/// Whether a client reported applying a recovery order but not yet how its reconnect went. Its
+/// replies keep repeating the order, so a client whose final report was lost sends it again.
+fn owes_outcome(e: &Entry, order: &Order) -> bool {
+    e.role == Role::Client
+        && matches!(order.action, Action::BeginRecovery { .. })
+        && (e.direct.as_ref())
+            .and_then(|d| d.reports.iter().find(|r| r.order == order.id))
+            .is_some_and(|r| r.outcome == Outcome::Applied)
+}
+
+/// Merges a ping's reports into what a parent keeps of its child: only reports on orders the
+/// parent holds are kept; a report absent from the ping stays (a child sends each change a few
+/// times, not forever); a final outcome never goes back to `Applied` (an older ping overtaken by a
+/// newer one). Returns whether anything changed.
+fn merge_reports(kept: &mut Vec<OrderReport, MAX_REPORTS>, ping: &[OrderReport], held: &[OrderId]) -> bool {
+    let before = kept.len();
+    kept.retain(|r| held.contains(&r.order));
+    let mut changed = kept.len() != before;
+    for r in ping.iter().filter(|r| held.contains(&r.order)) {
+        match kept.iter_mut().find(|k| k.order == r.order) {
+            Some(k) if k.outcome == r.outcome || r.outcome == Outcome::Applied => {}
+            Some(k) => {
+                k.outcome = r.outcome;
+                changed = true;
+            }
+            None => changed |= kept.push(*r).is_ok(),
+        }
+    }
+    changed
+}
+
 fn new_direct(addr: Endpoint, now: Instant, interval_ms: u32, home: bool) -> Direct {
     Direct {
         addr,
@@ -803,4 +847,34 @@ fn direct_path(me: NodeId, id: NodeId) -> Path {
 /// The verdict of the path through which `me` hears `e` directly.
 pub(crate) fn direct_state(me: NodeId, e: &Entry) -> Option<NodeState> {
     e.paths.iter().find(|p| p.parent == me && p.via == e.id).map(|p| p.state)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ids::Generation;
+
+    fn oid(seq: u32) -> OrderId {
+        OrderId { mgs_generation: Generation(1), seq }
+    }
+
+    fn report(seq: u32, outcome: Outcome) -> OrderReport {
+        OrderReport { order: oid(seq), outcome }
+    }
+
+    #[test]
+    fn merged_reports_keep_what_a_ping_leaves_out_and_never_go_back_to_applied() {
+        let held = [oid(1), oid(2), oid(3)];
+        let mut kept = Vec::new();
+        assert!(merge_reports(&mut kept, &[report(1, Outcome::Applied), report(9, Outcome::Applied)], &held));
+        assert_eq!(kept.as_slice(), [report(1, Outcome::Applied)], "order 9 is not held here");
+        assert!(merge_reports(&mut kept, &[report(1, Outcome::Reconnected)], &held));
+        // An older ping overtaken by the newer one, then a ping without reports: nothing moves.
+        assert!(!merge_reports(&mut kept, &[report(1, Outcome::Applied)], &held));
+        assert!(!merge_reports(&mut kept, &[], &held));
+        assert_eq!(kept.as_slice(), [report(1, Outcome::Reconnected)]);
+        // Once the parent no longer holds an order, its report goes.
+        assert!(merge_reports(&mut kept, &[report(2, Outcome::Failed)], &held[1..]));
+        assert_eq!(kept.as_slice(), [report(2, Outcome::Failed)]);
+    }
 }

@@ -24,7 +24,10 @@ use crate::wire::{
 /// Most parents a node pings.
 pub const MAX_PARENTS: usize = 2;
 /// Order ids remembered to tell repeats from new orders.
-const SEEN: usize = 16;
+const SEEN: usize = 32;
+/// Pings each change of a report goes in; parents keep what they got, so steady pings carry
+/// no reports, and a parent that missed them all repeats the order, which re-arms the report.
+const REPORT_SENDS: u8 = 3;
 /// Shortest and longest interval a parent may impose.
 const INTERVAL_BOUNDS: (u32, u32) = (50, 600_000);
 
@@ -66,6 +69,8 @@ struct Parent {
 struct Report {
     order: OrderId,
     outcome: Outcome,
+    /// Pings this report still goes in (it rests at 0 until its order is repeated to us).
+    sends_left: u8,
     /// For a recovery order: which target instance it was about (tells a re-issued order for the
     /// same restart, e.g. after an MGS restart, from a new restart).
     about: Option<u32>,
@@ -234,6 +239,10 @@ impl Member {
 
     fn handle_order(&mut self, now: Instant, order: Order) {
         if self.seen.iter().any(|&id| id == order.id) {
+            // Repeated: the parent has none of our reports on it, send it again.
+            if let Some(r) = self.reports.iter_mut().find(|r| r.order == order.id) {
+                r.sends_left = r.sends_left.max(REPORT_SENDS);
+            }
             return;
         }
         if !self.order_keys.verify(&order) {
@@ -269,7 +278,7 @@ impl Member {
         if self.reports.is_full() {
             self.reports.pop_front();
         }
-        let _ = self.reports.push_back(Report { order: order.id, outcome, about });
+        let _ = self.reports.push_back(Report { order: order.id, outcome, about, sends_left: REPORT_SENDS });
         self.ping_now(now);
     }
 
@@ -295,6 +304,7 @@ impl Member {
         let same = |r: &Report| r.order == order || (about.is_some() && r.about == about);
         for r in self.reports.iter_mut().filter(|r| same(r)) {
             r.outcome = outcome;
+            r.sends_left = REPORT_SENDS;
         }
         self.ping_now(now);
         true
@@ -366,8 +376,12 @@ impl Member {
             name: (!parent.known).then(|| self.name.clone()),
             reports: self
                 .reports
-                .iter()
-                .map(|r| OrderReport { order: r.order, outcome: r.outcome })
+                .iter_mut()
+                .filter(|r| r.sends_left > 0)
+                .map(|r| {
+                    r.sends_left -= 1;
+                    OrderReport { order: r.order, outcome: r.outcome }
+                })
                 .collect(),
             target: self.target.clone(),
         };

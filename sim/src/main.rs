@@ -34,6 +34,9 @@ struct Cli {
     /// Targets (one server each); the first restarts.
     #[arg(long, default_value_t = 4)]
     targets: usize,
+    /// Targets that restart at the same instant (an OSS failing over all its OSTs).
+    #[arg(long, default_value_t = 1)]
+    restarting: usize,
     /// Seed: the same seed replays the same run.
     #[arg(long, default_value_t = 1)]
     seed: u64,
@@ -74,6 +77,7 @@ fn main() -> ExitCode {
         jitter_ms: cli.latency_ms.1,
         dead_fraction: cli.dead_fraction,
         targets: cli.targets.max(1),
+        restarting: cli.restarting.clamp(1, cli.targets.max(1)),
         seed: cli.seed,
     };
     if !cli.sweep {

@@ -27,6 +27,9 @@ pub struct Params {
     pub dead_fraction: f64,
     /// Targets (one server each).
     pub targets: usize,
+    /// Targets that restart at the same instant (the first `restarting`; e.g. an OSS failing
+    /// over all its OSTs). The main figures are those of the first.
+    pub restarting: usize,
     /// The seed.
     pub seed: u64,
 }
@@ -42,6 +45,7 @@ impl Default for Params {
             jitter_ms: 1,
             dead_fraction: 0.05,
             targets: 4,
+            restarting: 1,
             seed: 1,
         }
     }
@@ -205,12 +209,28 @@ pub struct Figures {
     pub load: Load,
     /// Router table occupancy per level.
     pub occupancy: Vec<Occupancy>,
+    /// Every restarted target's window: closed how long after the restart, and whether by
+    /// Vigil's order (rather than the target's own time-out).
+    pub restarted: Vec<Window>,
     /// Live clients the MGS showed dead at any sample.
     pub false_deaths: usize,
     /// Simulated time at the end, ms.
     pub simulated_ms: u64,
     /// Wall-clock time of the run, ms.
     pub wall_ms: u64,
+}
+
+/// One restarted target's window.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Window {
+    /// The target.
+    pub target: String,
+    /// Closed this long after the restart, ms.
+    pub closed_ms: u64,
+    /// Closed by Vigil's `CloseWindow` order.
+    pub by_order: bool,
+    /// Live clients the MGS counted reconnected, of those it counted live, at the end.
+    pub reconnected: (u32, u32),
 }
 
 fn ms(v: Option<u64>) -> String {
@@ -307,6 +327,15 @@ pub fn table(f: &Figures) -> String {
         f.ratios_passive.window_closed,
     );
     let _ = writeln!(s, "(Vigil's MGS ordered CloseWindow at {} ms)", ms(f.mgs_close_ms));
+    if f.restarted.len() > 1 {
+        let _ = writeln!(s, "\n{} targets restarted together; their windows:", f.restarted.len());
+        for w in &f.restarted {
+            let how = if w.by_order { "by order" } else { "by its own time-out" };
+            let (back, live) = w.reconnected;
+            let _ =
+                writeln!(s, "  {:<28}{:>10} ms  {how} ({back} of {live} reconnected)", w.target, w.closed_ms);
+        }
+    }
     let l = &f.load;
     let _ =
         writeln!(s, "\nsteady state over {} ms         {:>12} {:>12}", l.window_ms, "datagrams/s", "bytes/s");

@@ -11,8 +11,10 @@
 //!    traffic rates are measured;
 //! 3. **deaths**: `dead_fraction` of the clients stop; the phase ends when the MGS shows them all
 //!    dead;
-//! 4. **restart**: the first target's server restarts with a new generation; the run ends when
-//!    its window closes (the server carried out `CloseWindow`, or its own window ran out).
+//! 4. **restart**: the first target's server (or the first `restarting` ones, at the same
+//!    instant: an OSS failing over all its OSTs) restarts with a new generation; the run ends
+//!    when every restarted window closed (the server carried out `CloseWindow`, or its own
+//!    window ran out). The main figures are the first target's.
 //!
 //! From boot to the end, every [`SAMPLE_MS`] the MGS's view is checked for live clients shown
 //! dead (false deaths) and every router's table occupancy is recorded.
@@ -23,7 +25,7 @@ use vigil_proto::wire::{NodeState, Role};
 use vigil_proto::{Instant, NodeId, OrderId, Timing};
 
 use crate::baseline::{self, Setting, Timeline};
-use crate::report::{Figures, Level, Load, Occupancy, Params, Rate, Ratios, Spread, Times};
+use crate::report::{Figures, Level, Load, Occupancy, Params, Rate, Ratios, Spread, Times, Window};
 use crate::{Conditions, Machine, Net, Rng, Spec, Traffic};
 
 /// Ping intervals of quiet over which steady-state traffic is measured.
@@ -34,8 +36,11 @@ pub const SAMPLE_MS: u64 = 1_000;
 const PHASE_LIMIT_MS: u64 = 300_000;
 /// Longest the restart phase may take: past any target's own window.
 const RESTART_LIMIT_MS: u64 = 400_000;
-/// The restarted target.
-const TARGET: &str = "testfs-OST0000";
+
+/// The name of the `k`th target (its server is `tree.servers[k]`).
+fn target_name(k: usize) -> String {
+    format!("testfs-OST{k:04x}")
+}
 
 /// Indices of the scenario's nodes.
 #[derive(Clone, Debug, Default)]
@@ -97,7 +102,7 @@ pub fn build(net: &mut Net, p: &Params) -> Tree {
         })
         .collect();
     for k in 0..p.targets {
-        let target = format!("testfs-OST{k:04x}");
+        let target = target_name(k);
         let spec = Spec::Server { parents: vec![top[k % l1]], target };
         t.servers.push(net.add(&names.unique(format!("oss{k}")), spec));
     }
@@ -302,29 +307,56 @@ pub fn run(p: &Params) -> Outcome {
     });
     let live: Vec<usize> = tree.clients.iter().copied().filter(|i| !dead.contains(i)).collect();
 
-    // 4. Restart.
-    let server = tree.servers[0];
+    // 4. Restart: the first `restarting` targets at the same instant.
+    let restarted: Vec<usize> = tree.servers.iter().copied().take(p.restarting.max(1)).collect();
+    let server = restarted[0];
     let restarted_at = net.now();
-    let generation = net.node(server).generation + 1;
-    net.restart(server);
-    let recovery = |net: &Net| {
+    let generations: Vec<u32> = restarted.iter().map(|&s| net.node(s).generation + 1).collect();
+    for &s in &restarted {
+        net.restart(s);
+    }
+    let recovery_of = |net: &Net, k: usize| {
+        let target = target_name(k);
         net.mgs()
             .recoveries()
             .iter()
-            .find(|r| r.target.as_str() == TARGET && r.target_generation.0 == generation)
+            .find(|r| r.target.as_str() == target && r.target_generation.0 == generations[k])
             .cloned()
     };
-    let server_up = |net: &Net| match &net.node(server).machine {
+    let up = |net: &Net, s: usize| match &net.node(s).machine {
         Machine::Server(s) => s.target_state() == vigil_proto::wire::TargetState::Up,
         _ => false,
     };
+    let mut up_at: Vec<Option<u64>> = vec![None; restarted.len()];
     net.run_until_true(10, RESTART_LIMIT_MS, |net| {
         watch.sample(net, &tree, &by_id);
-        server_up(net)
+        for (k, &s) in restarted.iter().enumerate() {
+            if up_at[k].is_none() && up(net, s) {
+                up_at[k] = Some(net.now());
+            }
+        }
+        up_at.iter().all(Option::is_some)
     });
     let end_ms = net.now();
-    let r = recovery(&net);
     let since = |t: u64| t.saturating_sub(restarted_at);
+    // When each restarted target's window closed: the server's `CloseWindow` done, or its own
+    // time-out (when it came up without one).
+    let windows: Vec<Window> = restarted
+        .iter()
+        .enumerate()
+        .map(|(k, &s)| {
+            let r = recovery_of(&net, k);
+            let closed = r.as_ref().and_then(|r| r.closed);
+            let done = closed.and_then(|(id, _)| net.node(s).orders.get(&id).and_then(|l| l.done_at));
+            Window {
+                target: target_name(k),
+                closed_ms: since(done.or(up_at[k]).unwrap_or(end_ms)),
+                by_order: done.is_some(),
+                reconnected: r.map_or((0, 0), |r| (r.progress.reconnected, r.progress.live)),
+            }
+        })
+        .collect();
+    let r = recovery_of(&net, 0);
     let order_id = r.as_ref().map(|r| r.order).unwrap_or(OrderId::default());
     let closed = r.as_ref().and_then(|r| r.closed);
     let window_closed_at =
@@ -385,6 +417,7 @@ pub fn run(p: &Params) -> Outcome {
         occupancy: (0..levels)
             .map(|k| Occupancy { level: k + 1, peak_entries: watch.peak[k], capacity: watch.capacity[k] })
             .collect(),
+        restarted: windows,
         false_deaths: watch.false_deaths.len(),
         simulated_ms: end_ms,
         wall_ms: started.elapsed().as_millis() as u64,

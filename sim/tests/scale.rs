@@ -30,3 +30,23 @@ fn every_live_client_is_ordered_once_and_the_window_closes_after_all_reconnected
         assert!(f.lustre_ir.window_closed_ms < f.passive.window_closed_ms);
     }
 }
+
+/// An OSS failing over restarts all its targets at once: every window must still close by
+/// Vigil's order once its clients are back, none by the target's own time-out (with four
+/// orders held per parent, a fifth target's recovery used to push out an earlier one's).
+#[test]
+fn sixteen_targets_restarting_together_all_close_by_order() {
+    for (targets, seed) in [(8, 1), (16, 2)] {
+        let p = Params { targets, restarting: targets, ..small(seed) };
+        let out = scenario::run(&p);
+        let f = &out.figures;
+        assert_eq!(f.restarted.len(), targets);
+        for w in &f.restarted {
+            assert!(w.by_order, "{targets} targets, seed {seed}: {w:?} closed by its own time-out");
+            assert_eq!(w.reconnected.0, w.reconnected.1, "{targets} targets, seed {seed}: {w:?}");
+            assert_eq!(w.reconnected.1 as usize, f.live_clients, "{targets} targets, seed {seed}: {w:?}");
+        }
+        assert_eq!(out.checks.ordered_not_once, 0, "{targets} targets, seed {seed}: {:?}", out.checks);
+        assert_eq!(f.false_deaths, 0);
+    }
+}

@@ -10,8 +10,9 @@ use serde::{Deserialize, Serialize};
 use super::Endpoint;
 use crate::ids::{Generation, Name, Nid, NodeId, OrderId};
 
-/// Most order reports a node keeps and sends (newest orders win).
-pub const MAX_REPORTS: usize = 4;
+/// Most order reports one ping carries, and a parent keeps per child: one per order a parent
+/// can hold at once (an OSS failing over restarts all its targets together).
+pub const MAX_REPORTS: usize = 16;
 /// Most orders one reply repeats.
 pub const MAX_REPLY_ORDERS: usize = 2;
 /// Most alternates a full parent names.
@@ -24,8 +25,8 @@ pub const MAX_TARGET_ADDRS: usize = 2;
 pub const MAX_DELTAS: usize = 48;
 /// Most target reports in one update page.
 pub const MAX_TARGET_REPORTS: usize = 4;
-/// Most orders whose progress one update carries.
-pub const MAX_PROGRESS: usize = 4;
+/// Most orders whose progress one update carries: one per order a router can hold.
+pub const MAX_PROGRESS: usize = 16;
 
 /// What a node is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -73,7 +74,8 @@ pub enum Outcome {
     Failed,
 }
 
-/// A node's report on one order, repeated in every ping so loss costs nothing.
+/// A node's report on one order. Every change goes in several pings (loss costs nothing), then
+/// rests until the parent repeats the order (it lost them all).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct OrderReport {
