@@ -437,6 +437,39 @@ fn watch(cluster: &Cluster, period: Duration, bad: &[&str]) -> (usize, BTreeMap<
     (polls, offenders)
 }
 
+// ----- shared checks --------------------------------------------------------------------------
+
+/// Watches the MGS for `pings` ping intervals: no node may be shown dead or unreachable.
+fn check_no_false_dead(cluster: &Cluster, sum: &mut Summary, scenario: &str, pings: u64) {
+    let period = Duration::from_millis(pings * PING_MS);
+    let (polls, offenders) = watch(cluster, period, &["dead", "unreachable"]);
+    sum.check(
+        scenario,
+        format!("{} over {} ({pings} pings, {polls} polls): {offenders:?}", offenders.len(), secs(period)),
+        offenders.is_empty() && polls > 10,
+    );
+}
+
+/// Restarts the target: every client's hook must run exactly once and the window close, with
+/// every live client reconnected, within `limit`.
+fn check_restart_reaches_all(cluster: &mut Cluster, sum: &mut Summary, scenario: &str, limit: Duration) {
+    let start = Instant::now();
+    let generation = cluster.restart_target(Duration::from_secs(20)).unwrap_or_else(|e| cluster.fail(&e));
+    let r = cluster.wait_window_closed(generation, limit).unwrap_or_else(|e| cluster.fail(&e));
+    let runs = cluster.runs_for(generation);
+    sum.check(
+        scenario,
+        format!(
+            "closed in {} ({}/{} reconnected); hook runs {:?}",
+            secs(start.elapsed()),
+            r["reconnected"],
+            r["live"],
+            runs.values().collect::<Vec<_>>()
+        ),
+        runs.values().all(|&n| n == 1) && r["reconnected"] == r["live"] && r["live"].as_u64() == Some(8),
+    );
+}
+
 // ----- scenarios ------------------------------------------------------------------------------
 
 #[test]
@@ -447,29 +480,12 @@ fn loss_10_percent_no_false_dead_and_recovery_completes() {
     let mut sum = Summary::new("loss_10_percent");
     let mut cluster = Cluster::new("loss10", Options::default());
     cluster.lab.loss_everywhere(10).expect("loss");
-    let period = Duration::from_millis(60 * PING_MS);
-    let (polls, offenders) = watch(&cluster, period, &["dead", "unreachable"]);
-    sum.check(
-        "10% loss: no false dead",
-        format!("{} over {} (60 pings, {polls} polls): {offenders:?}", offenders.len(), secs(period)),
-        offenders.is_empty() && polls > 10,
-    );
-    let start = Instant::now();
-    let generation = cluster.restart_target(Duration::from_secs(20)).unwrap_or_else(|e| cluster.fail(&e));
-    let r =
-        cluster.wait_window_closed(generation, Duration::from_secs(60)).unwrap_or_else(|e| cluster.fail(&e));
-    let took = start.elapsed();
-    let runs = cluster.runs_for(generation);
-    sum.check(
+    check_no_false_dead(&cluster, &mut sum, "10% loss: no false dead", 60);
+    check_restart_reaches_all(
+        &mut cluster,
+        &mut sum,
         "10% loss: restart reaches every client, window closes",
-        format!(
-            "closed in {} ({}/{} reconnected); hook runs {:?}",
-            secs(took),
-            r["reconnected"],
-            r["live"],
-            runs.values().collect::<Vec<_>>()
-        ),
-        runs.values().all(|&n| n == 1) && r["reconnected"] == r["live"] && r["live"].as_u64() == Some(8),
+        Duration::from_secs(60),
     );
     let states = cluster.status().map(|s| Cluster::states(&s)).unwrap_or_default();
     let dead: Vec<_> = states.iter().filter(|(_, s)| *s == "dead").collect();
@@ -757,28 +773,12 @@ fn delay_jitter_reordering_and_duplicates_no_false_dead_orders_applied_once() {
         max_peers: 16,
     };
     let mut cluster = Cluster::new("delay", Options { relay: Some(impairment), ..Options::default() });
-    let period = Duration::from_millis(40 * PING_MS);
-    let (polls, offenders) = watch(&cluster, period, &["dead", "unreachable"]);
-    sum.check(
-        "delay: no false dead or unreachable",
-        format!("{} over {} ({polls} polls): {offenders:?}", offenders.len(), secs(period)),
-        offenders.is_empty() && polls > 10,
-    );
-    let start = Instant::now();
-    let generation = cluster.restart_target(Duration::from_secs(20)).unwrap_or_else(|e| cluster.fail(&e));
-    let r =
-        cluster.wait_window_closed(generation, Duration::from_secs(30)).unwrap_or_else(|e| cluster.fail(&e));
-    let runs = cluster.runs_for(generation);
-    sum.check(
+    check_no_false_dead(&cluster, &mut sum, "delay: no false dead or unreachable", 40);
+    check_restart_reaches_all(
+        &mut cluster,
+        &mut sum,
         "delay: order applied once by every client, window closes",
-        format!(
-            "closed in {} ({}/{} reconnected); hook runs {:?}",
-            secs(start.elapsed()),
-            r["reconnected"],
-            r["live"],
-            runs.values().collect::<Vec<_>>()
-        ),
-        runs.values().all(|&n| n == 1) && r["reconnected"] == r["live"] && r["live"].as_u64() == Some(8),
+        Duration::from_secs(30),
     );
     let replays = cluster
         .metrics()
