@@ -57,6 +57,11 @@ pub(crate) struct ReplayWindow {
 }
 
 impl ReplayWindow {
+    /// The highest sequence number accepted.
+    pub(crate) fn highest(&self) -> u32 {
+        self.last
+    }
+
     /// Accepts a sequence number once; refuses repeats and numbers older than the window.
     pub(crate) fn accept(&mut self, seq: u32) -> bool {
         if seq > self.last {

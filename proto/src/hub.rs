@@ -602,7 +602,7 @@ impl<S: AsRef<[Slot]> + AsMut<[Slot]>, const R: usize, const T: usize> Hub<S, R,
         };
         let Some(d) = &entry.direct else { return reply };
         reply.status = ReplyStatus::Accepted;
-        reply.ack = d.applied;
+        reply.ack = if entry.role == Role::Router { d.applied } else { d.replay.highest() };
         if entry.role == Role::Router {
             reply.interval_ms = self.timing.update_interval_ms;
         }
@@ -643,10 +643,10 @@ impl<S: AsRef<[Slot]> + AsMut<[Slot]>, const R: usize, const T: usize> Hub<S, R,
     }
 
     /// The next order push to a live direct child that still needs it. A round walks the whole
-    /// table; `RESENDS` more rounds follow `resend_ms` apart for children that have not reported
-    /// the order yet (a lost push then costs `resend_ms`, not a ping interval).
+    /// table; `RESENDS` more rounds follow, `resend_ms` and then doubling waits apart, for
+    /// children that have not reported the order yet (a lost push then costs `resend_ms`, not a
+    /// ping interval).
     pub(crate) fn poll_push(&mut self, now: Instant) -> Option<(Endpoint, Order)> {
-        let resend = u64::from(self.timing.resend_ms);
         for k in 0..self.held.len() {
             if self.held[k].cursor.is_none() && self.held[k].repush_at.is_some_and(|t| t <= now) {
                 self.held[k].repush_at = None;
@@ -657,8 +657,8 @@ impl<S: AsRef<[Slot]> + AsMut<[Slot]>, const R: usize, const T: usize> Hub<S, R,
                     let h = &mut self.held[k];
                     h.cursor = None;
                     if h.repushes > 0 {
+                        h.repush_at = Some(now.after(self.timing.resend_wait_ms(h.repushes)));
                         h.repushes -= 1;
-                        h.repush_at = Some(now.after(resend));
                     }
                     break;
                 }

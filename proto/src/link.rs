@@ -30,6 +30,11 @@ impl Link {
         }
     }
 
+    /// The sequence number of the last datagram sent.
+    pub(crate) fn last_sequence(&self) -> u32 {
+        self.sequence
+    }
+
     /// Encodes a message with the next sequence number; `None` if it does not fit `buf` (a bug
     /// in a page builder, never input-dependent: every builder keeps its messages in bounds).
     pub(crate) fn send(

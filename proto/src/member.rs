@@ -62,6 +62,9 @@ struct Parent {
     /// Re-sends left of an urgent ping, and the deadline of the one armed.
     resends: u8,
     resend_at: Option<Instant>,
+    /// The sequence number of the last ping sent with a re-send armed: only a reply that
+    /// acknowledges it (or a later ping) disarms the re-send.
+    awaiting: u32,
     replay: ReplayWindow,
 }
 
@@ -110,6 +113,7 @@ impl Member {
                 regular: now,
                 resends: 0,
                 resend_at: None,
+                awaiting: 0,
                 replay: ReplayWindow::default(),
             })
             .collect();
@@ -177,11 +181,13 @@ impl Member {
             return;
         }
         let parent = &mut self.parents[p];
-        if let Some(at) = parent.resend_at.take() {
-            // Answered: no re-send; back to the interval unless something urgent is due.
-            parent.resends = 0;
-            if parent.next_ping >= at {
-                parent.next_ping = parent.regular;
+        if reply.ack >= parent.awaiting {
+            if let Some(at) = parent.resend_at.take() {
+                // Answered: no re-send; back to the interval unless something urgent is due.
+                parent.resends = 0;
+                if parent.next_ping >= at {
+                    parent.next_ping = parent.regular;
+                }
             }
         }
         let restarted = parent.generation.is_some_and(|g| g != header.generation);
@@ -239,9 +245,15 @@ impl Member {
 
     fn handle_order(&mut self, now: Instant, order: Order) {
         if self.seen.iter().any(|&id| id == order.id) {
-            // Repeated: the parent has none of our reports on it, send it again.
-            if let Some(r) = self.reports.iter_mut().find(|r| r.order == order.id) {
-                r.sends_left = r.sends_left.max(REPORT_SENDS);
+            // Repeated: the parent lacks our report on it (or, while we report it applied, its
+            // outcome). A report whose sends are spent goes again; a final one at once, since
+            // the parent waits for it (it stops repeating once it has it, so this ends).
+            let Some(r) = self.reports.iter_mut().find(|r| r.order == order.id && r.sends_left == 0) else {
+                return;
+            };
+            r.sends_left = REPORT_SENDS;
+            if r.outcome != Outcome::Applied {
+                self.ping_now(now);
             }
             return;
         }
@@ -363,8 +375,8 @@ impl Member {
         parent.next_ping = parent.regular;
         parent.resend_at = None;
         if parent.resends > 0 {
+            let at = now.after(self.timing.resend_wait_ms(parent.resends));
             parent.resends -= 1;
-            let at = now.after(u64::from(self.timing.resend_ms));
             parent.resend_at = Some(at);
             parent.next_ping = parent.regular.min(at);
         }
@@ -386,6 +398,9 @@ impl Member {
             target: self.target.clone(),
         };
         let len = self.link.send(&Message::Ping(ping), buf, &mut self.counters)?;
+        if self.parents[p].resend_at.is_some() {
+            self.parents[p].awaiting = self.link.last_sequence();
+        }
         Some((addr, len))
     }
 

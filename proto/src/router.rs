@@ -436,8 +436,8 @@ impl<S: AsRef<[Slot]> + AsMut<[Slot]>, const R: usize, const T: usize> Router<S,
             // Unanswered, the round goes again soon: a lost update costs `resend_ms`, not an
             // interval (only toward a parent that answers: a silent one gets its interval).
             if up.up && up.resends > 0 {
+                let at = up.regular.min(now.after(self.hub.timing.resend_wait_ms(up.resends)));
                 up.resends -= 1;
-                let at = up.regular.min(now.after(u64::from(self.hub.timing.resend_ms)));
                 up.resend_at = Some(at);
                 up.next_send = at;
             } else {

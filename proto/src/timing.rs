@@ -30,13 +30,22 @@ pub struct Timing {
     /// ... and more than this percentage of the children that were live.
     pub mass_silence_percent: u32,
     /// An urgent datagram (an order push, a report, an update) that got no answer this soon is
-    /// sent again, at most [`RESENDS`] times: one loss then costs this, not an interval. Set it
-    /// above the round-trip time of the slowest hop.
+    /// sent again, at most [`RESENDS`] times with the wait doubling each time: one loss then
+    /// costs this, not an interval. Set it above the round-trip time of the slowest hop.
     pub resend_ms: u32,
 }
 
-/// How often an urgent datagram is sent again when no answer comes within `resend_ms`.
-pub const RESENDS: u8 = 2;
+/// How often an urgent datagram is sent again while no answer comes: after `resend_ms`, then
+/// after twice, four and eight times that (50, 100, 200 and 400 ms by default), so a report or
+/// push is late by an interval only after five losses in a row.
+pub const RESENDS: u8 = 4;
+
+impl Timing {
+    /// The wait before the next re-send when `left` re-sends remain (this one included).
+    pub fn resend_wait_ms(&self, left: u8) -> u64 {
+        u64::from(self.resend_ms) << RESENDS.saturating_sub(left).min(8)
+    }
+}
 
 impl Default for Timing {
     fn default() -> Self {

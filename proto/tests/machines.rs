@@ -386,3 +386,50 @@ fn routers_give_clients_only_recovery_orders_and_servers_only_window_orders() {
         "client: BeginRecovery only; server: CloseWindow only"
     );
 }
+
+#[test]
+fn a_reply_to_an_older_ping_does_not_cancel_the_resend_of_a_lost_report() {
+    let mgs_at = at(1);
+    let mut config = MgsConfig::new(name("mgs").unwrap(), Generation(1), keys());
+    config.startup_hold_ms = 0;
+    let slots: Box<[Slot]> = vec![None; 16].into_boxed_slice();
+    let mut mgs: Mgs<Box<[Slot]>> = Mgs::new(config, slots, Instant(0));
+    let mut c = client("c0", 1, mgs_at);
+    let mut buf = [0u8; MAX_DATAGRAM];
+    let (_, len) = c.poll_transmit(Instant(0), &mut buf).unwrap();
+    mgs.handle(Instant(0), at(2), &buf[..len]);
+    while let Some((_, len)) = mgs.poll_transmit(Instant(0), &mut buf) {
+        c.handle(Instant(0), mgs_at, &buf[..len]);
+    }
+    // A target restarts: the MGS pushes the order, the client reports it applied.
+    let now = 10_000;
+    let order = mgs.recover(Instant(now), name("testfs-OST0000").unwrap(), Default::default()).unwrap();
+    while let Some((_, len)) = mgs.poll_transmit(Instant(now), &mut buf) {
+        c.handle(Instant(now), mgs_at, &buf[..len]);
+    }
+    let handed = std::iter::from_fn(|| c.poll_event()).filter(|e| matches!(e, Event::Order(o) if o.id == order));
+    assert_eq!(handed.count(), 1);
+    let (_, len) = c.poll_transmit(Instant(now), &mut buf).unwrap();
+    mgs.handle(Instant(now), at(2), &buf[..len]);
+    // The MGS's answer to that ping is delayed; meanwhile the client reconnects and its report
+    // of it is lost.
+    let mut late = Vec::new();
+    while let Some((_, len)) = mgs.poll_transmit(Instant(now), &mut buf) {
+        late.push(buf[..len].to_vec());
+    }
+    assert!(!late.is_empty());
+    assert!(c.order_done(Instant(now + 5), order, true));
+    assert!(c.poll_transmit(Instant(now + 5), &mut buf).is_some(), "the report goes at once (lost)");
+    for reply in &late {
+        c.handle(Instant(now + 6), mgs_at, reply);
+    }
+    // That answer is to the older ping: the report goes again after `resend_ms`, not after the
+    // ping interval, and the MGS counts the client reconnected.
+    let resend = c.poll_timeout().unwrap();
+    assert!(resend.0 <= now + 5 + u64::from(Timing::default().resend_ms), "re-send at {resend:?}");
+    let (_, len) = c.poll_transmit(resend, &mut buf).unwrap();
+    mgs.handle(resend, at(2), &buf[..len]);
+    mgs.handle_timeout(resend);
+    let progress = mgs.recoveries()[0].progress;
+    assert_eq!((progress.live, progress.reconnected), (1, 1), "{progress:?}");
+}

@@ -231,6 +231,10 @@ pub struct Window {
     pub by_order: bool,
     /// Live clients the MGS counted reconnected, of those it counted live, at the end.
     pub reconnected: (u32, u32),
+    /// When the last live client finished reconnecting, ms after the restart.
+    pub last_reconnected_ms: Option<u64>,
+    /// When the MGS ordered `CloseWindow`, ms after the restart.
+    pub mgs_close_ms: Option<u64>,
 }
 
 fn ms(v: Option<u64>) -> String {
@@ -332,8 +336,14 @@ pub fn table(f: &Figures) -> String {
         for w in &f.restarted {
             let how = if w.by_order { "by order" } else { "by its own time-out" };
             let (back, live) = w.reconnected;
-            let _ =
-                writeln!(s, "  {:<28}{:>10} ms  {how} ({back} of {live} reconnected)", w.target, w.closed_ms);
+            let _ = writeln!(
+                s,
+                "  {:<28}{:>10} ms  {how} ({back} of {live} reconnected, the last at {} ms; MGS closed at {} ms)",
+                w.target,
+                w.closed_ms,
+                ms(w.last_reconnected_ms),
+                ms(w.mgs_close_ms)
+            );
         }
     }
     let l = &f.load;

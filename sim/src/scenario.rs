@@ -352,7 +352,11 @@ pub fn run(p: &Params) -> Outcome {
                 target: target_name(k),
                 closed_ms: since(done.or(up_at[k]).unwrap_or(end_ms)),
                 by_order: done.is_some(),
-                reconnected: r.map_or((0, 0), |r| (r.progress.reconnected, r.progress.live)),
+                reconnected: r.as_ref().map_or((0, 0), |r| (r.progress.reconnected, r.progress.live)),
+                last_reconnected_ms: r.as_ref().and_then(|r| {
+                    live.iter().filter_map(|&i| net.node(i).orders.get(&r.order)?.done_at).max().map(since)
+                }),
+                mgs_close_ms: closed.map(|(_, at)| since(at.0)),
             }
         })
         .collect();

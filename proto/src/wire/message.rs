@@ -156,6 +156,8 @@ pub struct PingReply {
     /// Whether the child is tracked.
     pub status: ReplyStatus,
     /// For a router child: the last update version the parent applied (0 asks for a snapshot).
+    /// For a client or server: the highest ping sequence number the parent accepted from it
+    /// (so a reply to an older ping does not stand for a newer, lost one).
     pub ack: u32,
     /// Orders the child has not yet reported, newest first (repetition instead of retransmission).
     pub orders: Vec<Order, MAX_REPLY_ORDERS>,
