@@ -10,7 +10,7 @@ use heapless::{Deque, LinearMap, Vec};
 use crate::counters::{Counters, ReplayWindow};
 use crate::event::{Event, Events};
 use crate::ids::{Name, NodeId, OrderId};
-use crate::table::{Direct, Entry, Path, Slot, Table};
+use crate::table::{Direct, Entry, Path, Reports, Slot, Table};
 use crate::time::Instant;
 use crate::timing::{Timing, RESENDS};
 use crate::wire::{
@@ -24,7 +24,8 @@ use crate::wire::{Action, OrderReport, Outcome, TargetReport, MAX_REPORTS, MAX_T
 /// target superseding the older. Sixteen targets can recover at once (an OSS failing over all
 /// its OSTs); past that a `CloseWindow` makes room first, then the oldest order.
 pub const MAX_HELD: usize = 16;
-const _: () = assert!(MAX_HELD <= MAX_REPORTS && MAX_HELD <= MAX_PROGRESS);
+// Each held order has a slot with two bits in every child's `Reports`.
+const _: () = assert!(MAX_HELD <= MAX_REPORTS && MAX_HELD <= MAX_PROGRESS && MAX_HELD <= 16);
 const REPLY_QUEUE: usize = 64;
 const EVENT_QUEUE: usize = 64;
 
@@ -32,6 +33,8 @@ const EVENT_QUEUE: usize = 64;
 #[derive(Clone, Debug)]
 pub(crate) struct Held {
     pub(crate) order: Order,
+    /// Its slot in the children's `Reports` (stable while held).
+    slot: u8,
     /// Next table slot to push to; `None` once every child had its push.
     cursor: Option<usize>,
     /// Push rounds left for children that have not reported the order yet, and when the next
@@ -151,7 +154,7 @@ impl<S: AsRef<[Slot]> + AsMut<[Slot]>, const R: usize, const T: usize> Hub<S, R,
         );
         let Some(id) = admitted else { return };
         let mut changed = false;
-        let held: Vec<OrderId, MAX_HELD> = self.held.iter().map(|h| h.order.id).collect();
+        let held: Vec<(OrderId, u8), MAX_HELD> = self.held.iter().map(|h| (h.order.id, h.slot)).collect();
         if let Some(d) = self.table.get_mut(id).and_then(|e| e.direct.as_mut()) {
             if merge_reports(&mut d.reports, &ping.reports, &held) {
                 // Progress moved: worth sending up soon, not at the next interval.
@@ -480,7 +483,13 @@ impl<S: AsRef<[Slot]> + AsMut<[Slot]>, const R: usize, const T: usize> Hub<S, R,
                 self.counters.overflow += 1;
             }
         }
-        let _ = self.held.push(Held { order, cursor: Some(0), repushes: RESENDS, repush_at: None });
+        // A free slot (there is one: at most MAX_HELD - 1 are held here), cleared of the
+        // reports on the order that had it before.
+        let slot = (0..MAX_HELD as u8).find(|k| self.held.iter().all(|h| h.slot != *k)).unwrap_or(0);
+        for d in self.table.iter_mut().filter_map(|e| e.direct.as_mut()) {
+            d.reports.set(slot, None);
+        }
+        let _ = self.held.push(Held { order, slot, cursor: Some(0), repushes: RESENDS, repush_at: None });
         self.urgent = true;
         true
     }
@@ -611,7 +620,7 @@ impl<S: AsRef<[Slot]> + AsMut<[Slot]>, const R: usize, const T: usize> Hub<S, R,
         let mut wanted: Vec<(bool, &Held), MAX_HELD> = (self.held.iter())
             .filter_map(|h| {
                 let needs = self.child_needs(entry, &h.order);
-                (needs || owes_outcome(entry, &h.order)).then_some((needs, h))
+                (needs || owes_outcome(entry, h)).then_some((needs, h))
             })
             .collect();
         wanted.sort_unstable_by_key(|&(needs, h)| core::cmp::Reverse((needs, h.order.id)));
@@ -638,8 +647,14 @@ impl<S: AsRef<[Slot]> + AsMut<[Slot]>, const R: usize, const T: usize> Hub<S, R,
         if e.role == Role::Router {
             self.routers.get(&e.id).is_some_and(|r| r.progress.iter().any(|p| p.order == order))
         } else {
-            e.direct.as_ref().is_some_and(|d| d.reports.iter().any(|r| r.order == order))
+            self.report(e, order).is_some()
         }
+    }
+
+    /// What a direct client or server child reported on a held order.
+    fn report(&self, e: &Entry, order: OrderId) -> Option<Outcome> {
+        let slot = self.held.iter().find(|h| h.order.id == order)?.slot;
+        e.direct.as_ref()?.reports.get(slot)
     }
 
     /// The next order push to a live direct child that still needs it. A round walks the whole
@@ -691,9 +706,9 @@ impl<S: AsRef<[Slot]> + AsMut<[Slot]>, const R: usize, const T: usize> Hub<S, R,
                 continue;
             }
             sum.live += 1;
-            if let Some(r) = d.reports.iter().find(|r| r.order == order) {
+            if let Some(outcome) = self.report(e, order) {
                 sum.applied += 1;
-                match r.outcome {
+                match outcome {
                     Outcome::Reconnected => sum.reconnected += 1,
                     Outcome::Failed => sum.failed += 1,
                     Outcome::Applied => {}
@@ -798,30 +813,26 @@ impl<S: AsRef<[Slot]> + AsMut<[Slot]>, const R: usize, const T: usize> Hub<S, R,
 
 /// Whether a client reported applying a recovery order but not yet how its reconnect went. Its
 /// replies keep repeating the order, so a client whose final report was lost sends it again.
-fn owes_outcome(e: &Entry, order: &Order) -> bool {
+fn owes_outcome(e: &Entry, held: &Held) -> bool {
     e.role == Role::Client
-        && matches!(order.action, Action::BeginRecovery { .. })
-        && (e.direct.as_ref())
-            .and_then(|d| d.reports.iter().find(|r| r.order == order.id))
-            .is_some_and(|r| r.outcome == Outcome::Applied)
+        && matches!(held.order.action, Action::BeginRecovery { .. })
+        && e.direct.as_ref().is_some_and(|d| d.reports.get(held.slot) == Some(Outcome::Applied))
 }
 
-/// Merges a ping's reports into what a parent keeps of its child: only reports on orders the
-/// parent holds are kept; a report absent from the ping stays (a child sends each change a few
-/// times, not forever); a final outcome never goes back to `Applied` (an older ping overtaken by a
-/// newer one). Returns whether anything changed.
-fn merge_reports(kept: &mut Vec<OrderReport, MAX_REPORTS>, ping: &[OrderReport], held: &[OrderId]) -> bool {
-    let before = kept.len();
-    kept.retain(|r| held.contains(&r.order));
-    let mut changed = kept.len() != before;
-    for r in ping.iter().filter(|r| held.contains(&r.order)) {
-        match kept.iter_mut().find(|k| k.order == r.order) {
-            Some(k) if k.outcome == r.outcome || r.outcome == Outcome::Applied => {}
-            Some(k) => {
-                k.outcome = r.outcome;
+/// Merges a ping's reports into what a parent keeps of its child, for the orders it holds
+/// (`(order, slot)`): a report absent from the ping stays (a child sends each change a few times,
+/// not forever); a final outcome never goes back to `Applied` (an older ping overtaken by a newer
+/// one). Returns whether anything changed.
+fn merge_reports(kept: &mut Reports, ping: &[OrderReport], held: &[(OrderId, u8)]) -> bool {
+    let mut changed = false;
+    for r in ping {
+        let Some(&(_, slot)) = held.iter().find(|(id, _)| *id == r.order) else { continue };
+        match kept.get(slot) {
+            Some(k) if k == r.outcome || r.outcome == Outcome::Applied => {}
+            _ => {
+                kept.set(slot, Some(r.outcome));
                 changed = true;
             }
-            None => changed |= kept.push(*r).is_ok(),
         }
     }
     changed
@@ -833,7 +844,7 @@ fn new_direct(addr: Endpoint, now: Instant, interval_ms: u32, home: bool) -> Dir
         last_heard: now,
         interval_ms,
         home,
-        reports: Vec::new(),
+        reports: Reports::default(),
         applied: 0,
         resync: false,
         replay: ReplayWindow::default(),
@@ -864,17 +875,22 @@ mod tests {
 
     #[test]
     fn merged_reports_keep_what_a_ping_leaves_out_and_never_go_back_to_applied() {
-        let held = [oid(1), oid(2), oid(3)];
-        let mut kept = Vec::new();
+        let held = [(oid(1), 0), (oid(2), 5), (oid(3), 15)];
+        let mut kept = Reports::default();
         assert!(merge_reports(&mut kept, &[report(1, Outcome::Applied), report(9, Outcome::Applied)], &held));
-        assert_eq!(kept.as_slice(), [report(1, Outcome::Applied)], "order 9 is not held here");
+        assert_eq!((kept.get(0), kept.get(5)), (Some(Outcome::Applied), None), "order 9 is not held here");
         assert!(merge_reports(&mut kept, &[report(1, Outcome::Reconnected)], &held));
         // An older ping overtaken by the newer one, then a ping without reports: nothing moves.
         assert!(!merge_reports(&mut kept, &[report(1, Outcome::Applied)], &held));
         assert!(!merge_reports(&mut kept, &[], &held));
-        assert_eq!(kept.as_slice(), [report(1, Outcome::Reconnected)]);
-        // Once the parent no longer holds an order, its report goes.
-        assert!(merge_reports(&mut kept, &[report(2, Outcome::Failed)], &held[1..]));
-        assert_eq!(kept.as_slice(), [report(2, Outcome::Failed)]);
+        assert!(merge_reports(&mut kept, &[report(3, Outcome::Failed), report(2, Outcome::Applied)], &held));
+        let all = [0, 5, 15].map(|k| kept.get(k));
+        assert_eq!(all, [Some(Outcome::Reconnected), Some(Outcome::Applied), Some(Outcome::Failed)]);
+        // A slot given to another order starts empty.
+        kept.set(5, None);
+        assert_eq!(
+            [0, 5, 15].map(|k| kept.get(k)),
+            [Some(Outcome::Reconnected), None, Some(Outcome::Failed)]
+        );
     }
 }

@@ -12,7 +12,7 @@ use heapless::Vec;
 use crate::counters::ReplayWindow;
 use crate::ids::{Generation, Name, NodeId};
 use crate::time::Instant;
-use crate::wire::{Endpoint, NodeState, OrderReport, Role, MAX_PATHS, MAX_REPORTS};
+use crate::wire::{Endpoint, NodeState, Outcome, Role, MAX_PATHS};
 
 /// One slot of table storage.
 pub type Slot = Option<Entry>;
@@ -37,6 +37,34 @@ pub struct Path {
     pub(crate) stale: bool,
 }
 
+/// A child's reports on the orders its parent holds: two bits per held-order slot (see
+/// `hub::MAX_HELD`), so a parent can hold sixteen orders for four bytes per child.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Reports(u32);
+
+impl Reports {
+    /// What the child reported on the order in held-order slot `slot`, if anything.
+    pub fn get(self, slot: u8) -> Option<Outcome> {
+        match (self.0 >> (2 * u32::from(slot))) & 0b11 {
+            1 => Some(Outcome::Applied),
+            2 => Some(Outcome::Reconnected),
+            3 => Some(Outcome::Failed),
+            _ => None,
+        }
+    }
+
+    pub(crate) fn set(&mut self, slot: u8, outcome: Option<Outcome>) {
+        let bits = match outcome {
+            None => 0,
+            Some(Outcome::Applied) => 1,
+            Some(Outcome::Reconnected) => 2,
+            Some(Outcome::Failed) => 3,
+        };
+        let shift = 2 * u32::from(slot);
+        self.0 = (self.0 & !(0b11 << shift)) | (bits << shift);
+    }
+}
+
 /// What a parent knows of a child that pings it directly.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Direct {
@@ -48,8 +76,8 @@ pub struct Direct {
     pub interval_ms: u32,
     /// Whether the child counts here in order progress.
     pub home: bool,
-    /// The child's reports on recent orders.
-    pub reports: Vec<OrderReport, MAX_REPORTS>,
+    /// The child's reports on the orders its parent holds.
+    pub reports: Reports,
     /// For a router child: the last update version applied from it.
     pub applied: u32,
     /// For a router child: a snapshot from it is under way.

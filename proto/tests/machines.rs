@@ -407,7 +407,8 @@ fn a_reply_to_an_older_ping_does_not_cancel_the_resend_of_a_lost_report() {
     while let Some((_, len)) = mgs.poll_transmit(Instant(now), &mut buf) {
         c.handle(Instant(now), mgs_at, &buf[..len]);
     }
-    let handed = std::iter::from_fn(|| c.poll_event()).filter(|e| matches!(e, Event::Order(o) if o.id == order));
+    let handed =
+        std::iter::from_fn(|| c.poll_event()).filter(|e| matches!(e, Event::Order(o) if o.id == order));
     assert_eq!(handed.count(), 1);
     let (_, len) = c.poll_transmit(Instant(now), &mut buf).unwrap();
     mgs.handle(Instant(now), at(2), &buf[..len]);
