@@ -3,7 +3,7 @@
 //! `size` gives an image's flash and static RAM, but not how much of that RAM is the node table
 //! nor what one slot costs on the board's target (the layout of [`Slot`] is the target's). A
 //! board embeds the line [`footprint`] builds, e.g.
-//! `vigil-footprint slot_bytes=344 slots=1024 storage_bytes=372912`, as a static of
+//! `vigil-footprint slot_bytes=152 slots=1024 storage_bytes=176304`, as a static of
 //! [`FOOTPRINT_LEN`] bytes (~64 bytes of flash), and keeps it with `core::hint::black_box`:
 //!
 //! ```ignore
