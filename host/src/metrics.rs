@@ -290,6 +290,7 @@ mod tests {
             closed: Some((order(2), Instant(50))),
             target_up: Some(Instant(40)),
             manual: false,
+            queued: false,
         };
         assert_eq!(Sample::of(&r).closed, Some((Instant(40), Closer::Target)));
         r.target_up = Some(Instant(60));

@@ -148,7 +148,9 @@ pub struct RecoveryInfo {
     pub reconnected: u32,
     /// Of them, those whose reconnection failed.
     pub failed: u32,
-    /// `open` or `closed`.
+    /// `open`, `closed`, or `queued` (the target restarted while the most recoveries the MGS
+    /// orders at once were under way: its order goes out when one of them ends; `order_id` is
+    /// `0.0` until then).
     pub window: String,
     /// Estimated ms until every live client reconnected (0 once closed; none before a rate is
     /// known).
@@ -231,7 +233,14 @@ fn recovery_info(r: &Recovery, now: Instant) -> RecoveryInfo {
         applied: r.progress.applied,
         reconnected: r.progress.reconnected,
         failed: r.progress.failed,
-        window: if r.window_closed() { "closed" } else { "open" }.to_owned(),
+        window: if r.window_closed() {
+            "closed"
+        } else if r.queued {
+            "queued"
+        } else {
+            "open"
+        }
+        .to_owned(),
         eta_ms: r.eta_ms(now),
         elapsed_ms: end.since(r.began),
     }
@@ -297,7 +306,7 @@ pub fn snapshot(mgs: &MgsMachine, name: &str, now: Instant) -> Status {
             let recovery = recovery_info(r, now);
             targets.push(TargetInfo {
                 name: r.target.as_str().to_owned(),
-                state: if recovery.window == "open" { "recovering" } else { "up" }.to_owned(),
+                state: if recovery.window == "closed" { "up" } else { "recovering" }.to_owned(),
                 generation: r.target_generation.0,
                 server: None,
                 addrs: Vec::new(),
@@ -380,7 +389,7 @@ pub fn render_metrics(status: &Status, counters: &Counters) -> String {
         ("reconnected", "Live clients that reconnected.", |r| Some(r.reconnected.into())),
         ("failed", "Live clients whose reconnection failed.", |r| Some(r.failed.into())),
         ("window_open", "1 while the target's recovery window is open.", |r| {
-            Some((r.window == "open").into())
+            Some((r.window != "closed").into())
         }),
         ("eta_ms", "Estimated ms until every live client reconnected.", |r| r.eta_ms),
     ];
@@ -400,6 +409,27 @@ pub fn render_metrics(status: &Status, counters: &Counters) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_queued_recovery_shows_as_queued_and_its_window_open() {
+        let mut r = Recovery {
+            target: vigil_proto::ids::name("testfs-OST0009").unwrap(),
+            target_generation: vigil_proto::Generation(3),
+            order: Default::default(),
+            began: Instant(10),
+            progress: Default::default(),
+            closed: None,
+            target_up: None,
+            manual: false,
+            queued: true,
+        };
+        let info = recovery_info(&r, Instant(20));
+        assert_eq!((info.window.as_str(), info.order_id.as_str()), ("queued", "0.0"));
+        r.queued = false;
+        assert_eq!(recovery_info(&r, Instant(20)).window, "open");
+        r.target_up = Some(Instant(30));
+        assert_eq!(recovery_info(&r, Instant(40)).window, "closed");
+    }
 
     #[test]
     fn metrics_carry_every_counter_and_escape_labels() {

@@ -457,6 +457,11 @@ impl<S: AsRef<[Slot]> + AsMut<[Slot]>, const R: usize, const T: usize> Hub<S, R,
         }
     }
 
+    /// Stops holding an order that has done its work.
+    pub(crate) fn release(&mut self, id: OrderId) {
+        self.held.retain(|h| h.order.id != id);
+    }
+
     /// Whether an order is held.
     pub(crate) fn holds(&self, id: OrderId) -> bool {
         self.held.iter().any(|h| h.order.id == id)
@@ -473,11 +478,16 @@ impl<S: AsRef<[Slot]> + AsMut<[Slot]>, const R: usize, const T: usize> Hub<S, R,
         }
         self.held.retain(|h| *h.order.action.target() != target);
         if self.held.is_full() {
-            // Make room: the oldest `CloseWindow` (its recovery is over but for the server's
-            // hook), else the oldest order.
-            let closing = |h: &Held| !matches!(h.order.action, Action::CloseWindow { .. });
+            // Make room: the oldest `CloseWindow` that every child has, else the oldest
+            // `CloseWindow` (its recovery is over but for the server's hook), else the oldest
+            // order (a recovery's progress is summed over held orders only).
+            let rank = |h: &Held| match h.order.action {
+                Action::CloseWindow { .. } if !self.anyone_needs(&h.order) => 0,
+                Action::CloseWindow { .. } => 1,
+                _ => 2,
+            };
             if let Some(oldest) =
-                (0..self.held.len()).min_by_key(|&i| (closing(&self.held[i]), self.held[i].order.id))
+                (0..self.held.len()).min_by_key(|&i| (rank(&self.held[i]), self.held[i].order.id))
             {
                 self.held.remove(oldest);
                 self.counters.overflow += 1;
@@ -640,6 +650,13 @@ impl<S: AsRef<[Slot]> + AsMut<[Slot]>, const R: usize, const T: usize> Hub<S, R,
             (Role::Server, action) => matches!(action, Action::CloseWindow { .. }),
         };
         relevant && !self.child_has(e, order.id)
+    }
+
+    /// Whether a live direct child still needs an order.
+    fn anyone_needs(&self, order: &Order) -> bool {
+        (self.table.iter())
+            .filter(|e| e.direct.is_some() && direct_state(self.me, e).is_some_and(NodeState::is_live))
+            .any(|e| self.child_needs(e, order))
     }
 
     /// Whether a child reported an order (so it needs no more repeats).

@@ -19,7 +19,7 @@ use heapless::Vec;
 
 use crate::counters::Counters;
 use crate::event::Event;
-use crate::hub::{ChildRouter, Hub};
+use crate::hub::{ChildRouter, Hub, MAX_HELD};
 use crate::ids::{Generation, Name, Nid, NodeId, OrderId};
 use crate::link::Link;
 use crate::table::{Entry, Slot};
@@ -34,6 +34,11 @@ use crate::wire::{OrderSigner, Signature};
 
 /// Deepest router chain the MGS follows when judging reachability.
 const MAX_DEPTH: u8 = 8;
+/// Recoveries ordered at once; more wait in a queue. Half of what a parent holds ([`MAX_HELD`]):
+/// the other half is slack for orders a router still holds after the MGS moved on (a
+/// `BeginRecovery` whose `CloseWindow` has not reached it yet), so that a router never has to
+/// drop the order of a recovery still under way.
+pub const MAX_ORDERING: usize = MAX_HELD / 2;
 
 /// The MGS's configuration.
 #[derive(Clone, Debug)]
@@ -99,12 +104,28 @@ pub struct Recovery {
     pub target_up: Option<Instant>,
     /// Issued by an admin.
     pub manual: bool,
+    /// Waiting for its order: [`MAX_ORDERING`] recoveries were under way when its target
+    /// restarted; it is ordered (and `began` set) as soon as one of them ends. `order` is
+    /// meaningless until then.
+    pub queued: bool,
 }
 
 impl Recovery {
     /// Whether the window is closed (by Vigil's order or by the target itself).
     pub fn window_closed(&self) -> bool {
         self.closed.is_some() || self.target_up.is_some()
+    }
+
+    /// Whether its order is out and its window still open.
+    fn ordering(&self) -> bool {
+        !self.queued && !self.window_closed()
+    }
+
+    /// Whether it takes one of the [`MAX_ORDERING`] places: ordered, and the target
+    /// not yet up, for at most `grace_ms` after `CloseWindow` (a server that died or hangs must
+    /// not hold a place for good; its own window ends its recovery).
+    fn holds_a_place(&self, now: Instant, grace_ms: u64) -> bool {
+        !self.queued && self.target_up.is_none() && self.closed.is_none_or(|(_, at)| now.since(at) < grace_ms)
     }
 
     /// Estimated ms until every live client reconnected, from the rate so far.
@@ -125,7 +146,8 @@ impl Recovery {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum RecoverError {
-    /// Too many orders are held; wait for one to finish.
+    /// [`MAX_ORDERING`] recoveries are under way, or the recovery table is full of open ones;
+    /// wait for one to finish.
     Busy,
 }
 
@@ -338,6 +360,8 @@ impl<S: AsRef<[Slot]> + AsMut<[Slot]>, const R: usize, const T: usize> Mgs<S, R,
         order
     }
 
+    /// Starts a recovery: orders it now, or (not `manual`) queues it while [`MAX_ORDERING`]
+    /// others are under way. `None` when it can be neither (a manual order then, or no room).
     fn begin(
         &mut self,
         now: Instant,
@@ -346,6 +370,13 @@ impl<S: AsRef<[Slot]> + AsMut<[Slot]>, const R: usize, const T: usize> Mgs<S, R,
         action: Action,
         manual: bool,
     ) -> Option<OrderId> {
+        let grace = self.close_grace_ms();
+        let others_open =
+            (self.recoveries.iter()).filter(|r| r.holds_a_place(now, grace) && r.target != target).count()
+                >= MAX_ORDERING;
+        if others_open && manual {
+            return None;
+        }
         let slot = match self.recoveries.iter().position(|r| r.target == target) {
             Some(i) => i,
             None => {
@@ -364,23 +395,63 @@ impl<S: AsRef<[Slot]> + AsMut<[Slot]>, const R: usize, const T: usize> Mgs<S, R,
                     closed: None,
                     target_up: None,
                     manual,
+                    queued: false,
                 });
                 self.recoveries.len() - 1
             }
         };
-        let order = self.issue(action);
-        let r = &mut self.recoveries[slot];
-        *r = Recovery {
+        let (order, queued) =
+            if others_open { (OrderId::default(), true) } else { (self.issue(action).id, false) };
+        self.recoveries[slot] = Recovery {
             target,
             target_generation: generation,
-            order: order.id,
+            order,
             began: now,
-            progress: OrderProgress { order: order.id, ..OrderProgress::default() },
+            progress: OrderProgress { order, ..OrderProgress::default() },
             closed: None,
             target_up: None,
             manual,
+            queued,
         };
-        Some(order.id)
+        Some(order)
+    }
+
+    /// How long a closed recovery keeps its place while its server has not come up: the time
+    /// after which the server would be declared dead.
+    fn close_grace_ms(&self) -> u64 {
+        self.hub.timing.dead_ms(self.hub.timing.ping_interval_ms)
+    }
+
+    /// Orders queued recoveries, oldest first, while fewer than [`MAX_ORDERING`] are under way;
+    /// a queued recovery whose target came up meanwhile (its own window ran out) just ends.
+    fn order_queued(&mut self, now: Instant) {
+        let grace = self.close_grace_ms();
+        let mut open = self.recoveries.iter().filter(|r| r.holds_a_place(now, grace)).count();
+        let mut waiting: Vec<usize, T> = (0..self.recoveries.len())
+            .filter(|&i| self.recoveries[i].queued && !self.recoveries[i].window_closed())
+            .collect();
+        waiting.sort_unstable_by_key(|&i| self.recoveries[i].began);
+        for i in waiting {
+            let r = &self.recoveries[i];
+            let status = (self.hub.targets.iter().map(|t| &t.status))
+                .find(|s| s.target == r.target && s.generation == r.target_generation);
+            match status {
+                Some(s) if s.state == TargetState::Up => self.recoveries[i].target_up = Some(now),
+                Some(s) if s.state == TargetState::Recovering && open < MAX_ORDERING => {
+                    let action = Action::BeginRecovery {
+                        target: s.target.clone(),
+                        target_generation: s.generation,
+                        addrs: s.addrs.clone(),
+                    };
+                    let order = self.issue(action).id;
+                    let r = &mut self.recoveries[i];
+                    (r.order, r.began, r.queued) = (order, now, false);
+                    r.progress = OrderProgress { order, ..OrderProgress::default() };
+                    open += 1;
+                }
+                _ => {}
+            }
+        }
     }
 
     /// Starts recoveries for targets that restarted and closes windows whose clients are back.
@@ -406,7 +477,7 @@ impl<S: AsRef<[Slot]> + AsMut<[Slot]>, const R: usize, const T: usize> Mgs<S, R,
         }
         for i in 0..self.recoveries.len() {
             let r = &self.recoveries[i];
-            if r.window_closed() {
+            if !r.ordering() {
                 continue;
             }
             let target_up = self.hub.targets.iter().any(|t| {
@@ -436,8 +507,13 @@ impl<S: AsRef<[Slot]> + AsMut<[Slot]>, const R: usize, const T: usize> Mgs<S, R,
             });
             if up {
                 r.target_up = Some(now);
+                // Its server carried the `CloseWindow` out: the order's place is free.
+                if let Some((close, _)) = r.closed {
+                    self.hub.release(close);
+                }
             }
         }
+        self.order_queued(now);
     }
 
     // ----- outputs ------------------------------------------------------------------------
