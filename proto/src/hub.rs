@@ -174,6 +174,11 @@ impl<S: AsRef<[Slot]> + AsMut<[Slot]>, const R: usize, const T: usize> Hub<S, R,
 
     /// An update (and implicit ping) from a child router.
     pub(crate) fn handle_update(&mut self, now: Instant, from: Endpoint, header: &Header, update: Update) {
+        // How far this generation of the router had got before this datagram.
+        let newest = (self.table.get(header.sender))
+            .filter(|e| e.generation == header.generation)
+            .and_then(|e| e.direct.as_ref())
+            .map(|d| d.replay.highest());
         let Some(id) = self.admit(
             now,
             from,
@@ -187,6 +192,13 @@ impl<S: AsRef<[Slot]> + AsMut<[Slot]>, const R: usize, const T: usize> Hub<S, R,
         ) else {
             return;
         };
+        if newest.is_some_and(|n| header.sequence < n) {
+            // Overtaken by a newer update: its summary is stale, and its page would be too (a
+            // late snapshot page would even restart a resync and sweep what came since). Only
+            // its liveness counts.
+            self.counters.out_of_order += 1;
+            return;
+        }
         let summary = ChildRouter { progress: update.progress, totals: update.totals };
         if self.routers.get(&id) != Some(&summary) {
             self.urgent = true;

@@ -434,3 +434,51 @@ fn a_reply_to_an_older_ping_does_not_cancel_the_resend_of_a_lost_report() {
     let progress = mgs.recoveries()[0].progress;
     assert_eq!((progress.live, progress.reconnected), (1, 1), "{progress:?}");
 }
+
+/// The router's datagrams to its parent (at(1)) due by `now`, as bytes, in the order sent.
+fn updates_until(r: &mut Router<&mut [Slot]>, now: u64) -> Vec<Vec<u8>> {
+    let mut buf = [0u8; MAX_DATAGRAM];
+    let mut out = Vec::new();
+    for t in 0..=now {
+        if r.poll_timeout().is_some_and(|d| d.0 <= t) {
+            r.handle_timeout(Instant(t));
+        }
+        while let Some((to, len)) = r.poll_transmit(Instant(t), &mut buf) {
+            if to == at(1) {
+                out.push(buf[..len].to_vec());
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn a_late_snapshot_page_does_not_sweep_what_a_newer_one_brought() {
+    let mut config = MgsConfig::new(name("mgs").unwrap(), Generation(1), keys());
+    config.startup_hold_ms = 0;
+    let slots: Box<[Slot]> = vec![None; 16].into_boxed_slice();
+    let mut mgs: Mgs<Box<[Slot]>> = Mgs::new(config, slots, Instant(0));
+    let mut rslots: [Slot; 16] = empty_slots();
+    let mut rconfig =
+        RouterConfig::new(name("r1").unwrap(), Generation(1), [at(1)].into_iter().collect(), keys());
+    rconfig.settle_ms = 0;
+    let mut r = Router::new(rconfig, &mut rslots[..], Instant(0));
+    // c0 joins; the router's first snapshot page goes out (and is delayed on the way).
+    let mut c0 = client("c0", 1, at(2));
+    r.handle(Instant(0), at(20), &ping_of(&mut c0, 0));
+    let first = updates_until(&mut r, 30);
+    // c1 joins; unanswered, the router sends its snapshot again, now with c1.
+    let mut c1 = client("c1", 1, at(2));
+    r.handle(Instant(31), at(21), &ping_of(&mut c1, 0));
+    let second = updates_until(&mut r, 200);
+    assert!(!first.is_empty() && !second.is_empty(), "{} then {} updates", first.len(), second.len());
+    // The newer page arrives first, the older one after it.
+    for bytes in second.iter().chain(&first) {
+        mgs.handle(Instant(200), at(2), bytes);
+    }
+    let c1_id = NodeId::from_name(&name("c1").unwrap());
+    let view = mgs.node(c1_id, Instant(200)).expect("the MGS knows c1");
+    assert_eq!(view.state, NodeState::Alive, "{view:?}");
+    assert_eq!(view.parents.len(), 1, "{view:?}");
+    assert!(mgs.counters().out_of_order >= 1);
+}

@@ -420,15 +420,23 @@ fn secs(d: Duration) -> String {
 /// Watches the MGS for `period`: counts nodes ever shown `dead` (and, unless `allow`ed, in
 /// another state than alive/suspect). Returns (polls, offenders).
 fn watch(cluster: &Cluster, period: Duration, bad: &[&str]) -> (usize, BTreeMap<String, String>) {
-    let end = Instant::now() + period;
+    let start = Instant::now();
     let mut polls = 0;
     let mut offenders = BTreeMap::new();
-    while Instant::now() < end {
+    while start.elapsed() < period {
         if let Some(status) = cluster.status() {
             polls += 1;
-            for (name, state) in Cluster::states(&status) {
-                if bad.contains(&state.as_str()) {
-                    offenders.entry(name).or_insert(state);
+            for n in status["nodes"].as_array().into_iter().flatten() {
+                let (Some(name), Some(state)) = (n["name"].as_str(), n["state"].as_str()) else { continue };
+                if bad.contains(&state) {
+                    // What the MGS showed when first seen, for the failure message.
+                    let seen = format!(
+                        "{state} at {} (last heard {} ms before, parents {})",
+                        secs(start.elapsed()),
+                        n["last_heard_ms"],
+                        n["parents"]
+                    );
+                    offenders.entry(name.to_owned()).or_insert(seen);
                 }
             }
         }
