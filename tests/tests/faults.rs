@@ -12,8 +12,9 @@
 //!        c1..c4   c5..c8 s1 (the server of testfs-OST0000)
 //! ```
 //!
-//! with fast timing (pings every 200 ms, updates every 100 ms) and the default thresholds
-//! (suspect after 3 silent intervals, dead after 6). Hooks append one line per run to a file per
+//! with fast timing (pings every 200 ms, updates every 100 ms) and thresholds as in the demo
+//! (suspect after 3 silent intervals, dead after 6: stricter than the default of 8, so a false
+//! `dead` shows sooner here than in production). Hooks append one line per run to a file per
 //! node, so "ran once" is counted, not inferred. Delay, jitter and duplication come from the
 //! suite's own userspace relay (`vigil_tests::relay`, seeded by `VIGIL_RELAY_SEED`), placed on
 //! r1's two hops (c1..c4 → r1 → MGS) in the test that needs it. Each test prints its figures as a table to the
