@@ -88,7 +88,8 @@ pub(crate) struct Hub<S, const R: usize, const T: usize> {
     pub(crate) timing: Timing,
     pub(crate) table: Table<S>,
     pub(crate) alternates: Vec<Endpoint, MAX_ALTERNATES>,
-    /// Change counter: every change to an entry takes the next version.
+    /// Change counter: every change to an entry takes the next version (and, in a router, every
+    /// change to the summary it sends up).
     pub(crate) version: u32,
     pub(crate) held: Vec<Held, MAX_HELD>,
     pub(crate) routers: LinearMap<NodeId, ChildRouter, R>,
@@ -120,7 +121,7 @@ impl<S: AsRef<[Slot]> + AsMut<[Slot]>, const R: usize, const T: usize> Hub<S, R,
         }
     }
 
-    fn bump(&mut self) -> u32 {
+    pub(crate) fn bump(&mut self) -> u32 {
         self.version = self.version.wrapping_add(1).max(1);
         self.version
     }

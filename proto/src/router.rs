@@ -81,6 +81,9 @@ impl RouterConfig {
     }
 }
 
+/// What a router says of its whole subtree in every update: totals and order progress.
+type Summary = (Totals, Vec<OrderProgress, MAX_PROGRESS>);
+
 #[derive(Clone, Debug)]
 struct Upstream {
     addr: Endpoint,
@@ -118,7 +121,9 @@ pub struct Router<S, const R: usize = 32, const T: usize = 32> {
     settle_until: Instant,
     order_keys: OrderKeys,
     /// Totals and progress computed once per round (each is a pass over the table).
-    round_summary: Option<(Totals, Vec<OrderProgress, MAX_PROGRESS>)>,
+    round_summary: Option<Summary>,
+    /// The summary last sent up, and so the one the current version stands for.
+    reported: Option<Summary>,
 }
 
 impl<S: AsRef<[Slot]> + AsMut<[Slot]>, const R: usize, const T: usize> Router<S, R, T> {
@@ -158,6 +163,7 @@ impl<S: AsRef<[Slot]> + AsMut<[Slot]>, const R: usize, const T: usize> Router<S,
             settle_until,
             order_keys: config.order_keys,
             round_summary: None,
+            reported: None,
         }
     }
 
@@ -274,8 +280,11 @@ impl<S: AsRef<[Slot]> + AsMut<[Slot]>, const R: usize, const T: usize> Router<S,
         let version = self.hub.version;
         let up = &mut self.upstreams[u];
         let mut events: Vec<Event, 3> = Vec::new();
-        if let Some(at) = up.resend_at.take() {
-            // Answered: no re-send; back to the regular schedule unless something urgent is due.
+        // Answered, unless the parent acknowledges less than the last round brought it to (a
+        // reply to an older round, overtaken by a newer one that may be lost).
+        let answered = reply.status != ReplyStatus::Accepted || reply.ack >= up.round_end;
+        if let Some(at) = up.resend_at.take_if(|_| answered) {
+            // No re-send; back to the regular schedule unless something urgent is due.
             if up.next_send >= at {
                 up.next_send = up.regular;
             }
@@ -394,6 +403,12 @@ impl<S: AsRef<[Slot]> + AsMut<[Slot]>, const R: usize, const T: usize> Router<S,
                     .map(|h| self.hub.progress(h.order.id))
                     .collect();
                 let summary = (self.hub.totals(), progress);
+                if self.reported.as_ref() != Some(&summary) {
+                    // A new summary takes a version of its own: the parent's acknowledgement
+                    // then tells whether it has it (a reply to an older round does not).
+                    self.hub.bump();
+                    self.reported = Some(summary.clone());
+                }
                 self.round_summary = Some(summary.clone());
                 summary
             }

@@ -482,3 +482,117 @@ fn a_late_snapshot_page_does_not_sweep_what_a_newer_one_brought() {
     assert_eq!(view.parents.len(), 1, "{view:?}");
     assert!(mgs.counters().out_of_order >= 1);
 }
+
+/// Which way a datagram between the router (at(2)) and the MGS (at(1)) goes.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Hop {
+    Up,
+    Down,
+}
+
+/// Runs an MGS, a router and its client together from `from` to `to` ms, a millisecond at a
+/// time. Router and client talk freely; `route` sees each datagram between router and MGS and
+/// says whether it arrives now (it may keep the bytes to deliver them itself later).
+fn run_three(
+    mgs: &mut Mgs<Box<[Slot]>>,
+    r: &mut Router<&mut [Slot]>,
+    c: &mut Client,
+    (from, to): (u64, u64),
+    route: &mut dyn FnMut(u64, Hop, &[u8]) -> bool,
+) {
+    let mut buf = [0u8; MAX_DATAGRAM];
+    for t in from..=to {
+        let now = Instant(t);
+        if mgs.poll_timeout().is_some_and(|d| d <= now) {
+            mgs.handle_timeout(now);
+        }
+        if r.poll_timeout().is_some_and(|d| d <= now) {
+            r.handle_timeout(now);
+        }
+        if c.poll_timeout().is_some_and(|d| d <= now) {
+            c.handle_timeout(now);
+        }
+        loop {
+            let mut quiet = true;
+            while let Some((_, len)) = c.poll_transmit(now, &mut buf) {
+                quiet = false;
+                r.handle(now, at(20), &buf[..len]);
+            }
+            while let Some((dest, len)) = r.poll_transmit(now, &mut buf) {
+                quiet = false;
+                if dest == at(20) {
+                    c.handle(now, at(2), &buf[..len]);
+                } else if route(t, Hop::Up, &buf[..len]) {
+                    mgs.handle(now, at(2), &buf[..len]);
+                }
+            }
+            while let Some((_, len)) = mgs.poll_transmit(now, &mut buf) {
+                quiet = false;
+                if route(t, Hop::Down, &buf[..len]) {
+                    r.handle(now, at(1), &buf[..len]);
+                }
+            }
+            if quiet {
+                break;
+            }
+        }
+        while c.poll_event().is_some() {}
+    }
+}
+
+#[test]
+fn a_reply_to_an_older_update_does_not_cancel_the_resend_of_a_lost_one() {
+    let mut config = MgsConfig::new(name("mgs").unwrap(), Generation(1), keys());
+    config.startup_hold_ms = 0;
+    let mut mgs: Mgs<Box<[Slot]>> = Mgs::new(config, vec![None; 16].into_boxed_slice(), Instant(0));
+    let mut rslots: [Slot; 16] = empty_slots();
+    let mut rconfig =
+        RouterConfig::new(name("r1").unwrap(), Generation(1), [at(1)].into_iter().collect(), keys());
+    rconfig.settle_ms = 0;
+    let mut r = Router::new(rconfig, &mut rslots[..], Instant(0));
+    let mut c = client("c0", 1, at(2));
+    run_three(&mut mgs, &mut r, &mut c, (0, 3_000), &mut |_, _, _| true);
+    // A target restarts: the order reaches the client, which applies it.
+    let order = mgs.recover(Instant(3_000), name("testfs-OST0000").unwrap(), Default::default()).unwrap();
+    run_three(&mut mgs, &mut r, &mut c, (3_000, 4_000), &mut |_, _, _| true);
+    mgs.handle_timeout(Instant(4_000));
+    let progress = mgs.recoveries()[0].progress;
+    assert_eq!((progress.applied, progress.reconnected), (1, 0), "{progress:?}");
+    // The router's next update arrives, but the MGS's answer to it is delayed.
+    let mut late: Vec<Vec<u8>> = Vec::new();
+    let mut sent_at = None;
+    run_three(&mut mgs, &mut r, &mut c, (4_001, 6_000), &mut |t, hop, bytes| {
+        match hop {
+            Hop::Up if sent_at.is_none() => sent_at = Some(t),
+            Hop::Up => return false,
+            Hop::Down if sent_at.is_some() => late.push(bytes.to_vec()),
+            Hop::Down => return true,
+        }
+        hop == Hop::Up
+    });
+    let t = sent_at.expect("the router sent an update");
+    // Meanwhile the client reconnects; the router's update saying so is lost, and only then
+    // does the answer to the older update arrive.
+    assert!(!late.is_empty());
+    assert!(c.order_done(Instant(t), order, true));
+    let mut lost_at = None;
+    run_three(&mut mgs, &mut r, &mut c, (t, t + 30), &mut |t, hop, _| {
+        if hop == Hop::Up && lost_at.is_none() {
+            lost_at = Some(t);
+        }
+        false
+    });
+    let lost_at = lost_at.expect("the router sent the client's reconnect up");
+    for bytes in &late {
+        r.handle(Instant(t + 31), at(1), bytes);
+    }
+    // That answer is to the older update: the newer one goes again after a re-send wait, not
+    // after the update interval, and the MGS counts the client reconnected.
+    let resend = r.poll_timeout().unwrap();
+    let waits = u64::from(Timing::default().resend_ms) * 8;
+    assert!(resend.0 <= lost_at + waits, "re-send at {resend:?}, lost at {lost_at}");
+    run_three(&mut mgs, &mut r, &mut c, (t + 31, resend.0), &mut |_, _, _| true);
+    mgs.handle_timeout(resend);
+    let progress = mgs.recoveries()[0].progress;
+    assert_eq!((progress.applied, progress.reconnected), (1, 1), "{progress:?}");
+}
