@@ -1,12 +1,12 @@
-//! The operator commands that talk to a running MGS over HTTP: `vigil status` and
-//! `vigil recover`.
+//! The operator commands that talk to a running MGS over HTTP: `vigil status`, `vigil recover`
+//! and `vigil close`.
 
 use std::fmt::Write;
 
 use anyhow::{bail, Context};
 use hyper::Method;
 
-use crate::daemon::mgs::{RecoverReply, RecoverRequest};
+use crate::daemon::mgs::{CloseRequest, RecoverReply, RecoverRequest};
 use crate::http::request;
 use crate::status::{Status, TargetInfo};
 
@@ -51,6 +51,16 @@ pub async fn recover(mgs: &str, target: String, addrs: Vec<String>) -> anyhow::R
     Ok(())
 }
 
+/// `vigil close`: asks the MGS to close `target`'s recovery window now.
+pub async fn close(mgs: &str, target: String) -> anyhow::Result<()> {
+    let request = serde_json::to_string(&CloseRequest { target: target.clone() })?;
+    let body = call(Method::POST, &url(mgs, "/api/v1/close"), Some(request)).await?;
+    let reply: RecoverReply = serde_json::from_str(&body).context("unexpected answer from the MGS")?;
+    println!("order {} issued: {target}'s recovery window closes now", reply.order_id);
+    println!("clients that have not reconnected are evicted; follow it with `vigil status --mgs {mgs}`");
+    Ok(())
+}
+
 fn eta(ms: Option<u64>) -> String {
     match ms {
         Some(ms) => format!("{:.1} s", ms as f64 / 1000.0),
@@ -69,7 +79,7 @@ fn recovery_line(t: &TargetInfo) -> String {
         r.live,
         r.applied,
         r.failed,
-        r.window,
+        if r.closed_by_admin { "closed by admin" } else { &r.window },
         eta(r.eta_ms),
         r.elapsed_ms as f64 / 1000.0,
     )
@@ -164,6 +174,7 @@ mod tests {
                     reconnected: 2,
                     failed: 0,
                     window: "open".into(),
+                    closed_by_admin: false,
                     eta_ms: Some(1500),
                     elapsed_ms: 1500,
                 }),

@@ -5,7 +5,8 @@
 pub const VIGIL: &str = "\
 Roles: one `vigil mgs`, `vigil router`s toward it, a `vigil client` on every filesystem client and
 a `vigil server` beside every target. All of them read a TOML file (--config; every key is also a
-long flag) and the cluster key (--key-file). Operators use `vigil status` and `vigil recover`.
+long flag) and the cluster key (--key-file). Operators use `vigil status`, `vigil recover` and
+`vigil close`.
 
 Getting started:
   vigil keygen --out /etc/vigil/cluster.key          # once; copy to every node (mode 0600)
@@ -79,6 +80,16 @@ Examples:
 For a target without a Vigil server agent: every live client runs its hook now. Targets with an
 agent need no manual order: their restart starts recovery by itself. Follow it with
 `vigil status`.";
+
+/// `vigil close --help`.
+pub const CLOSE: &str = "\
+Examples:
+  vigil close --target testfs-OST0001
+
+A window stays open while clients the health network cannot see may still be alive: behind a
+router that died or a link that is cut. If they are gone for good, close it: the target's server
+runs its close hook (ending recovery, as Lustre does at the end of its own window) and clients
+that have not reconnected are evicted. `vigil status` shows the window \"closed by admin\".";
 
 /// `vigil completions --help`.
 pub const COMPLETIONS: &str = "\

@@ -81,6 +81,16 @@ enum Command {
         #[arg(long, env = "VIGIL_MGS", default_value = ctl::DEFAULT_MGS_URL)]
         mgs: String,
     },
+    /// Close a target's recovery window now, not waiting for clients Vigil cannot see.
+    #[command(after_long_help = help::CLOSE)]
+    Close {
+        /// The target, e.g. testfs-OST0001.
+        #[arg(long)]
+        target: String,
+        /// The MGS's HTTP API.
+        #[arg(long, env = "VIGIL_MGS", default_value = ctl::DEFAULT_MGS_URL)]
+        mgs: String,
+    },
     /// Run a whole cluster on loopback, restart a target, and print the recovery timeline.
     #[command(after_long_help = help::DEMO)]
     Demo(demo::DemoOpts),
@@ -110,6 +120,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
         Command::Server(opts) => daemon::member::run_server(opts).await,
         Command::Status { mgs, json } => ctl::status(&mgs, json).await,
         Command::Recover { target, addrs, mgs } => ctl::recover(&mgs, target, addrs).await,
+        Command::Close { target, mgs } => ctl::close(&mgs, target).await,
         Command::Demo(opts) => demo::run(opts).await,
         Command::Completions { shell } => {
             clap_complete::generate(shell, &mut Cli::command(), "vigil", &mut std::io::stdout());
@@ -156,7 +167,11 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let quiet = matches!(
         cli.command,
-        Command::Demo(_) | Command::Status { .. } | Command::Recover { .. } | Command::Completions { .. }
+        Command::Demo(_)
+            | Command::Status { .. }
+            | Command::Recover { .. }
+            | Command::Close { .. }
+            | Command::Completions { .. }
     );
     init_logs(if quiet { "warn" } else { "info" });
     let runtime =

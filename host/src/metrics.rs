@@ -71,6 +71,8 @@ impl Histogram {
 enum Closer {
     /// The MGS's `CloseWindow` order: every live client reconnected.
     Vigil,
+    /// The MGS's `CloseWindow` order, asked for by an admin (`vigil close`).
+    Admin,
     /// The target reported itself up first (its own window ran out, or it needed nobody).
     Target,
 }
@@ -89,7 +91,8 @@ pub struct Sample {
 impl Sample {
     /// Reads a recovery of the MGS machine.
     pub fn of(r: &Recovery) -> Sample {
-        let by_vigil = r.closed.map(|(_, at)| (at, Closer::Vigil));
+        let by_vigil =
+            r.closed.map(|(_, at)| (at, if r.closed_by_admin { Closer::Admin } else { Closer::Vigil }));
         let by_target = r.target_up.map(|at| (at, Closer::Target));
         let closed = match (by_vigil, by_target) {
             (Some(v), Some(t)) => Some(if t.0 < v.0 { t } else { v }),
@@ -123,6 +126,7 @@ pub struct RecoveryMetrics {
     reconnected: Histogram,
     failed: Histogram,
     closed_by_vigil: Histogram,
+    closed_by_admin: Histogram,
     closed_by_target: Histogram,
 }
 
@@ -152,6 +156,7 @@ impl RecoveryMetrics {
                 seen.closed = true;
                 let window = match closer {
                     Closer::Vigil => &mut self.closed_by_vigil,
+                    Closer::Admin => &mut self.closed_by_admin,
                     Closer::Target => &mut self.closed_by_target,
                 };
                 window.observe(closed.since(s.began) as f64 / 1000.0, 1);
@@ -177,10 +182,11 @@ impl RecoveryMetrics {
         }
         out.push_str(
             "# HELP vigil_recovery_window_seconds Recovery windows from the order to their close, by \
-             who closed them (vigil: every live client reconnected; target: its own window ended \
-             first).\n# TYPE vigil_recovery_window_seconds histogram\n",
+             who closed them (vigil: every live client reconnected; admin: `vigil close`; target: its \
+             own window ended first).\n# TYPE vigil_recovery_window_seconds histogram\n",
         );
         self.closed_by_vigil.render(out, "vigil_recovery_window_seconds", "closed_by=\"vigil\",");
+        self.closed_by_admin.render(out, "vigil_recovery_window_seconds", "closed_by=\"admin\",");
         self.closed_by_target.render(out, "vigil_recovery_window_seconds", "closed_by=\"target\",");
     }
 }
@@ -290,11 +296,14 @@ mod tests {
             closed: Some((order(2), Instant(50))),
             target_up: Some(Instant(40)),
             manual: false,
+            closed_by_admin: false,
             queued: false,
         };
         assert_eq!(Sample::of(&r).closed, Some((Instant(40), Closer::Target)));
         r.target_up = Some(Instant(60));
         assert_eq!(Sample::of(&r).closed, Some((Instant(50), Closer::Vigil)));
+        r.closed_by_admin = true;
+        assert_eq!(Sample::of(&r).closed, Some((Instant(50), Closer::Admin)));
         r.closed = None;
         assert_eq!(Sample::of(&r).closed, Some((Instant(60), Closer::Target)));
     }

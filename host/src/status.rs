@@ -152,6 +152,8 @@ pub struct RecoveryInfo {
     /// orders at once were under way: its order goes out when one of them ends; `order_id` is
     /// `0.0` until then).
     pub window: String,
+    /// Closed by an admin (`vigil close`) rather than by every live client reconnecting.
+    pub closed_by_admin: bool,
     /// Estimated ms until every live client reconnected (0 once closed; none before a rate is
     /// known).
     pub eta_ms: Option<u64>,
@@ -241,6 +243,7 @@ fn recovery_info(r: &Recovery, now: Instant) -> RecoveryInfo {
             "open"
         }
         .to_owned(),
+        closed_by_admin: r.closed_by_admin,
         eta_ms: r.eta_ms(now),
         elapsed_ms: end.since(r.began),
     }
@@ -421,6 +424,7 @@ mod tests {
             closed: None,
             target_up: None,
             manual: false,
+            closed_by_admin: false,
             queued: true,
         };
         let info = recovery_info(&r, Instant(20));
@@ -460,6 +464,7 @@ mod tests {
                     reconnected: 8,
                     failed: 1,
                     window: "open".into(),
+                    closed_by_admin: false,
                     eta_ms: None,
                     elapsed_ms: 100,
                 }),

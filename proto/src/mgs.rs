@@ -104,6 +104,8 @@ pub struct Recovery {
     pub target_up: Option<Instant>,
     /// Issued by an admin.
     pub manual: bool,
+    /// Closed by an admin ([`Mgs::close`]) rather than by every live client reconnecting.
+    pub closed_by_admin: bool,
     /// Waiting for its order: [`MAX_ORDERING`] recoveries were under way when its target
     /// restarted; it is ordered (and `began` set) as soon as one of them ends. `order` is
     /// meaningless until then.
@@ -154,6 +156,25 @@ pub enum RecoverError {
 impl core::fmt::Display for RecoverError {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.write_str("the MGS cannot track another recovery now")
+    }
+}
+
+/// An admin's close the MGS refuses.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum CloseError {
+    /// No recovery of that target is known.
+    NoRecovery,
+    /// Its window already ended on the target's side (its own time-out, or it came up).
+    Over,
+}
+
+impl core::fmt::Display for CloseError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str(match self {
+            CloseError::NoRecovery => "no recovery of that target is known",
+            CloseError::Over => "that target's recovery window already ended",
+        })
     }
 }
 
@@ -348,6 +369,33 @@ impl<S: AsRef<[Slot]> + AsMut<[Slot]>, const R: usize, const T: usize> Mgs<S, R,
         self.begin(now, target, Generation(0), action, true).ok_or(RecoverError::Busy)
     }
 
+    /// An admin closes `target`'s recovery window now: its server is ordered to end recovery
+    /// as when every live client is back. For a window held open by clients the health network
+    /// cannot see (a router gone for good, a partition the admin gave up on): Lustre evicts them,
+    /// as at the end of its own window. A queued recovery is dropped unordered. Returns the
+    /// `CloseWindow` order (the same one again if the window was closed already).
+    pub fn close(&mut self, now: Instant, target: &Name) -> Result<OrderId, CloseError> {
+        let i = (self.recoveries.iter().position(|r| r.target == *target)).ok_or(CloseError::NoRecovery)?;
+        let r = &self.recoveries[i];
+        match (r.closed, r.target_up) {
+            (Some((order, _)), _) => return Ok(order),
+            (None, Some(_)) => return Err(CloseError::Over),
+            (None, None) => {}
+        }
+        self.recoveries[i].closed_by_admin = true;
+        Ok(self.close_window(now, i))
+    }
+
+    /// Orders recovery `i`'s window closed.
+    fn close_window(&mut self, now: Instant, i: usize) -> OrderId {
+        let r = &self.recoveries[i];
+        let (target, target_generation) = (r.target.clone(), r.target_generation);
+        let close = self.issue(Action::CloseWindow { target: target.clone(), target_generation });
+        self.recoveries[i].closed = Some((close.id, now));
+        self.hub.emit(Event::WindowClosed { target, order: close.id });
+        close.id
+    }
+
     fn issue(&mut self, action: Action) -> Order {
         self.last_seq = self.last_seq.wrapping_add(1);
         let id = OrderId { mgs_generation: self.link.generation, seq: self.last_seq };
@@ -395,6 +443,7 @@ impl<S: AsRef<[Slot]> + AsMut<[Slot]>, const R: usize, const T: usize> Mgs<S, R,
                     closed: None,
                     target_up: None,
                     manual,
+                    closed_by_admin: false,
                     queued: false,
                 });
                 self.recoveries.len() - 1
@@ -411,6 +460,7 @@ impl<S: AsRef<[Slot]> + AsMut<[Slot]>, const R: usize, const T: usize> Mgs<S, R,
             closed: None,
             target_up: None,
             manual,
+            closed_by_admin: false,
             queued,
         };
         Some(order)
@@ -492,11 +542,7 @@ impl<S: AsRef<[Slot]> + AsMut<[Slot]>, const R: usize, const T: usize> Mgs<S, R,
             if target_up {
                 self.recoveries[i].target_up = Some(now);
             } else if all_back {
-                let r = &self.recoveries[i];
-                let (target, target_generation) = (r.target.clone(), r.target_generation);
-                let close = self.issue(Action::CloseWindow { target: target.clone(), target_generation });
-                self.recoveries[i].closed = Some((close.id, now));
-                self.hub.emit(Event::WindowClosed { target, order: close.id });
+                self.close_window(now, i);
             }
         }
         for r in self.recoveries.iter_mut().filter(|r| r.closed.is_some() && r.target_up.is_none()) {

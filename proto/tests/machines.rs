@@ -526,9 +526,9 @@ fn run_three(
                     mgs.handle(now, at(2), &buf[..len]);
                 }
             }
-            while let Some((_, len)) = mgs.poll_transmit(now, &mut buf) {
+            while let Some((dest, len)) = mgs.poll_transmit(now, &mut buf) {
                 quiet = false;
-                if route(t, Hop::Down, &buf[..len]) {
+                if dest == at(2) && route(t, Hop::Down, &buf[..len]) {
                     r.handle(now, at(1), &buf[..len]);
                 }
             }
@@ -595,4 +595,52 @@ fn a_reply_to_an_older_update_does_not_cancel_the_resend_of_a_lost_one() {
     mgs.handle_timeout(resend);
     let progress = mgs.recoveries()[0].progress;
     assert_eq!((progress.applied, progress.reconnected), (1, 1), "{progress:?}");
+}
+
+#[test]
+fn a_window_held_open_by_a_router_gone_for_good_closes_when_an_admin_says_so() {
+    let mut config = MgsConfig::new(name("mgs").unwrap(), Generation(1), keys());
+    config.startup_hold_ms = 0;
+    let mut mgs: Mgs<Box<[Slot]>> = Mgs::new(config, vec![None; 16].into_boxed_slice(), Instant(0));
+    let mut rslots: [Slot; 16] = empty_slots();
+    let mut rconfig =
+        RouterConfig::new(name("r1").unwrap(), Generation(1), [at(1)].into_iter().collect(), keys());
+    rconfig.settle_ms = 0;
+    let mut r = Router::new(rconfig, &mut rslots[..], Instant(0));
+    let mut c = client("c0", 1, at(2));
+    // A second router joins, then is never heard again.
+    let mut r2slots: [Slot; 16] = empty_slots();
+    let mut r2config =
+        RouterConfig::new(name("r2").unwrap(), Generation(1), [at(1)].into_iter().collect(), keys());
+    r2config.settle_ms = 0;
+    let mut r2: Router<&mut [Slot]> = Router::new(r2config, &mut r2slots[..], Instant(0));
+    let mut buf = [0u8; MAX_DATAGRAM];
+    let (_, len) = r2.poll_transmit(Instant(0), &mut buf).unwrap();
+    mgs.handle(Instant(0), at(3), &buf[..len]);
+    run_three(&mut mgs, &mut r, &mut c, (0, 10_000), &mut |_, _, _| true);
+    let r2_id = NodeId::from_name(&name("r2").unwrap());
+    assert_eq!(mgs.node(r2_id, Instant(10_000)).unwrap().state, NodeState::Dead);
+    let target = name("testfs-OST0000").unwrap();
+    assert_eq!(mgs.close(Instant(10_000), &target), Err(vigil_proto::mgs::CloseError::NoRecovery));
+    // A recovery: the one live client reconnects, but r2's subtree is unknown, so the window
+    // stays open.
+    let order = mgs.recover(Instant(10_000), target.clone(), Default::default()).unwrap();
+    run_three(&mut mgs, &mut r, &mut c, (10_000, 10_500), &mut |_, _, _| true);
+    assert!(c.order_done(Instant(10_500), order, true));
+    run_three(&mut mgs, &mut r, &mut c, (10_500, 20_000), &mut |_, _, _| true);
+    let recovery = &mgs.recoveries()[0];
+    assert_eq!((recovery.progress.live, recovery.progress.reconnected), (1, 1), "{recovery:?}");
+    assert!(!recovery.window_closed(), "{recovery:?}");
+    // The admin gives up on r2: the window closes by order, once however often it is asked.
+    while r.poll_event().is_some() {}
+    let close = mgs.close(Instant(20_000), &target).unwrap();
+    assert_eq!(mgs.close(Instant(20_001), &target), Ok(close));
+    let recovery = &mgs.recoveries()[0];
+    assert!(recovery.closed_by_admin && recovery.closed == Some((close, Instant(20_000))), "{recovery:?}");
+    let closing = std::iter::from_fn(|| mgs.poll_event())
+        .filter(|e| matches!(e, Event::WindowClosed { order, .. } if *order == close));
+    assert_eq!(closing.count(), 1);
+    run_three(&mut mgs, &mut r, &mut c, (20_000, 20_100), &mut |_, _, _| true);
+    let held = std::iter::from_fn(|| r.poll_event()).filter(|e| *e == Event::OrderHeld(close));
+    assert_eq!(held.count(), 1, "the router holds the CloseWindow order");
 }

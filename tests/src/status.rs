@@ -83,6 +83,9 @@ pub struct Recovery {
     /// Issued by an admin.
     #[serde(default)]
     pub manual: Option<bool>,
+    /// Closed by an admin (`vigil close`).
+    #[serde(default)]
+    pub closed_by_admin: Option<bool>,
     /// From the order to the close (or now).
     #[serde(default)]
     pub elapsed_ms: Option<u64>,

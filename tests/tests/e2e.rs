@@ -667,3 +667,45 @@ fn a_router_restart_mid_recovery_still_completes() {
     let clients: Vec<String> = (0..8).map(client_name).collect();
     site.assert_hooks_once(&order, &format!("{order} {TARGET} {generation}"), &clients, &[]);
 }
+
+#[test]
+fn a_window_held_open_by_a_dead_router_closes_when_an_admin_says_so() {
+    let mut site = Site::start("admin-close", 8, true);
+    // r1 dies: c01..c03 (r1 only) are unreachable, perhaps alive. A restart's window then waits
+    // for them, even once every client the MGS sees has reconnected.
+    let behind: Vec<String> = (1..4).map(client_name).collect();
+    site.routers[0].kill();
+    site.wait("r1's single-homed clients unreachable", WAIT, |s| s.all_in(&behind, "unreachable"));
+    let (order, generation) = site.restart_target();
+    site.wait_for("every live client the MGS sees reconnected", WAIT, |s| {
+        s.recovery(TARGET).filter(|r| r.order_id == order && r.live >= 4 && r.reconnected == r.live).cloned()
+    });
+    let hold = site.cluster.timing().dead();
+    let watch = Instant::now();
+    site.wait("the window stays open for a dead threshold (r1's subtree is unknown)", hold + WAIT, |s| {
+        if s.recovery(TARGET).is_none_or(|r| r.order_id != order || r.closed()) {
+            site.cluster.fail("the window closed without r1's subtree", Some(s));
+        }
+        watch.elapsed() > hold
+    });
+
+    // The admin gives up on r1's clients.
+    let url = format!("http://{}", site.mgs.http());
+    let (status, stdout, stderr) = site.cluster.run(&["close", "--target", TARGET, "--mgs", &url]);
+    assert!(status.success(), "vigil close failed ({status}): {stdout}{stderr}");
+    let recovery = site.wait_window_closed(&order, WAIT);
+    assert_eq!(recovery.closed_by_admin, Some(true), "{recovery:?}");
+    site.cluster.wait_hook("s1", "close-window hook for the new instance", WAIT, |lines| {
+        lines.iter().any(|l| l.ends_with(&format!(" {TARGET} {generation}")))
+    });
+    site.wait("the target is up in its new instance", WAIT, |s| {
+        s.target(TARGET).is_some_and(|t| t.state == "up" && t.generation == generation)
+    });
+    let (_, table, _) = site.cluster.run(&["status", "--mgs", &url]);
+    assert!(table.contains("closed by admin"), "{table}");
+    // Asked again, the MGS names the same order; a target it never saw recover is refused.
+    let (again, stdout2, _) = site.cluster.run(&["close", "--target", TARGET, "--mgs", &url]);
+    assert!(again.success() && stdout2.split_whitespace().nth(1) == stdout.split_whitespace().nth(1));
+    let (unknown, _, stderr) = site.cluster.run(&["close", "--target", "testfs-OST0042", "--mgs", &url]);
+    assert!(!unknown.success() && stderr.contains("404"), "{stderr}");
+}

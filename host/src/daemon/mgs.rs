@@ -14,6 +14,7 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 use tokio::time::MissedTickBehavior;
 use tracing::{error, info, warn};
+use vigil_proto::mgs::CloseError;
 use vigil_proto::wire::MAX_TARGET_ADDRS;
 use vigil_proto::{Event, Instant, MgsConfig};
 
@@ -71,11 +72,19 @@ pub struct RecoverRequest {
     pub addrs: Vec<String>,
 }
 
-/// The answer to `POST /api/v1/recover`.
+/// The answer to `POST /api/v1/recover` and `POST /api/v1/close`.
 #[derive(Debug, Serialize, Deserialize)]
 pub struct RecoverReply {
     /// The order issued, `<mgs_generation>.<seq>`.
     pub order_id: String,
+}
+
+/// The body of `POST /api/v1/close`.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CloseRequest {
+    /// The target whose recovery window closes now.
+    pub target: String,
 }
 
 /// How often `GET /api/v1/events` looks at the status: at most one event per this.
@@ -184,7 +193,27 @@ async fn api(
                 None => gone(),
             }
         }
-        (_, "/" | "/api/v1/status" | "/api/v1/events" | "/metrics" | "/api/v1/recover") => {
+        (Method::POST, "/api/v1/close") => {
+            let request: CloseRequest = match serde_json::from_slice(&body) {
+                Ok(r) => r,
+                Err(e) => return Reply::error(StatusCode::BAD_REQUEST, format!("bad request: {e}")),
+            };
+            let target = match wire_name(&request.target, "target") {
+                Ok(t) => t,
+                Err(e) => return Reply::error(StatusCode::BAD_REQUEST, e),
+            };
+            match commands.ask(move |m, now| m.close(now, &target)).await {
+                Some(Ok(id)) => {
+                    warn!(target = %request.target, order = %order_id(id), "recovery window closed by an admin");
+                    let reply = RecoverReply { order_id: order_id(id) };
+                    Reply::json(serde_json::json!(reply).to_string())
+                }
+                Some(Err(e @ CloseError::NoRecovery)) => Reply::error(StatusCode::NOT_FOUND, e),
+                Some(Err(e)) => Reply::error(StatusCode::CONFLICT, e),
+                None => gone(),
+            }
+        }
+        (_, "/" | "/api/v1/status" | "/api/v1/events" | "/metrics" | "/api/v1/recover" | "/api/v1/close") => {
             Reply::error(StatusCode::METHOD_NOT_ALLOWED, "method not allowed")
         }
         _ => Reply::error(
