@@ -188,7 +188,7 @@ fn target_state_str(state: TargetState) -> &'static str {
 
 /// Every field of `Counters` by name, with whether it counts traffic (`true`) or drops. The
 /// destructuring fails to compile when proto adds a field, so none is ever left out.
-pub fn counter_fields(c: &Counters) -> [(&'static str, bool, u64); 15] {
+pub fn counter_fields(c: &Counters) -> [(&'static str, bool, u64); 16] {
     let Counters {
         received,
         sent,
@@ -200,6 +200,7 @@ pub fn counter_fields(c: &Counters) -> [(&'static str, bool, u64); 15] {
         stale_generation,
         unexpected,
         refused,
+        reclaimed,
         overflow,
         out_of_order,
         events_dropped,
@@ -217,6 +218,7 @@ pub fn counter_fields(c: &Counters) -> [(&'static str, bool, u64); 15] {
         ("stale_generation", false, stale_generation),
         ("unexpected", false, unexpected),
         ("refused", false, refused),
+        ("reclaimed", false, reclaimed),
         ("overflow", false, overflow),
         ("out_of_order", false, out_of_order),
         ("events_dropped", false, events_dropped),

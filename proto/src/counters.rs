@@ -24,8 +24,10 @@ pub struct Counters {
     pub stale_generation: u64,
     /// A message this role does not take, or from a sender it does not expect.
     pub unexpected: u64,
-    /// New children refused because the table was full.
+    /// New children refused because the table was full (of nodes that are not dead).
     pub refused: u64,
+    /// Records of dead nodes forgotten to make room for a new child in a full table.
+    pub reclaimed: u64,
     /// Relayed nodes or paths dropped because a bounded table was full.
     pub overflow: u64,
     /// Update pages ignored because they did not follow what was applied.

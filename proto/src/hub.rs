@@ -344,7 +344,7 @@ impl<S: AsRef<[Slot]> + AsMut<[Slot]>, const R: usize, const T: usize> Hub<S, R,
             self.reply(from, id, ReplyKind::Unknown);
             return None;
         };
-        if self.table.is_full() {
+        if self.table.is_full() && !self.reclaim_dead() {
             self.counters.refused += 1;
             self.emit(Event::TableFull { id });
             self.reply(from, id, ReplyKind::Refused);
@@ -366,6 +366,21 @@ impl<S: AsRef<[Slot]> + AsMut<[Slot]>, const R: usize, const T: usize> Hub<S, R,
         self.emit(Event::ChildJoined { id, role });
         self.reply(from, id, ReplyKind::Accepted);
         Some(id)
+    }
+
+    /// Makes room in a full table: forgets the client or server dead the longest (the one whose
+    /// entry changed least recently). Routers are kept (paths run through them), and so is every
+    /// node that may be alive (suspect, or unreachable behind a partition): a flood of newcomers
+    /// can only take the places of the dead. False when none is dead.
+    fn reclaim_dead(&mut self) -> bool {
+        let dead = (self.table.iter())
+            .filter(|e| e.role != Role::Router && e.best_state().is_none_or(|s| s == NodeState::Dead))
+            .min_by_key(|e| e.changed)
+            .map(|e| e.id);
+        let Some(id) = dead else { return false };
+        self.table.remove(id);
+        self.counters.reclaimed += 1;
+        true
     }
 
     /// A snapshot from child router `via` begins: what it told before is stale until repeated.
@@ -409,6 +424,12 @@ impl<S: AsRef<[Slot]> + AsMut<[Slot]>, const R: usize, const T: usize> Hub<S, R,
         let v = self.bump();
         if self.table.get(delta.id).is_none() {
             if delta.paths.is_empty() {
+                return;
+            }
+            // A full table makes room for a node that may be alive, not for another dead one.
+            let live = delta.paths.iter().any(|p| p.state != NodeState::Dead);
+            if self.table.is_full() && !(live && self.reclaim_dead()) {
+                self.counters.overflow += 1;
                 return;
             }
             let name = delta.name.clone().unwrap_or_default();

@@ -97,6 +97,45 @@ fn a_full_router_refuses_new_children_explicitly_and_keeps_the_known_ones() {
 }
 
 #[test]
+fn a_full_table_gives_a_dead_childs_place_to_a_newcomer_and_refuses_the_rest() {
+    let alt = at(99);
+    let mut slots: [Slot; 8] = empty_slots();
+    let mut r = full_router(&mut slots, alt);
+    // c0 falls silent; c1..c6 keep pinging.
+    let mut live: Vec<Client> = (1..7).map(|k| client(&format!("c{k}"), 1, at(10))).collect();
+    for t in (250..=24_000).step_by(250) {
+        if t % 2_000 == 0 {
+            for (k, c) in live.iter_mut().enumerate() {
+                r.handle(Instant(t), at(21 + k as u8), &ping_of(c, t));
+            }
+        }
+        r.handle_timeout(Instant(t));
+        drain(&mut r, t);
+    }
+    let id = |n: &str| NodeId::from_name(&name(n).unwrap());
+    assert_eq!(r.table().get(id("c0")).and_then(|e| e.best_state()), Some(NodeState::Dead));
+    assert_eq!(r.table().len(), 7);
+    // Newcomers: the first takes the dead child's place, the rest are refused by name; no live
+    // child loses its place.
+    for k in 0..5u8 {
+        let mut c = client(&format!("new{k}"), 1, at(10));
+        r.handle(Instant(24_001), at(100 + k), &ping_of(&mut c, 0));
+    }
+    let statuses: Vec<ReplyStatus> = drain(&mut r, 24_001)
+        .into_iter()
+        .filter_map(|(_, m)| if let Message::PingReply(p) = m { Some(p.status) } else { None })
+        .collect();
+    let refused = ReplyStatus::Refused { alternates: [alt].into_iter().collect() };
+    assert_eq!(statuses[0], ReplyStatus::Accepted, "{statuses:?}");
+    assert_eq!(statuses[1..], [refused.clone(), refused.clone(), refused.clone(), refused], "{statuses:?}");
+    assert_eq!((r.counters().reclaimed, r.counters().refused), (1, 4));
+    assert!(r.table().get(id("c0")).is_none() && r.table().get(id("new0")).is_some());
+    for k in 1..7 {
+        assert!(r.table().get(id(&format!("c{k}"))).is_some(), "c{k} kept");
+    }
+}
+
+#[test]
 fn replayed_and_forged_datagrams_are_counted_and_dropped() {
     let mut slots: [Slot; 16] = empty_slots();
     let mut r = router(&mut slots, &[]);

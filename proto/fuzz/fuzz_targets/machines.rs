@@ -8,7 +8,7 @@
 //!   valid datagram stay authentic and reach the role logic;
 //! - `4`: a structured message ([`Step`], built with `arbitrary`) encoded with the machines' key;
 //! - `5`: the clock advances by the next two bytes in ms, and every deadline that passed fires;
-//! - `6`: an operator asks the MGS for a recovery.
+//! - `6`: an operator asks the MGS for a recovery, or (next byte odd) to close a target's window.
 //!
 //! The router's datagrams to its parent go to the MGS and the MGS's to the router, so updates,
 //! replies and orders flow between them. Checked throughout: no panic, every datagram either
@@ -156,13 +156,19 @@ impl Net {
                 self.advance(millis(rest));
             }
             _ => {
+                let Some((&which, rest)) = rest.split_first() else { return };
                 let mut u = Unstructured::new(rest);
                 let (Ok(target), Ok(addrs)) = (AName::arbitrary(&mut u), Vec::<ANid>::arbitrary(&mut u))
                 else {
                     return;
                 };
-                let addrs = addrs.into_iter().take(2).map(Into::into).collect();
-                let _ = self.mgs.recover(self.now, target.into(), addrs);
+                let target: Name = target.into();
+                if which % 2 == 1 {
+                    let _ = self.mgs.close(self.now, &target);
+                } else {
+                    let addrs = addrs.into_iter().take(2).map(Into::into).collect();
+                    let _ = self.mgs.recover(self.now, target, addrs);
+                }
                 self.settle();
             }
         }
