@@ -60,6 +60,15 @@ pub enum Event {
         /// Its new generation.
         generation: Generation,
     },
+    /// A parent held a newer instance of this node (its generation had gone backwards: wiped
+    /// state, or drawn at random): it now runs as `generation`, above that one. A driver that
+    /// persists its generation should store this one.
+    GenerationRaised {
+        /// The parent that said so.
+        addr: Endpoint,
+        /// The node's generation from now on.
+        generation: Generation,
+    },
     /// A parent refused this node: its table is full.
     Refused {
         /// The parent.

@@ -74,6 +74,7 @@ enum ReplyKind {
     Accepted,
     Unknown,
     Refused,
+    Stale,
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -260,6 +261,7 @@ impl<S: AsRef<[Slot]> + AsMut<[Slot]>, const R: usize, const T: usize> Hub<S, R,
         let given_up = !entry.best_state().is_some_and(NodeState::is_live);
         if older && !given_up {
             self.counters.stale_generation += 1;
+            self.reply(from, id, ReplyKind::Stale);
             return None;
         }
         let rebooted = header.generation != entry.generation;
@@ -648,11 +650,15 @@ impl<S: AsRef<[Slot]> + AsMut<[Slot]>, const R: usize, const T: usize> Hub<S, R,
                 reply.status = ReplyStatus::Refused { alternates: self.alternates.clone() };
                 return reply;
             }
-            ReplyKind::Accepted => {}
+            ReplyKind::Accepted | ReplyKind::Stale => {}
         }
         let Some(entry) = self.table.get(pending.id) else {
             return reply;
         };
+        if let ReplyKind::Stale = pending.kind {
+            reply.status = ReplyStatus::Stale { newest: entry.generation };
+            return reply;
+        }
         let Some(d) = &entry.direct else { return reply };
         reply.status = ReplyStatus::Accepted;
         reply.ack = if entry.role == Role::Router { d.applied } else { d.replay.highest() };

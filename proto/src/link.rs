@@ -30,6 +30,19 @@ impl Link {
         }
     }
 
+    /// Takes a generation above `newest` if this one is older (a parent holds a newer instance
+    /// of this node: see [`ReplyStatus::Stale`]). The new generation, or `None` if this one
+    /// is not older (a reply to a delayed datagram of an earlier instance) or none is above.
+    ///
+    /// [`ReplyStatus::Stale`]: crate::wire::ReplyStatus::Stale
+    pub(crate) fn raise_above(&mut self, newest: Generation) -> Option<Generation> {
+        if newest <= self.generation {
+            return None;
+        }
+        self.generation = Generation(newest.0.checked_add(1)?);
+        Some(self.generation)
+    }
+
     /// The sequence number of the last datagram sent.
     pub(crate) fn last_sequence(&self) -> u32 {
         self.sequence

@@ -198,6 +198,7 @@ impl Member {
         parent.up = true;
         let addr = parent.addr;
         let mut events: Vec<Event, 3> = Vec::new();
+        let mut raised = None;
         if restarted {
             parent.known = false;
             let _ = events.push(Event::ParentRestarted { addr, generation: header.generation });
@@ -214,6 +215,14 @@ impl Member {
                 parent.known = false;
                 parent.next_ping = now;
             }
+            ReplyStatus::Stale { newest } => {
+                parent.known = false;
+                let old = self.link.generation;
+                if let Some(generation) = self.link.raise_above(newest) {
+                    raised = Some(old);
+                    let _ = events.push(Event::GenerationRaised { addr, generation });
+                }
+            }
             ReplyStatus::Refused { alternates } => {
                 parent.refused = true;
                 parent.known = false;
@@ -228,6 +237,15 @@ impl Member {
             for q in self.parents.iter_mut() {
                 q.next_ping = q.next_ping.min(now.after(u64::from(reply.interval_ms)));
             }
+        }
+        if let Some(old) = raised {
+            // A target that restarted with this node is that instance too.
+            let generation = self.link.generation;
+            if let Some(t) = self.target.as_mut().filter(|t| t.generation == old) {
+                t.generation = generation;
+            }
+            // Every parent learns the new generation now (it reads as a reboot).
+            self.ping_now(now);
         }
         for e in events {
             self.emit(e);

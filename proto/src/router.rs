@@ -280,6 +280,7 @@ impl<S: AsRef<[Slot]> + AsMut<[Slot]>, const R: usize, const T: usize> Router<S,
         let version = self.hub.version;
         let up = &mut self.upstreams[u];
         let mut events: Vec<Event, 3> = Vec::new();
+        let mut raised = false;
         // Answered, unless the parent acknowledges less than the last round brought it to (a
         // reply to an older round, overtaken by a newer one that may be lost).
         let answered = reply.status != ReplyStatus::Accepted || reply.ack >= up.round_end;
@@ -325,10 +326,25 @@ impl<S: AsRef<[Slot]> + AsMut<[Slot]>, const R: usize, const T: usize> Router<S,
             ReplyStatus::Refused { alternates } => {
                 let _ = events.push(Event::Refused { addr: up.addr, alternates });
             }
+            ReplyStatus::Stale { newest } => {
+                if let Some(generation) = self.link.raise_above(newest) {
+                    let _ = events.push(Event::GenerationRaised { addr: up.addr, generation });
+                    raised = true;
+                }
+            }
         }
         if up.next_base.is_none() && up.acked >= up.round_end && up.acked < version {
             // The round arrived whole and more changes wait: keep the pages coming.
             up.next_send = up.next_send.min(now);
+        }
+        if raised {
+            // Every parent learns the new generation now (it reads as a reboot), with everything.
+            for u in self.upstreams.iter_mut() {
+                u.known = false;
+                u.acked = 0;
+                u.next_base = None;
+                u.next_send = now;
+            }
         }
         for e in events {
             self.hub.emit(e);

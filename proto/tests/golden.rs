@@ -278,6 +278,16 @@ fn reply_unknown_with_ack() {
 }
 
 #[test]
+fn reply_stale_names_the_newest_generation() {
+    golden(
+        Message::PingReply(reply(ReplyStatus::Stale { newest: Generation(300) })),
+        "5647010244332211070000002a00000001 \
+        d00f03ac020000 \
+        aab7de73325be3244debdf9fc9f5f759",
+    );
+}
+
+#[test]
 fn reply_refused_with_v4_and_v6_alternates() {
     let alternates = [
         Endpoint::V4 { ip: [10, 0, 0, 2], port: 7000 },

@@ -683,3 +683,55 @@ fn a_window_held_open_by_a_router_gone_for_good_closes_when_an_admin_says_so() {
     let held = std::iter::from_fn(|| r.poll_event()).filter(|e| *e == Event::OrderHeld(close));
     assert_eq!(held.count(), 1, "the router holds the CloseWindow order");
 }
+
+/// Router r1 of generation `generation`, parent at(1), over `slots`.
+fn router_at(generation: u32, slots: &mut [Slot]) -> Router<&mut [Slot]> {
+    let mut config =
+        RouterConfig::new(name("r1").unwrap(), Generation(generation), [at(1)].into_iter().collect(), keys());
+    config.settle_ms = 0;
+    Router::new(config, slots, Instant(0))
+}
+
+#[test]
+fn a_node_booting_with_a_lower_generation_is_seen_rebooted_at_once() {
+    let mut config = MgsConfig::new(name("mgs").unwrap(), Generation(1), keys());
+    config.startup_hold_ms = 0;
+    let mut mgs: Mgs<Box<[Slot]>> = Mgs::new(config, vec![None; 16].into_boxed_slice(), Instant(0));
+    let (r_id, c_id) = (NodeId::from_name(&name("r1").unwrap()), NodeId::from_name(&name("c0").unwrap()));
+    let mut slots: [Slot; 16] = empty_slots();
+    let mut r = router_at(10, &mut slots[..]);
+    let mut c = client("c0", 5, at(2));
+    run_three(&mut mgs, &mut r, &mut c, (0, 3_000), &mut |_, _, _| true);
+    let generation =
+        |mgs: &Mgs<Box<[Slot]>>, id, t| mgs.node(id, Instant(t)).map(|v| (v.generation.0, v.state));
+    assert_eq!(generation(&mgs, c_id, 3_000), Some((5, NodeState::Alive)));
+    // The client comes back with a lower generation (its state was wiped): its router, which
+    // still holds generation 5 alive, says so, and the client takes 6 — well before the dead
+    // threshold would have given generation 5 up.
+    let mut c = client("c0", 2, at(2));
+    run_three(&mut mgs, &mut r, &mut c, (3_001, 4_000), &mut |_, _, _| true);
+    assert_eq!(generation(&mgs, c_id, 4_000), Some((6, NodeState::Alive)));
+    assert!(r.counters().stale_generation >= 1);
+    // The same for a router drawing a random generation at boot, below the one the MGS holds.
+    let mut slots2: [Slot; 16] = empty_slots();
+    let mut r = router_at(3, &mut slots2[..]);
+    run_three(&mut mgs, &mut r, &mut c, (4_001, 4_100), &mut |_, _, _| true);
+    assert_eq!(generation(&mgs, r_id, 4_100), Some((11, NodeState::Alive)));
+    let raised = std::iter::from_fn(|| r.poll_event())
+        .filter(|e| matches!(e, Event::GenerationRaised { generation: Generation(11), .. }));
+    assert_eq!(raised.count(), 1);
+    // Its client pings it again within an interval.
+    run_three(&mut mgs, &mut r, &mut c, (4_101, 7_000), &mut |_, _, _| true);
+    assert_eq!(generation(&mgs, c_id, 7_000), Some((6, NodeState::Alive)), "c0 through the new r1");
+    // A datagram of an earlier instance, delayed: answered stale, and the answer (about the
+    // current generation itself) changes nothing.
+    let mut old = client("c0", 1, at(2));
+    r.handle(Instant(7_001), at(20), &ping_of(&mut old, 7_001));
+    let stale = r.counters().stale_generation;
+    let mut buf = [0u8; MAX_DATAGRAM];
+    let (_, len) = r.poll_transmit(Instant(7_001), &mut buf).unwrap();
+    c.handle(Instant(7_001), at(2), &buf[..len]);
+    run_three(&mut mgs, &mut r, &mut c, (7_001, 9_000), &mut |_, _, _| true);
+    assert_eq!(generation(&mgs, c_id, 9_000), Some((6, NodeState::Alive)));
+    assert_eq!(r.counters().stale_generation, stale);
+}

@@ -149,6 +149,7 @@ fn ping_reply() -> impl Strategy<Value = PingReply> {
         Just(ReplyStatus::Accepted),
         Just(ReplyStatus::Unknown),
         hvec(endpoint()).prop_map(|alternates| ReplyStatus::Refused { alternates }),
+        any::<u32>().prop_map(|g| ReplyStatus::Stale { newest: Generation(g) }),
     ];
     (any::<u32>(), status, any::<u32>(), hvec(order()))
         .prop_map(|(interval_ms, status, ack, orders)| PingReply { interval_ms, status, ack, orders })

@@ -118,6 +118,12 @@ pub fn log_event(node: &str, event: &Event) {
         Event::ParentRestarted { addr, generation } => {
             info!(node, %addr, generation = generation.0, "parent restarted")
         }
+        Event::GenerationRaised { addr, generation } => warn!(
+            node,
+            %addr,
+            generation = generation.0,
+            "the parent knew a newer instance of this node (state lost?): running as a higher generation"
+        ),
         Event::Refused { addr, alternates } => {
             warn!(node, %addr, alternates = alternates.len(), "parent refused us: its table is full")
         }

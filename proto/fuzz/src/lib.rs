@@ -231,6 +231,7 @@ pub enum AStatus {
     Accepted,
     Unknown,
     Refused { alternates: Vec<AEndpoint> },
+    Stale { newest: u32 },
 }
 
 impl From<AStatus> for ReplyStatus {
@@ -239,6 +240,7 @@ impl From<AStatus> for ReplyStatus {
             AStatus::Accepted => ReplyStatus::Accepted,
             AStatus::Unknown => ReplyStatus::Unknown,
             AStatus::Refused { alternates } => ReplyStatus::Refused { alternates: bounded(alternates) },
+            AStatus::Stale { newest } => ReplyStatus::Stale { newest: Generation(newest) },
         }
     }
 }

@@ -145,6 +145,14 @@ pub enum ReplyStatus {
         /// Other parents the operator configured for overflow.
         alternates: Vec<Endpoint, MAX_ALTERNATES>,
     },
+    /// The parent holds a newer, live instance of the child: the child's generation went
+    /// backwards (wiped state, or a board that draws a random one at boot). A child that is
+    /// older than `newest` takes a generation above it, and so is seen as rebooted at once
+    /// instead of being dropped as stale until the old instance is given up.
+    Stale {
+        /// The generation the parent holds.
+        newest: Generation,
+    },
 }
 
 /// Parent → child, in answer to each ping or update. The parent's generation is in the header.
