@@ -130,7 +130,7 @@ impl Cluster {
     async fn client(&self, name: &str, parent: SocketAddr, delay_ms: u64) -> anyhow::Result<Spawned<Client>> {
         let machine = Client::new(self.member(name, 1, parent)?, self.clock.now());
         let hook = recording_hook(self.clock, self.hooks.clone(), delay_ms);
-        let handler = |commands| MemberHandler { name: name.to_owned(), hook, commands };
+        let handler = |commands| MemberHandler { name: name.to_owned(), hook, commands, state: None };
         Ok(driver::spawn(self.socket().await?, machine, handler, self.clock, self.shutdown())?)
     }
 
@@ -150,7 +150,7 @@ impl Cluster {
         };
         let machine = Server::new(config, self.clock.now());
         let hook = recording_hook(self.clock, self.hooks.clone(), 1);
-        let handler = |commands| MemberHandler { name: name.to_owned(), hook, commands };
+        let handler = |commands| MemberHandler { name: name.to_owned(), hook, commands, state: None };
         Ok(driver::spawn(self.socket().await?, machine, handler, self.clock, self.shutdown())?)
     }
 }
@@ -241,7 +241,7 @@ pub async fn run(opts: DemoOpts) -> anyhow::Result<()> {
         config.timing = timing;
         config.settle_ms = timing.ping_interval_ms + timing.ping_interval_ms / 2;
         let machine = RouterMachine::new(config, slots(2 * opts.clients as usize + 64), clock.now());
-        let handler = RouterHandler { name };
+        let handler = RouterHandler { name, state: None };
         routers.push(driver::spawn(
             cluster.socket().await?,
             machine,

@@ -16,6 +16,7 @@ use vigil_proto::wire::{Action, Order};
 use vigil_proto::{Event, Instant, OrderId};
 
 use crate::driver::{Commands, Handler, Machine};
+use crate::state::StateFile;
 
 /// An order as a hook sees it (and as its environment carries it).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -159,12 +160,19 @@ pub struct MemberHandler<M> {
     pub hook: Hook,
     /// The loop's own command queue, for hooks to report through.
     pub commands: Commands<M>,
+    /// Where a generation raised at run time is persisted (none in the demo).
+    pub state: Option<StateFile>,
 }
 
 impl<M: Machine> Handler<M> for MemberHandler<M> {
     fn on_event(&mut self, machine: &mut M, now: Instant, event: Event) {
         let Event::Order(order) = event else {
             crate::daemon::log_event(&self.name, &event);
+            if let (Event::GenerationRaised { generation, .. }, Some(state)) = (event, &mut self.state) {
+                if let Err(e) = state.raise_generation(generation) {
+                    warn!(node = %self.name, "cannot persist the raised generation: {e:#}");
+                }
+            }
             return;
         };
         let env = OrderEnv::of(&order);

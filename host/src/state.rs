@@ -62,6 +62,16 @@ impl StateFile {
         Generation(self.state.generation)
     }
 
+    /// Persists a generation the node was raised to at run time (a parent held a newer one of
+    /// it: this file had been lost or restored from an old copy); ignored if not newer.
+    pub fn raise_generation(&mut self, generation: Generation) -> anyhow::Result<()> {
+        if generation.0 <= self.state.generation {
+            return Ok(());
+        }
+        self.state.generation = generation.0;
+        self.write()
+    }
+
     /// The last order sequence number persisted.
     pub fn order_seq(&self) -> u32 {
         self.state.order_seq
@@ -107,6 +117,16 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("vigil-state-{tag}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         dir
+    }
+
+    #[test]
+    fn a_raised_generation_is_where_the_next_boot_starts_from() {
+        let dir = temp_dir("raise");
+        let mut state = StateFile::boot(&dir, "r1").unwrap();
+        state.raise_generation(Generation(41)).unwrap();
+        state.raise_generation(Generation(7)).unwrap();
+        assert_eq!(StateFile::boot(&dir, "r1").unwrap().generation(), Generation(42));
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]

@@ -264,7 +264,7 @@ impl<S: AsRef<[Slot]> + AsMut<[Slot]>, const R: usize, const T: usize> Hub<S, R,
             self.reply(from, id, ReplyKind::Stale);
             return None;
         }
-        let rebooted = header.generation != entry.generation;
+        let mut rebooted = header.generation != entry.generation;
         if let Some(n) = name {
             if entry.name.is_empty() {
                 entry.name = n.clone();
@@ -285,8 +285,16 @@ impl<S: AsRef<[Slot]> + AsMut<[Slot]>, const R: usize, const T: usize> Hub<S, R,
             *d = new_direct(from, now, interval_ms, home);
         }
         if !d.replay.accept(header.sequence) {
-            self.counters.replayed += 1;
-            return None;
+            if !given_up {
+                self.counters.replayed += 1;
+                return None;
+            }
+            // The same generation starting its sequence over, after the node was given up: an
+            // instance that booted with the same generation (a wiped state file, as the first
+            // boot had). Taken back like a smaller generation would be.
+            *d = new_direct(from, now, interval_ms, home);
+            d.replay.accept(header.sequence);
+            rebooted = true;
         }
         d.addr = from;
         d.last_heard = now;

@@ -735,3 +735,38 @@ fn a_node_booting_with_a_lower_generation_is_seen_rebooted_at_once() {
     assert_eq!(generation(&mgs, c_id, 9_000), Some((6, NodeState::Alive)));
     assert_eq!(r.counters().stale_generation, stale);
 }
+
+#[test]
+fn a_dead_node_back_with_the_same_generation_and_its_sequence_over_is_taken_back() {
+    let mut slots: [Slot; 16] = empty_slots();
+    let mut r = router(&mut slots[..], &[]);
+    let c0 = NodeId::from_name(&name("c0").unwrap());
+    // Generation 1 pings a while, then goes silent for good (its state is then wiped).
+    let mut first = client("c0", 1, at(10));
+    let mut buf = [0u8; MAX_DATAGRAM];
+    let mut sent = 0;
+    for t in (0..10_000).step_by(50) {
+        while let Some((_, len)) = first.poll_transmit(Instant(t), &mut buf) {
+            r.handle(Instant(t), at(20), &buf[..len]);
+            sent += 1;
+        }
+        drain(&mut r, t);
+    }
+    assert!(sent > 1, "{sent} pings");
+    for t in (10_000..=40_000).step_by(250) {
+        r.handle_timeout(Instant(t));
+        drain(&mut r, t);
+    }
+    assert_eq!(r.table().get(c0).and_then(|e| e.best_state()), Some(NodeState::Dead));
+    // The new instance boots as generation 1 again, its sequence from 1: a reboot, not replays.
+    let mut again = client("c0", 1, at(10));
+    let replayed = r.counters().replayed;
+    r.handle(Instant(40_001), at(20), &ping_of(&mut again, 40_001));
+    assert_eq!(r.table().get(c0).and_then(|e| e.best_state()), Some(NodeState::Alive));
+    assert_eq!(r.counters().replayed, replayed);
+    // While alive, a replay of its earlier datagrams is still dropped.
+    let (_, len) = again.poll_transmit(Instant(42_001), &mut buf).unwrap();
+    r.handle(Instant(42_001), at(20), &buf[..len]);
+    r.handle(Instant(42_002), at(20), &buf[..len]);
+    assert_eq!(r.counters().replayed, replayed + 1);
+}

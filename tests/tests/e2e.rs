@@ -709,3 +709,25 @@ fn a_window_held_open_by_a_dead_router_closes_when_an_admin_says_so() {
     let (unknown, _, stderr) = site.cluster.run(&["close", "--target", "testfs-OST0042", "--mgs", &url]);
     assert!(!unknown.success() && stderr.contains("404"), "{stderr}");
 }
+
+#[test]
+fn a_client_whose_state_was_lost_comes_back_above_its_old_generation() {
+    let mut site = Site::start("state-lost", 4, false);
+    // c03 restarts once (generation 2), then crashes and its state file is gone: it boots as
+    // generation 1, below what r2 holds.
+    site.client("c03").restart();
+    let before =
+        site.wait_for("c03 rebooted", WAIT, |s| s.node("c03").map(|n| n.generation).filter(|&g| g >= 2));
+    let state = site.cluster.dir().join("state").join("c03.state");
+    site.client("c03").kill();
+    std::fs::remove_file(&state).expect("c03's state file");
+    site.client("c03").start();
+    // r2 answers `Stale` and c03 takes the generation above the old one (not 1, as it would
+    // once r2 gave the old instance up), and persists it.
+    let now = site.wait_for("c03 alive above its old generation", WAIT, |s| {
+        s.node("c03").filter(|n| n.state == "alive" && n.generation > before).map(|n| n.generation)
+    });
+    assert_eq!(now, before + 1);
+    let text = std::fs::read_to_string(&state).expect("c03's state file again");
+    assert!(text.contains(&format!("generation = {now}")), "{text}");
+}

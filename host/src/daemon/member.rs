@@ -23,7 +23,7 @@ async fn member(
     node: &NodeOpts,
     parent_addrs: &[String],
     bind: Option<std::net::SocketAddr>,
-) -> anyhow::Result<(MemberConfig, tokio::net::UdpSocket)> {
+) -> anyhow::Result<(MemberConfig, StateFile, tokio::net::UdpSocket)> {
     let timing = node.timing.resolve()?;
     let keys = key::load(&node.key_file())?;
     let (resolved, endpoints) = parents(parent_addrs).await?;
@@ -36,7 +36,7 @@ async fn member(
         keys,
         timing,
     };
-    Ok((config, socket))
+    Ok((config, state, socket))
 }
 
 /// Starts a member machine's loop, which runs until `stop` completes.
@@ -44,12 +44,12 @@ fn start<M: Machine>(
     name: &str,
     socket: tokio::net::UdpSocket,
     machine: impl FnOnce(&Clock) -> M,
-    hook: Hook,
+    (hook, state): (Hook, StateFile),
     stop: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<Spawned<M>> {
     let clock = Clock::start();
     let machine = machine(&clock);
-    let handler = |commands| MemberHandler { name: name.to_owned(), hook, commands };
+    let handler = |commands| MemberHandler { name: name.to_owned(), hook, commands, state: Some(state) };
     Ok(driver::spawn(socket, machine, handler, clock, stop)?)
 }
 
@@ -81,14 +81,15 @@ pub async fn start_client(
 ) -> anyhow::Result<Spawned<Client>> {
     let name = required(opts.name.clone(), "name")?;
     let keys = super::order_keys(&opts.order_pubs)?;
-    let (config, socket): (ClientConfig, _) = member(&name, &opts.node, &opts.parents, opts.bind).await?;
+    let (config, state, socket): (ClientConfig, _, _) =
+        member(&name, &opts.node, &opts.parents, opts.bind).await?;
     info!(name, generation = config.generation.0, "client starting");
     let machine = |clock: &Clock| {
         let mut client = Client::new(config, clock.now());
         client.set_order_keys(keys);
         client
     };
-    start(&name, socket, machine, hook, stop)
+    start(&name, socket, machine, (hook, state), stop)
 }
 
 /// `vigil server`.
@@ -112,7 +113,7 @@ pub async fn start_server(
     let target = wire_name(&required(opts.target.clone(), "target")?, "target")?;
     let addrs = wire_nids::<MAX_TARGET_ADDRS>(&opts.target_addrs)?;
     let keys = super::order_keys(&opts.order_pubs)?;
-    let (member, socket) = member(&name, &opts.node, &opts.parents, opts.bind).await?;
+    let (member, state, socket) = member(&name, &opts.node, &opts.parents, opts.bind).await?;
     info!(
         name,
         target = target.as_str(),
@@ -126,5 +127,5 @@ pub async fn start_server(
         server.set_order_keys(keys);
         server
     };
-    start(&name, socket, machine, hook, stop)
+    start(&name, socket, machine, (hook, state), stop)
 }

@@ -2,7 +2,7 @@
 
 use hyper::body::Bytes;
 use hyper::{Method, StatusCode};
-use tracing::info;
+use tracing::{info, warn};
 use vigil_proto::{Event, Instant, RouterConfig};
 
 use super::{log_event, parents, ready, Shutdown};
@@ -17,11 +17,18 @@ use crate::status::render_counters;
 pub struct RouterHandler {
     /// The router's name, for logs.
     pub name: String,
+    /// Where a generation raised at run time is persisted (none in the demo).
+    pub state: Option<StateFile>,
 }
 
 impl Handler<RouterMachine> for RouterHandler {
     fn on_event(&mut self, _router: &mut RouterMachine, _now: Instant, event: Event) {
         log_event(&self.name, &event);
+        if let (Event::GenerationRaised { generation, .. }, Some(state)) = (&event, &mut self.state) {
+            if let Err(e) = state.raise_generation(*generation) {
+                warn!(router = %self.name, "cannot persist the raised generation: {e:#}");
+            }
+        }
     }
 }
 
@@ -75,7 +82,7 @@ pub async fn run(opts: RouterOpts) -> anyhow::Result<()> {
     let clock = Clock::start();
     let machine =
         RouterMachine::new(config, slots(opts.table_slots.unwrap_or(DEFAULT_ROUTER_SLOTS)), clock.now());
-    let handler = RouterHandler { name: name.clone() };
+    let handler = RouterHandler { name: name.clone(), state: Some(state) };
     let spawned = driver::spawn(socket, machine, |_| handler, clock, shutdown.wait())?;
     let mut addrs = vec![("udp", spawned.addr)];
     if let Some(listener) = metrics_listener {
