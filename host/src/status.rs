@@ -481,6 +481,6 @@ mod tests {
         assert!(!text.contains("vigil_recovery_eta_ms{"), "no estimate yet");
         assert!(text.contains("vigil_datagrams_total{dir=\"received\"} 5\n"));
         assert!(text.contains("vigil_dropped_total{reason=\"unauthenticated\"} 2\n"));
-        assert_eq!(text.matches("vigil_dropped_total{").count(), 13);
+        assert_eq!(text.matches("vigil_dropped_total{").count(), 14);
     }
 }
