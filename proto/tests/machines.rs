@@ -31,6 +31,21 @@ fn router<'a>(slots: &'a mut [Slot], alternates: &[Endpoint]) -> Router<&'a mut 
     Router::new(config, slots, Instant(0))
 }
 
+/// Router `name` of `generation` under the MGS at(1), sending from its boot on (no settling).
+fn settled_router<'a>(name_: &str, generation: u32, slots: &'a mut [Slot]) -> Router<&'a mut [Slot]> {
+    let parents = [at(1)].into_iter().collect();
+    let mut config = RouterConfig::new(name(name_).unwrap(), Generation(generation), parents, keys());
+    config.settle_ms = 0;
+    Router::new(config, slots, Instant(0))
+}
+
+/// An MGS (at(1)) with 16 slots that closes windows from its start on.
+fn test_mgs() -> Mgs<Box<[Slot]>> {
+    let mut config = MgsConfig::new(name("mgs").unwrap(), Generation(1), keys());
+    config.startup_hold_ms = 0;
+    Mgs::new(config, vec![None; 16].into_boxed_slice(), Instant(0))
+}
+
 /// Every datagram the router sends now, decoded, with its destination.
 fn drain(r: &mut Router<&mut [Slot]>, now: u64) -> Vec<(Endpoint, Message)> {
     let mut buf = [0u8; MAX_DATAGRAM];
@@ -429,10 +444,7 @@ fn routers_give_clients_only_recovery_orders_and_servers_only_window_orders() {
 #[test]
 fn a_reply_to_an_older_ping_does_not_cancel_the_resend_of_a_lost_report() {
     let mgs_at = at(1);
-    let mut config = MgsConfig::new(name("mgs").unwrap(), Generation(1), keys());
-    config.startup_hold_ms = 0;
-    let slots: Box<[Slot]> = vec![None; 16].into_boxed_slice();
-    let mut mgs: Mgs<Box<[Slot]>> = Mgs::new(config, slots, Instant(0));
+    let mut mgs = test_mgs();
     let mut c = client("c0", 1, mgs_at);
     let mut buf = [0u8; MAX_DATAGRAM];
     let (_, len) = c.poll_transmit(Instant(0), &mut buf).unwrap();
@@ -493,15 +505,9 @@ fn updates_until(r: &mut Router<&mut [Slot]>, now: u64) -> Vec<Vec<u8>> {
 
 #[test]
 fn a_late_snapshot_page_does_not_sweep_what_a_newer_one_brought() {
-    let mut config = MgsConfig::new(name("mgs").unwrap(), Generation(1), keys());
-    config.startup_hold_ms = 0;
-    let slots: Box<[Slot]> = vec![None; 16].into_boxed_slice();
-    let mut mgs: Mgs<Box<[Slot]>> = Mgs::new(config, slots, Instant(0));
+    let mut mgs = test_mgs();
     let mut rslots: [Slot; 16] = empty_slots();
-    let mut rconfig =
-        RouterConfig::new(name("r1").unwrap(), Generation(1), [at(1)].into_iter().collect(), keys());
-    rconfig.settle_ms = 0;
-    let mut r = Router::new(rconfig, &mut rslots[..], Instant(0));
+    let mut r = settled_router("r1", 1, &mut rslots[..]);
     // c0 joins; the router's first snapshot page goes out (and is delayed on the way).
     let mut c0 = client("c0", 1, at(2));
     r.handle(Instant(0), at(20), &ping_of(&mut c0, 0));
@@ -581,14 +587,9 @@ fn run_three(
 
 #[test]
 fn a_reply_to_an_older_update_does_not_cancel_the_resend_of_a_lost_one() {
-    let mut config = MgsConfig::new(name("mgs").unwrap(), Generation(1), keys());
-    config.startup_hold_ms = 0;
-    let mut mgs: Mgs<Box<[Slot]>> = Mgs::new(config, vec![None; 16].into_boxed_slice(), Instant(0));
+    let mut mgs = test_mgs();
     let mut rslots: [Slot; 16] = empty_slots();
-    let mut rconfig =
-        RouterConfig::new(name("r1").unwrap(), Generation(1), [at(1)].into_iter().collect(), keys());
-    rconfig.settle_ms = 0;
-    let mut r = Router::new(rconfig, &mut rslots[..], Instant(0));
+    let mut r = settled_router("r1", 1, &mut rslots[..]);
     let mut c = client("c0", 1, at(2));
     run_three(&mut mgs, &mut r, &mut c, (0, 3_000), &mut |_, _, _| true);
     // A target restarts: the order reaches the client, which applies it.
@@ -638,21 +639,13 @@ fn a_reply_to_an_older_update_does_not_cancel_the_resend_of_a_lost_one() {
 
 #[test]
 fn a_window_held_open_by_a_router_gone_for_good_closes_when_an_admin_says_so() {
-    let mut config = MgsConfig::new(name("mgs").unwrap(), Generation(1), keys());
-    config.startup_hold_ms = 0;
-    let mut mgs: Mgs<Box<[Slot]>> = Mgs::new(config, vec![None; 16].into_boxed_slice(), Instant(0));
+    let mut mgs = test_mgs();
     let mut rslots: [Slot; 16] = empty_slots();
-    let mut rconfig =
-        RouterConfig::new(name("r1").unwrap(), Generation(1), [at(1)].into_iter().collect(), keys());
-    rconfig.settle_ms = 0;
-    let mut r = Router::new(rconfig, &mut rslots[..], Instant(0));
+    let mut r = settled_router("r1", 1, &mut rslots[..]);
     let mut c = client("c0", 1, at(2));
     // A second router joins, then is never heard again.
     let mut r2slots: [Slot; 16] = empty_slots();
-    let mut r2config =
-        RouterConfig::new(name("r2").unwrap(), Generation(1), [at(1)].into_iter().collect(), keys());
-    r2config.settle_ms = 0;
-    let mut r2: Router<&mut [Slot]> = Router::new(r2config, &mut r2slots[..], Instant(0));
+    let mut r2 = settled_router("r2", 1, &mut r2slots[..]);
     let mut buf = [0u8; MAX_DATAGRAM];
     let (_, len) = r2.poll_transmit(Instant(0), &mut buf).unwrap();
     mgs.handle(Instant(0), at(3), &buf[..len]);
@@ -684,22 +677,12 @@ fn a_window_held_open_by_a_router_gone_for_good_closes_when_an_admin_says_so() {
     assert_eq!(held.count(), 1, "the router holds the CloseWindow order");
 }
 
-/// Router r1 of generation `generation`, parent at(1), over `slots`.
-fn router_at(generation: u32, slots: &mut [Slot]) -> Router<&mut [Slot]> {
-    let mut config =
-        RouterConfig::new(name("r1").unwrap(), Generation(generation), [at(1)].into_iter().collect(), keys());
-    config.settle_ms = 0;
-    Router::new(config, slots, Instant(0))
-}
-
 #[test]
 fn a_node_booting_with_a_lower_generation_is_seen_rebooted_at_once() {
-    let mut config = MgsConfig::new(name("mgs").unwrap(), Generation(1), keys());
-    config.startup_hold_ms = 0;
-    let mut mgs: Mgs<Box<[Slot]>> = Mgs::new(config, vec![None; 16].into_boxed_slice(), Instant(0));
+    let mut mgs = test_mgs();
     let (r_id, c_id) = (NodeId::from_name(&name("r1").unwrap()), NodeId::from_name(&name("c0").unwrap()));
     let mut slots: [Slot; 16] = empty_slots();
-    let mut r = router_at(10, &mut slots[..]);
+    let mut r = settled_router("r1", 10, &mut slots[..]);
     let mut c = client("c0", 5, at(2));
     run_three(&mut mgs, &mut r, &mut c, (0, 3_000), &mut |_, _, _| true);
     let generation =
@@ -714,7 +697,7 @@ fn a_node_booting_with_a_lower_generation_is_seen_rebooted_at_once() {
     assert!(r.counters().stale_generation >= 1);
     // The same for a router drawing a random generation at boot, below the one the MGS holds.
     let mut slots2: [Slot; 16] = empty_slots();
-    let mut r = router_at(3, &mut slots2[..]);
+    let mut r = settled_router("r1", 3, &mut slots2[..]);
     run_three(&mut mgs, &mut r, &mut c, (4_001, 4_100), &mut |_, _, _| true);
     assert_eq!(generation(&mgs, r_id, 4_100), Some((11, NodeState::Alive)));
     let raised = std::iter::from_fn(|| r.poll_event())

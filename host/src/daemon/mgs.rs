@@ -16,7 +16,7 @@ use tokio::time::MissedTickBehavior;
 use tracing::{error, info, warn};
 use vigil_proto::mgs::CloseError;
 use vigil_proto::wire::MAX_TARGET_ADDRS;
-use vigil_proto::{Event, Instant, MgsConfig};
+use vigil_proto::{Event, Instant, MgsConfig, Name, OrderId};
 
 use super::{log_event, ready, Shutdown};
 use crate::config::{required, wire_name, wire_nids, MgsOpts, DEFAULT_HTTP, DEFAULT_MGS_SLOTS};
@@ -58,6 +58,53 @@ impl Handler<MgsMachine> for MgsHandler {
                 self.tap = None;
             }
         }
+    }
+}
+
+const SHUTTING_DOWN: &str = "the MGS is shutting down";
+
+/// A request's JSON body and its target's name, or the 400 that says what is wrong.
+fn target_request<T: serde::de::DeserializeOwned>(
+    body: &[u8],
+    target: fn(&T) -> &str,
+) -> Result<(T, Name), Reply> {
+    let request: T = serde_json::from_slice(body)
+        .map_err(|e| Reply::error(StatusCode::BAD_REQUEST, format!("bad request: {e}")))?;
+    let name = wire_name(target(&request), "target").map_err(|e| Reply::error(StatusCode::BAD_REQUEST, e))?;
+    Ok((request, name))
+}
+
+/// The answer naming the order issued.
+fn order_reply(id: OrderId) -> Reply {
+    Reply::json(serde_json::json!(RecoverReply { order_id: order_id(id) }).to_string())
+}
+
+/// `POST /api/v1/recover`: an admin's recovery order.
+async fn recover(commands: Commands<MgsMachine>, body: &[u8]) -> Result<Reply, Reply> {
+    let (request, target) = target_request(body, |r: &RecoverRequest| &r.target)?;
+    let addrs = wire_nids::<MAX_TARGET_ADDRS>(&request.addrs)
+        .map_err(|e| Reply::error(StatusCode::BAD_REQUEST, e))?;
+    match commands.ask(move |m, now| m.recover(now, target, addrs)).await {
+        Some(Ok(id)) => {
+            info!(target = %request.target, order = %order_id(id), "manual recovery ordered");
+            Ok(order_reply(id))
+        }
+        Some(Err(e)) => Err(Reply::error(StatusCode::SERVICE_UNAVAILABLE, e)),
+        None => Err(Reply::error(StatusCode::SERVICE_UNAVAILABLE, SHUTTING_DOWN)),
+    }
+}
+
+/// `POST /api/v1/close`: an admin closes a recovery window.
+async fn close(commands: Commands<MgsMachine>, body: &[u8]) -> Result<Reply, Reply> {
+    let (request, target) = target_request(body, |r: &CloseRequest| &r.target)?;
+    match commands.ask(move |m, now| m.close(now, &target)).await {
+        Some(Ok(id)) => {
+            warn!(target = %request.target, order = %order_id(id), "recovery window closed by an admin");
+            Ok(order_reply(id))
+        }
+        Some(Err(e @ CloseError::NoRecovery)) => Err(Reply::error(StatusCode::NOT_FOUND, e)),
+        Some(Err(e)) => Err(Reply::error(StatusCode::CONFLICT, e)),
+        None => Err(Reply::error(StatusCode::SERVICE_UNAVAILABLE, SHUTTING_DOWN)),
     }
 }
 
@@ -148,7 +195,7 @@ async fn api(
     path: String,
     body: Bytes,
 ) -> Reply {
-    let gone = || Reply::error(StatusCode::SERVICE_UNAVAILABLE, "the MGS is shutting down");
+    let gone = || Reply::error(StatusCode::SERVICE_UNAVAILABLE, SHUTTING_DOWN);
     match (method, path.as_str()) {
         (Method::GET, "/") => web::index(),
         (Method::GET, "/api/v1/status") => match commands.ask(move |m, now| snapshot(m, &name, now)).await {
@@ -170,49 +217,8 @@ async fn api(
                 None => gone(),
             }
         }
-        (Method::POST, "/api/v1/recover") => {
-            let request: RecoverRequest = match serde_json::from_slice(&body) {
-                Ok(r) => r,
-                Err(e) => return Reply::error(StatusCode::BAD_REQUEST, format!("bad request: {e}")),
-            };
-            let target = match wire_name(&request.target, "target") {
-                Ok(t) => t,
-                Err(e) => return Reply::error(StatusCode::BAD_REQUEST, e),
-            };
-            let addrs = match wire_nids::<MAX_TARGET_ADDRS>(&request.addrs) {
-                Ok(a) => a,
-                Err(e) => return Reply::error(StatusCode::BAD_REQUEST, e),
-            };
-            match commands.ask(move |m, now| m.recover(now, target, addrs)).await {
-                Some(Ok(id)) => {
-                    info!(target = %request.target, order = %order_id(id), "manual recovery ordered");
-                    let reply = RecoverReply { order_id: order_id(id) };
-                    Reply::json(serde_json::json!(reply).to_string())
-                }
-                Some(Err(e)) => Reply::error(StatusCode::SERVICE_UNAVAILABLE, e),
-                None => gone(),
-            }
-        }
-        (Method::POST, "/api/v1/close") => {
-            let request: CloseRequest = match serde_json::from_slice(&body) {
-                Ok(r) => r,
-                Err(e) => return Reply::error(StatusCode::BAD_REQUEST, format!("bad request: {e}")),
-            };
-            let target = match wire_name(&request.target, "target") {
-                Ok(t) => t,
-                Err(e) => return Reply::error(StatusCode::BAD_REQUEST, e),
-            };
-            match commands.ask(move |m, now| m.close(now, &target)).await {
-                Some(Ok(id)) => {
-                    warn!(target = %request.target, order = %order_id(id), "recovery window closed by an admin");
-                    let reply = RecoverReply { order_id: order_id(id) };
-                    Reply::json(serde_json::json!(reply).to_string())
-                }
-                Some(Err(e @ CloseError::NoRecovery)) => Reply::error(StatusCode::NOT_FOUND, e),
-                Some(Err(e)) => Reply::error(StatusCode::CONFLICT, e),
-                None => gone(),
-            }
-        }
+        (Method::POST, "/api/v1/recover") => recover(commands, &body).await.unwrap_or_else(|e| e),
+        (Method::POST, "/api/v1/close") => close(commands, &body).await.unwrap_or_else(|e| e),
         (_, "/" | "/api/v1/status" | "/api/v1/events" | "/metrics" | "/api/v1/recover" | "/api/v1/close") => {
             Reply::error(StatusCode::METHOD_NOT_ALLOWED, "method not allowed")
         }
