@@ -125,6 +125,30 @@ impl NodeOpts {
     }
 }
 
+/// Options of every node below the MGS: where its parents are, and whose orders it trusts.
+#[derive(Args, Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UpstreamOpts {
+    /// Next hop toward the MGS (a router or the MGS), primary first; at most two.
+    #[arg(long = "parent", value_name = "ADDR")]
+    #[serde(default)]
+    pub parents: Vec<String>,
+    /// Verify orders with this MGS public key (`vigil keygen --order`) and drop unsigned or
+    /// forged ones; at most two (the current key and the next, during a rotation).
+    #[arg(long = "order-pub", value_name = "FILE")]
+    #[serde(default)]
+    pub order_pubs: Vec<PathBuf>,
+}
+
+impl UpstreamOpts {
+    fn merge(self, file: UpstreamOpts) -> UpstreamOpts {
+        UpstreamOpts {
+            parents: or_list(self.parents, file.parents),
+            order_pubs: or_list(self.order_pubs, file.order_pubs),
+        }
+    }
+}
+
 /// `vigil mgs`.
 #[derive(Args, Clone, Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -168,21 +192,15 @@ pub struct RouterOpts {
     /// UDP address for children; port 0 picks one.
     #[arg(long, value_name = "ADDR")]
     pub listen: Option<SocketAddr>,
-    /// Next hop toward the MGS (a router or the MGS), primary first; at most two.
-    #[arg(long = "parent", value_name = "ADDR")]
-    #[serde(default)]
-    pub parents: Vec<String>,
     /// Node table slots (capacity is 7/8 of it) [default: 8192].
     #[arg(long, value_name = "N")]
     pub table_slots: Option<usize>,
-    /// Verify orders with this MGS public key (`vigil keygen --order`) and drop unsigned or
-    /// forged ones; at most two (the current key and the next, during a rotation).
-    #[arg(long = "order-pub", value_name = "FILE")]
-    #[serde(default)]
-    pub order_pubs: Vec<PathBuf>,
     /// Serve Prometheus metrics of this router's counters over HTTP at this address.
     #[arg(long, value_name = "ADDR")]
     pub metrics: Option<SocketAddr>,
+    #[command(flatten)]
+    #[serde(flatten)]
+    pub upstream: UpstreamOpts,
     #[command(flatten)]
     #[serde(flatten)]
     pub node: NodeOpts,
@@ -199,24 +217,18 @@ pub struct ClientOpts {
     /// The client's name, unique in the cluster.
     #[arg(long)]
     pub name: Option<String>,
-    /// Next hop toward the MGS (a router or the MGS), primary first; at most two.
-    #[arg(long = "parent", value_name = "ADDR")]
-    #[serde(default)]
-    pub parents: Vec<String>,
     /// Local UDP address [default: any address of the parents' family, port chosen by the OS].
     #[arg(long, value_name = "ADDR")]
     pub bind: Option<SocketAddr>,
-    /// Verify orders with this MGS public key (`vigil keygen --order`) and drop unsigned or
-    /// forged ones; at most two (the current key and the next, during a rotation).
-    #[arg(long = "order-pub", value_name = "FILE")]
-    #[serde(default)]
-    pub order_pubs: Vec<PathBuf>,
     /// Command run through `sh -c` on a recovery order (exit 0 = reconnected).
     #[arg(long, value_name = "CMD")]
     pub on_order: Option<String>,
     /// Milliseconds after which a hook is killed and the order counts as failed [default: 30000].
     #[arg(long, value_name = "MS")]
     pub hook_timeout_ms: Option<u64>,
+    #[command(flatten)]
+    #[serde(flatten)]
+    pub upstream: UpstreamOpts,
     #[command(flatten)]
     #[serde(flatten)]
     pub node: NodeOpts,
@@ -240,27 +252,21 @@ pub struct ServerOpts {
     #[arg(long = "target-addr", value_name = "NID")]
     #[serde(default)]
     pub target_addrs: Vec<String>,
-    /// Next hop toward the MGS (a router or the MGS), primary first; at most two.
-    #[arg(long = "parent", value_name = "ADDR")]
-    #[serde(default)]
-    pub parents: Vec<String>,
     /// Local UDP address [default: any address of the parents' family, port chosen by the OS].
     #[arg(long, value_name = "ADDR")]
     pub bind: Option<SocketAddr>,
     /// The target's own recovery window in ms [default: 300000, Lustre's recovery_time_soft].
     #[arg(long, value_name = "MS")]
     pub window_ms: Option<u32>,
-    /// Verify orders with this MGS public key (`vigil keygen --order`) and drop unsigned or
-    /// forged ones; at most two (the current key and the next, during a rotation).
-    #[arg(long = "order-pub", value_name = "FILE")]
-    #[serde(default)]
-    pub order_pubs: Vec<PathBuf>,
     /// Command run through `sh -c` when the MGS orders the window closed (exit 0 = closed).
     #[arg(long, value_name = "CMD")]
     pub on_close_window: Option<String>,
     /// Milliseconds after which a hook is killed and the order counts as failed [default: 30000].
     #[arg(long, value_name = "MS")]
     pub hook_timeout_ms: Option<u64>,
+    #[command(flatten)]
+    #[serde(flatten)]
+    pub upstream: UpstreamOpts,
     #[command(flatten)]
     #[serde(flatten)]
     pub node: NodeOpts,
@@ -310,10 +316,9 @@ impl RouterOpts {
             config: self.config,
             name: self.name.or(file.name),
             listen: self.listen.or(file.listen),
-            parents: or_list(self.parents, file.parents),
             table_slots: self.table_slots.or(file.table_slots),
             metrics: self.metrics.or(file.metrics),
-            order_pubs: or_list(self.order_pubs, file.order_pubs),
+            upstream: self.upstream.merge(file.upstream),
             node: self.node.merge(file.node),
         })
     }
@@ -326,11 +331,10 @@ impl ClientOpts {
         Ok(ClientOpts {
             config: self.config,
             name: self.name.or(file.name),
-            parents: or_list(self.parents, file.parents),
             bind: self.bind.or(file.bind),
             on_order: self.on_order.or(file.on_order),
-            order_pubs: or_list(self.order_pubs, file.order_pubs),
             hook_timeout_ms: self.hook_timeout_ms.or(file.hook_timeout_ms),
+            upstream: self.upstream.merge(file.upstream),
             node: self.node.merge(file.node),
         })
     }
@@ -345,12 +349,11 @@ impl ServerOpts {
             name: self.name.or(file.name),
             target: self.target.or(file.target),
             target_addrs: or_list(self.target_addrs, file.target_addrs),
-            parents: or_list(self.parents, file.parents),
             bind: self.bind.or(file.bind),
             window_ms: self.window_ms.or(file.window_ms),
             on_close_window: self.on_close_window.or(file.on_close_window),
-            order_pubs: or_list(self.order_pubs, file.order_pubs),
             hook_timeout_ms: self.hook_timeout_ms.or(file.hook_timeout_ms),
+            upstream: self.upstream.merge(file.upstream),
             node: self.node.merge(file.node),
         })
     }
@@ -423,7 +426,7 @@ mod tests {
     fn the_file_fills_in_and_flags_override() {
         let opts = client_with_file(&["--name", "c7", "--ping-interval-ms", "200"], FILE).unwrap();
         assert_eq!(opts.name.as_deref(), Some("c7"));
-        assert_eq!(opts.parents, ["10.0.0.1:7470", "[fd00::1]:7470"]);
+        assert_eq!(opts.upstream.parents, ["10.0.0.1:7470", "[fd00::1]:7470"]);
         assert_eq!(opts.on_order.as_deref(), Some("lctl recover"));
         assert_eq!(opts.node.state_dir(), PathBuf::from("/tmp/vigil"));
         assert_eq!(opts.node.key_file(), PathBuf::from(DEFAULT_KEY_FILE));
@@ -431,14 +434,14 @@ mod tests {
         assert_eq!((timing.ping_interval_ms, timing.dead_after), (200, 10));
         assert_eq!(timing.suspect_after, Timing::default().suspect_after);
         let opts = client_with_file(&["--parent", "127.0.0.1:1"], FILE).unwrap();
-        assert_eq!(opts.parents, ["127.0.0.1:1"], "a list on the command line replaces the file's");
+        assert_eq!(opts.upstream.parents, ["127.0.0.1:1"], "a list on the command line replaces the file's");
     }
 
     #[test]
     fn without_a_file_flags_alone_count() {
         let opts = Cli::try_parse_from(["vigil", "--name", "c1", "--parent", "1.2.3.4:5"]).unwrap().client;
         let opts = opts.load().unwrap();
-        assert_eq!(opts.parents, ["1.2.3.4:5"]);
+        assert_eq!(opts.upstream.parents, ["1.2.3.4:5"]);
         assert!(opts.on_order.is_none());
     }
 
@@ -472,7 +475,7 @@ mod tests {
         assert_eq!(server.target_addrs, ["10.1.0.7@o2ib"]);
         assert!(parse_file::<RouterOpts>("on_order = \"x\"").is_err(), "a client key in a router file");
         let router: RouterOpts = parse_file("order_pubs = [\"/etc/vigil/order-1.pub\"]").unwrap();
-        assert_eq!(router.order_pubs, [PathBuf::from("/etc/vigil/order-1.pub")]);
+        assert_eq!(router.upstream.order_pubs, [PathBuf::from("/etc/vigil/order-1.pub")]);
         let mgs: MgsOpts = parse_file("order_key = \"/etc/vigil/order.key\"").unwrap();
         assert_eq!(mgs.order_key, Some(PathBuf::from("/etc/vigil/order.key")));
         assert!(parse_file::<MgsOpts>("order_pubs = []").is_err(), "the MGS signs, it does not verify");

@@ -52,14 +52,14 @@ fn every_example_config_loads_with_the_real_loader() {
             "router" => {
                 let opts = RouterOpts { config, ..RouterOpts::default() }.load().expect(&what);
                 required(opts.listen, "listen").expect(&what);
-                assert!((1..=2).contains(&opts.parents.len()), "{what}");
-                assert!(opts.order_pubs.len() <= 2, "{what}");
+                assert!((1..=2).contains(&opts.upstream.parents.len()), "{what}");
+                assert!(opts.upstream.order_pubs.len() <= 2, "{what}");
                 opts.node.timing.resolve().expect(&what);
             }
             "client" => {
                 let opts = ClientOpts { config, ..ClientOpts::default() }.load().expect(&what);
                 wire_name(&required(opts.name, "name").unwrap(), "node").expect(&what);
-                assert!((1..=2).contains(&opts.parents.len()), "{what}");
+                assert!((1..=2).contains(&opts.upstream.parents.len()), "{what}");
                 assert_shipped_hook(opts.on_order.as_deref());
                 opts.node.timing.resolve().expect(&what);
             }

@@ -80,9 +80,9 @@ pub async fn start_client(
     stop: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<Spawned<Client>> {
     let name = required(opts.name.clone(), "name")?;
-    let keys = super::order_keys(&opts.order_pubs)?;
+    let keys = super::order_keys(&opts.upstream.order_pubs)?;
     let (config, state, socket): (ClientConfig, _, _) =
-        member(&name, &opts.node, &opts.parents, opts.bind).await?;
+        member(&name, &opts.node, &opts.upstream.parents, opts.bind).await?;
     info!(name, generation = config.generation.0, "client starting");
     let machine = |clock: &Clock| {
         let mut client = Client::new(config, clock.now());
@@ -112,8 +112,8 @@ pub async fn start_server(
     let name = required(opts.name.clone(), "name")?;
     let target = wire_name(&required(opts.target.clone(), "target")?, "target")?;
     let addrs = wire_nids::<MAX_TARGET_ADDRS>(&opts.target_addrs)?;
-    let keys = super::order_keys(&opts.order_pubs)?;
-    let (member, state, socket) = member(&name, &opts.node, &opts.parents, opts.bind).await?;
+    let keys = super::order_keys(&opts.upstream.order_pubs)?;
+    let (member, state, socket) = member(&name, &opts.node, &opts.upstream.parents, opts.bind).await?;
     info!(
         name,
         target = target.as_str(),

@@ -65,12 +65,12 @@ pub async fn run(opts: RouterOpts) -> anyhow::Result<()> {
     let timing = opts.node.timing.resolve()?;
     let keys = key::load(&opts.node.key_file())?;
     let listen = required(opts.listen, "listen")?;
-    let (_, upstream) = parents(&opts.parents).await?;
+    let (_, upstream) = parents(&opts.upstream.parents).await?;
     let state = StateFile::boot(&opts.node.state_dir(), &name)?;
     let generation = state.generation();
     let mut config = RouterConfig::new(wire_name(&name, "router")?, generation, upstream, keys);
     config.timing = timing;
-    config.order_keys = super::order_keys(&opts.order_pubs)?;
+    config.order_keys = super::order_keys(&opts.upstream.order_pubs)?;
     config.settle_ms = timing.ping_interval_ms.saturating_add(timing.ping_interval_ms / 2);
 
     let shutdown = Shutdown::on_signals()?;
