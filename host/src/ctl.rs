@@ -68,11 +68,20 @@ fn eta(ms: Option<u64>) -> String {
     }
 }
 
+/// ` (waiting for r1, r2)` while a window waits for child routers' subtrees.
+fn waiting(routers: &[String]) -> String {
+    if routers.is_empty() {
+        String::new()
+    } else {
+        format!(" (waiting for {})", routers.join(", "))
+    }
+}
+
 fn recovery_line(t: &TargetInfo) -> String {
     let Some(r) = &t.recovery else { return "-".to_owned() };
     let pct = if r.live == 0 { 100 } else { u64::from(r.reconnected) * 100 / u64::from(r.live) };
     format!(
-        "order {}{}: {}/{} reconnected ({pct}%), {} applied, {} failed, window {}, eta {}, {:.1} s",
+        "order {}{}: {}/{} reconnected ({pct}%), {} applied, {} failed, window {}{}, eta {}, {:.1} s",
         r.order_id,
         if r.manual { " (manual)" } else { "" },
         r.reconnected,
@@ -80,6 +89,7 @@ fn recovery_line(t: &TargetInfo) -> String {
         r.applied,
         r.failed,
         if r.closed_by_admin { "closed by admin" } else { &r.window },
+        waiting(&r.waiting_for),
         eta(r.eta_ms),
         r.elapsed_ms as f64 / 1000.0,
     )
@@ -175,6 +185,7 @@ mod tests {
                     failed: 0,
                     window: "open".into(),
                     closed_by_admin: false,
+                    waiting_for: vec!["r2".into(), "r3".into()],
                     eta_ms: Some(1500),
                     elapsed_ms: 1500,
                 }),
@@ -184,5 +195,6 @@ mod tests {
         assert!(text.contains("alive 1, suspect 0, dead 1, unreachable 0"), "{text}");
         assert!(text.contains("c2") && !text.contains("c1 "), "{text}");
         assert!(text.contains("2/4 reconnected (50%)") && text.contains("eta 1.5 s"), "{text}");
+        assert!(text.contains("window open (waiting for r2, r3)"), "{text}");
     }
 }

@@ -154,6 +154,10 @@ pub struct RecoveryInfo {
     pub window: String,
     /// Closed by an admin (`vigil close`) rather than by every live client reconnecting.
     pub closed_by_admin: bool,
+    /// While open: the MGS's child routers whose subtrees the window still waits for (down, cut
+    /// off, or waiting for one of their own); with every visible client back, these are what
+    /// keeps it open (`vigil close` if they are gone for good).
+    pub waiting_for: Vec<String>,
     /// Estimated ms until every live client reconnected (0 once closed; none before a rate is
     /// known).
     pub eta_ms: Option<u64>,
@@ -227,7 +231,7 @@ pub fn counter_fields(c: &Counters) -> [(&'static str, bool, u64); 16] {
     ]
 }
 
-fn recovery_info(r: &Recovery, now: Instant) -> RecoveryInfo {
+fn recovery_info(r: &Recovery, now: Instant, waiting_for: Vec<String>) -> RecoveryInfo {
     let end = r.closed.map(|(_, at)| at).or(r.target_up).unwrap_or(now);
     RecoveryInfo {
         order_id: order_id(r.order),
@@ -246,6 +250,7 @@ fn recovery_info(r: &Recovery, now: Instant) -> RecoveryInfo {
         }
         .to_owned(),
         closed_by_admin: r.closed_by_admin,
+        waiting_for,
         eta_ms: r.eta_ms(now),
         elapsed_ms: end.since(r.began),
     }
@@ -292,6 +297,11 @@ pub fn snapshot(mgs: &MgsMachine, name: &str, now: Instant) -> Status {
         })
         .collect();
     let recoveries = mgs.recoveries();
+    let info = |r: &Recovery| {
+        let open = !r.window_closed() && !r.queued;
+        let waiting_for = if open { mgs.waiting_for(r.order).map(name_of).collect() } else { Vec::new() };
+        recovery_info(r, now, waiting_for)
+    };
     let mut targets: Vec<TargetInfo> = mgs
         .targets()
         .map(|t| {
@@ -302,13 +312,13 @@ pub fn snapshot(mgs: &MgsMachine, name: &str, now: Instant) -> Status {
                 generation: s.generation.0,
                 server: Some(name_of(t.server)),
                 addrs: s.addrs.iter().map(|a| a.as_str().to_owned()).collect(),
-                recovery: recoveries.iter().find(|r| r.target == s.target).map(|r| recovery_info(r, now)),
+                recovery: recoveries.iter().find(|r| r.target == s.target).map(info),
             }
         })
         .collect();
     for r in recoveries {
         if !targets.iter().any(|t| t.name == r.target.as_str()) {
-            let recovery = recovery_info(r, now);
+            let recovery = info(r);
             targets.push(TargetInfo {
                 name: r.target.as_str().to_owned(),
                 state: if recovery.window == "closed" { "up" } else { "recovering" }.to_owned(),
@@ -429,12 +439,12 @@ mod tests {
             closed_by_admin: false,
             queued: true,
         };
-        let info = recovery_info(&r, Instant(20));
+        let info = recovery_info(&r, Instant(20), Vec::new());
         assert_eq!((info.window.as_str(), info.order_id.as_str()), ("queued", "0.0"));
         r.queued = false;
-        assert_eq!(recovery_info(&r, Instant(20)).window, "open");
+        assert_eq!(recovery_info(&r, Instant(20), Vec::new()).window, "open");
         r.target_up = Some(Instant(30));
-        assert_eq!(recovery_info(&r, Instant(40)).window, "closed");
+        assert_eq!(recovery_info(&r, Instant(40), Vec::new()).window, "closed");
     }
 
     #[test]
@@ -467,6 +477,7 @@ mod tests {
                     failed: 1,
                     window: "open".into(),
                     closed_by_admin: false,
+                    waiting_for: Vec::new(),
                     eta_ms: None,
                     elapsed_ms: 100,
                 }),

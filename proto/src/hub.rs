@@ -790,10 +790,15 @@ impl<S: AsRef<[Slot]> + AsMut<[Slot]>, const R: usize, const T: usize> Hub<S, R,
 
     /// Whether every child router reported holding the order (so the sum covers its subtree).
     pub(crate) fn all_routers_hold(&self, order: OrderId) -> bool {
-        self.table
-            .iter()
-            .filter(|e| e.role == Role::Router && e.direct.is_some())
-            .all(|e| self.child_has(e, order))
+        self.routers_lacking(order).next().is_none()
+    }
+
+    /// The child routers that have not reported holding the order (down, partitioned, or
+    /// themselves waiting for one of theirs): the subtrees a sum over it does not cover yet.
+    pub(crate) fn routers_lacking(&self, order: OrderId) -> impl Iterator<Item = NodeId> + '_ {
+        (self.table.iter())
+            .filter(move |e| e.role == Role::Router && e.direct.is_some() && !self.child_has(e, order))
+            .map(|e| e.id)
     }
 
     /// Node counts per state over the whole table, by each node's best path.

@@ -302,6 +302,14 @@ impl<S: AsRef<[Slot]> + AsMut<[Slot]>, const R: usize, const T: usize> Mgs<S, R,
             .unwrap_or(NodeState::Dead)
     }
 
+    /// The MGS's child routers a recovery's window waits for: those that have not reported
+    /// holding its order (down, cut off, or waiting in turn for one of their own child routers).
+    /// While any is listed the window stays open even with every visible client back; an admin
+    /// who knows the subtree is gone can [`Mgs::close`] it.
+    pub fn waiting_for(&self, order: OrderId) -> impl Iterator<Item = NodeId> + '_ {
+        self.hub.routers_lacking(order)
+    }
+
     /// What the MGS's direct child routers last said of their subtrees.
     pub fn child_routers(&self) -> impl Iterator<Item = (&NodeId, &ChildRouter)> {
         self.hub.routers.iter()

@@ -663,6 +663,7 @@ fn a_window_held_open_by_a_router_gone_for_good_closes_when_an_admin_says_so() {
     let recovery = &mgs.recoveries()[0];
     assert_eq!((recovery.progress.live, recovery.progress.reconnected), (1, 1), "{recovery:?}");
     assert!(!recovery.window_closed(), "{recovery:?}");
+    assert_eq!(mgs.waiting_for(order).collect::<Vec<_>>(), [r2_id], "the window waits for r2");
     // The admin gives up on r2: the window closes by order, once however often it is asked.
     while r.poll_event().is_some() {}
     let close = mgs.close(Instant(20_000), &target).unwrap();

@@ -86,6 +86,9 @@ pub struct Recovery {
     /// Closed by an admin (`vigil close`).
     #[serde(default)]
     pub closed_by_admin: Option<bool>,
+    /// While open: the MGS's child routers the window waits for.
+    #[serde(default)]
+    pub waiting_for: Vec<String>,
     /// From the order to the close (or now).
     #[serde(default)]
     pub elapsed_ms: Option<u64>,

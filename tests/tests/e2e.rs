@@ -677,9 +677,10 @@ fn a_window_held_open_by_a_dead_router_closes_when_an_admin_says_so() {
     site.routers[0].kill();
     site.wait("r1's single-homed clients unreachable", WAIT, |s| s.all_in(&behind, "unreachable"));
     let (order, generation) = site.restart_target();
-    site.wait_for("every live client the MGS sees reconnected", WAIT, |s| {
+    let recovery = site.wait_for("every live client the MGS sees reconnected", WAIT, |s| {
         s.recovery(TARGET).filter(|r| r.order_id == order && r.live >= 4 && r.reconnected == r.live).cloned()
     });
+    assert_eq!(recovery.waiting_for, ["r1"], "the status names what the window waits for: {recovery:?}");
     let hold = site.cluster.timing().dead();
     let watch = Instant::now();
     site.wait("the window stays open for a dead threshold (r1's subtree is unknown)", hold + WAIT, |s| {
@@ -702,7 +703,7 @@ fn a_window_held_open_by_a_dead_router_closes_when_an_admin_says_so() {
         s.target(TARGET).is_some_and(|t| t.state == "up" && t.generation == generation)
     });
     let (_, table, _) = site.cluster.run(&["status", "--mgs", &url]);
-    assert!(table.contains("closed by admin"), "{table}");
+    assert!(table.contains("closed by admin") && !table.contains("waiting for"), "{table}");
     // Asked again, the MGS names the same order; a target it never saw recover is refused.
     let (again, stdout2, _) = site.cluster.run(&["close", "--target", TARGET, "--mgs", &url]);
     assert!(again.success() && stdout2.split_whitespace().nth(1) == stdout.split_whitespace().nth(1));
