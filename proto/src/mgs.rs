@@ -118,6 +118,15 @@ impl Recovery {
         self.closed.is_some() || self.target_up.is_some()
     }
 
+    /// Whether its target reports itself up in the instance recovering.
+    fn target_is_up(&self, targets: &[TargetReport]) -> bool {
+        targets.iter().any(|t| {
+            t.status.target == self.target
+                && t.status.generation == self.target_generation
+                && t.status.state == TargetState::Up
+        })
+    }
+
     /// Whether its order is out and its window still open.
     fn ordering(&self) -> bool {
         !self.queued && !self.window_closed()
@@ -538,11 +547,7 @@ impl<S: AsRef<[Slot]> + AsMut<[Slot]>, const R: usize, const T: usize> Mgs<S, R,
             if !r.ordering() {
                 continue;
             }
-            let target_up = self.hub.targets.iter().any(|t| {
-                t.status.target == r.target
-                    && t.status.generation == r.target_generation
-                    && t.status.state == TargetState::Up
-            });
+            let target_up = r.target_is_up(&self.hub.targets);
             let progress = self.hub.progress(r.order);
             let whole = self.hold_until.is_none_or(|t| now >= t) && self.hub.all_routers_hold(r.order);
             let all_back = whole && progress.reconnected >= progress.live;
@@ -554,12 +559,7 @@ impl<S: AsRef<[Slot]> + AsMut<[Slot]>, const R: usize, const T: usize> Mgs<S, R,
             }
         }
         for r in self.recoveries.iter_mut().filter(|r| r.closed.is_some() && r.target_up.is_none()) {
-            let up = self.hub.targets.iter().any(|t| {
-                t.status.target == r.target
-                    && t.status.generation == r.target_generation
-                    && t.status.state == TargetState::Up
-            });
-            if up {
+            if r.target_is_up(&self.hub.targets) {
                 r.target_up = Some(now);
                 // Its server carried the `CloseWindow` out: the order's place is free.
                 if let Some((close, _)) = r.closed {

@@ -111,6 +111,15 @@ struct Upstream {
     snapshot: Option<u32>,
 }
 
+impl Upstream {
+    /// Pages the whole table again from version 0 (a snapshot), starting now.
+    fn resend_all(&mut self, now: Instant) {
+        self.acked = 0;
+        self.next_base = None;
+        self.next_send = now;
+    }
+}
+
 /// A router's sans-IO state machine over caller-owned table slots `S`, with room for `R` child
 /// routers and `T` targets.
 pub struct Router<S, const R: usize = 32, const T: usize = 32> {
@@ -120,10 +129,11 @@ pub struct Router<S, const R: usize = 32, const T: usize = 32> {
     upstreams: Vec<Upstream, MAX_PARENTS>,
     settle_until: Instant,
     order_keys: OrderKeys,
-    /// Totals and progress computed once per round (each is a pass over the table).
-    round_summary: Option<Summary>,
     /// The summary last sent up, and so the one the current version stands for.
     reported: Option<Summary>,
+    /// Whether `reported` is to be computed again before the next page: once per round, since
+    /// totals and progress are each a pass over the table.
+    summary_due: bool,
 }
 
 impl<S: AsRef<[Slot]> + AsMut<[Slot]>, const R: usize, const T: usize> Router<S, R, T> {
@@ -162,8 +172,8 @@ impl<S: AsRef<[Slot]> + AsMut<[Slot]>, const R: usize, const T: usize> Router<S,
             upstreams,
             settle_until,
             order_keys: config.order_keys,
-            round_summary: None,
             reported: None,
+            summary_due: true,
         }
     }
 
@@ -293,9 +303,7 @@ impl<S: AsRef<[Slot]> + AsMut<[Slot]>, const R: usize, const T: usize> Router<S,
         if up.generation.is_some_and(|g| g != header.generation) {
             // The parent restarted and knows nothing: send everything again.
             up.known = false;
-            up.acked = 0;
-            up.next_base = None;
-            up.next_send = now;
+            up.resend_all(now);
             let _ = events.push(Event::ParentRestarted { addr: up.addr, generation: header.generation });
         }
         up.generation = Some(header.generation);
@@ -310,18 +318,14 @@ impl<S: AsRef<[Slot]> + AsMut<[Slot]>, const R: usize, const T: usize> Router<S,
                 up.known = true;
                 if reply.ack == 0 && up.acked != 0 {
                     // The parent lost what we sent: snapshot.
-                    up.acked = 0;
-                    up.next_base = None;
-                    up.next_send = now;
+                    up.resend_all(now);
                 } else {
                     up.acked = up.acked.max(reply.ack);
                 }
             }
             ReplyStatus::Unknown => {
                 up.known = false;
-                up.acked = 0;
-                up.next_base = None;
-                up.next_send = now;
+                up.resend_all(now);
             }
             ReplyStatus::Refused { alternates } => {
                 let _ = events.push(Event::Refused { addr: up.addr, alternates });
@@ -341,9 +345,7 @@ impl<S: AsRef<[Slot]> + AsMut<[Slot]>, const R: usize, const T: usize> Router<S,
             // Every parent learns the new generation now (it reads as a reboot), with everything.
             for u in self.upstreams.iter_mut() {
                 u.known = false;
-                u.acked = 0;
-                u.next_base = None;
-                u.next_send = now;
+                u.resend_all(now);
             }
         }
         for e in events {
@@ -399,7 +401,7 @@ impl<S: AsRef<[Slot]> + AsMut<[Slot]>, const R: usize, const T: usize> Router<S,
                     up.resends = RESENDS;
                 }
                 up.pages_left = PAGES_PER_ROUND;
-                self.round_summary = None;
+                self.summary_due = true;
                 up.acked
             }
         };
@@ -409,26 +411,24 @@ impl<S: AsRef<[Slot]> + AsMut<[Slot]>, const R: usize, const T: usize> Router<S,
             up.snapshot = None;
         }
         let names = up.snapshot.is_some();
-        let (totals, progress) = match &self.round_summary {
-            Some(summary) => summary.clone(),
-            None => {
-                // An order's progress goes up only once every child router holds it too, so a
-                // sum never stands for a subtree it does not yet cover.
-                let progress = (self.hub.held.iter())
-                    .filter(|h| self.hub.all_routers_hold(h.order.id))
-                    .map(|h| self.hub.progress(h.order.id))
-                    .collect();
-                let summary = (self.hub.totals(), progress);
-                if self.reported.as_ref() != Some(&summary) {
-                    // A new summary takes a version of its own: the parent's acknowledgement
-                    // then tells whether it has it (a reply to an older round does not).
-                    self.hub.bump();
-                    self.reported = Some(summary.clone());
-                }
-                self.round_summary = Some(summary.clone());
-                summary
+        if self.summary_due {
+            // An order's progress goes up only once every child router holds it too, so a sum
+            // never stands for a subtree it does not yet cover.
+            let progress = (self.hub.held.iter())
+                .filter(|h| self.hub.all_routers_hold(h.order.id))
+                .map(|h| self.hub.progress(h.order.id))
+                .collect();
+            let summary = (self.hub.totals(), progress);
+            if self.reported.as_ref() != Some(&summary) {
+                // A new summary takes a version of its own: the parent's acknowledgement then
+                // tells whether it has it (a reply to an older round does not).
+                self.hub.bump();
+                self.reported = Some(summary);
             }
-        };
+            self.summary_due = false;
+        }
+        // Always `Some` here: the first page of all computed it.
+        let (totals, progress) = self.reported.clone().unwrap_or_default();
         let up = &self.upstreams[u];
         let mut update = Update {
             interval_ms: self.hub.timing.update_interval_ms,
