@@ -168,10 +168,8 @@ impl<M: Machine> Handler<M> for MemberHandler<M> {
     fn on_event(&mut self, machine: &mut M, now: Instant, event: Event) {
         let Event::Order(order) = event else {
             crate::daemon::log_event(&self.name, &event);
-            if let (Event::GenerationRaised { generation, .. }, Some(state)) = (event, &mut self.state) {
-                if let Err(e) = state.raise_generation(generation) {
-                    warn!(node = %self.name, "cannot persist the raised generation: {e:#}");
-                }
+            if let Some(state) = &mut self.state {
+                state.note(&self.name, &event);
             }
             return;
         };

@@ -15,7 +15,8 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use serde::{Deserialize, Serialize};
-use vigil_proto::Generation;
+use tracing::warn;
+use vigil_proto::{Event, Generation};
 
 /// What a node persists.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -62,9 +63,19 @@ impl StateFile {
         Generation(self.state.generation)
     }
 
-    /// Persists a generation the node was raised to at run time (a parent held a newer one of
-    /// it: this file had been lost or restored from an old copy); ignored if not newer.
-    pub fn raise_generation(&mut self, generation: Generation) -> anyhow::Result<()> {
+    /// Keeps for the next boot a generation the node was raised to at run time (event
+    /// `GenerationRaised`: a parent held a newer one of it, this file had been lost or restored
+    /// from an old copy). Other events are ignored; a failure is logged and the node runs on.
+    pub fn note(&mut self, node: &str, event: &Event) {
+        if let Event::GenerationRaised { generation, .. } = *event {
+            if let Err(e) = self.raise_generation(generation) {
+                warn!(node, "cannot persist the raised generation: {e:#}");
+            }
+        }
+    }
+
+    /// Persists `generation` if it is newer than the one stored.
+    fn raise_generation(&mut self, generation: Generation) -> anyhow::Result<()> {
         if generation.0 <= self.state.generation {
             return Ok(());
         }
@@ -123,8 +134,11 @@ mod tests {
     fn a_raised_generation_is_where_the_next_boot_starts_from() {
         let dir = temp_dir("raise");
         let mut state = StateFile::boot(&dir, "r1").unwrap();
-        state.raise_generation(Generation(41)).unwrap();
-        state.raise_generation(Generation(7)).unwrap();
+        let addr = vigil_proto::wire::Endpoint::V4 { ip: [10, 0, 0, 1], port: 7470 };
+        let raised = |g| Event::GenerationRaised { addr, generation: Generation(g) };
+        state.note("r1", &raised(41));
+        state.note("r1", &raised(7));
+        state.note("r1", &Event::ParentUp { addr });
         assert_eq!(StateFile::boot(&dir, "r1").unwrap().generation(), Generation(42));
         let _ = std::fs::remove_dir_all(&dir);
     }

@@ -44,7 +44,8 @@ fn start<M: Machine>(
     name: &str,
     socket: tokio::net::UdpSocket,
     machine: impl FnOnce(&Clock) -> M,
-    (hook, state): (Hook, StateFile),
+    hook: Hook,
+    state: StateFile,
     stop: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<Spawned<M>> {
     let clock = Clock::start();
@@ -89,7 +90,7 @@ pub async fn start_client(
         client.set_order_keys(keys);
         client
     };
-    start(&name, socket, machine, (hook, state), stop)
+    start(&name, socket, machine, hook, state, stop)
 }
 
 /// `vigil server`.
@@ -127,5 +128,5 @@ pub async fn start_server(
         server.set_order_keys(keys);
         server
     };
-    start(&name, socket, machine, (hook, state), stop)
+    start(&name, socket, machine, hook, state, stop)
 }

@@ -2,7 +2,7 @@
 
 use hyper::body::Bytes;
 use hyper::{Method, StatusCode};
-use tracing::{info, warn};
+use tracing::info;
 use vigil_proto::{Event, Instant, RouterConfig};
 
 use super::{log_event, parents, ready, Shutdown};
@@ -24,10 +24,8 @@ pub struct RouterHandler {
 impl Handler<RouterMachine> for RouterHandler {
     fn on_event(&mut self, _router: &mut RouterMachine, _now: Instant, event: Event) {
         log_event(&self.name, &event);
-        if let (Event::GenerationRaised { generation, .. }, Some(state)) = (&event, &mut self.state) {
-            if let Err(e) = state.raise_generation(*generation) {
-                warn!(router = %self.name, "cannot persist the raised generation: {e:#}");
-            }
+        if let Some(state) = &mut self.state {
+            state.note(&self.name, &event);
         }
     }
 }
