@@ -2,8 +2,10 @@
 //!
 //! Both models take the same live and dead clients, the same network conditions and the same
 //! reconnect cost as the Vigil run they are compared with; only the way clients learn of the
-//! restart and the way the target ends its window differ. Every figure comes from
-//! `../shared/notes/LUSTRE.md` (Lustre defaults, unchanged since 2.2) and is a named constant here.
+//! restart and the way the target ends its window differ. Every figure is a Lustre default,
+//! unchanged since 2.2 (lustre-release: `lustre/include/obd_support.h`,
+//! `lustre/obdclass/class_obd.c`; the IR share of the window in `lustre/ldlm/ldlm_lib.c`, the
+//! clients' IR delay in `lustre/mgc/mgc_request.c`), and a named constant here.
 //!
 //! - **Passive** ([`passive`]): nobody tells the clients. Each notices on its own next ping to the
 //!   target (every [`PING_INTERVAL_MS`], at a phase uniform over the interval), whose error reply

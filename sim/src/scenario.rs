@@ -5,8 +5,7 @@
 //! 1. **boot**: the MGS, routers and servers start at time zero; the servers' targets start
 //!    recovering, and with no client yet each boot recovery closes at once. Then every client
 //!    mounts (starts) at the same instant; the phase ends when the MGS shows every node alive.
-//!    (Clients start after the targets, as on a real cluster: started together, four targets'
-//!    recoveries overflow the clients' order reports, see `NOTES-sim.md`.)
+//!    (Clients start after the targets, as on a real cluster mounts after its servers.)
 //! 2. **steady state**: [`STEADY_INTERVALS`] ping intervals with nothing happening, over which the
 //!    traffic rates are measured;
 //! 3. **deaths**: `dead_fraction` of the clients stop; the phase ends when the MGS shows them all
