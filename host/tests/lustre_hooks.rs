@@ -1,5 +1,7 @@
 //! The Lustre hooks of `contrib/lustre/` against a fake `lctl` on PATH that records every call and
-//! answers `lctl dl` and `lctl get_param -n` from canned fixtures.
+//! answers `lctl dl` and `lctl get_param -n` from canned fixtures: the exact command lines the
+//! hooks run. How they behave against Lustre's recovery is tested on the Lustre model, with the
+//! real daemons (`tests/tests/lustre.rs`).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -22,7 +24,7 @@ case $1 in
     done
     echo "error: get_param: param_path '$3': No such file or directory" >&2
     exit 2 ;;
-  --device)
+  --device | set_param)
     if [ -f "$d/fail" ] && grep -qxF -- "$*" "$d/fail"; then
       echo "error: $3: Input/output error" >&2
       exit 5
@@ -44,9 +46,10 @@ const DL: &str = "  0 UP mgc MGC10.0.0.1@o2ib 4b8c1d2e-61a3-7fd4-2e8b-5c3a1a7d0c
   8 UP lwp testfs-MDT0000-lwp-OST0001 testfs-MDT0000-lwp-OST0001_UUID 4
 ";
 
-fn import(name: &str, state: &str) -> String {
+fn import(name: &str, state: &str, instance: u32) -> String {
     format!(
         "import:\n    name: {name}\n    target: testfs-OST0001_UUID\n    state: {state}\n    \
+         instance: {instance}\n    connect_flags: [ write_grant, server_lock ]\n    \
          connection:\n       failover_nids: [ 10.0.0.7@o2ib, 10.0.1.7@o2ib ]\n       \
          current_connection: 10.0.0.7@o2ib\n"
     )
@@ -140,114 +143,99 @@ fn begin(target: &'static str, addrs: &'static str) -> Vec<(&'static str, &'stat
     ]
 }
 
+fn reconnect(kind: &str, dev: &str, value: &str) -> [String; 3] {
+    let read = format!("get_param -n {kind}.{dev}.import");
+    [read.clone(), format!("set_param {kind}.{dev}.import=connection={value}"), read]
+}
+
 #[test]
-fn client_hook_recovers_every_import_of_the_target_and_no_other() {
+fn client_hook_reconnects_every_import_of_the_target_asynchronously_and_no_other() {
     let fake = Fake::new();
-    fake.param(&format!("osc.{OSC_A}.import"), &import(OSC_A, "FULL"))
-        .param(&format!("osc.{OSC_B}.import"), &import(OSC_B, "FULL"));
+    fake.param(&format!("osc.{OSC_A}.import"), &import(OSC_A, "REPLAY", 9))
+        .param(&format!("osc.{OSC_B}.import"), &import(OSC_B, "REPLAY_LOCKS", 9));
     let (code, calls) = fake.run(CLIENT_HOOK, &begin("testfs-OST0001", "10.0.0.7@o2ib,10.0.1.7@o2ib"));
-    assert_eq!(code, 0);
-    assert_eq!(
-        calls,
-        [
-            "dl".to_owned(),
-            format!("--device {OSC_A} recover 10.0.0.7@o2ib"),
-            format!("get_param -n osc.{OSC_A}.import"),
-            format!("--device {OSC_B} recover 10.0.0.7@o2ib"),
-            format!("get_param -n osc.{OSC_B}.import"),
-        ],
-        "both mounts, not OST00010, not the MDT's osp"
-    );
+    assert_eq!(code, 0, "REPLAY and REPLAY_LOCKS on the new instance are connected");
+    let mut expected = vec!["dl".to_owned()];
+    expected.extend(reconnect("osc", OSC_A, "10.0.0.7@o2ib::9"));
+    expected.extend(reconnect("osc", OSC_B, "10.0.0.7@o2ib::9"));
+    assert_eq!(calls, expected, "both mounts, not OST00010, not the MDT's osp; never `recover`");
 }
 
 #[test]
 fn client_hook_reconnects_an_mdt_through_its_mdc_and_osp_when_asked() {
     let fake = Fake::new();
     let mdc = "testfs-MDT0000-mdc-ffff8f1a2b3c4000";
-    fake.param(&format!("mdc.{mdc}.import"), &import(mdc, "FULL"));
-    let (code, calls) = fake.run(CLIENT_HOOK, &begin("testfs-MDT0000", "10.0.0.1@o2ib"));
+    fake.param(&format!("mdc.{mdc}.import"), &import(mdc, "FULL", 9));
+    let (code, calls) = fake.run(CLIENT_HOOK, &begin("testfs-MDT0000", "10.0.1.7@o2ib"));
     assert_eq!(code, 0);
-    assert_eq!(
-        calls,
-        [
-            "dl".to_owned(),
-            format!("--device {mdc} recover 10.0.0.1@o2ib"),
-            format!("get_param -n mdc.{mdc}.import")
-        ]
-    );
+    let mut expected = vec!["dl".to_owned()];
+    expected.extend(reconnect("mdc", mdc, "10.0.1.7@o2ib::9"));
+    assert_eq!(calls, expected);
 
     let fake = Fake::new();
     let osp = "testfs-OST0001-osc-MDT0000";
-    fake.param(&format!("osp.{osp}.import"), &import(osp, "FULL"));
+    fake.param(&format!("osp.{osp}.import"), &import(osp, "FULL", 9));
     let mut env = begin("testfs-OST0001", "");
     env.push(("VIGIL_LUSTRE_TYPES", "osp"));
     let (code, calls) = fake.run(CLIENT_HOOK, &env);
     assert_eq!(code, 0);
-    assert_eq!(
-        calls,
-        ["dl".to_owned(), format!("--device {osp} recover"), format!("get_param -n osp.{osp}.import")],
-        "no NID: recover to the current connection"
-    );
+    let mut expected = vec!["dl".to_owned()];
+    expected.extend(reconnect("osp", osp, "10.0.0.7@o2ib::9"));
+    assert_eq!(calls, expected, "no NID: the import's current connection");
 }
 
 #[test]
-fn client_hook_falls_back_to_the_next_nid_then_to_the_current_connection() {
+fn client_hook_picks_the_first_nid_the_import_knows_and_leaves_out_an_unknown_instance() {
     let fake = Fake::new();
-    fake.param(&format!("osc.{OSC_A}.import"), &import(OSC_A, "FULL"))
-        .param(&format!("osc.{OSC_B}.import"), &import(OSC_B, "FULL"))
-        .fail(&format!("--device {OSC_A} recover 10.0.0.7@o2ib"))
-        .fail(&format!("--device {OSC_B} recover 10.0.0.7@o2ib"))
-        .fail(&format!("--device {OSC_B} recover 10.0.1.7@o2ib"));
-    let (code, calls) = fake.run(CLIENT_HOOK, &begin("testfs-OST0001", "10.0.0.7@o2ib,10.0.1.7@o2ib"));
+    fake.param(&format!("osc.{OSC_A}.import"), &import(OSC_A, "FULL", 9))
+        .param(&format!("osc.{OSC_B}.import"), &import(OSC_B, "FULL", 9));
+    let mut env = begin("testfs-OST0001", "10.9.9.9@o2ib,10.0.1.7@o2ib");
+    env[3] = ("VIGIL_TARGET_GENERATION", "0");
+    let (code, calls) = fake.run(CLIENT_HOOK, &env);
     assert_eq!(code, 0);
-    assert_eq!(
-        calls,
-        [
-            "dl".to_owned(),
-            format!("--device {OSC_A} recover 10.0.0.7@o2ib"),
-            format!("--device {OSC_A} recover 10.0.1.7@o2ib"),
-            format!("get_param -n osc.{OSC_A}.import"),
-            format!("--device {OSC_B} recover 10.0.0.7@o2ib"),
-            format!("--device {OSC_B} recover 10.0.1.7@o2ib"),
-            format!("--device {OSC_B} recover"),
-            format!("get_param -n osc.{OSC_B}.import"),
-        ]
-    );
+    let mut expected = vec!["dl".to_owned()];
+    expected.extend(reconnect("osc", OSC_A, "10.0.1.7@o2ib"));
+    expected.extend(reconnect("osc", OSC_B, "10.0.1.7@o2ib"));
+    assert_eq!(calls, expected, "a manual order (instance 0) reconnects whatever the instance");
 }
 
 #[test]
-fn client_hook_fails_when_an_import_stays_down_but_tries_the_others() {
+fn client_hook_fails_on_an_import_that_stays_down_or_is_evicted_but_tries_the_others() {
     let fake = Fake::new();
-    fake.param(&format!("osc.{OSC_A}.import"), &import(OSC_A, "CONNECTING"))
-        .param(&format!("osc.{OSC_B}.import"), &import(OSC_B, "DISCONN"))
-        .param(&format!("osc.{OSC_B}.import.2"), &import(OSC_B, "FULL"))
-        .fail(&format!("--device {OSC_B} recover"));
+    fake.param(&format!("osc.{OSC_A}.import"), &import(OSC_A, "CONNECTING", 8))
+        .param(&format!("osc.{OSC_B}.import"), &import(OSC_B, "EVICTED", 9));
     let mut env = begin("testfs-OST0001", "");
     env.push(("VIGIL_LUSTRE_WAIT_S", "1"));
     let (code, calls) = fake.run(CLIENT_HOOK, &env);
     assert_eq!(code, 1);
-    assert_eq!(
-        calls,
-        [
-            "dl".to_owned(),
-            format!("--device {OSC_A} recover"),
-            format!("get_param -n osc.{OSC_A}.import"),
-            format!("get_param -n osc.{OSC_A}.import"),
-            format!("--device {OSC_B} recover"),
-        ],
-        "polled once a second for VIGIL_LUSTRE_WAIT_S, then gave up; a failed recover is not polled"
-    );
+    let read_a = format!("get_param -n osc.{OSC_A}.import");
+    let mut expected = vec!["dl".to_owned()];
+    expected.extend(reconnect("osc", OSC_A, "10.0.0.7@o2ib::9"));
+    expected.push(read_a);
+    expected.extend(reconnect("osc", OSC_B, "10.0.0.7@o2ib::9"));
+    assert_eq!(calls, expected, "polled once a second for VIGIL_LUSTRE_WAIT_S; an eviction ends the wait");
+
+    let fake = Fake::new();
+    fake.param(&format!("osc.{OSC_A}.import"), &import(OSC_A, "FULL", 8))
+        .param(&format!("osc.{OSC_B}.import"), &import(OSC_B, "FULL", 9))
+        .fail(&format!("set_param osc.{OSC_A}.import=connection=10.0.0.7@o2ib::9"));
+    let (code, calls) = fake.run(CLIENT_HOOK, &begin("testfs-OST0001", ""));
+    assert_eq!(code, 1, "a refused write fails the order");
+    assert_eq!(calls.len(), 1 + 2 + 3, "the refused device is not polled; the other one is reconnected");
 }
 
 #[test]
-fn client_hook_waits_for_the_import_to_come_back() {
+fn client_hook_waits_for_the_new_instance() {
     let fake = Fake::new();
-    fake.param(&format!("osc.{OSC_A}.import"), &import(OSC_A, "CONNECTING"))
-        .param(&format!("osc.{OSC_A}.import.2"), &import(OSC_A, "FULL"))
-        .param(&format!("osc.{OSC_B}.import"), &import(OSC_B, "FULL"));
+    let a = format!("osc.{OSC_A}.import");
+    fake.param(&a, &import(OSC_A, "FULL", 8))
+        .param(&format!("{a}.2"), &import(OSC_A, "FULL", 8))
+        .param(&format!("{a}.3"), &import(OSC_A, "CONNECTING", 8))
+        .param(&format!("{a}.4"), &import(OSC_A, "REPLAY", 9))
+        .param(&format!("osc.{OSC_B}.import"), &import(OSC_B, "FULL", 9));
     let (code, calls) = fake.run(CLIENT_HOOK, &begin("testfs-OST0001", "10.0.0.7@o2ib"));
     assert_eq!(code, 0);
-    assert_eq!(calls.iter().filter(|c| c.contains(OSC_A) && c.starts_with("get_param")).count(), 2);
+    assert_eq!(calls.iter().filter(|c| c.contains(OSC_A) && c.starts_with("get_param")).count(), 4);
 }
 
 #[test]
@@ -265,6 +253,9 @@ fn client_hook_edge_cases_have_clear_exit_codes() {
     assert_eq!((code, calls.len()), (2, 0), "no target");
     let (code, _) = Fake::new().run(CLIENT_HOOK, &begin("testfs-OST0001;reboot", ""));
     assert_eq!(code, 2, "not a target name");
+    let mut env = begin("testfs-OST0001", "");
+    env[3] = ("VIGIL_TARGET_GENERATION", "9;reboot");
+    assert_eq!(Fake::new().run(CLIENT_HOOK, &env).0, 2, "not an instance");
 
     let mut env = begin("testfs-OST0001", "");
     env.push(("LCTL", "/nonexistent/lctl"));

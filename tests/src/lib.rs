@@ -60,6 +60,7 @@
 
 pub mod datagrams;
 pub mod http;
+pub mod lustre;
 pub mod metrics;
 pub mod netns;
 pub mod qemu;
