@@ -234,7 +234,7 @@ mod tests {
     use vigil_proto::Generation;
 
     fn order(seq: u32) -> OrderId {
-        OrderId { mgs_generation: Generation(1), seq }
+        OrderId { mgs_generation: Generation(1), seq: seq.into() }
     }
 
     fn sample(seq: u32, applied: u32, reconnected: u32, closed: Option<(u64, Closer)>) -> Sample {

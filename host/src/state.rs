@@ -26,7 +26,7 @@ pub struct Persisted {
     pub generation: u32,
     /// The last order sequence number issued (MGS only).
     #[serde(default)]
-    pub order_seq: u32,
+    pub order_seq: u64,
 }
 
 /// A node's state file.
@@ -84,12 +84,12 @@ impl StateFile {
     }
 
     /// The last order sequence number persisted.
-    pub fn order_seq(&self) -> u32 {
+    pub fn order_seq(&self) -> u64 {
         self.state.order_seq
     }
 
     /// Persists a new last order sequence number (ignored if not newer).
-    pub fn set_order_seq(&mut self, seq: u32) -> anyhow::Result<()> {
+    pub fn set_order_seq(&mut self, seq: u64) -> anyhow::Result<()> {
         if seq <= self.state.order_seq {
             return Ok(());
         }

@@ -16,7 +16,7 @@ use crate::wire::{Endpoint, Role};
 
 /// A client's sans-IO state machine.
 pub struct Client {
-    member: Member,
+    pub(crate) member: Member,
 }
 
 impl Client {

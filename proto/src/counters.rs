@@ -50,9 +50,19 @@ impl Counters {
     }
 }
 
-/// Sliding-window replay guard over the sequence numbers of one (sender, generation).
+/// Whether wrapping counter `a` comes after `b` (serial-number arithmetic, RFC 1982): within half
+/// the number space ahead. Sequence numbers and versions wrap after 2³² steps (weeks for a busy
+/// router), so a plain `>` would refuse a sender for good once its counter wrapped.
+pub(crate) fn after(a: u32, b: u32) -> bool {
+    a != b && a.wrapping_sub(b) < 1 << 31
+}
+
+/// Sliding-window replay guard over the sequence numbers of one (sender, generation). Sequence
+/// numbers compare by [`after`], so the guard goes on taking a sender whose counter wrapped.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub(crate) struct ReplayWindow {
+    /// Whether any sequence number was accepted yet (every number is then new).
+    started: bool,
     last: u32,
     /// Bit `i`: sequence `last - 1 - i` was accepted.
     seen: u64,
@@ -66,16 +76,17 @@ impl ReplayWindow {
 
     /// Accepts a sequence number once; refuses repeats and numbers older than the window.
     pub(crate) fn accept(&mut self, seq: u32) -> bool {
-        if seq > self.last {
-            let shift = seq - self.last;
+        if !self.started {
+            *self = ReplayWindow { started: true, last: seq, seen: 0 };
+            return true;
+        }
+        if after(seq, self.last) {
+            let shift = seq.wrapping_sub(self.last);
             self.seen = if shift > 64 { 0 } else { (self.seen << (shift - 1) << 1) | (1u64 << (shift - 1)) };
-            if self.last == 0 {
-                self.seen = 0;
-            }
             self.last = seq;
             return true;
         }
-        let back = self.last - seq;
+        let back = self.last.wrapping_sub(seq);
         if back == 0 || back > 64 {
             return false;
         }
@@ -104,5 +115,22 @@ mod tests {
         assert!(w.accept(100));
         assert!(!w.accept(20), "older than the window");
         assert!(w.accept(99));
+    }
+
+    #[test]
+    fn replay_window_goes_on_across_the_wrap_of_the_sequence() {
+        let mut w = ReplayWindow::default();
+        for seq in (u32::MAX - 3..=u32::MAX).chain(0..4) {
+            assert!(w.accept(seq), "{seq} is new");
+        }
+        assert_eq!(w.highest(), 3);
+        for seq in [u32::MAX - 1, u32::MAX, 0, 2] {
+            assert!(!w.accept(seq), "{seq} again is a replay");
+        }
+        let mut late = ReplayWindow::default();
+        assert!(late.accept(1));
+        assert!(late.accept(u32::MAX), "late across the wrap but within the window");
+        assert!(!late.accept(u32::MAX));
+        assert!(after(0, u32::MAX) && !after(u32::MAX, 0) && !after(5, 5));
     }
 }

@@ -7,7 +7,7 @@
 
 use heapless::{Deque, LinearMap, Vec};
 
-use crate::counters::{Counters, ReplayWindow};
+use crate::counters::{after, Counters, ReplayWindow};
 use crate::event::{Event, Events};
 use crate::ids::{Name, NodeId, OrderId};
 use crate::table::{Direct, Entry, Path, Reports, Slot, Table};
@@ -90,8 +90,12 @@ pub(crate) struct Hub<S, const R: usize, const T: usize> {
     pub(crate) table: Table<S>,
     pub(crate) alternates: Vec<Endpoint, MAX_ALTERNATES>,
     /// Change counter: every change to an entry takes the next version (and, in a router, every
-    /// change to the summary it sends up).
+    /// change to the summary it sends up). It wraps, so versions compare by serial-number
+    /// arithmetic ([`after`]); [`Hub::restamp`] keeps every entry's version within a quarter of
+    /// the number space behind it, where that comparison holds.
     pub(crate) version: u32,
+    /// The version at the last [`Hub::restamp`].
+    pub(crate) restamped: u32,
     pub(crate) held: Vec<Held, MAX_HELD>,
     pub(crate) routers: LinearMap<NodeId, ChildRouter, R>,
     pub(crate) targets: Vec<TargetReport, T>,
@@ -111,6 +115,7 @@ impl<S: AsRef<[Slot]> + AsMut<[Slot]>, const R: usize, const T: usize> Hub<S, R,
             table: Table::new(slots),
             alternates: Vec::new(),
             version: 0,
+            restamped: 0,
             held: Vec::new(),
             routers: LinearMap::new(),
             targets: Vec::new(),
@@ -194,7 +199,7 @@ impl<S: AsRef<[Slot]> + AsMut<[Slot]>, const R: usize, const T: usize> Hub<S, R,
         ) else {
             return;
         };
-        if newest.is_some_and(|n| header.sequence < n) {
+        if newest.is_some_and(|n| after(n, header.sequence)) {
             // Overtaken by a newer update: its summary is stale, and its page would be too (a
             // late snapshot page would even restart a resync and sweep what came since). Only
             // its liveness counts.
@@ -550,6 +555,7 @@ impl<S: AsRef<[Slot]> + AsMut<[Slot]>, const R: usize, const T: usize> Hub<S, R,
 
     /// Judges the silence of direct children. Call at [`Hub::next_check`].
     pub(crate) fn check(&mut self, now: Instant) {
+        self.restamp();
         let late = now.since(self.last_check);
         self.last_check = now;
         let stall_ms = 2 * u64::from(self.timing.ping_interval_ms.max(self.timing.update_interval_ms));
@@ -631,6 +637,29 @@ impl<S: AsRef<[Slot]> + AsMut<[Slot]>, const R: usize, const T: usize> Hub<S, R,
             // Too many to list one by one this round: the totals carry them.
             self.urgent = true;
         }
+    }
+
+    /// Gives a fresh version to every entry whose version fell a quarter of the number space
+    /// behind the counter, so that no version is ever half the space behind (where it would read
+    /// as ahead). Such an entry goes up once more: one delta per node per 2³⁰ changes. A pass
+    /// over the table once per 2²⁸ changes.
+    fn restamp(&mut self) {
+        if self.version.wrapping_sub(self.restamped) < 1 << 28 {
+            return;
+        }
+        let mut version = self.version;
+        for e in self.table.iter_mut() {
+            if version.wrapping_sub(e.changed) >= 1 << 30 {
+                version = version.wrapping_add(1).max(1);
+                e.changed = version;
+            }
+            if version.wrapping_sub(e.created) >= 1 << 30 {
+                // Created long ago, so long known upstream; a name sent once more costs bytes only.
+                e.created = e.changed;
+            }
+        }
+        self.version = version;
+        self.restamped = version;
     }
 
     pub(crate) fn next_check(&self) -> Instant {
@@ -822,12 +851,16 @@ impl<S: AsRef<[Slot]> + AsMut<[Slot]>, const R: usize, const T: usize> Hub<S, R,
     /// Names go with entries created after `base`, and with every entry while the parent is
     /// rebuilding from a snapshot (`names`).
     pub(crate) fn page(&self, base: u32, room: usize, names: bool) -> Page {
-        // The MAX_DELTAS oldest changes after base (a max-heap keeps the smallest versions).
+        // The MAX_DELTAS oldest changes after base (a max-heap keeps the smallest). Versions
+        // wrap: they are ordered by their distance from base, or for a snapshot from a point
+        // behind every entry's version (see `restamp`).
+        let origin = if base == 0 { self.version.wrapping_sub(1 << 31) } else { base };
+        let newer = |v: u32| base == 0 || after(v, base);
         let mut oldest: heapless::BinaryHeap<(u32, NodeId), heapless::binary_heap::Max, MAX_DELTAS> =
             heapless::BinaryHeap::new();
         let mut capped = false;
-        for e in self.table.iter().filter(|e| e.changed > base) {
-            let key = (e.changed, e.id);
+        for e in self.table.iter().filter(|e| newer(e.changed)) {
+            let key = (e.changed.wrapping_sub(origin), e.id);
             if oldest.len() < MAX_DELTAS {
                 let _ = oldest.push(key);
             } else if oldest.peek().is_some_and(|top| key < *top) {
@@ -842,11 +875,12 @@ impl<S: AsRef<[Slot]> + AsMut<[Slot]>, const R: usize, const T: usize> Hub<S, R,
         order.sort_unstable();
         let mut page = Page { deltas: Vec::new(), targets: Vec::new(), upto: base, more: true };
         let mut used = 0;
-        for (changed, id) in order.iter().copied() {
+        for (_, id) in order.iter().copied() {
             let Some(e) = self.table.get(id) else {
                 continue;
             };
-            let delta = self.delta(e, names || e.created > base);
+            let changed = e.changed;
+            let delta = self.delta(e, names || newer(e.created));
             let target = self.targets.iter().find(|t| t.server == e.id);
             let len = encoded_len(&delta) + target.map_or(0, encoded_len);
             if used + len > room || page.deltas.is_full() || (target.is_some() && page.targets.is_full()) {
@@ -935,11 +969,11 @@ mod tests {
     use super::*;
     use crate::ids::Generation;
 
-    fn oid(seq: u32) -> OrderId {
+    fn oid(seq: u64) -> OrderId {
         OrderId { mgs_generation: Generation(1), seq }
     }
 
-    fn report(seq: u32, outcome: Outcome) -> OrderReport {
+    fn report(seq: u64, outcome: Outcome) -> OrderReport {
         OrderReport { order: oid(seq), outcome }
     }
 

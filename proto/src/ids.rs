@@ -66,8 +66,9 @@ pub struct Generation(pub u32);
 pub struct OrderId {
     /// Generation of the MGS that issued the order.
     pub mgs_generation: Generation,
-    /// Sequence number within that generation, from 1.
-    pub seq: u32,
+    /// Sequence number within that generation, from 1. 64 bits: it never wraps (on the wire a
+    /// postcard varint, the same bytes as a 32-bit one below 2³²).
+    pub seq: u64,
 }
 
 #[cfg(test)]

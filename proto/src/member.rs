@@ -9,7 +9,7 @@
 
 use heapless::{Deque, Vec};
 
-use crate::counters::{Counters, ReplayWindow};
+use crate::counters::{after, Counters, ReplayWindow};
 use crate::event::{Event, Events};
 use crate::ids::{fnv1a, Generation, Name, NodeId, OrderId};
 use crate::link::Link;
@@ -181,7 +181,7 @@ impl Member {
             return;
         }
         let parent = &mut self.parents[p];
-        if reply.ack >= parent.awaiting {
+        if !after(parent.awaiting, reply.ack) {
             if let Some(at) = parent.resend_at.take() {
                 // Answered: no re-send; back to the interval unless something urgent is due.
                 parent.resends = 0;

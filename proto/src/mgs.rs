@@ -54,7 +54,7 @@ pub struct MgsConfig {
     /// Parents a refused child is pointed to when the table is full.
     pub alternates: Vec<Endpoint, MAX_ALTERNATES>,
     /// The last order sequence number used in this generation (0 at start).
-    pub last_order_seq: u32,
+    pub last_order_seq: u64,
     /// No window is closed this soon after start: the view is still filling.
     pub startup_hold_ms: u32,
     /// Signs every order, so that nodes holding public keys can reject forgeries.
@@ -211,9 +211,9 @@ pub struct NodeView<'a> {
 /// routers and `T` targets.
 pub struct Mgs<S, const R: usize = 256, const T: usize = 256> {
     hub: Hub<S, R, T>,
-    link: Link,
+    pub(crate) link: Link,
     name: Name,
-    last_seq: u32,
+    last_seq: u64,
     signer: Option<OrderSigner>,
     /// Until then no window closes; `None` once passed.
     hold_until: Option<Instant>,
@@ -414,7 +414,7 @@ impl<S: AsRef<[Slot]> + AsMut<[Slot]>, const R: usize, const T: usize> Mgs<S, R,
     }
 
     fn issue(&mut self, action: Action) -> Order {
-        self.last_seq = self.last_seq.wrapping_add(1);
+        self.last_seq += 1;
         let id = OrderId { mgs_generation: self.link.generation, seq: self.last_seq };
         let mut order = Order { id, action, signer: 0, signature: Signature::default() };
         if let Some(signer) = &self.signer {

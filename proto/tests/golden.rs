@@ -95,7 +95,7 @@ fn addr(s: &str) -> Nid {
 }
 
 fn oid(mgs_generation: u32, seq: u32) -> OrderId {
-    OrderId { mgs_generation: Generation(mgs_generation), seq }
+    OrderId { mgs_generation: Generation(mgs_generation), seq: seq.into() }
 }
 
 /// A recognisable signature (the codec does not verify it): bytes 0x40..0x7f.

@@ -336,7 +336,7 @@ fn forged_orders_are_rejected_and_signed_ones_carried_out() {
     let mut r: Router<&mut [Slot]> = Router::new(config, &mut slots[..], Instant(0));
 
     let order = |seq: u32| wire::Order {
-        id: OrderId { mgs_generation: Generation(1), seq },
+        id: OrderId { mgs_generation: Generation(1), seq: seq.into() },
         action: Action::BeginRecovery {
             target: name("testfs-OST0000").unwrap(),
             target_generation: Generation(seq),
@@ -414,7 +414,7 @@ fn routers_give_clients_only_recovery_orders_and_servers_only_window_orders() {
     ];
     for (seq, action) in orders.into_iter().enumerate() {
         let order = wire::Order {
-            id: OrderId { mgs_generation: Generation(1), seq: seq as u32 + 1 },
+            id: OrderId { mgs_generation: Generation(1), seq: seq as u64 + 1 },
             action,
             signer: 0,
             signature: Default::default(),
@@ -430,7 +430,7 @@ fn routers_give_clients_only_recovery_orders_and_servers_only_window_orders() {
         .unwrap();
         r.handle(Instant(1), at(1), &buf[..len]);
     }
-    let pushes: Vec<(Endpoint, u32)> = drain(&mut r, 1)
+    let pushes: Vec<(Endpoint, u64)> = drain(&mut r, 1)
         .into_iter()
         .filter_map(|(to, m)| if let Message::Order(o) = m { Some((to, o.id.seq)) } else { None })
         .collect();
@@ -753,4 +753,30 @@ fn a_dead_node_back_with_the_same_generation_and_its_sequence_over_is_taken_back
     r.handle(Instant(42_001), at(20), &buf[..len]);
     r.handle(Instant(42_002), at(20), &buf[..len]);
     assert_eq!(r.counters().replayed, replayed + 1);
+}
+
+#[test]
+fn order_ids_go_on_past_two_to_the_thirty_two_orders() {
+    let mut config = MgsConfig::new(name("mgs").unwrap(), Generation(1), keys());
+    config.startup_hold_ms = 0;
+    config.last_order_seq = (u32::MAX - 1).into();
+    let mut mgs: Mgs<Box<[Slot]>> = Mgs::new(config, vec![None; 16].into_boxed_slice(), Instant(0));
+    let mut rslots: [Slot; 16] = empty_slots();
+    let mut r = settled_router("r1", 1, &mut rslots[..]);
+    let mut c = client("c0", 1, at(2));
+    run_three(&mut mgs, &mut r, &mut c, (0, 5_000), &mut |_, _, _| true);
+    // The last order below 2³², then one past it for the same target: the router takes both.
+    let target = name("testfs-OST0000").unwrap();
+    let begin = mgs.recover(Instant(5_000), target.clone(), Default::default()).unwrap();
+    run_three(&mut mgs, &mut r, &mut c, (5_000, 5_500), &mut |_, _, _| true);
+    let close = mgs.close(Instant(5_500), &target).unwrap();
+    assert!(close > begin, "{close:?} after {begin:?}");
+    run_three(&mut mgs, &mut r, &mut c, (5_500, 6_000), &mut |_, _, _| true);
+    let held: Vec<_> = std::iter::from_fn(|| r.poll_event())
+        .filter_map(|e| match e {
+            Event::OrderHeld(id) => Some(id),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(held, [begin, close]);
 }

@@ -60,7 +60,7 @@ fn node_id() -> impl Strategy<Value = NodeId> {
 }
 
 fn order_id() -> impl Strategy<Value = OrderId> {
-    (generation(), any::<u32>()).prop_map(|(mgs_generation, seq)| OrderId { mgs_generation, seq })
+    (generation(), any::<u64>()).prop_map(|(mgs_generation, seq)| OrderId { mgs_generation, seq })
 }
 
 fn role() -> impl Strategy<Value = Role> {

@@ -55,7 +55,7 @@ pub fn client_ping(name: bool, k: usize) -> Ping {
 /// A recovery order for the first target.
 pub fn recovery_order(seq: u32) -> Order {
     Order {
-        id: OrderId { mgs_generation: Generation(1), seq },
+        id: OrderId { mgs_generation: Generation(1), seq: seq.into() },
         action: Action::BeginRecovery {
             target: ids::name("testfs-OST0000").expect("short name"),
             target_generation: Generation(seq + 1),

@@ -127,7 +127,7 @@ pub struct AOrderId {
 
 impl From<AOrderId> for OrderId {
     fn from(o: AOrderId) -> OrderId {
-        OrderId { mgs_generation: Generation(o.mgs_generation), seq: o.seq }
+        OrderId { mgs_generation: Generation(o.mgs_generation), seq: o.seq.into() }
     }
 }
 

@@ -42,7 +42,7 @@ fn order(seq: u32, close: bool) -> Order {
         }
     };
     Order {
-        id: OrderId { mgs_generation: Generation(1), seq },
+        id: OrderId { mgs_generation: Generation(1), seq: seq.into() },
         action,
         signer: 0,
         signature: Signature::default(),
