@@ -12,7 +12,8 @@
 #
 # Usage: boards/build-all.sh [--check]
 #   --check also runs rustfmt --check and clippy -D warnings on every board and on router-fw
-#   (for both logging backends), and router-fw's unit tests on the host.
+#   (for both logging backends), and, once the images are built, router-fw's tests on the host
+#   (among them a client joining the QEMU board's image, when qemu-system-arm is installed).
 set -euo pipefail
 # Each board builds into its own target/ (its own target triple and lockfile); the images are
 # looked up there, so a CARGO_TARGET_DIR from the caller's environment must not redirect them.
@@ -34,7 +35,6 @@ if $check; then
     for backend in log defmt; do
       cargo clippy --release --locked --target thumbv7em-none-eabihf --features "$backend" -- -D warnings
     done
-    cargo test --locked
   )
 fi
 
@@ -87,3 +87,8 @@ for elf in "${elves[@]}"; do
   fi
   echo "$(basename "$elf"): ${line#vigil-footprint }"
 done
+
+if $check; then
+  echo "== router-fw tests"
+  (cd "$here/../router-fw" && VIGIL_QEMU_ELF="${elves[0]}" cargo test --locked)
+fi

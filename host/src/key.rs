@@ -107,6 +107,20 @@ pub fn load(path: &Path) -> anyhow::Result<Keyring> {
     })
 }
 
+/// Why a new key file could not be created, with the hint that fits: `--force` for a file that
+/// exists, `mkdir -p` for a missing directory.
+pub(crate) fn cannot_create(path: &Path, e: &std::io::Error) -> anyhow::Error {
+    let hint = match e.kind() {
+        std::io::ErrorKind::AlreadyExists => "it exists: --force replaces it".to_owned(),
+        std::io::ErrorKind::NotFound => match path.parent().filter(|p| !p.as_os_str().is_empty()) {
+            Some(dir) => format!("no directory {}: create it first (mkdir -p {0})", dir.display()),
+            None => e.to_string(),
+        },
+        _ => e.to_string(),
+    };
+    anyhow::anyhow!("cannot create {}: {hint}", path.display())
+}
+
 /// Writes a new random key to `path` (mode 0600), refusing to overwrite unless `force`.
 pub fn generate(path: &Path, id: u8, force: bool) -> anyhow::Result<()> {
     let mut secret = [0u8; KEY_LEN];
@@ -119,9 +133,7 @@ pub fn generate(path: &Path, id: u8, force: bool) -> anyhow::Result<()> {
     } else {
         options.create_new(true);
     }
-    let mut file = options
-        .open(path)
-        .with_context(|| format!("cannot create key file {} (use --force to replace one)", path.display()))?;
+    let mut file = options.open(path).map_err(|e| cannot_create(path, &e))?;
     // An existing file keeps its old mode on truncation: tighten it.
     file.set_permissions(std::fs::Permissions::from_mode(0o600))?;
     writeln!(file, "# Vigil cluster key: copy to every node, keep it mode 0600")?;
@@ -183,7 +195,10 @@ mod tests {
         generate(&path, 3, false).unwrap();
         assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
         assert_eq!(load(&path).unwrap().current.id(), 3);
-        assert!(generate(&path, 3, false).is_err());
+        let exists = format!("{:#}", generate(&path, 3, false).unwrap_err());
+        assert!(exists.contains("it exists: --force replaces it"), "{exists}");
+        let nowhere = format!("{:#}", generate(&dir.join("no/such/dir/cluster.key"), 3, false).unwrap_err());
+        assert!(nowhere.contains("create it first (mkdir -p") && !nowhere.contains("--force"), "{nowhere}");
         generate(&path, 4, true).unwrap();
         assert_eq!(load(&path).unwrap().current.id(), 4);
         std::fs::remove_dir_all(&dir).unwrap();

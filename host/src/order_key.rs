@@ -181,9 +181,7 @@ fn create(path: &Path, mode: u32, force: bool) -> anyhow::Result<std::fs::File> 
     } else {
         options.create_new(true);
     }
-    let file = options
-        .open(path)
-        .with_context(|| format!("cannot create {} (use --force to replace it)", path.display()))?;
+    let file = options.open(path).map_err(|e| crate::key::cannot_create(path, &e))?;
     // An existing file keeps its old mode on truncation: set it.
     file.set_permissions(std::fs::Permissions::from_mode(mode))?;
     Ok(file)

@@ -99,8 +99,19 @@ impl StateFile {
 
     fn write(&mut self) -> anyhow::Result<()> {
         let text = toml::to_string(&self.state).context("cannot encode state")?;
-        write_atomically(&self.path, text.as_bytes())
+        off_runtime(|| write_atomically(&self.path, text.as_bytes()))
             .with_context(|| format!("cannot write state file {}", self.path.display()))
+    }
+}
+
+/// Runs blocking `f` from a node's loop. A synced write can take seconds on a busy disk; meanwhile
+/// the runtime hands this worker's other tasks (an HTTP answer the loop just woke) to another
+/// thread instead of holding them behind the write.
+fn off_runtime<R>(f: impl FnOnce() -> R) -> R {
+    use tokio::runtime::{Handle, RuntimeFlavor};
+    match Handle::try_current() {
+        Ok(h) if h.runtime_flavor() == RuntimeFlavor::MultiThread => tokio::task::block_in_place(f),
+        _ => f(),
     }
 }
 

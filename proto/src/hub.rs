@@ -560,11 +560,16 @@ impl<S: AsRef<[Slot]> + AsMut<[Slot]>, const R: usize, const T: usize> Hub<S, R,
         self.last_check = now;
         let stall_ms = 2 * u64::from(self.timing.ping_interval_ms.max(self.timing.update_interval_ms));
         if late > stall_ms {
-            // Our own loop was late: the silence we see is ours, not the children's.
+            // Our own loop was late: the silence we see is ours, not the children's. Only the
+            // live get a fresh start: a child already judged dead stays dead until it is heard.
             self.counters.stalls += 1;
             self.emit(Event::Stalled { late_ms: late });
-            for d in self.table.iter_mut().filter_map(|e| e.direct.as_mut()) {
-                d.last_heard = d.last_heard.max(now);
+            let me = self.me;
+            for e in self.table.iter_mut() {
+                let live = direct_state(me, e).is_some_and(NodeState::is_live);
+                if let (true, Some(d)) = (live, e.direct.as_mut()) {
+                    d.last_heard = d.last_heard.max(now);
+                }
             }
             return;
         }
@@ -613,7 +618,8 @@ impl<S: AsRef<[Slot]> + AsMut<[Slot]>, const R: usize, const T: usize> Hub<S, R,
                     NodeState::Alive | NodeState::Suspect => NodeState::Dead,
                     other => other,
                 }
-            } else if silent >= timing.suspect_ms(interval) {
+            } else if silent >= timing.suspect_ms(interval) && p.state.is_live() {
+                // Silence only worsens a verdict: a dead child comes back by being heard.
                 NodeState::Suspect
             } else {
                 p.state

@@ -224,6 +224,40 @@ fn a_late_observer_does_not_convict_its_children() {
 }
 
 #[test]
+fn a_dead_child_stays_dead_through_its_observers_stall() {
+    let timing = Timing::default();
+    let mut slots: [Slot; 32] = empty_slots();
+    let (mut r, mut clients) = router_with_children(&mut slots, 10);
+    let c0 = NodeId::from_name("c0");
+    let mut now = 0;
+    // Children 1..10 keep pinging every 250 ms; child 0 falls silent. `stall` jumps the clock
+    // once, as a loaded machine does to the router's loop.
+    let mut run = |r: &mut Router<&mut [Slot]>, now: &mut u64, until: u64, stall: bool| {
+        if stall {
+            *now += 10 * u64::from(timing.ping_interval_ms);
+        }
+        while *now < until {
+            *now += 250;
+            for (k, c) in clients.iter_mut().enumerate().skip(1) {
+                let mut buf = [0u8; MAX_DATAGRAM];
+                while let Some((_, len)) = c.poll_transmit(Instant(*now), &mut buf) {
+                    r.handle(Instant(*now), at(20 + k as u8), &buf[..len]);
+                }
+            }
+            r.handle_timeout(Instant(*now));
+            drain(r, *now);
+        }
+    };
+    run(&mut r, &mut now, timing.dead_ms(timing.ping_interval_ms) + 2_000, false);
+    assert_eq!(r.table().get(c0).unwrap().best_state(), Some(NodeState::Dead));
+    // The stall, then long enough for a refreshed silence to cross the suspect threshold.
+    let after = now + 10 * u64::from(timing.ping_interval_ms) + timing.dead_ms(timing.ping_interval_ms);
+    run(&mut r, &mut now, after, true);
+    assert_eq!(r.counters().stalls, 1);
+    assert_eq!(r.table().get(c0).unwrap().best_state(), Some(NodeState::Dead), "not suspect again");
+}
+
+#[test]
 fn mass_silence_is_a_partition_not_deaths_but_one_silent_child_is_dead() {
     let timing = Timing::default();
     let mut slots: [Slot; 32] = empty_slots();

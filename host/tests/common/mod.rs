@@ -126,3 +126,54 @@ pub fn recover(http: &str, target: &str) {
 pub fn source(path: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join(path)
 }
+
+/// Whether `program` (an absolute path, or a name looked up on `PATH`) is installed. Without it a
+/// test skips with one line naming the Debian `package`, unless `required` (an environment
+/// variable CI sets to `1`) makes the absence a failure.
+pub fn have_tool(program: &str, package: &str, required: &str) -> bool {
+    let found = if program.contains('/') {
+        Path::new(program).is_file()
+    } else {
+        std::env::var_os("PATH")
+            .is_some_and(|path| std::env::split_paths(&path).any(|dir| dir.join(program).is_file()))
+    };
+    if found {
+        return true;
+    }
+    if std::env::var_os(required).is_some_and(|v| v == "1") {
+        panic!("{program} is required ({required}=1) but missing: install Debian package {package}");
+    }
+    eprintln!("SKIPPED: {program} missing (Debian package {package}; {required}=1 makes this an error)");
+    false
+}
+
+/// Asserts `page` contains `want`; else fails with what was expected and what the page has in
+/// its place (the text around the first attribute of `want`), not the whole page.
+pub fn assert_on_page(page: &str, want: &str, what: &str) {
+    if page.contains(want) {
+        return;
+    }
+    // `data-node="c3" data-state="dead"` is looked up by `data-node="c3"`.
+    let key = want.match_indices('"').nth(1).map_or(want, |(end, _)| &want[..=end]);
+    let found: Vec<String> = page
+        .match_indices(key)
+        .take(3)
+        .map(|(at, _)| {
+            let mut start = at.saturating_sub(40);
+            while !page.is_char_boundary(start) {
+                start -= 1;
+            }
+            let mut end = (at + key.len() + 80).min(page.len());
+            while !page.is_char_boundary(end) {
+                end += 1;
+            }
+            format!("  have: …{}…", page[start..end].replace('\n', " "))
+        })
+        .collect();
+    let found = if found.is_empty() {
+        format!("  have: nothing with {key} in {} bytes of page", page.len())
+    } else {
+        found.join("\n")
+    };
+    panic!("{what}:\n  want: {want}\n{found}");
+}
