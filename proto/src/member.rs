@@ -18,7 +18,7 @@ use crate::timing::{Timing, RESENDS};
 use crate::wire::OrderKeys;
 use crate::wire::{
     Action, Endpoint, Header, Keyring, Message, Order, OrderReport, Outcome, Ping, PingReply, ReplyStatus,
-    Role, TargetStatus, MAX_REPORTS,
+    Role, TargetState, TargetStatus, MAX_REPORTS,
 };
 
 /// Most parents a node pings.
@@ -74,8 +74,9 @@ struct Report {
     outcome: Outcome,
     /// Pings this report still goes in (it rests at 0 until its order is repeated to us).
     sends_left: u8,
-    /// For a recovery order: which target instance it was about (tells a re-issued order for the
-    /// same restart, e.g. after an MGS restart, from a new restart).
+    /// Which recovery it was about: (target, target instance) and whether it began or closed it.
+    /// A recovery is the same whichever MGS issues it, so this tells a re-issued order for the
+    /// same restart (by a restarted MGS, or another status holder) from a new restart.
     about: Option<u32>,
 }
 
@@ -279,16 +280,25 @@ impl Member {
             self.counters.forged += 1;
             return;
         }
+        let instance =
+            |target: &Name, generation: Generation| fnv1a(target.as_bytes()) ^ generation.0.rotate_left(16);
         let about = match &order.action {
             Action::BeginRecovery { target, target_generation, .. } if target_generation.0 != 0 => {
-                Some(fnv1a(target.as_bytes()) ^ target_generation.0.rotate_left(16))
+                Some(instance(target, *target_generation))
             }
+            Action::CloseWindow { target, target_generation } => Some(!instance(target, *target_generation)),
             _ => None,
         };
-        let earlier = about.and_then(|a| self.reports.iter().find(|r| r.about == Some(a)).map(|r| r.outcome));
+        // What was done on an earlier order for the same recovery, unless it failed.
+        let earlier = about.and_then(|a| {
+            (self.reports.iter())
+                .find(|r| r.about == Some(a) && r.outcome != Outcome::Failed)
+                .map(|r| r.outcome)
+        });
         let outcome = match earlier {
-            // The same restart ordered again (an MGS that restarted re-issues it): report what
-            // was done, do not do it twice.
+            // The same recovery ordered again (by an MGS that restarted, or another holder):
+            // report what was done, do not do it twice. A failed attempt is not done: a new
+            // order (an admin's retry) carries it out again.
             Some(outcome) => outcome,
             None if self.acts_on(&order.action) => {
                 if self.events.is_full() {
@@ -315,10 +325,15 @@ impl Member {
     fn acts_on(&self, action: &Action) -> bool {
         match (self.role, action) {
             (Role::Client, Action::BeginRecovery { .. }) => true,
-            (Role::Server, Action::CloseWindow { target, target_generation }) => self
-                .target
-                .as_ref()
-                .is_some_and(|t| t.target == *target && t.generation == *target_generation),
+            // Only while recovering: a window that ended (by an earlier order, or by the
+            // target's own time-out) is not closed again.
+            (Role::Server, Action::CloseWindow { target, target_generation }) => {
+                self.target.as_ref().is_some_and(|t| {
+                    t.target == *target
+                        && t.generation == *target_generation
+                        && t.state == TargetState::Recovering
+                })
+            }
             _ => false,
         }
     }

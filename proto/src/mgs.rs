@@ -374,16 +374,28 @@ impl<S: AsRef<[Slot]> + AsMut<[Slot]>, const R: usize, const T: usize> Mgs<S, R,
     }
 
     /// An admin orders every live client to reconnect to `target` now (a target without a Vigil
-    /// agent, or a recovery the health network did not see).
+    /// agent, or a recovery the health network did not see), or retries a recovery under way.
+    ///
+    /// A recovery is identified by (target, target instance). For a target its server reports
+    /// recovering, the order is of that instance (with its addresses unless `addrs` names
+    /// others): the same recovery ordered again, so a client that reconnected only reports so,
+    /// and a client whose reconnect failed carries it out again. Otherwise the instance is
+    /// unknown (0) and every live client reconnects.
     pub fn recover(
         &mut self,
         now: Instant,
         target: Name,
         addrs: Vec<Nid, MAX_TARGET_ADDRS>,
     ) -> Result<OrderId, RecoverError> {
-        let action =
-            Action::BeginRecovery { target: target.clone(), target_generation: Generation(0), addrs };
-        self.begin(now, target, Generation(0), action, true).ok_or(RecoverError::Busy)
+        let recovering = (self.hub.targets.iter().map(|t| &t.status))
+            .find(|s| s.target == target && s.state == TargetState::Recovering);
+        let (generation, addrs) = match recovering {
+            Some(s) if addrs.is_empty() => (s.generation, s.addrs.clone()),
+            Some(s) => (s.generation, addrs),
+            None => (Generation(0), addrs),
+        };
+        let action = Action::BeginRecovery { target: target.clone(), target_generation: generation, addrs };
+        self.begin(now, target, generation, action, true).ok_or(RecoverError::Busy)
     }
 
     /// An admin closes `target`'s recovery window now: its server is ordered to end recovery
@@ -526,7 +538,8 @@ impl<S: AsRef<[Slot]> + AsMut<[Slot]>, const R: usize, const T: usize> Mgs<S, R,
         let mut restarted: Vec<(Name, Generation, Vec<Nid, MAX_TARGET_ADDRS>), 8> = Vec::new();
         for t in self.hub.targets.iter() {
             let s = &t.status;
-            let known = self.recoveries.iter().find(|r| r.target == s.target && !r.manual);
+            // A recovery of this instance, whoever started it (an admin's retry included).
+            let known = self.recoveries.iter().find(|r| r.target == s.target);
             match s.state {
                 TargetState::Recovering if known.is_none_or(|r| r.target_generation != s.generation) => {
                     let _ = restarted.push((s.target.clone(), s.generation, s.addrs.clone()));

@@ -814,3 +814,137 @@ fn order_ids_go_on_past_two_to_the_thirty_two_orders() {
         .collect();
     assert_eq!(held, [begin, close]);
 }
+
+/// Runs an MGS (at(1)) and members that ping it directly (member k at at(10 + k)) from `from`
+/// to `to` ms, a millisecond at a time; returns the orders each member handed its driver.
+fn run_direct(
+    mgs: &mut Mgs<Box<[Slot]>>,
+    members: &mut [&mut dyn Machine],
+    (from, to): (u64, u64),
+) -> Vec<Vec<wire::Order>> {
+    let mut buf = [0u8; MAX_DATAGRAM];
+    let mut orders = vec![Vec::new(); members.len()];
+    for t in from..=to {
+        let now = Instant(t);
+        if mgs.poll_timeout().is_some_and(|d| d <= now) {
+            mgs.handle_timeout(now);
+        }
+        for m in members.iter_mut() {
+            if m.poll_timeout().is_some_and(|d| d <= now) {
+                m.handle_timeout(now);
+            }
+        }
+        loop {
+            let mut quiet = true;
+            for (k, m) in members.iter_mut().enumerate() {
+                while let Some((_, len)) = m.poll_transmit(now, &mut buf) {
+                    quiet = false;
+                    mgs.handle(now, at(10 + k as u8), &buf[..len]);
+                }
+            }
+            while let Some((dest, len)) = mgs.poll_transmit(now, &mut buf) {
+                quiet = false;
+                let Endpoint::V4 { ip: [_, _, _, last], .. } = dest else { continue };
+                members[usize::from(last - 10)].handle(now, at(1), &buf[..len]);
+            }
+            if quiet {
+                break;
+            }
+        }
+        for (k, m) in members.iter_mut().enumerate() {
+            while let Some(e) = m.poll_event() {
+                if let Event::Order(o) = e {
+                    orders[k].push(o);
+                }
+            }
+        }
+    }
+    orders
+}
+
+fn mgs_of(generation: u32, now: u64) -> Mgs<Box<[Slot]>> {
+    let mut config = MgsConfig::new(name("mgs").unwrap(), Generation(generation), keys());
+    config.startup_hold_ms = 0;
+    Mgs::new(config, vec![None; 16].into_boxed_slice(), Instant(now))
+}
+
+/// A server of testfs-OST0000 pinging the MGS at(1), its window `window_ms` long.
+fn server_of(generation: u32, window_ms: u32) -> Server {
+    let config = ServerConfig {
+        member: MemberConfig {
+            name: name("oss0").unwrap(),
+            generation: Generation(generation),
+            parents: [at(1)].into_iter().collect(),
+            keys: keys(),
+            timing: Timing::default(),
+        },
+        target: name("testfs-OST0000").unwrap(),
+        addrs: Default::default(),
+        window_ms,
+    };
+    Server::new(config, Instant(0))
+}
+
+#[test]
+fn the_close_hook_runs_once_per_target_instance_across_an_mgs_restart() {
+    let mut s = server_of(7, 300_000);
+    let mut c = client("c0", 1, at(1));
+    // MGS generation 1 orders the recovery; the client reconnects; the window is ordered closed.
+    let mut mgs = mgs_of(1, 0);
+    run_direct(&mut mgs, &mut [&mut c], (0, 500));
+    let orders = run_direct(&mut mgs, &mut [&mut c, &mut s], (500, 1_000));
+    assert_eq!(orders[0].len(), 1, "{orders:?}");
+    assert!(c.order_done(Instant(1_000), orders[0][0].id, true));
+    let orders = run_direct(&mut mgs, &mut [&mut c, &mut s], (1_000, 2_000));
+    let first_close = &orders[1];
+    assert!(
+        matches!(&first_close[..], [wire::Order { action: Action::CloseWindow { .. }, .. }]),
+        "{orders:?}"
+    );
+    // The MGS restarts while the server's close hook still runs: the new MGS sees the target
+    // recovering, orders the same restart again and closes its window with an order of its own.
+    let mut mgs = mgs_of(2, 2_001);
+    let orders = run_direct(&mut mgs, &mut [&mut c, &mut s], (2_001, 6_000));
+    let closes = mgs.recoveries().iter().filter(|r| r.closed.is_some()).count();
+    assert_eq!(closes, 1, "the restarted MGS closed the window too: {:?}", mgs.recoveries());
+    assert!(orders.iter().all(Vec::is_empty), "nothing carried out twice: {orders:?}");
+    // The hook finishes; the target is up. A late close of the same instance changes nothing.
+    assert!(s.order_done(Instant(6_000), first_close[0].id, true));
+    assert_eq!(s.target_state(), wire::TargetState::Up);
+    let mut mgs = mgs_of(3, 6_001);
+    let orders = run_direct(&mut mgs, &mut [&mut c, &mut s], (6_001, 9_000));
+    assert!(orders.iter().all(Vec::is_empty), "{orders:?}");
+    let progress = mgs.recoveries().first().map(|r| r.progress);
+    assert!(progress.is_none(), "a target up is not recovered: {progress:?}");
+}
+
+#[test]
+fn an_admin_retry_of_a_recovery_carries_it_out_again_where_it_failed() {
+    let mut s = server_of(7, 300_000);
+    let (mut c0, mut c1) = (client("c0", 1, at(1)), client("c1", 1, at(1)));
+    let mut mgs = mgs_of(1, 0);
+    run_direct(&mut mgs, &mut [&mut c0, &mut c1], (0, 500));
+    let orders = run_direct(&mut mgs, &mut [&mut c0, &mut c1, &mut s], (500, 1_000));
+    let begin = orders[0][0].id;
+    assert_eq!(orders[1][0].id, begin);
+    // c0's reconnect fails, c1's works: the window waits for c0.
+    assert!(c0.order_done(Instant(1_000), begin, false));
+    assert!(c1.order_done(Instant(1_000), begin, true));
+    run_direct(&mut mgs, &mut [&mut c0, &mut c1, &mut s], (1_000, 3_000));
+    let r = &mgs.recoveries()[0];
+    assert_eq!((r.progress.live, r.progress.reconnected, r.progress.failed), (2, 1, 1), "{r:?}");
+    // The admin retries: the same recovery (instance 7) ordered again. It stays the recovery
+    // (no automatic order replaces it); c0 reconnects again, c1 only reports.
+    let target = name("testfs-OST0000").unwrap();
+    let retry = mgs.recover(Instant(3_000), target, Default::default()).unwrap();
+    let orders = run_direct(&mut mgs, &mut [&mut c0, &mut c1, &mut s], (3_000, 5_000));
+    assert_eq!(mgs.recoveries()[0].order, retry, "{:?}", mgs.recoveries());
+    assert_eq!(mgs.recoveries()[0].target_generation, Generation(7));
+    assert_eq!(orders[0].iter().map(|o| o.id).collect::<Vec<_>>(), [retry], "c0 retries");
+    assert!(orders[1].is_empty(), "c1 reconnected already: {orders:?}");
+    assert!(c0.order_done(Instant(5_000), retry, true));
+    run_direct(&mut mgs, &mut [&mut c0, &mut c1, &mut s], (5_000, 6_000));
+    let r = &mgs.recoveries()[0];
+    assert_eq!((r.progress.reconnected, r.progress.failed), (2, 0), "{r:?}");
+    assert!(r.closed.is_some(), "every live client back: closed {r:?}");
+}
