@@ -566,7 +566,14 @@ impl<S: AsRef<[Slot]> + AsMut<[Slot]>, const R: usize, const T: usize> Mgs<S, R,
             let all_back = whole && progress.reconnected >= progress.live;
             self.recoveries[i].progress = progress;
             if target_up {
-                self.recoveries[i].target_up = Some(now);
+                // The target ended its window itself (its own time-out). Its BeginRecovery must
+                // not reach clients that join or reboot from now on: a CloseWindow of the
+                // instance supersedes it in every router, and the server, up already, only
+                // reports it.
+                let r = &mut self.recoveries[i];
+                r.target_up = Some(now);
+                let (target, target_generation) = (r.target.clone(), r.target_generation);
+                self.issue(Action::CloseWindow { target, target_generation });
             } else if all_back {
                 self.close_window(now, i);
             }

@@ -296,3 +296,38 @@ fn a_target_whose_server_died_is_shown_down() {
     net.stop(c.servers[0]);
     net.run_until_true(100, 60_000, |net| state(net) == TargetState::Down).expect("the target is shown down");
 }
+
+#[test]
+fn a_window_the_target_ended_itself_orders_no_one_who_comes_later() {
+    use vigil_sim::Spec;
+    let mut net = Net::new(11);
+    (net.router_slots, net.mgs_slots) = (64, 64);
+    let mgs = net.add("mgs", Spec::Mgs);
+    let r0 = net.add("r0", Spec::Router { parents: vec![mgs], slots: 0 });
+    let r1 = net.add("r1", Spec::Router { parents: vec![mgs], slots: 0 });
+    let c0 = net.add("c0", Spec::Client { parents: vec![r0] });
+    net.add("c1", Spec::Client { parents: vec![r1] });
+    let target = "testfs-OST0000".to_string();
+    let oss = net.add("oss0", Spec::Server { parents: vec![r0], target });
+    net.run_for(20_000);
+    // r1 goes: the window of the next restart waits for its subtree until the target's own
+    // time-out ends it.
+    net.stop(r1);
+    net.run_until_true(100, 60_000, |net| net.state_at_mgs("r1") == Some(NodeState::Dead))
+        .expect("r1 is declared dead");
+    net.restart(oss);
+    // The server's restart is its second instance (each boot starts one).
+    let ended = |net: &Net| {
+        (net.mgs().recoveries().first()).is_some_and(|r| r.target_generation.0 == 2 && r.target_up.is_some())
+    };
+    net.run_until_true(1_000, 400_000, ended).expect("the target's own window ends the recovery");
+    let recovery = net.mgs().recoveries()[0].clone();
+    assert!(recovery.closed.is_none(), "ended by the target, not by order: {recovery:?}");
+    assert_eq!(net.node(c0).orders.get(&recovery.order).map(|l| l.events), Some(1));
+    // c0 reboots and c2 joins: neither is ordered to reconnect for the restart that ended.
+    net.restart(c0);
+    let c2 = net.add("c2", Spec::Client { parents: vec![r0] });
+    net.run_for(10_000);
+    assert_eq!(net.node(c0).orders.get(&recovery.order).map(|l| l.events), Some(1), "c0 once");
+    assert!(net.node(c2).orders.is_empty(), "c2: {:?}", net.node(c2).orders);
+}
