@@ -376,6 +376,8 @@ mod tests {
             target: "testfs-OST0001".into(),
             target_generation: 9,
             target_addrs: addrs.iter().map(|&a| a.to_owned()).collect(),
+            dead: Vec::new(),
+            extra: Vec::new(),
         }
     }
 

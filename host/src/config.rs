@@ -258,6 +258,15 @@ pub struct ServerOpts {
     /// The target's own recovery window in ms [default: 300000, Lustre's recovery_time_soft].
     #[arg(long, value_name = "MS")]
     pub window_ms: Option<u32>,
+    /// Follow the target's Lustre instance and recovery through `lctl` (`$LCTL`, else `lctl` on
+    /// PATH): a remount or a failover to this server is a restart; a daemon restart is not.
+    #[arg(long)]
+    #[serde(default)]
+    pub lustre: bool,
+    /// With --lustre: the site's map of client names to LNet NIDs (`<name> <nid>...` a line),
+    /// through which the close-window hook evicts the dead clients by UUID.
+    #[arg(long, value_name = "FILE")]
+    pub lustre_clients: Option<PathBuf>,
     /// Command run through `sh -c` when the MGS orders the window closed (exit 0 = closed).
     #[arg(long, value_name = "CMD")]
     pub on_close_window: Option<String>,
@@ -351,6 +360,8 @@ impl ServerOpts {
             target_addrs: or_list(self.target_addrs, file.target_addrs),
             bind: self.bind.or(file.bind),
             window_ms: self.window_ms.or(file.window_ms),
+            lustre: self.lustre || file.lustre,
+            lustre_clients: self.lustre_clients.or(file.lustre_clients),
             on_close_window: self.on_close_window.or(file.on_close_window),
             hook_timeout_ms: self.hook_timeout_ms.or(file.hook_timeout_ms),
             upstream: self.upstream.merge(file.upstream),

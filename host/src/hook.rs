@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use tracing::{info, warn};
 use vigil_proto::wire::{Action, Order};
-use vigil_proto::{Event, Instant, OrderId};
+use vigil_proto::{Event, Instant, NodeId, OrderId};
 
 use crate::driver::{Commands, Handler, Machine};
 use crate::state::StateFile;
@@ -31,6 +31,10 @@ pub struct OrderEnv {
     pub target_generation: u32,
     /// `VIGIL_TARGET_ADDRS`, comma-separated.
     pub target_addrs: Vec<String>,
+    /// The clients a `CloseWindow` names dead.
+    pub dead: Vec<NodeId>,
+    /// What a server's Lustre set-up adds (`VIGIL_DEAD_CLIENTS`, `VIGIL_DEAD_NIDS`, ...).
+    pub extra: Vec<(&'static str, String)>,
 }
 
 /// An order id as operators read it: `<mgs_generation>.<seq>`.
@@ -41,11 +45,11 @@ pub fn order_id(id: OrderId) -> String {
 impl OrderEnv {
     /// The hook's view of `order`.
     pub fn of(order: &Order) -> OrderEnv {
-        let (kind, target_addrs) = match &order.action {
+        let (kind, target_addrs, dead) = match &order.action {
             Action::BeginRecovery { addrs, .. } => {
-                ("begin_recovery", addrs.iter().map(|a| a.as_str().to_owned()).collect())
+                ("begin_recovery", addrs.iter().map(|a| a.as_str().to_owned()).collect(), Vec::new())
             }
-            Action::CloseWindow { .. } => ("close_window", Vec::new()),
+            Action::CloseWindow { dead, .. } => ("close_window", Vec::new(), dead.to_vec()),
         };
         OrderEnv {
             id: order_id(order.id),
@@ -53,18 +57,22 @@ impl OrderEnv {
             target: order.action.target().as_str().to_owned(),
             target_generation: order.action.target_generation().0,
             target_addrs,
+            dead,
+            extra: Vec::new(),
         }
     }
 
     /// The environment variables of a command hook.
-    pub fn vars(&self) -> [(&'static str, String); 5] {
-        [
+    pub fn vars(&self) -> Vec<(&'static str, String)> {
+        let mut vars = vec![
             ("VIGIL_ORDER_ID", self.id.clone()),
             ("VIGIL_ORDER_KIND", self.kind.to_owned()),
             ("VIGIL_TARGET", self.target.clone()),
             ("VIGIL_TARGET_GENERATION", self.target_generation.to_string()),
             ("VIGIL_TARGET_ADDRS", self.target_addrs.join(",")),
-        ]
+        ];
+        vars.extend(self.extra.iter().cloned());
+        vars
     }
 }
 
@@ -82,6 +90,8 @@ pub enum Hook {
         command: String,
         /// Killed (and failed) after this long.
         timeout: Duration,
+        /// A server following Lustre: how its hook learns the dead clients' Lustre identities.
+        lustre: Option<Arc<crate::lustre::HookContext>>,
     },
     /// A function of this process.
     InProcess(InProcess),
@@ -91,7 +101,9 @@ impl Hook {
     /// A command hook, or none when `command` is unset.
     pub fn command(command: Option<String>, timeout_ms: u64) -> Hook {
         match command {
-            Some(command) => Hook::Command { command, timeout: Duration::from_millis(timeout_ms) },
+            Some(command) => {
+                Hook::Command { command, timeout: Duration::from_millis(timeout_ms), lustre: None }
+            }
             None => Hook::None,
         }
     }
@@ -173,7 +185,10 @@ impl<M: Machine> Handler<M> for MemberHandler<M> {
             }
             return;
         };
-        let env = OrderEnv::of(&order);
+        let mut env = OrderEnv::of(&order);
+        if let Hook::Command { lustre: Some(lustre), .. } = &self.hook {
+            env.extra = lustre.vars(&env.dead);
+        }
         info!(node = %self.name, order = %env.id, kind = env.kind, target = %env.target, "order");
         let id = order.id;
         let run: Pin<Box<dyn Future<Output = bool> + Send>> = match &self.hook {
@@ -181,7 +196,7 @@ impl<M: Machine> Handler<M> for MemberHandler<M> {
                 machine.order_done(now, id, true);
                 return;
             }
-            Hook::Command { command, timeout } => {
+            Hook::Command { command, timeout, .. } => {
                 let (command, timeout) = (command.clone(), *timeout);
                 Box::pin(async move { run_command(&command, &env, timeout).await })
             }
@@ -231,11 +246,16 @@ mod tests {
         assert_eq!(vars[4], ("VIGIL_TARGET_ADDRS", "10.0.0.7@o2ib,10.0.1.7@o2ib".to_owned()));
         let close = Order {
             id: OrderId { mgs_generation: Generation(3), seq: 18 },
-            action: Action::CloseWindow { target: name("t").unwrap(), target_generation: Generation(9) },
+            action: Action::CloseWindow {
+                target: name("t").unwrap(),
+                target_generation: Generation(9),
+                dead: Default::default(),
+            },
             signer: 0,
             signature: Default::default(),
         };
         assert_eq!(OrderEnv::of(&close).kind, "close_window");
+        assert_eq!(OrderEnv::of(&close).vars().len(), 5, "no Lustre context: the five variables alone");
     }
 
     #[tokio::test]

@@ -9,6 +9,7 @@ pub mod driver;
 pub mod hook;
 pub mod http;
 pub mod key;
+pub mod lustre;
 pub mod metrics;
 pub mod order_key;
 pub mod state;

@@ -310,11 +310,52 @@ fn server_hook_aborts_only_a_recovery_that_waits_for_absent_clients() {
 }
 
 #[test]
-fn server_hook_observes_by_default_and_never_touches_the_target() {
+fn server_hook_evicts_by_default_exactly_the_stale_clients_vigil_holds_dead() {
+    let stale_param = "obdfilter.testfs-OST0001.recovery_stale_clients";
+    let evict = |uuid: &str| format!("set_param obdfilter.testfs-OST0001.evict_client=uuid:{uuid}");
+    let read = format!("get_param -n {OST_STATUS}");
+    let fake = Fake::new();
+    let exports = fake.dir.join("exports");
+    std::fs::write(&exports, "u-dead 10.0.1.6@tcp\nu-live 10.0.1.1@tcp\nu-noagent 10.0.1.7@tcp\n").unwrap();
+    let exports = exports.display().to_string();
+    let mut env = close("testfs-OST0001", "");
+    env.retain(|(k, _)| *k != "VIGIL_LUSTRE_CLOSE");
+    env.extend([
+        ("VIGIL_DEAD_CLIENTS", "c06"),
+        ("VIGIL_DEAD_NIDS", "10.0.1.6@tcp"),
+        ("VIGIL_DEAD_UNMAPPED", "0"),
+        ("VIGIL_LUSTRE_EXPORTS", exports.as_str()),
+    ]);
+    fake.param(OST_STATUS, &recovery_status("RECOVERING", 2, 2))
+        .param(stale_param, "u-dead\nu-noagent\nu-gone\n");
+    let (code, calls) = fake.run(SERVER_HOOK, &env);
+    assert_eq!(code, 1, "partial: two stale clients Vigil does not hold dead");
+    assert_eq!(
+        calls,
+        [read.clone(), format!("get_param -n {stale_param}"), evict("u-dead"), read.clone()],
+        "never the client without an agent, nor one absent from the snapshot"
+    );
+
+    let fake = Fake::new();
+    let exports_file = fake.dir.join("exports");
+    std::fs::write(&exports_file, "u-dead 10.0.1.6@tcp\n").unwrap();
+    fake.param(OST_STATUS, &recovery_status("RECOVERING", 2, 2))
+        .param(&format!("{OST_STATUS}.2"), &recovery_status("COMPLETE", 0, 0))
+        .param(stale_param, "u-dead\n");
+    let exports = exports_file.display().to_string();
+    let mut env = env.clone();
+    env.retain(|(k, _)| *k != "VIGIL_LUSTRE_EXPORTS");
+    env.push(("VIGIL_LUSTRE_EXPORTS", exports.as_str()));
+    let (code, calls) = fake.run(SERVER_HOOK, &env);
+    assert_eq!(code, 0, "the only stale client was dead: Lustre's recovery went on");
+    assert_eq!(calls, [read.clone(), format!("get_param -n {stale_param}"), evict("u-dead"), read]);
+}
+
+#[test]
+fn server_hook_observe_never_touches_the_target() {
     let fake = Fake::new();
     fake.param(OST_STATUS, &recovery_status("RECOVERING", 0, 0));
-    let mut env = close("testfs-OST0001", "observe");
-    env.retain(|(k, _)| *k != "VIGIL_LUSTRE_CLOSE");
+    let env = close("testfs-OST0001", "observe");
     let (code, calls) = fake.run(SERVER_HOOK, &env);
     assert_eq!(code, 1, "still recovering: Lustre's own window stays in force");
     assert_eq!(calls, [format!("get_param -n {OST_STATUS}"), format!("get_param -n {OST_STATUS}")]);

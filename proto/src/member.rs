@@ -286,7 +286,9 @@ impl Member {
             Action::BeginRecovery { target, target_generation, .. } if target_generation.0 != 0 => {
                 Some(instance(target, *target_generation))
             }
-            Action::CloseWindow { target, target_generation } => Some(!instance(target, *target_generation)),
+            Action::CloseWindow { target, target_generation, .. } => {
+                Some(!instance(target, *target_generation))
+            }
             _ => None,
         };
         // What was done on an earlier order for the same recovery, unless it failed.
@@ -327,7 +329,7 @@ impl Member {
             (Role::Client, Action::BeginRecovery { .. }) => true,
             // Only while recovering: a window that ended (by an earlier order, or by the
             // target's own time-out) is not closed again.
-            (Role::Server, Action::CloseWindow { target, target_generation }) => {
+            (Role::Server, Action::CloseWindow { target, target_generation, .. }) => {
                 self.target.as_ref().is_some_and(|t| {
                     t.target == *target
                         && t.generation == *target_generation

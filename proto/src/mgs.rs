@@ -28,7 +28,7 @@ use crate::timing::Timing;
 use crate::wire::TargetReport;
 use crate::wire::{
     Action, Endpoint, Keyring, Message, NodeState, Order, OrderProgress, Role, TargetState, MAX_ALTERNATES,
-    MAX_PATHS, MAX_TARGET_ADDRS,
+    MAX_DEAD, MAX_PATHS, MAX_TARGET_ADDRS,
 };
 use crate::wire::{OrderSigner, Signature};
 
@@ -419,10 +419,37 @@ impl<S: AsRef<[Slot]> + AsMut<[Slot]>, const R: usize, const T: usize> Mgs<S, R,
     fn close_window(&mut self, now: Instant, i: usize) -> OrderId {
         let r = &self.recoveries[i];
         let (target, target_generation) = (r.target.clone(), r.target_generation);
-        let close = self.issue(Action::CloseWindow { target: target.clone(), target_generation });
+        let close = self.issue(Action::CloseWindow {
+            target: target.clone(),
+            target_generation,
+            dead: self.dead_clients(),
+        });
         self.recoveries[i].closed = Some((close.id, now));
         self.hub.emit(Event::WindowClosed { target, order: close.id });
         close.id
+    }
+
+    /// The clients held dead on every path, lowest ids first (as many as a `CloseWindow` names).
+    fn dead_clients(&self) -> Vec<NodeId, MAX_DEAD> {
+        let mut dead: Vec<NodeId, MAX_DEAD> = Vec::new();
+        let all = self
+            .hub
+            .table
+            .iter()
+            .filter(|e| e.role == Role::Client && e.best_state() == Some(NodeState::Dead));
+        for id in all.map(|e| e.id) {
+            if dead.is_full() {
+                // Keep the lowest ids: the choice does not depend on table order.
+                match dead.iter().enumerate().max_by_key(|(_, d)| **d) {
+                    Some((i, max)) if id < *max => dead[i] = id,
+                    _ => {}
+                }
+            } else {
+                let _ = dead.push(id);
+            }
+        }
+        dead.sort_unstable();
+        dead
     }
 
     fn issue(&mut self, action: Action) -> Order {
@@ -573,7 +600,7 @@ impl<S: AsRef<[Slot]> + AsMut<[Slot]>, const R: usize, const T: usize> Mgs<S, R,
                 let r = &mut self.recoveries[i];
                 r.target_up = Some(now);
                 let (target, target_generation) = (r.target.clone(), r.target_generation);
-                self.issue(Action::CloseWindow { target, target_generation });
+                self.issue(Action::CloseWindow { target, target_generation, dead: Vec::new() });
             } else if all_back {
                 self.close_window(now, i);
             }

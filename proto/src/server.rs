@@ -8,7 +8,7 @@ use heapless::Vec;
 
 use crate::counters::Counters;
 use crate::event::Event;
-use crate::ids::{Name, Nid, NodeId, OrderId};
+use crate::ids::{Generation, Name, Nid, NodeId, OrderId};
 use crate::member::{Member, MemberConfig};
 use crate::time::{earliest, Instant};
 use crate::wire::OrderKeys;
@@ -30,6 +30,8 @@ pub struct ServerConfig {
 /// A server's sans-IO state machine.
 pub struct Server {
     member: Member,
+    /// The target's own window length, for a restart seen by [`Server::follow_target`].
+    window_ms: u32,
     /// When the target's own window runs out, while recovering.
     window_ends: Option<Instant>,
     /// The `CloseWindow` order handed to the driver, until it reports it done.
@@ -48,7 +50,8 @@ impl Server {
             addrs: config.addrs,
             window_ms: config.window_ms,
         });
-        Server { member, window_ends: Some(now.after(u64::from(config.window_ms))), closing: None }
+        let window_ms = config.window_ms;
+        Server { member, window_ms, window_ends: Some(now.after(u64::from(window_ms))), closing: None }
     }
 
     // ----- getters ------------------------------------------------------------------------
@@ -115,6 +118,26 @@ impl Server {
                 self.member.ping_now(now);
             }
         }
+    }
+
+    /// The target as the filesystem itself reports it (Lustre: its `instance`, bumped on every
+    /// mount, and its `recovery_status`). A new instance is a restart of the target, reported
+    /// at once with `state`; for the instance already reported, only the end of its recovery
+    /// (up) or its loss (down) is followed: a window Vigil closed stays closed while the
+    /// filesystem finishes its own.
+    pub fn follow_target(&mut self, now: Instant, instance: Generation, state: TargetState) {
+        let Some(t) = self.member.target.as_mut() else { return };
+        if t.generation == instance {
+            if state != TargetState::Recovering {
+                self.set_target_state(now, state);
+            }
+            return;
+        }
+        t.generation = instance;
+        t.state = state;
+        self.closing = None;
+        self.window_ends = (state == TargetState::Recovering).then(|| now.after(u64::from(self.window_ms)));
+        self.member.ping_now(now);
     }
 
     // ----- outputs ------------------------------------------------------------------------

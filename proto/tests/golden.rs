@@ -17,7 +17,7 @@
 //! | Ping, server, named, 16 reports, target status with 2 NIDs            |   212 |
 //! | Ping, worst case (32-byte names, 16 reports, 2 × 48-byte NIDs)        |   395 |
 //! | PingReply, accepted, 0 orders                                         |    40 |
-//! | PingReply, accepted, 2 orders (BeginRecovery with 2 NIDs, CloseWindow)|   237 |
+//! | PingReply, accepted, 2 orders (BeginRecovery with 2 NIDs, CloseWindow)|   243 |
 //! | PingReply, worst case (refused, 4 IPv6 alternates, 2 worst orders)    |   552 |
 //! | Update, 0 deltas (steady state: totals only)                          |    51 |
 //! | Update, 1 delta (a named client on one path)                          |    77 |
@@ -123,7 +123,11 @@ fn begin_recovery() -> Order {
 fn close_window() -> Order {
     Order {
         id: oid(3, 2),
-        action: Action::CloseWindow { target: n("testfs-OST0001"), target_generation: Generation(5) },
+        action: Action::CloseWindow {
+            target: n("testfs-OST0001"),
+            target_generation: Generation(5),
+            dead: [NodeId(0x1234_5678)].into_iter().collect(),
+        },
         signer: 1,
         signature: signature(),
     }
@@ -152,11 +156,11 @@ fn client_ping() -> Ping {
 
 #[test]
 fn header_and_typical_ping_match_the_spec_by_hand() {
-    // Header: "VG", version 1, kind 1, sender/generation/sequence little-endian, key id 1.
+    // Header: "VG", version 2, kind 1, sender/generation/sequence little-endian, key id 1.
     // Body (postcard): Role::Client = variant 0; 2000 = varint d0 0f; home = 01; name None = 00;
     // reports: length 0; target None = 00.
     let bytes = encode(&Message::Ping(client_ping()));
-    assert_eq!(&bytes[..HEADER_LEN], &unhex("5647 01 01 44332211 07000000 2a000000 01")[..]);
+    assert_eq!(&bytes[..HEADER_LEN], &unhex("5647 02 01 44332211 07000000 2a000000 01")[..]);
     assert_eq!(&bytes[HEADER_LEN..bytes.len() - TAG_LEN], &unhex("00 d00f 01 00 00 00")[..]);
     // The tag is HMAC-SHA256 over header and body, truncated to its first 16 bytes.
     use hmac::{Hmac, Mac};
@@ -170,9 +174,9 @@ fn header_and_typical_ping_match_the_spec_by_hand() {
 fn ping_client_typical() {
     golden(
         Message::Ping(client_ping()),
-        "5647010144332211070000002a00000001 \
+        "5647020144332211070000002a00000001 \
         00d00f01000000 \
-        078d8171ff45c2aaed19d101099fa439",
+        b43b6321154774e0b307f7eed3f681ba",
     );
 }
 
@@ -192,9 +196,9 @@ fn ping_client_named_with_reports() {
     };
     golden(
         Message::Ping(ping),
-        "5647010144332211070000002a00000001 \
+        "5647020144332211070000002a00000001 \
         00d00f00010563303030310303010003020103ac020200 \
-        3276450a186b773a52bcd00c1cb6307f",
+        3f6d3fda948fd7dcccf825f9a96d939d",
     );
 }
 
@@ -208,10 +212,10 @@ fn ping_server_target_up() {
     };
     golden(
         Message::Ping(ping),
-        "5647010144332211070000002a00000001 \
+        "5647020144332211070000002a00000001 \
         01d00f0101046f73733100010e7465737466732d4f5354303030310500010d31 \
         302e312e302e37406f326962e0a712 \
-        d04944f83e45b0bfa9d8ba24642b7ac4",
+        8c119645fa2c03d7e6ffe7b164c20e3e",
     );
 }
 
@@ -224,10 +228,10 @@ fn ping_server_target_recovering() {
     };
     golden(
         Message::Ping(ping),
-        "5647010144332211070000002a00000001 \
+        "5647020144332211070000002a00000001 \
         01d00f010000010e7465737466732d4f5354303030310501020d31302e312e30 \
         2e37406f3269620d5b666430303a3a375d3a393838e0a712 \
-        5ee0eb54f83bdb8d515c8c465a3fb6ba",
+        3a5aa70e1493e6f09688c47d07381a6c",
     );
 }
 
@@ -236,9 +240,9 @@ fn ping_server_target_down() {
     let ping = Ping { role: Role::Server, target: Some(target(TargetState::Down, &[])), ..client_ping() };
     golden(
         Message::Ping(ping),
-        "5647010144332211070000002a00000001 \
+        "5647020144332211070000002a00000001 \
         01d00f010000010e7465737466732d4f535430303031050200e0a712 \
-        241530948780674d78184869c6469701",
+        e6c92f0271db395a4108a7c4682c37d4",
     );
 }
 
@@ -247,9 +251,9 @@ fn ping_router_role() {
     let ping = Ping { role: Role::Router, interval_ms: 1000, name: Some(n("r1")), ..client_ping() };
     golden(
         Message::Ping(ping),
-        "5647010144332211070000002a00000001 \
+        "5647020144332211070000002a00000001 \
         02e80701010272310000 \
-        0c0b2d00b838ec4a0b82a2e8e024e358",
+        cb786c282a4e3aaa1ffb755f5cf2e22a",
     );
 }
 
@@ -261,9 +265,9 @@ fn reply(status: ReplyStatus) -> PingReply {
 fn reply_accepted() {
     golden(
         Message::PingReply(reply(ReplyStatus::Accepted)),
-        "5647010244332211070000002a00000001 \
+        "5647020244332211070000002a00000001 \
         d00f000000 \
-        cfec45cffcc40cdca1b8eb2c05dd7509",
+        e09b368110d5aa9ae81e41e9bdaa3790",
     );
 }
 
@@ -271,9 +275,9 @@ fn reply_accepted() {
 fn reply_unknown_with_ack() {
     golden(
         Message::PingReply(PingReply { ack: 17, ..reply(ReplyStatus::Unknown) }),
-        "5647010244332211070000002a00000001 \
+        "5647020244332211070000002a00000001 \
         d00f011100 \
-        ccd7be0418a8aa058e47c6f966917462",
+        2734b960ebea161bd299848ac44c95ff",
     );
 }
 
@@ -281,9 +285,9 @@ fn reply_unknown_with_ack() {
 fn reply_stale_names_the_newest_generation() {
     golden(
         Message::PingReply(reply(ReplyStatus::Stale { newest: Generation(300) })),
-        "5647010244332211070000002a00000001 \
+        "5647020244332211070000002a00000001 \
         d00f03ac020000 \
-        aab7de73325be3244debdf9fc9f5f759",
+        6e691b4746c4d5bc12f13dc6935b4654",
     );
 }
 
@@ -295,9 +299,9 @@ fn reply_refused_with_v4_and_v6_alternates() {
     ];
     golden(
         Message::PingReply(reply(ReplyStatus::Refused { alternates: alternates.into_iter().collect() })),
-        "5647010244332211070000002a00000001 \
+        "5647020244332211070000002a00000001 \
             d00f0202000a000002d83601fd000000000000000000000000000001d8360000 \
-            8023d3b0e6df97970298b1caf7b5b32a",
+            025d63100dcc4996092be6b23b99516a",
     );
 }
 
@@ -306,15 +310,15 @@ fn reply_with_two_orders() {
     let orders = [begin_recovery(), close_window()].into_iter().collect();
     golden(
         Message::PingReply(PingReply { orders, ..reply(ReplyStatus::Accepted) }),
-        "5647010244332211070000002a00000001 \
+        "5647020244332211070000002a00000001 \
         d00f0000020301000e7465737466732d4f53543030303105020d31302e312e30 \
         2e37406f3269620d31302e312e302e38406f3269620140414243444546474849 \
         4a4b4c4d4e4f505152535455565758595a5b5c5d5e5f60616263646566676869 \
         6a6b6c6d6e6f707172737475767778797a7b7c7d7e7f0302010e746573746673 \
-        2d4f5354303030310501404142434445464748494a4b4c4d4e4f505152535455 \
-        565758595a5b5c5d5e5f606162636465666768696a6b6c6d6e6f707172737475 \
-        767778797a7b7c7d7e7f \
-        2e02e79c6dd1946ee9ef01d5c32b6b93",
+        2d4f5354303030310501f8acd1910101404142434445464748494a4b4c4d4e4f \
+        505152535455565758595a5b5c5d5e5f606162636465666768696a6b6c6d6e6f \
+        707172737475767778797a7b7c7d7e7f \
+        992f1d6997513381cf614e37c2006065",
     );
 }
 
@@ -336,9 +340,9 @@ fn empty_update() -> Update {
 fn update_empty() {
     golden(
         Message::Update(empty_update()),
-        "5647010344332211070000002a00000001 \
+        "5647020344332211070000002a00000001 \
         e8070000000000000000000000 \
-        326818d283e2b8c5090164ce32030d99",
+        5e9e19a65bf9416aa3b48a9e6b80af28",
     );
 }
 
@@ -402,12 +406,12 @@ fn update_every_state_and_role() {
     };
     golden(
         Message::Update(update),
-        "5647010344332211070000002a00000001 \
+        "5647020344332211070000002a00000001 \
         e80701027231030501040a010001056330303031021000001101e4320b020100 \
         011002e05d0c030200011003c8650d04000000010b0e7465737466732d4f5354 \
         303030310501010d31302e312e302e37406f326962e0a7120101010101030102 \
         020100 \
-        7b9a3050883b01f7b81cf26feeb8c619",
+        0721221664ea826bf43d975dc966f83c",
     );
 }
 
@@ -415,12 +419,12 @@ fn update_every_state_and_role() {
 fn order_begin_recovery() {
     golden(
         Message::Order(begin_recovery()),
-        "5647010444332211070000002a00000001 \
+        "5647020444332211070000002a00000001 \
         0301000e7465737466732d4f53543030303105020d31302e312e302e37406f32 \
         69620d31302e312e302e38406f32696201404142434445464748494a4b4c4d4e \
         4f505152535455565758595a5b5c5d5e5f606162636465666768696a6b6c6d6e \
         6f707172737475767778797a7b7c7d7e7f \
-        4eb1b127761300dfcc119e20225a507b",
+        0c81e3227cb7624e08ba52620728637c",
     );
 }
 
@@ -428,11 +432,11 @@ fn order_begin_recovery() {
 fn order_close_window() {
     golden(
         Message::Order(close_window()),
-        "5647010444332211070000002a00000001 \
-        0302010e7465737466732d4f5354303030310501404142434445464748494a4b \
-        4c4d4e4f505152535455565758595a5b5c5d5e5f606162636465666768696a6b \
-        6c6d6e6f707172737475767778797a7b7c7d7e7f \
-        94485b9857298ba0706ef75a855688ff",
+        "5647020444332211070000002a00000001 \
+        0302010e7465737466732d4f5354303030310501f8acd1910101404142434445 \
+        464748494a4b4c4d4e4f505152535455565758595a5b5c5d5e5f606162636465 \
+        666768696a6b6c6d6e6f707172737475767778797a7b7c7d7e7f \
+        554066ee963ab1da08a92542d77f0ba9",
     );
 }
 
@@ -494,7 +498,11 @@ fn size(msg: &Message) -> usize {
 
 fn worst_order(seq: u32, close: bool) -> Order {
     let action = if close {
-        Action::CloseWindow { target: long_name(seq), target_generation: Generation(u32::MAX) }
+        Action::CloseWindow {
+            target: long_name(seq),
+            target_generation: Generation(u32::MAX),
+            dead: (0..vigil_proto::wire::MAX_DEAD as u32).map(|i| NodeId(u32::MAX - i)).collect(),
+        }
     } else {
         Action::BeginRecovery {
             target: long_name(seq),
@@ -593,7 +601,7 @@ fn datagram_sizes() {
     measure("update, most worst-case deltas", Message::Update(steady_update((0..most).map(worst_delta))));
 
     // The figures in this file's doc comment.
-    assert_eq!(sizes, [40, 61, 212, 395, 40, 237, 552, 51, 77, 311, 1139]);
+    assert_eq!(sizes, [40, 61, 212, 395, 40, 243, 552, 51, 77, 311, 1139]);
     assert_eq!(most, 16);
     assert!(sizes.iter().all(|&s| s <= MAX_DATAGRAM));
 }
@@ -606,7 +614,7 @@ fn every_kind_has_a_vector() {
         assert_eq!(*kind as u8, i as u8 + 1);
     }
     assert!(wire::peek_header(&unhex(
-        "5647 01 05 00000000 00000000 00000000 01 00000000000000000000000000000000"
+        "5647 02 05 00000000 00000000 00000000 01 00000000000000000000000000000000"
     ))
     .is_err_and(|e| e == wire::Error::UnknownKind(5)));
 }

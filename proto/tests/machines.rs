@@ -444,7 +444,11 @@ fn routers_give_clients_only_recovery_orders_and_servers_only_window_orders() {
             target_generation: Generation(7),
             addrs: Default::default(),
         },
-        Action::CloseWindow { target: name("testfs-OST0001").unwrap(), target_generation: Generation(3) },
+        Action::CloseWindow {
+            target: name("testfs-OST0001").unwrap(),
+            target_generation: Generation(3),
+            dead: Default::default(),
+        },
     ];
     for (seq, action) in orders.into_iter().enumerate() {
         let order = wire::Order {

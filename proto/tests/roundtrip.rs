@@ -128,8 +128,9 @@ fn action() -> impl Strategy<Value = Action> {
         (name(), generation(), hvec(nid())).prop_map(|(target, target_generation, addrs)| {
             Action::BeginRecovery { target, target_generation, addrs }
         }),
-        (name(), generation())
-            .prop_map(|(target, target_generation)| Action::CloseWindow { target, target_generation }),
+        (name(), generation(), hvec(any::<u32>().prop_map(NodeId))).prop_map(
+            |(target, target_generation, dead)| Action::CloseWindow { target, target_generation, dead }
+        ),
     ]
 }
 
@@ -290,8 +291,8 @@ proptest! {
         body in vec(any::<u8>(), 0..400),
     ) {
         let (sender, generation, sequence) = fields;
-        let mut bytes = b"VG\x01".to_vec();
-        bytes.push(kind);
+        let mut bytes = b"VG".to_vec();
+        bytes.extend([wire::VERSION, kind]);
         for word in [sender.0, generation.0, sequence] {
             bytes.extend_from_slice(&word.to_le_bytes());
         }

@@ -5,8 +5,9 @@
 
 use std::future::Future;
 
+use anyhow::Context;
 use tracing::info;
-use vigil_proto::wire::MAX_TARGET_ADDRS;
+use vigil_proto::wire::{TargetState, MAX_TARGET_ADDRS};
 use vigil_proto::{Client, ClientConfig, MemberConfig, Server, ServerConfig};
 
 use super::{parents, ready, Shutdown};
@@ -98,7 +99,15 @@ pub async fn run_server(opts: ServerOpts) -> anyhow::Result<()> {
     let opts = opts.load()?;
     let name = required(opts.name.clone(), "name")?;
     let timeout = opts.hook_timeout_ms.unwrap_or(DEFAULT_HOOK_TIMEOUT_MS);
-    let hook = Hook::command(opts.on_close_window.clone(), timeout);
+    let mut hook = Hook::command(opts.on_close_window.clone(), timeout);
+    if let (Hook::Command { lustre, .. }, true) = (&mut hook, opts.lustre) {
+        let clients = match &opts.lustre_clients {
+            Some(path) => crate::lustre::ClientMap::load(path).context("--lustre-clients")?,
+            None => crate::lustre::ClientMap::default(),
+        };
+        *lustre =
+            Some(std::sync::Arc::new(crate::lustre::HookContext { clients, exports: exports_path(&opts)? }));
+    }
     let shutdown = Shutdown::on_signals()?;
     let spawned = start_server(&opts, hook, shutdown.wait()).await?;
     serve(name, &opts.node, spawned).await
@@ -114,19 +123,50 @@ pub async fn start_server(
     let target = wire_name(&required(opts.target.clone(), "target")?, "target")?;
     let addrs = wire_nids::<MAX_TARGET_ADDRS>(&opts.target_addrs)?;
     let keys = super::order_keys(&opts.upstream.order_pubs)?;
+    // Following Lustre, the target's instance and state are Lustre's, read before the first
+    // ping so that a daemon restart reports the instance it found, not a restart.
+    let lustre = match opts.lustre {
+        true => Some(crate::lustre::read(&target).await.context("--lustre")?),
+        false => None,
+    };
     let (member, state, socket) = member(&name, &opts.node, &opts.upstream.parents, opts.bind).await?;
-    info!(
-        name,
-        target = target.as_str(),
-        generation = member.generation.0,
-        "server starting: target recovering"
-    );
+    match lustre {
+        Some(Some((instance, target_state))) => {
+            info!(name, target = target.as_str(), instance = instance.0, state = ?target_state, "server starting: following Lustre")
+        }
+        Some(None) => {
+            info!(name, target = target.as_str(), "server starting: the target is not mounted here")
+        }
+        None => info!(
+            name,
+            target = target.as_str(),
+            generation = member.generation.0,
+            "server starting: target recovering"
+        ),
+    }
+    let target_name = target.as_str().to_owned();
     let config =
         ServerConfig { member, target, addrs, window_ms: opts.window_ms.unwrap_or(DEFAULT_WINDOW_MS) };
     let machine = |clock: &Clock| {
         let mut server = Server::new(config, clock.now());
         server.set_order_keys(keys);
+        match lustre {
+            Some(Some((instance, target_state))) => server.follow_target(clock.now(), instance, target_state),
+            Some(None) => server.set_target_state(clock.now(), TargetState::Down),
+            None => {}
+        }
         server
     };
-    start(&name, socket, machine, hook, state, stop)
+    let spawned = start(&name, socket, machine, hook, state, stop)?;
+    if lustre.is_some() {
+        let exports = crate::lustre::Exports::load(exports_path(opts)?);
+        tokio::spawn(crate::lustre::follow(target_name, exports, spawned.commands.clone()));
+    }
+    Ok(spawned)
+}
+
+/// Where a server following Lustre keeps its target's exports snapshot.
+fn exports_path(opts: &ServerOpts) -> anyhow::Result<std::path::PathBuf> {
+    let name = required(opts.name.clone(), "name")?;
+    Ok(opts.node.state_dir().join(format!("{name}.lustre-exports")))
 }

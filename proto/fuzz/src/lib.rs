@@ -248,7 +248,7 @@ impl From<AStatus> for ReplyStatus {
 #[derive(Arbitrary, Debug, Clone)]
 pub enum AAction {
     BeginRecovery { target: AName, target_generation: u32, addrs: Vec<ANid> },
-    CloseWindow { target: AName, target_generation: u32 },
+    CloseWindow { target: AName, target_generation: u32, dead: Vec<u32> },
 }
 
 impl From<AAction> for Action {
@@ -259,9 +259,10 @@ impl From<AAction> for Action {
                 target_generation: Generation(target_generation),
                 addrs: bounded(addrs),
             },
-            AAction::CloseWindow { target, target_generation } => Action::CloseWindow {
+            AAction::CloseWindow { target, target_generation, dead } => Action::CloseWindow {
                 target: target.into(),
                 target_generation: Generation(target_generation),
+                dead: bounded(dead.into_iter().map(NodeId).collect()),
             },
         }
     }

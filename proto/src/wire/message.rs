@@ -27,6 +27,9 @@ pub const MAX_DELTAS: usize = 48;
 pub const MAX_TARGET_REPORTS: usize = 4;
 /// Most orders whose progress one update carries: one per order a router can hold.
 pub const MAX_PROGRESS: usize = 16;
+/// Most dead clients one `CloseWindow` names (the lowest ids first; the others are left to the
+/// target's own window).
+pub const MAX_DEAD: usize = 32;
 
 /// What a node is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -103,7 +106,8 @@ pub enum TargetState {
 pub struct TargetStatus {
     /// The target's name, e.g. `testfs-OST0001`.
     pub target: Name,
-    /// The target's instance: its server's boot generation when it started.
+    /// The target's instance: the filesystem's own when its server follows it (Lustre's
+    /// `instance`, bumped on every mount), else its server's boot generation when it started.
     pub generation: Generation,
     /// Up, recovering or down.
     pub state: TargetState,
@@ -190,6 +194,10 @@ pub enum Action {
         target: Name,
         /// The instance whose window closes.
         target_generation: Generation,
+        /// The clients the MGS holds dead as it closes the window: the ones the server may evict
+        /// from the target's recovery (it maps them to the filesystem's own client identities).
+        /// Never a live client, nor one the MGS does not know.
+        dead: Vec<NodeId, MAX_DEAD>,
     },
 }
 

@@ -168,6 +168,7 @@ mod tests {
             action: Action::CloseWindow {
                 target: name("t").unwrap_or_default(),
                 target_generation: Generation(2),
+                dead: Default::default(),
             },
             signer: 0,
             signature: Signature::default(),

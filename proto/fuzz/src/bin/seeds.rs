@@ -33,7 +33,11 @@ fn ping(role: Role, named: Option<&str>, target: Option<TargetStatus>) -> Ping {
 
 fn order(seq: u32, close: bool) -> Order {
     let action = if close {
-        Action::CloseWindow { target: n("testfs-OST0001"), target_generation: Generation(2) }
+        Action::CloseWindow {
+            target: n("testfs-OST0001"),
+            target_generation: Generation(2),
+            dead: [NodeId(7)].into_iter().collect(),
+        }
     } else {
         Action::BeginRecovery {
             target: n("testfs-OST0001"),

@@ -1,0 +1,298 @@
+//! Following a Lustre target from its server (`vigil server --lustre`).
+//!
+//! The target's identity in a recovery is Lustre's own `instance`
+//! (`obdfilter.<target>.instance`, `mdt.<target>.instance`), bumped on every mount of the target
+//! wherever it mounts: a remount, or a failover to the partner server. The daemon reads it with
+//! `recovery_status` (`lprocfs_recovery_status_seq_show`) at start and then every [`POLL`], and
+//! hands both to its machine ([`Server::follow_target`]): a new instance is a target restart, and
+//! a daemon that restarts while the target stays mounted reports the same instance, so nothing is
+//! ordered. A target not mounted on this server (the passive partner) is reported down.
+//!
+//! It also keeps what the close-window hook needs to evict exactly the dead: after a restart the
+//! target knows the clients of its `last_rcvd` by UUID only (`tgt_clients_data_init`), while
+//! Vigil knows them by name, and the link between the two is the NID a client connected from.
+//! So, while the target runs, the daemon keeps a snapshot of its exports (`exports.<nid>.uuid`:
+//! UUID and NID of every connected client) in its state directory ([`Exports`]); it is never
+//! pruned while the target recovers, so it still holds the NIDs of the clients that died with
+//! it. The site's client map ([`ClientMap`]: Vigil name → LNet NIDs, what `lctl list_nids` prints
+//! on each client) turns the dead clients a `CloseWindow` names into NIDs, and the hook joins
+//! them with the snapshot and `recovery_stale_clients` to evict by UUID.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::Duration;
+
+use anyhow::Context;
+use tracing::warn;
+use vigil_proto::wire::TargetState;
+use vigil_proto::{Generation, NodeId, Server};
+
+use crate::driver::Commands;
+
+/// How often the target is read.
+pub const POLL: Duration = Duration::from_secs(1);
+/// The most one `lctl` call may take.
+const LCTL_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The `lctl` parameter prefix of a target: `mdt.<target>` or `obdfilter.<target>`.
+pub fn param_prefix(target: &str) -> String {
+    let kind = if target.contains("-MDT") { "mdt" } else { "obdfilter" };
+    format!("{kind}.{target}")
+}
+
+/// The `lctl` binary: `$LCTL`, else `lctl` on `PATH` (as the hooks use it).
+fn lctl() -> String {
+    std::env::var("LCTL").unwrap_or_else(|_| "lctl".to_owned())
+}
+
+/// Runs `lctl ARGS`: its standard output, `None` when it ran and failed (e.g. the parameter does
+/// not exist here), an error when it could not run.
+pub async fn run(args: &[String]) -> anyhow::Result<Option<String>> {
+    let mut cmd = tokio::process::Command::new(lctl());
+    cmd.args(args).stdin(Stdio::null()).stderr(Stdio::null()).kill_on_drop(true);
+    let out = tokio::time::timeout(LCTL_TIMEOUT, cmd.output())
+        .await
+        .with_context(|| format!("lctl {} took over {LCTL_TIMEOUT:?}", args.join(" ")))?
+        .with_context(|| format!("cannot run {}", lctl()))?;
+    Ok(out.status.success().then(|| String::from_utf8_lossy(&out.stdout).into_owned()))
+}
+
+/// The target as Lustre reports it on this server: `(instance, state)`, or `None` when it is
+/// not mounted here.
+pub async fn read(target: &str) -> anyhow::Result<Option<(Generation, TargetState)>> {
+    let p = param_prefix(target);
+    let args = ["get_param", "-n", &format!("{p}.instance"), &format!("{p}.recovery_status")];
+    let Some(text) = run(&args.map(str::to_owned)).await? else { return Ok(None) };
+    Ok(parse(&text))
+}
+
+/// `<instance>\n<recovery_status>` into `(instance, state)`.
+fn parse(text: &str) -> Option<(Generation, TargetState)> {
+    let mut lines = text.lines();
+    let instance = lines.next()?.trim().parse::<u32>().ok()?;
+    let status = lines.find_map(|l| l.strip_prefix("status:")).map(str::trim)?;
+    // RECOVERING, or WAITING / WAITING_FOR_CLIENTS (an MDT waiting for its peers); COMPLETE or
+    // INACTIVE (nothing to recover) is up.
+    let state =
+        if matches!(status, "COMPLETE" | "INACTIVE") { TargetState::Up } else { TargetState::Recovering };
+    Some((Generation(instance), state))
+}
+
+/// The target's exports as `lctl get_param <prefix>.exports.*.uuid` prints them: (UUID, NID).
+async fn read_exports(target: &str) -> anyhow::Result<Vec<(String, String)>> {
+    let p = param_prefix(target);
+    let args = ["get_param".to_owned(), format!("{p}.exports.*.uuid")];
+    // No export at all is an error of the glob: an empty list.
+    let text = run(&args).await?.unwrap_or_default();
+    let head = format!("{p}.exports.");
+    Ok(text
+        .lines()
+        .filter_map(|l| {
+            let (name, uuid) = l.split_once('=')?;
+            let nid = name.strip_prefix(&head)?.strip_suffix(".uuid")?;
+            Some((uuid.trim().to_owned(), nid.to_owned()))
+        })
+        .collect())
+}
+
+/// Client UUID → the NID it connected from, as last seen in the target's exports, kept in a
+/// file for the close-window hook (`<uuid> <nid>` a line).
+pub struct Exports {
+    path: PathBuf,
+    known: BTreeMap<String, String>,
+}
+
+impl Exports {
+    /// The snapshot in `path` (empty if there is none yet).
+    pub fn load(path: PathBuf) -> Exports {
+        let text = std::fs::read_to_string(&path).unwrap_or_default();
+        let known = text
+            .lines()
+            .filter_map(|l| l.split_once(' ').map(|(u, n)| (u.to_owned(), n.trim().to_owned())))
+            .collect();
+        Exports { path, known }
+    }
+
+    /// Adds the exports seen now; forgets the clients gone only while the target is up (during
+    /// a recovery, the clients that have not come back are exactly the ones to keep).
+    pub fn update(&mut self, seen: Vec<(String, String)>, state: TargetState) -> std::io::Result<()> {
+        let mut known = self.known.clone();
+        if state == TargetState::Up {
+            known.retain(|uuid, _| seen.iter().any(|(u, _)| u == uuid));
+        }
+        known.extend(seen);
+        if known == self.known && self.path.exists() {
+            return Ok(());
+        }
+        let text: String = known.iter().map(|(u, n)| format!("{u} {n}\n")).collect();
+        let tmp = self.path.with_extension("tmp");
+        std::fs::write(&tmp, text)?;
+        std::fs::rename(&tmp, &self.path)?;
+        self.known = known;
+        Ok(())
+    }
+}
+
+/// The site's map of Vigil client names to their LNet NIDs: `<name> <nid> [<nid>...]` a line,
+/// `#` comments. Keyed by the node id the name gives, as a `CloseWindow` names clients.
+#[derive(Debug, Default)]
+pub struct ClientMap {
+    clients: BTreeMap<NodeId, (String, Vec<String>)>,
+}
+
+impl ClientMap {
+    /// Reads the map in `path`; a malformed line is an error that names it.
+    pub fn load(path: &Path) -> anyhow::Result<ClientMap> {
+        let text =
+            std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+        Self::parse(&text).with_context(|| format!("in {}", path.display()))
+    }
+
+    fn parse(text: &str) -> anyhow::Result<ClientMap> {
+        let mut clients = BTreeMap::new();
+        for (i, line) in text.lines().enumerate() {
+            let line = line.split('#').next().unwrap_or_default();
+            let mut words = line.split_whitespace();
+            let Some(name) = words.next() else { continue };
+            let nids: Vec<String> = words.map(str::to_owned).collect();
+            if nids.is_empty() || nids.iter().any(|n| !n.contains('@')) {
+                anyhow::bail!(
+                    "line {}: expected `<client name> <nid> [<nid>...]` (a NID looks like 10.0.0.5@tcp)",
+                    i + 1
+                );
+            }
+            if clients.insert(NodeId::from_name(name), (name.to_owned(), nids)).is_some() {
+                anyhow::bail!(
+                    "line {}: client {name} is listed twice (or its id collides with another)",
+                    i + 1
+                );
+            }
+        }
+        Ok(ClientMap { clients })
+    }
+}
+
+/// What a server following Lustre adds to its close-window hook's environment.
+pub struct HookContext {
+    /// The site's client map (empty without one: no client can be mapped, none is evicted).
+    pub clients: ClientMap,
+    /// The exports snapshot the daemon keeps.
+    pub exports: PathBuf,
+}
+
+impl HookContext {
+    /// `VIGIL_DEAD_CLIENTS` and `VIGIL_DEAD_NIDS` (the mapped dead clients and their NIDs, comma
+    /// separated), `VIGIL_DEAD_UNMAPPED` (how many dead clients the map lacks) and
+    /// `VIGIL_LUSTRE_EXPORTS` (the snapshot file).
+    pub fn vars(&self, dead: &[NodeId]) -> Vec<(&'static str, String)> {
+        let mapped: Vec<&(String, Vec<String>)> =
+            dead.iter().filter_map(|id| self.clients.clients.get(id)).collect();
+        let names: Vec<&str> = mapped.iter().map(|(n, _)| n.as_str()).collect();
+        let nids: Vec<&str> = mapped.iter().flat_map(|(_, nids)| nids.iter().map(String::as_str)).collect();
+        vec![
+            ("VIGIL_DEAD_CLIENTS", names.join(",")),
+            ("VIGIL_DEAD_NIDS", nids.join(",")),
+            ("VIGIL_DEAD_UNMAPPED", (dead.len() - mapped.len()).to_string()),
+            ("VIGIL_LUSTRE_EXPORTS", self.exports.display().to_string()),
+        ]
+    }
+}
+
+/// Reads the target every [`POLL`], hands what Lustre says to the server's loop and keeps the
+/// exports snapshot, until the loop ends.
+pub async fn follow(target: String, mut exports: Exports, commands: Commands<Server>) {
+    let mut failing = false;
+    let mut first = true;
+    loop {
+        // At once the first time: the snapshot is there as early as possible.
+        if !std::mem::take(&mut first) {
+            tokio::time::sleep(POLL).await;
+        }
+        let sent = match read(&target).await {
+            Ok(Some((instance, state))) => {
+                failing = false;
+                match read_exports(&target).await {
+                    Ok(seen) => {
+                        if let Err(e) = exports.update(seen, state) {
+                            warn!(target, "cannot write the exports snapshot: {e}");
+                        }
+                    }
+                    Err(e) => warn!(target, "cannot read the exports: {e:#}"),
+                }
+                commands.send(move |m: &mut Server, now| m.follow_target(now, instance, state)).await
+            }
+            Ok(None) => commands.send(|m: &mut Server, now| m.set_target_state(now, TargetState::Down)).await,
+            Err(e) => {
+                if !failing {
+                    warn!(target, "cannot read the target from Lustre: {e:#}");
+                }
+                failing = true;
+                true
+            }
+        };
+        if !sent {
+            return;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn instance_and_status_give_the_reported_state() {
+        let recovering = "7\nstatus: RECOVERING\nrecovery_start: 1700000000\ntime_remaining: 140\n";
+        assert_eq!(parse(recovering), Some((Generation(7), TargetState::Recovering)));
+        assert_eq!(parse("7\nstatus: COMPLETE\n"), Some((Generation(7), TargetState::Up)));
+        assert_eq!(parse("3\nstatus: INACTIVE\n"), Some((Generation(3), TargetState::Up)));
+        assert_eq!(parse("3\nstatus: WAITING_FOR_CLIENTS\n"), Some((Generation(3), TargetState::Recovering)));
+        assert_eq!(parse("x\nstatus: COMPLETE\n"), None);
+        assert_eq!(parse("3\n"), None);
+        assert_eq!(param_prefix("testfs-MDT0000"), "mdt.testfs-MDT0000");
+        assert_eq!(param_prefix("testfs-OST0001"), "obdfilter.testfs-OST0001");
+    }
+
+    #[test]
+    fn the_client_map_names_dead_clients_by_nid() {
+        let map =
+            ClientMap::parse("# site map\nc01 10.0.1.1@tcp\nc02 10.0.1.2@tcp 10.1.1.2@o2ib # two rails\n\n")
+                .expect("parses");
+        let ctx = HookContext { clients: map, exports: PathBuf::from("/var/lib/vigil/oss1.lustre-exports") };
+        let dead = [NodeId::from_name("c02"), NodeId::from_name("c01"), NodeId::from_name("unknown")];
+        assert_eq!(
+            ctx.vars(&dead),
+            [
+                ("VIGIL_DEAD_CLIENTS", "c02,c01".to_owned()),
+                ("VIGIL_DEAD_NIDS", "10.0.1.2@tcp,10.1.1.2@o2ib,10.0.1.1@tcp".to_owned()),
+                ("VIGIL_DEAD_UNMAPPED", "1".to_owned()),
+                ("VIGIL_LUSTRE_EXPORTS", "/var/lib/vigil/oss1.lustre-exports".to_owned()),
+            ]
+        );
+        let err = format!("{:#}", ClientMap::parse("c01\n").unwrap_err());
+        assert!(err.contains("line 1"), "{err}");
+        let err = format!("{:#}", ClientMap::parse("c01 10.0.1.1@tcp\nc01 10.0.1.9@tcp\n").unwrap_err());
+        assert!(err.contains("line 2") && err.contains("twice"), "{err}");
+    }
+
+    #[test]
+    fn the_exports_snapshot_keeps_absent_clients_while_the_target_recovers() {
+        let dir = std::env::temp_dir().join(format!("vigil-exports-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("oss1.lustre-exports");
+        let _ = std::fs::remove_file(&path);
+        let pair = |u: &str, n: &str| (u.to_owned(), n.to_owned());
+        let mut exports = Exports::load(path.clone());
+        exports
+            .update(vec![pair("u1", "10.0.1.1@tcp"), pair("u2", "10.0.1.2@tcp")], TargetState::Up)
+            .unwrap();
+        // Restarted: only u1 is back; u2's NID must stay for the hook.
+        let mut exports = Exports::load(path.clone());
+        exports.update(vec![pair("u1", "10.0.1.1@tcp")], TargetState::Recovering).unwrap();
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "u1 10.0.1.1@tcp\nu2 10.0.1.2@tcp\n");
+        exports.update(vec![pair("u1", "10.0.1.1@tcp")], TargetState::Up).unwrap();
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "u1 10.0.1.1@tcp\n");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}

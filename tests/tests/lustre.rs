@@ -1,0 +1,327 @@
+//! Vigil against Lustre's recovery, on the Lustre model (`vigil_tests::lustre`): the real
+//! daemons run the real hooks of `contrib/lustre/`, whose `lctl` is the model's, one world file
+//! shared by every node.
+//!
+//! The site: an MGS, one router, an OST (`testfs-OST0000`) on `oss1` with `oss2` as its failover
+//! partner (both run `vigil server --lustre`), five clients with Vigil agents that stay alive,
+//! and clients that die with the target. Every client has two uncommitted requests when the
+//! target goes down: replayed after the restart unless the client is evicted.
+
+use std::os::unix::fs::symlink;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use vigil_tests::lustre::{ImportState, Settings, World, NODE_VAR, WORLD_VAR};
+use vigil_tests::{start_all, Cluster, Daemon, Status, Timing};
+
+const OST: &str = "testfs-OST0000";
+const OSS1_NID: &str = "10.0.0.7@tcp";
+const OSS2_NID: &str = "10.0.0.8@tcp";
+/// Live clients, each with a Vigil agent.
+const LIVE: [&str; 5] = ["c01", "c02", "c03", "c04", "c05"];
+/// A recoverable client with an agent that dies with the target.
+const DEAD: &str = "c06";
+/// A recoverable client without an agent that dies with the target.
+const NO_AGENT: &str = "c07";
+/// Requests each client has not had committed when the target goes down.
+const UNCOMMITTED: u32 = 2;
+/// A generous bound for anything that should take a few seconds, on a busy 2-core machine.
+const WAIT: Duration = Duration::from_secs(40);
+
+fn nid_of(client: &str) -> String {
+    format!("10.0.1.{}@tcp", client[1..].trim_start_matches('0'))
+}
+
+/// One test's site.
+struct Site {
+    mgs: Daemon,
+    /// Kept so that it runs as long as the site.
+    _router: Daemon,
+    clients: Vec<Daemon>,
+    servers: Vec<Daemon>,
+    world: PathBuf,
+    cluster: Cluster,
+}
+
+impl Site {
+    /// Starts the site with the model's `settings`, `extra` recoverable clients without agents
+    /// (mounted, never started), and waits until every agent is alive and the target up.
+    fn start(test: &str, settings: Settings, with_agent: &[&str], without_agent: &[&str]) -> Site {
+        let cluster = Cluster::new(test, Timing::FAST);
+        let world = cluster.dir().join("lustre-world.json");
+        let bin = cluster.dir().join("lustre-bin");
+        std::fs::create_dir_all(&bin).expect("bin dir");
+        symlink(env!("CARGO_BIN_EXE_lctl"), bin.join("lctl")).expect("lctl symlink");
+        let mut w = World { settings, ..World::default() };
+        let now = vigil_tests::lustre::now_ms();
+        w.add_node("oss1", &[OSS1_NID]);
+        w.add_node("oss2", &[OSS2_NID]);
+        w.mount_target(OST, "oss1", now);
+        for (i, c) in with_agent.iter().chain(without_agent).enumerate() {
+            w.add_node(c, &[&nid_of(c)]);
+            w.mount_client(
+                c,
+                &format!("{i:08x}-5eed-4c1e-8a1b-{c}000000000"),
+                &[(OST, &[OSS1_NID, OSS2_NID])],
+                now,
+            );
+            w.write(c, OST, UNCOMMITTED);
+        }
+        w.create(&world);
+        let map = cluster.dir().join("lustre-clients");
+        let lines: String = with_agent.iter().map(|c| format!("{c} {}\n", nid_of(c))).collect();
+        std::fs::write(&map, format!("# Vigil client name, LNet NIDs\n{lines}")).expect("client map");
+
+        let mut mgs = cluster.mgs();
+        mgs.start();
+        let mut router = cluster.router("r1", &[mgs.udp()]);
+        router.start();
+        let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap_or_default());
+        let lustre = |d: Daemon, node: &str| {
+            d.env("PATH", &path).env(WORLD_VAR, &world).env(NODE_VAR, node).env("VIGIL_LUSTRE_WAIT_S", "10")
+        };
+        let reconnect = hook("vigil-lustre-reconnect");
+        let mut clients: Vec<Daemon> = with_agent
+            .iter()
+            .map(|c| lustre(cluster.client_with_hook(c, &[router.udp()], &reconnect), c))
+            .collect();
+        let close = hook("vigil-lustre-close-window");
+        let map = map.display().to_string();
+        let mut servers: Vec<Daemon> = [("oss1", OSS1_NID), ("oss2", OSS2_NID)]
+            .iter()
+            .map(|(name, nid)| {
+                let parent = router.udp().to_string();
+                let args = [
+                    "--name",
+                    name,
+                    "--target",
+                    OST,
+                    "--target-addr",
+                    nid,
+                    "--bind",
+                    &cluster.any_port(),
+                    "--parent",
+                    &parent,
+                    "--lustre",
+                    "--lustre-clients",
+                    &map,
+                    "--on-close-window",
+                    &close,
+                ];
+                lustre(cluster.daemon(name, "server", &args), name)
+            })
+            .collect();
+        start_all(clients.iter_mut().chain(servers.iter_mut()));
+        let site = Site { mgs, _router: router, clients, servers, world, cluster };
+        let agents: Vec<String> = with_agent.iter().map(|c| c.to_string()).collect();
+        site.wait("every agent alive and the target up at instance 1", |s| {
+            s.all_in(&agents, "alive")
+                && s.target(OST).is_some_and(|t| t.state == "up" && t.generation == 1)
+                && s.recovery(OST).is_none()
+        });
+        // oss1's agent has seen every client in the target's exports (it runs for months before a
+        // crash in real life; here the crash comes within a second).
+        let snapshot = site.cluster.dir().join("state/oss1.lustre-exports");
+        let clients = with_agent.len() + without_agent.len();
+        let start = std::time::Instant::now();
+        while std::fs::read_to_string(&snapshot).map_or(0, |t| t.lines().count()) < clients {
+            if start.elapsed() > WAIT {
+                site.cluster.fail("oss1's agent never wrote the exports snapshot", None);
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        site
+    }
+
+    fn wait(&self, what: &str, check: impl FnMut(&Status) -> bool) {
+        self.cluster.wait_until(&self.mgs, what, WAIT, check)
+    }
+
+    fn status(&self) -> Status {
+        self.cluster.status(&self.mgs)
+    }
+
+    /// Runs `f` on the model world (moved on to now first).
+    fn world<T>(&self, f: impl FnOnce(&mut World, u64) -> T) -> T {
+        World::with(&self.world, f).expect("the world file")
+    }
+
+    /// Waits (bounded) until `check` holds on the model world.
+    fn wait_world(&self, what: &str, timeout: Duration, mut check: impl FnMut(&World) -> bool) {
+        let start = std::time::Instant::now();
+        loop {
+            if self.world(|w, _| check(w)) {
+                return;
+            }
+            if start.elapsed() > timeout {
+                let world = std::fs::read_to_string(&self.world).unwrap_or_default();
+                self.cluster.fail(&format!("{what}\n=== world ===\n{world}"), None);
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    fn agent(&mut self, name: &str) -> &mut Daemon {
+        self.clients.iter_mut().chain(self.servers.iter_mut()).find(|d| d.name() == name).expect("a daemon")
+    }
+
+    /// `client` and the target's server die together (a rack's power): the client's agent
+    /// too, if it has one; waits until the MGS holds it dead.
+    fn rack_fails(&mut self, clients: &[&str]) {
+        for c in clients {
+            if let Some(d) = self.clients.iter_mut().find(|d| d.name() == *c) {
+                d.kill();
+            }
+        }
+        self.agent("oss1").kill();
+        self.world(|w, _| {
+            for c in clients {
+                w.crash(c);
+            }
+            w.crash("oss1");
+        });
+        let dead: Vec<String> = (clients.iter()).filter(|c| **c != NO_AGENT).map(|c| c.to_string()).collect();
+        self.wait("the dead agents held dead", |s| s.all_in(&dead, "dead"));
+    }
+
+    /// The target mounts again on `server` (its node and agent come back): a new instance.
+    fn mount_on(&mut self, server: &str) -> u32 {
+        let instance = self.world(|w, now| {
+            w.nodes.get_mut(server).expect("server node").up = true;
+            w.mount_target(OST, server, now);
+            w.targets[OST].instance
+        });
+        if !self.agent(server).is_running() {
+            self.agent(server).restart();
+        }
+        instance
+    }
+}
+
+/// The path of a hook script of `contrib/lustre/`.
+fn hook(name: &str) -> String {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../contrib/lustre").join(name).display().to_string()
+}
+
+/// The live clients' imports: connected to `instance` through `nid`, FULL, nothing uncommitted.
+fn live_clients_recovered(w: &World, instance: u32, nid: &str) -> bool {
+    LIVE.iter().all(|c| {
+        w.import(c, OST).is_some_and(|i| {
+            i.state == ImportState::Full && i.instance == instance && i.current == nid && i.uncommitted == 0
+        })
+    })
+}
+
+#[test]
+fn a_target_restart_with_a_dead_client_recovers_in_seconds_evicting_only_the_dead() {
+    let mut with_agent = LIVE.to_vec();
+    with_agent.push(DEAD);
+    let mut site = Site::start("lustre_restart", Settings::default(), &with_agent, &[]);
+    site.rack_fails(&[DEAD]);
+    let instance = site.mount_on("oss1");
+    assert_eq!(instance, 2);
+
+    // Vigil orders the restart of instance 2, the live clients reconnect, the window closes.
+    let order = site.cluster.wait_status(&site.mgs, "a recovery of instance 2, closed", WAIT, |s| {
+        let r = s.recovery(OST)?;
+        (r.target_generation == Some(2) && r.closed()).then(|| r.clone())
+    });
+    assert_eq!((order.live, order.reconnected, order.failed), (5, 5, 0), "reconnected 5/5: {order:?}");
+
+    // The server's hook evicted the dead client by UUID: Lustre's recovery went on at once.
+    site.wait_world("Lustre's recovery complete", WAIT, |w| {
+        w.targets[OST].recovery.as_ref().is_some_and(|r| r.done_ms.is_some())
+    });
+    let (recovery, recovered) = site.world(|w, _| {
+        (w.targets[OST].recovery.clone().expect("a recovery"), live_clients_recovered(w, 2, OSS1_NID))
+    });
+    assert!(!recovery.timed_out && !recovery.aborted, "ended by Vigil's eviction: {recovery:?}");
+    assert_eq!(recovery.evicted, 1, "only the dead client: {recovery:?}");
+    assert_eq!(recovery.lost, 0, "no replay lost: {recovery:?}");
+    assert_eq!(recovery.replayed, 5 * UNCOMMITTED, "every live client's replays: {recovery:?}");
+    let took = recovery.done_ms.unwrap_or(0) - recovery.start_ms.unwrap_or(0);
+    assert!(took < 60_000, "within seconds of the first reconnect, not Lustre's 150 s timer: {took} ms");
+    assert!(recovered, "every live client FULL on instance 2 with its replays done");
+    site.wait("the target up again at instance 2", |s| {
+        s.target(OST).is_some_and(|t| t.state == "up" && t.generation == 2)
+    });
+}
+
+#[test]
+fn a_client_without_an_agent_is_left_to_lustres_timer() {
+    let mut with_agent = LIVE.to_vec();
+    with_agent.push(DEAD);
+    // A short Lustre window, so that the test sees it run out.
+    let settings = Settings { recovery_window_s: 12, ..Settings::default() };
+    let mut site = Site::start("lustre_no_agent", settings, &with_agent, &[NO_AGENT]);
+    site.rack_fails(&[DEAD, NO_AGENT]);
+    site.mount_on("oss1");
+    site.wait("the window closed by Vigil", |s| {
+        s.recovery(OST).is_some_and(|r| r.closed() && r.reconnected == 5)
+    });
+    // The dead client with an agent is evicted; the one Vigil does not know stays stale.
+    site.wait_world("the dead client evicted, the unknown one still awaited", WAIT, |w| {
+        let t = &w.targets[OST];
+        let evicted = |c: &str| {
+            t.exports.iter().any(|(u, e)| {
+                u.ends_with(&format!("{c}000000000")) && e.state == vigil_tests::lustre::ExportState::Evicted
+            })
+        };
+        evicted(DEAD) && !evicted(NO_AGENT)
+    });
+    let (recovering, connected_live) = site.world(|w, _| {
+        let r = w.targets[OST].recovery.clone().expect("a recovery");
+        let connected =
+            LIVE.iter().all(|c| w.import(c, OST).is_some_and(|i| i.state.connected() && i.instance == 2));
+        (r.done_ms.is_none(), connected)
+    });
+    assert!(recovering, "partial: Lustre still waits for the client Vigil does not know");
+    assert!(connected_live, "the live clients are connected, waiting in replay");
+    // Lustre's own timer ends it: the unknown client is evicted by Lustre, nothing else lost.
+    site.wait_world("Lustre's timer ends the recovery", Duration::from_secs(60), |w| {
+        w.targets[OST].recovery.as_ref().is_some_and(|r| r.done_ms.is_some())
+    });
+    let recovery = site.world(|w, _| w.targets[OST].recovery.clone().expect("a recovery"));
+    assert!(recovery.timed_out && recovery.evicted == 2 && recovery.lost == 0, "{recovery:?}");
+    site.wait("the target up once Lustre finished", |s| {
+        s.target(OST).is_some_and(|t| t.state == "up" && t.generation == 2)
+    });
+}
+
+#[test]
+fn a_daemon_restart_without_a_remount_orders_nothing() {
+    let mut site = Site::start("lustre_daemon_restart", Settings::default(), &LIVE, &[]);
+    let before = site.status().node("oss1").expect("oss1").generation;
+    site.agent("oss1").restart();
+    site.wait("the MGS sees oss1's new boot and its target report", |s| {
+        s.node("oss1").is_some_and(|n| n.generation > before && n.state == "alive")
+            && s.target(OST).is_some_and(|t| t.state == "up" && t.generation == 1)
+    });
+    assert!(site.status().recovery(OST).is_none(), "same Lustre instance: nothing ordered");
+    let states =
+        site.world(|w, _| LIVE.iter().map(|c| w.import(c, OST).map(|i| i.state)).collect::<Vec<_>>());
+    assert!(states.iter().all(|s| *s == Some(ImportState::Full)), "no client disturbed: {states:?}");
+}
+
+#[test]
+fn a_failover_to_the_partner_orders_a_recovery_with_its_nids() {
+    let mut site = Site::start("lustre_failover", Settings::default(), &LIVE, &[]);
+    site.rack_fails(&[]);
+    let instance = site.mount_on("oss2");
+    assert_eq!(instance, 2);
+    let order = site.cluster.wait_status(&site.mgs, "a recovery of instance 2 via oss2, closed", WAIT, |s| {
+        let r = s.recovery(OST)?;
+        (r.target_generation == Some(2) && r.closed()).then(|| r.clone())
+    });
+    assert_eq!((order.live, order.reconnected), (5, 5), "{order:?}");
+    site.wait_world("every live client FULL on oss2", WAIT, |w| live_clients_recovered(w, 2, OSS2_NID));
+    let recovery = site.world(|w, _| w.targets[OST].recovery.clone().expect("a recovery"));
+    assert!(recovery.evicted == 0 && recovery.lost == 0 && !recovery.timed_out, "{recovery:?}");
+    for c in LIVE {
+        let log = site.agent(c).log_text();
+        assert!(
+            log.contains(&format!("reconnecting via {OSS2_NID}")),
+            "{c} used the NID the order carried:\n{log}"
+        );
+    }
+}
