@@ -2,8 +2,9 @@
 //! operator sees (the MGS status API, `/metrics`, hook side effects, logs).
 //!
 //! Suites built on it: `tests/e2e.rs` (loopback), `tests/faults.rs` (network namespaces, with
-//! [`netns`]) and `tests/qemu_hil.rs` (the router firmware in QEMU, with [`qemu`]). What it gives
-//! them:
+//! [`netns`]), `tests/qemu_hil.rs` (the router firmware in QEMU, with [`qemu`]) and
+//! `tests/lustre.rs` (the Lustre hooks against the Lustre model, [`lustre`], whose `lctl` is the
+//! binary `src/bin/lctl.rs`). What it gives them:
 //!
 //! - [`vigil_bin`]: the `vigil` binary under test. `VIGIL_BIN=/path/to/vigil` uses that one;
 //!   otherwise it runs `cargo build --locked -p vigil-host --bin vigil` once per test process, with
