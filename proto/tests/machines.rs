@@ -952,3 +952,48 @@ fn an_admin_retry_of_a_recovery_carries_it_out_again_where_it_failed() {
     assert_eq!((r.progress.reconnected, r.progress.failed), (2, 0), "{r:?}");
     assert!(r.closed.is_some(), "every live client back: closed {r:?}");
 }
+
+#[test]
+fn a_server_following_its_filesystem_restarts_on_a_new_instance_and_close_names_the_dead() {
+    use wire::TargetState::{Recovering, Up};
+    let timing = Timing::default();
+    // The daemon starts with the target mounted and recovered: instance 3, up.
+    let mut s = server_of(7, 300_000);
+    s.follow_target(Instant(0), Generation(3), Up);
+    let (mut c0, mut c1) = (client("c0", 1, at(1)), client("c1", 1, at(1)));
+    let mut mgs = mgs_of(1, 0);
+    let orders = run_direct(&mut mgs, &mut [&mut c0, &mut c1, &mut s], (0, 500));
+    assert!(orders.iter().all(Vec::is_empty) && mgs.recoveries().is_empty(), "{orders:?}");
+    // c1 dies.
+    let mut t = 500 + timing.dead_ms(timing.ping_interval_ms) + 2 * u64::from(timing.ping_interval_ms);
+    run_direct(&mut mgs, &mut [&mut c0, &mut s], (500, t));
+    // The daemon restarts (a new boot generation) while the target stays mounted: nothing.
+    let mut s = server_of(8, 300_000);
+    s.follow_target(Instant(t), Generation(3), Up);
+    let orders = run_direct(&mut mgs, &mut [&mut c0, &mut s], (t, t + 2_000));
+    assert!(orders.iter().all(Vec::is_empty) && mgs.recoveries().is_empty(), "{orders:?}");
+    // Lustre reports instance 3 recovering again (a window Vigil closed): not a restart either.
+    s.follow_target(Instant(t + 2_000), Generation(3), Recovering);
+    assert_eq!(s.target_state(), Up);
+    // A remount: instance 4, recovering. c0 is ordered to reconnect to instance 4.
+    t += 2_000;
+    s.follow_target(Instant(t), Generation(4), Recovering);
+    assert_eq!(s.target_state(), Recovering);
+    let orders = run_direct(&mut mgs, &mut [&mut c0, &mut s], (t, t + 1_000));
+    let begin = match &orders[0][..] {
+        [o @ wire::Order { action: Action::BeginRecovery { target_generation: Generation(4), .. }, .. }] => {
+            o.id
+        }
+        other => panic!("one BeginRecovery of instance 4: {other:?}"),
+    };
+    assert!(c0.order_done(Instant(t + 1_000), begin, true));
+    let orders = run_direct(&mut mgs, &mut [&mut c0, &mut s], (t + 1_000, t + 2_000));
+    match &orders[1][..] {
+        [wire::Order {
+            action: Action::CloseWindow { target_generation: Generation(4), dead, .. }, ..
+        }] => {
+            assert_eq!(&dead[..], [NodeId::from_name("c1")], "exactly the dead client")
+        }
+        other => panic!("one CloseWindow of instance 4: {other:?}"),
+    }
+}
