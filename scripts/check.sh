@@ -3,6 +3,7 @@
 #   - formatting and clippy -D warnings on the host workspace
 #   - the workspace's tests (proto unit/golden/property tests, simulator scenarios, host daemons,
 #     end-to-end tests with real processes)
+#   - the simulator's swarm over 500 seeds (exits non-zero on any invariant violated)
 #   - vigil-proto without std for a Cortex-M target (no_std, no alloc)
 #   - every board's release image (and its size), router-fw's checks and tests
 #
@@ -47,6 +48,8 @@ optional nft nftables "the network-namespace fault suite"
 step "fmt" cargo fmt --all -- --check
 step "clippy (host workspace)" cargo clippy --workspace --all-targets --locked -- -D warnings
 step "tests (host workspace)" cargo test --workspace --locked --no-fail-fast
+step "swarm: 500 random clusters under random faults, invariants checked at every step" \
+  cargo run --release --locked -p vigil-sim --bin vigil-sim -- swarm --seeds 1..500
 step "vigil-proto, no_std, thumbv7em-none-eabihf (build)" \
   cargo build -p vigil-proto --no-default-features --target thumbv7em-none-eabihf --locked
 step "vigil-proto, no_std, thumbv7em-none-eabihf (clippy)" \

@@ -42,6 +42,13 @@ impl Client {
         self.member.parents_up()
     }
 
+    /// Continues the datagram sequence from `last`: a simulator starts it just below its wrap
+    /// point.
+    #[cfg(feature = "counter-start")]
+    pub fn start_counters(&mut self, last: u32) {
+        self.member.link.wind(last);
+    }
+
     /// The parent this client counts at in order progress, if one answers.
     pub fn home_parent(&self) -> Option<Endpoint> {
         self.member.home_parent()

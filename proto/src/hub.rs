@@ -511,6 +511,11 @@ impl<S: AsRef<[Slot]> + AsMut<[Slot]>, const R: usize, const T: usize> Hub<S, R,
         self.held.retain(|h| h.order.id != id);
     }
 
+    /// The orders held for the direct children.
+    pub(crate) fn held_orders(&self) -> impl Iterator<Item = &Order> + '_ {
+        self.held.iter().map(|h| &h.order)
+    }
+
     /// Whether an order is held.
     pub(crate) fn holds(&self, id: OrderId) -> bool {
         self.held.iter().any(|h| h.order.id == id)

@@ -43,8 +43,9 @@ impl Link {
         Some(self.generation)
     }
 
-    /// Sets the sequence number of the last datagram sent: tests start counters near their wrap.
-    #[cfg(test)]
+    /// Sets the sequence number of the last datagram sent: tests and the simulator's swarm
+    /// start counters near their wrap.
+    #[cfg(any(test, feature = "counter-start"))]
     pub(crate) fn wind(&mut self, sequence: u32) {
         self.sequence = sequence;
     }

@@ -343,6 +343,18 @@ impl<S: AsRef<[Slot]> + AsMut<[Slot]>, const R: usize, const T: usize> Mgs<S, R,
         &self.recoveries
     }
 
+    /// The orders the MGS holds and repeats to its children.
+    pub fn held_orders(&self) -> impl Iterator<Item = &Order> + '_ {
+        self.hub.held_orders()
+    }
+
+    /// Continues the datagram sequence from `last`: a simulator starts it just below its wrap
+    /// point (the order sequence starts at [`MgsConfig::last_order_seq`]).
+    #[cfg(feature = "counter-start")]
+    pub fn start_counters(&mut self, last: u32) {
+        self.link.wind(last);
+    }
+
     // ----- inputs -------------------------------------------------------------------------
 
     /// A datagram arrived from `from`.

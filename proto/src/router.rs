@@ -215,6 +215,19 @@ impl<S: AsRef<[Slot]> + AsMut<[Slot]>, const R: usize, const T: usize> Router<S,
         self.upstreams.iter().filter(|u| u.up).count()
     }
 
+    /// The orders this router holds and repeats to its children.
+    pub fn held_orders(&self) -> impl Iterator<Item = &Order> + '_ {
+        self.hub.held_orders()
+    }
+
+    /// Continues the datagram sequence from `last`: a simulator starts it just below its wrap
+    /// point. (The change version is not: the parent's acknowledgement starts at 0, so a
+    /// version reaches its wrap point only by counting.)
+    #[cfg(feature = "counter-start")]
+    pub fn start_counters(&mut self, last: u32) {
+        self.link.wind(last);
+    }
+
     // ----- inputs -------------------------------------------------------------------------
 
     /// A datagram arrived from `from`.

@@ -76,6 +76,13 @@ impl Server {
         self.member.parents_up()
     }
 
+    /// Continues the datagram sequence from `last`: a simulator starts it just below its wrap
+    /// point.
+    #[cfg(feature = "counter-start")]
+    pub fn start_counters(&mut self, last: u32) {
+        self.member.link.wind(last);
+    }
+
     // ----- inputs -------------------------------------------------------------------------
 
     /// Accept only orders signed by one of these MGS public keys (set before driving; by

@@ -9,7 +9,8 @@
 //!
 //! On top of the harness: [`scenario`] runs the scale scenario (a router tree, dead clients, a
 //! target restart), [`baseline`] models Lustre's passive and imperative recoveries beside it, and
-//! [`report`] prints and plots the figures; the `vigil-sim` binary drives them. [`fixture`] builds
+//! [`report`] prints and plots the figures; [`swarm`] runs random clusters under random faults and
+//! checks the protocol's invariants at every step; the `vigil-sim` binary drives them. [`fixture`] builds
 //! the machines and datagrams the benchmarks measure.
 
 pub mod baseline;
@@ -17,6 +18,7 @@ pub mod fixture;
 pub mod report;
 pub mod rng;
 pub mod scenario;
+pub mod swarm;
 
 use std::cmp::{Ordering, Reverse};
 use std::collections::{BinaryHeap, HashMap, HashSet};
@@ -197,11 +199,15 @@ pub struct Conditions {
     pub jitter_ms: u64,
     /// How long a client's reconnect hook takes, in ms (plus jitter up to the same again).
     pub hook_ms: u64,
+    /// Probability that a datagram is delayed past the ones sent after it on its link.
+    pub reorder: f64,
+    /// Probability that a datagram is delivered twice.
+    pub duplicate: f64,
 }
 
 impl Default for Conditions {
     fn default() -> Self {
-        Conditions { loss: 0.0, latency_ms: 1, jitter_ms: 1, hook_ms: 20 }
+        Conditions { loss: 0.0, latency_ms: 1, jitter_ms: 1, hook_ms: 20, reorder: 0.0, duplicate: 0.0 }
     }
 }
 
@@ -296,6 +302,13 @@ pub struct Net {
     pub mgs_slots: usize,
     /// Keep every event of every node (costly at scale).
     pub keep_events: bool,
+    /// The generation every node boots with first.
+    pub first_generation: u32,
+    /// Start every machine's datagram sequence, and the MGS's order sequence, after this value
+    /// instead of 0 (just below the 32-bit wrap point: years of uptime).
+    pub counters_from: Option<u32>,
+    /// Length of every target's own recovery window, in ms.
+    pub window_ms: u32,
     rng: Rng,
     queue: Queue,
     slab: Vec<Option<Pending>>,
@@ -305,6 +318,10 @@ pub struct Net {
     pool: Vec<Vec<u8>>,
     nodes: Vec<Node>,
     cut: HashSet<(usize, usize)>,
+    /// Loss of single links (both directions), over [`Conditions::loss`].
+    link_loss: HashMap<(usize, usize), f64>,
+    /// When each node was last heard: its last datagram delivered to a running node.
+    heard: Vec<u64>,
     /// Latest delivery time scheduled on each directed link.
     link_clock: HashMap<(usize, usize), u64>,
     /// Traffic delivered to each node.
@@ -339,6 +356,9 @@ impl Net {
             router_slots: 4096,
             mgs_slots: 1 << 16,
             keep_events: true,
+            first_generation: 1,
+            counters_from: None,
+            window_ms: 300_000,
             rng: Rng::new(seed),
             queue: Queue::new(),
             slab: Vec::new(),
@@ -346,6 +366,8 @@ impl Net {
             pool: Vec::new(),
             nodes: Vec::new(),
             cut: HashSet::new(),
+            link_loss: HashMap::new(),
+            heard: Vec::new(),
             link_clock: HashMap::new(),
             inbound: Vec::new(),
             outbound: Vec::new(),
@@ -377,13 +399,14 @@ impl Net {
         let i = self.nodes.len();
         assert!(i < 1 << 24, "simulated addresses hold 2^24 nodes");
         let addr = address(i);
-        let machine = self.build(name, &spec, 1);
+        let generation = self.first_generation;
+        let machine = self.build(name, &spec, generation);
         self.nodes.push(Node {
             name: name.to_string(),
             spec,
             addr,
             machine,
-            generation: 1,
+            generation,
             up: true,
             orders: HashMap::new(),
             events: Vec::new(),
@@ -392,11 +415,25 @@ impl Net {
         });
         self.inbound.push(Traffic::default());
         self.outbound.push(Traffic::default());
+        self.heard.push(self.now);
         self.service(i);
         i
     }
 
     fn build(&self, name: &str, spec: &Spec, generation: u32) -> Machine {
+        let mut machine = self.build_fresh(name, spec, generation);
+        if let Some(last) = self.counters_from {
+            match &mut machine {
+                Machine::Mgs(m) => m.start_counters(last),
+                Machine::Router(m) => m.start_counters(last),
+                Machine::Client(m) => m.start_counters(last),
+                Machine::Server(m) => m.start_counters(last),
+            }
+        }
+        machine
+    }
+
+    fn build_fresh(&self, name: &str, spec: &Spec, generation: u32) -> Machine {
         let now = Instant(self.now);
         let node_name = ids::name(name).expect("simulated names are short");
         let parents = |p: &[usize]| -> HVec<Endpoint, 2> { p.iter().map(|&i| self.nodes[i].addr).collect() };
@@ -412,6 +449,7 @@ impl Net {
                 let mut config = MgsConfig::new(node_name.clone(), Generation(generation), cluster_keys());
                 config.timing = self.timing;
                 config.startup_hold_ms = 2 * self.timing.update_interval_ms;
+                config.last_order_seq = self.counters_from.map_or(0, u64::from);
                 Machine::Mgs(Box::new(Mgs::new(config, slots(self.mgs_slots), now)))
             }
             Spec::Router { parents: p, slots: n } => {
@@ -428,7 +466,7 @@ impl Net {
                     member: member(p),
                     target: ids::name(target).expect("short target name"),
                     addrs: [ids::nid(&format!("{name}@tcp")).expect("short nid")].into_iter().collect(),
-                    window_ms: 300_000,
+                    window_ms: self.window_ms,
                 };
                 Machine::Server(Server::new(config, now))
             }
@@ -444,7 +482,11 @@ impl Net {
 
     /// Restarts a node with the next generation (a reboot: all state lost).
     pub fn restart(&mut self, i: usize) {
-        let generation = self.nodes[i].generation + 1;
+        self.restart_as(i, self.nodes[i].generation.saturating_add(1));
+    }
+
+    /// Restarts a node with `generation`: below its last one if its state file was lost.
+    pub fn restart_as(&mut self, i: usize, generation: u32) {
         let (name, spec) = (self.nodes[i].name.clone(), self.nodes[i].spec.clone());
         let machine = self.build(&name, &spec, generation);
         let node = &mut self.nodes[i];
@@ -464,6 +506,50 @@ impl Net {
     /// Heals a cut link.
     pub fn heal(&mut self, a: usize, b: usize) {
         self.cut.remove(&(a.min(b), a.max(b)));
+    }
+
+    /// Sets the loss of the link between two nodes (both directions) in place of
+    /// [`Conditions::loss`].
+    pub fn set_link_loss(&mut self, a: usize, b: usize, loss: f64) {
+        self.link_loss.insert((a.min(b), a.max(b)), loss);
+    }
+
+    /// Takes back every link's own loss: [`Conditions::loss`] holds everywhere again.
+    pub fn clear_link_loss(&mut self) {
+        self.link_loss.clear();
+    }
+
+    /// Whether the link between two nodes is cut.
+    pub fn is_cut(&self, a: usize, b: usize) -> bool {
+        self.cut.contains(&(a.min(b), a.max(b)))
+    }
+
+    /// The loss on the link between two nodes.
+    pub fn loss(&self, a: usize, b: usize) -> f64 {
+        self.link_loss.get(&(a.min(b), a.max(b))).copied().unwrap_or(self.conditions.loss)
+    }
+
+    /// When node `i` was last heard: the time its last datagram reached a running node.
+    pub fn heard_at(&self, i: usize) -> u64 {
+        self.heard[i]
+    }
+
+    /// Takes the events node `i` kept since the last call.
+    pub fn take_events(&mut self, i: usize) -> Vec<(u64, Event)> {
+        std::mem::take(&mut self.nodes[i].events)
+    }
+
+    /// Runs an admin command on the MGS (if it runs) now, then drains its outputs.
+    pub fn admin<R>(&mut self, command: impl FnOnce(&mut Mgs<Slots>, Instant) -> R) -> Option<R> {
+        let now = Instant(self.now);
+        let i = self.nodes.iter().position(|n| matches!(n.machine, Machine::Mgs(_)))?;
+        if !self.nodes[i].up {
+            return None;
+        }
+        let Machine::Mgs(m) = &mut self.nodes[i].machine else { return None };
+        let result = command(m, now);
+        self.service(i);
+        Some(result)
     }
 
     fn schedule(&mut self, at: u64, pending: Pending) {
@@ -493,18 +579,32 @@ impl Net {
             self.outbound[i].bytes += len as u64;
             let Some(j) = index_of(to).filter(|&j| j < self.nodes.len()) else { continue };
             let cut = !self.cut.is_empty() && self.cut.contains(&(i.min(j), i.max(j)));
-            if cut || self.rng.chance(self.conditions.loss) {
+            let loss = match self.link_loss.is_empty() {
+                true => self.conditions.loss,
+                false => self.loss(i, j),
+            };
+            if cut || self.rng.chance(loss) {
                 continue;
             }
-            let delay = self.conditions.latency_ms + self.rng.below(self.conditions.jitter_ms + 1);
-            // Links are FIFO, as real paths almost always are: jitter never reorders a burst.
-            let last = self.link_clock.entry((i, j)).or_default();
-            let at = (self.now + delay).max(*last);
-            *last = at;
-            let mut bytes = self.pool.pop().unwrap_or_default();
-            bytes.clear();
-            bytes.extend_from_slice(&buf[..len]);
-            self.schedule(at, Pending::Deliver { to: j, from, bytes });
+            let copies = if self.rng.chance(self.conditions.duplicate) { 2 } else { 1 };
+            for _ in 0..copies {
+                let delay = self.conditions.latency_ms + self.rng.below(self.conditions.jitter_ms + 1);
+                let at = if self.rng.chance(self.conditions.reorder) {
+                    // Held back behind what follows it: a path change, a retransmitting NIC.
+                    self.now + delay + 1 + self.rng.below(4 * (self.conditions.latency_ms + 5))
+                } else {
+                    // Links are FIFO, as real paths almost always are: jitter never reorders a
+                    // burst.
+                    let last = self.link_clock.entry((i, j)).or_default();
+                    let at = (self.now + delay).max(*last);
+                    *last = at;
+                    at
+                };
+                let mut bytes = self.pool.pop().unwrap_or_default();
+                bytes.clear();
+                bytes.extend_from_slice(&buf[..len]);
+                self.schedule(at, Pending::Deliver { to: j, from, bytes });
+            }
         }
         while let Some(event) = self.nodes[i].machine.driven().poll_event() {
             if let Event::Order(order) = &event {
@@ -519,6 +619,10 @@ impl Net {
                 };
                 let epoch = self.nodes[i].epoch;
                 self.schedule(self.now + hook, Pending::HookDone { node: i, epoch, order: order.id });
+            }
+            if let Event::GenerationRaised { generation, .. } = event {
+                // As a daemon's state file notes it: the next boot counts on from there.
+                self.nodes[i].generation = generation.0;
             }
             if self.keep_events {
                 self.nodes[i].events.push((self.now, event));
@@ -536,44 +640,60 @@ impl Net {
 
     /// Runs the network until simulated time `until` (ms).
     pub fn run_until(&mut self, until: u64) {
-        while let Some((at, slot)) = self.queue.pop(until) {
-            self.now = at;
-            let Some(pending) = self.slab[slot as usize].take() else { continue };
-            self.free_slots.push(slot);
-            match pending {
-                Pending::Deliver { to, from, bytes } => {
-                    if self.nodes[to].up {
-                        self.inbound[to].datagrams += 1;
-                        self.inbound[to].bytes += bytes.len() as u64;
-                        self.nodes[to].machine.driven().handle(Instant(self.now), from, &bytes);
-                        self.service(to);
+        while self.step(until).is_some() {}
+    }
+
+    /// Runs the next happening at or before `until`: `Some(node)` with the node it touched
+    /// (`None` in it if it touched none), or `None` when nothing is left before `until` (then
+    /// the time is `until`).
+    pub fn step(&mut self, until: u64) -> Option<Option<usize>> {
+        let Some((at, slot)) = self.queue.pop(until) else {
+            self.now = self.now.max(until);
+            return None;
+        };
+        self.now = at;
+        let Some(pending) = self.slab[slot as usize].take() else { return Some(None) };
+        self.free_slots.push(slot);
+        match pending {
+            Pending::Deliver { to, from, bytes } => {
+                let up = self.nodes[to].up;
+                if up {
+                    if let Some(sender) = index_of(from) {
+                        self.heard[sender] = self.now;
                     }
-                    self.pool.push(bytes);
+                    self.inbound[to].datagrams += 1;
+                    self.inbound[to].bytes += bytes.len() as u64;
+                    self.nodes[to].machine.driven().handle(Instant(self.now), from, &bytes);
+                    self.service(to);
                 }
-                Pending::HookDone { node, epoch, order } => {
-                    if self.nodes[node].up && self.nodes[node].epoch == epoch {
-                        self.nodes[node].orders.entry(order).or_default().done_at = Some(self.now);
-                        self.nodes[node].machine.driven().order_done(Instant(self.now), order, true);
-                        self.service(node);
-                    }
+                self.pool.push(bytes);
+                Some(up.then_some(to))
+            }
+            Pending::HookDone { node, epoch, order } => {
+                if !(self.nodes[node].up && self.nodes[node].epoch == epoch) {
+                    return Some(None);
                 }
-                Pending::Timeout { node, epoch } => {
-                    // Deadlines of an older machine are skipped. Of this machine's armings, the
-                    // earliest is always queued: when it fires, the next service re-arms.
-                    let n = &mut self.nodes[node];
-                    if !n.up || n.epoch != epoch || n.armed != at {
-                        continue;
-                    }
-                    n.armed = u64::MAX;
-                    let due = n.machine.poll_timeout().is_some_and(|t| t.0 <= self.now);
-                    if due {
-                        self.nodes[node].machine.driven().handle_timeout(Instant(self.now));
-                    }
-                    self.service(node);
+                self.nodes[node].orders.entry(order).or_default().done_at = Some(self.now);
+                self.nodes[node].machine.driven().order_done(Instant(self.now), order, true);
+                self.service(node);
+                Some(Some(node))
+            }
+            Pending::Timeout { node, epoch } => {
+                // Deadlines of an older machine are skipped. Of this machine's armings, the
+                // earliest is always queued: when it fires, the next service re-arms.
+                let n = &mut self.nodes[node];
+                if !n.up || n.epoch != epoch || n.armed != at {
+                    return Some(None);
                 }
+                n.armed = u64::MAX;
+                let due = n.machine.poll_timeout().is_some_and(|t| t.0 <= self.now);
+                if due {
+                    self.nodes[node].machine.driven().handle_timeout(Instant(self.now));
+                }
+                self.service(node);
+                Some(Some(node))
             }
         }
-        self.now = self.now.max(until);
     }
 
     /// Runs for `ms` more milliseconds.

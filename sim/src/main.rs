@@ -1,13 +1,17 @@
 //! `vigil-sim`: runs the scale scenario (default: 100,000 clients under two router levels, 4
 //! targets, 1% loss, 5% of clients dead, one target restarting) with Vigil's real machines, and
 //! prints Vigil's recovery beside Lustre's passive and imperative recoveries.
+//!
+//! `vigil-sim swarm --seeds A..B [--json]` runs the swarm instead (see `vigil_sim::swarm`): it
+//! exits 0 iff no invariant was violated, and its last line is `swarm: N seeds, V violations, ...`.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::Parser;
+use clap::{Parser, Subcommand};
 use vigil_sim::report::{self, Params};
 use vigil_sim::scenario;
+use vigil_sim::swarm::{self, Known};
 
 /// Deterministic scale simulation of Vigil's imperative recovery against Lustre's.
 #[derive(Parser, Debug)]
@@ -52,6 +56,96 @@ struct Cli {
     /// Where the sweep's plot goes.
     #[arg(long, default_value = "sim-sweep.svg")]
     svg: PathBuf,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Random clusters under random faults, every invariant checked at every step.
+    Swarm {
+        /// Seeds to run, inclusive: `A..B` (or one seed).
+        #[arg(long, value_name = "A..B", value_parser = seeds)]
+        seeds: (u64, u64),
+        /// Print every failing seed's report and the summary as JSON.
+        #[arg(long)]
+        json: bool,
+        /// Known bugs to draw around, comma-separated (default: those still open on main;
+        /// `none` for none). Names: counter-wrap, mgs-lost-state, mgs-with-router,
+        /// router-after-order, recover-while-recovering, timeout-held, two-parent-home,
+        /// client-lost-state, mgs-restart, router-restart.
+        #[arg(long, value_name = "NAMES")]
+        exclude: Option<String>,
+        /// Threads (default: every core).
+        #[arg(long)]
+        threads: Option<usize>,
+        /// Print what every seed drew.
+        #[arg(long)]
+        verbose: bool,
+    },
+}
+
+fn seeds(s: &str) -> Result<(u64, u64), String> {
+    let parse = |x: &str| x.trim().parse::<u64>().map_err(|e| format!("{e}"));
+    match s.split_once("..") {
+        Some((a, b)) => {
+            let (a, b) = (parse(a)?, parse(b.trim_start_matches('='))?);
+            if a > b {
+                return Err("empty range".into());
+            }
+            Ok((a, b))
+        }
+        None => parse(s).map(|a| (a, a)),
+    }
+}
+
+fn run_swarm(
+    (from, to): (u64, u64),
+    json: bool,
+    exclude: Option<String>,
+    threads: Option<usize>,
+    verbose: bool,
+) -> ExitCode {
+    let config = match exclude.as_deref() {
+        None => swarm::Config::ci(),
+        Some("none") => swarm::Config::default(),
+        Some(names) => {
+            let mut exclude = Vec::new();
+            for name in names.split(',') {
+                match Known::parse(name.trim()) {
+                    Some(k) => exclude.push(k),
+                    None => {
+                        eprintln!("unknown exclusion {name:?}");
+                        return ExitCode::FAILURE;
+                    }
+                }
+            }
+            swarm::Config { exclude }
+        }
+    };
+    let threads = threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    let (summary, failing) = swarm::run_range(from, to, &config, threads, |r| {
+        if verbose {
+            eprintln!("seed {}: {}", r.seed, r.drew);
+        }
+        if !json {
+            for v in &r.violations {
+                eprint!("{v}");
+            }
+        }
+    });
+    if json {
+        let out = serde_json::json!({ "failing": failing, "summary": summary });
+        println!("{}", serde_json::to_string_pretty(&out).expect("reports serialise"));
+    } else if !failing.is_empty() {
+        println!("failing seeds: {:?}", summary.failing_seeds);
+    }
+    println!("{}", summary.line());
+    if summary.violations == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
 }
 
 fn pair(s: &str) -> Result<(u64, u64), String> {
@@ -68,6 +162,9 @@ fn latency(s: &str) -> Result<(u64, u64), String> {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if let Some(Command::Swarm { seeds, json, exclude, threads, verbose }) = cli.command {
+        return run_swarm(seeds, json, exclude, threads, verbose);
+    }
     let params = Params {
         clients: cli.clients,
         routers: [cli.routers_per_level.0 as usize, cli.routers_per_level.1 as usize],

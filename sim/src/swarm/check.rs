@@ -1,0 +1,408 @@
+//! The invariants, checked against the simulator's ground truth as the run goes: at every event
+//! a machine hands its driver, at every update interval, once faults healed, and at the end.
+
+use std::collections::{HashMap, HashSet, VecDeque};
+
+use vigil_proto::wire::{Action, NodeState, TargetState};
+use vigil_proto::{Event, Generation, Instant, Name, OrderId};
+
+use super::draw::{target_name, Draw};
+use super::{Config, Known, Violation};
+use crate::{Machine, Net};
+
+/// Lines of trace kept for a violation's report.
+const TRACE: usize = 24;
+/// Loss up to which a false death is a violation (above, it is counted).
+pub const FALSE_DEATH_LOSS: f64 = 0.05;
+
+/// Ground truth and the invariants' memory for one run.
+pub struct Checker {
+    seed: u64,
+    /// When each node's current instance started.
+    started: Vec<u64>,
+    /// Each node's instance number (bumped on every start).
+    instance: Vec<u32>,
+    /// When each target instance started: (server, generation).
+    target_started: HashMap<(usize, u32), u64>,
+    /// Until when each link was last cut (`u64::MAX` while cut).
+    cut_until: HashMap<(usize, usize), u64>,
+    /// Reconnect orders each client instance carried out, by (target, target instance).
+    reconnects: HashMap<(usize, u32, Name, u32), Vec<OrderId>>,
+    /// Manual orders each client instance was handed.
+    manual: HashMap<(usize, u32), Vec<OrderId>>,
+    /// Close orders each server got, by target instance.
+    closes: HashSet<(usize, u32)>,
+    /// Windows the admin closed (their `CloseWindow` orders).
+    admin_closes: HashSet<OrderId>,
+    trace: VecDeque<String>,
+    /// What was found.
+    pub violations: Vec<Violation>,
+    /// Live nodes declared dead on links lossier than [`FALSE_DEATH_LOSS`].
+    pub false_deaths_lossy: u64,
+    /// Windows closed by order, with every remaining client justified.
+    pub closed_by_order: u64,
+}
+
+impl Checker {
+    /// A checker for a run whose nodes all started at 0.
+    pub fn new(seed: u64, nodes: usize) -> Checker {
+        Checker {
+            seed,
+            started: vec![0; nodes],
+            instance: vec![0; nodes],
+            target_started: HashMap::new(),
+            cut_until: HashMap::new(),
+            reconnects: HashMap::new(),
+            manual: HashMap::new(),
+            closes: HashSet::new(),
+            admin_closes: HashSet::new(),
+            trace: VecDeque::new(),
+            violations: Vec::new(),
+            false_deaths_lossy: 0,
+            closed_by_order: 0,
+        }
+    }
+
+    /// Notes a line for the trace of a later violation.
+    pub fn note(&mut self, now: u64, line: String) {
+        if self.trace.len() == TRACE {
+            self.trace.pop_front();
+        }
+        self.trace.push_back(format!("{now:>8} ms {line}"));
+    }
+
+    fn violate(&mut self, invariant: &'static str, detail: String) {
+        // One report per invariant and seed is enough to reproduce it; count the rest.
+        if let Some(v) = self.violations.iter_mut().find(|v| v.invariant == invariant) {
+            v.count += 1;
+            return;
+        }
+        self.violations.push(Violation {
+            seed: self.seed,
+            invariant,
+            detail,
+            count: 1,
+            trace: self.trace.iter().cloned().collect(),
+        });
+    }
+
+    /// A node (re)started now.
+    pub fn started(&mut self, net: &Net, draw: &Draw, i: usize) {
+        self.started[i] = net.now();
+        self.instance[i] += 1;
+        if let Some(k) = draw.servers.iter().position(|&s| s == i) {
+            self.target_started.insert((i, net.node(i).generation), net.now());
+            let _ = k;
+        }
+    }
+
+    /// A link was cut (`true`) or healed.
+    pub fn cut(&mut self, now: u64, a: usize, b: usize, cut: bool) {
+        self.cut_until.insert((a.min(b), a.max(b)), if cut { u64::MAX } else { now });
+    }
+
+    /// An admin closed a window with this order.
+    pub fn admin_closed(&mut self, order: OrderId) {
+        self.admin_closes.insert(order);
+    }
+
+    /// Checks an event node `i` handed its driver.
+    pub fn event(&mut self, net: &Net, draw: &Draw, i: usize, at: u64, event: &Event) {
+        let name = &net.node(i).name;
+        match event {
+            Event::Order(order) => match &order.action {
+                Action::BeginRecovery { target, target_generation, .. } if draw.clients.contains(&i) => {
+                    if target_generation.0 == 0 {
+                        self.manual.entry((i, self.instance[i])).or_default().push(order.id);
+                        return;
+                    }
+                    let key = (i, self.instance[i], target.clone(), target_generation.0);
+                    let seen = self.reconnects.entry(key).or_default();
+                    seen.push(order.id);
+                    if seen.len() > 1 {
+                        let line = format!(
+                            "client {name} ran its reconnect hook {} times for {target} instance {} (orders {:?})",
+                            seen.len(),
+                            target_generation.0,
+                            seen
+                        );
+                        self.violate("exactly-once (client)", line);
+                    }
+                }
+                Action::CloseWindow { target, target_generation } => {
+                    self.note(
+                        at,
+                        format!("{name} closes {target} instance {} ({:?})", target_generation.0, order.id),
+                    );
+                    if !self.closes.insert((i, target_generation.0)) {
+                        let line = format!(
+                            "server {name} ran its close hook twice for {target} instance {}",
+                            target_generation.0
+                        );
+                        self.violate("exactly-once (server)", line);
+                    }
+                }
+                _ => {}
+            },
+            Event::OrderIssued(order) => {
+                self.note(at, format!("mgs issues {:?} {:?}", order.id, short(&order.action)))
+            }
+            Event::TargetRestarted { target, generation } => {
+                self.note(at, format!("mgs sees {target} restarted, instance {}", generation.0))
+            }
+            Event::WindowClosed { target, order } => {
+                self.note(at, format!("mgs closes the window of {target} ({order:?})"));
+                self.window_closed(net, draw, at, target, *order);
+            }
+            Event::ChildState { id, state: NodeState::Dead } => self.death(net, draw, i, at, *id),
+            Event::GenerationRaised { generation, .. } => {
+                self.note(at, format!("{name} raised its generation to {}", generation.0))
+            }
+            Event::ParentRestarted { .. } | Event::ChildRebooted { .. } | Event::OrderHeld(_) => {}
+            _ => {}
+        }
+    }
+
+    /// No early close: every client that is up, was there when the target restarted and has
+    /// not reconnected has been silent on every path for the dead threshold.
+    fn window_closed(&mut self, net: &Net, draw: &Draw, now: u64, target: &Name, close: OrderId) {
+        if self.admin_closes.contains(&close) {
+            return;
+        }
+        let Some(Machine::Mgs(mgs)) = Some(&net.node(draw.mgs).machine) else { return };
+        let Some(r) = mgs.recoveries().iter().find(|r| r.closed.is_some_and(|(o, _)| o == close)) else {
+            return;
+        };
+        if r.closed_by_admin {
+            return;
+        }
+        let Some(server) = (0..draw.servers.len()).find(|&k| target_name(k) == target.as_str()) else {
+            return;
+        };
+        let server = draw.servers[server];
+        let began = match r.target_generation.0 {
+            0 => r.began.0,
+            g => self.target_started.get(&(server, g)).copied().unwrap_or(0),
+        };
+        let timing = net.timing;
+        let dead_ms = timing.dead_ms(timing.ping_interval_ms);
+        let mut early = Vec::new();
+        for &c in &draw.clients {
+            let node = net.node(c);
+            // Clients that (re)started with or after the target have nothing to recover.
+            if !node.up || self.started[c] >= began {
+                continue;
+            }
+            let instance = self.instance[c];
+            let done = |o: &OrderId| {
+                node.orders.get(o).and_then(|l| l.done_at).is_some_and(|t| t >= self.started[c])
+            };
+            let reconnected = match r.target_generation.0 {
+                0 => self
+                    .manual
+                    .get(&(c, instance))
+                    .is_some_and(|v| v.iter().any(|o| *o == r.order && done(o))),
+                g => (self.reconnects.get(&(c, instance, target.clone(), g)))
+                    .is_some_and(|v| v.iter().any(done)),
+            };
+            let silent = now - net.heard_at(c);
+            if !reconnected && silent < dead_ms {
+                early.push(format!("{} (heard {silent} ms ago)", node.name));
+            }
+        }
+        if early.is_empty() {
+            self.closed_by_order += 1;
+            return;
+        }
+        let line = format!(
+            "window of {target} instance {} closed by order while {} clients live and not reconnected: {}",
+            r.target_generation.0,
+            early.len(),
+            early.iter().take(5).cloned().collect::<Vec<_>>().join(", ")
+        );
+        self.violate("no early close", line);
+    }
+
+    /// No false death: a node declared dead by parent `p` was down, just restarted, or cut off.
+    fn death(&mut self, net: &Net, draw: &Draw, p: usize, now: u64, id: vigil_proto::NodeId) {
+        let Some(&c) = draw.by_id.get(&id) else { return };
+        let timing = net.timing;
+        let interval = if draw.routers.iter().flatten().any(|&r| r == c) {
+            timing.update_interval_ms
+        } else {
+            timing.ping_interval_ms
+        };
+        let window = timing.dead_ms(interval);
+        let recent = |t: u64| t.saturating_add(window) > now;
+        let cut = self.cut_until.get(&(p.min(c), p.max(c))).is_some_and(|&t| recent(t));
+        if !net.node(c).up || recent(self.started[c]) || recent(self.started[p]) || cut {
+            return;
+        }
+        let loss = net.loss(p, c);
+        let line = format!(
+            "{} declared {} dead (up since {} ms, link loss {:.1}%)",
+            net.node(p).name,
+            net.node(c).name,
+            self.started[c],
+            loss * 100.0
+        );
+        self.note(now, line.clone());
+        if loss > FALSE_DEATH_LOSS {
+            self.false_deaths_lossy += 1;
+        } else {
+            self.violate("no false death", line);
+        }
+    }
+
+    /// Consistency, every update interval: progress never counts more than the live clients.
+    pub fn consistency(&mut self, net: &Net, draw: &Draw) {
+        let mgs = net.node(draw.mgs);
+        let Machine::Mgs(m) = &mgs.machine else { return };
+        if !mgs.up {
+            return;
+        }
+        for r in m.recoveries() {
+            let p = &r.progress;
+            let bad = p.reconnected.saturating_add(p.failed) > p.applied
+                || p.applied > p.live
+                || p.live as usize > draw.clients.len();
+            if bad {
+                let line = format!(
+                    "{} progress live {} applied {} reconnected {} failed {} ({} clients)",
+                    r.target,
+                    p.live,
+                    p.applied,
+                    p.reconnected,
+                    p.failed,
+                    draw.clients.len()
+                );
+                self.violate("consistency", line);
+            }
+        }
+    }
+
+    /// After faults healed: the MGS's view of every node equals the ground truth.
+    pub fn view(&mut self, net: &Net, draw: &Draw) {
+        let mgs = net.node(draw.mgs);
+        let Machine::Mgs(m) = &mgs.machine else { return };
+        if !mgs.up {
+            return;
+        }
+        let now = Instant(net.now());
+        let reachable = reachable(net, draw);
+        let mut wrong = Vec::new();
+        for (i, node) in net.nodes().iter().enumerate().skip(1) {
+            let view = m.node(vigil_proto::NodeId::from_name(&node.name), now);
+            let seen = view.as_ref().map(|v| (v.state, v.generation));
+            let ok = if reachable[i] {
+                seen == Some((NodeState::Alive, Generation(node.generation)))
+            } else {
+                !seen.is_some_and(|(s, _)| s.is_live())
+            };
+            if !ok {
+                let truth = match (node.up, reachable[i]) {
+                    (true, true) => "up",
+                    (true, false) => "up, cut off",
+                    (false, _) => "down",
+                };
+                wrong.push(format!("{} {truth} generation {} shown {seen:?}", node.name, node.generation));
+            }
+        }
+        if !wrong.is_empty() {
+            let line = format!(
+                "{} nodes wrong at the MGS: {}",
+                wrong.len(),
+                wrong.iter().take(4).cloned().collect::<Vec<_>>().join("; ")
+            );
+            self.violate("view", line);
+        }
+    }
+
+    /// At the end: every recovery ended, and no order for a target that is up is still held.
+    pub fn liveness(&mut self, net: &Net, draw: &Draw, config: &Config) {
+        let mut up: HashMap<String, u32> = HashMap::new();
+        for (k, &s) in draw.servers.iter().enumerate() {
+            let node = net.node(s);
+            if let Machine::Server(m) = &node.machine {
+                if node.up && m.target_state() != TargetState::Up {
+                    self.violate(
+                        "liveness",
+                        format!("{} still {:?} at the end", target_name(k), m.target_state()),
+                    );
+                }
+                if node.up {
+                    up.insert(target_name(k), node.generation);
+                }
+            }
+        }
+        let mgs = net.node(draw.mgs);
+        if let (true, Machine::Mgs(m)) = (mgs.up, &mgs.machine) {
+            for r in m.recoveries() {
+                let current = up.get(r.target.as_str()).copied();
+                if current == Some(r.target_generation.0) && !r.window_closed() {
+                    self.violate(
+                        "liveness",
+                        format!(
+                            "the MGS still orders the recovery of {} instance {}",
+                            r.target, r.target_generation.0
+                        ),
+                    );
+                }
+            }
+        }
+        for (i, node) in net.nodes().iter().enumerate() {
+            if !node.up {
+                continue;
+            }
+            let held: Vec<_> = match &node.machine {
+                Machine::Mgs(m) => m.held_orders().cloned().collect(),
+                Machine::Router(m) => m.held_orders().cloned().collect(),
+                _ => continue,
+            };
+            for order in held {
+                let Action::BeginRecovery { target, target_generation, .. } = &order.action else { continue };
+                let Some(k) = (0..draw.servers.len()).find(|&k| target_name(k) == target.as_str()) else {
+                    continue;
+                };
+                // Whether its server closed the window by order (else it ran out), for the report.
+                let closed = self.closes.contains(&(draw.servers[k], target_generation.0));
+                if config.excluded(Known::TimeoutHeld) {
+                    continue;
+                }
+                if target_generation.0 != 0 && up.contains_key(target.as_str()) {
+                    let line = format!(
+                        "{} still holds {:?} (recovery of {target} instance {}) with the target up; its window {}",
+                        net.node(i).name,
+                        order.id,
+                        target_generation.0,
+                        if closed { "closed by order" } else { "ran out" },
+                    );
+                    self.violate("liveness (held order)", line);
+                }
+            }
+        }
+    }
+}
+
+/// Which nodes are up with a path of running nodes and whole links to the MGS.
+fn reachable(net: &Net, draw: &Draw) -> Vec<bool> {
+    let n = net.nodes().len();
+    let mut r = vec![false; n];
+    r[draw.mgs] = net.node(draw.mgs).up;
+    // Parents come before their children in node order.
+    for i in 1..n {
+        r[i] = net.node(i).up && draw.parents[i].iter().any(|&p| r[p] && !net.is_cut(i, p));
+    }
+    r
+}
+
+fn short(action: &Action) -> String {
+    match action {
+        Action::BeginRecovery { target, target_generation, .. } => {
+            format!("BeginRecovery {target} instance {}", target_generation.0)
+        }
+        Action::CloseWindow { target, target_generation } => {
+            format!("CloseWindow {target} instance {}", target_generation.0)
+        }
+    }
+}
