@@ -33,7 +33,6 @@ fn holds_drawing_around(seed: u64, exclude: &[Known], invariant: &str) {
 }
 
 #[test]
-#[ignore = "fixed by branch fixes: sequence numbers wrap but ReplayWindow::accept compares plainly"]
 fn seed_12_counters_near_wrap_no_false_death() {
     holds(12, "no false death");
 }

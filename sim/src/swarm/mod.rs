@@ -141,7 +141,6 @@ impl Config {
 /// Known bugs still open, which the default swarm draws around (each has an ignored regression
 /// test in `sim/tests/swarm.rs` until its fix lands).
 pub const EXCLUDED_IN_CI: &[Known] = &[
-    Known::CounterWrap,
     Known::MgsLostState,
     Known::MgsWithRouter,
     Known::RouterAfterOrder,
