@@ -72,7 +72,7 @@ enum Command {
         json: bool,
         /// Known bugs to draw around, comma-separated (default: those still open on main;
         /// `none` for none). Names: counter-wrap, mgs-lost-state, mgs-with-router,
-        /// router-after-order, recover-while-recovering, timeout-held, two-parent-home,
+        /// router-after-order, recover-while-recovering, held-after-close, two-parent-home,
         /// client-lost-state, mgs-restart, router-restart.
         #[arg(long, value_name = "NAMES")]
         exclude: Option<String>,

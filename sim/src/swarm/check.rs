@@ -366,7 +366,7 @@ impl Checker {
                 };
                 // Whether its server closed the window by order (else it ran out), for the report.
                 let closed = self.closes.contains(&(draw.servers[k], target_generation.0));
-                if config.excluded(Known::TimeoutHeld) {
+                if config.excluded(Known::HeldAfterClose) {
                     continue;
                 }
                 if target_generation.0 != 0 && up.contains_key(target.as_str()) {
