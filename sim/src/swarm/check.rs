@@ -129,7 +129,7 @@ impl Checker {
                         self.violate("exactly-once (client)", line);
                     }
                 }
-                Action::CloseWindow { target, target_generation } => {
+                Action::CloseWindow { target, target_generation, .. } => {
                     self.note(
                         at,
                         format!("{name} closes {target} instance {} ({:?})", target_generation.0, order.id),
@@ -401,7 +401,7 @@ fn short(action: &Action) -> String {
         Action::BeginRecovery { target, target_generation, .. } => {
             format!("BeginRecovery {target} instance {}", target_generation.0)
         }
-        Action::CloseWindow { target, target_generation } => {
+        Action::CloseWindow { target, target_generation, .. } => {
             format!("CloseWindow {target} instance {}", target_generation.0)
         }
     }
