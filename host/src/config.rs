@@ -26,6 +26,8 @@ use serde::Deserialize;
 use vigil_proto::ids::{name, nid};
 use vigil_proto::{Name, Nid, Timing};
 
+use crate::api_guard::ApiOpts;
+
 /// Where nodes keep their state unless told otherwise.
 pub const DEFAULT_STATE_DIR: &str = "/var/lib/vigil";
 /// Where nodes read the cluster key unless told otherwise.
@@ -173,6 +175,10 @@ pub struct MgsOpts {
     /// unsigned and only nodes given no `--order-pub` accept them.
     #[arg(long, value_name = "FILE")]
     pub order_key: Option<PathBuf>,
+    /// Who may use the HTTP API.
+    #[command(flatten)]
+    #[serde(flatten)]
+    pub api: ApiOpts,
     #[command(flatten)]
     #[serde(flatten)]
     pub node: NodeOpts,
@@ -312,6 +318,7 @@ impl MgsOpts {
             http: self.http.or(file.http),
             table_slots: self.table_slots.or(file.table_slots),
             order_key: self.order_key.or(file.order_key),
+            api: self.api.merge(file.api),
             node: self.node.merge(file.node),
         })
     }

@@ -2,10 +2,12 @@
 //! and `vigil close`.
 
 use std::fmt::Write;
+use std::path::Path;
 
 use anyhow::{bail, Context};
 use hyper::Method;
 
+use crate::api_token;
 use crate::daemon::mgs::{CloseRequest, RecoverReply, RecoverRequest};
 use crate::http::request;
 use crate::status::{Status, TargetInfo};
@@ -17,8 +19,26 @@ fn url(base: &str, path: &str) -> String {
     format!("{}{path}", base.trim_end_matches('/'))
 }
 
-async fn call(method: Method, url: &str, body: Option<String>) -> anyhow::Result<String> {
-    let (status, body) = request(method, url, body).await?;
+/// The token the CLI sends: required for orders, sent with reads when the file can be read (an
+/// MGS with `api_token_reads` wants it there too).
+fn token(file: &Path, required: bool) -> anyhow::Result<Option<String>> {
+    match api_token::load(file) {
+        Ok(tokens) => Ok(Some(tokens.current().to_owned())),
+        Err(e) if required => Err(e.context(
+            "the MGS takes orders only with its API token: pass --token-file (or VIGIL_API_TOKEN_FILE) \
+             naming a copy of the MGS's token file",
+        )),
+        Err(_) => Ok(None),
+    }
+}
+
+async fn call(
+    method: Method,
+    url: &str,
+    body: Option<String>,
+    token: Option<String>,
+) -> anyhow::Result<String> {
+    let (status, body) = request(method, url, body, token.as_deref()).await?;
     if !status.is_success() {
         let message = serde_json::from_str::<serde_json::Value>(&body)
             .ok()
@@ -30,8 +50,8 @@ async fn call(method: Method, url: &str, body: Option<String>) -> anyhow::Result
 }
 
 /// `vigil status`: the table, or the raw JSON.
-pub async fn status(mgs: &str, json: bool) -> anyhow::Result<()> {
-    let body = call(Method::GET, &url(mgs, "/api/v1/status"), None).await?;
+pub async fn status(mgs: &str, token_file: &Path, json: bool) -> anyhow::Result<()> {
+    let body = call(Method::GET, &url(mgs, "/api/v1/status"), None, token(token_file, false)?).await?;
     if json {
         println!("{body}");
         return Ok(());
@@ -42,9 +62,10 @@ pub async fn status(mgs: &str, json: bool) -> anyhow::Result<()> {
 }
 
 /// `vigil recover`: asks the MGS to order every live client to reconnect to `target`.
-pub async fn recover(mgs: &str, target: String, addrs: Vec<String>) -> anyhow::Result<()> {
+pub async fn recover(mgs: &str, token_file: &Path, target: String, addrs: Vec<String>) -> anyhow::Result<()> {
+    let token = token(token_file, true)?;
     let request = serde_json::to_string(&RecoverRequest { target: target.clone(), addrs })?;
-    let body = call(Method::POST, &url(mgs, "/api/v1/recover"), Some(request)).await?;
+    let body = call(Method::POST, &url(mgs, "/api/v1/recover"), Some(request), token).await?;
     let reply: RecoverReply = serde_json::from_str(&body).context("unexpected answer from the MGS")?;
     println!("order {} issued: every live client reconnects to {target}", reply.order_id);
     println!("follow it with `vigil status --mgs {mgs}`");
@@ -52,9 +73,10 @@ pub async fn recover(mgs: &str, target: String, addrs: Vec<String>) -> anyhow::R
 }
 
 /// `vigil close`: asks the MGS to close `target`'s recovery window now.
-pub async fn close(mgs: &str, target: String) -> anyhow::Result<()> {
+pub async fn close(mgs: &str, token_file: &Path, target: String) -> anyhow::Result<()> {
+    let token = token(token_file, true)?;
     let request = serde_json::to_string(&CloseRequest { target: target.clone() })?;
-    let body = call(Method::POST, &url(mgs, "/api/v1/close"), Some(request)).await?;
+    let body = call(Method::POST, &url(mgs, "/api/v1/close"), Some(request), token).await?;
     let reply: RecoverReply = serde_json::from_str(&body).context("unexpected answer from the MGS")?;
     println!("order {} issued: {target}'s recovery window closes now", reply.order_id);
     println!("clients that have not reconnected are evicted; follow it with `vigil status --mgs {mgs}`");

@@ -23,8 +23,9 @@ Examples:
   vigil mgs --listen [::]:7470 --http 127.0.0.1:7471 --order-key /etc/vigil/order-1.key
 
 Serves the live web view at /, GET /api/v1/status (JSON), GET /metrics (Prometheus) and
-POST /api/v1/recover on --http; keep it on loopback or a management network (it is
-unauthenticated).
+POST /api/v1/recover and /api/v1/close on --http. Orders need the token of --api-token-file
+(`vigil keygen --api-token`); reads too with --api-token-reads. Requests whose Host is not an
+IP address, localhost or an --api-host name, or from a foreign Origin, are refused.
 Persists only its boot generation and order counter in --state-dir.";
 
 /// `vigil router --help`.
@@ -79,7 +80,7 @@ Examples:
 
 For a target without a Vigil server agent: every live client runs its hook now. Targets with an
 agent need no manual order: their restart starts recovery by itself. Follow it with
-`vigil status`.";
+`vigil status`. Sends the token of --token-file (a copy of the MGS's --api-token-file).";
 
 /// `vigil close --help`.
 pub const CLOSE: &str = "\
@@ -89,7 +90,8 @@ Examples:
 A window stays open while clients the health network cannot see may still be alive: behind a
 router that died or a link that is cut. If they are gone for good, close it: the target's server
 runs its close hook (ending recovery, as Lustre does at the end of its own window) and clients
-that have not reconnected are evicted. `vigil status` shows the window \"closed by admin\".";
+that have not reconnected are evicted. `vigil status` shows the window \"closed by admin\".
+Sends the token of --token-file (a copy of the MGS's --api-token-file).";
 
 /// `vigil completions --help`.
 pub const COMPLETIONS: &str = "\

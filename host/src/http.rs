@@ -13,6 +13,7 @@ use anyhow::{bail, Context};
 use http_body_util::combinators::BoxBody;
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::{Body, Bytes, Frame, Incoming};
+use hyper::header::{HeaderMap, HeaderName, HeaderValue};
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper::{Method, Request, Response, StatusCode, Uri};
@@ -38,12 +39,27 @@ pub struct Reply {
     /// If set, the body is streamed from here instead of `body`, one chunk per message, until
     /// the sender is dropped; the receiver is dropped when the client goes away.
     pub stream: Option<mpsc::Receiver<Bytes>>,
+    /// More response headers (e.g. `WWW-Authenticate` on a 401).
+    pub headers: Vec<(HeaderName, HeaderValue)>,
+}
+
+/// One request as the app sees it: the body is read whole (at most [`MAX_BODY`]).
+#[derive(Debug)]
+pub struct Asked {
+    /// The method.
+    pub method: Method,
+    /// The path, without the query.
+    pub path: String,
+    /// The request headers.
+    pub headers: HeaderMap,
+    /// The body.
+    pub body: Bytes,
 }
 
 impl Reply {
     /// 200 with `body`.
     pub fn ok(content_type: &'static str, body: String) -> Reply {
-        Reply { status: StatusCode::OK, content_type, body, stream: None }
+        Reply { status: StatusCode::OK, content_type, body, stream: None, headers: Vec::new() }
     }
 
     /// 200 with `text/event-stream` whose chunks come from `events`.
@@ -65,6 +81,12 @@ impl Reply {
     pub fn error(status: StatusCode, message: impl std::fmt::Display) -> Reply {
         let body = serde_json::json!({ "error": message.to_string() }).to_string();
         Reply { status, ..Reply::ok("application/json", body) }
+    }
+
+    /// The same reply with one more header.
+    pub fn with_header(mut self, name: HeaderName, value: &'static str) -> Reply {
+        self.headers.push((name, HeaderValue::from_static(value)));
+        self
     }
 }
 
@@ -88,10 +110,10 @@ pub async fn bind(addr: SocketAddr) -> anyhow::Result<TcpListener> {
     TcpListener::bind(addr).await.map_err(|e| anyhow::anyhow!("cannot bind HTTP {addr}: {e}"))
 }
 
-/// Serves `app(method, path, body)` on `listener` until `shutdown` completes.
+/// Serves `app(request)` on `listener` until `shutdown` completes.
 pub async fn serve<F, Fut>(listener: TcpListener, app: F, shutdown: impl Future<Output = ()>)
 where
-    F: Fn(Method, String, Bytes) -> Fut + Clone + Send + Sync + 'static,
+    F: Fn(Asked) -> Fut + Clone + Send + Sync + 'static,
     Fut: Future<Output = Reply> + Send + 'static,
 {
     tokio::pin!(shutdown);
@@ -123,13 +145,15 @@ where
 
 async fn respond<F, Fut>(req: Request<Incoming>, app: F) -> Response<BoxBody<Bytes, Infallible>>
 where
-    F: Fn(Method, String, Bytes) -> Fut,
+    F: Fn(Asked) -> Fut,
     Fut: Future<Output = Reply>,
 {
-    let method = req.method().clone();
-    let path = req.uri().path().to_owned();
-    let reply = match Limited::new(req.into_body(), MAX_BODY).collect().await {
-        Ok(body) => app(method, path, body.to_bytes()).await,
+    let (parts, body) = req.into_parts();
+    let reply = match Limited::new(body, MAX_BODY).collect().await {
+        Ok(body) => {
+            let path = parts.uri.path().to_owned();
+            app(Asked { method: parts.method, path, headers: parts.headers, body: body.to_bytes() }).await
+        }
         Err(e) => Reply::error(StatusCode::PAYLOAD_TOO_LARGE, format!("bad request body: {e}")),
     };
     let streamed = reply.stream.is_some();
@@ -144,18 +168,23 @@ where
         headers.insert(hyper::header::CONTENT_TYPE, value);
     }
     if streamed {
-        headers.insert(hyper::header::CACHE_CONTROL, hyper::header::HeaderValue::from_static("no-cache"));
+        headers.insert(hyper::header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    }
+    for (name, value) in reply.headers {
+        headers.insert(name, value);
     }
     response
 }
 
 /// Sends one request to `url` (plain `http://host:port/path`) and returns status and body.
+/// With `token`, as `Authorization: Bearer`.
 pub async fn request(
     method: Method,
     url: &str,
     body: Option<String>,
+    token: Option<&str>,
 ) -> anyhow::Result<(StatusCode, String)> {
-    tokio::time::timeout(CLIENT_TIMEOUT, request_inner(method, url, body))
+    tokio::time::timeout(CLIENT_TIMEOUT, request_inner(method, url, body, token))
         .await
         .with_context(|| format!("no answer from {url} within {} s", CLIENT_TIMEOUT.as_secs()))?
 }
@@ -164,6 +193,7 @@ async fn request_inner(
     method: Method,
     url: &str,
     body: Option<String>,
+    token: Option<&str>,
 ) -> anyhow::Result<(StatusCode, String)> {
     let uri: Uri = url.parse().with_context(|| format!("bad URL {url:?}"))?;
     if uri.scheme_str() != Some("http") {
@@ -188,6 +218,9 @@ async fn request_inner(
     if body.is_some() {
         builder = builder.header(hyper::header::CONTENT_TYPE, "application/json");
     }
+    if let Some(token) = token {
+        builder = builder.header(hyper::header::AUTHORIZATION, format!("Bearer {token}"));
+    }
     let req = builder.body(Full::new(Bytes::from(body.unwrap_or_default())))?;
     let response = sender.send_request(req).await?;
     let status = response.status();
@@ -208,24 +241,27 @@ mod tests {
         let listener = bind("127.0.0.1:0".parse().unwrap()).await.unwrap();
         let addr = listener.local_addr().unwrap();
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let app = |method: Method, path: String, body: Bytes| async move {
-            match (method, path.as_str()) {
+        let app = |asked: Asked| async move {
+            match (asked.method, asked.path.as_str()) {
                 (Method::GET, "/hello") => Reply::json("{\"hi\":1}".into()),
-                (Method::POST, "/echo") => Reply::json(String::from_utf8_lossy(&body).into_owned()),
+                (Method::POST, "/echo") => {
+                    let auth = asked.headers.get(hyper::header::AUTHORIZATION).map(|v| v.as_bytes().to_vec());
+                    Reply::json(format!("{} {:?}", String::from_utf8_lossy(&asked.body), auth))
+                }
                 _ => Reply::error(StatusCode::NOT_FOUND, "no such path"),
             }
         };
         let server = tokio::spawn(serve(listener, app, async {
             let _ = stopped.await;
         }));
-        let (status, body) = request(Method::GET, &format!("http://{addr}/hello"), None).await.unwrap();
+        let (status, body) = request(Method::GET, &format!("http://{addr}/hello"), None, None).await.unwrap();
         assert_eq!((status, body.as_str()), (StatusCode::OK, "{\"hi\":1}"));
-        let (_, body) =
-            request(Method::POST, &format!("http://{addr}/echo"), Some("x".into())).await.unwrap();
-        assert_eq!(body, "x");
-        let (status, _) = request(Method::GET, &format!("http://{addr}/nope"), None).await.unwrap();
+        let echo = format!("http://{addr}/echo");
+        let (_, body) = request(Method::POST, &echo, Some("x".into()), Some("t0k")).await.unwrap();
+        assert_eq!(body, "x Some([66, 101, 97, 114, 101, 114, 32, 116, 48, 107])");
+        let (status, _) = request(Method::GET, &format!("http://{addr}/nope"), None, None).await.unwrap();
         assert_eq!(status, StatusCode::NOT_FOUND);
-        assert!(request(Method::GET, "https://x/", None).await.is_err());
+        assert!(request(Method::GET, "https://x/", None, None).await.is_err());
         stop.send(()).unwrap();
         server.await.unwrap();
     }

@@ -1,5 +1,7 @@
 #![doc = include_str!("../README.md")]
 
+pub mod api_guard;
+pub mod api_token;
 pub mod capi;
 pub mod config;
 pub mod ctl;

@@ -10,7 +10,7 @@ use std::process::ExitCode;
 
 use clap::{CommandFactory, Parser, Subcommand};
 use tracing_subscriber::EnvFilter;
-use vigil_host::{config, ctl, daemon, demo, key, order_key, WORKER_STACK};
+use vigil_host::{api_token, config, ctl, daemon, demo, key, order_key, WORKER_STACK};
 
 /// Vigil: a health network and imperative recovery for Lustre-class filesystems.
 #[derive(Parser)]
@@ -23,7 +23,8 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Write a new random cluster key file (mode 0600), or with --order the MGS's order-signing
-    /// key and its public key; --public-of prints the public key of an order key.
+    /// key and its public key, or with --api-token the admin API token; --public-of prints the
+    /// public key of an order key.
     #[command(after_long_help = help::KEYGEN)]
     Keygen {
         /// Where to write it (with --public-of: the public key file; default stdout).
@@ -38,6 +39,10 @@ enum Command {
         /// An order-signing key for `vigil mgs --order-key`, instead of a cluster key.
         #[arg(long, conflicts_with = "public_of")]
         order: bool,
+        /// The admin API token for `vigil mgs --api-token-file` and the CLI's `--token-file`,
+        /// instead of a cluster key.
+        #[arg(long, conflicts_with_all = ["public_of", "order", "id"])]
+        api_token: bool,
         /// With --order: where to write the public key for `--order-pub` [default: OUT with
         /// extension .pub].
         #[arg(long, value_name = "FILE", requires = "order")]
@@ -64,6 +69,9 @@ enum Command {
         /// The MGS's HTTP API.
         #[arg(long, env = "VIGIL_MGS", default_value = ctl::DEFAULT_MGS_URL)]
         mgs: String,
+        /// The admin API token file (a copy of the MGS's, see `vigil keygen --api-token`).
+        #[arg(long, value_name = "FILE", env = "VIGIL_API_TOKEN_FILE", default_value = api_token::DEFAULT_TOKEN_FILE)]
+        token_file: PathBuf,
         /// Print the raw JSON.
         #[arg(long)]
         json: bool,
@@ -80,6 +88,9 @@ enum Command {
         /// The MGS's HTTP API.
         #[arg(long, env = "VIGIL_MGS", default_value = ctl::DEFAULT_MGS_URL)]
         mgs: String,
+        /// The admin API token file (a copy of the MGS's, see `vigil keygen --api-token`).
+        #[arg(long, value_name = "FILE", env = "VIGIL_API_TOKEN_FILE", default_value = api_token::DEFAULT_TOKEN_FILE)]
+        token_file: PathBuf,
     },
     /// Close a target's recovery window now, not waiting for clients Vigil cannot see.
     #[command(after_long_help = help::CLOSE)]
@@ -90,6 +101,9 @@ enum Command {
         /// The MGS's HTTP API.
         #[arg(long, env = "VIGIL_MGS", default_value = ctl::DEFAULT_MGS_URL)]
         mgs: String,
+        /// The admin API token file (a copy of the MGS's, see `vigil keygen --api-token`).
+        #[arg(long, value_name = "FILE", env = "VIGIL_API_TOKEN_FILE", default_value = api_token::DEFAULT_TOKEN_FILE)]
+        token_file: PathBuf,
     },
     /// Run a whole cluster on loopback, restart a target, and print the recovery timeline.
     #[command(after_long_help = help::DEMO)]
@@ -111,16 +125,24 @@ fn init_logs(default: &str) {
 
 async fn run(command: Command) -> anyhow::Result<()> {
     match command {
-        Command::Keygen { out, id, force, order, pub_out, public_of } => {
+        Command::Keygen { out, force, api_token: true, .. } => {
+            let out = out.ok_or_else(|| anyhow::anyhow!("missing --out"))?;
+            api_token::generate(&out, force)?;
+            println!("wrote an admin API token to {} (the MGS and operators' CLI, mode 0600)", out.display());
+            Ok(())
+        }
+        Command::Keygen { out, id, force, order, pub_out, public_of, api_token: false } => {
             keygen(out, id, force, order, pub_out, public_of)
         }
         Command::Mgs(opts) => daemon::mgs::run(opts).await,
         Command::Router(opts) => daemon::router::run(opts).await,
         Command::Client(opts) => daemon::member::run_client(opts).await,
         Command::Server(opts) => daemon::member::run_server(opts).await,
-        Command::Status { mgs, json } => ctl::status(&mgs, json).await,
-        Command::Recover { target, addrs, mgs } => ctl::recover(&mgs, target, addrs).await,
-        Command::Close { target, mgs } => ctl::close(&mgs, target).await,
+        Command::Status { mgs, token_file, json } => ctl::status(&mgs, &token_file, json).await,
+        Command::Recover { target, addrs, mgs, token_file } => {
+            ctl::recover(&mgs, &token_file, target, addrs).await
+        }
+        Command::Close { target, mgs, token_file } => ctl::close(&mgs, &token_file, target).await,
         Command::Demo(opts) => demo::run(opts).await,
         Command::Completions { shell } => {
             clap_complete::generate(shell, &mut Cli::command(), "vigil", &mut std::io::stdout());

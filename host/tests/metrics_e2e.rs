@@ -32,7 +32,7 @@ fn a_recovery_shows_in_the_histograms() {
         &"2 live clients",
     );
 
-    recover(&http, "testfs-OST0001");
+    recover(&scratch, &http, "testfs-OST0001");
     let text = wait_for(
         limit,
         || {

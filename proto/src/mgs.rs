@@ -39,6 +39,10 @@ const MAX_DEPTH: u8 = 8;
 /// `BeginRecovery` whose `CloseWindow` has not reached it yet), so that a router never has to
 /// drop the order of a recovery still under way.
 pub const MAX_ORDERING: usize = MAX_HELD / 2;
+/// Of the [`MAX_ORDERING`] places, the most that recoveries an admin asked for may hold: the
+/// rest stay free for recoveries of targets seen restarting, whatever an admin (or whoever
+/// holds the admin's credential) asks for.
+pub const MAX_MANUAL_ORDERING: usize = MAX_ORDERING / 2;
 
 /// The MGS's configuration.
 #[derive(Clone, Debug)]
@@ -160,11 +164,19 @@ pub enum RecoverError {
     /// [`MAX_ORDERING`] recoveries are under way, or the recovery table is full of open ones;
     /// wait for one to finish.
     Busy,
+    /// [`MAX_MANUAL_ORDERING`] recoveries an admin asked for are under way already.
+    AdminLimit,
 }
 
 impl core::fmt::Display for RecoverError {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        f.write_str("the MGS cannot track another recovery now")
+        match self {
+            RecoverError::Busy => f.write_str("the MGS cannot track another recovery now"),
+            RecoverError::AdminLimit => write!(
+                f,
+                "{MAX_MANUAL_ORDERING} recoveries ordered by an admin are under way (the other places are kept for targets seen restarting); close one first"
+            ),
+        }
     }
 }
 
@@ -399,6 +411,13 @@ impl<S: AsRef<[Slot]> + AsMut<[Slot]>, const R: usize, const T: usize> Mgs<S, R,
         target: Name,
         addrs: Vec<Nid, MAX_TARGET_ADDRS>,
     ) -> Result<OrderId, RecoverError> {
+        let grace = self.close_grace_ms();
+        let manual_open = (self.recoveries.iter())
+            .filter(|r| r.manual && r.target != target && r.holds_a_place(now, grace))
+            .count();
+        if manual_open >= MAX_MANUAL_ORDERING {
+            return Err(RecoverError::AdminLimit);
+        }
         let recovering = (self.hub.targets.iter().map(|t| &t.status))
             .find(|s| s.target == target && s.state == TargetState::Recovering);
         let (generation, addrs) = match recovering {

@@ -997,3 +997,16 @@ fn a_server_following_its_filesystem_restarts_on_a_new_instance_and_close_names_
         other => panic!("one CloseWindow of instance 4: {other:?}"),
     }
 }
+
+#[test]
+fn admin_recoveries_take_at_most_their_share_of_the_places_of_recoveries_under_way() {
+    let mut mgs = test_mgs();
+    let target = |i: usize| name(&format!("testfs-OST{i:04}")).unwrap();
+    for i in 0..MAX_MANUAL_ORDERING {
+        assert!(mgs.recover(Instant(1_000), target(i), Default::default()).is_ok(), "admin recovery {i}");
+    }
+    let refused = mgs.recover(Instant(1_000), target(MAX_MANUAL_ORDERING), Default::default());
+    assert_eq!(refused, Err(mgs::RecoverError::AdminLimit));
+    // Ordering one of the same targets again is not a new place.
+    assert!(mgs.recover(Instant(1_500), target(0), Default::default()).is_ok());
+}

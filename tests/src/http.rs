@@ -26,29 +26,48 @@ pub fn request(
     json: Option<&str>,
     timeout: Duration,
 ) -> io::Result<Response> {
-    let stream = TcpStream::connect_timeout(&addr, timeout)?;
-    exchange(stream, addr, method, path, json, timeout)
+    request_with(addr, method, path, &[], json, timeout)
 }
 
-/// Sends one request over `stream` (already connected, e.g. from inside a namespace) and reads
-/// the whole response.
-pub fn exchange(
-    mut stream: TcpStream,
+/// Sends one request with `headers` added (e.g. `("Authorization", "Bearer ...")`).
+pub fn request_with(
     addr: SocketAddr,
     method: &str,
     path: &str,
+    headers: &[(&str, &str)],
     json: Option<&str>,
     timeout: Duration,
 ) -> io::Result<Response> {
-    stream.set_read_timeout(Some(timeout))?;
-    stream.set_write_timeout(Some(timeout))?;
+    let stream = TcpStream::connect_timeout(&addr, timeout)?;
+    exchange(stream, &compose(addr, method, path, headers, json), timeout)
+}
+
+/// The bytes of one request: `Host` and `Connection: close`, `headers`, and a JSON body.
+pub fn compose(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    json: Option<&str>,
+) -> String {
     let mut req = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
+    for (name, value) in headers {
+        req.push_str(&format!("{name}: {value}\r\n"));
+    }
     if let Some(body) = json {
         req.push_str(&format!("Content-Type: application/json\r\nContent-Length: {}\r\n", body.len()));
     }
     req.push_str("\r\n");
     req.push_str(json.unwrap_or(""));
-    stream.write_all(req.as_bytes())?;
+    req
+}
+
+/// Sends `request` (whole, as [`compose`] makes it or by hand) over `stream` (already connected,
+/// e.g. from inside a namespace) and reads the whole response.
+pub fn exchange(mut stream: TcpStream, request: &str, timeout: Duration) -> io::Result<Response> {
+    stream.set_read_timeout(Some(timeout))?;
+    stream.set_write_timeout(Some(timeout))?;
+    stream.write_all(request.as_bytes())?;
     let mut raw = Vec::new();
     stream.read_to_end(&mut raw)?;
     parse(&String::from_utf8_lossy(&raw))

@@ -533,7 +533,19 @@ impl Cluster {
         let key = dir.path().join("cluster.key");
         let cluster = Cluster { dir, key, timing, ip: Ipv4Addr::LOCALHOST.into() };
         cluster.keygen(&cluster.key, 1);
+        api_keygen(&cluster.api_token_file());
         cluster
+    }
+
+    /// The MGS's admin API token file (`vigil keygen --api-token`); [`Cluster::run`] hands it to
+    /// the CLI.
+    pub fn api_token_file(&self) -> PathBuf {
+        self.dir().join("api.token")
+    }
+
+    /// The admin API token, as `Authorization` wants it: `Bearer <hex>`.
+    pub fn bearer(&self) -> String {
+        bearer_of(&self.api_token_file())
     }
 
     /// Daemons made after this bind `ip` instead of 127.0.0.1 (e.g. `::1`).
@@ -594,10 +606,12 @@ impl Cluster {
         Daemon::new(name, &self.logs(), all)
     }
 
-    /// An MGS named `mgs` on the cluster's address (UDP and HTTP on port 0), not started.
+    /// An MGS named `mgs` on the cluster's address (UDP and HTTP on port 0) with the cluster's
+    /// API token, not started.
     pub fn mgs(&self) -> Daemon {
-        let any = self.any_port();
-        self.daemon("mgs", "mgs", &["--listen", &any, "--http", &any])
+        let (any, token) = (self.any_port(), self.api_token_file());
+        let token = token.to_string_lossy();
+        self.daemon("mgs", "mgs", &["--listen", &any, "--http", &any, "--api-token-file", &token])
     }
 
     /// A router on the cluster's address, port 0, with metrics, below `parents`, not started.
@@ -661,6 +675,7 @@ impl Cluster {
     pub fn run(&self, args: &[&str]) -> (ExitStatus, String, String) {
         let mut child = Command::new(vigil_bin())
             .args(args)
+            .env("VIGIL_API_TOKEN_FILE", self.api_token_file())
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -803,4 +818,25 @@ pub fn write_file(path: &Path, text: &str) {
     File::create(path)
         .and_then(|mut f| f.write_all(text.as_bytes()))
         .unwrap_or_else(|e| panic!("cannot write {}: {e}", path.display()));
+}
+
+/// Writes a new admin API token file (`vigil keygen --api-token --out PATH`).
+pub fn api_keygen(path: &Path) {
+    let out = Command::new(vigil_bin())
+        .args(["keygen", "--api-token", "--out"])
+        .arg(path)
+        .output()
+        .expect("cannot run vigil keygen");
+    assert!(
+        out.status.success(),
+        "vigil keygen --api-token failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// The `Authorization` value for the token in token file `path`.
+pub fn bearer_of(path: &Path) -> String {
+    let text = fs::read_to_string(path).expect("the API token file");
+    let token = text.lines().find_map(|l| l.strip_prefix("vigil-api-token v1 ")).expect("a token line");
+    format!("Bearer {}", token.trim())
 }

@@ -360,10 +360,26 @@ pub fn http(
     json: Option<&str>,
     timeout: Duration,
 ) -> io::Result<(u16, String)> {
+    http_with(ns, addr, method, path, &[], json, timeout)
+}
+
+/// [`http`] with `headers` added (e.g. `("Authorization", "Bearer ...")`).
+pub fn http_with(
+    ns: &str,
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    json: Option<&str>,
+    timeout: Duration,
+) -> io::Result<(u16, String)> {
     let mut stream = connect(ns, addr, timeout)?;
     stream.set_read_timeout(Some(timeout))?;
     stream.set_write_timeout(Some(timeout))?;
     let mut request = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
+    for (name, value) in headers {
+        request.push_str(&format!("{name}: {value}\r\n"));
+    }
     if let Some(body) = json {
         request.push_str(&format!("Content-Type: application/json\r\nContent-Length: {}\r\n", body.len()));
     }

@@ -669,6 +669,11 @@ fn a_router_restart_mid_recovery_still_completes() {
     site.assert_hooks_once(&order, &format!("{order} {TARGET} {generation}"), &clients, &[]);
 }
 
+/// Sends a request written by hand (any shape a browser or an attacker might send).
+fn exchange_raw(addr: SocketAddr, request: &str) -> std::io::Result<http::Response> {
+    http::exchange(std::net::TcpStream::connect_timeout(&addr, WAIT)?, request, WAIT)
+}
+
 #[test]
 fn a_window_held_open_by_a_dead_router_closes_when_an_admin_says_so() {
     let mut site = Site::start("admin-close", 8, true);
@@ -690,6 +695,50 @@ fn a_window_held_open_by_a_dead_router_closes_when_an_admin_says_so() {
         }
         watch.elapsed() > hold
     });
+
+    // Nobody but the admin may close it: a browser page's cross-site form post, a page reaching
+    // the API through its own domain name (DNS rebinding), and a request without the token are
+    // refused, and the window stays open, so no order exists whose hook could run.
+    let close = format!(r#"{{"target": "{TARGET}"}}"#);
+    let http = site.mgs.http();
+    let form = format!(
+        "POST /api/v1/close HTTP/1.1\r\nHost: {http}\r\nOrigin: http://evil.example\r\n\
+         Content-Type: text/plain\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{close}",
+        close.len()
+    );
+    let rebound = form
+        .replace(&format!("Host: {http}"), "Host: evil.example")
+        .replace("Origin: http://evil.example\r\n", "");
+    let bad_token = [("Authorization", "Bearer 00")];
+    let attempts = [
+        ("cross-site form post", exchange_raw(http, &form), 403, "cross-origin"),
+        ("DNS rebinding", exchange_raw(http, &rebound), 403, "DNS rebinding"),
+        (
+            "no token",
+            http::request(http, "POST", "/api/v1/close", Some(&close), WAIT),
+            401,
+            "missing API token",
+        ),
+        (
+            "wrong token",
+            http::request_with(http, "POST", "/api/v1/close", &bad_token, Some(&close), WAIT),
+            401,
+            "wrong",
+        ),
+    ];
+    for (what, reply, code, reason) in attempts {
+        let reply = reply.unwrap_or_else(|e| panic!("{what}: {e}"));
+        assert!(reply.code == code && reply.body.contains(reason), "{what}: {reply:?}");
+    }
+    let status = site.status();
+    let recovery = status.recovery(TARGET).expect("the recovery");
+    assert!(recovery.order_id == order && !recovery.closed(), "a refused close closed it: {recovery:?}");
+    assert!(!site.cluster.hook_lines("s1").iter().any(|l| l.ends_with(&format!(" {TARGET} {generation}"))));
+    let refused = site.cluster.metrics(&site.mgs);
+    for (reason, n) in [("origin", 1.0), ("host", 1.0), ("token", 2.0)] {
+        let series = format!("vigil_http_refused_total{{reason=\"{reason}\"}}");
+        assert_eq!(refused.get(&series), Some(n), "{series}");
+    }
 
     // The admin gives up on r1's clients.
     let url = format!("http://{}", site.mgs.http());

@@ -25,7 +25,7 @@
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::net::SocketAddr;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
@@ -825,10 +825,18 @@ fn rogue(cluster: &Cluster, host: &str, order_key: Option<&Path>) -> Daemon {
     if let Some(key) = order_key {
         args.extend(["--order-key".into(), path_str(key).into()]);
     }
+    let token = rogue_token(cluster, host);
+    vigil_tests::api_keygen(&token);
+    args.extend(["--api-token-file".into(), path_str(&token).into()]);
     args.extend(timing_args());
     let mut d = daemon(&h, cluster.dir.path(), args);
     d.start();
     d
+}
+
+/// The admin API token file of the rogue MGS in `host`.
+fn rogue_token(cluster: &Cluster, host: &str) -> PathBuf {
+    cluster.dir.path().join(format!("{host}-api.token"))
 }
 
 #[test]
@@ -863,7 +871,17 @@ fn forged_orders_from_a_cluster_key_holder_are_dropped() {
         });
         let target = format!("{rogue}-OST0000");
         let body = format!(r#"{{"target": "{target}", "addrs": ["10.66.6.6@tcp"]}}"#);
-        let reply = netns::http(&ns, http, "POST", "/api/v1/recover", Some(&body), Duration::from_secs(2));
+        let bearer = vigil_tests::bearer_of(&rogue_token(&cluster, rogue));
+        let auth = [("Authorization", bearer.as_str())];
+        let reply = netns::http_with(
+            &ns,
+            http,
+            "POST",
+            "/api/v1/recover",
+            &auth,
+            Some(&body),
+            Duration::from_secs(2),
+        );
         sum.check(
             &format!("{rogue}: order {how} sent to {victim}"),
             format!(

@@ -14,15 +14,16 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 use tokio::time::MissedTickBehavior;
 use tracing::{error, info, warn};
-use vigil_proto::mgs::CloseError;
+use vigil_proto::mgs::{CloseError, RecoverError};
 use vigil_proto::wire::MAX_TARGET_ADDRS;
 use vigil_proto::{Event, Instant, MgsConfig, Name, OrderId};
 
 use super::{log_event, ready, Shutdown};
+use crate::api_guard::{Access, Guard};
 use crate::config::{required, wire_name, wire_nids, MgsOpts, DEFAULT_HTTP, DEFAULT_MGS_SLOTS};
 use crate::driver::{self, slots, Clock, Commands, Handler, MgsMachine};
 use crate::hook::order_id;
-use crate::http::{self, Reply};
+use crate::http::{self, Asked, Reply};
 use crate::key;
 use crate::metrics::{self, SharedRecoveryMetrics};
 use crate::order_key;
@@ -89,6 +90,7 @@ async fn recover(commands: Commands<MgsMachine>, body: &[u8]) -> Result<Reply, R
             info!(target = %request.target, order = %order_id(id), "manual recovery ordered");
             Ok(order_reply(id))
         }
+        Some(Err(e @ RecoverError::AdminLimit)) => Err(Reply::error(StatusCode::TOO_MANY_REQUESTS, e)),
         Some(Err(e)) => Err(Reply::error(StatusCode::SERVICE_UNAVAILABLE, e)),
         None => Err(Reply::error(StatusCode::SERVICE_UNAVAILABLE, SHUTTING_DOWN)),
     }
@@ -186,17 +188,28 @@ async fn stream_status(commands: Commands<MgsMachine>, name: Arc<str>, tx: mpsc:
     }
 }
 
-/// Answers one HTTP request by asking the MGS loop.
-async fn api(
+/// What the API handler shares across requests.
+#[derive(Clone)]
+struct Api {
     commands: Commands<MgsMachine>,
     name: Arc<str>,
     recovery_metrics: SharedRecoveryMetrics,
-    method: Method,
-    path: String,
-    body: Bytes,
-) -> Reply {
+    guard: Arc<Guard>,
+}
+
+/// Answers one HTTP request by asking the MGS loop, once it is past the [`Guard`].
+async fn api(api: Api, asked: Asked) -> Reply {
+    let Api { commands, name, recovery_metrics, guard } = api;
     let gone = || Reply::error(StatusCode::SERVICE_UNAVAILABLE, SHUTTING_DOWN);
-    match (method, path.as_str()) {
+    let access = match asked.path.as_str() {
+        "/api/v1/recover" | "/api/v1/close" => Access::Change,
+        _ => Access::Read,
+    };
+    if let Err(refused) = guard.check(&asked, access) {
+        warn!(method = %asked.method, path = asked.path, status = %refused.status, "HTTP request refused");
+        return refused;
+    }
+    match (asked.method, asked.path.as_str()) {
         (Method::GET, "/") => web::index(),
         (Method::GET, "/api/v1/status") => match commands.ask(move |m, now| snapshot(m, &name, now)).await {
             Some(status) => match serde_json::to_string_pretty(&status) {
@@ -212,13 +225,14 @@ async fn api(
                     let mut text = render_metrics(&status, &counters);
                     metrics::render_tree(&status, &mut text);
                     recovery_metrics.lock().unwrap_or_else(|e| e.into_inner()).render(&mut text);
+                    guard.refusals.render(&mut text);
                     Reply::metrics(text)
                 }
                 None => gone(),
             }
         }
-        (Method::POST, "/api/v1/recover") => recover(commands, &body).await.unwrap_or_else(|e| e),
-        (Method::POST, "/api/v1/close") => close(commands, &body).await.unwrap_or_else(|e| e),
+        (Method::POST, "/api/v1/recover") => recover(commands, &asked.body).await.unwrap_or_else(|e| e),
+        (Method::POST, "/api/v1/close") => close(commands, &asked.body).await.unwrap_or_else(|e| e),
         (_, "/" | "/api/v1/status" | "/api/v1/events" | "/metrics" | "/api/v1/recover" | "/api/v1/close") => {
             Reply::error(StatusCode::METHOD_NOT_ALLOWED, "method not allowed")
         }
@@ -269,11 +283,17 @@ pub async fn run(opts: MgsOpts) -> anyhow::Result<()> {
 
     let recovery_metrics = SharedRecoveryMetrics::default();
     tokio::spawn(metrics::sample(spawned.commands.clone(), recovery_metrics.clone()));
-    let commands = spawned.commands.clone();
-    let name: Arc<str> = name.into();
-    let app = move |method, path, body| {
-        api(commands.clone(), name.clone(), recovery_metrics.clone(), method, path, body)
-    };
+    let guard = Arc::new(Guard::new(opts.api.clone(), Arc::default()));
+    match guard.token_problem() {
+        None => {
+            info!(token_file = %opts.api.token_file().display(), "the admin API takes orders with its token")
+        }
+        Some(problem) => {
+            warn!("the admin API refuses orders (recover, close) until it has a token: {problem}")
+        }
+    }
+    let api_state = Api { commands: spawned.commands.clone(), name: name.into(), recovery_metrics, guard };
+    let app = move |asked| api(api_state.clone(), asked);
     http::serve(listener, app, shutdown.wait()).await;
     let mgs = spawned.task.await.context("the MGS loop failed")?;
     info!(counters = ?mgs.counters(), "MGS stopped");

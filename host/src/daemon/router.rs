@@ -1,6 +1,5 @@
 //! `vigil router`: the router machine in its UDP loop, and optionally its counters over HTTP.
 
-use hyper::body::Bytes;
 use hyper::{Method, StatusCode};
 use tracing::info;
 use vigil_proto::{Event, Instant, RouterConfig};
@@ -86,7 +85,7 @@ pub async fn run(opts: RouterOpts) -> anyhow::Result<()> {
     if let Some(listener) = metrics_listener {
         addrs.push(("metrics", listener.local_addr()?));
         let commands = spawned.commands.clone();
-        let app = move |method, path, _body: Bytes| metrics(commands.clone(), method, path);
+        let app = move |asked: http::Asked| metrics(commands.clone(), asked.method, asked.path);
         tokio::spawn(http::serve(listener, app, shutdown.wait()));
     }
     ready(opts.node.ready_file.as_deref(), &addrs)?;

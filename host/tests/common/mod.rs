@@ -28,7 +28,15 @@ impl Scratch {
         std::fs::create_dir_all(&dir).unwrap();
         let status = vigil().arg("keygen").arg("--out").arg(dir.join("cluster.key")).output().unwrap();
         assert!(status.status.success(), "{status:?}");
+        let status =
+            vigil().args(["keygen", "--api-token", "--out"]).arg(dir.join("api.token")).output().unwrap();
+        assert!(status.status.success(), "{status:?}");
         Scratch { dir }
+    }
+
+    /// The MGS's admin API token file.
+    pub fn api_token(&self) -> PathBuf {
+        self.dir.join("api.token")
     }
 
     pub fn key(&self) -> PathBuf {
@@ -79,6 +87,8 @@ pub fn start_mgs(scratch: &Scratch) -> (Daemon, String, String) {
         .args(["mgs", "--listen", "127.0.0.1:0", "--http", "127.0.0.1:0"])
         .args(TIMING)
         .args(scratch.node_args("mgs"))
+        .arg("--api-token-file")
+        .arg(scratch.api_token())
         .env("RUST_LOG", "warn")
         .stdin(Stdio::null())
         .spawn()
@@ -116,9 +126,12 @@ pub fn metric(text: &str, series: &str) -> Option<f64> {
 }
 
 /// `vigil recover --target T` against an MGS; panics unless it succeeds.
-pub fn recover(http: &str, target: &str) {
-    let out =
-        vigil().args(["recover", "--target", target, "--mgs", &format!("http://{http}")]).output().unwrap();
+pub fn recover(scratch: &Scratch, http: &str, target: &str) {
+    let out = vigil()
+        .args(["recover", "--target", target, "--mgs", &format!("http://{http}")])
+        .env("VIGIL_API_TOKEN_FILE", scratch.api_token())
+        .output()
+        .unwrap();
     assert!(out.status.success(), "vigil recover: {}", String::from_utf8_lossy(&out.stderr));
 }
 
