@@ -129,6 +129,7 @@ fn a_c_program_receives_a_real_order_and_reports_it() {
     let out = vigil()
         .args(["recover", "--target", "testfs-OST0001", "--addr", "10.0.0.7@o2ib", "--addr", "10.0.1.7@o2ib"])
         .args(["--mgs", &format!("http://{http}")])
+        .env("VIGIL_API_TOKEN_FILE", scratch.api_token())
         .output()
         .unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
