@@ -8,9 +8,23 @@
 //! The MGS continues its order sequence across generations rather than restarting at 1: order ids
 //! are unique by (generation, sequence) already, and a monotonic sequence also keeps them apart if
 //! an operator restores an old state file.
+//!
+//! Starting is two steps, so that a start that fails (a port in use, a bad key) does not use up a
+//! generation: [`StateFile::boot`] reads the file and takes the lock, [`StateFile::commit`]
+//! persists the new generation once the daemon is bound and about to send.
+//!
+//! A state file that cannot be read as one (a torn disk, a bad edit) is moved aside to
+//! `<name>.state.corrupt` with a warning and the node starts from generation 1: its parents then
+//! answer `Stale { newest }` and it takes a generation above the one they hold, as after a lost
+//! file. A daemon that stopped on such a file would crash-loop under `Restart=always`.
+//!
+//! `<state-dir>/<name>.lock` is held (`flock`, exclusive) for the daemon's life: a second daemon
+//! of the same name and state directory is refused at start instead of leapfrogging generations
+//! with the first. The kernel drops the lock when the process ends, however it ends.
 
 use std::fs::{File, OpenOptions};
-use std::io::Write;
+use std::io::{Read, Seek, Write};
+use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
@@ -29,23 +43,41 @@ pub struct Persisted {
     pub order_seq: u64,
 }
 
-/// A node's state file.
+/// A node's state file, and the lock that makes it this process's.
 #[derive(Debug)]
 pub struct StateFile {
     path: PathBuf,
     state: Persisted,
+    _lock: File,
 }
 
 impl StateFile {
-    /// Opens (or creates) the state of node `name` in `dir` and bumps its generation: call once
-    /// per start, before the node sends anything.
+    /// Locks and reads the state of node `name` in `dir` (creating the directory), with the
+    /// generation of this start one above the stored one; call [`StateFile::commit`] before the
+    /// node sends anything.
     pub fn boot(dir: &Path, name: &str) -> anyhow::Result<StateFile> {
         std::fs::create_dir_all(dir)
             .with_context(|| format!("cannot create state directory {}", dir.display()))?;
+        let lock = lock(dir, name)?;
         let path = dir.join(format!("{name}.state"));
         let mut state = match std::fs::read_to_string(&path) {
-            Ok(text) => toml::from_str(&text)
-                .with_context(|| format!("bad state file {} (fix or remove it)", path.display()))?,
+            Ok(text) => match toml::from_str(&text) {
+                Ok(state) => state,
+                Err(e) => {
+                    let aside = dir.join(format!("{name}.state.corrupt"));
+                    std::fs::rename(&path, &aside).with_context(|| {
+                        format!("bad state file {} and cannot move it aside", path.display())
+                    })?;
+                    warn!(
+                        path = %path.display(),
+                        moved_to = %aside.display(),
+                        "bad state file moved aside; starting from generation 1 (parents that \
+                         knew a newer one raise it): {}",
+                        e.message()
+                    );
+                    Persisted::default()
+                }
+            },
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Persisted::default(),
             Err(e) => return Err(e).with_context(|| format!("cannot read state file {}", path.display())),
         };
@@ -53,9 +85,12 @@ impl StateFile {
             .generation
             .checked_add(1)
             .with_context(|| format!("generation counter exhausted in {}", path.display()))?;
-        let mut file = StateFile { path, state };
-        file.write()?;
-        Ok(file)
+        Ok(StateFile { path, state, _lock: lock })
+    }
+
+    /// Persists this start's generation: the daemon is bound and about to send.
+    pub fn commit(&mut self) -> anyhow::Result<()> {
+        self.write()
     }
 
     /// This start's generation.
@@ -115,6 +150,39 @@ fn off_runtime<R>(f: impl FnOnce() -> R) -> R {
     }
 }
 
+/// Takes `<dir>/<name>.lock` for this process's life (and writes its pid there, for the error
+/// a second daemon gets).
+fn lock(dir: &Path, name: &str) -> anyhow::Result<File> {
+    let path = dir.join(format!("{name}.lock"));
+    let mut file = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(&path)
+        .with_context(|| format!("cannot open lock file {}", path.display()))?;
+    // SAFETY: flock only reads the descriptor, which `file` keeps open for the call.
+    if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
+        let err = std::io::Error::last_os_error();
+        if err.raw_os_error() == Some(libc::EWOULDBLOCK) {
+            let mut holder = String::new();
+            let _ = file.read_to_string(&mut holder);
+            anyhow::bail!(
+                "another vigil daemon named {name:?} is running with state directory {} (pid {}, \
+                 lock {}): two daemons of one name would leapfrog each other's generations",
+                dir.display(),
+                holder.trim(),
+                path.display()
+            );
+        }
+        return Err(err).with_context(|| format!("cannot lock {}", path.display()));
+    }
+    file.set_len(0)?;
+    file.rewind()?;
+    write!(file, "{}", std::process::id())?;
+    Ok(file)
+}
+
 /// Replaces `path` with `bytes` so that a crash leaves the old or the new content.
 pub fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     let dir = match path.parent() {
@@ -141,15 +209,23 @@ mod tests {
         dir
     }
 
+    /// A start that gets as far as sending.
+    fn started(dir: &Path, name: &str) -> StateFile {
+        let mut state = StateFile::boot(dir, name).unwrap();
+        state.commit().unwrap();
+        state
+    }
+
     #[test]
     fn a_raised_generation_is_where_the_next_boot_starts_from() {
         let dir = temp_dir("raise");
-        let mut state = StateFile::boot(&dir, "r1").unwrap();
+        let mut state = started(&dir, "r1");
         let addr = vigil_proto::wire::Endpoint::V4 { ip: [10, 0, 0, 1], port: 7470 };
         let raised = |g| Event::GenerationRaised { addr, generation: Generation(g) };
         state.note("r1", &raised(41));
         state.note("r1", &raised(7));
         state.note("r1", &Event::ParentUp { addr });
+        drop(state);
         assert_eq!(StateFile::boot(&dir, "r1").unwrap().generation(), Generation(42));
         let _ = std::fs::remove_dir_all(&dir);
     }
@@ -157,10 +233,10 @@ mod tests {
     #[test]
     fn every_boot_bumps_the_generation() {
         let dir = temp_dir("bump");
-        assert_eq!(StateFile::boot(&dir, "c1").unwrap().generation(), Generation(1));
-        assert_eq!(StateFile::boot(&dir, "c1").unwrap().generation(), Generation(2));
-        assert_eq!(StateFile::boot(&dir, "c2").unwrap().generation(), Generation(1), "per node");
-        assert_eq!(StateFile::boot(&dir, "c1").unwrap().generation(), Generation(3));
+        assert_eq!(started(&dir, "c1").generation(), Generation(1));
+        assert_eq!(started(&dir, "c1").generation(), Generation(2));
+        assert_eq!(started(&dir, "c2").generation(), Generation(1), "per node");
+        assert_eq!(started(&dir, "c1").generation(), Generation(3));
         let leftovers = std::fs::read_dir(&dir)
             .unwrap()
             .filter(|e| e.as_ref().is_ok_and(|e| e.file_name().to_string_lossy().contains(".tmp.")));
@@ -171,24 +247,52 @@ mod tests {
     #[test]
     fn the_order_sequence_survives_restarts_and_only_grows() {
         let dir = temp_dir("seq");
-        let mut s = StateFile::boot(&dir, "mgs").unwrap();
+        let mut s = started(&dir, "mgs");
         s.set_order_seq(5).unwrap();
         s.set_order_seq(3).unwrap();
+        drop(s);
         let s = StateFile::boot(&dir, "mgs").unwrap();
         assert_eq!((s.generation(), s.order_seq()), (Generation(2), 5));
         std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]
-    fn a_corrupt_state_file_is_a_clear_error() {
+    fn a_corrupt_state_file_is_moved_aside_and_the_node_starts() {
         let dir = temp_dir("bad");
         std::fs::create_dir_all(&dir).unwrap();
         std::fs::write(dir.join("r1.state"), "generation = \"x\"").unwrap();
-        let err = format!("{:#}", StateFile::boot(&dir, "r1").unwrap_err());
-        assert!(err.contains("bad state file"), "{err}");
+        assert_eq!(started(&dir, "r1").generation(), Generation(1));
+        let aside = std::fs::read_to_string(dir.join("r1.state.corrupt")).unwrap();
+        assert_eq!(aside, "generation = \"x\"", "kept for a post-mortem");
+        assert_eq!(started(&dir, "r1").generation(), Generation(2));
         std::fs::write(dir.join("r1.state"), format!("generation = {}", u32::MAX)).unwrap();
         let err = format!("{:#}", StateFile::boot(&dir, "r1").unwrap_err());
         assert!(err.contains("exhausted"), "{err}");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_second_daemon_of_the_same_name_is_refused_while_the_first_runs() {
+        let dir = temp_dir("lock");
+        let first = started(&dir, "c1");
+        let err = format!("{:#}", StateFile::boot(&dir, "c1").unwrap_err());
+        assert!(
+            err.contains("another vigil daemon named \"c1\"")
+                && err.contains(&std::process::id().to_string()),
+            "{err}"
+        );
+        assert!(StateFile::boot(&dir, "c2").is_ok(), "other names are not locked");
+        drop(first);
+        assert_eq!(started(&dir, "c1").generation(), Generation(2), "free once the first is gone");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_start_that_fails_before_commit_uses_up_no_generation() {
+        let dir = temp_dir("uncommitted");
+        assert_eq!(started(&dir, "s1").generation(), Generation(1));
+        assert_eq!(StateFile::boot(&dir, "s1").unwrap().generation(), Generation(2)); // dropped
+        assert_eq!(started(&dir, "s1").generation(), Generation(2));
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

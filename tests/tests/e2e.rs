@@ -782,3 +782,29 @@ fn a_client_whose_state_was_lost_comes_back_above_its_old_generation() {
     let text = std::fs::read_to_string(&state).expect("c03's state file again");
     assert!(text.contains(&format!("generation = {now}")), "{text}");
 }
+
+#[test]
+fn a_corrupt_state_file_does_not_stop_a_node_and_a_second_daemon_of_its_name_is_refused() {
+    let mut site = Site::start("state-corrupt", 4, false);
+    site.client("c03").restart();
+    let before =
+        site.wait_for("c03 rebooted", WAIT, |s| s.node("c03").map(|n| n.generation).filter(|&g| g >= 2));
+    // A second c03 on the same state directory stops at once and says why.
+    let args: Vec<String> =
+        site.client("c03").args().iter().map(|a| a.to_string_lossy().into_owned()).collect();
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let (exit, _, stderr) = site.cluster.run(&args);
+    assert!(!exit.success() && stderr.contains("another vigil daemon named \"c03\""), "{exit}: {stderr}");
+    assert!(site.client("c03").is_running(), "the first c03 runs on");
+    // A torn state file: c03 starts all the same, and r2's `Stale` raises it above its old self.
+    let state = site.cluster.dir().join("state").join("c03.state");
+    site.client("c03").kill();
+    std::fs::write(&state, "generation = \"\u{0}\u{0}").expect("c03's state file");
+    site.client("c03").start();
+    site.wait("c03 alive above its old generation", WAIT, |s| {
+        s.node("c03").is_some_and(|n| n.state == "alive" && n.generation > before)
+    });
+    let aside = site.cluster.dir().join("state").join("c03.state.corrupt");
+    assert!(aside.is_file(), "the bad file is kept aside");
+    assert!(site.client("c03").log_text().contains("bad state file moved aside"));
+}

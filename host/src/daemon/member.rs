@@ -46,9 +46,10 @@ fn start<M: Machine>(
     socket: tokio::net::UdpSocket,
     machine: impl FnOnce(&Clock) -> M,
     hook: Hook,
-    state: StateFile,
+    mut state: StateFile,
     stop: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<Spawned<M>> {
+    state.commit()?;
     let clock = Clock::start();
     let machine = machine(&clock);
     let handler = |commands| MemberHandler { name: name.to_owned(), hook, commands, state: Some(state) };

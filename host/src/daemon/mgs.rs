@@ -255,7 +255,7 @@ pub async fn run(opts: MgsOpts) -> anyhow::Result<()> {
         None => DEFAULT_HTTP.parse().context("bad built-in HTTP address")?,
     };
     let table_slots = opts.table_slots.unwrap_or(DEFAULT_MGS_SLOTS);
-    let state = StateFile::boot(&opts.node.state_dir(), &name)?;
+    let mut state = StateFile::boot(&opts.node.state_dir(), &name)?;
     let mut config = MgsConfig::new(wire_name(&name, "MGS")?, state.generation(), keys);
     config.timing = timing;
     config.startup_hold_ms = timing.update_interval_ms.saturating_mul(2);
@@ -274,6 +274,7 @@ pub async fn run(opts: MgsOpts) -> anyhow::Result<()> {
     let socket = driver::bind(listen).await?;
     let listener = http::bind(http_addr).await?;
     let http_addr = listener.local_addr()?;
+    state.commit()?;
     let clock = Clock::start();
     let machine = MgsMachine::new(config, slots(table_slots), clock.now());
     let handler = MgsHandler { name: name.clone(), state: Some(state), tap: None };

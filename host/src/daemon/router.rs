@@ -63,7 +63,7 @@ pub async fn run(opts: RouterOpts) -> anyhow::Result<()> {
     let keys = key::load(&opts.node.key_file())?;
     let listen = required(opts.listen, "listen")?;
     let (_, upstream) = parents(&opts.upstream.parents).await?;
-    let state = StateFile::boot(&opts.node.state_dir(), &name)?;
+    let mut state = StateFile::boot(&opts.node.state_dir(), &name)?;
     let generation = state.generation();
     let mut config = RouterConfig::new(wire_name(&name, "router")?, generation, upstream, keys);
     config.timing = timing;
@@ -76,6 +76,7 @@ pub async fn run(opts: RouterOpts) -> anyhow::Result<()> {
         Some(addr) => Some(http::bind(addr).await?),
         None => None,
     };
+    state.commit()?;
     let clock = Clock::start();
     let machine =
         RouterMachine::new(config, slots(opts.table_slots.unwrap_or(DEFAULT_ROUTER_SLOTS)), clock.now());
