@@ -23,7 +23,8 @@
 
 use std::net::IpAddr;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicU64, Ordering};
+#[cfg(test)]
+use std::sync::atomic::Ordering;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -33,7 +34,7 @@ use hyper::{Method, StatusCode};
 use serde::Deserialize;
 
 use crate::api_token::{self, DEFAULT_TOKEN_FILE};
-use crate::http::{Asked, Reply};
+use crate::http::{Asked, Refusals, Reply};
 
 /// Admin orders (recover, close) taken at once.
 pub const ADMIN_BURST: u32 = 8;
@@ -72,53 +73,6 @@ impl ApiOpts {
     /// The token file.
     pub fn token_file(&self) -> PathBuf {
         self.api_token_file.clone().unwrap_or_else(|| PathBuf::from(DEFAULT_TOKEN_FILE))
-    }
-}
-
-/// Requests refused, by reason (all HTTP refusals of a daemon, exported in `/metrics`).
-#[derive(Debug, Default)]
-pub struct Refusals {
-    /// `Host` not an address, `localhost` or a configured name.
-    pub host: AtomicU64,
-    /// A foreign `Origin` or a cross-site fetch.
-    pub origin: AtomicU64,
-    /// No token, a wrong one, or no token file on the MGS.
-    pub token: AtomicU64,
-    /// A POST body that is not JSON.
-    pub content_type: AtomicU64,
-    /// An admin order over the rate limit.
-    pub rate: AtomicU64,
-    /// A connection over the connection cap.
-    pub connections: AtomicU64,
-    /// An event stream over the stream cap.
-    pub streams: AtomicU64,
-    /// A connection that sent no complete request header in time.
-    pub header_timeout: AtomicU64,
-}
-
-impl Refusals {
-    fn count(counter: &AtomicU64) {
-        counter.fetch_add(1, Ordering::Relaxed);
-    }
-
-    /// Appends `vigil_http_refused_total{reason=...}` in Prometheus text.
-    pub fn render(&self, out: &mut String) {
-        out.push_str("# HELP vigil_http_refused_total HTTP requests and connections refused, by reason.\n");
-        out.push_str("# TYPE vigil_http_refused_total counter\n");
-        let rows = [
-            ("host", &self.host),
-            ("origin", &self.origin),
-            ("token", &self.token),
-            ("content_type", &self.content_type),
-            ("rate", &self.rate),
-            ("connections", &self.connections),
-            ("streams", &self.streams),
-            ("header_timeout", &self.header_timeout),
-        ];
-        for (reason, counter) in rows {
-            let n = counter.load(Ordering::Relaxed);
-            out.push_str(&format!("vigil_http_refused_total{{reason=\"{reason}\"}} {n}\n"));
-        }
     }
 }
 
@@ -161,16 +115,16 @@ impl Guard {
     /// Lets `asked` in for `access`, or says why not.
     pub fn check(&self, asked: &Asked, access: Access) -> Result<(), Reply> {
         let r = &self.refusals;
-        self.check_host(&asked.headers).inspect_err(|_| Refusals::count(&r.host))?;
-        check_origin(&asked.headers).inspect_err(|_| Refusals::count(&r.origin))?;
+        self.check_host(&asked.headers).inspect_err(|_| count(&r.host))?;
+        check_origin(&asked.headers).inspect_err(|_| count(&r.origin))?;
         if access == Access::Change || self.opts.api_token_reads {
-            self.check_token(&asked.headers).inspect_err(|_| Refusals::count(&r.token))?;
+            self.check_token(&asked.headers).inspect_err(|_| count(&r.token))?;
         }
         if asked.method == Method::POST {
-            check_json(&asked.headers).inspect_err(|_| Refusals::count(&r.content_type))?;
+            check_json(&asked.headers).inspect_err(|_| count(&r.content_type))?;
         }
         if access == Access::Change {
-            self.take_order_token(Instant::now()).inspect_err(|_| Refusals::count(&r.rate))?;
+            self.take_order_token(Instant::now()).inspect_err(|_| count(&r.rate))?;
         }
         Ok(())
     }
@@ -239,6 +193,10 @@ impl Guard {
         bucket.tokens -= 1;
         Ok(())
     }
+}
+
+fn count(counter: &std::sync::atomic::AtomicU64) {
+    counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
 }
 
 /// The name part of a `Host` value: no port, no IPv6 brackets.

@@ -1,11 +1,21 @@
 //! Minimal HTTP/1.1 on hyper: a server for the MGS API and router metrics, and the client the CLI
 //! uses. Just enough for a handful of JSON and text endpoints and one event stream, so no web
 //! framework.
+//!
+//! The server is bounded, so idle or slow clients cannot take the API down: at most
+//! [`MAX_CONNECTIONS`] connections (far below any descriptor limit the units set); a new one over
+//! the cap closes the oldest connection with no request under way, or is itself closed if every
+//! connection is busy; a connection that does not send a whole request header within
+//! [`HEADER_TIMEOUT`] (also between the requests of a keep-alive connection) is closed. Each
+//! refusal is counted in [`Refusals`].
 
+use std::collections::BTreeMap;
 use std::convert::Infallible;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::task::{Context as TaskContext, Poll};
 use std::time::Duration;
 
@@ -17,10 +27,58 @@ use hyper::header::{HeaderMap, HeaderName, HeaderValue};
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper::{Method, Request, Response, StatusCode, Uri};
-use hyper_util::rt::TokioIo;
+use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 use tracing::debug;
+
+/// Connections served at once.
+pub const MAX_CONNECTIONS: usize = 256;
+/// How long a connection may take to send a request header, and stay idle between requests.
+pub const HEADER_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Requests refused, by reason (all HTTP refusals of a daemon, exported in `/metrics`).
+#[derive(Debug, Default)]
+pub struct Refusals {
+    /// `Host` not an address, `localhost` or a configured name.
+    pub host: AtomicU64,
+    /// A foreign `Origin` or a cross-site fetch.
+    pub origin: AtomicU64,
+    /// No token, a wrong one, or no token file on the MGS.
+    pub token: AtomicU64,
+    /// A POST body that is not JSON.
+    pub content_type: AtomicU64,
+    /// An admin order over the rate limit.
+    pub rate: AtomicU64,
+    /// A connection closed or refused over the connection cap (the oldest idle one goes first).
+    pub connections: AtomicU64,
+    /// An event stream over the stream cap.
+    pub streams: AtomicU64,
+    /// A connection that sent no complete request header in time.
+    pub header_timeout: AtomicU64,
+}
+
+impl Refusals {
+    /// Appends `vigil_http_refused_total{reason=...}` in Prometheus text.
+    pub fn render(&self, out: &mut String) {
+        out.push_str("# HELP vigil_http_refused_total HTTP requests and connections refused, by reason.\n");
+        out.push_str("# TYPE vigil_http_refused_total counter\n");
+        let rows = [
+            ("host", &self.host),
+            ("origin", &self.origin),
+            ("token", &self.token),
+            ("content_type", &self.content_type),
+            ("rate", &self.rate),
+            ("connections", &self.connections),
+            ("streams", &self.streams),
+            ("header_timeout", &self.header_timeout),
+        ];
+        for (reason, counter) in rows {
+            let n = counter.load(Ordering::Relaxed);
+            out.push_str(&format!("vigil_http_refused_total{{reason=\"{reason}\"}} {n}\n"));
+        }
+    }
+}
 
 /// Largest request body taken (a recover request is a few hundred bytes).
 const MAX_BODY: usize = 64 * 1024;
@@ -90,8 +148,11 @@ impl Reply {
     }
 }
 
-/// A body streamed from a channel, one frame per message.
-struct Streamed(mpsc::Receiver<Bytes>);
+/// A body streamed from a channel, one frame per message; its connection is busy while it lasts.
+struct Streamed {
+    chunks: mpsc::Receiver<Bytes>,
+    _busy: Busy,
+}
 
 impl Body for Streamed {
     type Data = Bytes;
@@ -101,7 +162,7 @@ impl Body for Streamed {
         mut self: Pin<&mut Self>,
         cx: &mut TaskContext<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
-        self.0.poll_recv(cx).map(|chunk| chunk.map(|c| Ok(Frame::data(c))))
+        self.chunks.poll_recv(cx).map(|chunk| chunk.map(|c| Ok(Frame::data(c))))
     }
 }
 
@@ -110,13 +171,67 @@ pub async fn bind(addr: SocketAddr) -> anyhow::Result<TcpListener> {
     TcpListener::bind(addr).await.map_err(|e| anyhow::anyhow!("cannot bind HTTP {addr}: {e}"))
 }
 
-/// Serves `app(request)` on `listener` until `shutdown` completes.
-pub async fn serve<F, Fut>(listener: TcpListener, app: F, shutdown: impl Future<Output = ()>)
-where
+/// Requests under way on one connection; dropped when a response (or its stream) is done.
+struct Busy(Arc<AtomicUsize>);
+
+impl Busy {
+    fn new(requests: &Arc<AtomicUsize>) -> Busy {
+        requests.fetch_add(1, Ordering::Relaxed);
+        Busy(requests.clone())
+    }
+}
+
+impl Drop for Busy {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// An open connection: its requests under way, and how to close it.
+struct Open {
+    requests: Arc<AtomicUsize>,
+    close: oneshot::Sender<()>,
+}
+
+/// The open connections, oldest first.
+#[derive(Default)]
+struct Connections {
+    next: u64,
+    open: BTreeMap<u64, Open>,
+}
+
+impl Connections {
+    /// Makes room for one more connection: `false` if every one is busy.
+    fn make_room(&mut self) -> bool {
+        if self.open.len() < MAX_CONNECTIONS {
+            return true;
+        }
+        let idle = self.open.iter().find(|(_, c)| c.requests.load(Ordering::Relaxed) == 0).map(|(&id, _)| id);
+        match idle.and_then(|id| self.open.remove(&id)) {
+            Some(oldest) => {
+                let _ = oldest.close.send(());
+                true
+            }
+            None => false,
+        }
+    }
+}
+
+/// Serves `app(request)` on `listener` until `shutdown` completes, within the limits of the
+/// module docs, counting refusals in `refusals`.
+pub async fn serve<F, Fut>(
+    listener: TcpListener,
+    app: F,
+    shutdown: impl Future<Output = ()>,
+    refusals: Arc<Refusals>,
+) where
     F: Fn(Asked) -> Fut + Clone + Send + Sync + 'static,
     Fut: Future<Output = Reply> + Send + 'static,
 {
     tokio::pin!(shutdown);
+    let connections = Arc::new(Mutex::new(Connections::default()));
+    let mut builder = http1::Builder::new();
+    builder.timer(TokioTimer::new()).header_read_timeout(HEADER_TIMEOUT);
     loop {
         let stream = tokio::select! {
             () = &mut shutdown => return,
@@ -130,20 +245,46 @@ where
                 }
             },
         };
+        let requests = Arc::new(AtomicUsize::new(0));
+        let (close, closed) = oneshot::channel();
+        let id = {
+            let mut table = connections.lock().unwrap_or_else(|e| e.into_inner());
+            let full = table.open.len() >= MAX_CONNECTIONS;
+            let room = table.make_room();
+            if full {
+                refusals.connections.fetch_add(1, Ordering::Relaxed);
+            }
+            if !room {
+                continue; // dropping the stream closes it
+            }
+            table.next += 1;
+            let id = table.next;
+            table.open.insert(id, Open { requests: requests.clone(), close });
+            id
+        };
         let app = app.clone();
         let service = service_fn(move |req: Request<Incoming>| {
-            let app = app.clone();
-            async move { Ok::<_, Infallible>(respond(req, app).await) }
+            let (app, busy) = (app.clone(), Busy::new(&requests));
+            async move { Ok::<_, Infallible>(respond(req, app, busy).await) }
         });
+        let connection = builder.serve_connection(TokioIo::new(stream), service);
+        let (connections, refusals) = (connections.clone(), refusals.clone());
         tokio::spawn(async move {
-            if let Err(e) = http1::Builder::new().serve_connection(TokioIo::new(stream), service).await {
-                debug!("HTTP connection: {e}");
+            tokio::select! {
+                served = connection => if let Err(e) = served {
+                    if e.is_timeout() {
+                        refusals.header_timeout.fetch_add(1, Ordering::Relaxed);
+                    }
+                    debug!("HTTP connection: {e}");
+                },
+                _ = closed => debug!("HTTP connection closed to make room for a newer one"),
             }
+            connections.lock().unwrap_or_else(|e| e.into_inner()).open.remove(&id);
         });
     }
 }
 
-async fn respond<F, Fut>(req: Request<Incoming>, app: F) -> Response<BoxBody<Bytes, Infallible>>
+async fn respond<F, Fut>(req: Request<Incoming>, app: F, busy: Busy) -> Response<BoxBody<Bytes, Infallible>>
 where
     F: Fn(Asked) -> Fut,
     Fut: Future<Output = Reply>,
@@ -159,7 +300,7 @@ where
     let streamed = reply.stream.is_some();
     let body = match reply.stream {
         None => Full::new(Bytes::from(reply.body)).boxed(),
-        Some(rx) => Streamed(rx).boxed(),
+        Some(chunks) => Streamed { chunks, _busy: busy }.boxed(),
     };
     let mut response = Response::new(body);
     *response.status_mut() = reply.status;
@@ -251,9 +392,10 @@ mod tests {
                 _ => Reply::error(StatusCode::NOT_FOUND, "no such path"),
             }
         };
-        let server = tokio::spawn(serve(listener, app, async {
+        let stop_on = async {
             let _ = stopped.await;
-        }));
+        };
+        let server = tokio::spawn(serve(listener, app, stop_on, Default::default()));
         let (status, body) = request(Method::GET, &format!("http://{addr}/hello"), None, None).await.unwrap();
         assert_eq!((status, body.as_str()), (StatusCode::OK, "{\"hi\":1}"));
         let echo = format!("http://{addr}/echo");

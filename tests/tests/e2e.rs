@@ -16,7 +16,8 @@
 //! silent intervals), and every wait is bounded and polls observed state: nothing sleeps a fixed
 //! time and hopes.
 
-use std::net::{SocketAddr, UdpSocket};
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream, UdpSocket};
 use std::time::{Duration, Instant};
 
 use vigil_tests::metrics::Metrics;
@@ -807,4 +808,56 @@ fn a_corrupt_state_file_does_not_stop_a_node_and_a_second_daemon_of_its_name_is_
     let aside = site.cluster.dir().join("state").join("c03.state.corrupt");
     assert!(aside.is_file(), "the bad file is kept aside");
     assert!(site.client("c03").log_text().contains("bad state file moved aside"));
+}
+
+/// Raises this process's descriptor limit to at least `n` (up to the hard limit).
+fn raise_fd_limit(n: u64) {
+    let mut limit = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+    // SAFETY: getrlimit and setrlimit only read and write the struct passed.
+    unsafe {
+        assert_eq!(libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit), 0);
+        assert!(limit.rlim_max >= n, "the hard descriptor limit {} is below {n}", limit.rlim_max);
+        limit.rlim_cur = limit.rlim_cur.max(n);
+        assert_eq!(libc::setrlimit(libc::RLIMIT_NOFILE, &limit), 0);
+    }
+}
+
+#[test]
+fn idle_connections_and_event_streams_are_bounded_and_the_api_keeps_answering() {
+    let cluster = Cluster::new("http-bounds", Timing::FAST);
+    let mut mgs = cluster.mgs();
+    // The MGS gets 1,024 descriptors, as a default unit would: 2,000 idle connections would take
+    // them all if it kept every one.
+    mgs = mgs.wrap(["prlimit", "--nofile=1024:1024", "--"]);
+    mgs.start();
+    raise_fd_limit(2_500);
+    let http = mgs.http();
+    let idle: Vec<TcpStream> = (0..2_000)
+        .map(|i| {
+            TcpStream::connect_timeout(&http, WAIT).unwrap_or_else(|e| panic!("idle connection {i}: {e}"))
+        })
+        .collect();
+    let status = cluster.status(&mgs);
+    assert_eq!(status.mgs.name.as_deref(), Some("mgs"));
+    // Idle connections were closed: the oldest to make room, or for sending no request in time.
+    let metrics = cluster.metrics(&mgs);
+    let closed = ["connections", "header_timeout"]
+        .map(|reason| metrics.value(&format!("vigil_http_refused_total{{reason=\"{reason}\"}}")));
+    assert!(closed[0] + closed[1] >= 1_500.0, "idle connections closed (cap, time-out): {closed:?}");
+    drop(idle);
+    // Event streams: 32 at once; the next is refused with a reason.
+    let open_stream = || {
+        let mut s = TcpStream::connect_timeout(&http, WAIT).expect("connect");
+        s.set_read_timeout(Some(WAIT)).expect("timeout");
+        write!(s, "GET /api/v1/events HTTP/1.1\r\nHost: {http}\r\n\r\n").expect("request");
+        let mut head = [0u8; 12];
+        s.read_exact(&mut head).expect("status line");
+        (s, String::from_utf8_lossy(&head).into_owned())
+    };
+    let streams: Vec<_> = (0..32).map(|_| open_stream()).collect();
+    assert!(streams.iter().all(|(_, head)| head.ends_with("200")), "32 streams served");
+    let (_, refused) = open_stream();
+    assert!(refused.ends_with("503"), "the 33rd stream: {refused}");
+    let metrics = cluster.metrics(&mgs);
+    assert_eq!(metrics.value("vigil_http_refused_total{reason=\"streams\"}"), 1.0);
 }

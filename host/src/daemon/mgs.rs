@@ -11,7 +11,8 @@ use anyhow::Context;
 use hyper::body::Bytes;
 use hyper::{Method, StatusCode};
 use serde::{Deserialize, Serialize};
-use tokio::sync::mpsc;
+use std::sync::atomic::Ordering;
+use tokio::sync::{mpsc, watch};
 use tokio::time::MissedTickBehavior;
 use tracing::{error, info, warn};
 use vigil_proto::mgs::{CloseError, RecoverError};
@@ -23,7 +24,7 @@ use crate::api_guard::{Access, Guard};
 use crate::config::{required, wire_name, wire_nids, MgsOpts, DEFAULT_HTTP, DEFAULT_MGS_SLOTS};
 use crate::driver::{self, slots, Clock, Commands, Handler, MgsMachine};
 use crate::hook::order_id;
-use crate::http::{self, Asked, Reply};
+use crate::http::{self, Asked, Refusals, Reply};
 use crate::key;
 use crate::metrics::{self, SharedRecoveryMetrics};
 use crate::order_key;
@@ -136,55 +137,93 @@ pub struct CloseRequest {
     pub target: String,
 }
 
-/// How often `GET /api/v1/events` looks at the status: at most one event per this.
+/// How often the status feed looks at the status: at most one event per this.
 const EVENT_INTERVAL: Duration = Duration::from_millis(500);
 /// How long `GET /api/v1/events` stays silent before a keepalive comment.
 const EVENT_KEEPALIVE: Duration = Duration::from_secs(15);
+/// Event streams open at once; more are refused (503) and counted.
+pub const MAX_EVENT_STREAMS: usize = 32;
 
-/// `GET /api/v1/events`: server-sent events, the status (as `GET /api/v1/status` has it) as an
-/// `event: status` message at once and then whenever it changes, at most every
-/// [`EVENT_INTERVAL`], and a `: keepalive` comment after [`EVENT_KEEPALIVE`] of silence. Ends
-/// when the MGS loop does (shutdown) or the client goes away.
-fn events(commands: Commands<MgsMachine>, name: Arc<str>) -> Reply {
-    let (tx, rx) = mpsc::channel(2);
-    tokio::spawn(stream_status(commands, name, tx));
-    Reply::events(rx)
+/// What the status feed holds: the status JSON, shared by every event stream.
+#[derive(Clone, Debug, PartialEq)]
+enum Feed {
+    /// No stream listens, so nothing is computed.
+    Idle,
+    /// The latest status.
+    Status(Arc<str>),
+    /// The MGS loop ended (shutdown): streams end.
+    Ended,
 }
 
-async fn stream_status(commands: Commands<MgsMachine>, name: Arc<str>, tx: mpsc::Sender<Bytes>) {
+/// The one task that computes the status for every event stream, every [`EVENT_INTERVAL`] while
+/// at least one listens, and publishes it only when it changed: a stream costs a comparison, not
+/// a snapshot of the whole cluster.
+async fn status_feed(commands: Commands<MgsMachine>, name: Arc<str>, feed: Arc<watch::Sender<Feed>>) {
     let mut tick = tokio::time::interval(EVENT_INTERVAL);
     tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
-    let mut last = String::new();
-    let mut last_sent = tokio::time::Instant::now();
     loop {
-        tokio::select! {
-            _ = tick.tick() => {}
-            () = tx.closed() => return,
+        tick.tick().await;
+        if feed.receiver_count() == 0 {
+            feed.send_replace(Feed::Idle);
+            continue;
         }
         let name = name.clone();
         let Some(status) = commands.ask(move |m, now| snapshot(m, &name, now)).await else {
+            feed.send_replace(Feed::Ended);
             return; // the MGS is shutting down
         };
-        let json = match serde_json::to_string(&status) {
-            Ok(json) => json,
-            Err(e) => {
-                error!("cannot encode the status for an event stream: {e}");
-                return;
+        match serde_json::to_string(&status) {
+            Ok(json) => {
+                feed.send_if_modified(|f| match f {
+                    Feed::Status(old) if **old == *json => false,
+                    _ => {
+                        *f = Feed::Status(json.into());
+                        true
+                    }
+                });
             }
-        };
-        let message = if json != last {
-            let message = format!("event: status\ndata: {json}\n\n");
-            last = json;
-            message
-        } else if last_sent.elapsed() >= EVENT_KEEPALIVE {
-            ": keepalive\n\n".to_owned()
-        } else {
-            continue;
+            Err(e) => error!("cannot encode the status for the event streams: {e}"),
+        }
+    }
+}
+
+/// `GET /api/v1/events`: server-sent events, the status (as `GET /api/v1/status` has it) as an
+/// `event: status` message within [`EVENT_INTERVAL`] and then whenever it changes, and a
+/// `: keepalive` comment after [`EVENT_KEEPALIVE`] of silence. Ends when the MGS loop does
+/// (shutdown) or the client goes away. At most [`MAX_EVENT_STREAMS`] at once.
+fn events(feed: &watch::Sender<Feed>, refusals: &Refusals) -> Reply {
+    if feed.receiver_count() >= MAX_EVENT_STREAMS {
+        refusals.streams.fetch_add(1, Ordering::Relaxed);
+        return Reply::error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("{MAX_EVENT_STREAMS} event streams are open already; poll /api/v1/status instead"),
+        );
+    }
+    let (tx, rx) = mpsc::channel(2);
+    tokio::spawn(stream_status(feed.subscribe(), tx));
+    Reply::events(rx)
+}
+
+async fn stream_status(mut feed: watch::Receiver<Feed>, tx: mpsc::Sender<Bytes>) {
+    feed.mark_changed(); // the current status, if there is one, at once
+    loop {
+        let message = tokio::select! {
+            changed = feed.changed() => {
+                if changed.is_err() {
+                    return;
+                }
+                match &*feed.borrow_and_update() {
+                    Feed::Status(json) => format!("event: status\ndata: {json}\n\n"),
+                    Feed::Idle => continue,
+                    Feed::Ended => return,
+                }
+            }
+            () = tokio::time::sleep(EVENT_KEEPALIVE) => ": keepalive\n\n".to_owned(),
+            () = tx.closed() => return,
         };
         if tx.send(Bytes::from(message)).await.is_err() {
             return; // the client went away
         }
-        last_sent = tokio::time::Instant::now();
     }
 }
 
@@ -195,11 +234,12 @@ struct Api {
     name: Arc<str>,
     recovery_metrics: SharedRecoveryMetrics,
     guard: Arc<Guard>,
+    feed: Arc<watch::Sender<Feed>>,
 }
 
 /// Answers one HTTP request by asking the MGS loop, once it is past the [`Guard`].
 async fn api(api: Api, asked: Asked) -> Reply {
-    let Api { commands, name, recovery_metrics, guard } = api;
+    let Api { commands, name, recovery_metrics, guard, feed } = api;
     let gone = || Reply::error(StatusCode::SERVICE_UNAVAILABLE, SHUTTING_DOWN);
     let access = match asked.path.as_str() {
         "/api/v1/recover" | "/api/v1/close" => Access::Change,
@@ -218,7 +258,7 @@ async fn api(api: Api, asked: Asked) -> Reply {
             },
             None => gone(),
         },
-        (Method::GET, "/api/v1/events") => events(commands, name),
+        (Method::GET, "/api/v1/events") => events(&feed, &guard.refusals),
         (Method::GET, "/metrics") => {
             match commands.ask(move |m, now| (snapshot(m, &name, now), *m.counters())).await {
                 Some((status, counters)) => {
@@ -293,9 +333,13 @@ pub async fn run(opts: MgsOpts) -> anyhow::Result<()> {
             warn!("the admin API refuses orders (recover, close) until it has a token: {problem}")
         }
     }
-    let api_state = Api { commands: spawned.commands.clone(), name: name.into(), recovery_metrics, guard };
+    let name: Arc<str> = name.into();
+    let feed = Arc::new(watch::channel(Feed::Idle).0);
+    tokio::spawn(status_feed(spawned.commands.clone(), name.clone(), feed.clone()));
+    let refusals = guard.refusals.clone();
+    let api_state = Api { commands: spawned.commands.clone(), name, recovery_metrics, guard, feed };
     let app = move |asked| api(api_state.clone(), asked);
-    http::serve(listener, app, shutdown.wait()).await;
+    http::serve(listener, app, shutdown.wait(), refusals).await;
     let mgs = spawned.task.await.context("the MGS loop failed")?;
     info!(counters = ?mgs.counters(), "MGS stopped");
     Ok(())

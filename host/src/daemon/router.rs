@@ -87,7 +87,7 @@ pub async fn run(opts: RouterOpts) -> anyhow::Result<()> {
         addrs.push(("metrics", listener.local_addr()?));
         let commands = spawned.commands.clone();
         let app = move |asked: http::Asked| metrics(commands.clone(), asked.method, asked.path);
-        tokio::spawn(http::serve(listener, app, shutdown.wait()));
+        tokio::spawn(http::serve(listener, app, shutdown.wait(), Default::default()));
     }
     ready(opts.node.ready_file.as_deref(), &addrs)?;
     info!(name, generation = generation.0, udp = %spawned.addr, "router started");
