@@ -142,11 +142,12 @@ int vigil_agent_next_order(const struct vigil_agent *agent, struct vigil_order *
 int vigil_agent_report(const struct vigil_agent *agent, uint64_t handle, int outcome);
 
 /**
- * Stops the agent (its loop ends, orders not reported count as failed) and frees it. NULL is
- * ignored. Waits at most 5 s.
+ * Stops the agent (its loop ends, orders not reported count as failed) and frees it. NULL, and
+ * an agent stopped already, are ignored. Waits at most 5 s.
  *
  * # Safety
- * `agent` is NULL or a live agent, not used again afterwards.
+ * `agent` is NULL or an agent from `vigil_agent_start`; not used after this except for another
+ * `vigil_agent_stop`.
  */
 void vigil_agent_stop(struct vigil_agent *agent);
 

@@ -267,7 +267,11 @@ pub unsafe extern "C" fn vigil_agent_start(
         }
     };
     match result {
-        Ok(agent) => Box::into_raw(Box::new(agent)),
+        Ok(agent) => {
+            let agent = Box::into_raw(Box::new(agent));
+            live_agents().push(agent as usize);
+            agent
+        }
         Err(e) => {
             // SAFETY: the caller's contract on err.
             unsafe { copy_out(&format!("{e:#}"), err, err_len) };
@@ -346,17 +350,31 @@ pub unsafe extern "C" fn vigil_agent_report(agent: *const VigilAgent, handle: u6
     }
 }
 
-/// Stops the agent (its loop ends, orders not reported count as failed) and frees it. NULL is
-/// ignored. Waits at most 5 s.
+/// The addresses of the agents started and not yet stopped: `vigil_agent_stop` frees only these,
+/// so a second stop of the same agent (a common cleanup-path slip in C) is a no-op, not a double
+/// free.
+fn live_agents() -> MutexGuard<'static, Vec<usize>> {
+    static LIVE: Mutex<Vec<usize>> = Mutex::new(Vec::new());
+    LIVE.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Stops the agent (its loop ends, orders not reported count as failed) and frees it. NULL, and
+/// an agent stopped already, are ignored. Waits at most 5 s.
 ///
 /// # Safety
-/// `agent` is NULL or a live agent, not used again afterwards.
+/// `agent` is NULL or an agent from `vigil_agent_start`; not used after this except for another
+/// `vigil_agent_stop`.
 #[no_mangle]
 pub unsafe extern "C" fn vigil_agent_stop(agent: *mut VigilAgent) {
-    if agent.is_null() {
-        return;
+    {
+        let mut live = live_agents();
+        let Some(i) = live.iter().position(|&a| a == agent as usize) else {
+            return; // NULL, or stopped already
+        };
+        live.swap_remove(i);
     }
-    // SAFETY: from Box::into_raw in vigil_agent_start, and never used again (the caller's contract).
+    // SAFETY: from Box::into_raw in vigil_agent_start (it was in the live list), freed only here
+    // once, as it just left the list.
     let agent = unsafe { Box::from_raw(agent) };
     let VigilAgent { runtime, stop, loop_done, mailbox } = *agent;
     let _ = stop.send(());
@@ -368,6 +386,33 @@ pub unsafe extern "C" fn vigil_agent_stop(agent: *mut VigilAgent) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn stopping_an_agent_twice_is_a_no_op() {
+        let dir = std::env::temp_dir().join(format!("vigil-capi-stop-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        crate::key::generate(&dir.join("cluster.key"), 1, true).unwrap();
+        let config = dir.join("client.toml");
+        let text = format!(
+            "name = \"c1\"\nparents = [\"127.0.0.1:9\"]\nkey_file = \"{0}/cluster.key\"\nstate_dir = \"{0}\"\n",
+            dir.display()
+        );
+        std::fs::write(&config, text).unwrap();
+        let path = std::ffi::CString::new(config.to_str().unwrap()).unwrap();
+        let mut err = [0 as c_char; 256];
+        // SAFETY: a NUL-terminated path and an error buffer of the length given.
+        let agent =
+            unsafe { vigil_agent_start(VIGIL_ROLE_CLIENT, path.as_ptr(), err.as_mut_ptr(), err.len()) };
+        assert!(!agent.is_null(), "{:?}", unsafe { CStr::from_ptr(err.as_ptr()) });
+        // SAFETY: the agent just started; the second call is what is tested.
+        unsafe {
+            vigil_agent_stop(agent);
+            vigil_agent_stop(agent);
+            vigil_agent_stop(std::ptr::null_mut());
+        }
+        assert!(!live_agents().contains(&(agent as usize)));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 
     fn env(id: &str, addrs: &[&str]) -> OrderEnv {
         OrderEnv {

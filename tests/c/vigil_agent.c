@@ -73,5 +73,6 @@ int main(int argc, char **argv) {
         }
     }
     vigil_agent_stop(agent);
+    vigil_agent_stop(agent); /* a second stop is a no-op */
     return status;
 }
