@@ -378,7 +378,7 @@ pub fn render_counters(out: &mut String, counters: &Counters) {
 }
 
 /// Reads one recovery gauge (none: not known yet).
-type Gauge = fn(&RecoveryInfo) -> Option<u64>;
+type Gauge = fn(&RecoveryInfo) -> Option<f64>;
 
 /// Prometheus text exposition of the MGS's view.
 pub fn render_metrics(status: &Status, counters: &Counters) -> String {
@@ -406,7 +406,9 @@ pub fn render_metrics(status: &Status, counters: &Counters) -> String {
         ("window_open", "1 while the target's recovery window is open.", |r| {
             Some((r.window != "closed").into())
         }),
-        ("eta_ms", "Estimated ms until every live client reconnected.", |r| r.eta_ms),
+        ("eta_seconds", "Estimated seconds until every live client reconnected.", |r| {
+            r.eta_ms.map(|ms| ms as f64 / 1000.0)
+        }),
     ];
     for (name, help, value) in gauges {
         let _ = writeln!(out, "# HELP vigil_recovery_{name} {help}\n# TYPE vigil_recovery_{name} gauge");
@@ -489,7 +491,7 @@ mod tests {
         assert!(text.contains("vigil_nodes{state=\"alive\"} 0\n"));
         assert!(text.contains("vigil_targets{state=\"recovering\"} 1\n"));
         assert!(text.contains("vigil_recovery_reconnected{target=\"fs\\\"OST0\",order=\"4.1\"} 8\n"));
-        assert!(!text.contains("vigil_recovery_eta_ms{"), "no estimate yet");
+        assert!(!text.contains("vigil_recovery_eta_seconds{"), "no estimate yet");
         assert!(text.contains("vigil_datagrams_total{dir=\"received\"} 5\n"));
         assert!(text.contains("vigil_dropped_total{reason=\"unauthenticated\"} 2\n"));
         assert_eq!(text.matches("vigil_dropped_total{").count(), 14);

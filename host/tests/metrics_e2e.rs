@@ -51,4 +51,25 @@ fn a_recovery_shows_in_the_histograms() {
     assert!((0.6..20.0).contains(&sum), "{sum}");
     assert_eq!(metric(&text, "vigil_partitions"), Some(0.0));
     assert_eq!(metric(&text, "vigil_dropped_total{reason=\"unauthenticated\"}"), Some(0.0));
+    promtool_accepts(&text);
+}
+
+/// `promtool check metrics` (Debian package prometheus) passes `text`: names, units, types and
+/// help lines as Prometheus wants them.
+fn promtool_accepts(text: &str) {
+    use std::io::Write;
+    if !have_tool("promtool", "prometheus", "VIGIL_PROMTOOL_REQUIRED") {
+        return;
+    }
+    let mut child = std::process::Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("promtool runs");
+    child.stdin.take().expect("stdin").write_all(text.as_bytes()).expect("metrics to promtool");
+    let out = child.wait_with_output().expect("promtool's verdict");
+    let said = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success() && said.trim().is_empty(), "promtool check metrics: {said}\n{text}");
 }
