@@ -24,6 +24,7 @@ use clap::Args;
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use vigil_proto::ids::{name, nid};
+use vigil_proto::timing::{self, Limit};
 use vigil_proto::{Name, Nid, Timing};
 
 use crate::api_guard::ApiOpts;
@@ -81,7 +82,7 @@ impl TimingOpts {
             dead_after: self.dead_after.unwrap_or(d.dead_after),
             ..d
         };
-        timing.validate().map_err(|e| anyhow::anyhow!("bad timing: {e}"))?;
+        timing.validate().map_err(|e| anyhow::anyhow!("bad timing (flags or [timing]): {e}"))?;
         Ok(timing)
     }
 }
@@ -288,15 +289,137 @@ pub struct ServerOpts {
 }
 
 /// Reads a config file, or the empty configuration when there is none.
-fn read_file<T: DeserializeOwned + Default>(path: Option<&Path>) -> anyhow::Result<T> {
+fn read_file<T: DeserializeOwned + Default + Args>(path: Option<&Path>) -> anyhow::Result<T> {
     let Some(path) = path else { return Ok(T::default()) };
     let text = std::fs::read_to_string(path)
         .with_context(|| format!("cannot read config file {}", path.display()))?;
     parse_file(&text).with_context(|| format!("bad config file {}", path.display()))
 }
 
-fn parse_file<T: DeserializeOwned>(text: &str) -> anyhow::Result<T> {
-    Ok(toml::from_str(text)?)
+/// Parses a config file for the options `T`: TOML syntax first, then every key checked by name
+/// (a did-you-mean for a typo) and every number against its [`LIMITS`], each error naming the
+/// key and its line, before the values are taken.
+fn parse_file<T: DeserializeOwned + Args>(text: &str) -> anyhow::Result<T> {
+    let table: toml::Table = toml::from_str(text)?;
+    let timing_keys = keys_of::<TimingOpts>(&[]);
+    let top_keys = keys_of::<T>(&timing_keys);
+    check_keys(text, &table, None, &top_keys)?;
+    if let Some(timing) = table.get("timing") {
+        let Some(timing) = timing.as_table() else {
+            bail!("line {}: `timing` must be a table ([timing])", line_of(text, None, "timing"));
+        };
+        check_keys(text, timing, Some("timing"), &timing_keys)?;
+    }
+    Ok(table.try_into()?)
+}
+
+/// Bounds of the numeric keys a config file or the flags may set.
+pub const LIMITS: [Limit; 7] = [
+    timing::PING_INTERVAL_MS,
+    timing::UPDATE_INTERVAL_MS,
+    timing::SUSPECT_AFTER,
+    timing::DEAD_AFTER,
+    timing::HOOK_TIMEOUT_MS,
+    timing::WINDOW_MS,
+    timing::TABLE_SLOTS,
+];
+
+/// The config keys of options `T` (its flags' names, less `--config` and `--ready-file`, which
+/// only flags set, and less `except`).
+fn keys_of<T: Args>(except: &[String]) -> Vec<String> {
+    T::augment_args(clap::Command::new("config"))
+        .get_arguments()
+        .map(|a| a.get_id().as_str().to_owned())
+        .filter(|k| !matches!(k.as_str(), "config" | "ready_file") && !except.contains(k))
+        .collect()
+}
+
+fn check_keys(
+    text: &str,
+    table: &toml::Table,
+    section: Option<&str>,
+    known: &[String],
+) -> anyhow::Result<()> {
+    for (key, value) in table {
+        if section.is_none() && key == "timing" {
+            continue;
+        }
+        let line = line_of(text, section, key);
+        if !known.iter().any(|k| k == key) {
+            let hint = match did_you_mean(key, known.iter().map(String::as_str)) {
+                Some(k) => format!("did you mean `{k}`?"),
+                None => format!("known keys: {}", known.join(", ")),
+            };
+            let place = section.map_or(String::new(), |s| format!(" in [{s}]"));
+            bail!("line {line}: unknown key `{key}`{place}; {hint}");
+        }
+        if let Some(limit) = LIMITS.iter().find(|l| l.key == key) {
+            let Some(n) = value.as_integer() else { bail!("line {line}: `{key}` must be a whole number") };
+            let Ok(n) = u64::try_from(n) else {
+                bail!("line {line}: {key} = {n} is out of range: allowed {} to {}", limit.min, limit.max)
+            };
+            limit.check(n).map_err(|e| anyhow::anyhow!("line {line}: {e}"))?;
+        }
+    }
+    Ok(())
+}
+
+/// The 1-based line where `key` is set in `section` (`None`: before any table header), or 0
+/// when it cannot be told (a quoted or dotted key).
+fn line_of(text: &str, section: Option<&str>, key: &str) -> usize {
+    let mut current: Option<&str> = None;
+    for (n, line) in text.lines().enumerate() {
+        let line = line.trim();
+        if let Some(header) = line.strip_prefix('[').and_then(|l| l.split(']').next()) {
+            current = Some(header.trim());
+        } else if current == section
+            && line.strip_prefix(key).is_some_and(|rest| rest.trim_start().starts_with('='))
+        {
+            return n + 1;
+        }
+    }
+    0
+}
+
+/// The known name closest to `typo`, if it is close enough to be what was meant: two edits
+/// away, or the name with a part left off (`ping_interval` for `ping_interval_ms`).
+fn did_you_mean<'a>(typo: &str, known: impl Iterator<Item = &'a str>) -> Option<&'a str> {
+    let partial = |k: &str| typo.len() >= 4 && (k.starts_with(typo) || typo.starts_with(k));
+    known
+        .map(|k| (if partial(k) { 0 } else { edit_distance(typo, k) }, k))
+        .filter(|&(d, _)| d <= 2)
+        .min()
+        .map(|(_, k)| k)
+}
+
+/// Levenshtein distance between `a` and `b`.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut prev = row[0];
+        row[0] = i + 1;
+        for (j, &cb) in b.iter().enumerate() {
+            let next = (row[j + 1] + 1).min(row[j] + 1).min(prev + usize::from(ca != cb));
+            prev = row[j + 1];
+            row[j + 1] = next;
+        }
+    }
+    row[b.len()]
+}
+
+/// The node table's slots: `value` or `default`, checked against [`timing::TABLE_SLOTS`].
+pub fn table_slots(value: Option<usize>, default: usize) -> anyhow::Result<usize> {
+    let wide = |n: usize| u64::try_from(n).unwrap_or(u64::MAX);
+    let n = bounded(value.map(wide), wide(default), timing::TABLE_SLOTS)?;
+    Ok(usize::try_from(n).unwrap_or(default))
+}
+
+/// `value` (a flag or config key) or `default`, checked against `limit`.
+pub fn bounded(value: Option<u64>, default: u64, limit: Limit) -> anyhow::Result<u64> {
+    limit.check(value.unwrap_or(default)).map_err(|e| {
+        anyhow::anyhow!("{e} (--{} or `{}` in the config file)", limit.key.replace('_', "-"), limit.key)
+    })
 }
 
 fn or_list<T>(flags: Vec<T>, file: Vec<T>) -> Vec<T> {
@@ -420,7 +543,9 @@ mod tests {
     fn client_with_file(flags: &[&str], file: &str) -> anyhow::Result<ClientOpts> {
         let dir = std::env::temp_dir().join(format!("vigil-config-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
-        let path = dir.join(format!("c{}.toml", flags.len()));
+        // One file per call: tests run in parallel.
+        static FILES: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let path = dir.join(format!("c{}.toml", FILES.fetch_add(1, std::sync::atomic::Ordering::Relaxed)));
         std::fs::write(&path, file).unwrap();
         let mut args = vec!["vigil", "--config", path.to_str().unwrap()];
         args.extend_from_slice(flags);
@@ -475,6 +600,38 @@ mod tests {
         assert!(err.contains("ready_file"), "command-line only: {err}");
     }
 
+    /// The error of a client config file, one line.
+    fn error_of(file: &str) -> String {
+        format!("{:#}", client_with_file(&[], file).unwrap_err())
+    }
+
+    #[test]
+    fn errors_name_the_key_its_line_and_what_is_allowed() {
+        let err = error_of("name = \"c1\"\n\nparent = [\"10.0.0.1:7470\"]\n");
+        assert!(err.contains("line 3: unknown key `parent`; did you mean `parents`?"), "{err}");
+        let err = error_of("name = \"c1\"\n[timing]\nping_interval_ms = 1\n");
+        assert!(err.contains("line 3: ping_interval_ms = 1 is out of range: allowed 50 to 600000"), "{err}");
+        let err = error_of("[timing]\n\nupdate_interval_ms = 4294967295\n");
+        assert!(err.contains("line 3: update_interval_ms = 4294967295 is out of range"), "{err}");
+        let err = error_of("name = \"c1\"\nhook_timeout_ms = 0\n");
+        assert!(err.contains("line 2: hook_timeout_ms = 0 is out of range: allowed 100 to 3600000"), "{err}");
+        let err = error_of("name = \"c1\"\n[timing]\nping_interval = 500\n");
+        assert!(
+            err.contains("line 3: unknown key `ping_interval` in [timing]; did you mean `ping_interval_ms`?"),
+            "{err}"
+        );
+        // A syntax error is at its own line, not at line 1.
+        let err = error_of("name = \"c1\"\non_order = \"x\"\nparents = [\n");
+        assert!(err.contains("line 3") || err.contains("line 4"), "{err}");
+        // Flags are held to the same limits, naming the flag.
+        let opts = Cli::try_parse_from(["vigil", "--ping-interval-ms", "1"]).unwrap().client.load().unwrap();
+        let err = format!("{:#}", opts.node.timing.resolve().unwrap_err());
+        assert!(err.contains("ping_interval_ms = 1 is out of range: allowed 50 to 600000"), "{err}");
+        let err = bounded(Some(0), 30_000, timing::HOOK_TIMEOUT_MS).unwrap_err().to_string();
+        assert!(err.contains("--hook-timeout-ms") && err.contains("allowed 100 to 3600000"), "{err}");
+        assert!(table_slots(Some(1), 8192).is_err() && table_slots(None, 8192).is_ok());
+    }
+
     #[test]
     fn bad_timing_is_refused() {
         let bad = TimingOpts { suspect_after: Some(6), dead_after: Some(6), ..TimingOpts::default() };
@@ -488,7 +645,7 @@ mod tests {
         let mgs: MgsOpts = parse_file("listen = \"[::]:7470\"\ntable_slots = 1024\n").unwrap();
         assert_eq!(mgs.table_slots, Some(1024));
         let server: ServerOpts =
-            parse_file("target = \"testfs-OST0001\"\ntarget_addrs = [\"10.1.0.7@o2ib\"]\nwindow_ms = 1")
+            parse_file("target = \"testfs-OST0001\"\ntarget_addrs = [\"10.1.0.7@o2ib\"]\nwindow_ms = 1000")
                 .unwrap();
         assert_eq!(server.target_addrs, ["10.1.0.7@o2ib"]);
         assert!(parse_file::<RouterOpts>("on_order = \"x\"").is_err(), "a client key in a router file");

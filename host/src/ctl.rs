@@ -15,8 +15,14 @@ use crate::status::{Status, TargetInfo};
 /// The MGS API unless told otherwise.
 pub const DEFAULT_MGS_URL: &str = "http://127.0.0.1:7471";
 
+/// `path` on the MGS at `base`: a URL, or `host:port` alone (then plain HTTP).
 fn url(base: &str, path: &str) -> String {
-    format!("{}{path}", base.trim_end_matches('/'))
+    let base = base.trim_end_matches('/');
+    if base.contains("://") {
+        format!("{base}{path}")
+    } else {
+        format!("http://{base}{path}")
+    }
 }
 
 /// The token the CLI sends: required for orders, sent with reads when the file can be read (an
@@ -176,6 +182,13 @@ pub fn render(status: &Status) -> String {
 mod tests {
     use super::*;
     use crate::status::{MgsInfo, NodeInfo, RecoveryInfo};
+
+    #[test]
+    fn the_mgs_is_a_url_or_host_and_port() {
+        assert_eq!(url("127.0.0.1:7471", "/api/v1/status"), "http://127.0.0.1:7471/api/v1/status");
+        assert_eq!(url("http://mgs01:7471/", "/metrics"), "http://mgs01:7471/metrics");
+        assert_eq!(url("[::1]:7471", "/x"), "http://[::1]:7471/x");
+    }
 
     #[test]
     fn the_table_shows_counts_troubles_and_progress() {

@@ -66,7 +66,7 @@ enum Command {
     /// Show the cluster as the MGS sees it.
     #[command(after_long_help = help::STATUS)]
     Status {
-        /// The MGS's HTTP API.
+        /// The MGS's HTTP API: a URL or HOST:PORT.
         #[arg(long, env = "VIGIL_MGS", default_value = ctl::DEFAULT_MGS_URL)]
         mgs: String,
         /// The admin API token file (a copy of the MGS's, see `vigil keygen --api-token`).
@@ -85,7 +85,7 @@ enum Command {
         /// Where clients reconnect (a NID); at most two.
         #[arg(long = "addr", value_name = "NID")]
         addrs: Vec<String>,
-        /// The MGS's HTTP API.
+        /// The MGS's HTTP API: a URL or HOST:PORT.
         #[arg(long, env = "VIGIL_MGS", default_value = ctl::DEFAULT_MGS_URL)]
         mgs: String,
         /// The admin API token file (a copy of the MGS's, see `vigil keygen --api-token`).
@@ -98,7 +98,7 @@ enum Command {
         /// The target, e.g. testfs-OST0001.
         #[arg(long)]
         target: String,
-        /// The MGS's HTTP API.
+        /// The MGS's HTTP API: a URL or HOST:PORT.
         #[arg(long, env = "VIGIL_MGS", default_value = ctl::DEFAULT_MGS_URL)]
         mgs: String,
         /// The admin API token file (a copy of the MGS's, see `vigil keygen --api-token`).

@@ -62,11 +62,71 @@ impl Default for Timing {
     }
 }
 
+/// The range a configured value must fall in: one table every shell checks its configuration
+/// against (the daemons, the C library, the firmware), so each refuses the same values with the
+/// same words.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct Limit {
+    /// The configuration key, as config files and (with `-` for `_`) flags spell it.
+    pub key: &'static str,
+    /// The smallest value allowed.
+    pub min: u64,
+    /// The largest value allowed.
+    pub max: u64,
+}
+
+impl Limit {
+    /// `value` if it is within the limit, else the error naming the key and its range.
+    pub fn check(&self, value: u64) -> Result<u64, OutOfRange> {
+        if (self.min..=self.max).contains(&value) {
+            Ok(value)
+        } else {
+            Err(OutOfRange { limit: *self, value })
+        }
+    }
+}
+
+/// A configured value outside its [`Limit`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct OutOfRange {
+    /// The limit broken.
+    pub limit: Limit,
+    /// The value given.
+    pub value: u64,
+}
+
+impl core::fmt::Display for OutOfRange {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        let Limit { key, min, max } = self.limit;
+        write!(f, "{key} = {} is out of range: allowed {min} to {max}", self.value)
+    }
+}
+
+/// Below 50 ms a ping costs more than the silence it measures, and a loop can no longer keep
+/// up with signals; above 10 minutes detection is slower than Lustre's own eviction.
+pub const PING_INTERVAL_MS: Limit = Limit { key: "ping_interval_ms", min: 50, max: 600_000 };
+/// Routers' update interval: the same reasoning as [`PING_INTERVAL_MS`].
+pub const UPDATE_INTERVAL_MS: Limit = Limit { key: "update_interval_ms", min: 50, max: 600_000 };
+/// Silent intervals before suspect.
+pub const SUSPECT_AFTER: Limit = Limit { key: "suspect_after", min: 1, max: 100 };
+/// Silent intervals before dead (at least two: one lost ping never kills).
+pub const DEAD_AFTER: Limit = Limit { key: "dead_after", min: 2, max: 1_000 };
+/// How long a hook may run (100 ms to an hour): zero would fail every order unrun.
+pub const HOOK_TIMEOUT_MS: Limit = Limit { key: "hook_timeout_ms", min: 100, max: 3_600_000 };
+/// A target's own recovery window (1 s to a day).
+pub const WINDOW_MS: Limit = Limit { key: "window_ms", min: 1_000, max: 86_400_000 };
+/// Node table slots of a host daemon (capacity is 7/8 of it): 16 to 4 Mi.
+pub const TABLE_SLOTS: Limit = Limit { key: "table_slots", min: 16, max: 4 << 20 };
+
 /// A timing that cannot work.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 #[non_exhaustive]
 pub enum TimingError {
+    /// A value outside its [`Limit`].
+    OutOfRange(OutOfRange),
     /// An interval is zero.
     ZeroInterval,
     /// `suspect_after` is zero or not below `dead_after`.
@@ -80,6 +140,7 @@ pub enum TimingError {
 impl core::fmt::Display for TimingError {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.write_str(match self {
+            TimingError::OutOfRange(e) => return e.fmt(f),
             TimingError::ZeroInterval => "intervals must be positive",
             TimingError::Thresholds => "need 0 < suspect_after < dead_after",
             TimingError::DeadTooSoon => "dead_after must be at least 2 intervals",
@@ -94,6 +155,15 @@ impl std::error::Error for TimingError {}
 impl Timing {
     /// Checks that the timing can tell a lost ping from a dead node.
     pub fn validate(&self) -> Result<(), TimingError> {
+        let limits = [
+            (PING_INTERVAL_MS, self.ping_interval_ms),
+            (UPDATE_INTERVAL_MS, self.update_interval_ms),
+            (SUSPECT_AFTER, self.suspect_after),
+            (DEAD_AFTER, self.dead_after),
+        ];
+        for (limit, value) in limits {
+            limit.check(u64::from(value)).map_err(TimingError::OutOfRange)?;
+        }
         if self.ping_interval_ms == 0 || self.update_interval_ms == 0 || self.resend_ms == 0 {
             return Err(TimingError::ZeroInterval);
         }
@@ -134,7 +204,19 @@ mod tests {
         assert_eq!(Timing::default().validate(), Ok(()));
         let bad = Timing { suspect_after: 8, ..Timing::default() };
         assert_eq!(bad.validate(), Err(TimingError::Thresholds));
-        let bad = Timing { ping_interval_ms: 0, ..Timing::default() };
+        let bad = Timing { resend_ms: 0, ..Timing::default() };
         assert_eq!(bad.validate(), Err(TimingError::ZeroInterval));
+    }
+
+    #[test]
+    fn values_out_of_their_limits_are_refused_by_name_and_range() {
+        for ping in [0, 1, 49, 600_001, u32::MAX] {
+            let bad = Timing { ping_interval_ms: ping, ..Timing::default() };
+            let Err(TimingError::OutOfRange(e)) = bad.validate() else { panic!("{ping} accepted") };
+            assert_eq!((e.limit.key, e.value), ("ping_interval_ms", u64::from(ping)));
+        }
+        let e = HOOK_TIMEOUT_MS.check(0).unwrap_err();
+        assert_eq!(e.to_string(), "hook_timeout_ms = 0 is out of range: allowed 100 to 3600000");
+        assert_eq!(Timing { ping_interval_ms: 50, ..Timing::default() }.validate(), Ok(()));
     }
 }

@@ -25,7 +25,10 @@
 //!
 //! The four timing keys are optional and default to `vigil_proto::Timing::default()`; they match
 //! the `vigil` daemons' flags of the same names, and must agree with the MGS's timing. The
-//! combined timing is checked (`Timing::validate`): a bad combination is an error naming no token.
+//! combined timing is checked (`Timing::validate`): each value against the limits every Vigil
+//! node uses (`vigil_proto::timing::PING_INTERVAL_MS` and its neighbours: intervals 50 ms to
+//! 10 min, `suspect_after` 1 to 100, `dead_after` 2 to 1000), an error naming the key and its
+//! range; a bad combination is an error naming no token.
 //!
 //! Unknown keys are errors, not warnings: a misspelt `parent` must not leave a router silently
 //! talking to its old parent.
@@ -339,6 +342,13 @@ mod tests {
             Config::from_layers(&[BASE, KEY, "suspect_after=8"]).err(),
             Some(ConfigError::Timing(TimingError::Thresholds))
         );
+        // The limits the daemons check, by key and range.
+        let Some(ConfigError::Timing(TimingError::OutOfRange(e))) =
+            Config::from_layers(&[BASE, KEY, "ping_interval_ms=1"]).err()
+        else {
+            panic!("a 1 ms ping interval accepted")
+        };
+        assert_eq!((e.limit, e.value), (vigil_proto::timing::PING_INTERVAL_MS, 1));
     }
 
     #[test]

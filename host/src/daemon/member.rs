@@ -7,11 +7,12 @@ use std::future::Future;
 
 use anyhow::Context;
 use tracing::info;
+use vigil_proto::timing;
 use vigil_proto::wire::{TargetState, MAX_TARGET_ADDRS};
 use vigil_proto::{Client, ClientConfig, MemberConfig, Server, ServerConfig};
 
 use super::{parents, ready, Shutdown};
-use crate::config::{required, wire_name, wire_nids, ClientOpts, NodeOpts, ServerOpts};
+use crate::config::{bounded, required, wire_name, wire_nids, ClientOpts, NodeOpts, ServerOpts};
 use crate::config::{DEFAULT_HOOK_TIMEOUT_MS, DEFAULT_WINDOW_MS};
 use crate::driver::{self, wildcard_for, Clock, Machine, Spawned};
 use crate::hook::{Hook, MemberHandler};
@@ -70,7 +71,10 @@ pub async fn run_client(opts: ClientOpts) -> anyhow::Result<()> {
     let opts = opts.load()?;
     let name = required(opts.name.clone(), "name")?;
     let on_order = required(opts.on_order.clone(), "on-order")?;
-    let hook = Hook::command(Some(on_order), opts.hook_timeout_ms.unwrap_or(DEFAULT_HOOK_TIMEOUT_MS));
+    let hook = Hook::command(
+        Some(on_order),
+        bounded(opts.hook_timeout_ms, DEFAULT_HOOK_TIMEOUT_MS, timing::HOOK_TIMEOUT_MS)?,
+    );
     let shutdown = Shutdown::on_signals()?;
     let spawned = start_client(&opts, hook, shutdown.wait()).await?;
     serve(name, &opts.node, spawned).await
@@ -99,7 +103,7 @@ pub async fn start_client(
 pub async fn run_server(opts: ServerOpts) -> anyhow::Result<()> {
     let opts = opts.load()?;
     let name = required(opts.name.clone(), "name")?;
-    let timeout = opts.hook_timeout_ms.unwrap_or(DEFAULT_HOOK_TIMEOUT_MS);
+    let timeout = bounded(opts.hook_timeout_ms, DEFAULT_HOOK_TIMEOUT_MS, timing::HOOK_TIMEOUT_MS)?;
     let mut hook = Hook::command(opts.on_close_window.clone(), timeout);
     if let (Hook::Command { lustre, .. }, true) = (&mut hook, opts.lustre) {
         let clients = match &opts.lustre_clients {
@@ -123,6 +127,8 @@ pub async fn start_server(
     let name = required(opts.name.clone(), "name")?;
     let target = wire_name(&required(opts.target.clone(), "target")?, "target")?;
     let addrs = wire_nids::<MAX_TARGET_ADDRS>(&opts.target_addrs)?;
+    let window = bounded(opts.window_ms.map(u64::from), u64::from(DEFAULT_WINDOW_MS), timing::WINDOW_MS)?;
+    let window_ms = u32::try_from(window).unwrap_or(DEFAULT_WINDOW_MS);
     let keys = super::order_keys(&opts.upstream.order_pubs)?;
     // Following Lustre, the target's instance and state are Lustre's, read before the first
     // ping so that a daemon restart reports the instance it found, not a restart.
@@ -146,8 +152,7 @@ pub async fn start_server(
         ),
     }
     let target_name = target.as_str().to_owned();
-    let config =
-        ServerConfig { member, target, addrs, window_ms: opts.window_ms.unwrap_or(DEFAULT_WINDOW_MS) };
+    let config = ServerConfig { member, target, addrs, window_ms };
     let machine = |clock: &Clock| {
         let mut server = Server::new(config, clock.now());
         server.set_order_keys(keys);

@@ -21,7 +21,7 @@ use vigil_proto::{Event, Instant, MgsConfig, Name, OrderId};
 
 use super::{log_event, ready, Shutdown};
 use crate::api_guard::{Access, Guard};
-use crate::config::{required, wire_name, wire_nids, MgsOpts, DEFAULT_HTTP, DEFAULT_MGS_SLOTS};
+use crate::config::{required, table_slots, wire_name, wire_nids, MgsOpts, DEFAULT_HTTP, DEFAULT_MGS_SLOTS};
 use crate::driver::{self, slots, Clock, Commands, Handler, MgsMachine};
 use crate::hook::order_id;
 use crate::http::{self, Asked, Refusals, Reply};
@@ -294,7 +294,7 @@ pub async fn run(opts: MgsOpts) -> anyhow::Result<()> {
         Some(a) => a,
         None => DEFAULT_HTTP.parse().context("bad built-in HTTP address")?,
     };
-    let table_slots = opts.table_slots.unwrap_or(DEFAULT_MGS_SLOTS);
+    let table_slots = table_slots(opts.table_slots, DEFAULT_MGS_SLOTS)?;
     let mut state = StateFile::boot(&opts.node.state_dir(), &name)?;
     let mut config = MgsConfig::new(wire_name(&name, "MGS")?, state.generation(), keys);
     config.timing = timing;

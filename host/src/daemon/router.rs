@@ -5,7 +5,7 @@ use tracing::info;
 use vigil_proto::{Event, Instant, RouterConfig};
 
 use super::{log_event, parents, ready, Shutdown};
-use crate::config::{required, wire_name, RouterOpts, DEFAULT_ROUTER_SLOTS};
+use crate::config::{required, table_slots, wire_name, RouterOpts, DEFAULT_ROUTER_SLOTS};
 use crate::driver::{self, slots, Clock, Commands, Handler, RouterMachine};
 use crate::http::{self, Reply};
 use crate::key;
@@ -60,6 +60,7 @@ pub async fn run(opts: RouterOpts) -> anyhow::Result<()> {
     let opts = opts.load()?;
     let name = required(opts.name.clone(), "name")?;
     let timing = opts.node.timing.resolve()?;
+    let table_slots = table_slots(opts.table_slots, DEFAULT_ROUTER_SLOTS)?;
     let keys = key::load(&opts.node.key_file())?;
     let listen = required(opts.listen, "listen")?;
     let (_, upstream) = parents(&opts.upstream.parents).await?;
@@ -78,8 +79,7 @@ pub async fn run(opts: RouterOpts) -> anyhow::Result<()> {
     };
     state.commit()?;
     let clock = Clock::start();
-    let machine =
-        RouterMachine::new(config, slots(opts.table_slots.unwrap_or(DEFAULT_ROUTER_SLOTS)), clock.now());
+    let machine = RouterMachine::new(config, slots(table_slots), clock.now());
     let handler = RouterHandler { name: name.clone(), state: Some(state) };
     let spawned = driver::spawn(socket, machine, |_| handler, clock, shutdown.wait())?;
     let mut addrs = vec![("udp", spawned.addr)];
