@@ -747,10 +747,12 @@ impl<S: AsRef<[Slot]> + AsMut<[Slot]>, const R: usize, const T: usize> Hub<S, R,
             .any(|e| self.child_needs(e, order))
     }
 
-    /// Whether a child reported an order (so it needs no more repeats).
+    /// Whether a child reported an order (so it needs no more repeats). A child router counts
+    /// only while it is live here: one that went silent no longer covers its subtree, whatever
+    /// it last said.
     fn child_has(&self, e: &Entry, order: OrderId) -> bool {
         if e.role == Role::Router {
-            self.routers.get(&e.id).is_some_and(|r| r.progress.iter().any(|p| p.order == order))
+            self.router_summary(e.id).is_some_and(|r| r.progress.iter().any(|p| p.order == order))
         } else {
             self.report(e, order).is_some()
         }
@@ -820,12 +822,21 @@ impl<S: AsRef<[Slot]> + AsMut<[Slot]>, const R: usize, const T: usize> Hub<S, R,
                 }
             }
         }
-        for (_, r) in self.routers.iter() {
-            if let Some(p) = r.progress.iter().find(|p| p.order == order) {
+        for (&id, _) in self.routers.iter() {
+            let summary = self.router_summary(id);
+            if let Some(p) = summary.and_then(|r| r.progress.iter().find(|p| p.order == order)) {
                 sum.add(p);
             }
         }
         sum
+    }
+
+    /// What a child router last said of its subtree, while it is live here (a silent router's
+    /// last word is frozen: its subtree is not covered).
+    fn router_summary(&self, id: NodeId) -> Option<&ChildRouter> {
+        let live =
+            self.table.get(id).is_some_and(|e| direct_state(self.me, e).is_some_and(NodeState::is_live));
+        self.routers.get(&id).filter(|_| live)
     }
 
     /// Whether every child router reported holding the order (so the sum covers its subtree).

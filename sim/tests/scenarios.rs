@@ -331,3 +331,40 @@ fn a_window_the_target_ended_itself_orders_no_one_who_comes_later() {
     assert_eq!(net.node(c0).orders.get(&recovery.order).map(|l| l.events), Some(1), "c0 once");
     assert!(net.node(c2).orders.is_empty(), "c2: {:?}", net.node(c2).orders);
 }
+
+#[test]
+fn a_router_that_dies_after_taking_an_order_is_waited_for_not_counted() {
+    use vigil_sim::Spec;
+    let mut net = Net::new(12);
+    (net.router_slots, net.mgs_slots) = (64, 64);
+    net.conditions.hook_ms = 5_000;
+    let mgs = net.add("mgs", Spec::Mgs);
+    let r0 = net.add("r0", Spec::Router { parents: vec![mgs], slots: 0 });
+    let r1 = net.add("r1", Spec::Router { parents: vec![mgs], slots: 0 });
+    net.add("c0", Spec::Client { parents: vec![r0] });
+    net.add("c1", Spec::Client { parents: vec![r1] });
+    let target = "testfs-OST0000".to_string();
+    let oss = net.add("oss0", Spec::Server { parents: vec![r0], target });
+    net.run_for(20_000);
+    net.restart(oss);
+    let r1_id = vigil_proto::NodeId::from_name("r1");
+    // r1 dies right after telling the MGS it holds the order (its client still reconnecting).
+    let reported = |net: &Net| {
+        let Some(order) =
+            net.mgs().recoveries().first().filter(|r| r.target_generation.0 == 2).map(|r| r.order)
+        else {
+            return false;
+        };
+        net.mgs().child_routers().any(|(id, r)| *id == r1_id && r.progress.iter().any(|p| p.order == order))
+    };
+    net.run_until_true(1, 5_000, reported).expect("r1 reports holding the order");
+    net.stop(r1);
+    net.run_until_true(100, 60_000, |net| net.state_at_mgs("r1") == Some(NodeState::Dead))
+        .expect("r1 is declared dead");
+    net.run_for(10_000);
+    let recovery = net.mgs().recoveries()[0].clone();
+    assert_eq!((recovery.progress.live, recovery.progress.reconnected), (1, 1), "c0 only: {recovery:?}");
+    assert!(!recovery.window_closed(), "{recovery:?}");
+    let waiting: Vec<_> = net.mgs().waiting_for(recovery.order).collect();
+    assert_eq!(waiting, [r1_id], "the window waits for r1's subtree");
+}
