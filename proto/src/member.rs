@@ -54,6 +54,9 @@ struct Parent {
     /// The parent confirmed it knows us (so pings may omit the name).
     known: bool,
     up: bool,
+    /// Silent past the suspect threshold: still up, but no longer the home while another
+    /// parent answers (see [`Member::home`]).
+    late: bool,
     refused: bool,
     last_reply: Option<Instant>,
     next_ping: Instant,
@@ -108,6 +111,7 @@ impl Member {
                 generation: None,
                 known: false,
                 up: false,
+                late: false,
                 refused: false,
                 last_reply: None,
                 next_ping: now,
@@ -195,6 +199,9 @@ impl Member {
         parent.generation = Some(header.generation);
         parent.id = Some(header.sender);
         parent.last_reply = Some(now);
+        let was_home = self.home();
+        let parent = &mut self.parents[p];
+        parent.late = false;
         let came_up = !parent.up;
         parent.up = true;
         let addr = parent.addr;
@@ -248,6 +255,7 @@ impl Member {
             // Every parent learns the new generation now (it reads as a reboot).
             self.ping_now(now);
         }
+        self.tell_new_home(now, was_home);
         for e in events {
             self.emit(e);
         }
@@ -371,26 +379,44 @@ impl Member {
 
     pub(crate) fn handle_timeout(&mut self, now: Instant) {
         let dead_ms = self.timing.dead_ms(self.interval_ms);
+        let suspect_ms = self.timing.suspect_ms(self.interval_ms);
+        let was_home = self.home();
         let mut downs: Vec<Endpoint, MAX_PARENTS> = Vec::new();
         for p in self.parents.iter_mut() {
-            if p.up && p.last_reply.is_some_and(|t| now.since(t) >= dead_ms) {
+            let silent = p.last_reply.map(|t| now.since(t));
+            if p.up && silent.is_some_and(|s| s >= dead_ms) {
                 p.up = false;
                 p.known = false;
                 let _ = downs.push(p.addr);
             }
+            p.late = p.up && silent.is_some_and(|s| s >= suspect_ms);
         }
+        self.tell_new_home(now, was_home);
         for addr in downs {
             self.emit(Event::ParentDown { addr });
         }
     }
 
-    /// The parent this node counts at: the first that answers and has room.
+    /// The parent this node counts at: the first that answers and has room, preferring one
+    /// that answered lately. A home that falls silent is left at the suspect threshold, before
+    /// it would give this node up as dead: counted at two parents for a while (which only
+    /// delays a window), never at none (which could close one early).
     fn home(&self) -> usize {
-        self.parents
-            .iter()
-            .position(|p| p.up && !p.refused)
+        (self.parents.iter())
+            .position(|p| p.up && !p.refused && !p.late)
+            .or_else(|| self.parents.iter().position(|p| p.up && !p.refused))
             .or_else(|| self.parents.iter().position(|p| !p.refused))
             .unwrap_or(0)
+    }
+
+    /// Pings the home now if it changed from `was`, so it counts this node at once rather
+    /// than from the next regular ping.
+    fn tell_new_home(&mut self, now: Instant, was: usize) {
+        let home = self.home();
+        if home != was {
+            let p = &mut self.parents[home];
+            p.next_ping = p.next_ping.min(now);
+        }
     }
 
     pub(crate) fn poll_transmit(&mut self, now: Instant, buf: &mut [u8]) -> Option<(Endpoint, usize)> {
@@ -441,9 +467,11 @@ impl Member {
 
     pub(crate) fn poll_timeout(&self) -> Option<Instant> {
         let dead_ms = self.timing.dead_ms(self.interval_ms);
+        let suspect_ms = self.timing.suspect_ms(self.interval_ms);
         self.parents.iter().fold(None, |acc, p| {
             let down_check = p.last_reply.filter(|_| p.up).map(|t| t.after(dead_ms));
-            earliest(earliest(acc, Some(p.next_ping)), down_check)
+            let late_check = p.last_reply.filter(|_| p.up && !p.late).map(|t| t.after(suspect_ms));
+            earliest(earliest(acc, Some(p.next_ping)), earliest(down_check, late_check))
         })
     }
 

@@ -1010,3 +1010,82 @@ fn admin_recoveries_take_at_most_their_share_of_the_places_of_recoveries_under_w
     // Ordering one of the same targets again is not a new place.
     assert!(mgs.recover(Instant(1_500), target(0), Default::default()).is_ok());
 }
+
+#[test]
+fn a_client_with_two_parents_counts_somewhere_when_its_home_link_fails() {
+    // Each phase of the failure against the pings' and the silence checks' schedules.
+    for cut_at in (20_000..22_000).step_by(125) {
+        home_link_fails(cut_at);
+    }
+}
+
+/// c0 pings two routers; the link to its home (the first) fails for good at `cut_at`.
+fn home_link_fails(cut_at: u64) {
+    let (mut s1, mut s2): ([Slot; 16], [Slot; 16]) = (empty_slots(), empty_slots());
+    let mut routers = [router(&mut s1[..], &[]), router(&mut s2[..], &[])];
+    let config = ClientConfig {
+        name: name("c0").unwrap(),
+        generation: Generation(1),
+        parents: [at(2), at(3)].into_iter().collect(),
+        keys: keys(),
+        timing: Timing::default(),
+    };
+    let mut c = Client::new(config, Instant(0));
+    let id = NodeId::from_name("c0");
+    // Where c0 counts: the routers that take it as home and judge it live.
+    let counted = |routers: &[Router<&mut [Slot]>; 2]| {
+        routers
+            .iter()
+            .filter(|r| {
+                let e = r.table().get(id);
+                e.is_some_and(|e| e.direct.as_ref().is_some_and(|d| d.home))
+                    && e.and_then(|e| e.best_state()).is_some_and(NodeState::is_live)
+            })
+            .count()
+    };
+    let mut buf = [0u8; MAX_DATAGRAM];
+    let mut replies = std::collections::VecDeque::new();
+    for t in 0..cut_at + 40_000 {
+        let now = Instant(t);
+        for r in routers.iter_mut() {
+            if r.poll_timeout().is_some_and(|d| d <= now) {
+                r.handle_timeout(now);
+            }
+        }
+        if c.poll_timeout().is_some_and(|d| d <= now) {
+            c.handle_timeout(now);
+        }
+        let up = |k: usize| k == 1 || t < cut_at;
+        while let Some((to, len)) = c.poll_transmit(now, &mut buf) {
+            let k = usize::from(to != at(2));
+            if up(k) {
+                routers[k].handle(now, at(20), &buf[..len]);
+            }
+        }
+        for (k, r) in routers.iter_mut().enumerate() {
+            while let Some((to, len)) = r.poll_transmit(now, &mut buf) {
+                if to == at(20) && up(k) {
+                    // Replies take 5 ms back: the client hears from a parent after it pinged.
+                    replies.push_back((t + 5, k, buf[..len].to_vec()));
+                }
+            }
+        }
+        while replies.front().is_some_and(|(at_, _, _)| *at_ <= t) {
+            let Some((_, k, bytes)) = replies.pop_front() else { break };
+            c.handle(now, at(2 + k as u8), &bytes);
+        }
+        while c.poll_event().is_some() {}
+        let view: Vec<_> = routers
+            .iter()
+            .map(|r| r.table().get(id).map(|e| (e.direct.as_ref().map(|d| d.home), e.best_state())))
+            .collect();
+        if t >= 19_000 && (t % 500 == 0) {
+            eprintln!("{t} {view:?} {:?}", c.home_parent());
+        }
+        if t >= 5_000 {
+            assert!(counted(&routers) >= 1, "cut at {cut_at}: c0 counts nowhere at {t} ms");
+        }
+    }
+    assert_eq!(counted(&routers), 1, "c0 counts at its second parent alone");
+    assert!(routers[1].table().get(id).and_then(|e| e.direct.as_ref()).is_some_and(|d| d.home));
+}
