@@ -44,7 +44,6 @@ fn seed_34_mgs_lost_state_view_recovers() {
 }
 
 #[test]
-#[ignore = "fixed by branch fixes: a router dying after taking an order is missing from waiting_for"]
 fn seed_6_router_crashing_after_an_order_no_early_close() {
     holds(6, "no early close");
 }
