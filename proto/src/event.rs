@@ -60,8 +60,9 @@ pub enum Event {
         /// Its new generation.
         generation: Generation,
     },
-    /// A parent held a newer instance of this node (its generation had gone backwards: wiped
-    /// state, or drawn at random): it now runs as `generation`, above that one. A driver that
+    /// A parent (or, for a parent, a child) held a newer instance of this node (its generation
+    /// had gone backwards: wiped state, another host at its address, or drawn at random): it now
+    /// runs as `generation`, above that one. A driver that
     /// persists its generation should store this one.
     GenerationRaised {
         /// The parent that said so.

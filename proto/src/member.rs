@@ -18,7 +18,7 @@ use crate::timing::{Timing, RESENDS};
 use crate::wire::OrderKeys;
 use crate::wire::{
     Action, Endpoint, Header, Keyring, Message, Order, OrderReport, Outcome, Ping, PingReply, ReplyStatus,
-    Role, TargetState, TargetStatus, MAX_REPORTS,
+    Role, StaleParent, TargetState, TargetStatus, MAX_REPORTS,
 };
 
 /// Most parents a node pings.
@@ -69,6 +69,9 @@ struct Parent {
     /// acknowledges it (or a later ping) disarms the re-send.
     awaiting: u32,
     replay: ReplayWindow,
+    /// An older instance of the parent than the one heard last spoke: tell it (see
+    /// [`StaleParent`]).
+    stale: bool,
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -120,6 +123,7 @@ impl Member {
                 resend_at: None,
                 awaiting: 0,
                 replay: ReplayWindow::default(),
+                stale: false,
             })
             .collect();
         Member {
@@ -169,6 +173,7 @@ impl Member {
         let parent = &mut self.parents[p];
         if parent.generation.is_some_and(|g| header.generation < g) {
             self.counters.stale_generation += 1;
+            parent.stale = true;
             return false;
         }
         if parent.generation != Some(header.generation) {
@@ -420,6 +425,12 @@ impl Member {
     }
 
     pub(crate) fn poll_transmit(&mut self, now: Instant, buf: &mut [u8]) -> Option<(Endpoint, usize)> {
+        if let Some(p) = self.parents.iter_mut().find(|p| p.stale) {
+            p.stale = false;
+            let (to, hint) = (p.addr, StaleParent { newest: p.generation.unwrap_or_default() });
+            let len = self.link.send(&Message::StaleParent(hint), buf, &mut self.counters)?;
+            return Some((to, len));
+        }
         let home = self.home();
         let p = self.parents.iter().position(|p| p.next_ping <= now)?;
         let interval = u64::from(self.interval_ms);

@@ -229,6 +229,7 @@ pub struct Mgs<S, const R: usize = 256, const T: usize = 256> {
     signer: Option<OrderSigner>,
     /// Until then no window closes; `None` once passed.
     hold_until: Option<Instant>,
+    startup_hold_ms: u32,
     recoveries: Vec<Recovery, T>,
 }
 
@@ -245,6 +246,7 @@ impl<S: AsRef<[Slot]> + AsMut<[Slot]>, const R: usize, const T: usize> Mgs<S, R,
             last_seq: config.last_order_seq,
             signer: config.signer,
             hold_until: Some(now.after(u64::from(config.startup_hold_ms))),
+            startup_hold_ms: config.startup_hold_ms,
             recoveries: Vec::new(),
         }
     }
@@ -377,6 +379,21 @@ impl<S: AsRef<[Slot]> + AsMut<[Slot]>, const R: usize, const T: usize> Mgs<S, R,
         match message {
             Message::Ping(ping) => self.hub.handle_ping(now, from, &header, ping),
             Message::Update(update) => self.hub.handle_update(now, from, &header, update),
+            Message::StaleParent(hint) => {
+                // A child heard a newer instance of this MGS (this one lost its state, or took
+                // over another's address): take a generation above it, so that every child sees
+                // a restart and sends everything again. The view fills again: hold as at start.
+                // The child need not be known: it cannot announce itself to an instance it drops.
+                let child = header.sender != self.link.id;
+                match child.then(|| self.link.raise_above(hint.newest)) {
+                    Some(Some(generation)) => {
+                        self.hub.emit(Event::GenerationRaised { addr: from, generation });
+                        self.hold_until = Some(now.after(u64::from(self.startup_hold_ms)));
+                    }
+                    Some(None) => {}
+                    None => self.hub.counters.unexpected += 1,
+                }
+            }
             Message::PingReply(_) | Message::Order(_) => self.hub.counters.unexpected += 1,
         }
         if self.hub.urgent {

@@ -25,7 +25,7 @@ use crate::wire::{
     encoded_len, Endpoint, Header, Keyring, Message, OrderProgress, PingReply, ReplyStatus, Totals, Update,
     HEADER_LEN, MAX_ALTERNATES, MAX_DATAGRAM, MAX_PROGRESS, TAG_LEN,
 };
-use crate::wire::{Order, OrderKeys};
+use crate::wire::{Order, OrderKeys, StaleParent};
 
 /// Most update pages sent to a parent before waiting for its acknowledgement.
 const PAGES_PER_ROUND: u32 = 32;
@@ -115,6 +115,9 @@ struct Upstream {
     /// While the parent rebuilds from a snapshot: the version the snapshot started at. Until
     /// the parent acknowledges it, every entry sent carries its name.
     snapshot: Option<u32>,
+    /// An older instance of the parent than the one heard last spoke: tell it (see
+    /// [`StaleParent`]).
+    stale: bool,
 }
 
 impl Upstream {
@@ -167,6 +170,7 @@ impl<S: AsRef<[Slot]> + AsMut<[Slot]>, const R: usize, const T: usize> Router<S,
                 resends: 0,
                 resend_at: None,
                 snapshot: None,
+                stale: false,
             })
             .collect();
         let mut hub = Hub::new(id, config.timing, slots, now);
@@ -247,6 +251,7 @@ impl<S: AsRef<[Slot]> + AsMut<[Slot]>, const R: usize, const T: usize> Router<S,
                 Some(_) => {}
                 None => self.hub.counters.unexpected += 1,
             },
+            Message::StaleParent(hint) => self.handle_stale_parent(now, from, &header, hint),
         }
         self.after_input(now);
     }
@@ -290,6 +295,7 @@ impl<S: AsRef<[Slot]> + AsMut<[Slot]>, const R: usize, const T: usize> Router<S,
         let up = &mut self.upstreams[u];
         if up.generation.is_some_and(|g| header.generation < g) {
             self.hub.counters.stale_generation += 1;
+            up.stale = true;
             return false;
         }
         if up.generation != Some(header.generation) {
@@ -378,6 +384,24 @@ impl<S: AsRef<[Slot]> + AsMut<[Slot]>, const R: usize, const T: usize> Router<S,
         self.after_input(now);
     }
 
+    /// A child heard a newer instance of this router than this one: take a generation above it
+    /// (children then see a restart and re-announce, parents get a snapshot). The child need
+    /// not be known here: a parent that lost its state does not know its children yet, and
+    /// they cannot announce themselves to an instance they drop as stale.
+    fn handle_stale_parent(&mut self, now: Instant, from: Endpoint, header: &Header, hint: StaleParent) {
+        if header.sender == self.link.id {
+            self.hub.counters.unexpected += 1;
+            return;
+        }
+        if let Some(generation) = self.link.raise_above(hint.newest) {
+            self.hub.emit(Event::GenerationRaised { addr: from, generation });
+            for u in self.upstreams.iter_mut() {
+                u.known = false;
+                u.resend_all(now);
+            }
+        }
+    }
+
     /// Holds an order from a parent, once its MGS signature verifies (checked once per order).
     fn take_order(&mut self, order: Order) {
         if self.hub.holds(order.id) {
@@ -404,6 +428,13 @@ impl<S: AsRef<[Slot]> + AsMut<[Slot]>, const R: usize, const T: usize> Router<S,
         }
         if let Some((to, order)) = self.hub.poll_push(now) {
             let len = self.link.send(&Message::Order(order), buf, &mut self.hub.counters)?;
+            return Some((to, len));
+        }
+        if let Some(up) = self.upstreams.iter_mut().find(|u| u.stale) {
+            up.stale = false;
+            let hint = StaleParent { newest: up.generation.unwrap_or_default() };
+            let to = up.addr;
+            let len = self.link.send(&Message::StaleParent(hint), buf, &mut self.hub.counters)?;
             return Some((to, len));
         }
         if now < self.settle_until {

@@ -609,12 +609,22 @@ fn datagram_sizes() {
 #[test]
 fn every_kind_has_a_vector() {
     // A new kind must get a golden vector here; this lists the kinds the vectors above cover.
-    let covered = [Kind::Ping, Kind::PingReply, Kind::Update, Kind::Order];
+    let covered = [Kind::Ping, Kind::PingReply, Kind::Update, Kind::Order, Kind::StaleParent];
     for (i, kind) in covered.iter().enumerate() {
         assert_eq!(*kind as u8, i as u8 + 1);
     }
     assert!(wire::peek_header(&unhex(
-        "5647 02 05 00000000 00000000 00000000 01 00000000000000000000000000000000"
+        "5647 02 06 00000000 00000000 00000000 01 00000000000000000000000000000000"
     ))
-    .is_err_and(|e| e == wire::Error::UnknownKind(5)));
+    .is_err_and(|e| e == wire::Error::UnknownKind(6)));
+}
+
+#[test]
+fn stale_parent_names_the_newest_generation() {
+    golden(
+        Message::StaleParent(wire::StaleParent { newest: Generation(300) }),
+        "5647020544332211070000002a00000001 \
+        ac02 \
+        cc79fe0070244d1d761c4e40b233fec5",
+    );
 }

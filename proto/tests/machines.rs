@@ -1089,3 +1089,24 @@ fn home_link_fails(cut_at: u64) {
     assert_eq!(counted(&routers), 1, "c0 counts at its second parent alone");
     assert!(routers[1].table().get(id).and_then(|e| e.direct.as_ref()).is_some_and(|d| d.home));
 }
+
+#[test]
+fn an_mgs_whose_generation_went_backwards_is_taken_back_at_once() {
+    let mut mgs = mgs_of(5, 0);
+    let mut rslots: [Slot; 16] = empty_slots();
+    let mut r = settled_router("r1", 1, &mut rslots[..]);
+    let mut c = client("c0", 1, at(2));
+    run_three(&mut mgs, &mut r, &mut c, (0, 5_000), &mut |_, _, _| true);
+    let c_id = NodeId::from_name("c0");
+    assert_eq!(mgs.node(c_id, Instant(5_000)).map(|v| v.state), Some(NodeState::Alive));
+    // The MGS comes back with its state lost: generation 1, below the 5 its router heard.
+    let mut mgs = mgs_of(1, 5_001);
+    run_three(&mut mgs, &mut r, &mut c, (5_001, 8_000), &mut |_, _, _| true);
+    assert_eq!(mgs.generation(), Generation(6), "raised above what the router heard");
+    let raised = std::iter::from_fn(|| mgs.poll_event())
+        .filter(|e| matches!(e, Event::GenerationRaised { generation: Generation(6), .. }));
+    assert_eq!(raised.count(), 1);
+    // Within a few update intervals the router took it as restarted and sent everything again.
+    assert_eq!(mgs.node(c_id, Instant(8_000)).map(|v| v.state), Some(NodeState::Alive));
+    assert_eq!(r.parents_up(), 1);
+}

@@ -209,6 +209,7 @@ fn body_len(msg: &Message) -> usize {
         Message::PingReply(m) => size(m),
         Message::Update(m) => size(m),
         Message::Order(m) => size(m),
+        Message::StaleParent(m) => size(m),
     }
 }
 

@@ -48,6 +48,10 @@ pub struct MgsHandler {
 impl Handler<MgsMachine> for MgsHandler {
     fn on_event(&mut self, _mgs: &mut MgsMachine, now: Instant, event: Event) {
         log_event(&self.name, &event);
+        if let Some(state) = self.state.as_mut() {
+            // A child that heard a newer instance of this MGS raised its generation.
+            state.note(&self.name, &event);
+        }
         if let (Event::OrderIssued(order), Some(state)) = (&event, self.state.as_mut()) {
             if let Err(e) = state.set_order_seq(order.id.seq) {
                 // Order ids stay unique through the generation; losing the sequence only loses

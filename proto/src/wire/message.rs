@@ -340,3 +340,15 @@ pub struct Update {
     /// Progress of the orders the router holds.
     pub progress: Vec<OrderProgress, MAX_PROGRESS>,
 }
+
+/// Child → parent, in answer to a datagram from an older instance of the parent than one the
+/// child already heard: the parent's generation went backwards (its state was lost, or another
+/// host took over at its address). The parent takes a generation above `newest`, so its
+/// children see it restarted and send it everything again, instead of dropping it as stale
+/// for good. The same hint a parent gives a child in [`ReplyStatus::Stale`], upward.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct StaleParent {
+    /// The parent's generation the child heard last.
+    pub newest: Generation,
+}

@@ -48,6 +48,8 @@ pub enum Kind {
     Update = 3,
     /// [`Order`], pushed parent → child.
     Order = 4,
+    /// [`StaleParent`], child → parent.
+    StaleParent = 5,
 }
 
 impl Kind {
@@ -57,6 +59,7 @@ impl Kind {
             2 => Kind::PingReply,
             3 => Kind::Update,
             4 => Kind::Order,
+            5 => Kind::StaleParent,
             _ => return None,
         })
     }
@@ -90,6 +93,8 @@ pub enum Message {
     Update(Update),
     /// See [`Order`].
     Order(Order),
+    /// See [`StaleParent`].
+    StaleParent(StaleParent),
 }
 
 impl Message {
@@ -100,6 +105,7 @@ impl Message {
             Message::PingReply(_) => Kind::PingReply,
             Message::Update(_) => Kind::Update,
             Message::Order(_) => Kind::Order,
+            Message::StaleParent(_) => Kind::StaleParent,
         }
     }
 }
@@ -175,6 +181,7 @@ pub fn encode(
         Message::PingReply(m) => postcard::to_slice(m, body_room),
         Message::Update(m) => postcard::to_slice(m, body_room),
         Message::Order(m) => postcard::to_slice(m, body_room),
+        Message::StaleParent(m) => postcard::to_slice(m, body_room),
     }
     .map_err(|_| Error::BufferTooSmall)?
     .len();
@@ -223,6 +230,7 @@ pub fn decode(bytes: &[u8], keys: &Keyring) -> Result<(Header, Message), Error> 
         Kind::PingReply => Message::PingReply(body_of(body)?),
         Kind::Update => Message::Update(body_of(body)?),
         Kind::Order => Message::Order(body_of(body)?),
+        Kind::StaleParent => Message::StaleParent(body_of(body)?),
     };
     Ok((header, message))
 }
