@@ -506,11 +506,6 @@ impl<S: AsRef<[Slot]> + AsMut<[Slot]>, const R: usize, const T: usize> Hub<S, R,
         }
     }
 
-    /// Stops holding an order that has done its work.
-    pub(crate) fn release(&mut self, id: OrderId) {
-        self.held.retain(|h| h.order.id != id);
-    }
-
     /// The orders held for the direct children.
     pub(crate) fn held_orders(&self) -> impl Iterator<Item = &Order> + '_ {
         self.held.iter().map(|h| &h.order)

@@ -653,13 +653,13 @@ impl<S: AsRef<[Slot]> + AsMut<[Slot]>, const R: usize, const T: usize> Mgs<S, R,
                 self.close_window(now, i);
             }
         }
+        // Its server carried the `CloseWindow` out. The order stays held until a newer one for
+        // the target supersedes it: a router that missed it still holds the `BeginRecovery` it
+        // replaces, and would hand it to clients that join or reboot later. (A full set of held
+        // orders drops a close no child needs first.)
         for r in self.recoveries.iter_mut().filter(|r| r.closed.is_some() && r.target_up.is_none()) {
             if r.target_is_up(&self.hub.targets) {
                 r.target_up = Some(now);
-                // Its server carried the `CloseWindow` out: the order's place is free.
-                if let Some((close, _)) = r.closed {
-                    self.hub.release(close);
-                }
             }
         }
         self.order_queued(now);

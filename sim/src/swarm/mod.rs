@@ -144,7 +144,6 @@ pub const EXCLUDED_IN_CI: &[Known] = &[
     Known::MgsLostState,
     Known::MgsWithRouter,
     Known::RouterAfterOrder,
-    Known::HeldAfterClose,
     Known::TwoParentHome,
     Known::ClientLostState,
     Known::MgsRestart,
