@@ -1,5 +1,7 @@
-//! The operator commands that talk to a running MGS over HTTP: `vigil status`, `vigil recover`
-//! and `vigil close`.
+//! The operator commands that talk to running MGSes over HTTP: `vigil status`, `vigil recover`
+//! and `vigil close`. Each takes every status holder (`--mgs A,B`): status merges their views
+//! ([`crate::holders`]), and an order goes to each of them, so that no holder keeps a recovery
+//! the others ended or misses one they began.
 
 use std::fmt::Write;
 use std::path::Path;
@@ -9,6 +11,7 @@ use hyper::Method;
 
 use crate::api_token;
 use crate::daemon::mgs::{CloseRequest, RecoverReply, RecoverRequest};
+use crate::holders::{self, HolderView, Holders};
 use crate::http::request;
 use crate::status::{Status, TargetInfo};
 
@@ -55,38 +58,148 @@ async fn call(
     Ok(body)
 }
 
-/// `vigil status`: the table, or the raw JSON.
-pub async fn status(mgs: &str, token_file: &Path, json: bool) -> anyhow::Result<()> {
-    let body = call(Method::GET, &url(mgs, "/api/v1/status"), None, token(token_file, false)?).await?;
-    if json {
-        println!("{body}");
+/// Asks every holder at once; each answer (or failure) in the order given.
+async fn ask_all(
+    mgs: &[String],
+    method: Method,
+    path: &str,
+    body: Option<String>,
+    token: Option<String>,
+) -> Vec<anyhow::Result<String>> {
+    let mut tasks = tokio::task::JoinSet::new();
+    for (k, base) in mgs.iter().enumerate() {
+        let (method, url, body, token) = (method.clone(), url(base, path), body.clone(), token.clone());
+        tasks.spawn(async move { (k, call(method, &url, body, token).await) });
+    }
+    let mut answers: Vec<Option<anyhow::Result<String>>> = mgs.iter().map(|_| None).collect();
+    while let Some(joined) = tasks.join_next().await {
+        if let Ok((k, answer)) = joined {
+            answers[k] = Some(answer);
+        }
+    }
+    answers
+        .into_iter()
+        .map(|a| a.unwrap_or_else(|| Err(anyhow::anyhow!("the request task failed"))))
+        .collect()
+}
+
+/// `vigil status`: the table, or the raw JSON. With several holders: who answered, the merged
+/// view and where the holders disagree; it fails only when none answered.
+pub async fn status(mgs: &[String], token_file: &Path, json: bool) -> anyhow::Result<()> {
+    let token = token(token_file, false)?;
+    if let [one] = mgs {
+        let body = call(Method::GET, &url(one, "/api/v1/status"), None, token).await?;
+        if json {
+            println!("{body}");
+            return Ok(());
+        }
+        let status: Status =
+            serde_json::from_str(&body).context("the MGS sent a status this CLI cannot read")?;
+        print!("{}", render(&status));
         return Ok(());
     }
-    let status: Status = serde_json::from_str(&body).context("the MGS sent a status this CLI cannot read")?;
-    print!("{}", render(&status));
+    let answers = ask_all(mgs, Method::GET, "/api/v1/status", None, token).await;
+    let views = mgs
+        .iter()
+        .zip(answers)
+        .map(|(base, answer)| {
+            let parsed = answer.and_then(|body| {
+                serde_json::from_str::<Status>(&body).context("a status this CLI cannot read")
+            });
+            match parsed {
+                Ok(status) => HolderView { mgs: base.clone(), status: Some(status), error: None },
+                Err(e) => HolderView { mgs: base.clone(), status: None, error: Some(format!("{e:#}")) },
+            }
+        })
+        .collect();
+    let holders = Holders::compare(views);
+    if json {
+        println!("{}", serde_json::to_string_pretty(&holders)?);
+    } else {
+        print!("{}", holders::render(&holders));
+    }
+    if holders.holders.iter().all(|h| h.status.is_none()) {
+        bail!("no status holder answered");
+    }
     Ok(())
 }
 
-/// `vigil recover`: asks the MGS to order every live client to reconnect to `target`.
-pub async fn recover(mgs: &str, token_file: &Path, target: String, addrs: Vec<String>) -> anyhow::Result<()> {
+/// Sends one order request to every holder and prints each one's answer; fails, naming them,
+/// if any holder did not take it.
+async fn order_all(
+    mgs: &[String],
+    token: Option<String>,
+    path: &str,
+    request: String,
+    what: &str,
+) -> anyhow::Result<()> {
+    let answers = ask_all(mgs, Method::POST, path, Some(request), token).await;
+    let mut failed = Vec::new();
+    for (base, answer) in mgs.iter().zip(answers) {
+        let reply = answer.and_then(|body| {
+            serde_json::from_str::<RecoverReply>(&body).context("unexpected answer from the MGS")
+        });
+        match reply {
+            Ok(reply) => println!("{base}: order {} issued: {what}", reply.order_id),
+            Err(e) => {
+                println!("{base}: not issued: {e:#}");
+                failed.push(base.as_str());
+            }
+        }
+    }
+    if !failed.is_empty() {
+        bail!(
+            "{} of {} status holders did not take the order: {}",
+            failed.len(),
+            mgs.len(),
+            failed.join(", ")
+        );
+    }
+    Ok(())
+}
+
+/// The instance a manual order is about when the admin names none: the current Unix time in
+/// seconds, so the same order sent to several holders is one recovery to clients, and a later
+/// `vigil recover` is a new one.
+fn instance_now() -> u32 {
+    let secs = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(1, |d| d.as_secs());
+    u32::try_from(secs).unwrap_or(u32::MAX).max(1)
+}
+
+/// `vigil recover`: asks every holder to order every live client to reconnect to `target`, all
+/// naming one target instance, so clients act once whichever holder's order reaches them first.
+pub async fn recover(
+    mgs: &[String],
+    token_file: &Path,
+    target: String,
+    addrs: Vec<String>,
+    instance: Option<u32>,
+) -> anyhow::Result<()> {
     let token = token(token_file, true)?;
-    let request = serde_json::to_string(&RecoverRequest { target: target.clone(), addrs })?;
-    let body = call(Method::POST, &url(mgs, "/api/v1/recover"), Some(request), token).await?;
-    let reply: RecoverReply = serde_json::from_str(&body).context("unexpected answer from the MGS")?;
-    println!("order {} issued: every live client reconnects to {target}", reply.order_id);
-    println!("follow it with `vigil status --mgs {mgs}`");
-    Ok(())
+    let instance = instance.unwrap_or_else(instance_now);
+    let request = serde_json::to_string(&RecoverRequest { target: target.clone(), addrs, instance })?;
+    let what = format!("every live client reconnects to {target} (instance {instance})");
+    let sent = order_all(mgs, token, "/api/v1/recover", request, &what).await;
+    if sent.is_err() {
+        println!(
+            "send it again to the holders that missed it with `--instance {instance}`: clients act once"
+        );
+    }
+    println!("follow it with `vigil status --mgs {}`", mgs.join(","));
+    sent
 }
 
-/// `vigil close`: asks the MGS to close `target`'s recovery window now.
-pub async fn close(mgs: &str, token_file: &Path, target: String) -> anyhow::Result<()> {
+/// `vigil close`: asks every holder to close `target`'s recovery window now.
+pub async fn close(mgs: &[String], token_file: &Path, target: String) -> anyhow::Result<()> {
     let token = token(token_file, true)?;
     let request = serde_json::to_string(&CloseRequest { target: target.clone() })?;
-    let body = call(Method::POST, &url(mgs, "/api/v1/close"), Some(request), token).await?;
-    let reply: RecoverReply = serde_json::from_str(&body).context("unexpected answer from the MGS")?;
-    println!("order {} issued: {target}'s recovery window closes now", reply.order_id);
-    println!("clients that have not reconnected are evicted; follow it with `vigil status --mgs {mgs}`");
-    Ok(())
+    let what = format!("{target}'s recovery window closes now");
+    let sent = order_all(mgs, token, "/api/v1/close", request, &what).await;
+    println!(
+        "clients that have not reconnected are evicted; follow it with `vigil status --mgs {}`",
+        mgs.join(",")
+    );
+    sent
 }
 
 fn eta(ms: Option<u64>) -> String {

@@ -68,24 +68,30 @@ pub const STATUS: &str = "\
 Examples:
   vigil status
   vigil status --mgs http://mgs01:7471 --json | jq '.targets[].recovery'
+  vigil status --mgs http://mgs01:7471,http://mds01:7471   # several status holders, merged
 
 States: alive, suspect (missed pings), dead (silent past the dead threshold, reported by its
 parent), unreachable (behind a silent router, or part of a mass silence: a partition, not a
-death). Exits non-zero when the MGS cannot be reached.";
+death). With several status holders: which answered, one merged view, and where their views
+disagree. Exits non-zero when no MGS can be reached.";
 
 /// `vigil recover --help`.
 pub const RECOVER: &str = "\
 Examples:
   vigil recover --target testfs-OST0001 --addr 10.1.0.7@o2ib
+  vigil recover --target testfs-OST0001 --mgs http://mgs01:7471,http://mds01:7471
 
 For a target without a Vigil server agent: every live client runs its hook now. Targets with an
 agent need no manual order: their restart starts recovery by itself. Follow it with
-`vigil status`. Sends the token of --token-file (a copy of the MGS's --api-token-file).";
+`vigil status`. With several status holders the order goes to each, naming one target instance
+(printed), so clients act once; it fails naming any holder that did not take it: send the same
+order to that one again with `--instance N`. Sends the token of --token-file (a copy of the MGS's --api-token-file).";
 
 /// `vigil close --help`.
 pub const CLOSE: &str = "\
 Examples:
   vigil close --target testfs-OST0001
+  vigil close --target testfs-OST0001 --mgs http://mgs01:7471,http://mds01:7471
 
 A window stays open while clients the health network cannot see may still be alive: behind a
 router that died or a link that is cut. If they are gone for good, close it: the target's server

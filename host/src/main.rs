@@ -66,9 +66,9 @@ enum Command {
     /// Show the cluster as the MGS sees it.
     #[command(after_long_help = help::STATUS)]
     Status {
-        /// The MGS's HTTP API: a URL or HOST:PORT.
-        #[arg(long, env = "VIGIL_MGS", default_value = ctl::DEFAULT_MGS_URL)]
-        mgs: String,
+        /// The MGS's HTTP API: a URL or HOST:PORT; several status holders separated by commas.
+        #[arg(long, env = "VIGIL_MGS", default_value = ctl::DEFAULT_MGS_URL, value_delimiter = ',')]
+        mgs: Vec<String>,
         /// The admin API token file (a copy of the MGS's, see `vigil keygen --api-token`).
         #[arg(long, value_name = "FILE", env = "VIGIL_API_TOKEN_FILE", default_value = api_token::DEFAULT_TOKEN_FILE)]
         token_file: PathBuf,
@@ -85,9 +85,14 @@ enum Command {
         /// Where clients reconnect (a NID); at most two.
         #[arg(long = "addr", value_name = "NID")]
         addrs: Vec<String>,
-        /// The MGS's HTTP API: a URL or HOST:PORT.
-        #[arg(long, env = "VIGIL_MGS", default_value = ctl::DEFAULT_MGS_URL)]
-        mgs: String,
+        /// The target instance the order is about (default: now, in Unix seconds). Clients act on
+        /// a (target, instance) once: name the instance printed by an earlier `vigil recover` to
+        /// send that same order to a holder that missed it.
+        #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
+        instance: Option<u32>,
+        /// The MGS's HTTP API: a URL or HOST:PORT; several status holders separated by commas.
+        #[arg(long, env = "VIGIL_MGS", default_value = ctl::DEFAULT_MGS_URL, value_delimiter = ',')]
+        mgs: Vec<String>,
         /// The admin API token file (a copy of the MGS's, see `vigil keygen --api-token`).
         #[arg(long, value_name = "FILE", env = "VIGIL_API_TOKEN_FILE", default_value = api_token::DEFAULT_TOKEN_FILE)]
         token_file: PathBuf,
@@ -98,9 +103,9 @@ enum Command {
         /// The target, e.g. testfs-OST0001.
         #[arg(long)]
         target: String,
-        /// The MGS's HTTP API: a URL or HOST:PORT.
-        #[arg(long, env = "VIGIL_MGS", default_value = ctl::DEFAULT_MGS_URL)]
-        mgs: String,
+        /// The MGS's HTTP API: a URL or HOST:PORT; several status holders separated by commas.
+        #[arg(long, env = "VIGIL_MGS", default_value = ctl::DEFAULT_MGS_URL, value_delimiter = ',')]
+        mgs: Vec<String>,
         /// The admin API token file (a copy of the MGS's, see `vigil keygen --api-token`).
         #[arg(long, value_name = "FILE", env = "VIGIL_API_TOKEN_FILE", default_value = api_token::DEFAULT_TOKEN_FILE)]
         token_file: PathBuf,
@@ -139,8 +144,8 @@ async fn run(command: Command) -> anyhow::Result<()> {
         Command::Client(opts) => daemon::member::run_client(opts).await,
         Command::Server(opts) => daemon::member::run_server(opts).await,
         Command::Status { mgs, token_file, json } => ctl::status(&mgs, &token_file, json).await,
-        Command::Recover { target, addrs, mgs, token_file } => {
-            ctl::recover(&mgs, &token_file, target, addrs).await
+        Command::Recover { target, addrs, instance, mgs, token_file } => {
+            ctl::recover(&mgs, &token_file, target, addrs, instance).await
         }
         Command::Close { target, mgs, token_file } => ctl::close(&mgs, &token_file, target).await,
         Command::Demo(opts) => demo::run(opts).await,

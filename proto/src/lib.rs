@@ -27,7 +27,7 @@ pub use ids::{name, nid, Generation, Name, Nid, NodeId, OrderId};
 pub use machine::Machine;
 pub use member::{MemberConfig, MAX_PARENTS};
 pub use mgs::{Mgs, MgsConfig, NodeView, Recovery, MAX_MANUAL_ORDERING, MAX_ORDERING};
-pub use router::{Router, RouterConfig};
+pub use router::{Router, RouterConfig, MAX_UPSTREAMS};
 pub use server::{Server, ServerConfig};
 pub use time::Instant;
 pub use timing::Timing;

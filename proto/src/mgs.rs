@@ -94,7 +94,7 @@ impl MgsConfig {
 pub struct Recovery {
     /// The target.
     pub target: Name,
-    /// The instance recovering (0 for a manual order).
+    /// The instance recovering (for a manual order: the instance the admin named, or 0).
     pub target_generation: Generation,
     /// The `BeginRecovery` order.
     pub order: OrderId,
@@ -421,11 +421,26 @@ impl<S: AsRef<[Slot]> + AsMut<[Slot]>, const R: usize, const T: usize> Mgs<S, R,
     /// recovering, the order is of that instance (with its addresses unless `addrs` names
     /// others): the same recovery ordered again, so a client that reconnected only reports so,
     /// and a client whose reconnect failed carries it out again. Otherwise the instance is
-    /// unknown (0) and every live client reconnects.
+    /// unknown (0) and every live client reconnects ([`Mgs::recover_instance`] names one).
     pub fn recover(
         &mut self,
         now: Instant,
         target: Name,
+        addrs: Vec<Nid, MAX_TARGET_ADDRS>,
+    ) -> Result<OrderId, RecoverError> {
+        self.recover_instance(now, target, Generation(0), addrs)
+    }
+
+    /// [`Mgs::recover`] naming the target instance the order is about when its server does not
+    /// report one. Several status holders given the same instance issue one recovery to
+    /// clients, which act on a `(target, instance)` once, whichever holder's order comes first
+    /// (the `vigil recover` CLI names one instance for every holder it is sent to). Instance 0
+    /// names none: each such order is acted on.
+    pub fn recover_instance(
+        &mut self,
+        now: Instant,
+        target: Name,
+        instance: Generation,
         addrs: Vec<Nid, MAX_TARGET_ADDRS>,
     ) -> Result<OrderId, RecoverError> {
         let grace = self.close_grace_ms();
@@ -440,7 +455,7 @@ impl<S: AsRef<[Slot]> + AsMut<[Slot]>, const R: usize, const T: usize> Mgs<S, R,
         let (generation, addrs) = match recovering {
             Some(s) if addrs.is_empty() => (s.generation, s.addrs.clone()),
             Some(s) => (s.generation, addrs),
-            None => (Generation(0), addrs),
+            None => (instance, addrs),
         };
         let action = Action::BeginRecovery { target: target.clone(), target_generation: generation, addrs };
         self.begin(now, target, generation, action, true).ok_or(RecoverError::Busy)

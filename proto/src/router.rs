@@ -17,7 +17,6 @@ use crate::event::Event;
 use crate::hub::{ChildRouter, Hub};
 use crate::ids::{Generation, Name, NodeId};
 use crate::link::Link;
-use crate::member::MAX_PARENTS;
 use crate::table::{Slot, Table};
 use crate::time::{earliest, Instant};
 use crate::timing::{Timing, RESENDS};
@@ -26,6 +25,10 @@ use crate::wire::{
     HEADER_LEN, MAX_ALTERNATES, MAX_DATAGRAM, MAX_PROGRESS, TAG_LEN,
 };
 use crate::wire::{Order, OrderKeys, StaleParent};
+
+/// Most parents of a router: a router at the top lists every status holder (an MGS on the MGS
+/// node and one on each MDS node of a failover pair), and updates go to each.
+pub const MAX_UPSTREAMS: usize = 3;
 
 /// Most update pages sent to a parent before waiting for its acknowledgement.
 const PAGES_PER_ROUND: u32 = 32;
@@ -38,7 +41,7 @@ pub struct RouterConfig {
     /// Its boot generation (strictly greater on every start).
     pub generation: Generation,
     /// Next hops toward the MGS (routers or MGSes), primary first; updates go to each.
-    pub parents: Vec<Endpoint, MAX_PARENTS>,
+    pub parents: Vec<Endpoint, MAX_UPSTREAMS>,
     /// Cluster keys.
     pub keys: Keyring,
     /// Intervals and thresholds.
@@ -57,7 +60,7 @@ impl RouterConfig {
     pub fn new(
         name: Name,
         generation: Generation,
-        parents: Vec<Endpoint, MAX_PARENTS>,
+        parents: Vec<Endpoint, MAX_UPSTREAMS>,
         keys: Keyring,
     ) -> Self {
         let timing = Timing::default();
@@ -135,7 +138,7 @@ pub struct Router<S, const R: usize = 32, const T: usize = 32> {
     hub: Hub<S, R, T>,
     link: Link,
     name: Name,
-    upstreams: Vec<Upstream, MAX_PARENTS>,
+    upstreams: Vec<Upstream, MAX_UPSTREAMS>,
     settle_until: Instant,
     order_keys: OrderKeys,
     /// The summary last sent up, and so the one the current version stands for.

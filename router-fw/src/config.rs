@@ -16,7 +16,7 @@
 //! | `ip`      | IPv4 address and prefix length | `ip=10.0.2.15/24`              |
 //! | `gateway` | IPv4 address, or `none`        | `gateway=10.0.2.2`             |
 //! | `port`    | UDP port to listen on, not 0   | `port=7000`                    |
-//! | `parent`  | IPv4 `address:port`; repeat for multipath (at most [`MAX_PARENTS`]), primary first; a layer that names any parent replaces the whole list | `parent=10.0.2.2:7001` |
+//! | `parent`  | IPv4 `address:port`; repeat for multipath or for each status holder (at most [`MAX_UPSTREAMS`]), primary first; a layer that names any parent replaces the whole list | `parent=10.0.2.2:7001` |
 //! | `key`     | key id, `:`, 32 bytes in hex   | `key=1:00112233…`              |
 //! | `ping_interval_ms`   | ms; children's ping interval (the router tells its children) | `ping_interval_ms=2000` |
 //! | `update_interval_ms` | ms; the router's updates to its parents | `update_interval_ms=1000` |
@@ -39,7 +39,7 @@ use core::net::{Ipv4Addr, SocketAddrV4};
 use embassy_net::{Ipv4Cidr, StaticConfigV4};
 use vigil_proto::timing::TimingError;
 use vigil_proto::wire::KEY_LEN;
-use vigil_proto::{Endpoint, Name, Timing, MAX_PARENTS};
+use vigil_proto::{Endpoint, Name, Timing, MAX_UPSTREAMS};
 
 /// The build-time layer: the text of `VIGIL_ROUTER_CONFIG` in the environment of the build that
 /// compiled the firmware, or nothing.
@@ -60,7 +60,7 @@ pub struct Config {
     /// UDP port the router listens on, for its children and its parents' replies.
     pub port: u16,
     /// Next hops toward the MGS, primary first.
-    pub parents: heapless::Vec<Endpoint, MAX_PARENTS>,
+    pub parents: heapless::Vec<Endpoint, MAX_UPSTREAMS>,
     /// Id of the cluster key (for rotation).
     pub key_id: u8,
     /// The cluster key itself.
@@ -110,7 +110,7 @@ pub enum ConfigError<'a> {
     UnknownKey(&'a str),
     /// A token's value does not parse, or is out of range.
     BadValue(&'a str),
-    /// More than [`MAX_PARENTS`] parents in one layer.
+    /// More than [`MAX_UPSTREAMS`] parents in one layer.
     TooManyParents,
     /// No layer set this field, and it has no default.
     Missing(Field),
@@ -123,7 +123,7 @@ impl fmt::Display for ConfigError<'_> {
         match self {
             ConfigError::UnknownKey(token) => write!(f, "`{token}`: unknown key"),
             ConfigError::BadValue(token) => write!(f, "`{token}`: bad value"),
-            ConfigError::TooManyParents => write!(f, "more than {MAX_PARENTS} parents"),
+            ConfigError::TooManyParents => write!(f, "more than {MAX_UPSTREAMS} parents"),
             ConfigError::Missing(field) => write!(f, "`{}` is not set", field.key()),
             ConfigError::Timing(e) => write!(f, "timing: {e}"),
         }
@@ -153,7 +153,7 @@ struct Partial {
     address: Option<Ipv4Cidr>,
     gateway: Option<Option<Ipv4Addr>>,
     port: Option<u16>,
-    parents: Option<heapless::Vec<Endpoint, MAX_PARENTS>>,
+    parents: Option<heapless::Vec<Endpoint, MAX_UPSTREAMS>>,
     key: Option<(u8, [u8; KEY_LEN])>,
     timing: Timing,
 }
@@ -199,7 +199,7 @@ impl Config {
 impl Partial {
     fn apply<'a>(&mut self, layer: &'a str) -> Result<(), ConfigError<'a>> {
         // A layer that names parents replaces the list; its first `parent=` starts it afresh.
-        let mut parents: Option<heapless::Vec<Endpoint, MAX_PARENTS>> = None;
+        let mut parents: Option<heapless::Vec<Endpoint, MAX_UPSTREAMS>> = None;
         for token in layer.split_whitespace() {
             let Some((key, value)) = token.split_once('=') else {
                 continue;
@@ -316,9 +316,9 @@ mod tests {
         assert_eq!(Config::from_layers(&[BASE, "key=1:00"]).err(), Some(ConfigError::BadValue("key=1:00")));
         assert_eq!(Config::from_layers(&[BASE]).err(), Some(ConfigError::Missing(Field::Key)));
         assert_eq!(std::format!("{}", ConfigError::Missing(Field::Address)), "`ip` is not set");
-        let three = "parent=1.1.1.1:1 parent=1.1.1.1:2 parent=1.1.1.1:3";
-        assert_eq!(MAX_PARENTS, 2, "update this test");
-        assert_eq!(Config::from_layers(&[BASE, KEY, three]).err(), Some(ConfigError::TooManyParents));
+        let four = "parent=1.1.1.1:1 parent=1.1.1.1:2 parent=1.1.1.1:3 parent=1.1.1.1:4";
+        assert_eq!(MAX_UPSTREAMS, 3, "update this test");
+        assert_eq!(Config::from_layers(&[BASE, KEY, four]).err(), Some(ConfigError::TooManyParents));
     }
 
     #[test]

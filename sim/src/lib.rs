@@ -28,7 +28,7 @@ use vigil_proto::table::Slot;
 use vigil_proto::wire::{Action, Key, Keyring, MAX_DATAGRAM};
 use vigil_proto::{
     ids, Client, ClientConfig, Endpoint, Event, Generation, Instant, MemberConfig, Mgs, MgsConfig, NodeId,
-    OrderId, Router, RouterConfig, Server, ServerConfig, Timing,
+    OrderId, Router, RouterConfig, Server, ServerConfig, Timing, MAX_UPSTREAMS,
 };
 
 pub use rng::Rng;
@@ -437,6 +437,9 @@ impl Net {
         let now = Instant(self.now);
         let node_name = ids::name(name).expect("simulated names are short");
         let parents = |p: &[usize]| -> HVec<Endpoint, 2> { p.iter().map(|&i| self.nodes[i].addr).collect() };
+        let upstreams = |p: &[usize]| -> HVec<Endpoint, MAX_UPSTREAMS> {
+            p.iter().map(|&i| self.nodes[i].addr).collect()
+        };
         let member = |p: &[usize]| MemberConfig {
             name: node_name.clone(),
             generation: Generation(generation),
@@ -453,8 +456,12 @@ impl Net {
                 Machine::Mgs(Box::new(Mgs::new(config, slots(self.mgs_slots), now)))
             }
             Spec::Router { parents: p, slots: n } => {
-                let mut config =
-                    RouterConfig::new(node_name.clone(), Generation(generation), parents(p), cluster_keys());
+                let mut config = RouterConfig::new(
+                    node_name.clone(),
+                    Generation(generation),
+                    upstreams(p),
+                    cluster_keys(),
+                );
                 config.timing = self.timing;
                 config.settle_ms = self.timing.ping_interval_ms + self.timing.ping_interval_ms / 2;
                 let n = if *n == 0 { self.router_slots } else { *n };
@@ -721,15 +728,16 @@ impl Net {
         }
     }
 
-    /// The MGS machine (the first node built with [`Spec::Mgs`]).
+    /// The MGS machine (the first running node built with [`Spec::Mgs`]).
     pub fn mgs(&self) -> &Mgs<Slots> {
         self.nodes
             .iter()
+            .filter(|n| n.up)
             .find_map(|n| match &n.machine {
                 Machine::Mgs(m) => Some(&**m),
                 _ => None,
             })
-            .expect("the network has an MGS")
+            .expect("the network runs an MGS")
     }
 
     /// The MGS's state for the node with this name.

@@ -44,6 +44,15 @@ struct Cli {
     /// Seed: the same seed replays the same run.
     #[arg(long, default_value_t = 1)]
     seed: u64,
+    /// Status holders: MGS instances every top router lists as parents (1 to 3).
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u8).range(1..=3))]
+    holders: u8,
+    /// Stop the first holder mid-recovery (a client hook's time after it ordered the recovery).
+    #[arg(long)]
+    kill_holder: bool,
+    /// Run 1, 2 and 3 holders, and 2 with the first stopped mid-recovery, side by side.
+    #[arg(long)]
+    holders_compare: bool,
     /// Print the figures as JSON.
     #[arg(long)]
     json: bool,
@@ -176,7 +185,31 @@ fn main() -> ExitCode {
         targets: cli.targets.max(1),
         restarting: cli.restarting.clamp(1, cli.targets.max(1)),
         seed: cli.seed,
+        holders: cli.holders.into(),
+        kill_holder: cli.kill_holder,
     };
+    if cli.holders_compare {
+        let runs: Vec<_> = [(1, false), (2, false), (3, false), (2, true)]
+            .into_iter()
+            .map(|(holders, kill_holder)| {
+                let f = scenario::run(&Params { holders, kill_holder, ..params.clone() }).figures;
+                if !cli.json {
+                    eprintln!(
+                        "{holders} holders{}: {} ms wall",
+                        if kill_holder { ", one stopped" } else { "" },
+                        f.wall_ms
+                    );
+                }
+                f
+            })
+            .collect();
+        if cli.json {
+            println!("{}", serde_json::to_string_pretty(&runs).expect("figures serialise"));
+        } else {
+            print!("{}", report::holders_table(&runs));
+        }
+        return ExitCode::SUCCESS;
+    }
     if !cli.sweep {
         let f = scenario::run(&params).figures;
         if cli.json {

@@ -32,6 +32,12 @@ pub struct Params {
     pub restarting: usize,
     /// The seed.
     pub seed: u64,
+    /// Status holders: MGS instances every top router lists as parents (1 to
+    /// [`vigil_proto::MAX_UPSTREAMS`]).
+    pub holders: usize,
+    /// Stop the first holder mid-recovery (a client hook's time after it ordered the recovery,
+    /// while clients reconnect): the others close the window alone.
+    pub kill_holder: bool,
 }
 
 impl Default for Params {
@@ -47,6 +53,8 @@ impl Default for Params {
             targets: 4,
             restarting: 1,
             seed: 1,
+            holders: 1,
+            kill_holder: false,
         }
     }
 }
@@ -159,7 +167,7 @@ pub struct Level {
 pub struct Load {
     /// Length of the measurement, ms.
     pub window_ms: u64,
-    /// Into the MGS.
+    /// Into the MGS (every status holder together: the routers' upstream traffic).
     pub mgs: Rate,
     /// Into each router level.
     pub levels: Vec<Level>,
@@ -167,7 +175,8 @@ pub struct Load {
     pub client_in: Rate,
     /// Out of one client on average.
     pub client_out: Rate,
-    /// Datagrams into the MGS per first-level router per update interval (target: at most 1).
+    /// Datagrams into one status holder per first-level router per update interval (target:
+    /// at most 1).
     pub mgs_datagrams_per_router_per_update: f64,
 }
 
@@ -195,8 +204,14 @@ pub struct Figures {
     pub boot_ms: u64,
     /// Vigil's recovery.
     pub vigil: Times,
-    /// When the MGS issued `CloseWindow` (the server closes its window one hop and a hook later).
+    /// When the first status holder issued `CloseWindow` (the server closes its window one hop
+    /// and a hook later).
     pub mgs_close_ms: Option<u64>,
+    /// Datagrams into the status holders from the restart until every restarted window closed
+    /// (the routers' upstream traffic of the recovery).
+    pub recovery_upstream_datagrams: u64,
+    /// When the first holder was stopped (with `kill_holder`), ms after the restart.
+    pub holder_killed_ms: Option<u64>,
     /// Lustre's imperative recovery.
     pub lustre_ir: Times,
     /// Passive recovery.
@@ -331,6 +346,15 @@ pub fn table(f: &Figures) -> String {
         f.ratios_passive.window_closed,
     );
     let _ = writeln!(s, "(Vigil's MGS ordered CloseWindow at {} ms)", ms(f.mgs_close_ms));
+    if p.holders > 1 {
+        let _ = writeln!(
+            s,
+            "{} status holders; upstream datagrams of the recovery: {}{}",
+            p.holders,
+            f.recovery_upstream_datagrams,
+            f.holder_killed_ms.map_or(String::new(), |t| format!("; the first holder stopped at {t} ms"))
+        );
+    }
     if f.restarted.len() > 1 {
         let _ = writeln!(s, "\n{} targets restarted together; their windows:", f.restarted.len());
         for w in &f.restarted {
@@ -430,6 +454,36 @@ pub fn sweep_table(runs: &[Figures]) -> String {
             f.load.client_in.datagrams_per_s + f.load.client_out.datagrams_per_s,
             f.false_deaths,
             f.wall_ms
+        );
+    }
+    s
+}
+
+/// The holders comparison: one row per run (1, 2, 3 holders, one of two stopped mid-recovery),
+/// with the window and the routers' upstream traffic, and the window against the first row's.
+pub fn holders_table(runs: &[Figures]) -> String {
+    let mut s = String::new();
+    let _ = writeln!(
+        s,
+        "{:<28} {:>9} {:>9} {:>9} {:>11} {:>13} {:>12}",
+        "holders", "closed", "vs first", "mgs.close", "killed at", "up dg/s", "recovery dg"
+    );
+    let first = runs.first().map_or(1, |f| f.vigil.window_closed_ms.max(1));
+    for f in runs {
+        let what = match (f.params.holders, f.params.kill_holder) {
+            (1, _) => "1".to_owned(),
+            (n, false) => n.to_string(),
+            (n, true) => format!("{n}, the first stopped"),
+        };
+        let _ = writeln!(
+            s,
+            "{what:<28} {:>9} {:>8.1}% {:>9} {:>11} {:>13.1} {:>12}",
+            f.vigil.window_closed_ms,
+            (f.vigil.window_closed_ms as f64 / first as f64 - 1.0) * 100.0,
+            ms(f.mgs_close_ms),
+            ms(f.holder_killed_ms),
+            f.load.mgs.datagrams_per_s,
+            f.recovery_upstream_datagrams,
         );
     }
     s

@@ -1,5 +1,6 @@
-//! The scale scenario: a two-level router tree under one MGS, a share of the clients dead, one
-//! target restarting, and Vigil's imperative recovery measured against Lustre's baselines.
+//! The scale scenario: a two-level router tree under one MGS (or several status holders that
+//! every top router lists), a share of the clients dead, one target restarting, and Vigil's
+//! imperative recovery measured against Lustre's baselines.
 //!
 //! Phases, all in one deterministic run:
 //! 1. **boot**: the MGS, routers and servers start at time zero; the servers' targets start
@@ -13,7 +14,12 @@
 //! 4. **restart**: the first target's server (or the first `restarting` ones, at the same
 //!    instant: an OSS failing over all its OSTs) restarts with a new generation; the run ends
 //!    when every restarted window closed (the server carried out `CloseWindow`, or its own
-//!    window ran out). The main figures are the first target's.
+//!    window ran out). The main figures are the first target's. With `kill_holder`, the first
+//!    status holder stops mid-recovery: a client hook's time after it ordered the recovery.
+//!
+//! With several holders, each phase waits until every running holder's view shows it, the
+//! window closes at the first `CloseWindow` the server carried out (whichever holder issued it),
+//! and a live client counts as ordered once when its hook ran once over all the holders' orders.
 //!
 //! From boot to the end, every [`SAMPLE_MS`] the MGS's view is checked for live clients shown
 //! dead (false deaths) and every router's table occupancy is recorded.
@@ -21,11 +27,11 @@
 use std::collections::HashSet;
 
 use vigil_proto::wire::{NodeState, Role};
-use vigil_proto::{Instant, NodeId, OrderId, Timing};
+use vigil_proto::{Instant, Mgs, NodeId, OrderId, Recovery, Timing, MAX_UPSTREAMS};
 
 use crate::baseline::{self, Setting, Timeline};
 use crate::report::{Figures, Level, Load, Occupancy, Params, Rate, Ratios, Spread, Times, Window};
-use crate::{Conditions, Machine, Net, Rng, Spec, Traffic};
+use crate::{Conditions, Machine, Net, OrderLog, Rng, Slots, Spec, Traffic};
 
 /// Ping intervals of quiet over which steady-state traffic is measured.
 pub const STEADY_INTERVALS: u64 = 5;
@@ -44,8 +50,8 @@ fn target_name(k: usize) -> String {
 /// Indices of the scenario's nodes.
 #[derive(Clone, Debug, Default)]
 pub struct Tree {
-    /// The MGS.
-    pub mgs: usize,
+    /// The status holders (MGS instances), every one a parent of every top router.
+    pub holders: Vec<usize>,
     /// Routers per level, top level first.
     pub levels: Vec<Vec<usize>>,
     /// Clients.
@@ -86,11 +92,14 @@ pub fn build(net: &mut Net, p: &Params) -> Tree {
     let per_l1 = l2.div_ceil(l1) * (per_l2 + 1) + p.targets.div_ceil(l1);
     net.mgs_slots = slots_for(p.clients + l1 + l2 + p.targets);
     let mut t = Tree::default();
-    t.mgs = net.add(&t.names.unique("mgs".into()), Spec::Mgs);
+    for h in 0..p.holders.clamp(1, MAX_UPSTREAMS) {
+        let name = if h == 0 { "mgs".to_owned() } else { format!("mgs{h}") };
+        t.holders.push(net.add(&t.names.unique(name), Spec::Mgs));
+    }
     let names = &mut t.names;
     let top: Vec<usize> = (0..l1)
         .map(|a| {
-            let spec = Spec::Router { parents: vec![t.mgs], slots: slots_for(per_l1) };
+            let spec = Spec::Router { parents: t.holders.clone(), slots: slots_for(per_l1) };
             net.add(&names.unique(format!("r{a}")), spec)
         })
         .collect();
@@ -110,6 +119,22 @@ pub fn build(net: &mut Net, p: &Params) -> Tree {
 }
 
 impl Tree {
+    /// The running holders' machines.
+    pub fn running_holders<'a>(&'a self, net: &'a Net) -> impl Iterator<Item = &'a Mgs<Slots>> + 'a {
+        self.holders.iter().filter(|&&h| net.node(h).up).filter_map(|&h| match &net.node(h).machine {
+            Machine::Mgs(m) => Some(&**m),
+            _ => None,
+        })
+    }
+
+    /// Every holder's machine, stopped ones included (their last view).
+    fn every_holder<'a>(&'a self, net: &'a Net) -> impl Iterator<Item = &'a Mgs<Slots>> + 'a {
+        self.holders.iter().filter_map(|&h| match &net.node(h).machine {
+            Machine::Mgs(m) => Some(&**m),
+            _ => None,
+        })
+    }
+
     /// Starts `clients` clients now, spread evenly over the last router level.
     pub fn mount(&mut self, net: &mut Net, clients: usize) {
         let last = self.levels.last().cloned().unwrap_or_default();
@@ -135,11 +160,13 @@ impl Watch {
             return;
         }
         self.next_sample = net.now() + SAMPLE_MS;
-        for v in net.mgs().nodes(Instant(net.now())) {
-            if v.state == NodeState::Dead && v.role == Role::Client {
-                if let Some(&i) = by_id.get(&v.id) {
-                    if net.node(i).up {
-                        self.false_deaths.insert(i);
+        for mgs in tree.running_holders(net) {
+            for v in mgs.nodes(Instant(net.now())) {
+                if v.state == NodeState::Dead && v.role == Role::Client {
+                    if let Some(&i) = by_id.get(&v.id) {
+                        if net.node(i).up {
+                            self.false_deaths.insert(i);
+                        }
                     }
                 }
             }
@@ -221,21 +248,23 @@ pub fn run(p: &Params) -> Outcome {
 
     // 1. Boot: the filesystem first, then the clients.
     net.run_until_true(SAMPLE_MS / 10, PHASE_LIMIT_MS, |net| {
-        let mgs = net.mgs();
-        mgs.recoveries().len() == p.targets && mgs.recoveries().iter().all(|r| r.target_up.is_some())
+        tree.running_holders(net).all(|mgs| {
+            mgs.recoveries().len() == p.targets && mgs.recoveries().iter().all(|r| r.target_up.is_some())
+        })
     });
     tree.mount(&mut net, p.clients);
     let by_id: std::collections::HashMap<NodeId, usize> =
         tree.clients.iter().map(|&i| (NodeId::from_name(&net.node(i).name), i)).collect();
     let others: Vec<(usize, NodeId)> = (0..net.nodes().len())
-        .filter(|&i| i != tree.mgs)
+        .filter(|i| !tree.holders.contains(i))
         .map(|i| (i, NodeId::from_name(&net.node(i).name)))
         .collect();
     let settled = net.run_until_true(SAMPLE_MS, PHASE_LIMIT_MS, |net| {
         watch.sample(net, &tree, &by_id);
         let now = Instant(net.now());
-        let mgs = net.mgs();
-        others.iter().all(|&(_, id)| mgs.node(id, now).is_some_and(|v| v.state == NodeState::Alive))
+        tree.running_holders(net).all(|mgs| {
+            others.iter().all(|&(_, id)| mgs.node(id, now).is_some_and(|v| v.state == NodeState::Alive))
+        })
     });
     let boot_ms = settled.unwrap_or(net.now());
 
@@ -257,9 +286,10 @@ pub fn run(p: &Params) -> Outcome {
         let r = rate(t, steady_ms);
         Rate { datagrams_per_s: r.datagrams_per_s / n, bytes_per_s: r.bytes_per_s / n }
     };
+    let into_holders = sum(&inbound, &tree.holders);
     let load = Load {
         window_ms: steady_ms,
-        mgs: rate(inbound[tree.mgs], steady_ms),
+        mgs: rate(into_holders, steady_ms),
         levels: tree
             .levels
             .iter()
@@ -280,10 +310,11 @@ pub fn run(p: &Params) -> Outcome {
             .collect(),
         client_in: per_client(clients_in),
         client_out: per_client(clients_out),
-        mgs_datagrams_per_router_per_update: rate(inbound[tree.mgs], steady_ms).datagrams_per_s
+        mgs_datagrams_per_router_per_update: rate(into_holders, steady_ms).datagrams_per_s
             * f64::from(net.timing.update_interval_ms)
             / 1_000.0
-            / tree.levels[0].len().max(1) as f64,
+            / tree.levels[0].len().max(1) as f64
+            / tree.holders.len() as f64,
     };
 
     // 3. Deaths.
@@ -302,95 +333,159 @@ pub fn run(p: &Params) -> Outcome {
     net.run_until_true(SAMPLE_MS, PHASE_LIMIT_MS, |net| {
         watch.sample(net, &tree, &by_id);
         let now = Instant(net.now());
-        dead_ids.iter().all(|&id| net.mgs().node(id, now).is_some_and(|v| v.state == NodeState::Dead))
+        tree.running_holders(net).all(|mgs| {
+            dead_ids.iter().all(|&id| mgs.node(id, now).is_some_and(|v| v.state == NodeState::Dead))
+        })
     });
     let live: Vec<usize> = tree.clients.iter().copied().filter(|i| !dead.contains(i)).collect();
 
     // 4. Restart: the first `restarting` targets at the same instant.
     let restarted: Vec<usize> = tree.servers.iter().copied().take(p.restarting.max(1)).collect();
-    let server = restarted[0];
     let restarted_at = net.now();
     let generations: Vec<u32> = restarted.iter().map(|&s| net.node(s).generation + 1).collect();
+    let upstream_before = sum(&net.inbound, &tree.holders);
     for &s in &restarted {
         net.restart(s);
     }
-    let recovery_of = |net: &Net, k: usize| {
+    // Each holder's recovery of the `k`th restarted target's new instance.
+    let recoveries_of = |net: &Net, k: usize| -> Vec<Recovery> {
         let target = target_name(k);
-        net.mgs()
-            .recoveries()
+        tree.every_holder(net)
+            .filter_map(|mgs| {
+                mgs.recoveries()
+                    .iter()
+                    .find(|r| r.target.as_str() == target && r.target_generation.0 == generations[k])
+                    .cloned()
+            })
+            .collect()
+    };
+    // The first `CloseWindow` the server carried out, whichever holder issued it, and when that
+    // holder issued it.
+    let first_close = |net: &Net, k: usize| -> Option<(u64, u64)> {
+        recoveries_of(net, k)
             .iter()
-            .find(|r| r.target.as_str() == target && r.target_generation.0 == generations[k])
-            .cloned()
+            .filter_map(|r| {
+                let (id, at) = r.closed?;
+                Some((net.node(restarted[k]).orders.get(&id)?.done_at?, at.0))
+            })
+            .min()
     };
     let up = |net: &Net, s: usize| match &net.node(s).machine {
         Machine::Server(s) => s.target_state() == vigil_proto::wire::TargetState::Up,
         _ => false,
     };
     let mut up_at: Vec<Option<u64>> = vec![None; restarted.len()];
-    net.run_until_true(10, RESTART_LIMIT_MS, |net| {
-        watch.sample(net, &tree, &by_id);
+    let mut holder_killed_ms = None;
+    let limit = net.now() + RESTART_LIMIT_MS;
+    while net.now() < limit {
+        watch.sample(&net, &tree, &by_id);
         for (k, &s) in restarted.iter().enumerate() {
-            if up_at[k].is_none() && up(net, s) {
+            if up_at[k].is_none() && up(&net, s) {
                 up_at[k] = Some(net.now());
             }
         }
-        up_at.iter().all(Option::is_some)
-    });
+        if up_at.iter().all(Option::is_some) {
+            break;
+        }
+        if p.kill_holder && holder_killed_ms.is_none() && tree.holders.len() > 1 {
+            // Mid-recovery: the first holder ordered it a hook's time ago (clients are
+            // reconnecting), and has not closed it.
+            let first = match &net.node(tree.holders[0]).machine {
+                Machine::Mgs(m) => (m.recoveries().iter())
+                    .find(|r| r.target.as_str() == target_name(0) && r.target_generation.0 == generations[0]),
+                _ => None,
+            };
+            let hook = net.conditions.hook_ms;
+            if first.is_some_and(|r| r.closed.is_none() && net.now() >= r.began.0 + hook) {
+                net.stop(tree.holders[0]);
+                holder_killed_ms = Some(net.now() - restarted_at);
+            }
+        }
+        net.run_for(10);
+    }
     let end_ms = net.now();
+    let recovery_upstream_datagrams = diff(sum(&net.inbound, &tree.holders), upstream_before).datagrams;
     let since = |t: u64| t.saturating_sub(restarted_at);
-    // When each restarted target's window closed: the server's `CloseWindow` done, or its own
-    // time-out (when it came up without one).
+    // The holder whose view the figures show: the one whose `CloseWindow` closed the window,
+    // else the first still running.
+    let shown = |net: &Net, k: usize| -> Option<Recovery> {
+        let all = recoveries_of(net, k);
+        let closer = first_close(net, k)
+            .and_then(|(_, at)| all.iter().find(|r| r.closed.is_some_and(|c| c.1 .0 == at)));
+        closer.cloned().or_else(|| {
+            let target = target_name(k);
+            tree.running_holders(net)
+                .find_map(|mgs| {
+                    mgs.recoveries()
+                        .iter()
+                        .find(|r| r.target.as_str() == target && r.target_generation.0 == generations[k])
+                })
+                .cloned()
+        })
+    };
+    // When each restarted target's window closed: the server's first `CloseWindow` done, or its
+    // own time-out (when it came up without one).
     let windows: Vec<Window> = restarted
         .iter()
         .enumerate()
-        .map(|(k, &s)| {
-            let r = recovery_of(&net, k);
-            let closed = r.as_ref().and_then(|r| r.closed);
-            let done = closed.and_then(|(id, _)| net.node(s).orders.get(&id).and_then(|l| l.done_at));
+        .map(|(k, _)| {
+            let r = shown(&net, k);
+            let close = first_close(&net, k);
+            let mut orders: Vec<OrderId> = recoveries_of(&net, k).iter().map(|r| r.order).collect();
+            orders.sort_unstable();
+            orders.dedup();
             Window {
                 target: target_name(k),
-                closed_ms: since(done.or(up_at[k]).unwrap_or(end_ms)),
-                by_order: done.is_some(),
+                closed_ms: since(close.map(|c| c.0).or(up_at[k]).unwrap_or(end_ms)),
+                by_order: close.is_some(),
                 reconnected: r.as_ref().map_or((0, 0), |r| (r.progress.reconnected, r.progress.live)),
-                last_reconnected_ms: r.as_ref().and_then(|r| {
-                    live.iter().filter_map(|&i| net.node(i).orders.get(&r.order)?.done_at).max().map(since)
-                }),
-                mgs_close_ms: closed.map(|(_, at)| since(at.0)),
+                last_reconnected_ms: live
+                    .iter()
+                    .filter_map(|&i| orders.iter().filter_map(|o| net.node(i).orders.get(o)?.done_at).min())
+                    .max()
+                    .map(since),
+                mgs_close_ms: close.map(|c| since(c.1)),
             }
         })
         .collect();
-    let r = recovery_of(&net, 0);
-    let order_id = r.as_ref().map(|r| r.order).unwrap_or(OrderId::default());
-    let closed = r.as_ref().and_then(|r| r.closed);
-    let window_closed_at =
-        closed.and_then(|(id, _)| net.node(server).orders.get(&id).and_then(|l| l.done_at)).unwrap_or(end_ms);
+    // Every holder's order for this restart: one order to the clients (hooks once per instance).
+    // (Holders that saw the same history number their orders alike: one id, counted once.)
+    let mut order_ids: Vec<OrderId> = recoveries_of(&net, 0).iter().map(|r| r.order).collect();
+    order_ids.sort_unstable();
+    order_ids.dedup();
+    let close = first_close(&net, 0);
+    let window_closed_at = close.map_or(end_ms, |c| c.0);
+    let closed_at = close.map(|c| c.1);
 
-    let mut checks = Checks { closed_by_order: closed.is_some(), ..Checks::default() };
+    let mut checks = Checks { closed_by_order: close.is_some(), ..Checks::default() };
     let mut vigil = Timeline {
-        mgs_knows_ms: r.as_ref().map(|r| since(r.began.0)),
+        mgs_knows_ms: recoveries_of(&net, 0).iter().map(|r| since(r.began.0)).min(),
         window_closed_ms: since(window_closed_at),
         ..Timeline::default()
     };
     for &i in &live {
-        match net.node(i).orders.get(&order_id) {
-            Some(log) if log.events == 1 => {
-                checks.ordered_once += 1;
-                if let Some(t) = log.received_at {
-                    vigil.ordered_ms.push(since(t));
-                }
-                match (log.done_at, closed) {
-                    (Some(done), Some((_, at))) if done <= at.0 => vigil.reconnected_ms.push(since(done)),
-                    (Some(done), _) => {
-                        checks.unfinished_at_close += 1;
-                        vigil.reconnected_ms.push(since(done));
-                    }
-                    (None, _) => checks.unfinished_at_close += 1,
-                }
+        let logs: Vec<&OrderLog> = order_ids.iter().filter_map(|o| net.node(i).orders.get(o)).collect();
+        let events: u32 = logs.iter().map(|l| l.events).sum();
+        if events != 1 {
+            checks.ordered_not_once += 1;
+            continue;
+        }
+        checks.ordered_once += 1;
+        let log = logs.iter().find(|l| l.events == 1).expect("the one event's log");
+        if let Some(t) = log.received_at {
+            vigil.ordered_ms.push(since(t));
+        }
+        match (log.done_at, closed_at) {
+            (Some(done), Some(at)) if done <= at => vigil.reconnected_ms.push(since(done)),
+            (Some(done), _) => {
+                checks.unfinished_at_close += 1;
+                vigil.reconnected_ms.push(since(done));
             }
-            _ => checks.ordered_not_once += 1,
+            (None, _) => checks.unfinished_at_close += 1,
         }
     }
-    checks.dead_ordered = dead.iter().filter(|&&d| net.node(d).orders.contains_key(&order_id)).count();
+    checks.dead_ordered =
+        dead.iter().filter(|&&d| order_ids.iter().any(|o| net.node(d).orders.contains_key(o))).count();
 
     // Baselines: the same clients, conditions and reconnect cost.
     let setting = Setting {
@@ -412,7 +507,9 @@ pub fn run(p: &Params) -> Outcome {
         live_clients: live.len(),
         dead_clients: dead.len(),
         boot_ms,
-        mgs_close_ms: closed.map(|(_, at)| since(at.0)),
+        mgs_close_ms: closed_at.map(since),
+        recovery_upstream_datagrams,
+        holder_killed_ms,
         vigil,
         lustre_ir: ir,
         passive,

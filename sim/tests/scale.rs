@@ -51,3 +51,30 @@ fn many_targets_restarting_together_all_close_by_order() {
         assert_eq!(f.false_deaths, 0);
     }
 }
+
+/// Two and three status holders, and one of two stopped mid-recovery: every live client still
+/// runs its hook once per target instance (whichever holder's order reached it), and the window
+/// closes by order only after every live client reconnected.
+#[test]
+fn several_holders_order_each_client_once_and_one_left_alone_still_closes() {
+    for (holders, kill_holder) in [(2, false), (3, false), (2, true)] {
+        let p = Params { holders, kill_holder, ..small(4) };
+        let out = scenario::run(&p);
+        let (f, c) = (&out.figures, &out.checks);
+        let what = format!("{holders} holders, first stopped: {kill_holder}");
+        assert_eq!(c.ordered_once, f.live_clients, "{what}: {c:?}");
+        assert_eq!(c.ordered_not_once, 0, "{what}: {c:?}");
+        assert_eq!(c.dead_ordered, 0, "{what}: {c:?}");
+        assert!(c.closed_by_order, "{what}: the window closed by its own time-out");
+        assert_eq!(c.unfinished_at_close, 0, "{what}: closed before every live client reconnected");
+        assert_eq!(f.false_deaths, 0, "{what}");
+        assert_eq!(
+            f.holder_killed_ms.is_some(),
+            kill_holder,
+            "{what}: the first holder stopped mid-recovery"
+        );
+        if let Some(killed) = f.holder_killed_ms {
+            assert!(f.vigil.window_closed_ms > killed, "{what}: the stopped holder closed it");
+        }
+    }
+}

@@ -133,11 +133,15 @@ struct Options {
     extra_hosts: &'static [&'static str],
     /// Route r1's subtree through impairment relays (in r1's host): c1..c4 → r1 and r1 → MGS.
     relay: Option<Impairment>,
+    /// A second status holder, `mgs2` on a host of its own: both routers list both MGSes.
+    second_holder: bool,
 }
 
 struct Cluster {
     // Daemons and relays first: they go before the lab that holds their namespaces.
     mgs: Daemon,
+    /// The second status holder, with `Options::second_holder`.
+    mgs2: Option<Daemon>,
     routers: BTreeMap<String, Daemon>,
     clients: BTreeMap<String, Daemon>,
     server: Daemon,
@@ -174,6 +178,9 @@ impl Cluster {
         let clients: Vec<String> = (1..=CLIENTS).map(client_name).collect();
         names.extend(clients.iter().map(String::as_str));
         names.extend(options.extra_hosts);
+        if options.second_holder {
+            names.push("mgs2");
+        }
         let lab = Lab::new(&names).expect("lab");
         let dir = TestDir::new(&format!("faults-{test}"));
         let key = dir.path().join("cluster.key");
@@ -224,14 +231,26 @@ impl Cluster {
         mgs_args.extend(common("mgs"));
         let mut rest = vec!["--listen".into(), upd("mgs"), "--http".into(), format!("127.0.0.1:{HTTP_PORT}")];
         rest.extend(order_key);
-        let mut mgs = daemon("mgs", mgs_args, rest);
+        let mut mgs = daemon("mgs", mgs_args, rest.clone());
         mgs.start();
+        let mgs2 = options.second_holder.then(|| {
+            let mut args = vec!["mgs".to_owned()];
+            args.extend(common("mgs2"));
+            let mut rest = rest.clone();
+            rest[1] = upd("mgs2");
+            let mut d = daemon("mgs2", args, rest);
+            d.start();
+            d
+        });
 
         let mut routers = BTreeMap::new();
         for r in ["r1", "r2"] {
             let mut args = vec!["router".to_owned()];
             args.extend(common(r));
             let mut rest = vec!["--listen".into(), upd(r), "--parent".into(), parent_of(r, "mgs")];
+            if options.second_holder {
+                rest.extend(["--parent".into(), upd("mgs2")]);
+            }
             rest.extend(order_pub.clone());
             let mut d = daemon(r, args, rest);
             d.start();
@@ -276,8 +295,11 @@ impl Cluster {
             d.start();
             client_daemons.insert(name.clone(), d);
         }
-        let cluster = Cluster { mgs, routers, clients: client_daemons, server, relays, lab, dir };
+        let cluster = Cluster { mgs, mgs2, routers, clients: client_daemons, server, relays, lab, dir };
         cluster.wait_all_alive(Duration::from_secs(30)).unwrap_or_else(|e| cluster.fail(&e));
+        if cluster.mgs2.is_some() {
+            cluster.wait_all_alive_at("mgs2", Duration::from_secs(30)).unwrap_or_else(|e| cluster.fail(&e));
+        }
         cluster
     }
 
@@ -292,7 +314,12 @@ impl Cluster {
 
     /// The MGS's status, or `None` while it does not answer.
     fn status(&self) -> Option<Value> {
-        let ns = &self.lab.host("mgs").ns;
+        self.status_at("mgs")
+    }
+
+    /// The status of the holder on host `holder` (`mgs` or `mgs2`).
+    fn status_at(&self, holder: &str) -> Option<Value> {
+        let ns = &self.lab.host(holder).ns;
         let (code, body) =
             netns::http_get(ns, self.http_addr(), "/api/v1/status", Duration::from_secs(2)).ok()?;
         if code != 200 {
@@ -324,10 +351,14 @@ impl Cluster {
     }
 
     fn wait_all_alive(&self, limit: Duration) -> Result<Duration, String> {
+        self.wait_all_alive_at("mgs", limit)
+    }
+
+    fn wait_all_alive_at(&self, holder: &str, limit: Duration) -> Result<Duration, String> {
         let start = Instant::now();
         let names = self.node_names();
-        wait_for("every node alive at the MGS", limit, || {
-            let states = Cluster::states(&self.status()?);
+        wait_for(&format!("every node alive at {holder}"), limit, || {
+            let states = Cluster::states(&self.status_at(holder)?);
             names.iter().all(|n| states.get(n).map(String::as_str) == Some("alive")).then_some(())
         })?;
         Ok(start.elapsed())
@@ -351,8 +382,12 @@ impl Cluster {
 
     /// Waits until the window of the recovery for `generation` is closed; the recovery as shown.
     fn wait_window_closed(&self, generation: u64, limit: Duration) -> Result<Value, String> {
-        wait_for(&format!("the window of {TARGET} generation {generation} closed"), limit, || {
-            let r = Cluster::recovery(&self.status()?, generation)?;
+        self.wait_window_closed_at("mgs", generation, limit)
+    }
+
+    fn wait_window_closed_at(&self, holder: &str, generation: u64, limit: Duration) -> Result<Value, String> {
+        wait_for(&format!("the window of {TARGET} generation {generation} closed at {holder}"), limit, || {
+            let r = Cluster::recovery(&self.status_at(holder)?, generation)?;
             (r["window"] == "closed").then_some(r)
         })
         .map_err(|e| format!("{e} ({})", self.recovery_brief(generation)))
@@ -651,6 +686,130 @@ fn mgs_killed_mid_recovery_recovery_completes_without_duplicates() {
         "MGS SIGKILL mid-recovery: no duplicate hook runs",
         format!("hook runs {:?}", runs.values().collect::<Vec<_>>()),
         runs.values().all(|&n| n == 1),
+    );
+}
+
+/// How many times the server's close hook ran for the target at `generation`.
+fn close_runs(cluster: &Cluster, generation: u64) -> usize {
+    let runs = cluster.hook_runs("s1");
+    runs.iter().filter(|r| r.1 == "close_window" && r.2 == TARGET && r.3 == generation).count()
+}
+
+#[test]
+fn one_of_two_holders_killed_mid_recovery_the_other_closes_alone() {
+    if netns::skip("holder_killed_mid_recovery") {
+        return;
+    }
+    let mut sum = Summary::new("holder_killed_mid_recovery");
+    // Slow reconnections (1 s each) so that the holder dies with the window open.
+    let options = Options { client_hook_tail: "; sleep 1", second_holder: true, ..Options::default() };
+    let mut cluster = Cluster::new("holderkill", options);
+    let start = Instant::now();
+    let generation = cluster.restart_target(Duration::from_secs(20)).unwrap_or_else(|e| cluster.fail(&e));
+    let open =
+        wait_for("a hook running and the window open at both holders", Duration::from_secs(20), || {
+            let started = cluster.runs_for(generation).values().any(|&n| n > 0);
+            let r = Cluster::recovery(&cluster.status()?, generation)?;
+            let r2 = Cluster::recovery(&cluster.status_at("mgs2")?, generation)?;
+            (started && r["window"] == "open" && r2["window"] == "open").then_some(r)
+        })
+        .unwrap_or_else(|e| cluster.fail(&e));
+    cluster.mgs.kill(); // SIGKILL, and it stays down
+    let closed = cluster.wait_window_closed_at("mgs2", generation, Duration::from_secs(30));
+    sum.check(
+        "first holder SIGKILLed mid-recovery: the second closes",
+        format!(
+            "killed at {}/{} reconnected; {}",
+            open["reconnected"],
+            open["live"],
+            match &closed {
+                Ok(r) => format!(
+                    "closed after {} ({}/{} reconnected)",
+                    secs(start.elapsed()),
+                    r["reconnected"],
+                    r["live"]
+                ),
+                Err(e) => e.clone(),
+            }
+        ),
+        closed.as_ref().is_ok_and(|r| r["reconnected"] == r["live"] && r["live"].as_u64() == Some(8)),
+    );
+    let _ = wait_for("the server's close hook ran", Duration::from_secs(20), || {
+        (close_runs(&cluster, generation) > 0).then_some(())
+    });
+    let runs = cluster.runs_for(generation);
+    let closes = close_runs(&cluster, generation);
+    sum.check(
+        "hooks once per target instance",
+        format!("client hook runs {:?}; server close hook runs {closes}", runs.values().collect::<Vec<_>>()),
+        runs.values().all(|&n| n == 1) && closes == 1,
+    );
+}
+
+#[test]
+fn a_holder_cut_off_from_one_router_never_closes_early_the_other_closes_at_once() {
+    if netns::skip("holder_cut_off") {
+        return;
+    }
+    let mut sum = Summary::new("holder_cut_off");
+    let options = Options { second_holder: true, ..Options::default() };
+    let mut cluster = Cluster::new("holdercut", options);
+    let subtree: Vec<String> = (1..=CLIENTS).filter(|&i| router_of(i) == "r1").map(client_name).collect();
+    cluster.lab.cut_between("r1", "mgs2").expect("cut");
+    let cut = wait_for("r1's subtree unreachable at mgs2", Duration::from_secs(30), || {
+        let states = Cluster::states(&cluster.status_at("mgs2")?);
+        subtree.iter().all(|c| states.get(c).map(String::as_str) == Some("unreachable")).then_some(())
+    });
+    sum.check("cut r1 from mgs2: its subtree unreachable there", "", cut.is_ok());
+    let start = Instant::now();
+    let generation = cluster.restart_target(Duration::from_secs(20)).unwrap_or_else(|e| cluster.fail(&e));
+    // The holder with the whole view closes at once.
+    let closed = cluster.wait_window_closed_at("mgs", generation, Duration::from_secs(20));
+    sum.check(
+        "mgs (whole view) closes at once",
+        match &closed {
+            Ok(r) => {
+                format!("after {} ({}/{} reconnected)", secs(start.elapsed()), r["reconnected"], r["live"])
+            }
+            Err(e) => e.clone(),
+        },
+        closed.as_ref().is_ok_and(|r| r["reconnected"] == r["live"] && r["live"].as_u64() == Some(8)),
+    );
+    // The cut-off holder never closes while it cannot see r1's subtree (the target may come up
+    // meanwhile: the other holder's close ended the recovery; an order from mgs2 would show as
+    // a close it issued).
+    let mut early = None;
+    let watch_until = Instant::now() + Duration::from_millis(15 * PING_MS);
+    while Instant::now() < watch_until {
+        if let Some(r) = cluster.status_at("mgs2").and_then(|s| Cluster::recovery(&s, generation)) {
+            if r["window"] == "closed" {
+                early = Some(r);
+                break;
+            }
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    sum.check(
+        "mgs2 (cut off from r1) does not close",
+        format!("{:?}", early.as_ref().map(|r| r.to_string())),
+        early.is_none(),
+    );
+    cluster.lab.heal("r1").expect("heal");
+    cluster.lab.heal("mgs2").expect("heal");
+    let back = cluster.wait_all_alive_at("mgs2", Duration::from_secs(30));
+    let runs = cluster.runs_for(generation);
+    let _ = wait_for("the server's close hook ran", Duration::from_secs(20), || {
+        (close_runs(&cluster, generation) > 0).then_some(())
+    });
+    let closes = close_runs(&cluster, generation);
+    sum.check(
+        "healed: hooks once per target instance",
+        format!(
+            "{}; client hook runs {:?}; server close hook runs {closes}",
+            if back.is_ok() { "all alive at mgs2" } else { "not all alive at mgs2" },
+            runs.values().collect::<Vec<_>>()
+        ),
+        back.is_ok() && runs.values().all(|&n| n == 1) && closes == 1,
     );
 }
 

@@ -17,7 +17,7 @@ use tokio::time::MissedTickBehavior;
 use tracing::{error, info, warn};
 use vigil_proto::mgs::{CloseError, RecoverError};
 use vigil_proto::wire::MAX_TARGET_ADDRS;
-use vigil_proto::{Event, Instant, MgsConfig, Name, OrderId};
+use vigil_proto::{Event, Generation, Instant, MgsConfig, Name, OrderId};
 
 use super::{log_event, ready, Shutdown};
 use crate::api_guard::{Access, Guard};
@@ -90,7 +90,8 @@ async fn recover(commands: Commands<MgsMachine>, body: &[u8]) -> Result<Reply, R
     let (request, target) = target_request(body, |r: &RecoverRequest| &r.target)?;
     let addrs = wire_nids::<MAX_TARGET_ADDRS>(&request.addrs)
         .map_err(|e| Reply::error(StatusCode::BAD_REQUEST, e))?;
-    match commands.ask(move |m, now| m.recover(now, target, addrs)).await {
+    let instance = Generation(request.instance);
+    match commands.ask(move |m, now| m.recover_instance(now, target, instance, addrs)).await {
         Some(Ok(id)) => {
             info!(target = %request.target, order = %order_id(id), "manual recovery ordered");
             Ok(order_reply(id))
@@ -124,6 +125,10 @@ pub struct RecoverRequest {
     /// Where they reconnect (NIDs), at most two.
     #[serde(default)]
     pub addrs: Vec<String>,
+    /// The target instance the order is about: every holder given the same one issues one
+    /// recovery to clients (they act on a target instance once). 0 or absent: none.
+    #[serde(default)]
+    pub instance: u32,
 }
 
 /// The answer to `POST /api/v1/recover` and `POST /api/v1/close`.

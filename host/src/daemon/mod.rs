@@ -13,7 +13,7 @@ use tokio::signal::unix::{signal, SignalKind};
 use tokio::sync::watch;
 use tracing::{debug, info, warn};
 use vigil_proto::wire::{NodeState, OrderKeys};
-use vigil_proto::{Endpoint, Event, MAX_PARENTS};
+use vigil_proto::{Endpoint, Event};
 
 use crate::driver::resolve;
 use crate::hook::order_id;
@@ -84,15 +84,16 @@ pub fn order_keys(paths: &[PathBuf]) -> anyhow::Result<OrderKeys> {
     Ok(keys)
 }
 
-/// Resolves a node's parents, checking there are one or two.
-pub async fn parents(
+/// Resolves a node's parents, checking there are one to `N` (two for a client or server, up to
+/// [`vigil_proto::MAX_UPSTREAMS`] for a router, which lists every status holder).
+pub async fn parents<const N: usize>(
     addrs: &[String],
-) -> anyhow::Result<(Vec<SocketAddr>, heapless::Vec<Endpoint, MAX_PARENTS>)> {
+) -> anyhow::Result<(Vec<SocketAddr>, heapless::Vec<Endpoint, N>)> {
     if addrs.is_empty() {
         anyhow::bail!("missing --parent (or `parents` in the config file)");
     }
-    if addrs.len() > MAX_PARENTS {
-        anyhow::bail!("at most {MAX_PARENTS} parents, got {}", addrs.len());
+    if addrs.len() > N {
+        anyhow::bail!("at most {N} parents, got {}", addrs.len());
     }
     let resolved = resolve(addrs).await?;
     let endpoints = resolved.iter().map(|&a| Endpoint::from(a)).collect();
