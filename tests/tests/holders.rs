@@ -47,10 +47,14 @@ impl Site {
     /// reconnects in 3 s and then leaves its [`done_marker`].
     fn start(test: &str, slow: bool) -> Site {
         let cluster = Cluster::new(test, TIMING);
-        let any = cluster.any_port();
+        let (any, token) = (cluster.any_port(), cluster.api_token_file());
+        let token = token.to_string_lossy();
         let mut holders: Vec<Daemon> = ["mgs-a", "mgs-b"]
             .iter()
-            .map(|name| cluster.daemon(name, "mgs", &["--name", name, "--listen", &any, "--http", &any]))
+            .map(|name| {
+                let args = ["--name", name, "--listen", &any, "--http", &any, "--api-token-file", &token];
+                cluster.daemon(name, "mgs", &args)
+            })
             .collect();
         start_all(holders.iter_mut());
         let tops: Vec<SocketAddr> = holders.iter().map(Daemon::udp).collect();
