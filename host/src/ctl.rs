@@ -143,7 +143,7 @@ async fn order_all(
             Ok(reply) => println!("{base}: order {} issued: {what}", reply.order_id),
             Err(e) => {
                 println!("{base}: not issued: {e:#}");
-                failed.push(base.as_str());
+                failed.push(format!("{base} ({e:#})"));
             }
         }
     }
@@ -158,16 +158,14 @@ async fn order_all(
     Ok(())
 }
 
-/// The instance a manual order is about when the admin names none: the current Unix time in
-/// seconds, so the same order sent to several holders is one recovery to clients, and a later
-/// `vigil recover` is a new one.
-fn instance_now() -> u32 {
-    let secs = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(1, |d| d.as_secs());
-    u32::try_from(secs).unwrap_or(u32::MAX).max(1)
-}
-
 /// `vigil recover`: asks every holder to order every live client to reconnect to `target`, all
 /// naming one target instance, so clients act once whichever holder's order reaches them first.
+///
+/// Without `--instance` the order names instance 0, "unknown": a client acts on every such
+/// order, and the Lustre hook then reconnects without checking the import's instance. With
+/// several holders that would run every client's hook once per holder, so the instance must be
+/// named (the target's Lustre instance, `lctl get_param obdfilter.<target>.instance`, or any
+/// new number for a target without one).
 pub async fn recover(
     mgs: &[String],
     token_file: &Path,
@@ -175,8 +173,16 @@ pub async fn recover(
     addrs: Vec<String>,
     instance: Option<u32>,
 ) -> anyhow::Result<()> {
+    let instance = match instance {
+        Some(instance) => instance,
+        None if mgs.len() == 1 => 0,
+        None => bail!(
+            "{} status holders: name the target instance with --instance N (the target's Lustre \
+             instance, or any new number), so that every holder's order is one recovery to clients",
+            mgs.len()
+        ),
+    };
     let token = token(token_file, true)?;
-    let instance = instance.unwrap_or_else(instance_now);
     let request = serde_json::to_string(&RecoverRequest { target: target.clone(), addrs, instance })?;
     let what = format!("every live client reconnects to {target} (instance {instance})");
     let sent = order_all(mgs, token, "/api/v1/recover", request, &what).await;

@@ -83,9 +83,9 @@ Examples:
 
 For a target without a Vigil server agent: every live client runs its hook now. Targets with an
 agent need no manual order: their restart starts recovery by itself. Follow it with
-`vigil status`. With several status holders the order goes to each, naming one target instance
-(printed), so clients act once; it fails naming any holder that did not take it: send the same
-order to that one again with `--instance N`. Sends the token of --token-file (a copy of the MGS's --api-token-file).";
+`vigil status`. With several status holders the order goes to each and must name the target
+instance (`--instance N`: the target's Lustre instance, or any new number), so clients act once;
+it fails naming any holder that did not take it: send the same order to that one again. Sends the token of --token-file (a copy of the MGS's --api-token-file).";
 
 /// `vigil close --help`.
 pub const CLOSE: &str = "\

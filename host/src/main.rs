@@ -85,9 +85,9 @@ enum Command {
         /// Where clients reconnect (a NID); at most two.
         #[arg(long = "addr", value_name = "NID")]
         addrs: Vec<String>,
-        /// The target instance the order is about (default: now, in Unix seconds). Clients act on
-        /// a (target, instance) once: name the instance printed by an earlier `vigil recover` to
-        /// send that same order to a holder that missed it.
+        /// The target instance the order is about (its Lustre instance, or any new number).
+        /// Clients act on a (target, instance) once. Required with several status holders; alone,
+        /// the default is 0, "unknown": clients act on every such order.
         #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
         instance: Option<u32>,
         /// The MGS's HTTP API: a URL or HOST:PORT; several status holders separated by commas.

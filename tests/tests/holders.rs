@@ -262,7 +262,11 @@ fn a_manual_recover_and_close_reach_every_holder_once() {
     let site = Site::start("holders-manual", true);
     let urls = site.urls();
     let target = "testfs-OST0009";
-    let (exit, out, err) = site.cluster.run(&["recover", "--mgs", &urls, "--target", target]);
+    // Several holders: the admin names the instance (without one the CLI refuses).
+    let (exit, _, err) = site.cluster.run(&["recover", "--mgs", &urls, "--target", target]);
+    assert!(!exit.success() && err.contains("--instance"), "{err}");
+    let (exit, out, err) =
+        site.cluster.run(&["recover", "--mgs", &urls, "--target", target, "--instance", "41"]);
     assert!(exit.success(), "{out}{err}");
     assert_eq!(out.matches("order ").count(), 2, "both holders issued it: {out}");
     // Both holders hold the one manual recovery, about the one instance the CLI named.
@@ -274,7 +278,7 @@ fn a_manual_recover_and_close_reach_every_holder_once() {
         })
         .collect();
     assert_eq!(instances[0], instances[1], "one instance for every holder");
-    assert!(instances[0] > 0, "a named instance");
+    assert_eq!(instances[0], 41, "the instance the admin named");
     let instance = instances[0];
     for c in &site.clients {
         site.cluster
@@ -284,7 +288,8 @@ fn a_manual_recover_and_close_reach_every_holder_once() {
     // `vigil close` reaches both holders: closed while the clients are still reconnecting (3 s
     // each), each holder shows the window closed by an admin.
     let target3 = "testfs-OST000b";
-    let (exit, out, err) = site.cluster.run(&["recover", "--mgs", &urls, "--target", target3]);
+    let (exit, out, err) =
+        site.cluster.run(&["recover", "--mgs", &urls, "--target", target3, "--instance", "43"]);
     assert!(exit.success(), "{out}{err}");
     let (exit, out, err) = site.cluster.run(&["close", "--mgs", &urls, "--target", target3]);
     assert!(exit.success(), "{out}{err}");
