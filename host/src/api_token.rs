@@ -18,9 +18,7 @@
 //! alone, while operators run the CLI from their own accounts and need a credential they can be
 //! handed and have taken back without re-keying every node.
 
-use std::fs::OpenOptions;
-use std::io::Write;
-use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
 use anyhow::{bail, Context};
@@ -107,22 +105,12 @@ pub fn generate(path: &Path, force: bool) -> anyhow::Result<()> {
     let mut secret = [0u8; TOKEN_LEN];
     getrandom::fill(&mut secret).map_err(|e| anyhow::anyhow!("no randomness from the OS: {e}"))?;
     let hex: String = secret.iter().map(|b| format!("{b:02x}")).collect();
-    let mut options = OpenOptions::new();
-    options.write(true).mode(0o600);
-    if force {
-        options.create(true).truncate(true);
-    } else {
-        options.create_new(true);
-    }
-    let mut file = options.open(path).with_context(|| {
-        format!("cannot create token file {} (use --force to replace one)", path.display())
-    })?;
-    // An existing file keeps its old mode on truncation: tighten it.
-    file.set_permissions(std::fs::Permissions::from_mode(0o600))?;
-    writeln!(file, "# Vigil admin API token: the MGS and operators' CLI, mode 0600")?;
-    writeln!(file, "{MAGIC} {FORMAT} {hex}")?;
-    file.sync_all()?;
-    Ok(())
+    crate::key::write_secret(
+        path,
+        force,
+        "# Vigil admin API token: the MGS and operators' CLI, mode 0600",
+        &format!("{MAGIC} {FORMAT} {hex}"),
+    )
 }
 
 #[cfg(test)]

@@ -126,6 +126,12 @@ pub fn generate(path: &Path, id: u8, force: bool) -> anyhow::Result<()> {
     let mut secret = [0u8; KEY_LEN];
     getrandom::fill(&mut secret).map_err(|e| anyhow::anyhow!("no randomness from the OS: {e}"))?;
     let line = KeyLine { id, secret }.render();
+    write_secret(path, force, "# Vigil cluster key: copy to every node, keep it mode 0600", &line)
+}
+
+/// Writes a secret file: a comment line, then `line`, mode 0600, synced; refuses to overwrite
+/// unless `force` (and then tightens an existing file's mode, which truncation keeps).
+pub(crate) fn write_secret(path: &Path, force: bool, comment: &str, line: &str) -> anyhow::Result<()> {
     let mut options = OpenOptions::new();
     options.write(true).mode(0o600);
     if force {
@@ -134,9 +140,8 @@ pub fn generate(path: &Path, id: u8, force: bool) -> anyhow::Result<()> {
         options.create_new(true);
     }
     let mut file = options.open(path).map_err(|e| cannot_create(path, &e))?;
-    // An existing file keeps its old mode on truncation: tighten it.
     file.set_permissions(std::fs::Permissions::from_mode(0o600))?;
-    writeln!(file, "# Vigil cluster key: copy to every node, keep it mode 0600")?;
+    writeln!(file, "{comment}")?;
     writeln!(file, "{line}")?;
     file.sync_all()?;
     Ok(())
