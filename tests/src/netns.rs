@@ -17,7 +17,7 @@
 //! Needs root, `ip` (iproute2) and `nft` (nftables); [`unavailable`] says what is missing.
 
 use std::fs::File;
-use std::io::{self, Read, Write};
+use std::io::{self, Write};
 use std::net::{Ipv4Addr, SocketAddr, TcpStream};
 use std::os::fd::AsRawFd;
 use std::process::{Command, Output, Stdio};
@@ -373,45 +373,7 @@ pub fn http_with(
     json: Option<&str>,
     timeout: Duration,
 ) -> io::Result<(u16, String)> {
-    let mut stream = connect(ns, addr, timeout)?;
-    stream.set_read_timeout(Some(timeout))?;
-    stream.set_write_timeout(Some(timeout))?;
-    let mut request = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
-    for (name, value) in headers {
-        request.push_str(&format!("{name}: {value}\r\n"));
-    }
-    if let Some(body) = json {
-        request.push_str(&format!("Content-Type: application/json\r\nContent-Length: {}\r\n", body.len()));
-    }
-    request.push_str("\r\n");
-    request.push_str(json.unwrap_or(""));
-    stream.write_all(request.as_bytes())?;
-    let mut response = Vec::new();
-    stream.read_to_end(&mut response)?;
-    let response = String::from_utf8_lossy(&response);
-    let (head, body) = response.split_once("\r\n\r\n").ok_or_else(|| io::Error::other("no HTTP header"))?;
-    let code = head
-        .split_whitespace()
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .ok_or_else(|| io::Error::other(format!("bad status line in {head:?}")))?;
-    let body = if head.to_ascii_lowercase().contains("transfer-encoding: chunked") {
-        dechunk(body)?
-    } else {
-        body.to_owned()
-    };
-    Ok((code, body))
-}
-
-fn dechunk(mut body: &str) -> io::Result<String> {
-    let mut out = String::new();
-    loop {
-        let (size, rest) = body.split_once("\r\n").ok_or_else(|| io::Error::other("bad chunk"))?;
-        let size = usize::from_str_radix(size.trim(), 16).map_err(|_| io::Error::other("bad chunk size"))?;
-        if size == 0 {
-            return Ok(out);
-        }
-        out.push_str(rest.get(..size).ok_or_else(|| io::Error::other("short chunk"))?);
-        body = rest.get(size + 2..).unwrap_or("");
-    }
+    let request = crate::http::compose(addr, method, path, headers, json);
+    let response = crate::http::exchange(connect(ns, addr, timeout)?, &request, timeout)?;
+    Ok((response.code, response.body))
 }
