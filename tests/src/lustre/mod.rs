@@ -1,0 +1,95 @@
+//! A model of Lustre's recovery, shared by every process of a test through one world file, and
+//! reached the way real tools reach Lustre: the `lctl` binary of this crate (`src/bin/lctl.rs`),
+//! put on the daemons' `PATH` under the name `lctl`, with `LUSTRE_MODEL_WORLD` naming the world
+//! file and `LUSTRE_MODEL_NODE` the node it runs on.
+//!
+//! It models what Vigil's hooks depend on, as lustre-release implements it (read there, not
+//! copied):
+//!
+//! - **Client imports** (`lustre/ptlrpc/import.c`, `ptlrpc_import_recovery_state_machine`):
+//!   CONNECTING → REPLAY (requests to replay) → REPLAY_LOCKS → REPLAY_WAIT → RECOVER → FULL, or
+//!   EVICTED. A reconnected client whose target still waits for others sits in REPLAY (its first
+//!   replay is queued by the target) or REPLAY_LOCKS (nothing to replay, lock replay queued); only
+//!   the reply to its final ping (`completed_replay_interpret`) takes it to FULL. An import that
+//!   nobody tells reconnects on its own when its pinger notices ([`Settings::pinger_s`]), and a
+//!   connect to a NID where the target does not serve moves on to the next failover NID after
+//!   the connect time-out (`import_select_connection`).
+//! - **Reconnects** (`lustre/ptlrpc/recover.c`, `ptlrpc_recover_import`): `lctl --device D
+//!   recover [nid]` is synchronous (async=0): it returns when the import left recovery, or
+//!   fails after `obd_timeout`. Writing `connection=<nid>::<instance>` to `<type>.<dev>.import`
+//!   (`lprocfs_import_seq_write`, `lustre/obdclass/lprocfs_status.c`) reconnects asynchronously,
+//!   and only when the import is connected to an instance other than `<instance>`.
+//! - **Target recovery** (`lustre/ldlm/ldlm_lib.c`, `target_recovery_thread`): a mount bumps the
+//!   target's `instance` and restores the clients of `last_rcvd` by UUID only
+//!   (`tgt_clients_data_init`: no NID until they connect). Stage 0
+//!   (`target_recovery_overseer(check_for_recovery_ready)`) ends when connected + evicted ≥
+//!   recoverable clients, on abort, or when the timer started at the first connect
+//!   (`target_start_recovery_timer`) expires (then the stale clients are evicted,
+//!   `class_disconnect_stale_exports`). Request replays, lock replays and the final pings held
+//!   on `obd_final_req_queue` are answered only after it; the model then finishes them at once.
+//!   A client that is not in `last_rcvd` is refused (-EBUSY) until recovery ends.
+//! - **Eviction** (`evict_client_store` via `lprocfs_evict_client_seq_write`): `evict_client=
+//!   uuid:<uuid>`, `nid:<nid>` or a bare UUID. Evicting a stale client counts toward stage 0
+//!   (`class_export_recovery_cleanup`, `lustre/obdclass/genops.c`); a stale client has no NID,
+//!   so `nid:` cannot reach it. Evicting a connected client drops its queued replays.
+//!   `abort_recovery` (`target_stop_recovery_thread`) evicts every client that has not sent its
+//!   final ping, connected or not, and drops their replays.
+//! - **Status** (`lprocfs_recovery_status_seq_show`): `recovery_status` with status
+//!   (INACTIVE, RECOVERING, COMPLETE), connected_clients x/y, req_replay_clients,
+//!   lock_repay_clients (sic), completed_clients, evicted_clients, time_remaining;
+//!   `recovery_stale_clients` (the UUIDs still awaited), `instance`, `exports.<nid>.uuid`.
+//!
+//! Its rooms: `world` ([`World`]: the shared file and the test's hand: mounts, writes, crashes),
+//! `client` (mounts and the import state machine), `target` (exports, stale clients, the
+//! recovery stages), `params` (what `lctl dl` and `get_param` print) and `lctl` (the commands).
+//!
+//! What it leaves out: transaction numbers and ordering, version-based recovery, locks beyond a
+//! count, the MGS and its IR notifications, LNet itself. Time is the wall clock, and the world
+//! moves on lazily: every access through [`World::with`] first runs [`World::step`].
+
+mod client;
+mod lctl;
+mod params;
+mod target;
+mod world;
+
+#[cfg(test)]
+mod tests;
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use serde::{Deserialize, Serialize};
+
+pub use client::{Import, ImportState, Mount, Node};
+pub use lctl::{run_lctl, LctlError};
+pub use target::{Export, ExportState, Recovery, Target};
+pub use world::World;
+
+/// The environment variable naming the world file.
+pub const WORLD_VAR: &str = "LUSTRE_MODEL_WORLD";
+/// The environment variable naming the node an `lctl` runs on.
+pub const NODE_VAR: &str = "LUSTRE_MODEL_NODE";
+
+/// Lustre's time constants, in seconds.
+#[derive(Clone, Copy, Debug, Serialize, Deserialize)]
+pub struct Settings {
+    /// `obd_timeout` (100 s): the most a synchronous `recover` waits.
+    pub obd_timeout_s: u64,
+    /// The recovery window from the first connect (150 s with IR's soft window).
+    pub recovery_window_s: u64,
+    /// How long an import that nobody told takes to notice its target restarted (its pinger).
+    pub pinger_s: u64,
+    /// How long a connect to a NID where the target does not serve takes to time out.
+    pub connect_timeout_s: u64,
+}
+
+impl Default for Settings {
+    fn default() -> Settings {
+        Settings { obd_timeout_s: 100, recovery_window_s: 150, pinger_s: 75, connect_timeout_s: 5 }
+    }
+}
+
+/// The wall clock in ms since the epoch.
+pub fn now_ms() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
+}

@@ -1,0 +1,107 @@
+//! What `lctl dl` and `lctl get_param` show: devices and parameters, rendered as Lustre's
+//! `lprocfs` files print them.
+
+use super::{ExportState, Import, Settings, Target, World};
+
+impl World {
+    /// Devices of `node` as `lctl dl` lists them: (type, name, uuid).
+    pub(super) fn devices(&self, node: &str) -> Vec<(String, String, String)> {
+        let mut out = Vec::new();
+        let Some(n) = self.nodes.get(node) else { return out };
+        for m in &n.mounts {
+            for i in &m.imports {
+                out.push((i.kind.clone(), format!("{}-{}-{}", i.target, i.kind, m.sb), m.uuid.clone()));
+            }
+        }
+        for (name, t) in &self.targets {
+            if t.server.as_deref() == Some(node) {
+                out.push((Target::param_type(name).to_owned(), name.clone(), format!("{name}_UUID")));
+            }
+        }
+        out
+    }
+
+    /// Every parameter `node` has, with its value.
+    pub(super) fn params(&self, node: &str, now: u64) -> Vec<(String, String)> {
+        let mut out = Vec::new();
+        let Some(n) = self.nodes.get(node) else { return out };
+        for m in &n.mounts {
+            for i in &m.imports {
+                let dev = format!("{}-{}-{}", i.target, i.kind, m.sb);
+                out.push((format!("{}.{dev}.import", i.kind), import_text(&dev, i)));
+                out.push((format!("{}.{dev}.uuid", i.kind), m.uuid.clone()));
+            }
+        }
+        for (name, t) in self.targets.iter().filter(|(_, t)| t.server.as_deref() == Some(node)) {
+            let p = format!("{}.{name}", Target::param_type(name));
+            out.push((format!("{p}.instance"), t.instance.to_string()));
+            out.push((format!("{p}.recovery_status"), recovery_text(t, self.settings, now)));
+            let stale: Vec<&str> = (t.exports.iter())
+                .filter(|(_, e)| e.state == ExportState::Stale && t.recovering())
+                .map(|(u, _)| u.as_str())
+                .collect();
+            out.push((format!("{p}.recovery_stale_clients"), stale.join("\n")));
+            for (uuid, e) in &t.exports {
+                if let (Some(nid), ExportState::Connected) = (&e.nid, e.state) {
+                    out.push((format!("{p}.exports.{nid}.uuid"), uuid.clone()));
+                }
+            }
+        }
+        out
+    }
+}
+
+/// `lprocfs_import_seq_show`, the fields hooks read.
+pub(super) fn import_text(dev: &str, i: &Import) -> String {
+    format!(
+        "import:\n    name: {dev}\n    target: {}_UUID\n    state: {}\n    instance: {}\n    \
+         connection:\n       failover_nids: [ {} ]\n       current_connection: {}\n",
+        i.target,
+        i.state.name(),
+        i.instance,
+        i.failover.join(", "),
+        i.current
+    )
+}
+
+/// `lprocfs_recovery_status_seq_show`.
+pub(super) fn recovery_text(t: &Target, settings: Settings, now: u64) -> String {
+    let Some(r) = &t.recovery else { return "status: INACTIVE\n".to_owned() };
+    let start_s = r.start_ms.unwrap_or(0) / 1000;
+    if let Some(done) = r.done_ms {
+        let duration = done.saturating_sub(r.start_ms.unwrap_or(done)) / 1000;
+        return format!(
+            "status: COMPLETE\nrecovery_start: {start_s}\nrecovery_duration: {duration}\n\
+             completed_clients: {}/{}\nreplayed_requests: {}\nevicted_clients: {}\nVBR: DISABLED\nIR: ENABLED\n",
+            r.recoverable - r.evicted.min(r.recoverable),
+            r.recoverable,
+            r.replayed,
+            r.evicted,
+        );
+    }
+    let connected = t.count(ExportState::Connected);
+    let req = t.exports.values().filter(|e| e.state == ExportState::Connected && e.queued > 0).count();
+    let remaining = r.start_ms.map_or(settings.recovery_window_s, |s| {
+        (s + settings.recovery_window_s * 1000).saturating_sub(now) / 1000
+    });
+    format!(
+        "status: RECOVERING\nrecovery_start: {start_s}\ntime_remaining: {remaining}\n\
+         connected_clients: {connected}/{}\nreq_replay_clients: {req}\nlock_repay_clients: {connected}\n\
+         completed_clients: 0\nevicted_clients: {}\nreplayed_requests: 0\nqueued_requests: {}\n\
+         next_transno: 0\nVBR: DISABLED\nIR: ENABLED\n",
+        r.recoverable,
+        r.evicted,
+        t.exports.values().map(|e| e.queued).sum::<u32>(),
+    )
+}
+
+/// `*` matches any run of characters (NIDs have dots, so not per component).
+pub(super) fn glob(pattern: &str, name: &str) -> bool {
+    match pattern.split_once('*') {
+        None => pattern == name,
+        Some((head, tail)) => {
+            let Some(rest) = name.strip_prefix(head) else { return false };
+            (0..=rest.len()).any(|i| rest.is_char_boundary(i) && glob(tail, &rest[i..]))
+        }
+    }
+}

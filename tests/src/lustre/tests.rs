@@ -1,0 +1,124 @@
+//! Unit tests of the model against the behaviour each source function gives.
+
+use super::lctl::ENOENT;
+use super::*;
+
+const OST: &str = "testfs-OST0000";
+
+fn args(s: &str) -> Vec<String> {
+    s.split_whitespace().map(str::to_owned).collect()
+}
+
+/// A server with the OST and three clients, each with one replay pending; then a restart.
+fn restarted() -> (World, u64) {
+    let mut w = World::default();
+    let now = 1_000_000;
+    w.add_node("oss1", &["10.0.0.7@tcp"]);
+    w.mount_target(OST, "oss1", now);
+    for c in ["c1", "c2", "c3"] {
+        w.add_node(c, &[&format!("10.0.1.{}@tcp", &c[1..])]);
+        w.mount_client(c, &format!("uuid-{c}"), &[(OST, &["10.0.0.7@tcp"])], now);
+        w.write(c, OST, 1);
+    }
+    assert!(w.nodes.values().all(|n| n.mounts.iter().all(|m| m.imports[0].state == ImportState::Full)));
+    w.crash("oss1");
+    w.nodes.get_mut("oss1").expect("oss1").up = true;
+    w.mount_target(OST, "oss1", now);
+    (w, now)
+}
+
+fn reconnect(w: &mut World, c: &str, now: u64) {
+    let dev = w.devices(c)[0].1.clone();
+    let instance = w.targets[OST].instance;
+    let out =
+        w.lctl(c, &args(&format!("set_param osc.{dev}.import=connection=10.0.0.7@tcp::{instance}")), now);
+    assert!(out.is_ok(), "{out:?}");
+}
+
+#[test]
+fn a_missing_client_holds_everyone_in_replay_until_it_is_evicted() {
+    let (mut w, now) = restarted();
+    reconnect(&mut w, "c1", now);
+    reconnect(&mut w, "c2", now);
+    for c in ["c1", "c2"] {
+        assert_eq!(w.import(c, OST).map(|i| i.state), Some(ImportState::Replay), "{c} waits in REPLAY");
+    }
+    let status = w.lctl("oss1", &args(&format!("get_param -n obdfilter.{OST}.recovery_status")), now);
+    assert!(status.as_ref().is_ok_and(|s| s.contains("connected_clients: 2/3")), "{status:?}");
+    let stale = w.lctl("oss1", &args(&format!("get_param -n obdfilter.{OST}.recovery_stale_clients")), now);
+    assert_eq!(stale.ok().as_deref(), Some("uuid-c3\n"));
+    // A stale client has no NID: nid: cannot reach it; uuid: can.
+    let _ = w.lctl("oss1", &args(&format!("set_param obdfilter.{OST}.evict_client=nid:10.0.1.3@tcp")), now);
+    assert!(w.targets[OST].recovering());
+    let _ = w.lctl("oss1", &args(&format!("set_param obdfilter.{OST}.evict_client=uuid:uuid-c3")), now);
+    let r = w.targets[OST].recovery.clone().expect("recovery");
+    assert!(r.done_ms.is_some() && r.evicted == 1 && r.replayed == 2 && r.lost == 0, "{r:?}");
+    for c in ["c1", "c2"] {
+        assert_eq!(w.import(c, OST).map(|i| i.state), Some(ImportState::Full));
+    }
+}
+
+#[test]
+fn an_import_nobody_tells_reconnects_when_its_pinger_notices() {
+    let (mut w, now) = restarted();
+    w.crash("c3");
+    w.step(now + 74_000);
+    assert_eq!(w.import("c1", OST).map(|i| (i.state, i.instance)), Some((ImportState::Full, 1)));
+    w.step(now + 75_000);
+    assert_eq!(w.import("c1", OST).map(|i| (i.state, i.instance)), Some((ImportState::Replay, 2)));
+}
+
+#[test]
+fn abort_recovery_evicts_connected_clients_and_drops_their_replays() {
+    let (mut w, now) = restarted();
+    reconnect(&mut w, "c1", now);
+    assert!(w.lctl("oss1", &args(&format!("--device {OST} abort_recovery")), now).is_ok());
+    let r = w.targets[OST].recovery.clone().expect("recovery");
+    assert!(r.aborted && r.lost == 1 && r.evicted == 3, "{r:?}");
+    assert_eq!(w.import("c1", OST).map(|i| i.state), Some(ImportState::Evicted));
+}
+
+#[test]
+fn the_timer_runs_from_the_first_connect() {
+    let (mut w, now) = restarted();
+    w.settings.pinger_s = 10_000;
+    w.step(now + 1_000_000);
+    assert!(w.targets[OST].recovering(), "no timer before a client connects");
+    let later = now + 1_000_000;
+    reconnect(&mut w, "c1", later);
+    w.step(later + 149_000);
+    assert!(w.targets[OST].recovering());
+    w.step(later + 150_000);
+    let r = w.targets[OST].recovery.clone().expect("recovery");
+    assert!(r.timed_out && r.evicted == 2, "{r:?}");
+}
+
+#[test]
+fn the_async_reconnect_skips_an_import_already_on_that_instance() {
+    let (mut w, now) = restarted();
+    reconnect(&mut w, "c1", now);
+    let dev = w.devices("c1")[0].1.clone();
+    let before = w.import("c1", OST).cloned().expect("import");
+    reconnect(&mut w, "c1", now);
+    assert_eq!(w.import("c1", OST).map(|i| i.state), Some(before.state));
+    // An unknown NID: the write succeeds, the import is left disconnected (as Lustre does).
+    let bad = w.lctl("c1", &args(&format!("set_param osc.{dev}.import=connection=10.9.9.9@tcp::3")), now);
+    assert!(bad.is_ok());
+    assert_eq!(w.import("c1", OST).map(|i| i.state), Some(ImportState::Disconn));
+    let bad = w.lctl("c1", &args(&format!("--device {dev} recover 10.9.9.9@tcp")), now);
+    assert!(bad.is_err_and(|e| e.errno == ENOENT));
+}
+
+#[test]
+fn get_param_prints_names_unless_bare_and_globs_across_dots() {
+    let (mut w, now) = restarted();
+    reconnect(&mut w, "c1", now);
+    let out = w.lctl("oss1", &args(&format!("get_param obdfilter.{OST}.exports.*.uuid")), now);
+    assert_eq!(
+        out.ok().as_deref(),
+        Some(format!("obdfilter.{OST}.exports.10.0.1.1@tcp.uuid=uuid-c1\n").as_str())
+    );
+    let out = w.lctl("c1", &args("get_param osc.*.import"), now).expect("import");
+    assert!(out.starts_with("osc.testfs-OST0000-osc-ffff") && out.contains(".import=\nimport:\n"), "{out}");
+    assert!(w.lctl("c1", &args("get_param osc.nothing.import"), now).is_err_and(|e| e.errno == ENOENT));
+}
