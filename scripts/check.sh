@@ -5,6 +5,7 @@
 #     end-to-end tests with real processes)
 #   - the simulator's swarm over 500 seeds (exits non-zero on any invariant violated)
 #   - vigil-proto without std for a Cortex-M target (no_std, no alloc)
+#   - the .deb and .rpm packages: the .deb installed, its units verified (scripts/test-packages.sh)
 #   - every board's release image (and its size), router-fw's checks and tests
 #
 # Every step runs even when an earlier one fails; the failed steps are listed at the end and the
@@ -13,8 +14,10 @@
 # Needs Rust (rustup, stable) with rustfmt and clippy, the Cortex-M targets (thumbv7em-none-eabihf,
 # thumbv6m-none-eabi) and binutils. Optional, each suite skipping with one line naming the
 # Debian package when its tool is missing: gcc (the C library test), chromium (the web view),
-# qemu-system-arm (firmware in QEMU), and root with iproute2 and nftables (the network-namespace
-# fault suite). `.ci/run` installs all of it and sets VIGIL_*_REQUIRED=1 so nothing skips in CI.
+# qemu-system-arm (firmware in QEMU), prometheus (promtool on /metrics), root with iproute2 and
+# nftables (the network-namespace fault suite), and root with dpkg and rpm (the packages: the
+# .deb is installed and purged again). `.ci/run` installs all of it and sets VIGIL_*_REQUIRED=1
+# so nothing skips in CI.
 # Set VIGIL_SKIP_BOARDS=1 to skip the firmware builds while iterating on host code.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -43,7 +46,8 @@ optional gcc gcc "the C library test"
 optional chromium chromium "the web view test"
 optional qemu-system-arm qemu-system-arm "the firmware-in-QEMU tests"
 optional nft nftables "the network-namespace fault suite"
-[ "$(id -u)" = 0 ] || echo "note: not root: the network-namespace fault suite will skip"
+optional rpmbuild rpm "the .rpm package"
+[ "$(id -u)" = 0 ] || echo "note: not root: the network-namespace fault suite and the package install test will skip"
 
 step "fmt" cargo fmt --all -- --check
 step "clippy (host workspace)" cargo clippy --workspace --all-targets --locked -- -D warnings
@@ -54,6 +58,7 @@ step "vigil-proto, no_std, thumbv7em-none-eabihf (build)" \
   cargo build -p vigil-proto --no-default-features --target thumbv7em-none-eabihf --locked
 step "vigil-proto, no_std, thumbv7em-none-eabihf (clippy)" \
   cargo clippy -p vigil-proto --no-default-features --target thumbv7em-none-eabihf --locked -- -D warnings
+step "packages: .deb installed and its units verified, .rpm inspected" scripts/test-packages.sh
 if [ "${VIGIL_SKIP_BOARDS:-0}" != 1 ]; then
   step "boards and router-fw" boards/build-all.sh --check
 else
