@@ -13,7 +13,7 @@ use crate::api_token;
 use crate::daemon::mgs::{CloseRequest, RecoverReply, RecoverRequest};
 use crate::holders::{self, HolderView, Holders};
 use crate::http::request;
-use crate::status::{Status, TargetInfo};
+use crate::status::{LustreInfo, Status, TargetInfo};
 
 /// The MGS API unless told otherwise.
 pub const DEFAULT_MGS_URL: &str = "http://127.0.0.1:7471";
@@ -242,6 +242,29 @@ fn recovery_line(t: &TargetInfo) -> String {
     )
 }
 
+/// Lustre's view of a target's recovery, as a line under the target's row.
+fn lustre_line(l: &LustreInfo) -> String {
+    let mut line = match l.status.as_str() {
+        "INACTIVE" => "Lustre: no recovery (no client to recover)".to_owned(),
+        "COMPLETE" => format!(
+            "Lustre: COMPLETE in {} s, {}/{} recovered, {} evicted",
+            l.duration_s, l.connected, l.recoverable, l.evicted
+        ),
+        status => format!(
+            "Lustre: {status}, {}/{} connected, {} evicted, {} stale",
+            l.connected, l.recoverable, l.evicted, l.stale
+        ),
+    };
+    if l.partial {
+        let _ = write!(
+            line,
+            "; partial: waits for {} client(s) Vigil does not know, left to Lustre's timer",
+            l.stale
+        );
+    }
+    line
+}
+
 /// The readable status: counts per state, routers and their subtrees, nodes not alive, targets.
 pub fn render(status: &Status) -> String {
     let mut out = String::new();
@@ -292,6 +315,9 @@ pub fn render(status: &Status) -> String {
         let _ = writeln!(out, "\nTARGET                           STATE        GEN   RECOVERY");
         for t in &status.targets {
             let _ = writeln!(out, "{:<32} {:<12} {:<5} {}", t.name, t.state, t.generation, recovery_line(t));
+            if let Some(l) = &t.lustre {
+                let _ = writeln!(out, "{:<51} {}", "", lustre_line(l));
+            }
         }
     }
     out
@@ -343,9 +369,20 @@ mod tests {
                     eta_ms: Some(1500),
                     elapsed_ms: 1500,
                 }),
+                lustre: Some(LustreInfo {
+                    status: "RECOVERING".into(),
+                    recoverable: 6,
+                    connected: 4,
+                    evicted: 1,
+                    stale: 1,
+                    partial: true,
+                    duration_s: 0,
+                }),
             }],
         };
         let text = render(&status);
+        assert!(text.contains("Lustre: RECOVERING, 4/6 connected, 1 evicted, 1 stale"), "{text}");
+        assert!(text.contains("partial: waits for 1 client(s) Vigil does not know"), "{text}");
         assert!(text.contains("alive 1, suspect 0, dead 1, unreachable 0"), "{text}");
         assert!(text.contains("c2") && !text.contains("c1 "), "{text}");
         assert!(text.contains("2/4 reconnected (50%)") && text.contains("eta 1.5 s"), "{text}");

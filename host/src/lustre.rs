@@ -25,7 +25,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use tracing::warn;
-use vigil_proto::wire::TargetState;
+use vigil_proto::wire::{LustrePhase, LustreRecovery, TargetState};
 use vigil_proto::{Generation, NodeId, Server};
 
 use crate::driver::Commands;
@@ -58,25 +58,96 @@ pub async fn run(args: &[String]) -> anyhow::Result<Option<String>> {
     Ok(out.status.success().then(|| String::from_utf8_lossy(&out.stdout).into_owned()))
 }
 
-/// The target as Lustre reports it on this server: `(instance, state)`, or `None` when it is
-/// not mounted here.
-pub async fn read(target: &str) -> anyhow::Result<Option<(Generation, TargetState)>> {
+/// The target as Lustre reports it on this server.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Reading {
+    /// Its `instance`, bumped on every mount.
+    pub instance: Generation,
+    /// What Vigil reports of it: recovering while Lustre recovers, else up.
+    pub state: TargetState,
+    /// Lustre's own view of its recovery, shown beside Vigil's.
+    pub view: LustreRecovery,
+}
+
+/// The target as Lustre reports it on this server, or `None` when it is not mounted here.
+pub async fn read(target: &str) -> anyhow::Result<Option<Reading>> {
     let p = param_prefix(target);
     let args = ["get_param", "-n", &format!("{p}.instance"), &format!("{p}.recovery_status")];
     let Some(text) = run(&args.map(str::to_owned)).await? else { return Ok(None) };
-    Ok(parse(&text))
+    let Some(mut reading) = parse(&text) else { return Ok(None) };
+    if matches!(reading.view.phase, LustrePhase::Recovering | LustrePhase::Waiting) {
+        // One UUID a line (`recovery_stale_clients`); a Lustre without the file counts none.
+        let args = ["get_param".to_owned(), "-n".to_owned(), format!("{p}.recovery_stale_clients")];
+        let stale = run(&args).await?.unwrap_or_default();
+        reading.view.stale = stale.lines().filter(|l| !l.trim().is_empty()).count() as u32;
+    }
+    Ok(Some(reading))
 }
 
-/// `<instance>\n<recovery_status>` into `(instance, state)`.
-fn parse(text: &str) -> Option<(Generation, TargetState)> {
+impl Reading {
+    /// Hands the reading to the server's machine: the instance and state it follows, and
+    /// Lustre's view it relays.
+    pub fn hand_to(self, server: &mut Server, now: vigil_proto::Instant) {
+        server.follow_target(now, self.instance, self.state);
+        server.report_lustre(now, Some(self.view));
+    }
+}
+
+/// `<instance>\n<recovery_status>` (`lprocfs_recovery_status_seq_show`) into a reading, with no
+/// stale client counted yet.
+fn parse(text: &str) -> Option<Reading> {
     let mut lines = text.lines();
     let instance = lines.next()?.trim().parse::<u32>().ok()?;
-    let status = lines.find_map(|l| l.strip_prefix("status:")).map(str::trim)?;
+    let fields: Vec<(&str, &str)> =
+        lines.filter_map(|l| l.split_once(':')).map(|(k, v)| (k.trim(), v.trim())).collect();
+    let field = |key: &str| fields.iter().find(|(k, _)| *k == key).map(|(_, v)| *v);
+    let number = |key: &str| field(key).and_then(|v| v.parse::<u32>().ok()).unwrap_or(0);
+    // `x/y`: x, y.
+    let ratio = |key: &str| {
+        let (x, y) = field(key)?.split_once('/')?;
+        Some((x.trim().parse::<u32>().ok()?, y.trim().parse::<u32>().ok()?))
+    };
     // RECOVERING, or WAITING / WAITING_FOR_CLIENTS (an MDT waiting for its peers); COMPLETE or
     // INACTIVE (nothing to recover) is up.
-    let state =
-        if matches!(status, "COMPLETE" | "INACTIVE") { TargetState::Up } else { TargetState::Recovering };
-    Some((Generation(instance), state))
+    let phase = match field("status")? {
+        "INACTIVE" => LustrePhase::Inactive,
+        "COMPLETE" => LustrePhase::Complete,
+        s if s.starts_with("WAITING") => LustrePhase::Waiting,
+        _ => LustrePhase::Recovering,
+    };
+    let state = match phase {
+        LustrePhase::Inactive | LustrePhase::Complete => TargetState::Up,
+        _ => TargetState::Recovering,
+    };
+    let view = match phase {
+        LustrePhase::Inactive => {
+            LustreRecovery { phase, recoverable: 0, connected: 0, evicted: 0, stale: 0, duration_s: 0 }
+        }
+        // completed_clients is the recoverable ones less those evicted (obd_stale_clients).
+        LustrePhase::Complete => {
+            let (completed, recoverable) = ratio("completed_clients").unwrap_or((0, 0));
+            LustreRecovery {
+                phase,
+                recoverable,
+                connected: completed,
+                evicted: recoverable.saturating_sub(completed),
+                stale: 0,
+                duration_s: number("recovery_duration"),
+            }
+        }
+        _ => {
+            let (connected, recoverable) = ratio("connected_clients").unwrap_or((0, 0));
+            LustreRecovery {
+                phase,
+                recoverable,
+                connected,
+                evicted: number("evicted_clients"),
+                stale: 0,
+                duration_s: 0,
+            }
+        }
+    };
+    Some(Reading { instance: Generation(instance), state, view })
 }
 
 /// The target's exports as `lctl get_param <prefix>.exports.*.uuid` prints them: (UUID, NID).
@@ -210,19 +281,25 @@ pub async fn follow(target: String, mut exports: Exports, commands: Commands<Ser
             tokio::time::sleep(POLL).await;
         }
         let sent = match read(&target).await {
-            Ok(Some((instance, state))) => {
+            Ok(Some(reading)) => {
                 failing = false;
                 match read_exports(&target).await {
                     Ok(seen) => {
-                        if let Err(e) = exports.update(seen, state) {
+                        if let Err(e) = exports.update(seen, reading.state) {
                             warn!(target, "cannot write the exports snapshot: {e}");
                         }
                     }
                     Err(e) => warn!(target, "cannot read the exports: {e:#}"),
                 }
-                commands.send(move |m: &mut Server, now| m.follow_target(now, instance, state)).await
+                commands.send(move |m: &mut Server, now| reading.hand_to(m, now)).await
             }
-            Ok(None) => commands.send(|m: &mut Server, now| m.set_target_state(now, TargetState::Down)).await,
+            Ok(None) => {
+                let down = |m: &mut Server, now| {
+                    m.set_target_state(now, TargetState::Down);
+                    m.report_lustre(now, None);
+                };
+                commands.send(down).await
+            }
             Err(e) => {
                 if !failing {
                     warn!(target, "cannot read the target from Lustre: {e:#}");
@@ -242,12 +319,33 @@ mod tests {
     use super::*;
 
     #[test]
-    fn instance_and_status_give_the_reported_state() {
-        let recovering = "7\nstatus: RECOVERING\nrecovery_start: 1700000000\ntime_remaining: 140\n";
-        assert_eq!(parse(recovering), Some((Generation(7), TargetState::Recovering)));
-        assert_eq!(parse("7\nstatus: COMPLETE\n"), Some((Generation(7), TargetState::Up)));
-        assert_eq!(parse("3\nstatus: INACTIVE\n"), Some((Generation(3), TargetState::Up)));
-        assert_eq!(parse("3\nstatus: WAITING_FOR_CLIENTS\n"), Some((Generation(3), TargetState::Recovering)));
+    fn instance_and_status_give_the_reported_state_and_lustres_view() {
+        let state = |text: &str| parse(text).map(|r| (r.instance, r.state));
+        let recovering = "7\nstatus: RECOVERING\nrecovery_start: 1700000000\ntime_remaining: 140\n\
+                          connected_clients: 5/6\nreq_replay_clients: 5\nevicted_clients: 0\n";
+        assert_eq!(state(recovering), Some((Generation(7), TargetState::Recovering)));
+        let view = parse(recovering).map(|r| r.view);
+        assert_eq!(
+            view,
+            Some(LustreRecovery {
+                phase: LustrePhase::Recovering,
+                recoverable: 6,
+                connected: 5,
+                evicted: 0,
+                stale: 0,
+                duration_s: 0
+            })
+        );
+        // Once complete, the evicted are the recoverable ones that did not complete.
+        let complete = "7\nstatus: COMPLETE\nrecovery_start: 1700000000\nrecovery_duration: 3\n\
+                        completed_clients: 5/6\nreplayed_requests: 10\n";
+        assert_eq!(state(complete), Some((Generation(7), TargetState::Up)));
+        let view =
+            parse(complete).map(|r| (r.view.phase, r.view.connected, r.view.evicted, r.view.duration_s));
+        assert_eq!(view, Some((LustrePhase::Complete, 5, 1, 3)));
+        assert_eq!(state("3\nstatus: INACTIVE\n"), Some((Generation(3), TargetState::Up)));
+        assert_eq!(state("3\nstatus: WAITING_FOR_CLIENTS\n"), Some((Generation(3), TargetState::Recovering)));
+        assert_eq!(parse("3\nstatus: WAITING\n").map(|r| r.view.phase), Some(LustrePhase::Waiting));
         assert_eq!(parse("x\nstatus: COMPLETE\n"), None);
         assert_eq!(parse("3\n"), None);
         assert_eq!(param_prefix("testfs-MDT0000"), "mdt.testfs-MDT0000");

@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use std::fmt::Write;
 
 use serde::{Deserialize, Serialize};
-use vigil_proto::wire::{NodeState, Role, TargetState};
+use vigil_proto::wire::{LustrePhase, LustreRecovery, NodeState, Role, TargetState};
 use vigil_proto::{Counters, Instant, NodeId, Recovery};
 
 use crate::driver::MgsMachine;
@@ -129,6 +129,53 @@ pub struct TargetInfo {
     pub addrs: Vec<String>,
     /// Its current or last recovery.
     pub recovery: Option<RecoveryInfo>,
+    /// Lustre's own view of its recovery, when its server follows Lustre (`vigil server
+    /// --lustre`).
+    #[serde(default)]
+    pub lustre: Option<LustreInfo>,
+}
+
+/// A target's recovery as Lustre reports it (`recovery_status`, `recovery_stale_clients`),
+/// beside Vigil's [`RecoveryInfo`].
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LustreInfo {
+    /// `INACTIVE`, `WAITING`, `RECOVERING` or `COMPLETE`, as `recovery_status` says.
+    pub status: String,
+    /// Clients to recover (those of `last_rcvd` at the mount).
+    pub recoverable: u32,
+    /// Of them, those connected again (once complete: those that completed).
+    pub connected: u32,
+    /// Clients evicted during the recovery.
+    pub evicted: u32,
+    /// Clients Lustre still waits for: neither connected nor evicted.
+    pub stale: u32,
+    /// Vigil's window is closed and Lustre still waits for stale clients: clients Vigil does
+    /// not know (no agent, refused by a full table), since at the close every live client Vigil
+    /// knows had reconnected and the dead ones it knows were evicted. They are left to Lustre's
+    /// own timer.
+    pub partial: bool,
+    /// Seconds the recovery took, once complete.
+    pub duration_s: u32,
+}
+
+/// `recovery` is Vigil's newest of the target, which counts only if it is of `instance`.
+fn lustre_info(view: &LustreRecovery, instance: u32, recovery: Option<&RecoveryInfo>) -> LustreInfo {
+    let status = match view.phase {
+        LustrePhase::Inactive => "INACTIVE",
+        LustrePhase::Waiting => "WAITING",
+        LustrePhase::Recovering => "RECOVERING",
+        LustrePhase::Complete => "COMPLETE",
+    };
+    let vigil_closed = recovery.is_some_and(|r| r.window == "closed" && r.target_generation == instance);
+    LustreInfo {
+        status: status.to_owned(),
+        recoverable: view.recoverable,
+        connected: view.connected,
+        evicted: view.evicted,
+        stale: view.stale,
+        partial: vigil_closed && view.phase == LustrePhase::Recovering && view.stale > 0,
+        duration_s: view.duration_s,
+    }
 }
 
 /// A recovery's progress.
@@ -306,13 +353,15 @@ pub fn snapshot(mgs: &MgsMachine, name: &str, now: Instant) -> Status {
         .targets()
         .map(|t| {
             let s = &t.status;
+            let recovery = recoveries.iter().find(|r| r.target == s.target).map(info);
             TargetInfo {
                 name: s.target.as_str().to_owned(),
                 state: target_state_str(mgs.target_state(t, now)).to_owned(),
                 generation: s.generation.0,
                 server: Some(name_of(t.server)),
                 addrs: s.addrs.iter().map(|a| a.as_str().to_owned()).collect(),
-                recovery: recoveries.iter().find(|r| r.target == s.target).map(info),
+                lustre: s.lustre.as_ref().map(|v| lustre_info(v, s.generation.0, recovery.as_ref())),
+                recovery,
             }
         })
         .collect();
@@ -326,6 +375,7 @@ pub fn snapshot(mgs: &MgsMachine, name: &str, now: Instant) -> Status {
                 server: None,
                 addrs: Vec::new(),
                 recovery: Some(recovery),
+                lustre: None,
             });
         }
     }
@@ -483,6 +533,7 @@ mod tests {
                     eta_ms: None,
                     elapsed_ms: 100,
                 }),
+                lustre: None,
             }],
         };
         let text = render_metrics(&status, &counters);

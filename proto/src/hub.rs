@@ -18,7 +18,7 @@ use crate::wire::{
     ReplyStatus, Role, TargetStatus, Totals, Update, MAX_ALTERNATES, MAX_DELTAS, MAX_PROGRESS,
     MAX_REPLY_ORDERS,
 };
-use crate::wire::{Action, OrderReport, Outcome, TargetReport, MAX_REPORTS, MAX_TARGET_REPORTS};
+use crate::wire::{Action, OrderReport, Outcome, TargetReport, TargetState, MAX_REPORTS, MAX_TARGET_REPORTS};
 
 /// Most orders a parent holds (and repeats) at once: one per target, a newer order for the same
 /// target superseding the older. Sixteen targets can recover at once (an OSS failing over all
@@ -485,11 +485,21 @@ impl<S: AsRef<[Slot]> + AsMut<[Slot]>, const R: usize, const T: usize> Hub<S, R,
         self.urgent = true;
     }
 
-    /// Records a target's status; true if it changed.
+    /// Records a target's status; true if it changed. A failover pair has two servers that
+    /// report one target, and the one where it is not mounted reports it down: that report
+    /// never hides the other server's (up or recovering), or the record would flip between the
+    /// two at every ping. The partner takes the record over once it reports the target mounted.
     fn set_target(&mut self, server: NodeId, status: TargetStatus) -> bool {
         let record = TargetReport { server, status };
         match self.targets.iter_mut().find(|t| t.status.target == record.status.target) {
             Some(t) if *t == record => false,
+            Some(t)
+                if t.server != server
+                    && record.status.state == TargetState::Down
+                    && t.status.state != TargetState::Down =>
+            {
+                false
+            }
             Some(t) => {
                 *t = record;
                 self.urgent = true;

@@ -12,7 +12,7 @@ use crate::ids::{Generation, Name, Nid, NodeId, OrderId};
 use crate::member::{Member, MemberConfig};
 use crate::time::{earliest, Instant};
 use crate::wire::OrderKeys;
-use crate::wire::{Action, Endpoint, Role, TargetState, TargetStatus, MAX_TARGET_ADDRS};
+use crate::wire::{Action, Endpoint, LustreRecovery, Role, TargetState, TargetStatus, MAX_TARGET_ADDRS};
 
 /// A server's configuration.
 #[derive(Clone, Debug)]
@@ -49,6 +49,7 @@ impl Server {
             state: TargetState::Recovering,
             addrs: config.addrs,
             window_ms: config.window_ms,
+            lustre: None,
         });
         let window_ms = config.window_ms;
         Server { member, window_ms, window_ends: Some(now.after(u64::from(window_ms))), closing: None }
@@ -145,6 +146,15 @@ impl Server {
         self.closing = None;
         self.window_ends = (state == TargetState::Recovering).then(|| now.after(u64::from(self.window_ms)));
         self.member.ping_now(now);
+    }
+
+    /// Lustre's own view of the target's recovery, as its server reads it now: relayed at once
+    /// when it changed (a few times per recovery), so the status shows it beside Vigil's.
+    pub fn report_lustre(&mut self, now: Instant, view: Option<LustreRecovery>) {
+        if let Some(t) = self.member.target.as_mut().filter(|t| t.lustre != view) {
+            t.lustre = view;
+            self.member.ping_now(now);
+        }
     }
 
     // ----- outputs ------------------------------------------------------------------------

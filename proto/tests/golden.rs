@@ -14,8 +14,8 @@
 //! | --------------------------------------------------------------------- | ----: |
 //! | Ping, client, name already confirmed, no reports (the steady state)   |    40 |
 //! | Ping, client, with a 20-byte name, no reports                         |    61 |
-//! | Ping, server, named, 16 reports, target status with 2 NIDs            |   212 |
-//! | Ping, worst case (32-byte names, 16 reports, 2 × 48-byte NIDs)        |   395 |
+//! | Ping, server, named, 16 reports, target status with 2 NIDs            |   213 |
+//! | Ping, worst case (32-byte names, 16 reports, 2 × 48-byte NIDs)        |   422 |
 //! | PingReply, accepted, 0 orders                                         |    40 |
 //! | PingReply, accepted, 2 orders (BeginRecovery with 2 NIDs, CloseWindow)|   243 |
 //! | PingReply, worst case (refused, 4 IPv6 alternates, 2 worst orders)    |   552 |
@@ -30,9 +30,10 @@
 
 use vigil_proto::ids::{name, nid, Generation, Name, Nid, NodeId, OrderId};
 use vigil_proto::wire::{
-    self, Action, Endpoint, Header, Key, Keyring, Kind, Message, NodeDelta, NodeState, Order, OrderProgress,
-    OrderReport, Outcome, PathReport, Ping, PingReply, ReplyStatus, Role, Signature, TargetReport,
-    TargetState, TargetStatus, Totals, Update, HEADER_LEN, MAX_DATAGRAM, MAX_DELTAS, MAX_REPORTS, TAG_LEN,
+    self, Action, Endpoint, Header, Key, Keyring, Kind, LustrePhase, LustreRecovery, Message, NodeDelta,
+    NodeState, Order, OrderProgress, OrderReport, Outcome, PathReport, Ping, PingReply, ReplyStatus, Role,
+    Signature, TargetReport, TargetState, TargetStatus, Totals, Update, HEADER_LEN, MAX_DATAGRAM, MAX_DELTAS,
+    MAX_REPORTS, TAG_LEN,
 };
 
 const SENDER: NodeId = NodeId(0x1122_3344);
@@ -140,6 +141,7 @@ fn target(state: TargetState, addrs: &[&str]) -> TargetStatus {
         state,
         addrs: addrs.iter().map(|a| addr(a)).collect(),
         window_ms: 300_000,
+        lustre: None,
     }
 }
 
@@ -156,11 +158,11 @@ fn client_ping() -> Ping {
 
 #[test]
 fn header_and_typical_ping_match_the_spec_by_hand() {
-    // Header: "VG", version 2, kind 1, sender/generation/sequence little-endian, key id 1.
+    // Header: "VG", version 3, kind 1, sender/generation/sequence little-endian, key id 1.
     // Body (postcard): Role::Client = variant 0; 2000 = varint d0 0f; home = 01; name None = 00;
     // reports: length 0; target None = 00.
     let bytes = encode(&Message::Ping(client_ping()));
-    assert_eq!(&bytes[..HEADER_LEN], &unhex("5647 02 01 44332211 07000000 2a000000 01")[..]);
+    assert_eq!(&bytes[..HEADER_LEN], &unhex("5647 03 01 44332211 07000000 2a000000 01")[..]);
     assert_eq!(&bytes[HEADER_LEN..bytes.len() - TAG_LEN], &unhex("00 d00f 01 00 00 00")[..]);
     // The tag is HMAC-SHA256 over header and body, truncated to its first 16 bytes.
     use hmac::{Hmac, Mac};
@@ -174,9 +176,9 @@ fn header_and_typical_ping_match_the_spec_by_hand() {
 fn ping_client_typical() {
     golden(
         Message::Ping(client_ping()),
-        "5647020144332211070000002a00000001 \
+        "5647030144332211070000002a00000001 \
         00d00f01000000 \
-        b43b6321154774e0b307f7eed3f681ba",
+        797274e1a248d08bb319ed655bd6a361",
     );
 }
 
@@ -196,9 +198,9 @@ fn ping_client_named_with_reports() {
     };
     golden(
         Message::Ping(ping),
-        "5647020144332211070000002a00000001 \
+        "5647030144332211070000002a00000001 \
         00d00f00010563303030310303010003020103ac020200 \
-        3f6d3fda948fd7dcccf825f9a96d939d",
+        adf30f9dc2a072fc6560b3a88831b4d2",
     );
 }
 
@@ -212,10 +214,10 @@ fn ping_server_target_up() {
     };
     golden(
         Message::Ping(ping),
-        "5647020144332211070000002a00000001 \
+        "5647030144332211070000002a00000001 \
         01d00f0101046f73733100010e7465737466732d4f5354303030310500010d31 \
-        302e312e302e37406f326962e0a712 \
-        8c119645fa2c03d7e6ffe7b164c20e3e",
+        302e312e302e37406f326962e0a71200 \
+        2a49caa6b6e8cf12ac0380b7fd513268",
     );
 }
 
@@ -228,10 +230,31 @@ fn ping_server_target_recovering() {
     };
     golden(
         Message::Ping(ping),
-        "5647020144332211070000002a00000001 \
+        "5647030144332211070000002a00000001 \
         01d00f010000010e7465737466732d4f5354303030310501020d31302e312e30 \
-        2e37406f3269620d5b666430303a3a375d3a393838e0a712 \
-        3a5aa70e1493e6f09688c47d07381a6c",
+        2e37406f3269620d5b666430303a3a375d3a393838e0a71200 \
+        3ee9bb1bbab5c207937922dbeb36aa5b",
+    );
+}
+
+#[test]
+fn ping_server_with_lustres_view() {
+    let lustre = LustreRecovery {
+        phase: LustrePhase::Recovering,
+        recoverable: 6,
+        connected: 5,
+        evicted: 0,
+        stale: 1,
+        duration_s: 0,
+    };
+    let target = TargetStatus { lustre: Some(lustre), ..target(TargetState::Recovering, &["10.1.0.7@o2ib"]) };
+    let ping = Ping { role: Role::Server, target: Some(target), ..client_ping() };
+    golden(
+        Message::Ping(ping),
+        "5647030144332211070000002a00000001 \
+        01d00f010000010e7465737466732d4f5354303030310501010d31302e312e30 \
+        2e37406f326962e0a71201020605000100 \
+        1b405415ac14632632e46c72f919ee75",
     );
 }
 
@@ -240,9 +263,9 @@ fn ping_server_target_down() {
     let ping = Ping { role: Role::Server, target: Some(target(TargetState::Down, &[])), ..client_ping() };
     golden(
         Message::Ping(ping),
-        "5647020144332211070000002a00000001 \
-        01d00f010000010e7465737466732d4f535430303031050200e0a712 \
-        e6c92f0271db395a4108a7c4682c37d4",
+        "5647030144332211070000002a00000001 \
+        01d00f010000010e7465737466732d4f535430303031050200e0a71200 \
+        86546b09fdd14706e2d6c313b4a75fda",
     );
 }
 
@@ -251,9 +274,9 @@ fn ping_router_role() {
     let ping = Ping { role: Role::Router, interval_ms: 1000, name: Some(n("r1")), ..client_ping() };
     golden(
         Message::Ping(ping),
-        "5647020144332211070000002a00000001 \
+        "5647030144332211070000002a00000001 \
         02e80701010272310000 \
-        cb786c282a4e3aaa1ffb755f5cf2e22a",
+        10966215498e7a5fc5a7987bbfc548da",
     );
 }
 
@@ -265,9 +288,9 @@ fn reply(status: ReplyStatus) -> PingReply {
 fn reply_accepted() {
     golden(
         Message::PingReply(reply(ReplyStatus::Accepted)),
-        "5647020244332211070000002a00000001 \
+        "5647030244332211070000002a00000001 \
         d00f000000 \
-        e09b368110d5aa9ae81e41e9bdaa3790",
+        97e1a99bd5a79df1887d8bb43f9a630e",
     );
 }
 
@@ -275,9 +298,9 @@ fn reply_accepted() {
 fn reply_unknown_with_ack() {
     golden(
         Message::PingReply(PingReply { ack: 17, ..reply(ReplyStatus::Unknown) }),
-        "5647020244332211070000002a00000001 \
+        "5647030244332211070000002a00000001 \
         d00f011100 \
-        2734b960ebea161bd299848ac44c95ff",
+        d900a4697936198c34882d87a865175e",
     );
 }
 
@@ -285,9 +308,9 @@ fn reply_unknown_with_ack() {
 fn reply_stale_names_the_newest_generation() {
     golden(
         Message::PingReply(reply(ReplyStatus::Stale { newest: Generation(300) })),
-        "5647020244332211070000002a00000001 \
+        "5647030244332211070000002a00000001 \
         d00f03ac020000 \
-        6e691b4746c4d5bc12f13dc6935b4654",
+        e14775b0f7bc7356ba928d7ff635e656",
     );
 }
 
@@ -299,9 +322,9 @@ fn reply_refused_with_v4_and_v6_alternates() {
     ];
     golden(
         Message::PingReply(reply(ReplyStatus::Refused { alternates: alternates.into_iter().collect() })),
-        "5647020244332211070000002a00000001 \
-            d00f0202000a000002d83601fd000000000000000000000000000001d8360000 \
-            025d63100dcc4996092be6b23b99516a",
+        "5647030244332211070000002a00000001 \
+        d00f0202000a000002d83601fd000000000000000000000000000001d8360000 \
+        e9727b5daad6affc1379ebc98e8863e3",
     );
 }
 
@@ -310,7 +333,7 @@ fn reply_with_two_orders() {
     let orders = [begin_recovery(), close_window()].into_iter().collect();
     golden(
         Message::PingReply(PingReply { orders, ..reply(ReplyStatus::Accepted) }),
-        "5647020244332211070000002a00000001 \
+        "5647030244332211070000002a00000001 \
         d00f0000020301000e7465737466732d4f53543030303105020d31302e312e30 \
         2e37406f3269620d31302e312e302e38406f3269620140414243444546474849 \
         4a4b4c4d4e4f505152535455565758595a5b5c5d5e5f60616263646566676869 \
@@ -318,7 +341,7 @@ fn reply_with_two_orders() {
         2d4f5354303030310501f8acd1910101404142434445464748494a4b4c4d4e4f \
         505152535455565758595a5b5c5d5e5f606162636465666768696a6b6c6d6e6f \
         707172737475767778797a7b7c7d7e7f \
-        992f1d6997513381cf614e37c2006065",
+        344a35ba799b207eeb15469b7ca0b01e",
     );
 }
 
@@ -340,9 +363,9 @@ fn empty_update() -> Update {
 fn update_empty() {
     golden(
         Message::Update(empty_update()),
-        "5647020344332211070000002a00000001 \
+        "5647030344332211070000002a00000001 \
         e8070000000000000000000000 \
-        5e9e19a65bf9416aa3b48a9e6b80af28",
+        fc38f59e6611508d72fead146c443496",
     );
 }
 
@@ -406,12 +429,12 @@ fn update_every_state_and_role() {
     };
     golden(
         Message::Update(update),
-        "5647020344332211070000002a00000001 \
+        "5647030344332211070000002a00000001 \
         e80701027231030501040a010001056330303031021000001101e4320b020100 \
         011002e05d0c030200011003c8650d04000000010b0e7465737466732d4f5354 \
-        303030310501010d31302e312e302e37406f326962e0a7120101010101030102 \
-        020100 \
-        0721221664ea826bf43d975dc966f83c",
+        303030310501010d31302e312e302e37406f326962e0a7120001010101010301 \
+        02020100 \
+        2965b1c3a819d38ea40882a968c5bfce",
     );
 }
 
@@ -419,12 +442,12 @@ fn update_every_state_and_role() {
 fn order_begin_recovery() {
     golden(
         Message::Order(begin_recovery()),
-        "5647020444332211070000002a00000001 \
+        "5647030444332211070000002a00000001 \
         0301000e7465737466732d4f53543030303105020d31302e312e302e37406f32 \
         69620d31302e312e302e38406f32696201404142434445464748494a4b4c4d4e \
         4f505152535455565758595a5b5c5d5e5f606162636465666768696a6b6c6d6e \
         6f707172737475767778797a7b7c7d7e7f \
-        0c81e3227cb7624e08ba52620728637c",
+        866e13da02a3c0a47b310cf93c6c9dcb",
     );
 }
 
@@ -432,11 +455,11 @@ fn order_begin_recovery() {
 fn order_close_window() {
     golden(
         Message::Order(close_window()),
-        "5647020444332211070000002a00000001 \
+        "5647030444332211070000002a00000001 \
         0302010e7465737466732d4f5354303030310501f8acd1910101404142434445 \
         464748494a4b4c4d4e4f505152535455565758595a5b5c5d5e5f606162636465 \
         666768696a6b6c6d6e6f707172737475767778797a7b7c7d7e7f \
-        554066ee963ab1da08a92542d77f0ba9",
+        b849da3179968cb459786aa3e7b80db5",
     );
 }
 
@@ -559,6 +582,14 @@ fn datagram_sizes() {
                 state: TargetState::Recovering,
                 addrs: [long_nid(1), long_nid(2)].into_iter().collect(),
                 window_ms: u32::MAX,
+                lustre: Some(LustreRecovery {
+                    phase: LustrePhase::Complete,
+                    recoverable: u32::MAX,
+                    connected: u32::MAX,
+                    evicted: u32::MAX,
+                    stale: u32::MAX,
+                    duration_s: u32::MAX,
+                }),
             }),
             ..client_ping()
         }),
@@ -601,7 +632,7 @@ fn datagram_sizes() {
     measure("update, most worst-case deltas", Message::Update(steady_update((0..most).map(worst_delta))));
 
     // The figures in this file's doc comment.
-    assert_eq!(sizes, [40, 61, 212, 395, 40, 243, 552, 51, 77, 311, 1139]);
+    assert_eq!(sizes, [40, 61, 213, 422, 40, 243, 552, 51, 77, 311, 1139]);
     assert_eq!(most, 16);
     assert!(sizes.iter().all(|&s| s <= MAX_DATAGRAM));
 }
@@ -614,7 +645,7 @@ fn every_kind_has_a_vector() {
         assert_eq!(*kind as u8, i as u8 + 1);
     }
     assert!(wire::peek_header(&unhex(
-        "5647 02 06 00000000 00000000 00000000 01 00000000000000000000000000000000"
+        "5647 03 06 00000000 00000000 00000000 01 00000000000000000000000000000000"
     ))
     .is_err_and(|e| e == wire::Error::UnknownKind(6)));
 }
@@ -623,8 +654,8 @@ fn every_kind_has_a_vector() {
 fn stale_parent_names_the_newest_generation() {
     golden(
         Message::StaleParent(wire::StaleParent { newest: Generation(300) }),
-        "5647020544332211070000002a00000001 \
+        "5647030544332211070000002a00000001 \
         ac02 \
-        cc79fe0070244d1d761c4e40b233fec5",
+        0744a2f8695d8df40e1c2024b8bd3abf",
     );
 }

@@ -874,9 +874,14 @@ fn mgs_of(generation: u32, now: u64) -> Mgs<Box<[Slot]>> {
 
 /// A server of testfs-OST0000 pinging the MGS at(1), its window `window_ms` long.
 fn server_of(generation: u32, window_ms: u32) -> Server {
+    server_named("oss0", generation, window_ms)
+}
+
+/// [`server_of`] named `server`.
+fn server_named(server: &str, generation: u32, window_ms: u32) -> Server {
     let config = ServerConfig {
         member: MemberConfig {
-            name: name("oss0").unwrap(),
+            name: name(server).unwrap(),
             generation: Generation(generation),
             parents: [at(1)].into_iter().collect(),
             keys: keys(),
@@ -1109,4 +1114,47 @@ fn an_mgs_whose_generation_went_backwards_is_taken_back_at_once() {
     // Within a few update intervals the router took it as restarted and sent everything again.
     assert_eq!(mgs.node(c_id, Instant(8_000)).map(|v| v.state), Some(NodeState::Alive));
     assert_eq!(r.parents_up(), 1);
+}
+
+#[test]
+fn the_passive_partner_of_a_failover_pair_does_not_hide_the_server_where_the_target_runs() {
+    use wire::TargetState::{Down, Recovering, Up};
+    use wire::{LustrePhase, LustreRecovery};
+    let view = |phase, connected| LustreRecovery {
+        phase,
+        recoverable: 2,
+        connected,
+        evicted: 0,
+        stale: 2 - connected,
+        duration_s: 0,
+    };
+    let target = name("testfs-OST0000").unwrap();
+    let reported = |mgs: &Mgs<Box<[Slot]>>| {
+        let t = mgs.targets().find(|t| t.status.target == target).expect("the target").clone();
+        (t.server, t.status.generation, t.status.state, t.status.lustre)
+    };
+    // oss0 runs the target (instance 3, up, Lustre's recovery complete); oss1, its partner,
+    // has it not mounted.
+    let (mut oss0, mut oss1) = (server_named("oss0", 7, 300_000), server_named("oss1", 9, 300_000));
+    oss0.follow_target(Instant(0), Generation(3), Up);
+    oss0.report_lustre(Instant(0), Some(view(LustrePhase::Complete, 2)));
+    oss1.set_target_state(Instant(0), Down);
+    let mut mgs = mgs_of(1, 0);
+    let mut c = client("c0", 1, at(1));
+    run_direct(&mut mgs, &mut [&mut c, &mut oss0, &mut oss1], (0, 5_000));
+    let running = (NodeId::from_name("oss0"), Generation(3), Up, Some(view(LustrePhase::Complete, 2)));
+    assert_eq!(reported(&mgs), running, "oss1's down report does not hide oss0's");
+    // Lustre's view moves on (a recovery of oss0's): relayed.
+    oss0.follow_target(Instant(5_000), Generation(4), Recovering);
+    oss0.report_lustre(Instant(5_000), Some(view(LustrePhase::Recovering, 1)));
+    run_direct(&mut mgs, &mut [&mut c, &mut oss0, &mut oss1], (5_000, 6_000));
+    let recovering =
+        (NodeId::from_name("oss0"), Generation(4), Recovering, Some(view(LustrePhase::Recovering, 1)));
+    assert_eq!(reported(&mgs), recovering);
+    // A failover: oss1 mounts the target as instance 5 and takes the record over.
+    oss0.set_target_state(Instant(6_000), Down);
+    oss0.report_lustre(Instant(6_000), None);
+    oss1.follow_target(Instant(6_000), Generation(5), Recovering);
+    run_direct(&mut mgs, &mut [&mut c, &mut oss0, &mut oss1], (6_000, 8_000));
+    assert_eq!(reported(&mgs), (NodeId::from_name("oss1"), Generation(5), Recovering, None));
 }

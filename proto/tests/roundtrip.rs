@@ -12,9 +12,10 @@ use proptest::sample::Index;
 use sha2::Sha256;
 use vigil_proto::ids::{Generation, Name, Nid, NodeId, OrderId};
 use vigil_proto::wire::{
-    self, Action, Endpoint, Error, Header, Key, Keyring, Kind, Message, NodeDelta, NodeState, Order,
-    OrderProgress, OrderReport, Outcome, PathReport, Ping, PingReply, ReplyStatus, Role, Signature,
-    TargetReport, TargetState, TargetStatus, Totals, Update, HEADER_LEN, MAX_DATAGRAM, TAG_LEN,
+    self, Action, Endpoint, Error, Header, Key, Keyring, Kind, LustrePhase, LustreRecovery, Message,
+    NodeDelta, NodeState, Order, OrderProgress, OrderReport, Outcome, PathReport, Ping, PingReply,
+    ReplyStatus, Role, Signature, TargetReport, TargetState, TargetStatus, Totals, Update, HEADER_LEN,
+    MAX_DATAGRAM, TAG_LEN,
 };
 
 const SECRET: [u8; 32] = [0x33; 32];
@@ -84,16 +85,35 @@ fn target_state() -> impl Strategy<Value = TargetState> {
     prop_oneof![Just(TargetState::Up), Just(TargetState::Recovering), Just(TargetState::Down)]
 }
 
+fn lustre_recovery() -> impl Strategy<Value = LustreRecovery> {
+    let phase = prop_oneof![
+        Just(LustrePhase::Inactive),
+        Just(LustrePhase::Waiting),
+        Just(LustrePhase::Recovering),
+        Just(LustrePhase::Complete)
+    ];
+    (phase, any::<u32>(), any::<u32>(), any::<u32>(), any::<u32>(), any::<u32>()).prop_map(
+        |(phase, recoverable, connected, evicted, stale, duration_s)| LustreRecovery {
+            phase,
+            recoverable,
+            connected,
+            evicted,
+            stale,
+            duration_s,
+        },
+    )
+}
+
 fn target_status() -> impl Strategy<Value = TargetStatus> {
-    (name(), generation(), target_state(), hvec(nid()), any::<u32>()).prop_map(
-        |(target, generation, state, addrs, window_ms)| TargetStatus {
+    (name(), generation(), target_state(), hvec(nid()), any::<u32>(), proptest::option::of(lustre_recovery()))
+        .prop_map(|(target, generation, state, addrs, window_ms, lustre)| TargetStatus {
             target,
             generation,
             state,
             addrs,
             window_ms,
-        },
-    )
+            lustre,
+        })
 }
 
 fn ping() -> impl Strategy<Value = Ping> {

@@ -58,6 +58,28 @@ pub struct Target {
     pub generation: u32,
     /// Its current or last recovery.
     pub recovery: Option<Recovery>,
+    /// Lustre's own view of its recovery (servers that follow Lustre).
+    #[serde(default)]
+    pub lustre: Option<Lustre>,
+}
+
+/// A target's recovery as Lustre reports it.
+#[derive(Clone, Debug, Deserialize)]
+pub struct Lustre {
+    /// `INACTIVE`, `WAITING`, `RECOVERING` or `COMPLETE`.
+    pub status: String,
+    /// Clients to recover.
+    pub recoverable: u32,
+    /// Of them, connected again (once complete: recovered).
+    pub connected: u32,
+    /// Evicted during the recovery.
+    pub evicted: u32,
+    /// Still awaited.
+    pub stale: u32,
+    /// Vigil's window closed while Lustre still waits for clients Vigil does not know.
+    pub partial: bool,
+    /// Seconds the recovery took, once complete.
+    pub duration_s: u32,
 }
 
 /// A recovery's progress.

@@ -242,9 +242,26 @@ fn a_target_restart_with_a_dead_client_recovers_in_seconds_evicting_only_the_dea
     let took = recovery.done_ms.unwrap_or(0) - recovery.start_ms.unwrap_or(0);
     assert!(took < 60_000, "within seconds of the first reconnect, not Lustre's 150 s timer: {took} ms");
     assert!(recovered, "every live client FULL on instance 2 with its replays done");
-    site.wait("the target up again at instance 2", |s| {
-        s.target(OST).is_some_and(|t| t.state == "up" && t.generation == 2)
+    // The status shows Lustre's view beside Vigil's: reconnected 5/5, one evicted.
+    site.wait("the status shows Lustre's recovery complete, 5 of 6 recovered, 1 evicted", |s| {
+        s.target(OST).is_some_and(|t| {
+            t.state == "up"
+                && t.generation == 2
+                && t.lustre.as_ref().is_some_and(|l| {
+                    l.status == "COMPLETE" && (l.connected, l.recoverable, l.evicted, l.stale) == (5, 6, 1, 0)
+                })
+        })
     });
+    let status = site.status();
+    let order = status.recovery(OST).expect("the recovery");
+    assert_eq!((order.live, order.reconnected), (5, 5), "reconnected 5/5 beside Lustre's view: {order:?}");
+    assert!(!status.target(OST).and_then(|t| t.lustre.as_ref()).is_some_and(|l| l.partial));
+    let (exit, text, stderr) = site.cluster.run(&["status", "--mgs", &format!("http://{}", site.mgs.http())]);
+    assert!(exit.success(), "vigil status failed ({exit}): {stderr}");
+    assert!(
+        text.contains("5/5 reconnected") && text.contains("Lustre: COMPLETE") && text.contains("1 evicted"),
+        "vigil status shows both views:\n{text}"
+    );
 }
 
 #[test]
@@ -277,6 +294,14 @@ fn a_client_without_an_agent_is_left_to_lustres_timer() {
     });
     assert!(recovering, "partial: Lustre still waits for the client Vigil does not know");
     assert!(connected_live, "the live clients are connected, waiting in replay");
+    // The status shows the window partial: Lustre waits for one client Vigil does not know.
+    site.wait("the status shows the window partial, one stale client", |s| {
+        s.target(OST).and_then(|t| t.lustre.as_ref()).is_some_and(|l| {
+            l.partial
+                && l.status == "RECOVERING"
+                && (l.connected, l.recoverable, l.evicted, l.stale) == (5, 7, 1, 1)
+        })
+    });
     // Lustre's own timer ends it: the unknown client is evicted by Lustre, nothing else lost.
     site.wait_world("Lustre's timer ends the recovery", Duration::from_secs(60), |w| {
         w.targets[OST].recovery.as_ref().is_some_and(|r| r.done_ms.is_some())

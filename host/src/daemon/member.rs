@@ -138,9 +138,13 @@ pub async fn start_server(
     };
     let (member, state, socket) = member(&name, &opts.node, &opts.upstream.parents, opts.bind).await?;
     match lustre {
-        Some(Some((instance, target_state))) => {
-            info!(name, target = target.as_str(), instance = instance.0, state = ?target_state, "server starting: following Lustre")
-        }
+        Some(Some(reading)) => info!(
+            name,
+            target = target.as_str(),
+            instance = reading.instance.0,
+            state = ?reading.state,
+            "server starting: following Lustre"
+        ),
         Some(None) => {
             info!(name, target = target.as_str(), "server starting: the target is not mounted here")
         }
@@ -157,7 +161,7 @@ pub async fn start_server(
         let mut server = Server::new(config, clock.now());
         server.set_order_keys(keys);
         match lustre {
-            Some(Some((instance, target_state))) => server.follow_target(clock.now(), instance, target_state),
+            Some(Some(reading)) => reading.hand_to(&mut server, clock.now()),
             Some(None) => server.set_target_state(clock.now(), TargetState::Down),
             None => {}
         }

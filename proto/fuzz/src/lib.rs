@@ -11,7 +11,7 @@ use hmac::{Hmac, Mac};
 use sha2::Sha256;
 use vigil_proto::ids::{Generation, Name, Nid, NodeId, OrderId, NAME_LEN, NID_LEN};
 use vigil_proto::wire::{
-    self, Action, Endpoint, Key, Keyring, Message, NodeDelta, NodeState, Order, OrderProgress, OrderReport,
+    self, Action, Endpoint, Key, Keyring, LustrePhase, LustreRecovery, Message, NodeDelta, NodeState, Order, OrderProgress, OrderReport,
     Outcome, PathReport, Ping, PingReply, ReplyStatus, Role, Signature, TargetReport, TargetState,
     TargetStatus, Totals, Update, HEADER_LEN, TAG_LEN,
 };
@@ -169,6 +169,36 @@ pub struct ATarget {
     pub state: ATargetState,
     pub addrs: Vec<ANid>,
     pub window_ms: u32,
+    pub lustre: Option<ALustre>,
+}
+
+#[derive(Arbitrary, Debug, Clone)]
+pub struct ALustre {
+    pub phase: u8,
+    pub recoverable: u32,
+    pub connected: u32,
+    pub evicted: u32,
+    pub stale: u32,
+    pub duration_s: u32,
+}
+
+impl From<ALustre> for LustreRecovery {
+    fn from(l: ALustre) -> LustreRecovery {
+        let phase = match l.phase % 4 {
+            0 => LustrePhase::Inactive,
+            1 => LustrePhase::Waiting,
+            2 => LustrePhase::Recovering,
+            _ => LustrePhase::Complete,
+        };
+        LustreRecovery {
+            phase,
+            recoverable: l.recoverable,
+            connected: l.connected,
+            evicted: l.evicted,
+            stale: l.stale,
+            duration_s: l.duration_s,
+        }
+    }
 }
 
 impl From<ATarget> for TargetStatus {
@@ -184,6 +214,7 @@ impl From<ATarget> for TargetStatus {
             state,
             addrs: bounded(t.addrs),
             window_ms: t.window_ms,
+            lustre: t.lustre.map(LustreRecovery::from),
         }
     }
 }

@@ -116,6 +116,42 @@ pub struct TargetStatus {
     /// Length of the target's own recovery window in ms: the most a recovery can take without
     /// Vigil closing it sooner.
     pub window_ms: u32,
+    /// Lustre's own view of the target's recovery, when its server follows Lustre.
+    pub lustre: Option<LustreRecovery>,
+}
+
+/// Where Lustre's recovery of a target stands (`status:` of its `recovery_status`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum LustrePhase {
+    /// No recovery since the mount (no client to recover).
+    Inactive,
+    /// Waiting for other targets before its own recovery (an MDT of several).
+    Waiting,
+    /// Recovering: waiting for clients, replaying.
+    Recovering,
+    /// Recovery over.
+    Complete,
+}
+
+/// A target's recovery as Lustre itself reports it on its server (`recovery_status` and
+/// `recovery_stale_clients`), relayed beside Vigil's own view of the recovery. Only counts that
+/// change a few times per recovery, so that it costs an update only when Lustre moves on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct LustreRecovery {
+    /// Where the recovery stands.
+    pub phase: LustrePhase,
+    /// Clients to recover: those of `last_rcvd` at the mount (`connected_clients` x/**y**).
+    pub recoverable: u32,
+    /// Of them, those connected again (**x**/y; once complete, `completed_clients`).
+    pub connected: u32,
+    /// Clients evicted during the recovery (`evicted_clients`).
+    pub evicted: u32,
+    /// Clients still awaited (`recovery_stale_clients`): neither connected nor evicted.
+    pub stale: u32,
+    /// How long the recovery took in seconds, once complete (`recovery_duration`), else 0.
+    pub duration_s: u32,
 }
 
 /// Child → parent, every interval: "I am alive", plus what the parent needs to know.

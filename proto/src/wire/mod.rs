@@ -33,7 +33,7 @@ pub const HEADER_LEN: usize = 17;
 /// First two bytes of every datagram.
 pub const MAGIC: [u8; 2] = *b"VG";
 /// The protocol version this crate speaks.
-pub const VERSION: u8 = 2;
+pub const VERSION: u8 = 3;
 
 /// The kind of message a datagram carries.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -36,7 +36,8 @@
 //!   final ping, connected or not, and drops their replays.
 //! - **Status** (`lprocfs_recovery_status_seq_show`): `recovery_status` with status
 //!   (INACTIVE, RECOVERING, COMPLETE), connected_clients x/y, req_replay_clients,
-//!   lock_repay_clients (sic), completed_clients, evicted_clients, time_remaining;
+//!   lock_repay_clients (sic), completed_clients, evicted_clients, time_remaining while
+//!   recovering; recovery_duration and completed_clients (recoverable less evicted) once complete;
 //!   `recovery_stale_clients` (the UUIDs still awaited), `instance`, `exports.<nid>.uuid`.
 //!
 //! Its rooms: `world` ([`World`]: the shared file and the test's hand: mounts, writes, crashes),

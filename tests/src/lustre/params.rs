@@ -70,13 +70,14 @@ pub(super) fn recovery_text(t: &Target, settings: Settings, now: u64) -> String 
     let start_s = r.start_ms.unwrap_or(0) / 1000;
     if let Some(done) = r.done_ms {
         let duration = done.saturating_sub(r.start_ms.unwrap_or(done)) / 1000;
+        // completed_clients: the recoverable ones less the evicted (obd_stale_clients); no
+        // evicted_clients line once complete.
         return format!(
             "status: COMPLETE\nrecovery_start: {start_s}\nrecovery_duration: {duration}\n\
-             completed_clients: {}/{}\nreplayed_requests: {}\nevicted_clients: {}\nVBR: DISABLED\nIR: ENABLED\n",
+             completed_clients: {}/{}\nreplayed_requests: {}\nlast_transno: 0\nVBR: DISABLED\nIR: ENABLED\n",
             r.recoverable - r.evicted.min(r.recoverable),
             r.recoverable,
             r.replayed,
-            r.evicted,
         );
     }
     let connected = t.count(ExportState::Connected);

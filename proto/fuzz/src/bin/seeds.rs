@@ -7,7 +7,7 @@ use std::path::Path;
 
 use vigil_proto::ids::{Generation, NodeId, OrderId};
 use vigil_proto::wire::{
-    Action, Endpoint, Message, NodeDelta, NodeState, Order, OrderProgress, OrderReport, Outcome, PathReport,
+    Action, Endpoint, LustrePhase, LustreRecovery, Message, NodeDelta, NodeState, Order, OrderProgress, OrderReport, Outcome, PathReport,
     Ping, PingReply, ReplyStatus, Role, Signature, TargetReport, TargetState, TargetStatus, Totals, Update,
 };
 use vigil_proto::{name, nid, Name};
@@ -24,6 +24,7 @@ fn target(state: TargetState, generation: u32) -> TargetStatus {
         state,
         addrs: [nid("10.1.0.7@o2ib").expect("short nid")].into_iter().collect(),
         window_ms: 300_000,
+        lustre: None,
     }
 }
 
@@ -110,6 +111,24 @@ fn messages() -> Vec<(&'static str, Message)> {
         (
             "ping-server-recovering",
             Message::Ping(ping(Role::Server, Some("n2"), Some(target(TargetState::Recovering, 2)))),
+        ),
+        (
+            "ping-server-lustre",
+            Message::Ping(ping(
+                Role::Server,
+                Some("n2"),
+                Some(TargetStatus {
+                    lustre: Some(LustreRecovery {
+                        phase: LustrePhase::Recovering,
+                        recoverable: 6,
+                        connected: 5,
+                        evicted: 0,
+                        stale: 1,
+                        duration_s: 0,
+                    }),
+                    ..target(TargetState::Recovering, 2)
+                }),
+            )),
         ),
         (
             "ping-server-down",
