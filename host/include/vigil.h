@@ -85,7 +85,7 @@ typedef struct vigil_order {
    */
   uint32_t addr_count;
   /**
-   * The order id, `<mgs_generation>.<seq>`, NUL-terminated (for logs).
+   * The order id, `<mgs_generation>/<seq>`, NUL-terminated (for logs).
    */
   char id[VIGIL_ORDER_ID_MAX];
   /**

@@ -383,7 +383,7 @@ fn line_of(text: &str, section: Option<&str>, key: &str) -> usize {
 
 /// The known name closest to `typo`, if it is close enough to be what was meant: two edits
 /// away, or the name with a part left off (`ping_interval` for `ping_interval_ms`).
-fn did_you_mean<'a>(typo: &str, known: impl Iterator<Item = &'a str>) -> Option<&'a str> {
+pub(crate) fn did_you_mean<'a>(typo: &str, known: impl Iterator<Item = &'a str>) -> Option<&'a str> {
     let partial = |k: &str| typo.len() >= 4 && (k.starts_with(typo) || typo.starts_with(k));
     known
         .map(|k| (if partial(k) { 0 } else { edit_distance(typo, k) }, k))

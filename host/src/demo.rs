@@ -25,7 +25,7 @@ use crate::config::wire_name;
 use crate::daemon::mgs::MgsHandler;
 use crate::daemon::router::RouterHandler;
 use crate::driver::{self, slots, Clock, Commands, MgsMachine, RouterMachine, Spawned};
-use crate::hook::{order_id, Hook, MemberHandler, OrderEnv};
+use crate::hook::{Hook, MemberHandler, OrderEnv};
 
 /// Lustre's `obd_timeout` default (LUSTRE.md).
 const LUSTRE_OBD_TIMEOUT_MS: u64 = 100_000;
@@ -322,7 +322,7 @@ pub async fn run(opts: DemoOpts) -> anyhow::Result<()> {
         std::future::ready(found)
     })
     .await?;
-    let order = order_id(order);
+    let order = order.to_string();
     let closed = wait_for("the target's window to close", || {
         rec.drain();
         let close = rec.runs.iter().find(|r| r.kind == "close_window" && r.done && r.at >= restarted_at);

@@ -78,14 +78,18 @@ disagree. Exits non-zero when no MGS can be reached.";
 /// `vigil recover --help`.
 pub const RECOVER: &str = "\
 Examples:
-  vigil recover --target testfs-OST0001 --addr 10.1.0.7@o2ib
+  vigil recover --force --target testfs-OST0001 --addr 10.1.0.7@o2ib
   vigil recover --target testfs-OST0001 --mgs http://mgs01:7471,http://mds01:7471
 
-For a target without a Vigil server agent: every live client runs its hook now. Targets with an
-agent need no manual order: their restart starts recovery by itself. Follow it with
-`vigil status`. With several status holders the order goes to each and must name the target
-instance (`--instance N`: the target's Lustre instance, or any new number), so clients act once;
-it fails naming any holder that did not take it: send the same order to that one again. Sends the token of --token-file (a copy of the MGS's --api-token-file).";
+For a target without a Vigil server agent (`--force`: no server reports it, so without it the
+name is refused as a typo): every live client runs its hook now. Targets with an agent need no
+manual order: their restart starts recovery by itself; a manual one names the instance and
+addresses its server reports. It first asks the MGS what it knows and prints what it will
+order, then what each MGS did. Follow it with `vigil status`. With several status holders the
+order goes to each, naming one target instance (the one they report, or `--instance N` for a
+target none knows: its Lustre instance, or any new number), so clients act once; it fails
+naming any holder that did not take it: send the same order to that one again. Sends the token
+of --token-file (a copy of the MGS's --api-token-file).";
 
 /// `vigil close --help`.
 pub const CLOSE: &str = "\
@@ -94,9 +98,11 @@ Examples:
   vigil close --target testfs-OST0001 --mgs http://mgs01:7471,http://mds01:7471
 
 A window stays open while clients the health network cannot see may still be alive: behind a
-router that died or a link that is cut. If they are gone for good, close it: the target's server
-runs its close hook (ending recovery, as Lustre does at the end of its own window) and clients
-that have not reconnected are evicted. `vigil status` shows the window \"closed by admin\".
+router that died or a link that is cut. If they are gone for good, close it: it says first what
+is still missing, then the target's server runs its close hook (the Lustre hook evicts the
+clients Vigil holds dead, which the output names; the others are left to the target's own
+window). A window closed already is not closed again. `vigil status` shows the window
+\"closed by admin\".
 Sends the token of --token-file (a copy of the MGS's --api-token-file).";
 
 /// `vigil completions --help`.

@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use tracing::{info, warn};
 use vigil_proto::wire::{Action, Order};
-use vigil_proto::{Event, Instant, NodeId, OrderId};
+use vigil_proto::{Event, Instant, NodeId};
 
 use crate::driver::{Commands, Handler, Machine};
 use crate::state::StateFile;
@@ -21,7 +21,7 @@ use crate::state::StateFile;
 /// An order as a hook sees it (and as its environment carries it).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct OrderEnv {
-    /// `VIGIL_ORDER_ID`: `<mgs_generation>.<seq>`.
+    /// `VIGIL_ORDER_ID`: `<mgs_generation>/<seq>`.
     pub id: String,
     /// `VIGIL_ORDER_KIND`: `begin_recovery` or `close_window`.
     pub kind: &'static str,
@@ -37,11 +37,6 @@ pub struct OrderEnv {
     pub extra: Vec<(&'static str, String)>,
 }
 
-/// An order id as operators read it: `<mgs_generation>.<seq>`.
-pub fn order_id(id: OrderId) -> String {
-    format!("{}.{}", id.mgs_generation.0, id.seq)
-}
-
 impl OrderEnv {
     /// The hook's view of `order`.
     pub fn of(order: &Order) -> OrderEnv {
@@ -52,7 +47,7 @@ impl OrderEnv {
             Action::CloseWindow { dead, .. } => ("close_window", Vec::new(), dead.to_vec()),
         };
         OrderEnv {
-            id: order_id(order.id),
+            id: order.id.to_string(),
             kind,
             target: order.action.target().as_str().to_owned(),
             target_generation: order.action.target_generation().0,
@@ -179,7 +174,8 @@ pub struct MemberHandler<M> {
 impl<M: Machine> Handler<M> for MemberHandler<M> {
     fn on_event(&mut self, machine: &mut M, now: Instant, event: Event) {
         let Event::Order(order) = event else {
-            crate::daemon::log_event(&self.name, &event);
+            // A client or server has no children: no names to look up.
+            crate::daemon::log_event(&self.name, &event, |id| crate::daemon::node_name(id, None));
             if let Some(state) = &mut self.state {
                 state.note(&self.name, &event);
             }
@@ -206,7 +202,7 @@ impl<M: Machine> Handler<M> for MemberHandler<M> {
         let name = self.name.clone();
         tokio::spawn(async move {
             let ok = run.await;
-            info!(node = %name, order = %order_id(id), ok, "order carried out");
+            info!(node = %name, order = %id, ok, "order carried out");
             commands
                 .send(move |m: &mut M, now| {
                     m.order_done(now, id, ok);
@@ -220,7 +216,7 @@ impl<M: Machine> Handler<M> for MemberHandler<M> {
 mod tests {
     use super::*;
     use vigil_proto::ids::{name, nid};
-    use vigil_proto::Generation;
+    use vigil_proto::{Generation, OrderId};
 
     fn begin() -> Order {
         Order {
@@ -239,7 +235,7 @@ mod tests {
     fn the_environment_names_the_order() {
         let env = OrderEnv::of(&begin());
         let vars = env.vars();
-        assert_eq!(vars[0], ("VIGIL_ORDER_ID", "3.17".to_owned()));
+        assert_eq!(vars[0], ("VIGIL_ORDER_ID", "3/17".to_owned()));
         assert_eq!(vars[1], ("VIGIL_ORDER_KIND", "begin_recovery".to_owned()));
         assert_eq!(vars[2], ("VIGIL_TARGET", "testfs-OST0001".to_owned()));
         assert_eq!(vars[3], ("VIGIL_TARGET_GENERATION", "9".to_owned()));
@@ -263,7 +259,7 @@ mod tests {
         let env = OrderEnv::of(&begin());
         let long = Duration::from_secs(10);
         let check =
-            r#"test "$VIGIL_ORDER_ID" = 3.17 && test "$VIGIL_TARGET_ADDRS" = 10.0.0.7@o2ib,10.0.1.7@o2ib"#;
+            r#"test "$VIGIL_ORDER_ID" = 3/17 && test "$VIGIL_TARGET_ADDRS" = 10.0.0.7@o2ib,10.0.1.7@o2ib"#;
         assert!(run_command(check, &env, long).await);
         assert!(!run_command("exit 3", &env, long).await);
         let started = std::time::Instant::now();

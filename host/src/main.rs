@@ -90,6 +90,11 @@ enum Command {
         /// the default is 0, "unknown": clients act on every such order.
         #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
         instance: Option<u32>,
+        /// Order it even if no status holder knows the target (no server reports it, no
+        /// recovery of it): a target without a Vigil agent. Without it such a target (a typo?)
+        /// is refused.
+        #[arg(long)]
+        force: bool,
         /// The MGS's HTTP API: a URL or HOST:PORT; several status holders separated by commas.
         #[arg(long, env = "VIGIL_MGS", default_value = ctl::DEFAULT_MGS_URL, value_delimiter = ',')]
         mgs: Vec<String>,
@@ -144,8 +149,8 @@ async fn run(command: Command) -> anyhow::Result<()> {
         Command::Client(opts) => daemon::member::run_client(opts).await,
         Command::Server(opts) => daemon::member::run_server(opts).await,
         Command::Status { mgs, token_file, json } => ctl::status(&mgs, &token_file, json).await,
-        Command::Recover { target, addrs, instance, mgs, token_file } => {
-            ctl::recover(&mgs, &token_file, target, addrs, instance).await
+        Command::Recover { target, addrs, instance, force, mgs, token_file } => {
+            ctl::recover(&mgs, &token_file, target, addrs, instance, force).await
         }
         Command::Close { target, mgs, token_file } => ctl::close(&mgs, &token_file, target).await,
         Command::Demo(opts) => demo::run(opts).await,

@@ -293,11 +293,13 @@ mod tests {
             order: order(1),
             began: Instant(0),
             progress: Default::default(),
+            last_reconnect: Instant(0),
             closed: Some((order(2), Instant(50))),
             target_up: Some(Instant(40)),
             manual: false,
             closed_by_admin: false,
             queued: false,
+            serving: false,
         };
         assert_eq!(Sample::of(&r).closed, Some((Instant(40), Closer::Target)));
         r.target_up = Some(Instant(60));

@@ -11,7 +11,6 @@ use vigil_proto::wire::{LustrePhase, LustreRecovery, NodeState, Role, TargetStat
 use vigil_proto::{Counters, Instant, NodeId, Recovery};
 
 use crate::driver::MgsMachine;
-use crate::hook::order_id;
 
 /// The whole status document of `GET /api/v1/status`.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -181,7 +180,7 @@ fn lustre_info(view: &LustreRecovery, instance: u32, recovery: Option<&RecoveryI
 /// A recovery's progress.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct RecoveryInfo {
-    /// The `BeginRecovery` order, `<mgs_generation>.<seq>`.
+    /// The `BeginRecovery` order, `<mgs_generation>/<seq>`.
     pub order_id: String,
     /// The target instance recovering (0 for a manual order).
     pub target_generation: u32,
@@ -197,7 +196,7 @@ pub struct RecoveryInfo {
     pub failed: u32,
     /// `open`, `closed`, or `queued` (the target restarted while the most recoveries the MGS
     /// orders at once were under way: its order goes out when one of them ends; `order_id` is
-    /// `0.0` until then).
+    /// `0/0` until then).
     pub window: String,
     /// Closed by an admin (`vigil close`) rather than by every live client reconnecting.
     pub closed_by_admin: bool,
@@ -281,7 +280,7 @@ pub fn counter_fields(c: &Counters) -> [(&'static str, bool, u64); 16] {
 fn recovery_info(r: &Recovery, now: Instant, waiting_for: Vec<String>) -> RecoveryInfo {
     let end = r.closed.map(|(_, at)| at).or(r.target_up).unwrap_or(now);
     RecoveryInfo {
-        order_id: order_id(r.order),
+        order_id: r.order.to_string(),
         target_generation: r.target_generation.0,
         manual: r.manual,
         live: r.progress.live,
@@ -485,14 +484,16 @@ mod tests {
             order: Default::default(),
             began: Instant(10),
             progress: Default::default(),
+            last_reconnect: Instant(10),
             closed: None,
             target_up: None,
             manual: false,
             closed_by_admin: false,
             queued: true,
+            serving: false,
         };
         let info = recovery_info(&r, Instant(20), Vec::new());
-        assert_eq!((info.window.as_str(), info.order_id.as_str()), ("queued", "0.0"));
+        assert_eq!((info.window.as_str(), info.order_id.as_str()), ("queued", "0/0"));
         r.queued = false;
         assert_eq!(recovery_info(&r, Instant(20), Vec::new()).window, "open");
         r.target_up = Some(Instant(30));
@@ -520,7 +521,7 @@ mod tests {
                 server: Some("s0".into()),
                 addrs: Vec::new(),
                 recovery: Some(RecoveryInfo {
-                    order_id: "4.1".into(),
+                    order_id: "4/1".into(),
                     target_generation: 2,
                     manual: false,
                     live: 10,
@@ -541,7 +542,7 @@ mod tests {
         assert!(text.contains("vigil_nodes{state=\"dead\"} 1\n"));
         assert!(text.contains("vigil_nodes{state=\"alive\"} 0\n"));
         assert!(text.contains("vigil_targets{state=\"recovering\"} 1\n"));
-        assert!(text.contains("vigil_recovery_reconnected{target=\"fs\\\"OST0\",order=\"4.1\"} 8\n"));
+        assert!(text.contains("vigil_recovery_reconnected{target=\"fs\\\"OST0\",order=\"4/1\"} 8\n"));
         assert!(!text.contains("vigil_recovery_eta_seconds{"), "no estimate yet");
         assert!(text.contains("vigil_datagrams_total{dir=\"received\"} 5\n"));
         assert!(text.contains("vigil_dropped_total{reason=\"unauthenticated\"} 2\n"));

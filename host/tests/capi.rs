@@ -127,7 +127,16 @@ fn a_c_program_receives_a_real_order_and_reports_it() {
     );
 
     let out = vigil()
-        .args(["recover", "--target", "testfs-OST0001", "--addr", "10.0.0.7@o2ib", "--addr", "10.0.1.7@o2ib"])
+        .args([
+            "recover",
+            "--force",
+            "--target",
+            "testfs-OST0001",
+            "--addr",
+            "10.0.0.7@o2ib",
+            "--addr",
+            "10.0.1.7@o2ib",
+        ])
         .args(["--mgs", &format!("http://{http}")])
         .env("VIGIL_API_TOKEN_FILE", scratch.api_token())
         .output()
@@ -136,7 +145,7 @@ fn a_c_program_receives_a_real_order_and_reports_it() {
     let order = next_line();
     let fields: Vec<&str> = order.split(' ').collect();
     assert_eq!(fields[0], "order");
-    assert!(fields[1].contains('.'), "an order id: {order}");
+    assert!(fields[1].contains('/'), "an order id: {order}");
     assert_eq!(
         fields[2..],
         ["begin_recovery", "testfs-OST0001", "gen=0", "addrs=10.0.0.7@o2ib,10.0.1.7@o2ib"]

@@ -99,7 +99,7 @@ fn the_page_shows_deaths_partitions_and_recoveries() {
     assert_on_page(&dom, "data-node=\"c1\" data-state=\"alive\"", "the tree is open");
     assert_on_page(&dom, "data-target-progress=\"100\"", "the progress bar at 100%");
     assert_on_page(&dom, "data-window=\"closed\"", "the window closed");
-    assert_on_page(&dom, "2/2 (100%)", "two of two clients reconnected");
+    assert_on_page(&dom, "2 of 2 (100%)", "two of two clients reconnected");
     assert_on_page(&dom, "id=\"conn\" class=\"\">live<", "the page polled the MGS");
 
     screenshot(&scratch, &url, "web-view.png");

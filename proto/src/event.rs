@@ -91,12 +91,15 @@ pub enum Event {
         /// Its new instance.
         generation: Generation,
     },
-    /// Every live client reconnected to the target: its window was ordered closed.
+    /// The target's window was ordered closed: every live client reconnected, or an admin
+    /// closed it ([`Mgs::close`](crate::Mgs::close)) whoever was still missing.
     WindowClosed {
         /// The target.
         target: Name,
         /// The `CloseWindow` order.
         order: OrderId,
+        /// Closed by an admin, not by every live client reconnecting.
+        by_admin: bool,
     },
     /// Two names map to one node id: the second is ignored.
     IdCollision {

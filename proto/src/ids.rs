@@ -71,6 +71,15 @@ pub struct OrderId {
     pub seq: u64,
 }
 
+/// `<mgs_generation>/<seq>`, e.g. `3/17`: the order ids operators read in logs, the status, the
+/// CLI and a hook's `VIGIL_ORDER_ID`. A slash, not a dot, so that `1/5` never reads as the decimal
+/// number 1.5.
+impl core::fmt::Display for OrderId {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        write!(f, "{}/{}", self.mgs_generation.0, self.seq)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -95,5 +104,12 @@ mod tests {
         let old = OrderId { mgs_generation: Generation(1), seq: 99 };
         let new = OrderId { mgs_generation: Generation(2), seq: 1 };
         assert!(new > old);
+    }
+
+    #[test]
+    fn order_ids_print_as_generation_slash_sequence() {
+        assert_eq!(OrderId { mgs_generation: Generation(1), seq: 5 }.to_string(), "1/5");
+        let last = OrderId { mgs_generation: Generation(u32::MAX), seq: u64::MAX };
+        assert_eq!(last.to_string(), "4294967295/18446744073709551615");
     }
 }

@@ -102,6 +102,9 @@ pub struct Recovery {
     pub began: Instant,
     /// Progress as last summed (frozen once the window closed).
     pub progress: OrderProgress,
+    /// When the count of reconnected clients last rose (`began` until it does): with the count,
+    /// the observed reconnect rate.
+    pub last_reconnect: Instant,
     /// When every live client had reconnected (the `CloseWindow` order and its time).
     pub closed: Option<(OrderId, Instant)>,
     /// When the target said it is up again (its window closed, by order or by its own time-out).
@@ -114,6 +117,10 @@ pub struct Recovery {
     /// restarted; it is ordered (and `began` set) as soon as one of them ends. `order` is
     /// meaningless until then.
     pub queued: bool,
+    /// An admin's order for a target that was up in the instance ordered: its window is
+    /// Vigil's alone, closed when every live client reconnected, not ended by the target being
+    /// up (it was already).
+    pub serving: bool,
 }
 
 impl Recovery {
@@ -143,17 +150,23 @@ impl Recovery {
         !self.queued && self.target_up.is_none() && self.closed.is_none_or(|(_, at)| now.since(at) < grace_ms)
     }
 
-    /// Estimated ms until every live client reconnected, from the rate so far.
+    /// Estimated ms until every live client reconnected, from the rate observed from the order
+    /// to the last reconnect; `Some(0)` once the window closed. `None` while no client has
+    /// reconnected, and once that rate would have had them all back already: clients overdue
+    /// (a hook that hangs, a client that fails) have no rate to extrapolate from, and an estimate
+    /// that grows with the wait would only mislead.
     pub fn eta_ms(&self, now: Instant) -> Option<u64> {
         if self.window_closed() {
             return Some(0);
         }
         let p = &self.progress;
-        let left = u64::from(p.live.saturating_sub(p.reconnected));
         if p.reconnected == 0 {
             return None;
         }
-        Some(now.since(self.began) * left / u64::from(p.reconnected))
+        let left = u64::from(p.live.saturating_sub(p.reconnected));
+        let per_client = self.last_reconnect.since(self.began) / u64::from(p.reconnected);
+        let due = self.last_reconnect.after(per_client.saturating_mul(left));
+        (due > now || left == 0).then(|| due.since(now))
     }
 }
 
@@ -196,6 +209,24 @@ impl core::fmt::Display for CloseError {
             CloseError::NoRecovery => "no recovery of that target is known",
             CloseError::Over => "that target's recovery window already ended",
         })
+    }
+}
+
+/// What an admin's close did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Closed {
+    /// The window is ordered closed now, by this `CloseWindow` order.
+    Now(OrderId),
+    /// The window was closed already, by this earlier order: nothing was done again.
+    Already(OrderId),
+}
+
+impl Closed {
+    /// The `CloseWindow` order that closed the window.
+    pub fn order(self) -> OrderId {
+        match self {
+            Closed::Now(order) | Closed::Already(order) => order,
+        }
     }
 }
 
@@ -352,6 +383,14 @@ impl<S: AsRef<[Slot]> + AsMut<[Slot]>, const R: usize, const T: usize> Mgs<S, R,
         }
     }
 
+    /// Whether `target` is known: a server reports it, or the MGS holds a recovery of it. An
+    /// admin's order for a target it does not know is most likely a typo; the admin API asks
+    /// for it to be forced (a target without a Vigil agent).
+    pub fn knows_target(&self, target: &Name) -> bool {
+        self.hub.targets.iter().any(|t| t.status.target == *target)
+            || self.recoveries.iter().any(|r| r.target == *target)
+    }
+
     /// Recoveries under way or finished (the newest per target).
     pub fn recoveries(&self) -> &[Recovery] {
         &self.recoveries
@@ -420,8 +459,11 @@ impl<S: AsRef<[Slot]> + AsMut<[Slot]>, const R: usize, const T: usize> Mgs<S, R,
     /// A recovery is identified by (target, target instance). For a target its server reports
     /// recovering, the order is of that instance (with its addresses unless `addrs` names
     /// others): the same recovery ordered again, so a client that reconnected only reports so,
-    /// and a client whose reconnect failed carries it out again. Otherwise the instance is
-    /// unknown (0) and every live client reconnects ([`Mgs::recover_instance`] names one).
+    /// and a client whose reconnect failed carries it out again. For a target its server
+    /// reports up, the order names the instance it serves as, and its addresses unless `addrs`
+    /// names others: clients reconnect to that instance (a client already on it only reports
+    /// so). Otherwise (a target no live server reports) the instance is unknown (0) and every
+    /// live client reconnects ([`Mgs::recover_instance`] names one).
     pub fn recover(
         &mut self,
         now: Instant,
@@ -450,36 +492,48 @@ impl<S: AsRef<[Slot]> + AsMut<[Slot]>, const R: usize, const T: usize> Mgs<S, R,
         if manual_open >= MAX_MANUAL_ORDERING {
             return Err(RecoverError::AdminLimit);
         }
-        let recovering = (self.hub.targets.iter().map(|t| &t.status))
-            .find(|s| s.target == target && s.state == TargetState::Recovering);
-        let (generation, addrs) = match recovering {
-            Some(s) if addrs.is_empty() => (s.generation, s.addrs.clone()),
-            Some(s) => (s.generation, addrs),
-            None => (instance, addrs),
+        let reported = self.hub.targets.iter().find(|t| t.status.target == target);
+        let addrs = match reported {
+            Some(t) if addrs.is_empty() => t.status.addrs.clone(),
+            _ => addrs,
         };
+        let generation = match reported {
+            Some(t) if t.status.state == TargetState::Recovering => t.status.generation,
+            Some(t) if instance.0 == 0 && self.target_state(t, now) == TargetState::Up => t.status.generation,
+            // Down, or its server is dead: the instance it comes back as is not known yet.
+            _ => instance,
+        };
+        let serving = reported.is_some_and(|t| {
+            t.status.generation == generation && self.target_state(t, now) == TargetState::Up
+        });
         let action = Action::BeginRecovery { target: target.clone(), target_generation: generation, addrs };
-        self.begin(now, target, generation, action, true).ok_or(RecoverError::Busy)
+        let i = self.begin(now, target, generation, action, true).ok_or(RecoverError::Busy)?;
+        if let Some(r) = self.recoveries.iter_mut().find(|r| r.order == i) {
+            r.serving = serving;
+        }
+        Ok(i)
     }
 
     /// An admin closes `target`'s recovery window now: its server is ordered to end recovery
     /// as when every live client is back. For a window held open by clients the health network
     /// cannot see (a router gone for good, a partition the admin gave up on): Lustre evicts them,
     /// as at the end of its own window. A queued recovery is dropped unordered. Returns the
-    /// `CloseWindow` order (the same one again if the window was closed already).
-    pub fn close(&mut self, now: Instant, target: &Name) -> Result<OrderId, CloseError> {
+    /// `CloseWindow` order, and whether it was issued now or earlier (the window was closed
+    /// already: nothing happens again).
+    pub fn close(&mut self, now: Instant, target: &Name) -> Result<Closed, CloseError> {
         let i = (self.recoveries.iter().position(|r| r.target == *target)).ok_or(CloseError::NoRecovery)?;
         let r = &self.recoveries[i];
         match (r.closed, r.target_up) {
-            (Some((order, _)), _) => return Ok(order),
+            (Some((order, _)), _) => return Ok(Closed::Already(order)),
             (None, Some(_)) => return Err(CloseError::Over),
             (None, None) => {}
         }
         self.recoveries[i].closed_by_admin = true;
-        Ok(self.close_window(now, i))
+        Ok(Closed::Now(self.close_window(now, i, true)))
     }
 
-    /// Orders recovery `i`'s window closed.
-    fn close_window(&mut self, now: Instant, i: usize) -> OrderId {
+    /// Orders recovery `i`'s window closed (`by_admin`, or every live client is back).
+    fn close_window(&mut self, now: Instant, i: usize, by_admin: bool) -> OrderId {
         let r = &self.recoveries[i];
         let (target, target_generation) = (r.target.clone(), r.target_generation);
         let close = self.issue(Action::CloseWindow {
@@ -488,7 +542,7 @@ impl<S: AsRef<[Slot]> + AsMut<[Slot]>, const R: usize, const T: usize> Mgs<S, R,
             dead: self.dead_clients(),
         });
         self.recoveries[i].closed = Some((close.id, now));
-        self.hub.emit(Event::WindowClosed { target, order: close.id });
+        self.hub.emit(Event::WindowClosed { target, order: close.id, by_admin });
         close.id
     }
 
@@ -559,11 +613,13 @@ impl<S: AsRef<[Slot]> + AsMut<[Slot]>, const R: usize, const T: usize> Mgs<S, R,
                     order: OrderId::default(),
                     began: now,
                     progress: OrderProgress::default(),
+                    last_reconnect: now,
                     closed: None,
                     target_up: None,
                     manual,
                     closed_by_admin: false,
                     queued: false,
+                    serving: false,
                 });
                 self.recoveries.len() - 1
             }
@@ -576,11 +632,13 @@ impl<S: AsRef<[Slot]> + AsMut<[Slot]>, const R: usize, const T: usize> Mgs<S, R,
             order,
             began: now,
             progress: OrderProgress { order, ..OrderProgress::default() },
+            last_reconnect: now,
             closed: None,
             target_up: None,
             manual,
             closed_by_admin: false,
             queued,
+            serving: false,
         };
         Some(order)
     }
@@ -614,7 +672,7 @@ impl<S: AsRef<[Slot]> + AsMut<[Slot]>, const R: usize, const T: usize> Mgs<S, R,
                     };
                     let order = self.issue(action).id;
                     let r = &mut self.recoveries[i];
-                    (r.order, r.began, r.queued) = (order, now, false);
+                    (r.order, r.began, r.last_reconnect, r.queued) = (order, now, now, false);
                     r.progress = OrderProgress { order, ..OrderProgress::default() };
                     open += 1;
                 }
@@ -650,11 +708,15 @@ impl<S: AsRef<[Slot]> + AsMut<[Slot]>, const R: usize, const T: usize> Mgs<S, R,
             if !r.ordering() {
                 continue;
             }
-            let target_up = r.target_is_up(&self.hub.targets);
+            let target_up = !r.serving && r.target_is_up(&self.hub.targets);
             let progress = self.hub.progress(r.order);
             let whole = self.hold_until.is_none_or(|t| now >= t) && self.hub.all_routers_hold(r.order);
             let all_back = whole && progress.reconnected >= progress.live;
-            self.recoveries[i].progress = progress;
+            let r = &mut self.recoveries[i];
+            if progress.reconnected > r.progress.reconnected {
+                r.last_reconnect = now;
+            }
+            r.progress = progress;
             if target_up {
                 // The target ended its window itself (its own time-out). Its BeginRecovery must
                 // not reach clients that join or reboot from now on: a CloseWindow of the
@@ -665,7 +727,7 @@ impl<S: AsRef<[Slot]> + AsMut<[Slot]>, const R: usize, const T: usize> Mgs<S, R,
                 let (target, target_generation) = (r.target.clone(), r.target_generation);
                 self.issue(Action::CloseWindow { target, target_generation, dead: Vec::new() });
             } else if all_back {
-                self.close_window(now, i);
+                self.close_window(now, i, false);
             }
         }
         // Its server carried the `CloseWindow` out. The order stays held until a newer one for
@@ -702,5 +764,43 @@ impl<S: AsRef<[Slot]> + AsMut<[Slot]>, const R: usize, const T: usize> Mgs<S, R,
     /// The next event.
     pub fn poll_event(&mut self) -> Option<Event> {
         self.hub.events.pop()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn recovery(live: u32, reconnected: u32, last_reconnect: u64) -> Recovery {
+        Recovery {
+            target: crate::ids::name("fs-OST0001").unwrap(),
+            target_generation: Generation(2),
+            order: OrderId::default(),
+            began: Instant(1_000),
+            progress: OrderProgress { live, reconnected, applied: live, ..OrderProgress::default() },
+            last_reconnect: Instant(last_reconnect),
+            closed: None,
+            target_up: None,
+            manual: false,
+            closed_by_admin: false,
+            queued: false,
+            serving: false,
+        }
+    }
+
+    #[test]
+    fn the_eta_follows_the_observed_reconnect_rate_and_gives_up_when_clients_are_overdue() {
+        assert_eq!(recovery(4, 0, 1_000).eta_ms(Instant(5_000)), None, "no rate before a reconnect");
+        // Two of four back 2 s after the order: 1 s a client, so the other two by 5 s.
+        let r = recovery(4, 2, 3_000);
+        assert_eq!(r.eta_ms(Instant(3_000)), Some(2_000));
+        assert_eq!(r.eta_ms(Instant(4_500)), Some(500), "counts down while clients keep the pace");
+        // A hook that hangs: past what the rate explains there is no estimate, never one that
+        // grows with the wait.
+        assert_eq!(r.eta_ms(Instant(5_000)), None);
+        assert_eq!(r.eta_ms(Instant(60_000)), None);
+        assert_eq!(recovery(4, 4, 3_000).eta_ms(Instant(9_000)), Some(0), "all back: waiting for nothing");
+        let closed = Recovery { closed: Some((OrderId::default(), Instant(3_000))), ..recovery(4, 4, 3_000) };
+        assert_eq!(closed.eta_ms(Instant(9_000)), Some(0));
     }
 }

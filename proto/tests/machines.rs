@@ -704,8 +704,8 @@ fn a_window_held_open_by_a_router_gone_for_good_closes_when_an_admin_says_so() {
     assert_eq!(mgs.waiting_for(order).collect::<Vec<_>>(), [r2_id], "the window waits for r2");
     // The admin gives up on r2: the window closes by order, once however often it is asked.
     while r.poll_event().is_some() {}
-    let close = mgs.close(Instant(20_000), &target).unwrap();
-    assert_eq!(mgs.close(Instant(20_001), &target), Ok(close));
+    let Ok(Closed::Now(close)) = mgs.close(Instant(20_000), &target) else { panic!("not closed now") };
+    assert_eq!(mgs.close(Instant(20_001), &target), Ok(Closed::Already(close)), "closed once");
     let recovery = &mgs.recoveries()[0];
     assert!(recovery.closed_by_admin && recovery.closed == Some((close, Instant(20_000))), "{recovery:?}");
     let closing = std::iter::from_fn(|| mgs.poll_event())
@@ -807,7 +807,7 @@ fn order_ids_go_on_past_two_to_the_thirty_two_orders() {
     let target = name("testfs-OST0000").unwrap();
     let begin = mgs.recover(Instant(5_000), target.clone(), Default::default()).unwrap();
     run_three(&mut mgs, &mut r, &mut c, (5_000, 5_500), &mut |_, _, _| true);
-    let close = mgs.close(Instant(5_500), &target).unwrap();
+    let close = mgs.close(Instant(5_500), &target).unwrap().order();
     assert!(close > begin, "{close:?} after {begin:?}");
     run_three(&mut mgs, &mut r, &mut c, (5_500, 6_000), &mut |_, _, _| true);
     let held: Vec<_> = std::iter::from_fn(|| r.poll_event())

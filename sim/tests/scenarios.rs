@@ -368,3 +368,44 @@ fn a_router_that_dies_after_taking_an_order_is_waited_for_not_counted() {
     let waiting: Vec<_> = net.mgs().waiting_for(recovery.order).collect();
     assert_eq!(waiting, [r1_id], "the window waits for r1's subtree");
 }
+
+#[test]
+fn a_manual_recover_of_a_serving_target_names_its_instance_and_closes_when_clients_report() {
+    let (mut net, c) = settled(12);
+    let target = vigil_proto::name("testfs-OST0000").unwrap();
+    let up = |net: &Net| {
+        net.mgs().targets().any(|t| t.status.target == target && t.status.state == TargetState::Up)
+    };
+    net.run_until_true(10, 20_000, |net| up(net)).expect("the target up after its boot recovery");
+    let reported = (net.mgs().targets())
+        .find(|t| t.status.target == target && t.status.state == TargetState::Up)
+        .map(|t| t.status.clone())
+        .expect("the target up after its boot recovery");
+    let order = net
+        .admin(|m, now| m.recover(now, target.clone(), Default::default()))
+        .expect("the MGS runs")
+        .expect("the order issued");
+    // The order names the instance the target serves as and its addresses, not 0 and none.
+    let action = net.mgs().held_orders().find(|o| o.id == order).map(|o| o.action.clone());
+    assert_eq!(
+        action,
+        Some(vigil_proto::wire::Action::BeginRecovery {
+            target: target.clone(),
+            target_generation: reported.generation,
+            addrs: reported.addrs.clone(),
+        })
+    );
+    // Its target being up does not end it (it was up already): it closes once every live client
+    // reported, which clients on that instance do at once, without running their hooks again.
+    let live = c.all_clients().count();
+    net.run_until_true(10, 20_000, |net| {
+        net.mgs().recoveries().iter().any(|r| r.order == order && r.closed.is_some())
+    })
+    .expect("the window closes by Vigil's order");
+    let r = net.mgs().recoveries().iter().find(|r| r.order == order).unwrap().clone();
+    assert_eq!((r.progress.live as usize, r.progress.reconnected as usize), (live, live), "{r:?}");
+    assert!(
+        c.all_clients().all(|i| !net.node(i).orders.contains_key(&order)),
+        "a hook ran twice for one instance"
+    );
+}

@@ -54,7 +54,7 @@
 //! cluster.wait_until(&mgs, "every client alive", Duration::from_secs(10), |s| s.all_in(&names, "alive"));
 //! clients[0].kill();
 //! cluster.wait_until(&mgs, "c0 dead", Duration::from_secs(10), |s| s.state("c0") == Some("dead"));
-//! let (exit, out, _) = cluster.run(&["recover", "--target", "fs-OST0001", "--mgs", &format!("http://{}", mgs.http())]);
+//! let (exit, out, _) = cluster.run(&["recover", "--force", "--target", "fs-OST0001", "--mgs", &format!("http://{}", mgs.http())]);
 //! assert!(exit.success(), "{out}");
 //! cluster.wait_hook("c1", "the order ran", Duration::from_secs(10), |lines| !lines.is_empty());
 //! ```

@@ -85,7 +85,7 @@ pub struct Lustre {
 /// A recovery's progress.
 #[derive(Clone, Debug, Deserialize)]
 pub struct Recovery {
-    /// `<mgs_generation>.<seq>`.
+    /// `<mgs_generation>/<seq>`.
     pub order_id: String,
     /// Live clients counted.
     pub live: u32,
@@ -178,7 +178,7 @@ mod tests {
     fn contract_fields_are_required() {
         let ok = r#"{"mgs":{"generation":3,"extra":1},"nodes":[{"name":"c1","role":"client","state":"alive",
             "generation":1,"parents":["r1"],"last_heard_ms":5}],"routers":[],"targets":[{"name":"T",
-            "state":"recovering","generation":2,"recovery":{"order_id":"3.1","live":1,"applied":1,
+            "state":"recovering","generation":2,"recovery":{"order_id":"3/1","live":1,"applied":1,
             "reconnected":0,"failed":0,"window":"open","eta_ms":null}}]}"#;
         let s = Status::parse(ok).unwrap();
         assert_eq!(s.state("c1"), Some("alive"));

@@ -22,9 +22,11 @@ use std::time::{Duration, Instant};
 
 use vigil_tests::metrics::Metrics;
 use vigil_tests::status::Recovery;
-use vigil_tests::{datagrams, http, start_all, Cluster, Daemon, Status, Timing};
+use vigil_tests::{datagrams, http, start_all, tail, Cluster, Daemon, Status, Timing};
 
 const TARGET: &str = "testfs-OST0000";
+/// Where [`TARGET`] serves (its server's `--target-addr`).
+const TARGET_ADDR: &str = "10.0.0.5@tcp";
 /// The target's own window: Lustre's recovery_time_soft. Vigil must close it long before.
 const WINDOW_MS: &str = "300000";
 /// Generous bound for things that take a few intervals (cluster start, deaths, restarts), for
@@ -73,7 +75,8 @@ impl Site {
                 cluster.client_with_hook(&name, &parents, &hook)
             })
             .collect();
-        let mut server = server.then(|| cluster.server("s1", TARGET, &[r2], &["--window-ms", WINDOW_MS]));
+        let server_args = ["--window-ms", WINDOW_MS, "--target-addr", TARGET_ADDR];
+        let mut server = server.then(|| cluster.server("s1", TARGET, &[r2], &server_args));
         start_all(clients.iter_mut().chain(server.iter_mut()));
         let site = Site { mgs, routers, clients, server, cluster };
         let everyone = site.all_names();
@@ -179,9 +182,9 @@ fn live(state: Option<&str>) -> bool {
     matches!(state, Some("alive" | "suspect"))
 }
 
-/// The MGS generation in an order id `<mgs_generation>.<seq>`.
+/// The MGS generation in an order id `<mgs_generation>/<seq>`.
 fn order_generation(order: &str) -> u32 {
-    order.split('.').next().and_then(|g| g.parse().ok()).unwrap_or_else(|| panic!("bad order id {order:?}"))
+    order.split('/').next().and_then(|g| g.parse().ok()).unwrap_or_else(|| panic!("bad order id {order:?}"))
 }
 
 #[test]
@@ -333,8 +336,20 @@ fn manual_recover_reaches_every_live_client() {
     let live: Vec<String> = [0, 1, 3, 4, 5].into_iter().map(client_name).collect();
     let target = "testfs-OST0009";
     let url = format!("http://{}", site.mgs.http());
+    // No server reports it: a typo to the CLI unless forced.
     let (status, stdout, stderr) =
         site.cluster.run(&["recover", "--target", target, "--addr", "10.0.0.9@tcp", "--mgs", &url]);
+    assert!(!status.success() && stderr.contains("--force"), "an unknown target taken: {stdout}{stderr}");
+    let (status, stdout, stderr) = site.cluster.run(&[
+        "recover",
+        "--force",
+        "--target",
+        target,
+        "--addr",
+        "10.0.0.9@tcp",
+        "--mgs",
+        &url,
+    ]);
     assert!(status.success(), "vigil recover failed ({status}): {stdout}{stderr}");
     let order = stdout
         .split_whitespace()
@@ -344,6 +359,12 @@ fn manual_recover_reaches_every_live_client() {
         .to_owned();
 
     site.assert_hooks_once(&order, &format!("{order} {target} 0"), &live, &["c02".into()]);
+    // Logs name the dead child, never by its number alone.
+    let r1 = site.routers[0].log_text();
+    assert!(r1.lines().any(|l| l.contains("child=c02") && l.contains("Dead")), "{}", tail(&r1, 20));
+    let numbered =
+        |l: &&str| l.split("child=").skip(1).any(|v| v.starts_with(|c: char| c.is_ascii_digit() || c == '#'));
+    assert_eq!(r1.lines().filter(numbered).collect::<Vec<_>>(), Vec::<&str>::new(), "children by number");
     // The operator's table shows the order's target and the dead client.
     let (exit, table, stderr) = site.cluster.run(&["status", "--mgs", &url]);
     assert!(exit.success(), "vigil status failed ({exit}): {stderr}");
@@ -359,6 +380,59 @@ fn manual_recover_reaches_every_live_client() {
         s.recovery(target).filter(|r| r.order_id == order && r.closed()).cloned()
     });
     assert_eq!(closed.reconnected, 5);
+}
+
+#[test]
+fn admin_orders_refuse_an_unknown_target_and_name_a_known_ones_instance_and_addresses() {
+    let site = Site::start("admin-checks", 4, true);
+    let url = format!("http://{}", site.mgs.http());
+    let generation = site.status().target(TARGET).expect("the target").generation;
+    // A typo: refused by the CLI, saying which targets exist, and by the API whoever sends it.
+    let typo = "testfs-OST9999";
+    let (exit, out, err) = site.cluster.run(&["recover", "--target", typo, "--mgs", &url]);
+    assert!(!exit.success() && err.contains(&format!("no status holder knows target {typo}")), "{out}{err}");
+    assert!(err.contains(&format!("known targets: {TARGET}")), "{err}");
+    let bearer = site.cluster.bearer();
+    let body = format!(r#"{{"target": "{typo}"}}"#);
+    let auth = [("Authorization", bearer.as_str())];
+    let reply = http::request_with(site.mgs.http(), "POST", "/api/v1/recover", &auth, Some(&body), WAIT)
+        .expect("the MGS answers");
+    assert!(reply.code == 404 && reply.body.contains(&format!("unknown target {typo}")), "{reply:?}");
+
+    // A client that joined after the target's recovery has not reconnected to its instance: a
+    // manual order for the target names that instance and its address, as the CLI says first.
+    let late = "c-late";
+    let hook = format!(
+        "echo \"$VIGIL_ORDER_ID $VIGIL_TARGET $VIGIL_TARGET_GENERATION $VIGIL_TARGET_ADDRS\" >> '{}'",
+        site.cluster.hook_file(late).display()
+    );
+    let mut late_client = site.cluster.client_with_hook(late, &[site.routers[1].udp()], &hook);
+    late_client.start();
+    site.wait("c-late alive", WAIT, |s| s.state(late) == Some("alive"));
+    let (exit, out, err) = site.cluster.run(&["recover", "--target", TARGET, "--mgs", &url]);
+    assert!(exit.success(), "vigil recover failed ({exit}): {out}{err}");
+    let said = format!("reconnect to {TARGET} instance {generation} at {TARGET_ADDR}");
+    assert!(out.lines().next().is_some_and(|l| l.starts_with("ordering") && l.contains(&said)), "{out}");
+    let order = out
+        .split_whitespace()
+        .skip_while(|w| *w != "order")
+        .nth(1)
+        .unwrap_or_else(|| panic!("no order id in `vigil recover`'s output: {out}"))
+        .to_owned();
+    assert!(out.contains(&format!("order {order} issued: every live client reconnects to {TARGET} instance {generation} at {TARGET_ADDR}")), "{out}");
+    let expected = format!("{order} {TARGET} {generation} {TARGET_ADDR}");
+    site.cluster.wait_hook(late, "the manual order with the target's instance", WAIT, |lines| {
+        lines.contains(&expected)
+    });
+    site.wait_for("the manual recovery closes with every live client back", WAIT, |s| {
+        s.recovery(TARGET).filter(|r| r.order_id == order && r.closed() && r.reconnected == r.live).cloned()
+    });
+    // The typo left nothing behind: no row, no hook run.
+    let status = site.status();
+    assert!(status.target(typo).is_none(), "a phantom row: {}", status.raw);
+    for name in (0..4).map(client_name).chain([late.to_owned()]) {
+        assert!(!site.cluster.hook_lines(&name).iter().any(|l| l.contains(typo)), "{name} ran the typo");
+    }
 }
 
 /// Sends every datagram in `batch` to `to` from a fresh socket.
@@ -532,7 +606,7 @@ fn ipv6_loopback_cluster() {
     cluster.wait_until(&mgs, "every node alive over IPv6", WAIT, |s| s.all_in(&names, "alive"));
 
     let url = format!("http://{}", mgs.http());
-    let (exit, stdout, stderr) = cluster.run(&["recover", "--target", TARGET, "--mgs", &url]);
+    let (exit, stdout, stderr) = cluster.run(&["recover", "--force", "--target", TARGET, "--mgs", &url]);
     assert!(exit.success(), "vigil recover over IPv6 failed ({exit}): {stdout}{stderr}");
     for name in ["c1", "c2"] {
         cluster.wait_hook(name, "the manual order over IPv6", WAIT, |lines| {
@@ -755,11 +829,24 @@ fn a_window_held_open_by_a_dead_router_closes_when_an_admin_says_so() {
     });
     let (_, table, _) = site.cluster.run(&["status", "--mgs", &url]);
     assert!(table.contains("closed by admin") && !table.contains("waiting for"), "{table}");
-    // Asked again, the MGS names the same order; a target it never saw recover is refused.
+    // The MGS logs an admin's close as such, never as every live client reconnected.
+    let closed_by = stdout
+        .split_whitespace()
+        .skip_while(|w| *w != "order")
+        .nth(1)
+        .unwrap_or_else(|| panic!("no close order in `vigil close`'s output: {stdout}"))
+        .to_owned();
+    let log = site.mgs.log_text();
+    let lines: Vec<&str> = log.lines().filter(|l| l.contains(&format!("order={closed_by}"))).collect();
+    assert!(lines.iter().any(|l| l.contains("window closed by an admin")), "{}", tail(&log, 20));
+    assert!(!lines.iter().any(|l| l.contains("every live client reconnected")), "{lines:?}");
+    // Asked again: closed already, nothing done, nobody said to be evicted; the same order is
+    // named. A target the MGS does not know is refused, saying which it knows.
     let (again, stdout2, _) = site.cluster.run(&["close", "--target", TARGET, "--mgs", &url]);
-    assert!(again.success() && stdout2.split_whitespace().nth(1) == stdout.split_whitespace().nth(1));
+    assert!(again.success() && stdout2.contains("closed already") && !stdout2.contains("evict"), "{stdout2}");
+    assert!(stdout2.contains(&format!("recovery order {order}, closed by an admin")), "{stdout2}");
     let (unknown, _, stderr) = site.cluster.run(&["close", "--target", "testfs-OST0042", "--mgs", &url]);
-    assert!(!unknown.success() && stderr.contains("404"), "{stderr}");
+    assert!(!unknown.success() && stderr.contains("did you mean testfs-OST0000?"), "{stderr}");
 }
 
 #[test]

@@ -1031,7 +1031,7 @@ fn forged_orders_from_a_cluster_key_holder_are_dropped() {
             (Cluster::states(&status).get(victim).map(String::as_str) == Some("alive")).then_some(())
         });
         let target = format!("{rogue}-OST0000");
-        let body = format!(r#"{{"target": "{target}", "addrs": ["10.66.6.6@tcp"]}}"#);
+        let body = format!(r#"{{"target": "{target}", "addrs": ["10.66.6.6@tcp"], "force": true}}"#);
         let bearer = vigil_tests::bearer_of(&rogue_token(&cluster, rogue));
         let auth = [("Authorization", bearer.as_str())];
         let reply = netns::http_with(

@@ -262,11 +262,15 @@ fn a_manual_recover_and_close_reach_every_holder_once() {
     let site = Site::start("holders-manual", true);
     let urls = site.urls();
     let target = "testfs-OST0009";
-    // Several holders: the admin names the instance (without one the CLI refuses).
-    let (exit, _, err) = site.cluster.run(&["recover", "--mgs", &urls, "--target", target]);
+    // A target no holder knows is refused unless forced; several holders: the admin names the
+    // instance of one that none knows (without one the CLI refuses).
+    let (exit, _, err) =
+        site.cluster.run(&["recover", "--mgs", &urls, "--target", target, "--instance", "41"]);
+    assert!(!exit.success() && err.contains("no status holder knows") && err.contains("--force"), "{err}");
+    let (exit, _, err) = site.cluster.run(&["recover", "--mgs", &urls, "--target", target, "--force"]);
     assert!(!exit.success() && err.contains("--instance"), "{err}");
     let (exit, out, err) =
-        site.cluster.run(&["recover", "--mgs", &urls, "--target", target, "--instance", "41"]);
+        site.cluster.run(&["recover", "--mgs", &urls, "--target", target, "--force", "--instance", "41"]);
     assert!(exit.success(), "{out}{err}");
     assert_eq!(out.matches("order ").count(), 2, "both holders issued it: {out}");
     // Both holders hold the one manual recovery, about the one instance the CLI named.
@@ -289,7 +293,7 @@ fn a_manual_recover_and_close_reach_every_holder_once() {
     // each), each holder shows the window closed by an admin.
     let target3 = "testfs-OST000b";
     let (exit, out, err) =
-        site.cluster.run(&["recover", "--mgs", &urls, "--target", target3, "--instance", "43"]);
+        site.cluster.run(&["recover", "--mgs", &urls, "--target", target3, "--force", "--instance", "43"]);
     assert!(exit.success(), "{out}{err}");
     let (exit, out, err) = site.cluster.run(&["close", "--mgs", &urls, "--target", target3]);
     assert!(exit.success(), "{out}{err}");
@@ -307,7 +311,7 @@ fn a_manual_recover_and_close_reach_every_holder_once() {
     site.holders[1].kill();
     let target2 = "testfs-OST000a";
     let (exit, out, _) =
-        site.cluster.run(&["recover", "--mgs", &urls, "--target", target2, "--instance", "7"]);
+        site.cluster.run(&["recover", "--mgs", &urls, "--target", target2, "--force", "--instance", "7"]);
     assert!(!exit.success(), "a holder missed it: {out}");
     assert!(out.contains(&format!("{b}: not issued")), "{out}");
     assert!(out.contains("--instance 7"), "the CLI says how to send the same order again: {out}");

@@ -16,14 +16,13 @@ use tokio::sync::{mpsc, watch};
 use tokio::time::MissedTickBehavior;
 use tracing::{error, info, warn};
 use vigil_proto::mgs::{CloseError, RecoverError};
-use vigil_proto::wire::MAX_TARGET_ADDRS;
-use vigil_proto::{Event, Generation, Instant, MgsConfig, Name, OrderId};
+use vigil_proto::wire::{Action, MAX_TARGET_ADDRS};
+use vigil_proto::{Closed, Event, Generation, Instant, MgsConfig, Name};
 
-use super::{log_event, ready, Shutdown};
+use super::{log_event, node_name, ready, Shutdown};
 use crate::api_guard::{Access, Guard};
 use crate::config::{required, table_slots, wire_name, wire_nids, MgsOpts, DEFAULT_HTTP, DEFAULT_MGS_SLOTS};
 use crate::driver::{self, slots, Clock, Commands, Handler, MgsMachine};
-use crate::hook::order_id;
 use crate::http::{self, Asked, Refusals, Reply};
 use crate::key;
 use crate::metrics::{self, SharedRecoveryMetrics};
@@ -46,8 +45,8 @@ pub struct MgsHandler {
 }
 
 impl Handler<MgsMachine> for MgsHandler {
-    fn on_event(&mut self, _mgs: &mut MgsMachine, now: Instant, event: Event) {
-        log_event(&self.name, &event);
+    fn on_event(&mut self, mgs: &mut MgsMachine, now: Instant, event: Event) {
+        log_event(&self.name, &event, |id| node_name(id, mgs.node(id, now).map(|n| n.name.as_str())));
         if let Some(state) = self.state.as_mut() {
             // A child that heard a newer instance of this MGS raised its generation.
             state.note(&self.name, &event);
@@ -56,7 +55,7 @@ impl Handler<MgsMachine> for MgsHandler {
             if let Err(e) = state.set_order_seq(order.id.seq) {
                 // Order ids stay unique through the generation; losing the sequence only loses
                 // its continuity across restarts, which is not worth stopping the MGS for.
-                error!(order = %order_id(order.id), "cannot persist the order sequence: {e:#}");
+                error!(order = %order.id, "cannot persist the order sequence: {e:#}");
             }
         }
         if let Some(tap) = &self.tap {
@@ -80,38 +79,116 @@ fn target_request<T: serde::de::DeserializeOwned>(
     Ok((request, name))
 }
 
-/// The answer naming the order issued.
-fn order_reply(id: OrderId) -> Reply {
-    Reply::json(serde_json::json!(RecoverReply { order_id: order_id(id) }).to_string())
+/// A JSON answer.
+fn json_reply<T: Serialize>(value: &T) -> Reply {
+    match serde_json::to_string(value) {
+        Ok(json) => Reply::json(json),
+        Err(e) => Reply::error(StatusCode::INTERNAL_SERVER_ERROR, e),
+    }
 }
 
-/// `POST /api/v1/recover`: an admin's recovery order.
+/// The 404 for a target the MGS does not know: what it knows instead, and how to go on.
+fn unknown_target(target: &str, known: &[String], what: &str) -> Reply {
+    let hint = match crate::config::did_you_mean(target, known.iter().map(String::as_str)) {
+        Some(k) => format!("; did you mean {k}?"),
+        None if known.is_empty() => "; no target is known".to_owned(),
+        None if known.len() <= 8 => format!("; known targets: {}", known.join(", ")),
+        None => format!("; {} targets are known (vigil status lists them)", known.len()),
+    };
+    Reply::error(StatusCode::NOT_FOUND, format!("unknown target {target}: {what}{hint}"))
+}
+
+/// Every target the MGS knows, by name, sorted.
+fn known_targets(m: &MgsMachine) -> Vec<String> {
+    let reported = m.targets().map(|t| t.status.target.as_str().to_owned());
+    let recovered = m.recoveries().iter().map(|r| r.target.as_str().to_owned());
+    let mut known: Vec<String> = reported.chain(recovered).collect();
+    known.sort_unstable();
+    known.dedup();
+    known
+}
+
+/// Why the MGS loop did not issue an admin's recovery order.
+enum NotOrdered {
+    Unknown(Vec<String>),
+    Refused(RecoverError),
+}
+
+/// `POST /api/v1/recover`: an admin's recovery order. A target the MGS does not know is refused
+/// unless forced (most likely a typo, which would order every client and leave a recovery of
+/// a target that does not exist); for a known one the order names the instance and addresses
+/// its server reports, and the answer says which.
 async fn recover(commands: Commands<MgsMachine>, body: &[u8]) -> Result<Reply, Reply> {
     let (request, target) = target_request(body, |r: &RecoverRequest| &r.target)?;
     let addrs = wire_nids::<MAX_TARGET_ADDRS>(&request.addrs)
         .map_err(|e| Reply::error(StatusCode::BAD_REQUEST, e))?;
-    let instance = Generation(request.instance);
-    match commands.ask(move |m, now| m.recover_instance(now, target, instance, addrs)).await {
-        Some(Ok(id)) => {
-            info!(target = %request.target, order = %order_id(id), "manual recovery ordered");
-            Ok(order_reply(id))
+    let (instance, force) = (Generation(request.instance), request.force);
+    let asked = commands.ask(move |m, now| {
+        if !force && !m.knows_target(&target) {
+            return Err(NotOrdered::Unknown(known_targets(m)));
         }
-        Some(Err(e @ RecoverError::AdminLimit)) => Err(Reply::error(StatusCode::TOO_MANY_REQUESTS, e)),
-        Some(Err(e)) => Err(Reply::error(StatusCode::SERVICE_UNAVAILABLE, e)),
+        let id = m.recover_instance(now, target, instance, addrs).map_err(NotOrdered::Refused)?;
+        let ordered = m.held_orders().find(|o| o.id == id).map(|o| o.action.clone());
+        Ok((id, ordered))
+    });
+    match asked.await {
+        Some(Ok((id, action))) => {
+            let (target_generation, addrs) = match action {
+                Some(Action::BeginRecovery { target_generation, addrs, .. }) => {
+                    (target_generation.0, addrs.iter().map(|a| a.as_str().to_owned()).collect())
+                }
+                _ => (request.instance, request.addrs.clone()),
+            };
+            info!(target = %request.target, order = %id, instance = target_generation, addrs = ?addrs, "manual recovery ordered");
+            let reply = RecoverReply {
+                order_id: id.to_string(),
+                target_generation: Some(target_generation),
+                addrs: Some(addrs),
+            };
+            Ok(json_reply(&reply))
+        }
+        Some(Err(NotOrdered::Unknown(known))) => Err(unknown_target(
+            &request.target,
+            &known,
+            "no server reports it and no recovery of it is known (force the order for a target without a Vigil agent)",
+        )),
+        Some(Err(NotOrdered::Refused(e @ RecoverError::AdminLimit))) => {
+            Err(Reply::error(StatusCode::TOO_MANY_REQUESTS, e))
+        }
+        Some(Err(NotOrdered::Refused(e))) => Err(Reply::error(StatusCode::SERVICE_UNAVAILABLE, e)),
         None => Err(Reply::error(StatusCode::SERVICE_UNAVAILABLE, SHUTTING_DOWN)),
     }
 }
 
-/// `POST /api/v1/close`: an admin closes a recovery window.
+/// `POST /api/v1/close`: an admin closes a recovery window. The answer says whether it closed
+/// now or was closed already, and which clients the order names dead (the ones the target's
+/// agent may evict).
 async fn close(commands: Commands<MgsMachine>, body: &[u8]) -> Result<Reply, Reply> {
     let (request, target) = target_request(body, |r: &CloseRequest| &r.target)?;
-    match commands.ask(move |m, now| m.close(now, &target)).await {
-        Some(Ok(id)) => {
-            warn!(target = %request.target, order = %order_id(id), "recovery window closed by an admin");
-            Ok(order_reply(id))
+    let asked = commands.ask(move |m, now| {
+        let closed = m.close(now, &target).map_err(|e| (e, known_targets(m)))?;
+        let dead = match m.held_orders().find(|o| o.id == closed.order()).map(|o| &o.action) {
+            Some(Action::CloseWindow { dead, .. }) => {
+                dead.iter().map(|&id| node_name(id, m.node(id, now).map(|n| n.name.as_str()))).collect()
+            }
+            _ => Vec::new(),
+        };
+        Ok::<_, (CloseError, Vec<String>)>((closed, dead))
+    });
+    match asked.await {
+        Some(Ok((closed, dead))) => {
+            let already = matches!(closed, Closed::Already(_));
+            if already {
+                info!(target = %request.target, order = %closed.order(), "close asked of a window closed already: nothing done");
+            }
+            let reply = CloseReply { order_id: closed.order().to_string(), already_closed: already, dead };
+            Ok(json_reply(&reply))
         }
-        Some(Err(e @ CloseError::NoRecovery)) => Err(Reply::error(StatusCode::NOT_FOUND, e)),
-        Some(Err(e)) => Err(Reply::error(StatusCode::CONFLICT, e)),
+        Some(Err((CloseError::NoRecovery, known))) if !known.contains(&request.target) => Err(
+            unknown_target(&request.target, &known, "no server reports it and no recovery of it is known"),
+        ),
+        Some(Err((e @ CloseError::NoRecovery, _))) => Err(Reply::error(StatusCode::NOT_FOUND, e)),
+        Some(Err((e, _))) => Err(Reply::error(StatusCode::CONFLICT, e)),
         None => Err(Reply::error(StatusCode::SERVICE_UNAVAILABLE, SHUTTING_DOWN)),
     }
 }
@@ -126,16 +203,43 @@ pub struct RecoverRequest {
     #[serde(default)]
     pub addrs: Vec<String>,
     /// The target instance the order is about: every holder given the same one issues one
-    /// recovery to clients (they act on a target instance once). 0 or absent: none.
+    /// recovery to clients (they act on a target instance once). 0 or absent: the one its
+    /// server reports, or none.
     #[serde(default)]
     pub instance: u32,
+    /// Order it even though the MGS does not know the target (no server reports it, no
+    /// recovery of it is known): a target without a Vigil agent. Otherwise such an order is
+    /// refused (404), as a typo would be.
+    #[serde(default)]
+    pub force: bool,
 }
 
-/// The answer to `POST /api/v1/recover` and `POST /api/v1/close`.
+/// The answer to `POST /api/v1/recover`.
 #[derive(Debug, Serialize, Deserialize)]
 pub struct RecoverReply {
-    /// The order issued, `<mgs_generation>.<seq>`.
+    /// The order issued, `<mgs_generation>/<seq>`.
     pub order_id: String,
+    /// The target instance the order names (0: unknown, every client reconnects whatever
+    /// instance it is on).
+    #[serde(default)]
+    pub target_generation: Option<u32>,
+    /// Where the order tells clients to reconnect.
+    #[serde(default)]
+    pub addrs: Option<Vec<String>>,
+}
+
+/// The answer to `POST /api/v1/close`.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct CloseReply {
+    /// The `CloseWindow` order, `<mgs_generation>/<seq>`.
+    pub order_id: String,
+    /// The window was closed already (by every client reconnecting, or an earlier close):
+    /// nothing was done now.
+    #[serde(default)]
+    pub already_closed: bool,
+    /// The clients the order names dead: those the target's agent may evict.
+    #[serde(default)]
+    pub dead: Vec<String>,
 }
 
 /// The body of `POST /api/v1/close`.

@@ -13,10 +13,9 @@ use tokio::signal::unix::{signal, SignalKind};
 use tokio::sync::watch;
 use tracing::{debug, info, warn};
 use vigil_proto::wire::{NodeState, OrderKeys};
-use vigil_proto::{Endpoint, Event};
+use vigil_proto::{Endpoint, Event, NodeId};
 
 use crate::driver::resolve;
-use crate::hook::order_id;
 use crate::order_key;
 use crate::state::write_atomically;
 
@@ -100,20 +99,32 @@ pub async fn parents<const N: usize>(
     Ok((resolved, endpoints))
 }
 
-/// Logs one machine event at a level that matches what an operator must know.
-pub fn log_event(node: &str, event: &Event) {
+/// A node's name as logs show it: its name if `name` knows it, else `#` and its id in hex (as
+/// the status shows an unknown id).
+pub fn node_name(id: NodeId, name: Option<&str>) -> String {
+    match name {
+        Some(name) if !name.is_empty() => name.to_owned(),
+        _ => format!("#{:08x}", id.0),
+    }
+}
+
+/// Logs one machine event at a level that matches what an operator must know; `name_of` names
+/// the children it is about (from the machine's table).
+pub fn log_event(node: &str, event: &Event, name_of: impl Fn(NodeId) -> String) {
     match event {
-        Event::ChildJoined { id, role } => debug!(node, child = id.0, ?role, "child joined"),
+        Event::ChildJoined { id, role } => debug!(node, child = %name_of(*id), ?role, "child joined"),
         Event::ChildRebooted { id, generation } => {
-            info!(node, child = id.0, generation = generation.0, "child rebooted")
+            info!(node, child = %name_of(*id), generation = generation.0, "child rebooted")
         }
-        Event::ChildState { id, state: NodeState::Alive } => debug!(node, child = id.0, "child alive"),
-        Event::ChildState { id, state } => info!(node, child = id.0, ?state, "child state"),
+        Event::ChildState { id, state: NodeState::Alive } => {
+            debug!(node, child = %name_of(*id), "child alive")
+        }
+        Event::ChildState { id, state } => info!(node, child = %name_of(*id), ?state, "child state"),
         Event::MassSilence { count } => {
             warn!(node, count, "many children silent at once: unreachable, not dead")
         }
         Event::Stalled { late_ms } => warn!(node, late_ms, "own loop was late; silence counters restarted"),
-        Event::TableFull { id } => warn!(node, child = id.0, "table full: child refused"),
+        Event::TableFull { id } => warn!(node, child = %name_of(*id), "table full: child refused"),
         Event::ParentUp { addr } => info!(node, %addr, "parent up"),
         Event::ParentDown { addr } => warn!(node, %addr, "parent down"),
         Event::ParentRestarted { addr, generation } => {
@@ -128,10 +139,10 @@ pub fn log_event(node: &str, event: &Event) {
         Event::Refused { addr, alternates } => {
             warn!(node, %addr, alternates = alternates.len(), "parent refused us: its table is full")
         }
-        Event::Order(order) => info!(node, order = %order_id(order.id), "order"),
-        Event::OrderHeld(id) => info!(node, order = %order_id(*id), "order taken for the subtree"),
+        Event::Order(order) => info!(node, order = %order.id, "order"),
+        Event::OrderHeld(id) => info!(node, order = %id, "order taken for the subtree"),
         Event::OrderIssued(order) => {
-            info!(node, order = %order_id(order.id), action = ?order.action, "order issued")
+            info!(node, order = %order.id, action = ?order.action, "order issued")
         }
         Event::TargetRestarted { target, generation } => {
             info!(
@@ -141,13 +152,16 @@ pub fn log_event(node: &str, event: &Event) {
                 "target restarted: recovery begins"
             )
         }
-        Event::WindowClosed { target, order } => {
-            info!(node, target = target.as_str(), order = %order_id(*order), "every live client reconnected: window closed")
+        Event::WindowClosed { target, order, by_admin: false } => {
+            info!(node, target = target.as_str(), order = %order, "every live client reconnected: window closed")
+        }
+        Event::WindowClosed { target, order, by_admin: true } => {
+            warn!(node, target = target.as_str(), order = %order, "window closed by an admin: the clients not reconnected are left to the target")
         }
         Event::IdCollision { id, kept, ignored } => {
             warn!(
                 node,
-                id = id.0,
+                id = %format_args!("{:08x}", id.0),
                 kept = kept.as_str(),
                 ignored = ignored.as_str(),
                 "two names map to one node id"

@@ -4,7 +4,7 @@ use hyper::{Method, StatusCode};
 use tracing::info;
 use vigil_proto::{Event, Instant, RouterConfig};
 
-use super::{log_event, parents, ready, Shutdown};
+use super::{log_event, node_name, parents, ready, Shutdown};
 use crate::config::{required, table_slots, wire_name, RouterOpts, DEFAULT_ROUTER_SLOTS};
 use crate::driver::{self, slots, Clock, Commands, Handler, RouterMachine};
 use crate::http::{self, Reply};
@@ -21,8 +21,8 @@ pub struct RouterHandler {
 }
 
 impl Handler<RouterMachine> for RouterHandler {
-    fn on_event(&mut self, _router: &mut RouterMachine, _now: Instant, event: Event) {
-        log_event(&self.name, &event);
+    fn on_event(&mut self, router: &mut RouterMachine, _now: Instant, event: Event) {
+        log_event(&self.name, &event, |id| node_name(id, router.table().get(id).map(|e| e.name.as_str())));
         if let Some(state) = &mut self.state {
             state.note(&self.name, &event);
         }

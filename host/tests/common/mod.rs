@@ -125,10 +125,10 @@ pub fn metric(text: &str, series: &str) -> Option<f64> {
     text.lines().find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
 }
 
-/// `vigil recover --target T` against an MGS; panics unless it succeeds.
+/// `vigil recover --force --target T` against an MGS (T has no server); panics unless it succeeds.
 pub fn recover(scratch: &Scratch, http: &str, target: &str) {
     let out = vigil()
-        .args(["recover", "--target", target, "--mgs", &format!("http://{http}")])
+        .args(["recover", "--force", "--target", target, "--mgs", &format!("http://{http}")])
         .env("VIGIL_API_TOKEN_FILE", scratch.api_token())
         .output()
         .unwrap();

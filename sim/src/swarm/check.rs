@@ -150,7 +150,7 @@ impl Checker {
             Event::TargetRestarted { target, generation } => {
                 self.note(at, format!("mgs sees {target} restarted, instance {}", generation.0))
             }
-            Event::WindowClosed { target, order } => {
+            Event::WindowClosed { target, order, .. } => {
                 self.note(at, format!("mgs closes the window of {target} ({order:?})"));
                 self.window_closed(net, draw, at, target, *order);
             }

@@ -338,8 +338,8 @@ fn apply(
             let target = ids::name(&target_name(k)).unwrap_or_default();
             let result = net.admin(|m, now| m.close(now, &target));
             checker.note(now, format!("admin: close {} -> {result:?}", target_name(k)));
-            if let Some(Ok(order)) = result {
-                checker.admin_closed(order);
+            if let Some(Ok(closed)) = result {
+                checker.admin_closed(closed.order());
             }
             drain(net, draw, checker, armed, schedule, draw.mgs);
         }
