@@ -537,6 +537,7 @@ mod tests {
             server: Some("oss1".into()),
             addrs: vec!["10.1.0.7@o2ib".into()],
             recovery: None,
+            lustre: None,
         }
     }
 
