@@ -170,6 +170,9 @@ fn program_daemon(program: &Path, config: &Path) -> Daemon {
     let mut child = Command::new(program)
         .arg("client")
         .arg(config)
+        // cargo's LD_LIBRARY_PATH lists `target/debug` before `deps`: a library an earlier
+        // `cargo build` left there (of another protocol version, say) would win over the rpath.
+        .env("LD_LIBRARY_PATH", lib_dir())
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .spawn()
