@@ -15,6 +15,7 @@ use crate::wire::OrderKeys;
 use crate::wire::{Endpoint, Role};
 
 /// A client's sans-IO state machine.
+#[derive(Clone, Debug)]
 pub struct Client {
     pub(crate) member: Member,
 }

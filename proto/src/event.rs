@@ -113,6 +113,7 @@ pub enum Event {
 }
 
 /// A bounded queue of events that counts what it drops.
+#[derive(Clone, Debug)]
 pub(crate) struct Events<const N: usize> {
     queue: heapless::Deque<Event, N>,
 }

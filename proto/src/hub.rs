@@ -84,6 +84,7 @@ struct PendingReply {
     kind: ReplyKind,
 }
 
+#[derive(Clone, Debug)]
 pub(crate) struct Hub<S, const R: usize, const T: usize> {
     pub(crate) me: NodeId,
     pub(crate) timing: Timing,

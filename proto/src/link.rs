@@ -6,6 +6,7 @@ use crate::ids::{Generation, NodeId};
 use crate::wire::{self, Header, Keyring, Message};
 
 /// A machine's identity on the wire and its sequence counter.
+#[derive(Clone, Debug)]
 pub(crate) struct Link {
     pub(crate) id: NodeId,
     pub(crate) generation: Generation,

@@ -87,6 +87,7 @@ struct Report {
 }
 
 /// Where an order came from is irrelevant once authenticated; what matters is whether it is new.
+#[derive(Clone, Debug)]
 pub(crate) struct Member {
     pub(crate) link: Link,
     name: Name,

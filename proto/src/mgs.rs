@@ -252,6 +252,7 @@ pub struct NodeView<'a> {
 
 /// The MGS's sans-IO state machine over caller-owned table slots `S`, with room for `R` child
 /// routers and `T` targets.
+#[derive(Clone, Debug)]
 pub struct Mgs<S, const R: usize = 256, const T: usize = 256> {
     hub: Hub<S, R, T>,
     pub(crate) link: Link,

@@ -134,6 +134,7 @@ impl Upstream {
 
 /// A router's sans-IO state machine over caller-owned table slots `S`, with room for `R` child
 /// routers and `T` targets.
+#[derive(Clone, Debug)]
 pub struct Router<S, const R: usize = 32, const T: usize = 32> {
     hub: Hub<S, R, T>,
     link: Link,

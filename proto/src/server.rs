@@ -28,6 +28,7 @@ pub struct ServerConfig {
 }
 
 /// A server's sans-IO state machine.
+#[derive(Clone, Debug)]
 pub struct Server {
     member: Member,
     /// The target's own window length, for a restart seen by [`Server::follow_target`].

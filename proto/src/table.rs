@@ -132,6 +132,7 @@ impl Entry {
 pub struct Refused;
 
 /// A table of nodes over caller-owned slots.
+#[derive(Clone, Debug)]
 pub struct Table<S> {
     slots: S,
     len: usize,

@@ -14,6 +14,7 @@
 //! the machines and datagrams the benchmarks measure.
 
 pub mod baseline;
+pub mod exhaustive;
 pub mod fixture;
 pub mod report;
 pub mod rng;
@@ -45,8 +46,9 @@ fn slots(n: usize) -> Slots {
     vec![None; n].into_boxed_slice()
 }
 
-/// One of the four roles' machines.
+/// One of the four roles' machines (a clone forks its state: the exhaustive check does).
 #[allow(clippy::large_enum_variant)]
+#[derive(Clone)]
 pub enum Machine {
     /// The root.
     Mgs(Box<Mgs<Slots>>),
@@ -430,6 +432,16 @@ impl Net {
                 Machine::Server(m) => m.start_counters(last),
             }
         }
+        machine
+    }
+
+    /// A fresh machine for node `i` booting as `generation` at `now` (ms), wired as [`Net::add`]
+    /// and [`Net::restart_as`] wire it; the node itself is left alone.
+    fn build_at(&mut self, i: usize, generation: u32, now: u64) -> Machine {
+        let (name, spec) = (self.nodes[i].name.clone(), self.nodes[i].spec.clone());
+        let was = std::mem::replace(&mut self.now, now);
+        let machine = self.build(&name, &spec, generation);
+        self.now = was;
         machine
     }
 

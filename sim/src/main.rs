@@ -4,11 +4,16 @@
 //!
 //! `vigil-sim swarm --seeds A..B [--json]` runs the swarm instead (see `vigil_sim::swarm`): it
 //! exits 0 iff no invariant was violated, and its last line is `swarm: N seeds, V violations, ...`.
+//!
+//! `vigil-sim check [--depth D ...]` explores the smallest cluster exhaustively (see
+//! `vigil_sim::exhaustive`): it exits 0 iff no invariant was broken within the bounds, prints a
+//! broken one's steps, and its last line is `check: S states, ..., depth D, ..., T s, ...`.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use vigil_sim::exhaustive::{self, crash, Bounds, Start};
 use vigil_sim::report::{self, Params};
 use vigil_sim::scenario;
 use vigil_sim::swarm::{self, Known};
@@ -92,6 +97,70 @@ enum Command {
         #[arg(long)]
         verbose: bool,
     },
+    /// Every interleaving of faults in the smallest cluster (MGS, router, two clients, one
+    /// server), to a bounded depth, exactly once and no early close checked after every step.
+    Check {
+        /// Steps explored from the start.
+        #[arg(long, default_value_t = 12)]
+        depth: u32,
+        /// Start from every node booting (`boot`) or from a target restart after the first
+        /// window closed (`restart`).
+        #[arg(long, default_value = "restart", value_parser = start)]
+        from: Start,
+        /// Datagrams in flight at once.
+        #[arg(long, default_value_t = 4)]
+        in_flight: usize,
+        /// Datagrams lost per path.
+        #[arg(long, default_value_t = 1)]
+        losses: u8,
+        /// Datagrams duplicated per path.
+        #[arg(long, default_value_t = 1)]
+        duplicates: u8,
+        /// Datagrams reordered per path.
+        #[arg(long, default_value_t = 1)]
+        reorders: u8,
+        /// Kinds of node that may crash once each, comma-separated: mgs, router, client,
+        /// server; `none` for none.
+        #[arg(long, default_value = "mgs,router,client,server", value_parser = crashes)]
+        crashes: u8,
+    },
+}
+
+fn start(s: &str) -> Result<Start, String> {
+    match s {
+        "boot" => Ok(Start::Boot),
+        "restart" => Ok(Start::TargetRestart),
+        _ => Err(format!("unknown start {s:?} (boot, restart)")),
+    }
+}
+
+fn crashes(s: &str) -> Result<u8, String> {
+    let mut kinds = 0;
+    for name in s.split(',').map(str::trim).filter(|n| *n != "none") {
+        kinds |= match name {
+            "mgs" => crash::MGS,
+            "router" => crash::ROUTER,
+            "client" => crash::CLIENT,
+            "server" => crash::SERVER,
+            _ => return Err(format!("unknown kind {name:?} (mgs, router, client, server, none)")),
+        };
+    }
+    Ok(kinds)
+}
+
+fn run_check(bounds: Bounds) -> ExitCode {
+    let report = exhaustive::check(&bounds);
+    if let Some(v) = &report.violation {
+        println!("violated: {}", v.what);
+        for line in &v.trace {
+            println!("    {line}");
+        }
+    }
+    println!("{}", report.line());
+    match report.violation {
+        None => ExitCode::SUCCESS,
+        Some(_) => ExitCode::FAILURE,
+    }
 }
 
 fn seeds(s: &str) -> Result<(u64, u64), String> {
@@ -173,6 +242,11 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     if let Some(Command::Swarm { seeds, json, exclude, threads, verbose }) = cli.command {
         return run_swarm(seeds, json, exclude, threads, verbose);
+    }
+    if let Some(Command::Check { depth, from, in_flight, losses, duplicates, reorders, crashes }) =
+        cli.command
+    {
+        return run_check(Bounds { depth, start: from, in_flight, losses, duplicates, reorders, crashes });
     }
     let params = Params {
         clients: cli.clients,
