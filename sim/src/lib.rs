@@ -10,8 +10,9 @@
 //! On top of the harness: [`scenario`] runs the scale scenario (a router tree, dead clients, a
 //! target restart), [`baseline`] models Lustre's passive and imperative recoveries beside it, and
 //! [`report`] prints and plots the figures; [`swarm`] runs random clusters under random faults and
-//! checks the protocol's invariants at every step; the `vigil-sim` binary drives them. [`fixture`] builds
-//! the machines and datagrams the benchmarks measure.
+//! checks the protocol's invariants at every step; [`exhaustive`] explores every interleaving of
+//! faults in the smallest cluster to a bounded depth; the `vigil-sim` binary drives them.
+//! [`fixture`] builds the machines and datagrams the benchmarks measure.
 
 pub mod baseline;
 pub mod exhaustive;
