@@ -422,6 +422,7 @@ mod tests {
             target_generation: 9,
             target_addrs: addrs.iter().map(|&a| a.to_owned()).collect(),
             dead: Vec::new(),
+            dead_mounts: Vec::new(),
             extra: Vec::new(),
         }
     }

@@ -233,6 +233,11 @@ pub struct ClientOpts {
     /// Milliseconds after which a hook is killed and the order counts as failed [default: 30000].
     #[arg(long, value_name = "MS")]
     pub hook_timeout_ms: Option<u64>,
+    /// Report this client's Lustre mounts (their client UUIDs, `lctl get_param llite.*.uuid`,
+    /// lctl on PATH), so that when it dies the target's server can evict exactly it.
+    #[arg(long)]
+    #[serde(default)]
+    pub lustre: bool,
     #[command(flatten)]
     #[serde(flatten)]
     pub upstream: UpstreamOpts,
@@ -270,8 +275,9 @@ pub struct ServerOpts {
     #[arg(long)]
     #[serde(default)]
     pub lustre: bool,
-    /// With --lustre: the site's map of client names to LNet NIDs (`<name> <nid>...` a line),
-    /// through which the close-window hook evicts the dead clients by UUID.
+    /// With --lustre: the site's map of client names to LNet NIDs (`<name> <nid>...` a line), an
+    /// override for clients that do not report their mounts (`vigil client --lustre`): the
+    /// close-window hook also evicts the dead clients it lists, by the NIDs they connected from.
     #[arg(long, value_name = "FILE")]
     pub lustre_clients: Option<PathBuf>,
     /// Command run through `sh -c` when the MGS orders the window closed (exit 0 = closed).
@@ -473,6 +479,7 @@ impl ClientOpts {
             bind: self.bind.or(file.bind),
             on_order: self.on_order.or(file.on_order),
             hook_timeout_ms: self.hook_timeout_ms.or(file.hook_timeout_ms),
+            lustre: self.lustre || file.lustre,
             upstream: self.upstream.merge(file.upstream),
             node: self.node.merge(file.node),
         })

@@ -572,6 +572,7 @@ mod tests {
     #[test]
     fn the_table_shows_counts_troubles_and_progress() {
         let node = |name: &str, state: &str| NodeInfo {
+            mounts: 0,
             name: name.into(),
             role: "client".into(),
             state: state.into(),

@@ -44,7 +44,7 @@ pub const CLIENT: &str = "\
 Examples:
   vigil client --config /etc/vigil/client.toml
   vigil client --name c0042 --parent rtr01:7470 --parent rtr02:7470 \\
-               --order-pub /etc/vigil/order-1.pub \\
+               --order-pub /etc/vigil/order-1.pub --lustre \\
                --on-order /usr/libexec/vigil/vigil-lustre-reconnect
 
 The hook runs through `sh -c` with VIGIL_ORDER_ID, VIGIL_ORDER_KIND (begin_recovery),

@@ -171,6 +171,7 @@ mod tests {
             nodes: nodes
                 .iter()
                 .map(|(name, state)| NodeInfo {
+                    mounts: 0,
                     name: (*name).into(),
                     role: "client".into(),
                     state: (*state).into(),

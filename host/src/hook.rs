@@ -33,6 +33,8 @@ pub struct OrderEnv {
     pub target_addrs: Vec<String>,
     /// The clients a `CloseWindow` names dead.
     pub dead: Vec<NodeId>,
+    /// Their filesystem mounts, as they reported them ([`vigil_proto::wire::mount_tag`]).
+    pub dead_mounts: Vec<u64>,
     /// What a server's Lustre set-up adds (`VIGIL_DEAD_CLIENTS`, `VIGIL_DEAD_NIDS`, ...).
     pub extra: Vec<(&'static str, String)>,
 }
@@ -40,11 +42,16 @@ pub struct OrderEnv {
 impl OrderEnv {
     /// The hook's view of `order`.
     pub fn of(order: &Order) -> OrderEnv {
-        let (kind, target_addrs, dead) = match &order.action {
-            Action::BeginRecovery { addrs, .. } => {
-                ("begin_recovery", addrs.iter().map(|a| a.as_str().to_owned()).collect(), Vec::new())
+        let (kind, target_addrs, dead, dead_mounts) = match &order.action {
+            Action::BeginRecovery { addrs, .. } => (
+                "begin_recovery",
+                addrs.iter().map(|a| a.as_str().to_owned()).collect(),
+                Vec::new(),
+                Vec::new(),
+            ),
+            Action::CloseWindow { dead, dead_mounts, .. } => {
+                ("close_window", Vec::new(), dead.to_vec(), dead_mounts.to_vec())
             }
-            Action::CloseWindow { dead, .. } => ("close_window", Vec::new(), dead.to_vec()),
         };
         OrderEnv {
             id: order.id.to_string(),
@@ -53,6 +60,7 @@ impl OrderEnv {
             target_generation: order.action.target_generation().0,
             target_addrs,
             dead,
+            dead_mounts,
             extra: Vec::new(),
         }
     }
@@ -183,7 +191,7 @@ impl<M: Machine> Handler<M> for MemberHandler<M> {
         };
         let mut env = OrderEnv::of(&order);
         if let Hook::Command { lustre: Some(lustre), .. } = &self.hook {
-            env.extra = lustre.vars(&env.dead);
+            env.extra = lustre.vars(&env.dead, &env.dead_mounts);
         }
         info!(node = %self.name, order = %env.id, kind = env.kind, target = %env.target, "order");
         let id = order.id;
@@ -243,6 +251,7 @@ mod tests {
         let close = Order {
             id: OrderId { mgs_generation: Generation(3), seq: 18 },
             action: Action::CloseWindow {
+                dead_mounts: Default::default(),
                 target: name("t").unwrap(),
                 target_generation: Generation(9),
                 dead: Default::default(),

@@ -10,13 +10,14 @@
 //!
 //! It also keeps what the close-window hook needs to evict exactly the dead: after a restart the
 //! target knows the clients of its `last_rcvd` by UUID only (`tgt_clients_data_init`), while
-//! Vigil knows them by name, and the link between the two is the NID a client connected from.
-//! So, while the target runs, the daemon keeps a snapshot of its exports (`exports.<nid>.uuid`:
-//! UUID and NID of every connected client) in its state directory ([`Exports`]); it is never
-//! pruned while the target recovers, so it still holds the NIDs of the clients that died with
-//! it. The site's client map ([`ClientMap`]: Vigil name → LNet NIDs, what `lctl list_nids` prints
-//! on each client) turns the dead clients a `CloseWindow` names into NIDs, and the hook joins
-//! them with the snapshot and `recovery_stale_clients` to evict by UUID.
+//! Vigil knows them by name. A client agent run with `--lustre` reads its mounts' client UUIDs
+//! ([`read_mounts`]) and reports their [`mount_tag`]s, which a `CloseWindow` carries for the dead
+//! clients. While the target runs, the server's daemon keeps the UUIDs the target knows in its
+//! state directory ([`Exports`]: its exports with the NID each connected from, and its stale
+//! clients while it recovers), never pruned while the target recovers; the hook gets those whose
+//! tag is a dead client's mount. The site's client map ([`ClientMap`]: Vigil name → LNet NIDs,
+//! what `lctl list_nids` prints on each client) is an override for clients that do not report
+//! their mounts: the hook also evicts the stale clients whose snapshot NID is one of theirs.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -25,8 +26,8 @@ use std::time::Duration;
 
 use anyhow::Context;
 use tracing::warn;
-use vigil_proto::wire::{LustrePhase, LustreRecovery, TargetState};
-use vigil_proto::{Generation, NodeId, Server};
+use vigil_proto::wire::{mount_tag, LustrePhase, LustreRecovery, TargetState};
+use vigil_proto::{Client, Generation, NodeId, Server};
 
 use crate::driver::Commands;
 
@@ -59,7 +60,7 @@ pub async fn run(args: &[String]) -> anyhow::Result<Option<String>> {
 }
 
 /// The target as Lustre reports it on this server.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Reading {
     /// Its `instance`, bumped on every mount.
     pub instance: Generation,
@@ -67,6 +68,8 @@ pub struct Reading {
     pub state: TargetState,
     /// Lustre's own view of its recovery, shown beside Vigil's.
     pub view: LustreRecovery,
+    /// The clients it still awaits, by UUID (`recovery_stale_clients`).
+    pub stale: Vec<String>,
 }
 
 /// The target as Lustre reports it on this server, or `None` when it is not mounted here.
@@ -79,7 +82,8 @@ pub async fn read(target: &str) -> anyhow::Result<Option<Reading>> {
         // One UUID a line (`recovery_stale_clients`); a Lustre without the file counts none.
         let args = ["get_param".to_owned(), "-n".to_owned(), format!("{p}.recovery_stale_clients")];
         let stale = run(&args).await?.unwrap_or_default();
-        reading.view.stale = stale.lines().filter(|l| !l.trim().is_empty()).count() as u32;
+        reading.stale = stale.split_whitespace().map(str::to_owned).collect();
+        reading.view.stale = reading.stale.len() as u32;
     }
     Ok(Some(reading))
 }
@@ -147,7 +151,7 @@ fn parse(text: &str) -> Option<Reading> {
             }
         }
     };
-    Some(Reading { instance: Generation(instance), state, view })
+    Some(Reading { instance: Generation(instance), state, view, stale: Vec::new() })
 }
 
 /// The target's exports as `lctl get_param <prefix>.exports.*.uuid` prints them: (UUID, NID).
@@ -185,14 +189,23 @@ impl Exports {
         Exports { path, known }
     }
 
-    /// Adds the exports seen now; forgets the clients gone only while the target is up (during
-    /// a recovery, the clients that have not come back are exactly the ones to keep).
-    pub fn update(&mut self, seen: Vec<(String, String)>, state: TargetState) -> std::io::Result<()> {
+    /// Adds the exports seen now, and the stale clients (`-` for their NID: a target knows them
+    /// by UUID only); forgets the clients gone only while the target is up (during a recovery,
+    /// the clients that have not come back are exactly the ones to keep).
+    pub fn update(
+        &mut self,
+        seen: Vec<(String, String)>,
+        stale: &[String],
+        state: TargetState,
+    ) -> std::io::Result<()> {
         let mut known = self.known.clone();
         if state == TargetState::Up {
             known.retain(|uuid, _| seen.iter().any(|(u, _)| u == uuid));
         }
         known.extend(seen);
+        for uuid in stale {
+            known.entry(uuid.clone()).or_insert_with(|| "-".to_owned());
+        }
         if known == self.known && self.path.exists() {
             return Ok(());
         }
@@ -253,20 +266,66 @@ pub struct HookContext {
 }
 
 impl HookContext {
-    /// `VIGIL_DEAD_CLIENTS` and `VIGIL_DEAD_NIDS` (the mapped dead clients and their NIDs, comma
-    /// separated), `VIGIL_DEAD_UNMAPPED` (how many dead clients the map lacks) and
-    /// `VIGIL_LUSTRE_EXPORTS` (the snapshot file).
-    pub fn vars(&self, dead: &[NodeId]) -> Vec<(&'static str, String)> {
+    /// `VIGIL_DEAD_UUIDS` (the client UUIDs of the snapshot whose [`mount_tag`] is one of the
+    /// dead clients' mounts), `VIGIL_DEAD_CLIENTS` and `VIGIL_DEAD_NIDS` (the dead clients the
+    /// site's map lists and their NIDs), all comma separated, and `VIGIL_LUSTRE_EXPORTS` (the
+    /// snapshot file).
+    pub fn vars(&self, dead: &[NodeId], dead_mounts: &[u64]) -> Vec<(&'static str, String)> {
+        let snapshot = std::fs::read_to_string(&self.exports).unwrap_or_default();
+        let uuids: Vec<&str> = (snapshot.lines())
+            .filter_map(|l| l.split_whitespace().next())
+            .filter(|uuid| dead_mounts.contains(&mount_tag(uuid)))
+            .collect();
         let mapped: Vec<&(String, Vec<String>)> =
             dead.iter().filter_map(|id| self.clients.clients.get(id)).collect();
         let names: Vec<&str> = mapped.iter().map(|(n, _)| n.as_str()).collect();
         let nids: Vec<&str> = mapped.iter().flat_map(|(_, nids)| nids.iter().map(String::as_str)).collect();
         vec![
+            ("VIGIL_DEAD_UUIDS", uuids.join(",")),
             ("VIGIL_DEAD_CLIENTS", names.join(",")),
             ("VIGIL_DEAD_NIDS", nids.join(",")),
-            ("VIGIL_DEAD_UNMAPPED", (dead.len() - mapped.len()).to_string()),
             ("VIGIL_LUSTRE_EXPORTS", self.exports.display().to_string()),
         ]
+    }
+}
+
+/// How often a client reads its mounts: they change only with a mount or a remount.
+pub const MOUNTS_POLL: Duration = Duration::from_secs(10);
+
+/// The client UUIDs of this host's Lustre mounts (`llite.<fs>-<sb>.uuid`, `uuid_show` in
+/// `lustre/llite/lproc_llite.c`: the `ll_sb_uuid` each mount draws at random,
+/// `ll_generate_random_uuid`). Every import of a mount connects with it (the configuration log
+/// attaches the mount's devices under it, `class_config_llog_handler`), so it is the UUID the
+/// targets list in their exports and, after a restart, in `recovery_stale_clients`. None when
+/// nothing is mounted.
+pub async fn read_mounts() -> anyhow::Result<Vec<String>> {
+    let args = ["get_param".to_owned(), "-n".to_owned(), "llite.*.uuid".to_owned()];
+    let text = run(&args).await?.unwrap_or_default();
+    Ok(text.split_whitespace().map(str::to_owned).collect())
+}
+
+/// Reads the client's mounts now and every [`MOUNTS_POLL`], and hands their tags to the client's
+/// loop (which tells its parents when they change), until the loop ends.
+pub async fn report_mounts(commands: Commands<Client>) {
+    let mut failing = false;
+    loop {
+        let tags: Vec<u64> = match read_mounts().await {
+            Ok(uuids) => {
+                failing = false;
+                uuids.iter().map(|u| mount_tag(u)).collect()
+            }
+            Err(e) => {
+                if !failing {
+                    warn!("cannot read this client's Lustre mounts: {e:#}");
+                }
+                failing = true;
+                Vec::new()
+            }
+        };
+        if !commands.send(move |m: &mut Client, now| m.set_mounts(now, &tags)).await {
+            return;
+        }
+        tokio::time::sleep(MOUNTS_POLL).await;
     }
 }
 
@@ -285,7 +344,7 @@ pub async fn follow(target: String, mut exports: Exports, commands: Commands<Ser
                 failing = false;
                 match read_exports(&target).await {
                     Ok(seen) => {
-                        if let Err(e) = exports.update(seen, reading.state) {
+                        if let Err(e) = exports.update(seen, &reading.stale, reading.state) {
                             warn!(target, "cannot write the exports snapshot: {e}");
                         }
                     }
@@ -353,21 +412,32 @@ mod tests {
     }
 
     #[test]
-    fn the_client_map_names_dead_clients_by_nid() {
+    fn dead_clients_are_named_by_their_mounts_and_by_the_map() {
+        let dir = std::env::temp_dir().join(format!("vigil-vars-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let exports = dir.join("oss1.lustre-exports");
+        // u3 is a stale client of a failover partner's target: known by UUID only.
+        std::fs::write(&exports, "u1 10.0.1.1@tcp\nu2 10.0.1.2@tcp\nu3 -\n").unwrap();
         let map =
             ClientMap::parse("# site map\nc01 10.0.1.1@tcp\nc02 10.0.1.2@tcp 10.1.1.2@o2ib # two rails\n\n")
                 .expect("parses");
-        let ctx = HookContext { clients: map, exports: PathBuf::from("/var/lib/vigil/oss1.lustre-exports") };
+        let ctx = HookContext { clients: map, exports: exports.clone() };
         let dead = [NodeId::from_name("c02"), NodeId::from_name("c01"), NodeId::from_name("unknown")];
+        let mounts = [mount_tag("u3"), mount_tag("u2"), mount_tag("a mount this server never saw")];
         assert_eq!(
-            ctx.vars(&dead),
+            ctx.vars(&dead, &mounts),
             [
+                ("VIGIL_DEAD_UUIDS", "u2,u3".to_owned()),
                 ("VIGIL_DEAD_CLIENTS", "c02,c01".to_owned()),
                 ("VIGIL_DEAD_NIDS", "10.0.1.2@tcp,10.1.1.2@o2ib,10.0.1.1@tcp".to_owned()),
-                ("VIGIL_DEAD_UNMAPPED", "1".to_owned()),
-                ("VIGIL_LUSTRE_EXPORTS", "/var/lib/vigil/oss1.lustre-exports".to_owned()),
+                ("VIGIL_LUSTRE_EXPORTS", exports.display().to_string()),
             ]
         );
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn the_client_map_is_checked_line_by_line() {
         let err = format!("{:#}", ClientMap::parse("c01\n").unwrap_err());
         assert!(err.contains("line 1"), "{err}");
         let err = format!("{:#}", ClientMap::parse("c01 10.0.1.1@tcp\nc01 10.0.1.9@tcp\n").unwrap_err());
@@ -383,13 +453,15 @@ mod tests {
         let pair = |u: &str, n: &str| (u.to_owned(), n.to_owned());
         let mut exports = Exports::load(path.clone());
         exports
-            .update(vec![pair("u1", "10.0.1.1@tcp"), pair("u2", "10.0.1.2@tcp")], TargetState::Up)
+            .update(vec![pair("u1", "10.0.1.1@tcp"), pair("u2", "10.0.1.2@tcp")], &[], TargetState::Up)
             .unwrap();
-        // Restarted: only u1 is back; u2's NID must stay for the hook.
+        // Restarted: only u1 is back; u2's NID must stay for the hook; u3, stale, was never
+        // seen connected here (the target failed over from the partner).
         let mut exports = Exports::load(path.clone());
-        exports.update(vec![pair("u1", "10.0.1.1@tcp")], TargetState::Recovering).unwrap();
-        assert_eq!(std::fs::read_to_string(&path).unwrap(), "u1 10.0.1.1@tcp\nu2 10.0.1.2@tcp\n");
-        exports.update(vec![pair("u1", "10.0.1.1@tcp")], TargetState::Up).unwrap();
+        let stale = ["u2".to_owned(), "u3".to_owned()];
+        exports.update(vec![pair("u1", "10.0.1.1@tcp")], &stale, TargetState::Recovering).unwrap();
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "u1 10.0.1.1@tcp\nu2 10.0.1.2@tcp\nu3 -\n");
+        exports.update(vec![pair("u1", "10.0.1.1@tcp")], &[], TargetState::Up).unwrap();
         assert_eq!(std::fs::read_to_string(&path).unwrap(), "u1 10.0.1.1@tcp\n");
         let _ = std::fs::remove_dir_all(&dir);
     }

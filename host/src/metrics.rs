@@ -349,6 +349,7 @@ mod tests {
     fn the_tree_shows_partitions_and_roles() {
         use crate::status::{MgsInfo, NodeInfo, RouterInfo};
         let node = |name: &str, role: &str, state: &str| NodeInfo {
+            mounts: 0,
             name: name.into(),
             role: role.into(),
             state: state.into(),

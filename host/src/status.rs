@@ -62,6 +62,10 @@ pub struct NodeInfo {
     pub parents: Vec<String>,
     /// How long ago it was last heard, in ms.
     pub last_heard_ms: u64,
+    /// How many filesystem mounts the client reported (`vigil client --lustre`): those its
+    /// targets' servers can evict if it dies.
+    #[serde(default)]
+    pub mounts: u32,
 }
 
 /// Node counts per state.
@@ -317,6 +321,7 @@ pub fn snapshot(mgs: &MgsMachine, name: &str, now: Instant) -> Status {
             generation: n.generation.0,
             parents: n.parents.iter().map(|&p| name_of(p)).collect(),
             last_heard_ms: n.last_heard_ms,
+            mounts: n.mounts.len() as u32,
         })
         .collect();
     let subtrees: HashMap<NodeId, StateCounts> = mgs
@@ -506,6 +511,7 @@ mod tests {
         let status = Status {
             mgs: MgsInfo { name: "mgs".into(), generation: 4, uptime_ms: 1, counters: Vec::new() },
             nodes: vec![NodeInfo {
+                mounts: 0,
                 name: "c1".into(),
                 role: "client".into(),
                 state: "dead".into(),

@@ -323,7 +323,6 @@ fn server_hook_evicts_by_default_exactly_the_stale_clients_vigil_holds_dead() {
     env.extend([
         ("VIGIL_DEAD_CLIENTS", "c06"),
         ("VIGIL_DEAD_NIDS", "10.0.1.6@tcp"),
-        ("VIGIL_DEAD_UNMAPPED", "0"),
         ("VIGIL_LUSTRE_EXPORTS", exports.as_str()),
     ]);
     fake.param(OST_STATUS, &recovery_status("RECOVERING", 2, 2))
@@ -349,6 +348,26 @@ fn server_hook_evicts_by_default_exactly_the_stale_clients_vigil_holds_dead() {
     let (code, calls) = fake.run(SERVER_HOOK, &env);
     assert_eq!(code, 0, "the only stale client was dead: Lustre's recovery went on");
     assert_eq!(calls, [read.clone(), format!("get_param -n {stale_param}"), evict("u-dead"), read]);
+}
+
+#[test]
+fn server_hook_evicts_the_mounts_dead_clients_reported_without_a_client_map() {
+    let stale_param = "obdfilter.testfs-OST0001.recovery_stale_clients";
+    let evict = |uuid: &str| format!("set_param obdfilter.testfs-OST0001.evict_client=uuid:{uuid}");
+    let read = format!("get_param -n {OST_STATUS}");
+    let fake = Fake::new();
+    fake.param(OST_STATUS, &recovery_status("RECOVERING", 2, 2))
+        .param(&format!("{OST_STATUS}.2"), &recovery_status("COMPLETE", 0, 0))
+        .param(stale_param, "u-dead-a\nu-dead-b\n");
+    let mut env = close("testfs-OST0001", "");
+    env.retain(|(k, _)| *k != "VIGIL_LUSTRE_CLOSE");
+    env.push(("VIGIL_DEAD_UUIDS", "u-dead-a,u-dead-b,u-elsewhere"));
+    let (code, calls) = fake.run(SERVER_HOOK, &env);
+    assert_eq!(code, 0, "both stale clients were dead clients' mounts: Lustre's recovery went on");
+    assert_eq!(
+        calls,
+        [read.clone(), format!("get_param -n {stale_param}"), evict("u-dead-a"), evict("u-dead-b"), read]
+    );
 }
 
 #[test]

@@ -12,7 +12,7 @@ use crate::member::Member;
 pub use crate::member::MemberConfig as ClientConfig;
 use crate::time::Instant;
 use crate::wire::OrderKeys;
-use crate::wire::{Endpoint, Role};
+use crate::wire::{Endpoint, Role, MAX_MOUNTS};
 
 /// A client's sans-IO state machine.
 #[derive(Clone, Debug)]
@@ -77,6 +77,14 @@ impl Client {
     /// next ping, which goes out at once. Returns false for an order this client does not hold.
     pub fn order_done(&mut self, now: Instant, order: OrderId, reconnected: bool) -> bool {
         self.member.order_done(now, order, reconnected)
+    }
+
+    /// The client's filesystem mounts, by [`mount_tag`](crate::wire::mount_tag) of their client
+    /// identities (Lustre: each mount's client UUID), first ones first: sent to the parents with
+    /// the name, at once when they change, so that a `CloseWindow` can name the mounts of the
+    /// clients that died.
+    pub fn set_mounts(&mut self, now: Instant, mounts: &[u64]) {
+        self.member.set_mounts(now, mounts.iter().copied().take(MAX_MOUNTS).collect());
     }
 
     // ----- outputs ------------------------------------------------------------------------

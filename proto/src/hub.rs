@@ -15,8 +15,8 @@ use crate::time::Instant;
 use crate::timing::{Timing, RESENDS};
 use crate::wire::{
     encoded_len, Endpoint, Header, NodeDelta, NodeState, Order, OrderProgress, PathReport, Ping, PingReply,
-    ReplyStatus, Role, TargetStatus, Totals, Update, MAX_ALTERNATES, MAX_DELTAS, MAX_PROGRESS,
-    MAX_REPLY_ORDERS,
+    ReplyStatus, Role, TargetStatus, Totals, Update, HEADER_LEN, MAX_ALTERNATES, MAX_DATAGRAM, MAX_DELTAS,
+    MAX_PROGRESS, MAX_REPLY_ORDERS, TAG_LEN,
 };
 use crate::wire::{Action, OrderReport, Outcome, TargetReport, TargetState, MAX_REPORTS, MAX_TARGET_REPORTS};
 
@@ -171,6 +171,13 @@ impl<S: AsRef<[Slot]> + AsMut<[Slot]>, const R: usize, const T: usize> Hub<S, R,
         }
         if let Some(status) = ping.target {
             changed = self.set_target(id, status);
+        }
+        if ping.name.is_some() {
+            if let Some(e) = self.table.get_mut(id).filter(|e| e.mounts != ping.mounts) {
+                e.mounts = ping.mounts;
+                self.urgent = true;
+                changed = true;
+            }
         }
         if changed {
             let v = self.bump();
@@ -461,6 +468,7 @@ impl<S: AsRef<[Slot]> + AsMut<[Slot]>, const R: usize, const T: usize> Hub<S, R,
         };
         e.generation = e.generation.max(delta.generation);
         e.role = delta.role;
+        e.mounts = delta.mounts;
         let mut collision = None;
         if let Some(n) = delta.name {
             if e.name.is_empty() {
@@ -728,7 +736,13 @@ impl<S: AsRef<[Slot]> + AsMut<[Slot]>, const R: usize, const T: usize> Hub<S, R,
             })
             .collect();
         wanted.sort_unstable_by_key(|&(needs, h)| core::cmp::Reverse((needs, h.order.id)));
+        // As many as the datagram holds: two orders naming many dead clients and their mounts
+        // do not fit together; the second then comes in a later reply.
+        let room = MAX_DATAGRAM - HEADER_LEN - TAG_LEN;
         for (_, h) in wanted.into_iter().take(MAX_REPLY_ORDERS) {
+            if encoded_len(&reply) + encoded_len(&h.order) > room {
+                break;
+            }
             let _ = reply.orders.push(h.order.clone());
         }
         reply
@@ -939,6 +953,7 @@ impl<S: AsRef<[Slot]> + AsMut<[Slot]>, const R: usize, const T: usize> Hub<S, R,
             role: e.role,
             name: with_name.then(|| e.name.clone()),
             paths,
+            mounts: e.mounts.clone(),
         }
     }
 }

@@ -18,7 +18,7 @@ use crate::timing::{Timing, RESENDS};
 use crate::wire::OrderKeys;
 use crate::wire::{
     Action, Endpoint, Header, Keyring, Message, Order, OrderReport, Outcome, Ping, PingReply, ReplyStatus,
-    Role, StaleParent, TargetState, TargetStatus, MAX_REPORTS,
+    Role, StaleParent, TargetState, TargetStatus, MAX_MOUNTS, MAX_REPORTS,
 };
 
 /// Most parents a node pings.
@@ -53,6 +53,9 @@ struct Parent {
     generation: Option<Generation>,
     /// The parent confirmed it knows us (so pings may omit the name).
     known: bool,
+    /// The sequence of the last ping that carried the name: only a reply that accepted it (or a
+    /// later ping) confirms what it announced, not one to an older ping still on its way.
+    announced: u32,
     up: bool,
     /// Silent past the suspect threshold: still up, but no longer the home while another
     /// parent answers (see [`Member::home`]).
@@ -98,6 +101,8 @@ pub(crate) struct Member {
     reports: Deque<Report, MAX_REPORTS>,
     seen: Deque<OrderId, SEEN>,
     pub(crate) target: Option<TargetStatus>,
+    /// A client's filesystem mounts, sent with the name.
+    mounts: Vec<u64, MAX_MOUNTS>,
     pub(crate) order_keys: OrderKeys,
     pub(crate) events: Events<16>,
     pub(crate) counters: Counters,
@@ -114,6 +119,7 @@ impl Member {
                 id: None,
                 generation: None,
                 known: false,
+                announced: 0,
                 up: false,
                 late: false,
                 refused: false,
@@ -137,6 +143,7 @@ impl Member {
             reports: Deque::new(),
             seen: Deque::new(),
             target: None,
+            mounts: Vec::new(),
             order_keys: OrderKeys::default(),
             events: Events::new(),
             counters: Counters::default(),
@@ -222,7 +229,7 @@ impl Member {
         }
         match reply.status {
             ReplyStatus::Accepted => {
-                parent.known = true;
+                parent.known = reply.ack.wrapping_sub(parent.announced) < u32::MAX / 2;
                 parent.refused = false;
             }
             ReplyStatus::Unknown => {
@@ -371,6 +378,18 @@ impl Member {
         true
     }
 
+    /// A client's filesystem mounts changed (a mount, a remount with a new client identity):
+    /// every parent is told with the name again.
+    pub(crate) fn set_mounts(&mut self, now: Instant, mounts: Vec<u64, MAX_MOUNTS>) {
+        if self.mounts != mounts {
+            self.mounts = mounts;
+            for p in self.parents.iter_mut() {
+                p.known = false;
+            }
+            self.ping_now(now);
+        }
+    }
+
     /// Sends the next pings now: something the parents should learn changed.
     pub(crate) fn ping_now(&mut self, now: Instant) {
         for p in self.parents.iter_mut().filter(|p| !p.refused) {
@@ -459,6 +478,7 @@ impl Member {
             interval_ms: self.interval_ms,
             home: p == home,
             name: (!parent.known).then(|| self.name.clone()),
+            mounts: if parent.known { Vec::new() } else { self.mounts.clone() },
             reports: self
                 .reports
                 .iter_mut()
@@ -471,6 +491,9 @@ impl Member {
             target: self.target.clone(),
         };
         let len = self.link.send(&Message::Ping(ping), buf, &mut self.counters)?;
+        if !self.parents[p].known {
+            self.parents[p].announced = self.link.last_sequence();
+        }
         if self.parents[p].resend_at.is_some() {
             self.parents[p].awaiting = self.link.last_sequence();
         }

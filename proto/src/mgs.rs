@@ -248,6 +248,8 @@ pub struct NodeView<'a> {
     /// How long ago it was last heard: by the MGS itself for a direct child, else as its parent
     /// reported when it last changed its verdict.
     pub last_heard_ms: u64,
+    /// A client's filesystem mounts as it reported them ([`mount_tag`](crate::wire::mount_tag)).
+    pub mounts: &'a [u64],
 }
 
 /// The MGS's sans-IO state machine over caller-owned table slots `S`, with room for `R` child
@@ -333,6 +335,7 @@ impl<S: AsRef<[Slot]> + AsMut<[Slot]>, const R: usize, const T: usize> Mgs<S, R,
             state: self.state_of(e, 0),
             parents: e.paths.iter().map(|p| p.parent).collect(),
             last_heard_ms,
+            mounts: &e.mounts,
         }
     }
 
@@ -537,11 +540,10 @@ impl<S: AsRef<[Slot]> + AsMut<[Slot]>, const R: usize, const T: usize> Mgs<S, R,
     fn close_window(&mut self, now: Instant, i: usize, by_admin: bool) -> OrderId {
         let r = &self.recoveries[i];
         let (target, target_generation) = (r.target.clone(), r.target_generation);
-        let close = self.issue(Action::CloseWindow {
-            target: target.clone(),
-            target_generation,
-            dead: self.dead_clients(),
-        });
+        let dead = self.dead_clients();
+        let dead_mounts = self.mounts_of(&dead);
+        let close =
+            self.issue(Action::CloseWindow { target: target.clone(), target_generation, dead, dead_mounts });
         self.recoveries[i].closed = Some((close.id, now));
         self.hub.emit(Event::WindowClosed { target, order: close.id, by_admin });
         close.id
@@ -568,6 +570,17 @@ impl<S: AsRef<[Slot]> + AsMut<[Slot]>, const R: usize, const T: usize> Mgs<S, R,
         }
         dead.sort_unstable();
         dead
+    }
+
+    /// The mounts the clients `dead` reported, in their order (as many as a `CloseWindow` holds).
+    fn mounts_of(&self, dead: &[NodeId]) -> Vec<u64, MAX_DEAD> {
+        let mut mounts = Vec::new();
+        for tag in dead.iter().filter_map(|&id| self.hub.table.get(id)).flat_map(|e| e.mounts.iter()) {
+            if mounts.push(*tag).is_err() {
+                break;
+            }
+        }
+        mounts
     }
 
     fn issue(&mut self, action: Action) -> Order {
@@ -726,7 +739,12 @@ impl<S: AsRef<[Slot]> + AsMut<[Slot]>, const R: usize, const T: usize> Mgs<S, R,
                 let r = &mut self.recoveries[i];
                 r.target_up = Some(now);
                 let (target, target_generation) = (r.target.clone(), r.target_generation);
-                self.issue(Action::CloseWindow { target, target_generation, dead: Vec::new() });
+                self.issue(Action::CloseWindow {
+                    target,
+                    target_generation,
+                    dead: Vec::new(),
+                    dead_mounts: Vec::new(),
+                });
             } else if all_back {
                 self.close_window(now, i, false);
             }

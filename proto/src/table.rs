@@ -12,7 +12,7 @@ use heapless::Vec;
 use crate::counters::ReplayWindow;
 use crate::ids::{Generation, Name, NodeId};
 use crate::time::Instant;
-use crate::wire::{Endpoint, NodeState, Outcome, Role, MAX_PATHS};
+use crate::wire::{Endpoint, NodeState, Outcome, Role, MAX_MOUNTS, MAX_PATHS};
 
 /// One slot of table storage.
 pub type Slot = Option<Entry>;
@@ -99,6 +99,8 @@ pub struct Entry {
     pub generation: Generation,
     /// Where it is heard (empty: no longer heard anywhere below this table's owner).
     pub paths: Vec<Path, MAX_PATHS>,
+    /// A client's filesystem mounts ([`mount_tag`](crate::wire::mount_tag)), as last reported.
+    pub mounts: Vec<u64, MAX_MOUNTS>,
     /// Set when the node pings this table's owner directly.
     pub direct: Option<Direct>,
     /// Version of the last change (the delta stream sends entries changed after a base).
@@ -110,7 +112,17 @@ pub struct Entry {
 impl Entry {
     /// A new entry with no paths.
     pub fn new(id: NodeId, name: Name, role: Role, generation: Generation) -> Entry {
-        Entry { id, name, role, generation, paths: Vec::new(), direct: None, changed: 0, created: 0 }
+        Entry {
+            id,
+            name,
+            role,
+            generation,
+            paths: Vec::new(),
+            mounts: Vec::new(),
+            direct: None,
+            changed: 0,
+            created: 0,
+        }
     }
 
     /// The best verdict over its paths as this table's owner sees them (without asking whether

@@ -12,21 +12,23 @@
 //!
 //! | message                                                               | bytes |
 //! | --------------------------------------------------------------------- | ----: |
-//! | Ping, client, name already confirmed, no reports (the steady state)   |    40 |
-//! | Ping, client, with a 20-byte name, no reports                         |    61 |
-//! | Ping, server, named, 16 reports, target status with 2 NIDs            |   213 |
-//! | Ping, worst case (32-byte names, 16 reports, 2 × 48-byte NIDs)        |   422 |
+//! | Ping, client, name already confirmed, no reports (the steady state)   |    41 |
+//! | Ping, client, with a 20-byte name, no reports                         |    62 |
+//! | Ping, server, named, 16 reports, target status with 2 NIDs            |   214 |
+//! | Ping, worst case (32-byte names, 16 reports, 2 × 48-byte NIDs, Lustre's view, 2 mounts) | 443 |
 //! | PingReply, accepted, 0 orders                                         |    40 |
-//! | PingReply, accepted, 2 orders (BeginRecovery with 2 NIDs, CloseWindow)|   243 |
+//! | PingReply, accepted, 2 orders (BeginRecovery with 2 NIDs, CloseWindow)|   254 |
 //! | PingReply, worst case (refused, 4 IPv6 alternates, 2 worst orders)    |   552 |
+//! | Order, worst CloseWindow (32 dead clients and 32 mounts)              |   629 |
 //! | Update, 0 deltas (steady state: totals only)                          |    51 |
-//! | Update, 1 delta (a named client on one path)                          |    77 |
-//! | Update, 10 such deltas                                                |   311 |
-//! | Update, 16 worst-case deltas (the most that fit; 17 make 1207 bytes)  |  1139 |
+//! | Update, 1 delta (a named client with one mount, on one path)          |    87 |
+//! | Update, 10 such deltas                                                |   415 |
+//! | Update, 12 worst-case deltas (the most that fit)                      |  1119 |
 //!
 //! Worst-case delta: 5-byte id and generation varints, a 32-byte name, two paths with 5-byte
-//! silent times: 68 bytes, so a page holds 16 of them; [`MAX_DELTAS`] (48) binds only for small
-//! deltas (unnamed, one path: about 20 bytes each).
+//! silent times, two 10-byte mount tags: 90 bytes, so a page holds 12 of them; [`MAX_DELTAS`]
+//! (48) binds only for small deltas (unnamed, one path: about 30 bytes each). Two worst
+//! `CloseWindow`s do not fit one reply: a parent then sends the second in a later one.
 
 use vigil_proto::ids::{name, nid, Generation, Name, Nid, NodeId, OrderId};
 use vigil_proto::wire::{
@@ -125,6 +127,9 @@ fn close_window() -> Order {
     Order {
         id: oid(3, 2),
         action: Action::CloseWindow {
+            dead_mounts: [vigil_proto::wire::mount_tag("2a8f3c1e-5eed-4c1e-8a1b-c06000000000")]
+                .into_iter()
+                .collect(),
             target: n("testfs-OST0001"),
             target_generation: Generation(5),
             dead: [NodeId(0x1234_5678)].into_iter().collect(),
@@ -147,6 +152,7 @@ fn target(state: TargetState, addrs: &[&str]) -> TargetStatus {
 
 fn client_ping() -> Ping {
     Ping {
+        mounts: Default::default(),
         role: Role::Client,
         interval_ms: 2000,
         home: true,
@@ -160,10 +166,10 @@ fn client_ping() -> Ping {
 fn header_and_typical_ping_match_the_spec_by_hand() {
     // Header: "VG", version 3, kind 1, sender/generation/sequence little-endian, key id 1.
     // Body (postcard): Role::Client = variant 0; 2000 = varint d0 0f; home = 01; name None = 00;
-    // reports: length 0; target None = 00.
+    // reports: length 0; target None = 00; mounts: length 0.
     let bytes = encode(&Message::Ping(client_ping()));
     assert_eq!(&bytes[..HEADER_LEN], &unhex("5647 03 01 44332211 07000000 2a000000 01")[..]);
-    assert_eq!(&bytes[HEADER_LEN..bytes.len() - TAG_LEN], &unhex("00 d00f 01 00 00 00")[..]);
+    assert_eq!(&bytes[HEADER_LEN..bytes.len() - TAG_LEN], &unhex("00 d00f 01 00 00 00 00")[..]);
     // The tag is HMAC-SHA256 over header and body, truncated to its first 16 bytes.
     use hmac::{Hmac, Mac};
     let secret: Vec<u8> = (0u8..32).collect();
@@ -177,8 +183,8 @@ fn ping_client_typical() {
     golden(
         Message::Ping(client_ping()),
         "5647030144332211070000002a00000001 \
-        00d00f01000000 \
-        797274e1a248d08bb319ed655bd6a361",
+        00d00f0100000000 \
+        1e5dbe52c955f8901f00f6e9e3181b7e",
     );
 }
 
@@ -194,13 +200,16 @@ fn ping_client_named_with_reports() {
         ]
         .into_iter()
         .collect(),
+        // With the name, the client's one Lustre mount (the tag of its client UUID).
+        mounts: [vigil_proto::wire::mount_tag("2a8f3c1e-5eed-4c1e-8a1b-c01000000000")].into_iter().collect(),
         ..client_ping()
     };
     golden(
         Message::Ping(ping),
         "5647030144332211070000002a00000001 \
-        00d00f00010563303030310303010003020103ac020200 \
-        adf30f9dc2a072fc6560b3a88831b4d2",
+        00d00f00010563303030310303010003020103ac0202000186d49a8a8bedd5ef \
+        a501 \
+        2aa1018e4943be1c91423c9cfe4a5740",
     );
 }
 
@@ -216,8 +225,8 @@ fn ping_server_target_up() {
         Message::Ping(ping),
         "5647030144332211070000002a00000001 \
         01d00f0101046f73733100010e7465737466732d4f5354303030310500010d31 \
-        302e312e302e37406f326962e0a71200 \
-        2a49caa6b6e8cf12ac0380b7fd513268",
+        302e312e302e37406f326962e0a7120000 \
+        eb10eb0e0b734dad95362adc02809979",
     );
 }
 
@@ -232,8 +241,8 @@ fn ping_server_target_recovering() {
         Message::Ping(ping),
         "5647030144332211070000002a00000001 \
         01d00f010000010e7465737466732d4f5354303030310501020d31302e312e30 \
-        2e37406f3269620d5b666430303a3a375d3a393838e0a71200 \
-        3ee9bb1bbab5c207937922dbeb36aa5b",
+        2e37406f3269620d5b666430303a3a375d3a393838e0a7120000 \
+        354dc0ed08f235cf7f5f7f19b00f4019",
     );
 }
 
@@ -253,8 +262,8 @@ fn ping_server_with_lustres_view() {
         Message::Ping(ping),
         "5647030144332211070000002a00000001 \
         01d00f010000010e7465737466732d4f5354303030310501010d31302e312e30 \
-        2e37406f326962e0a71201020605000100 \
-        1b405415ac14632632e46c72f919ee75",
+        2e37406f326962e0a7120102060500010000 \
+        fceb86c56785ce26a89801dc4934f206",
     );
 }
 
@@ -264,8 +273,8 @@ fn ping_server_target_down() {
     golden(
         Message::Ping(ping),
         "5647030144332211070000002a00000001 \
-        01d00f010000010e7465737466732d4f535430303031050200e0a71200 \
-        86546b09fdd14706e2d6c313b4a75fda",
+        01d00f010000010e7465737466732d4f535430303031050200e0a7120000 \
+        1d6e35dbfbe5104e2b7d440888d0c27b",
     );
 }
 
@@ -275,8 +284,8 @@ fn ping_router_role() {
     golden(
         Message::Ping(ping),
         "5647030144332211070000002a00000001 \
-        02e80701010272310000 \
-        10966215498e7a5fc5a7987bbfc548da",
+        02e8070101027231000000 \
+        c53e1c7abd617a3b4a7234e5a8e48e5f",
     );
 }
 
@@ -338,10 +347,10 @@ fn reply_with_two_orders() {
         2e37406f3269620d31302e312e302e38406f3269620140414243444546474849 \
         4a4b4c4d4e4f505152535455565758595a5b5c5d5e5f60616263646566676869 \
         6a6b6c6d6e6f707172737475767778797a7b7c7d7e7f0302010e746573746673 \
-        2d4f5354303030310501f8acd1910101404142434445464748494a4b4c4d4e4f \
-        505152535455565758595a5b5c5d5e5f606162636465666768696a6b6c6d6e6f \
-        707172737475767778797a7b7c7d7e7f \
-        344a35ba799b207eeb15469b7ca0b01e",
+        2d4f5354303030310501f8acd1910101d9c0cd8daabfacc6f001014041424344 \
+        45464748494a4b4c4d4e4f505152535455565758595a5b5c5d5e5f6061626364 \
+        65666768696a6b6c6d6e6f707172737475767778797a7b7c7d7e7f \
+        308f0ce7e0a1676846ab1382ff27749f",
     );
 }
 
@@ -378,6 +387,7 @@ fn update_every_state_and_role() {
     };
     let deltas = [
         NodeDelta {
+            mounts: Default::default(),
             id: NodeId(0x0a),
             generation: Generation(1),
             role: Role::Client,
@@ -387,6 +397,7 @@ fn update_every_state_and_role() {
                 .collect(),
         },
         NodeDelta {
+            mounts: Default::default(),
             id: NodeId(0x0b),
             generation: Generation(2),
             role: Role::Server,
@@ -394,6 +405,7 @@ fn update_every_state_and_role() {
             paths: [path(0x10, NodeState::Dead, 12_000)].into_iter().collect(),
         },
         NodeDelta {
+            mounts: Default::default(),
             id: NodeId(0x0c),
             generation: Generation(3),
             role: Role::Router,
@@ -402,6 +414,7 @@ fn update_every_state_and_role() {
         },
         // No path left: the node is no longer heard in this subtree.
         NodeDelta {
+            mounts: Default::default(),
             id: NodeId(0x0d),
             generation: Generation(4),
             role: Role::Client,
@@ -430,11 +443,11 @@ fn update_every_state_and_role() {
     golden(
         Message::Update(update),
         "5647030344332211070000002a00000001 \
-        e80701027231030501040a010001056330303031021000001101e4320b020100 \
-        011002e05d0c030200011003c8650d04000000010b0e7465737466732d4f5354 \
-        303030310501010d31302e312e302e37406f326962e0a7120001010101010301 \
-        02020100 \
-        2965b1c3a819d38ea40882a968c5bfce",
+        e80701027231030501040a010001056330303031021000001101e432000b0201 \
+        00011002e05d000c030200011003c865000d0400000000010b0e746573746673 \
+        2d4f5354303030310501010d31302e312e302e37406f326962e0a71200010101 \
+        0101030102020100 \
+        da1ba81c04a9ad4ca09a4b971c8c5af7",
     );
 }
 
@@ -456,10 +469,11 @@ fn order_close_window() {
     golden(
         Message::Order(close_window()),
         "5647030444332211070000002a00000001 \
-        0302010e7465737466732d4f5354303030310501f8acd1910101404142434445 \
-        464748494a4b4c4d4e4f505152535455565758595a5b5c5d5e5f606162636465 \
-        666768696a6b6c6d6e6f707172737475767778797a7b7c7d7e7f \
-        b849da3179968cb459786aa3e7b80db5",
+        0302010e7465737466732d4f5354303030310501f8acd1910101d9c0cd8daabf \
+        acc6f00101404142434445464748494a4b4c4d4e4f505152535455565758595a \
+        5b5c5d5e5f606162636465666768696a6b6c6d6e6f707172737475767778797a \
+        7b7c7d7e7f \
+        4dcd696d22a34bb6831cfbe8ee998045",
     );
 }
 
@@ -480,6 +494,7 @@ fn worst_delta(i: u32) -> NodeDelta {
     let path =
         |parent: u32| PathReport { parent: NodeId(parent), state: NodeState::Suspect, silent_ms: u32::MAX };
     NodeDelta {
+        mounts: [u64::MAX, u64::MAX - 1].into_iter().collect(),
         id: NodeId(0xf000_0000 + i),
         generation: Generation(0xf000_0000),
         role: Role::Client,
@@ -491,6 +506,9 @@ fn worst_delta(i: u32) -> NodeDelta {
 /// A typical delta: a client heard on one path, named (the first time the parent hears of it).
 fn typical_delta(i: u32) -> NodeDelta {
     NodeDelta {
+        mounts: [vigil_proto::wire::mount_tag(&format!("{i:08x}-5eed-4c1e-8a1b-000000000000"))]
+            .into_iter()
+            .collect(),
         id: NodeId::from_name(&format!("c{i:05}")),
         generation: Generation(1_700_000_000),
         role: Role::Client,
@@ -522,6 +540,7 @@ fn size(msg: &Message) -> usize {
 fn worst_order(seq: u32, close: bool) -> Order {
     let action = if close {
         Action::CloseWindow {
+            dead_mounts: (0..vigil_proto::wire::MAX_DEAD as u64).map(|i| u64::MAX - i).collect(),
             target: long_name(seq),
             target_generation: Generation(u32::MAX),
             dead: (0..vigil_proto::wire::MAX_DEAD as u32).map(|i| NodeId(u32::MAX - i)).collect(),
@@ -575,6 +594,7 @@ fn datagram_sizes() {
             role: Role::Server,
             interval_ms: u32::MAX,
             name: Some(long_name(0)),
+            mounts: [u64::MAX, u64::MAX - 1].into_iter().collect(),
             reports: worst_reports,
             target: Some(TargetStatus {
                 target: long_name(1),
@@ -616,6 +636,7 @@ fn datagram_sizes() {
             orders: [worst_order(1, false), worst_order(2, false)].into_iter().collect(),
         }),
     );
+    measure("order, worst CloseWindow (32 dead clients, 32 mounts)", Message::Order(worst_order(3, true)));
     measure("update, 0 deltas", Message::Update(steady_update([])));
     measure("update, 1 delta", Message::Update(steady_update((0..1).map(typical_delta))));
     measure("update, 10 deltas", Message::Update(steady_update((0..10).map(typical_delta))));
@@ -632,8 +653,8 @@ fn datagram_sizes() {
     measure("update, most worst-case deltas", Message::Update(steady_update((0..most).map(worst_delta))));
 
     // The figures in this file's doc comment.
-    assert_eq!(sizes, [40, 61, 213, 422, 40, 243, 552, 51, 77, 311, 1139]);
-    assert_eq!(most, 16);
+    assert_eq!(sizes, [41, 62, 214, 443, 40, 254, 552, 629, 51, 87, 415, 1119]);
+    assert_eq!(most, 12);
     assert!(sizes.iter().all(|&s| s <= MAX_DATAGRAM));
 }
 

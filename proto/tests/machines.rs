@@ -164,6 +164,7 @@ fn replayed_and_forged_datagrams_are_counted_and_dropped() {
 
     let other = Keyring::new(Key::new(1, &[8; 32]));
     let ping = Message::Ping(Ping {
+        mounts: Default::default(),
         role: Role::Client,
         interval_ms: 2000,
         home: true,
@@ -445,6 +446,7 @@ fn routers_give_clients_only_recovery_orders_and_servers_only_window_orders() {
             addrs: Default::default(),
         },
         Action::CloseWindow {
+            dead_mounts: Default::default(),
             target: name("testfs-OST0001").unwrap(),
             target_generation: Generation(3),
             dead: Default::default(),
@@ -966,12 +968,18 @@ fn a_server_following_its_filesystem_restarts_on_a_new_instance_and_close_names_
     let mut s = server_of(7, 300_000);
     s.follow_target(Instant(0), Generation(3), Up);
     let (mut c0, mut c1) = (client("c0", 1, at(1)), client("c1", 1, at(1)));
+    // Each client reports its Lustre mounts; c1 remounts once (a new client UUID) before dying.
+    let tag = |uuid: &str| wire::mount_tag(uuid);
+    c0.set_mounts(Instant(0), &[tag("uuid-c0")]);
+    c1.set_mounts(Instant(0), &[tag("uuid-c1-old")]);
     let mut mgs = mgs_of(1, 0);
     let orders = run_direct(&mut mgs, &mut [&mut c0, &mut c1, &mut s], (0, 500));
     assert!(orders.iter().all(Vec::is_empty) && mgs.recoveries().is_empty(), "{orders:?}");
+    c1.set_mounts(Instant(500), &[tag("uuid-c1-a"), tag("uuid-c1-b"), tag("uuid-c1-c")]);
+    run_direct(&mut mgs, &mut [&mut c0, &mut c1, &mut s], (500, 1_000));
     // c1 dies.
-    let mut t = 500 + timing.dead_ms(timing.ping_interval_ms) + 2 * u64::from(timing.ping_interval_ms);
-    run_direct(&mut mgs, &mut [&mut c0, &mut s], (500, t));
+    let mut t = 1_000 + timing.dead_ms(timing.ping_interval_ms) + 2 * u64::from(timing.ping_interval_ms);
+    run_direct(&mut mgs, &mut [&mut c0, &mut s], (1_000, t));
     // The daemon restarts (a new boot generation) while the target stays mounted: nothing.
     let mut s = server_of(8, 300_000);
     s.follow_target(Instant(t), Generation(3), Up);
@@ -995,9 +1003,12 @@ fn a_server_following_its_filesystem_restarts_on_a_new_instance_and_close_names_
     let orders = run_direct(&mut mgs, &mut [&mut c0, &mut s], (t + 1_000, t + 2_000));
     match &orders[1][..] {
         [wire::Order {
-            action: Action::CloseWindow { target_generation: Generation(4), dead, .. }, ..
+            action: Action::CloseWindow { target_generation: Generation(4), dead, dead_mounts, .. },
+            ..
         }] => {
-            assert_eq!(&dead[..], [NodeId::from_name("c1")], "exactly the dead client")
+            assert_eq!(&dead[..], [NodeId::from_name("c1")], "exactly the dead client");
+            // Its mounts as last reported, the first MAX_MOUNTS of them.
+            assert_eq!(&dead_mounts[..], [tag("uuid-c1-a"), tag("uuid-c1-b")], "its mounts");
         }
         other => panic!("one CloseWindow of instance 4: {other:?}"),
     }

@@ -125,8 +125,10 @@ fn ping() -> impl Strategy<Value = Ping> {
         proptest::option::of(name()),
         hvec(report),
         proptest::option::of(target_status()),
+        hvec(any::<u64>()),
     )
-        .prop_map(|(role, interval_ms, home, name, reports, target)| Ping {
+        .prop_map(|(role, interval_ms, home, name, reports, target, mounts)| Ping {
+            mounts,
             role,
             interval_ms,
             home,
@@ -148,8 +150,13 @@ fn action() -> impl Strategy<Value = Action> {
         (name(), generation(), hvec(nid())).prop_map(|(target, target_generation, addrs)| {
             Action::BeginRecovery { target, target_generation, addrs }
         }),
-        (name(), generation(), hvec(any::<u32>().prop_map(NodeId))).prop_map(
-            |(target, target_generation, dead)| Action::CloseWindow { target, target_generation, dead }
+        (name(), generation(), hvec(any::<u32>().prop_map(NodeId)), hvec(any::<u64>())).prop_map(
+            |(target, target_generation, dead, dead_mounts)| Action::CloseWindow {
+                dead_mounts,
+                target,
+                target_generation,
+                dead
+            }
         ),
     ]
 }
@@ -182,8 +189,16 @@ fn update() -> impl Strategy<Value = Update> {
         state,
         silent_ms,
     });
-    let delta = (node_id(), generation(), role(), proptest::option::of(name()), hvec(path))
-        .prop_map(|(id, generation, role, name, paths)| NodeDelta { id, generation, role, name, paths });
+    let delta =
+        (node_id(), generation(), role(), proptest::option::of(name()), hvec(path), hvec(any::<u64>()))
+            .prop_map(|(id, generation, role, name, paths, mounts)| NodeDelta {
+                mounts,
+                id,
+                generation,
+                role,
+                name,
+                paths,
+            });
     let target = (node_id(), target_status()).prop_map(|(server, status)| TargetReport { server, status });
     let totals = any::<[u32; 4]>().prop_map(|[alive, suspect, dead, unreachable]| Totals {
         alive,

@@ -43,6 +43,7 @@ pub fn encode(sender: NodeId, sequence: u32, message: &Message) -> std::vec::Vec
 pub fn client_ping(name: bool, k: usize) -> Ping {
     let order = OrderId { mgs_generation: Generation(0), seq: 1 };
     Ping {
+        mounts: Default::default(),
         role: Role::Client,
         interval_ms: Timing::default().ping_interval_ms,
         home: true,
@@ -91,6 +92,7 @@ pub fn full_update(first: usize, base: u32) -> Update {
     };
     for k in first.. {
         let delta = NodeDelta {
+            mounts: Default::default(),
             id: child_id(k),
             generation: Generation(1),
             role: Role::Client,

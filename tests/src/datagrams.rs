@@ -63,6 +63,7 @@ pub fn read_key(path: &Path) -> Key {
 /// A client's ping from node `name` (generation 1, sequence `seq`), tagged with `key`.
 pub fn ping(name: &str, seq: u32, interval_ms: u32, key: &Key) -> Vec<u8> {
     let message = Message::Ping(Ping {
+        mounts: Default::default(),
         role: Role::Client,
         interval_ms,
         home: true,

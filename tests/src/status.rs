@@ -45,6 +45,9 @@ pub struct Node {
     pub parents: Vec<String>,
     /// Milliseconds since last heard.
     pub last_heard_ms: u64,
+    /// How many filesystem mounts the client reported.
+    #[serde(default)]
+    pub mounts: u32,
 }
 
 /// A target.

@@ -44,9 +44,18 @@ struct Site {
 }
 
 impl Site {
-    /// Starts the site with the model's `settings`, `extra` recoverable clients without agents
-    /// (mounted, never started), and waits until every agent is alive and the target up.
-    fn start(test: &str, settings: Settings, with_agent: &[&str], without_agent: &[&str]) -> Site {
+    /// Starts the site with the model's `settings`, recoverable clients `with_agent` and
+    /// `without_agent` (mounted, never started), and waits until every agent is alive and the
+    /// target up. Agents report their Lustre mounts (`vigil client --lustre`), except those in
+    /// `mapped`: the servers' site map (`--lustre-clients`, given only if `mapped` is not empty)
+    /// lists them by NID instead.
+    fn start(
+        test: &str,
+        settings: Settings,
+        with_agent: &[&str],
+        without_agent: &[&str],
+        mapped: &[&str],
+    ) -> Site {
         let cluster = Cluster::new(test, Timing::FAST);
         let world = cluster.dir().join("lustre-world.json");
         let bin = cluster.dir().join("lustre-bin");
@@ -69,7 +78,7 @@ impl Site {
         }
         w.create(&world);
         let map = cluster.dir().join("lustre-clients");
-        let lines: String = with_agent.iter().map(|c| format!("{c} {}\n", nid_of(c))).collect();
+        let lines: String = mapped.iter().map(|c| format!("{c} {}\n", nid_of(c))).collect();
         std::fs::write(&map, format!("# Vigil client name, LNet NIDs\n{lines}")).expect("client map");
 
         let mut mgs = cluster.mgs();
@@ -83,7 +92,15 @@ impl Site {
         let reconnect = hook("vigil-lustre-reconnect");
         let mut clients: Vec<Daemon> = with_agent
             .iter()
-            .map(|c| lustre(cluster.client_with_hook(c, &[router.udp()], &reconnect), c))
+            .map(|c| {
+                let (any, parent) = (cluster.any_port(), router.udp().to_string());
+                let mut args =
+                    vec!["--name", c, "--bind", &any, "--on-order", &reconnect, "--parent", &parent];
+                if !mapped.contains(c) {
+                    args.push("--lustre");
+                }
+                lustre(cluster.daemon(c, "client", &args), c)
+            })
             .collect();
         let close = hook("vigil-lustre-close-window");
         let map = map.display().to_string();
@@ -91,31 +108,22 @@ impl Site {
             .iter()
             .map(|(name, nid)| {
                 let parent = router.udp().to_string();
-                let args = [
-                    "--name",
-                    name,
-                    "--target",
-                    OST,
-                    "--target-addr",
-                    nid,
-                    "--bind",
-                    &cluster.any_port(),
-                    "--parent",
-                    &parent,
-                    "--lustre",
-                    "--lustre-clients",
-                    &map,
-                    "--on-close-window",
-                    &close,
-                ];
+                let any = cluster.any_port();
+                let mut args = vec!["--name", name, "--target", OST, "--target-addr", nid, "--bind", &any];
+                args.extend(["--parent", &parent, "--lustre", "--on-close-window", &close]);
+                if !mapped.is_empty() {
+                    args.extend(["--lustre-clients", &map]);
+                }
                 lustre(cluster.daemon(name, "server", &args), name)
             })
             .collect();
         start_all(clients.iter_mut().chain(servers.iter_mut()));
         let site = Site { mgs, _router: router, clients, servers, world, cluster };
         let agents: Vec<String> = with_agent.iter().map(|c| c.to_string()).collect();
-        site.wait("every agent alive and the target up at instance 1", |s| {
+        let reporting: Vec<&str> = with_agent.iter().copied().filter(|c| !mapped.contains(c)).collect();
+        site.wait("every agent alive (its mount reported) and the target up at instance 1", |s| {
             s.all_in(&agents, "alive")
+                && reporting.iter().all(|c| s.node(c).is_some_and(|n| n.mounts == 1))
                 && s.target(OST).is_some_and(|t| t.state == "up" && t.generation == 1)
                 && s.recovery(OST).is_none()
         });
@@ -243,7 +251,7 @@ fn live_clients_recovered(w: &World, instance: u32, nid: &str) -> bool {
 fn a_target_restart_with_a_dead_client_recovers_in_seconds_evicting_only_the_dead() {
     let mut with_agent = LIVE.to_vec();
     with_agent.push(DEAD);
-    let mut site = Site::start("lustre_restart", Settings::default(), &with_agent, &[]);
+    let mut site = Site::start("lustre_restart", Settings::default(), &with_agent, &[], &[]);
     site.rack_fails(&[DEAD]);
     let instance = site.mount_on("oss1");
     assert_eq!(instance, 2);
@@ -263,6 +271,11 @@ fn a_target_restart_with_a_dead_client_recovers_in_seconds_evicting_only_the_dea
         (w.targets[OST].recovery.clone().expect("a recovery"), live_clients_recovered(w, 2, OSS1_NID))
     });
     assert!(!recovery.timed_out && !recovery.aborted, "ended by Vigil's eviction: {recovery:?}");
+    let log = site.agent("oss1").log_text();
+    assert!(
+        log.contains("a mount of a client dead by Vigil's verdict"),
+        "evicted by the mount the dead client reported, with no site map:\n{log}"
+    );
     assert_eq!(recovery.evicted, 1, "only the dead client: {recovery:?}");
     assert_eq!(recovery.lost, 0, "no replay lost: {recovery:?}");
     assert_eq!(recovery.replayed, 5 * UNCOMMITTED, "every live client's replays: {recovery:?}");
@@ -301,7 +314,9 @@ fn a_target_restart_with_a_dead_client_recovers_in_seconds_evicting_only_the_dea
     let (exit, text, stderr) = site.cluster.run(&["status", "--mgs", &format!("http://{}", site.mgs.http())]);
     assert!(exit.success(), "vigil status failed ({exit}): {stderr}");
     assert!(
-        text.contains("5/5 reconnected") && text.contains("Lustre: COMPLETE") && text.contains("1 evicted"),
+        text.contains("5 of 5 reconnected")
+            && text.contains("Lustre: COMPLETE")
+            && text.contains("1 evicted"),
         "vigil status shows both views:\n{text}"
     );
 }
@@ -312,7 +327,7 @@ fn a_client_without_an_agent_is_left_to_lustres_timer() {
     with_agent.push(DEAD);
     // A short Lustre window, so that the test sees it run out.
     let settings = Settings { recovery_window_s: 12, ..Settings::default() };
-    let mut site = Site::start("lustre_no_agent", settings, &with_agent, &[NO_AGENT]);
+    let mut site = Site::start("lustre_no_agent", settings, &with_agent, &[NO_AGENT], &[DEAD]);
     site.rack_fails(&[DEAD, NO_AGENT]);
     site.mount_on("oss1");
     site.wait("the window closed by Vigil", |s| {
@@ -328,6 +343,11 @@ fn a_client_without_an_agent_is_left_to_lustres_timer() {
         };
         evicted(DEAD) && !evicted(NO_AGENT)
     });
+    let log = site.agent("oss1").log_text();
+    assert!(
+        log.contains(&format!("({}): dead by Vigil's verdict", nid_of(DEAD))),
+        "the dead client the site map lists evicted by its NID:\n{log}"
+    );
     let (recovering, connected_live) = site.world(|w, _| {
         let r = w.targets[OST].recovery.clone().expect("a recovery");
         let connected =
@@ -357,7 +377,7 @@ fn a_client_without_an_agent_is_left_to_lustres_timer() {
 
 #[test]
 fn a_daemon_restart_without_a_remount_orders_nothing() {
-    let mut site = Site::start("lustre_daemon_restart", Settings::default(), &LIVE, &[]);
+    let mut site = Site::start("lustre_daemon_restart", Settings::default(), &LIVE, &[], &[]);
     let before = site.status().node("oss1").expect("oss1").generation;
     site.agent("oss1").restart();
     site.wait("the MGS sees oss1's new boot and its target report", |s| {
@@ -372,7 +392,7 @@ fn a_daemon_restart_without_a_remount_orders_nothing() {
 
 #[test]
 fn a_failover_to_the_partner_orders_a_recovery_with_its_nids() {
-    let mut site = Site::start("lustre_failover", Settings::default(), &LIVE, &[]);
+    let mut site = Site::start("lustre_failover", Settings::default(), &LIVE, &[], &[]);
     site.rack_fails(&[]);
     let instance = site.mount_on("oss2");
     assert_eq!(instance, 2);

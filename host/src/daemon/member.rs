@@ -96,7 +96,11 @@ pub async fn start_client(
         client.set_order_keys(keys);
         client
     };
-    start(&name, socket, machine, hook, state, stop)
+    let spawned = start(&name, socket, machine, hook, state, stop)?;
+    if opts.lustre {
+        tokio::spawn(crate::lustre::report_mounts(spawned.commands.clone()));
+    }
+    Ok(spawned)
 }
 
 /// `vigil server`.
@@ -137,7 +141,7 @@ pub async fn start_server(
         false => None,
     };
     let (member, state, socket) = member(&name, &opts.node, &opts.upstream.parents, opts.bind).await?;
-    match lustre {
+    match &lustre {
         Some(Some(reading)) => info!(
             name,
             target = target.as_str(),
@@ -156,6 +160,7 @@ pub async fn start_server(
         ),
     }
     let target_name = target.as_str().to_owned();
+    let following = lustre.is_some();
     let config = ServerConfig { member, target, addrs, window_ms };
     let machine = |clock: &Clock| {
         let mut server = Server::new(config, clock.now());
@@ -168,7 +173,7 @@ pub async fn start_server(
         server
     };
     let spawned = start(&name, socket, machine, hook, state, stop)?;
-    if lustre.is_some() {
+    if following {
         let exports = crate::lustre::Exports::load(exports_path(opts)?);
         tokio::spawn(crate::lustre::follow(target_name, exports, spawned.commands.clone()));
     }

@@ -11,9 +11,9 @@ use hmac::{Hmac, Mac};
 use sha2::Sha256;
 use vigil_proto::ids::{Generation, Name, Nid, NodeId, OrderId, NAME_LEN, NID_LEN};
 use vigil_proto::wire::{
-    self, Action, Endpoint, Key, Keyring, LustrePhase, LustreRecovery, Message, NodeDelta, NodeState, Order, OrderProgress, OrderReport,
-    Outcome, PathReport, Ping, PingReply, ReplyStatus, Role, Signature, TargetReport, TargetState,
-    TargetStatus, Totals, Update, HEADER_LEN, TAG_LEN,
+    self, Action, Endpoint, Key, Keyring, LustrePhase, LustreRecovery, Message, NodeDelta, NodeState, Order,
+    OrderProgress, OrderReport, Outcome, PathReport, Ping, PingReply, ReplyStatus, Role, Signature,
+    TargetReport, TargetState, TargetStatus, Totals, Update, HEADER_LEN, TAG_LEN,
 };
 
 /// The secret every fuzzed machine and datagram uses.
@@ -227,6 +227,7 @@ pub struct APing {
     pub name: Option<AName>,
     pub reports: Vec<AReport>,
     pub target: Option<ATarget>,
+    pub mounts: Vec<u64>,
 }
 
 impl From<APing> for Ping {
@@ -238,6 +239,7 @@ impl From<APing> for Ping {
             name: p.name.map(Into::into),
             reports: bounded(p.reports),
             target: p.target.map(Into::into),
+            mounts: bounded(p.mounts),
         }
     }
 }
@@ -279,7 +281,7 @@ impl From<AStatus> for ReplyStatus {
 #[derive(Arbitrary, Debug, Clone)]
 pub enum AAction {
     BeginRecovery { target: AName, target_generation: u32, addrs: Vec<ANid> },
-    CloseWindow { target: AName, target_generation: u32, dead: Vec<u32> },
+    CloseWindow { target: AName, target_generation: u32, dead: Vec<u32>, dead_mounts: Vec<u64> },
 }
 
 impl From<AAction> for Action {
@@ -290,10 +292,11 @@ impl From<AAction> for Action {
                 target_generation: Generation(target_generation),
                 addrs: bounded(addrs),
             },
-            AAction::CloseWindow { target, target_generation, dead } => Action::CloseWindow {
+            AAction::CloseWindow { target, target_generation, dead, dead_mounts } => Action::CloseWindow {
                 target: target.into(),
                 target_generation: Generation(target_generation),
                 dead: bounded(dead.into_iter().map(NodeId).collect()),
+                dead_mounts: bounded(dead_mounts),
             },
         }
     }
@@ -371,6 +374,7 @@ pub struct ADelta {
     pub role: ARole,
     pub named: bool,
     pub paths: Vec<APath>,
+    pub mounts: Vec<u64>,
 }
 
 impl From<ADelta> for NodeDelta {
@@ -381,6 +385,7 @@ impl From<ADelta> for NodeDelta {
             role: d.role.into(),
             name: d.named.then(|| d.node.name()),
             paths: bounded(d.paths),
+            mounts: bounded(d.mounts),
         }
     }
 }

@@ -30,6 +30,18 @@ pub const MAX_PROGRESS: usize = 16;
 /// Most dead clients one `CloseWindow` names (the lowest ids first; the others are left to the
 /// target's own window).
 pub const MAX_DEAD: usize = 32;
+/// Most filesystem mounts a client reports ([`mount_tag`]); a client with more reports its
+/// first ones, and the others are left to the targets' own windows.
+pub const MAX_MOUNTS: usize = 2;
+
+/// A filesystem mount's client identity as Vigil carries it: the 64-bit FNV-1a hash of the
+/// identity's text (Lustre: the mount's client UUID, `llite.<fs>-<sb>.uuid`, with which every
+/// import of the mount connects, so the one a target lists in `recovery_stale_clients`). A
+/// client reports its mounts' tags; a `CloseWindow` carries the dead clients' tags, and the
+/// target's server evicts the stale clients whose UUID hashes to one of them.
+pub fn mount_tag(identity: &str) -> u64 {
+    identity.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3))
+}
 
 /// What a node is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -170,6 +182,9 @@ pub struct Ping {
     pub reports: Vec<OrderReport, MAX_REPORTS>,
     /// A server's target status.
     pub target: Option<TargetStatus>,
+    /// A client's filesystem mounts ([`mount_tag`]), sent with the name (and so again after
+    /// they change): what the parent keeps is the ping's list whenever it carries the name.
+    pub mounts: Vec<u64, MAX_MOUNTS>,
 }
 
 /// Whether a parent took the child on.
@@ -212,6 +227,9 @@ pub struct PingReply {
 }
 
 /// What an order tells nodes to do.
+// No heap in proto: a `CloseWindow` holds its dead clients and their mounts inline (about
+// 400 bytes), and a parent holds at most `MAX_HELD` orders, so the size is bounded and known.
+#[allow(clippy::large_enum_variant)]
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub enum Action {
@@ -234,6 +252,9 @@ pub enum Action {
         /// from the target's recovery (it maps them to the filesystem's own client identities).
         /// Never a live client, nor one the MGS does not know.
         dead: Vec<NodeId, MAX_DEAD>,
+        /// The mounts ([`mount_tag`]) of those dead clients, as they reported them: the
+        /// filesystem's own identities of exactly the dead, for the server to evict.
+        dead_mounts: Vec<u64, MAX_DEAD>,
     },
 }
 
@@ -295,6 +316,8 @@ pub struct NodeDelta {
     pub name: Option<Name>,
     /// Where it is heard.
     pub paths: Vec<PathReport, MAX_PATHS>,
+    /// A client's filesystem mounts ([`mount_tag`]), as it last reported them.
+    pub mounts: Vec<u64, MAX_MOUNTS>,
 }
 
 /// A target's status and the server that reports it, relayed up the tree beside the delta of

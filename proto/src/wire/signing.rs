@@ -169,6 +169,7 @@ mod tests {
                 target: name("t").unwrap_or_default(),
                 target_generation: Generation(2),
                 dead: Default::default(),
+                dead_mounts: Default::default(),
             },
             signer: 0,
             signature: Signature::default(),

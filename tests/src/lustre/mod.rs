@@ -39,6 +39,11 @@
 //!   lock_repay_clients (sic), completed_clients, evicted_clients, time_remaining while
 //!   recovering; recovery_duration and completed_clients (recoverable less evicted) once complete;
 //!   `recovery_stale_clients` (the UUIDs still awaited), `instance`, `exports.<nid>.uuid`.
+//! - **A client's own identity** (`uuid_show`, `lustre/llite/lproc_llite.c`): each mount has a
+//!   random client UUID (`ll_sb_uuid`, `ll_generate_random_uuid`), shown as
+//!   `llite.<fsname>-<sb>.uuid`; every device of the mount is attached under it
+//!   (`class_config_llog_handler` overrides the log's UUID for clients), so `<type>.<dev>.uuid`
+//!   and the target's exports show the same one.
 //!
 //! Its rooms: `world` ([`World`]: the shared file and the test's hand: mounts, writes, crashes),
 //! `client` (mounts and the import state machine), `target` (exports, stale clients, the

@@ -26,6 +26,10 @@ impl World {
         let mut out = Vec::new();
         let Some(n) = self.nodes.get(node) else { return out };
         for m in &n.mounts {
+            // uuid_show (lproc_llite.c): the mount's ll_sb_uuid, under `<fsname>-<sb>`.
+            if let Some((fsname, _)) = m.imports.first().and_then(|i| i.target.split_once('-')) {
+                out.push((format!("llite.{fsname}-{}.uuid", m.sb), m.uuid.clone()));
+            }
             for i in &m.imports {
                 let dev = format!("{}-{}-{}", i.target, i.kind, m.sb);
                 out.push((format!("{}.{dev}.import", i.kind), import_text(&dev, i)));

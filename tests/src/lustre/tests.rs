@@ -122,3 +122,16 @@ fn get_param_prints_names_unless_bare_and_globs_across_dots() {
     assert!(out.starts_with("osc.testfs-OST0000-osc-ffff") && out.contains(".import=\nimport:\n"), "{out}");
     assert!(w.lctl("c1", &args("get_param osc.nothing.import"), now).is_err_and(|e| e.errno == ENOENT));
 }
+
+#[test]
+fn a_client_reads_its_mounts_uuid_as_its_targets_know_it() {
+    let (mut w, now) = restarted();
+    reconnect(&mut w, "c1", now);
+    let own = w.lctl("c1", &args("get_param -n llite.*.uuid"), now).expect("llite uuid");
+    assert_eq!(own, "uuid-c1\n");
+    let dev = w.devices("c1")[0].1.clone();
+    let osc = w.lctl("c1", &args(&format!("get_param -n osc.{dev}.uuid")), now).expect("osc uuid");
+    assert_eq!(osc, own, "every device of the mount connects with the mount's UUID");
+    let stale = w.lctl("oss1", &args(&format!("get_param -n obdfilter.{OST}.recovery_stale_clients")), now);
+    assert!(stale.is_ok_and(|s| s.contains("uuid-c2") && !s.contains("uuid-c1")));
+}

@@ -7,8 +7,9 @@ use std::path::Path;
 
 use vigil_proto::ids::{Generation, NodeId, OrderId};
 use vigil_proto::wire::{
-    Action, Endpoint, LustrePhase, LustreRecovery, Message, NodeDelta, NodeState, Order, OrderProgress, OrderReport, Outcome, PathReport,
-    Ping, PingReply, ReplyStatus, Role, Signature, TargetReport, TargetState, TargetStatus, Totals, Update,
+    mount_tag, Action, Endpoint, LustrePhase, LustreRecovery, Message, NodeDelta, NodeState, Order,
+    OrderProgress, OrderReport, Outcome, PathReport, Ping, PingReply, ReplyStatus, Role, Signature,
+    TargetReport, TargetState, TargetStatus, Totals, Update,
 };
 use vigil_proto::{name, nid, Name};
 use vigil_proto_fuzz::encode;
@@ -29,7 +30,20 @@ fn target(state: TargetState, generation: u32) -> TargetStatus {
 }
 
 fn ping(role: Role, named: Option<&str>, target: Option<TargetStatus>) -> Ping {
-    Ping { role, interval_ms: 2000, home: true, name: named.map(n), reports: Default::default(), target }
+    // A named client announces its one Lustre mount.
+    let mounts = match (role, named) {
+        (Role::Client, Some(node)) => [mount_tag(&format!("uuid-{node}"))].into_iter().collect(),
+        _ => Default::default(),
+    };
+    Ping {
+        role,
+        interval_ms: 2000,
+        home: true,
+        name: named.map(n),
+        reports: Default::default(),
+        target,
+        mounts,
+    }
 }
 
 fn order(seq: u32, close: bool) -> Order {
@@ -38,6 +52,7 @@ fn order(seq: u32, close: bool) -> Order {
             target: n("testfs-OST0001"),
             target_generation: Generation(2),
             dead: [NodeId(7)].into_iter().collect(),
+            dead_mounts: [mount_tag("uuid-n7")].into_iter().collect(),
         }
     } else {
         Action::BeginRecovery {
@@ -81,6 +96,10 @@ fn delta(node: &str, role: Role, state: NodeState) -> NodeDelta {
         role,
         name: Some(n(node)),
         paths: [PathReport { parent: NodeId::from_name("r9"), state, silent_ms: 0 }].into_iter().collect(),
+        mounts: match role {
+            Role::Client => [mount_tag(&format!("uuid-{node}"))].into_iter().collect(),
+            _ => Default::default(),
+        },
     }
 }
 
