@@ -232,7 +232,7 @@ impl<S: AsRef<[Slot]> + AsMut<[Slot]>, const R: usize, const T: usize> Hub<S, R,
             return;
         }
         for delta in update.deltas {
-            self.apply_delta(id, delta);
+            self.apply_delta(id, delta, now);
         }
         for report in update.targets {
             self.set_target(report.server, report.status);
@@ -322,10 +322,11 @@ impl<S: AsRef<[Slot]> + AsMut<[Slot]>, const R: usize, const T: usize> Hub<S, R,
             Some(p) => {
                 p.state = NodeState::Alive;
                 p.silent_ms = 0;
+                p.at = now;
                 changed = true;
             }
             None => {
-                let path = direct_path(me, id);
+                let path = direct_path(me, id, now);
                 if entry.paths.is_full() {
                     // Two paths already: the one through us is the one we are sure of.
                     entry.paths.pop();
@@ -377,7 +378,7 @@ impl<S: AsRef<[Slot]> + AsMut<[Slot]>, const R: usize, const T: usize> Hub<S, R,
         let mut entry = Entry::new(id, name.clone(), role, header.generation);
         entry.changed = v;
         entry.created = v;
-        let _ = entry.paths.push(direct_path(self.me, id));
+        let _ = entry.paths.push(direct_path(self.me, id, now));
         let mut direct = new_direct(from, now, interval_ms, home);
         direct.replay.accept(header.sequence);
         entry.direct = Some(direct);
@@ -438,7 +439,7 @@ impl<S: AsRef<[Slot]> + AsMut<[Slot]>, const R: usize, const T: usize> Hub<S, R,
         self.urgent |= swept;
     }
 
-    fn apply_delta(&mut self, via: NodeId, delta: NodeDelta) {
+    fn apply_delta(&mut self, via: NodeId, delta: NodeDelta, now: Instant) {
         if delta.id == self.me || delta.id == via {
             self.counters.unexpected += 1;
             return;
@@ -480,7 +481,8 @@ impl<S: AsRef<[Slot]> + AsMut<[Slot]>, const R: usize, const T: usize> Hub<S, R,
         e.paths.retain(|p| p.via != via);
         let mut overflow = 0;
         for p in delta.paths.iter().filter(|p| p.parent != me) {
-            let path = Path { parent: p.parent, via, state: p.state, silent_ms: p.silent_ms, stale: false };
+            let path =
+                Path { parent: p.parent, via, state: p.state, silent_ms: p.silent_ms, at: now, stale: false };
             if e.paths.push(path).is_err() {
                 overflow += 1;
             }
@@ -646,6 +648,7 @@ impl<S: AsRef<[Slot]> + AsMut<[Slot]>, const R: usize, const T: usize> Hub<S, R,
             if verdict != p.state {
                 p.state = verdict;
                 p.silent_ms = u32::try_from(silent).unwrap_or(u32::MAX);
+                p.at = now;
                 version = version.wrapping_add(1).max(1);
                 e.changed = version;
                 if verdicts.push((id, verdict)).is_err() {
@@ -892,7 +895,7 @@ impl<S: AsRef<[Slot]> + AsMut<[Slot]>, const R: usize, const T: usize> Hub<S, R,
     ///
     /// Names go with entries created after `base`, and with every entry while the parent is
     /// rebuilding from a snapshot (`names`).
-    pub(crate) fn page(&self, base: u32, room: usize, names: bool) -> Page {
+    pub(crate) fn page(&self, base: u32, room: usize, names: bool, now: Instant) -> Page {
         // The MAX_DELTAS oldest changes after base (a max-heap keeps the smallest). Versions
         // wrap: they are ordered by their distance from base, or for a snapshot from a point
         // behind every entry's version (see `restamp`).
@@ -922,7 +925,7 @@ impl<S: AsRef<[Slot]> + AsMut<[Slot]>, const R: usize, const T: usize> Hub<S, R,
                 continue;
             };
             let changed = e.changed;
-            let delta = self.delta(e, names || newer(e.created));
+            let delta = self.delta(e, names || newer(e.created), now);
             let target = self.targets.iter().find(|t| t.server == e.id);
             let len = encoded_len(&delta) + target.map_or(0, encoded_len);
             if used + len > room || page.deltas.is_full() || (target.is_some() && page.targets.is_full()) {
@@ -942,10 +945,11 @@ impl<S: AsRef<[Slot]> + AsMut<[Slot]>, const R: usize, const T: usize> Hub<S, R,
         page
     }
 
-    fn delta(&self, e: &Entry, with_name: bool) -> NodeDelta {
+    fn delta(&self, e: &Entry, with_name: bool, now: Instant) -> NodeDelta {
         let mut paths = Vec::new();
         for p in &e.paths {
-            let _ = paths.push(PathReport { parent: p.parent, state: p.state, silent_ms: p.silent_ms });
+            let silent_ms = u32::try_from(p.silent_ms(now)).unwrap_or(u32::MAX);
+            let _ = paths.push(PathReport { parent: p.parent, state: p.state, silent_ms });
         }
         NodeDelta {
             id: e.id,
@@ -998,8 +1002,8 @@ fn new_direct(addr: Endpoint, now: Instant, interval_ms: u32, home: bool) -> Dir
     }
 }
 
-fn direct_path(me: NodeId, id: NodeId) -> Path {
-    Path { parent: me, via: id, state: NodeState::Alive, silent_ms: 0, stale: false }
+fn direct_path(me: NodeId, id: NodeId, now: Instant) -> Path {
+    Path { parent: me, via: id, state: NodeState::Alive, silent_ms: 0, at: now, stale: false }
 }
 
 /// The verdict of the path through which `me` hears `e` directly.

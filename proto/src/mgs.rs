@@ -325,7 +325,7 @@ impl<S: AsRef<[Slot]> + AsMut<[Slot]>, const R: usize, const T: usize> Mgs<S, R,
     fn view<'a>(&'a self, e: &'a Entry, now: Instant) -> NodeView<'a> {
         let last_heard_ms = match &e.direct {
             Some(d) => now.since(d.last_heard),
-            None => e.paths.iter().map(|p| u64::from(p.silent_ms)).min().unwrap_or(0),
+            None => e.paths.iter().map(|p| p.silent_ms(now)).min().unwrap_or(0),
         };
         NodeView {
             id: e.id,

@@ -501,7 +501,7 @@ impl<S: AsRef<[Slot]> + AsMut<[Slot]>, const R: usize, const T: usize> Router<S,
         // the deltas' length prefix and `upto` growing.
         let fixed = encoded_len(&update) + 2 * 5;
         let room = (MAX_DATAGRAM - HEADER_LEN - TAG_LEN).saturating_sub(fixed);
-        let page = self.hub.page(base, room, names);
+        let page = self.hub.page(base, room, names, now);
         let (upto, more) = (page.upto, page.more);
         update.deltas = page.deltas;
         update.targets = page.targets;

@@ -33,8 +33,23 @@ pub struct Path {
     pub state: NodeState,
     /// Silence when the verdict was made, in ms.
     pub silent_ms: u32,
+    /// When this table's owner made or learned the verdict.
+    pub at: Instant,
     /// Set while a snapshot from `via` is replacing what it told before.
     pub(crate) stale: bool,
+}
+
+impl Path {
+    /// How long the node has not been heard on this path at `now`, in ms: for a live verdict
+    /// the silence it was made with (the parent keeps hearing the node and says nothing until
+    /// that changes), for any other the silence goes on counting from it, so that a node dead
+    /// for eleven minutes never shows the sixteen seconds it was convicted with.
+    pub fn silent_ms(&self, now: Instant) -> u64 {
+        match self.state {
+            NodeState::Alive => u64::from(self.silent_ms),
+            _ => u64::from(self.silent_ms).saturating_add(now.since(self.at)),
+        }
+    }
 }
 
 /// A child's reports on the orders its parent holds: two bits per held-order slot (see

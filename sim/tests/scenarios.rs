@@ -409,3 +409,26 @@ fn a_manual_recover_of_a_serving_target_names_its_instance_and_closes_when_clien
         "a hook ran twice for one instance"
     );
 }
+
+#[test]
+fn a_dead_clients_silence_keeps_counting_at_the_mgs() {
+    let (mut net, c) = settled(13);
+    let victim = c.clients[5];
+    let name = net.node(victim).name.clone();
+    let stopped_at = net.now();
+    net.stop(victim);
+    net.run_until_true(10, 60_000, |net| net.state_at_mgs(&name) == Some(NodeState::Dead))
+        .expect("the stopped client is declared dead");
+    let heard = |net: &Net| {
+        let v = net.mgs().nodes(Instant(net.now())).find(|v| v.name.as_str() == name).expect("known");
+        v.last_heard_ms
+    };
+    let at_verdict = heard(&net);
+    // Two minutes on, the age says two minutes more: the routers' verdict froze the
+    // silence it was made with, the MGS counts on from it.
+    net.run_for(120_000);
+    let silent = net.now() - stopped_at;
+    let shown = heard(&net);
+    assert!(shown >= at_verdict + 120_000, "dead for {silent} ms, shown {shown} ms (was {at_verdict})");
+    assert!(shown <= silent + u64::from(Timing::default().ping_interval_ms), "{shown} > {silent}");
+}
