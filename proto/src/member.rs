@@ -30,6 +30,12 @@ const SEEN: usize = 32;
 const REPORT_SENDS: u8 = 3;
 /// Shortest and longest interval a parent may impose.
 const INTERVAL_BOUNDS: (u32, u32) = (50, 600_000);
+/// Most times a client's hook runs for one recovery order: a failed or timed-out reconnect is
+/// tried again, after one ping interval, then two, and reported failed only after the last.
+pub const RECONNECT_TRIES: u8 = 3;
+/// Recovery orders whose hook a client can try again at once (one per target that failed
+/// together); beyond them a failure is final at once.
+const RETRIES: usize = 4;
 
 /// Configuration shared by clients and servers.
 #[derive(Clone, Debug)]
@@ -77,6 +83,16 @@ struct Parent {
     stale: bool,
 }
 
+/// A recovery order whose hook may run again if it fails.
+#[derive(Clone, Debug)]
+struct Retry {
+    order: Order,
+    /// Times the hook was handed the order so far.
+    tries: u8,
+    /// When to hand it again, once it failed.
+    at: Option<Instant>,
+}
+
 #[derive(Clone, Copy, Debug)]
 struct Report {
     order: OrderId,
@@ -100,6 +116,7 @@ pub(crate) struct Member {
     parents: Vec<Parent, MAX_PARENTS>,
     reports: Deque<Report, MAX_REPORTS>,
     seen: Deque<OrderId, SEEN>,
+    retries: Vec<Retry, RETRIES>,
     pub(crate) target: Option<TargetStatus>,
     /// A client's filesystem mounts, sent with the name.
     mounts: Vec<u64, MAX_MOUNTS>,
@@ -142,6 +159,7 @@ impl Member {
             parents,
             reports: Deque::new(),
             seen: Deque::new(),
+            retries: Vec::new(),
             target: None,
             mounts: Vec::new(),
             order_keys: OrderKeys::default(),
@@ -329,6 +347,9 @@ impl Member {
                     self.counters.events_dropped += 1;
                     return;
                 }
+                if self.role == Role::Client {
+                    self.remember_for_retry(&order);
+                }
                 self.emit(Event::Order(order.clone()));
                 Outcome::Applied
             }
@@ -361,8 +382,36 @@ impl Member {
         }
     }
 
-    /// Records how an order the driver carried out went; false if the order is unknown.
+    /// Keeps a recovery order handed to the hook, to hand it again if the hook fails.
+    fn remember_for_retry(&mut self, order: &Order) {
+        self.retries.retain(|r| r.order.id != order.id);
+        if self.retries.is_full() {
+            // The oldest gives way: its next failure is final at once.
+            self.retries.remove(0);
+        }
+        let _ = self.retries.push(Retry { order: order.clone(), tries: 1, at: None });
+    }
+
+    /// Records how an order the driver carried out went; false if the order is unknown. A
+    /// failed reconnect is tried again ([`RECONNECT_TRIES`] in all, after one ping interval,
+    /// then two: the hook is handed the order again) and reported failed only after the last;
+    /// until then it stays applied.
     pub(crate) fn order_done(&mut self, now: Instant, order: OrderId, ok: bool) -> bool {
+        if !self.reports.iter().any(|r| r.order == order) {
+            return false;
+        }
+        let retry = self.retries.iter().position(|r| r.order.id == order);
+        match retry {
+            Some(i) if !ok && self.retries[i].tries < RECONNECT_TRIES => {
+                let wait = u64::from(self.interval_ms) << (self.retries[i].tries - 1);
+                self.retries[i].at = Some(now.after(wait));
+                return true;
+            }
+            Some(i) => {
+                self.retries.remove(i);
+            }
+            None => {}
+        }
         let Some(r) = self.reports.iter().find(|r| r.order == order) else {
             return false;
         };
@@ -403,6 +452,7 @@ impl Member {
     }
 
     pub(crate) fn handle_timeout(&mut self, now: Instant) {
+        self.retry_due(now);
         let dead_ms = self.timing.dead_ms(self.interval_ms);
         let suspect_ms = self.timing.suspect_ms(self.interval_ms);
         let was_home = self.home();
@@ -419,6 +469,24 @@ impl Member {
         self.tell_new_home(now, was_home);
         for addr in downs {
             self.emit(Event::ParentDown { addr });
+        }
+    }
+
+    /// Hands the hook again the recovery orders whose retry is due.
+    fn retry_due(&mut self, now: Instant) {
+        for i in 0..self.retries.len() {
+            if self.retries[i].at.is_none_or(|at| at > now) {
+                continue;
+            }
+            if self.events.is_full() {
+                // Not taken: tried again at the next deadline.
+                self.counters.events_dropped += 1;
+                return;
+            }
+            let r = &mut self.retries[i];
+            (r.at, r.tries) = (None, r.tries + 1);
+            let order = r.order.clone();
+            self.emit(Event::Order(order));
         }
     }
 
@@ -503,7 +571,8 @@ impl Member {
     pub(crate) fn poll_timeout(&self) -> Option<Instant> {
         let dead_ms = self.timing.dead_ms(self.interval_ms);
         let suspect_ms = self.timing.suspect_ms(self.interval_ms);
-        self.parents.iter().fold(None, |acc, p| {
+        let retry = self.retries.iter().filter_map(|r| r.at).min();
+        self.parents.iter().fold(retry, |acc, p| {
             let down_check = p.last_reply.filter(|_| p.up).map(|t| t.after(dead_ms));
             let late_check = p.last_reply.filter(|_| p.up && !p.late).map(|t| t.after(suspect_ms));
             earliest(earliest(acc, Some(p.next_ping)), earliest(down_check, late_check))

@@ -1169,3 +1169,73 @@ fn the_passive_partner_of_a_failover_pair_does_not_hide_the_server_where_the_tar
     run_direct(&mut mgs, &mut [&mut c, &mut oss0, &mut oss1], (6_000, 8_000));
     assert_eq!(reported(&mgs), (NodeId::from_name("oss1"), Generation(5), Recovering, None));
 }
+
+/// The outcomes client `c` reports in its pings from `now` on (drained until it has none).
+fn reported(c: &mut Client, now: u64) -> Vec<wire::Outcome> {
+    let mut buf = [0u8; MAX_DATAGRAM];
+    let mut out = Vec::new();
+    while let Some((_, len)) = c.poll_transmit(Instant(now), &mut buf) {
+        if let Message::Ping(p) = wire::decode(&buf[..len], &keys()).unwrap().1 {
+            out.extend(p.reports.iter().map(|r| r.outcome));
+        }
+    }
+    out
+}
+
+#[test]
+fn a_failed_reconnect_is_tried_again_with_back_off_and_reported_failed_after_the_last_try() {
+    let mut c = client("c0", 1, at(1));
+    let order = wire::Order {
+        id: OrderId { mgs_generation: Generation(1), seq: 1 },
+        action: Action::BeginRecovery {
+            target: name("testfs-OST0000").unwrap(),
+            target_generation: Generation(5),
+            addrs: Default::default(),
+        },
+        signer: 0,
+        signature: wire::Signature::default(),
+    };
+    let mut buf = [0u8; MAX_DATAGRAM];
+    let parent = NodeId::from_name("parent");
+    let len =
+        wire::encode(parent, Generation(1), 1, &Message::Order(order.clone()), &keys().current, &mut buf)
+            .unwrap();
+    c.handle(Instant(0), at(1), &buf[..len]);
+    let handed = |c: &mut Client| {
+        std::iter::from_fn(|| c.poll_event())
+            .filter(|e| matches!(e, Event::Order(o) if o.id == order.id))
+            .count()
+    };
+    assert_eq!(handed(&mut c), 1);
+    assert!(reported(&mut c, 0).contains(&wire::Outcome::Applied));
+    let interval = u64::from(Timing::default().ping_interval_ms);
+    // Two failures: each time the hook is handed the order again, one interval later, then two;
+    // meanwhile the client reports it applied, not failed.
+    let mut now = 10;
+    for wait in [interval, 2 * interval] {
+        assert!(c.order_done(Instant(now), order.id, false));
+        assert!(!reported(&mut c, now).contains(&wire::Outcome::Failed), "failed before its last try");
+        assert!(c.poll_timeout().is_some_and(|t| t.0 <= now + wait), "the driver wakes for the retry");
+        c.handle_timeout(Instant(now + wait - 1));
+        assert_eq!(handed(&mut c), 0, "not before its back-off");
+        now += wait;
+        c.handle_timeout(Instant(now));
+        assert_eq!(handed(&mut c), 1, "tried again after {wait} ms");
+    }
+    // The third failure is the last: reported failed, never handed again.
+    assert!(c.order_done(Instant(now), order.id, false));
+    assert!(reported(&mut c, now).contains(&wire::Outcome::Failed));
+    c.handle_timeout(Instant(now + 10 * interval));
+    assert_eq!(handed(&mut c), 0);
+
+    // A retry that works reports reconnected.
+    let mut c = client("c1", 1, at(1));
+    c.handle(Instant(0), at(1), &buf[..len]);
+    assert_eq!(handed(&mut c), 1);
+    assert!(c.order_done(Instant(10), order.id, false));
+    c.handle_timeout(Instant(10 + interval));
+    assert_eq!(handed(&mut c), 1);
+    assert!(c.order_done(Instant(20 + interval), order.id, true));
+    let outcomes = reported(&mut c, 20 + interval);
+    assert!(outcomes.contains(&wire::Outcome::Reconnected) && !outcomes.contains(&wire::Outcome::Failed));
+}

@@ -706,6 +706,9 @@ fn a_timed_out_hook_is_killed_with_its_children() {
         s.recovery(TARGET).filter(|r| r.order_id == order && r.failed == 1).cloned()
     });
     assert_eq!((recovery.live, recovery.reconnected), (2, 1), "{recovery:?}");
+    // Counted failed only after its last try: the hook ran three times (two retries, with
+    // back-off), never more.
+    assert_eq!(site.hook_lines_for("c01", &order).len(), 3, "{:?}", site.cluster.hook_lines("c01"));
     let pid: u32 = std::fs::read_to_string(&pidfile)
         .ok()
         .and_then(|p| p.trim().parse().ok())
