@@ -938,23 +938,36 @@ fn an_admin_retry_of_a_recovery_carries_it_out_again_where_it_failed() {
     let orders = run_direct(&mut mgs, &mut [&mut c0, &mut c1, &mut s], (500, 1_000));
     let begin = orders[0][0].id;
     assert_eq!(orders[1][0].id, begin);
-    // c0's reconnect fails, c1's works: the window waits for c0.
-    assert!(c0.order_done(Instant(1_000), begin, false));
+    // c0's reconnect fails at every try (its hook runs again after one ping interval, then
+    // two), c1's works: the window waits for c0, failed after its last try.
     assert!(c1.order_done(Instant(1_000), begin, true));
-    run_direct(&mut mgs, &mut [&mut c0, &mut c1, &mut s], (1_000, 3_000));
+    let interval = u64::from(Timing::default().ping_interval_ms);
+    let mut now = 1_000;
+    for wait in [interval, 2 * interval] {
+        assert!(c0.order_done(Instant(now), begin, false));
+        let orders = run_direct(&mut mgs, &mut [&mut c0, &mut c1, &mut s], (now, now + wait + 100));
+        assert_eq!(orders[0].iter().map(|o| o.id).collect::<Vec<_>>(), [begin], "c0 tries again");
+        let r = &mgs.recoveries()[0];
+        assert_eq!((r.progress.reconnected, r.progress.failed), (1, 0), "not failed yet: {r:?}");
+        now += wait + 100;
+    }
+    assert!(c0.order_done(Instant(now), begin, false));
+    run_direct(&mut mgs, &mut [&mut c0, &mut c1, &mut s], (now, now + 2_000));
+    now += 2_000;
     let r = &mgs.recoveries()[0];
     assert_eq!((r.progress.live, r.progress.reconnected, r.progress.failed), (2, 1, 1), "{r:?}");
     // The admin retries: the same recovery (instance 7) ordered again. It stays the recovery
     // (no automatic order replaces it); c0 reconnects again, c1 only reports.
     let target = name("testfs-OST0000").unwrap();
-    let retry = mgs.recover(Instant(3_000), target, Default::default()).unwrap();
-    let orders = run_direct(&mut mgs, &mut [&mut c0, &mut c1, &mut s], (3_000, 5_000));
+    let retry = mgs.recover(Instant(now), target, Default::default()).unwrap();
+    let orders = run_direct(&mut mgs, &mut [&mut c0, &mut c1, &mut s], (now, now + 2_000));
+    now += 2_000;
     assert_eq!(mgs.recoveries()[0].order, retry, "{:?}", mgs.recoveries());
     assert_eq!(mgs.recoveries()[0].target_generation, Generation(7));
     assert_eq!(orders[0].iter().map(|o| o.id).collect::<Vec<_>>(), [retry], "c0 retries");
     assert!(orders[1].is_empty(), "c1 reconnected already: {orders:?}");
-    assert!(c0.order_done(Instant(5_000), retry, true));
-    run_direct(&mut mgs, &mut [&mut c0, &mut c1, &mut s], (5_000, 6_000));
+    assert!(c0.order_done(Instant(now), retry, true));
+    run_direct(&mut mgs, &mut [&mut c0, &mut c1, &mut s], (now, now + 1_000));
     let r = &mgs.recoveries()[0];
     assert_eq!((r.progress.reconnected, r.progress.failed), (2, 0), "{r:?}");
     assert!(r.closed.is_some(), "every live client back: closed {r:?}");
