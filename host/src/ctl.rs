@@ -600,6 +600,7 @@ mod tests {
                     failed: 0,
                     window: "open".into(),
                     closed_by_admin: false,
+                    ended_by: None,
                     waiting_for: vec!["r2".into(), "r3".into()],
                     eta_ms: Some(1500),
                     elapsed_ms: 1500,

@@ -5,6 +5,10 @@
 //! issued. Writes go to a temporary file that is synced, renamed over the old one, and the
 //! directory is synced, so a crash leaves either the old or the new state, never a torn one.
 //!
+//! The MGS also keeps the names of the child routers it expects (`expected_routers`): a
+//! restarted MGS closes no window by order until each has reported again (or is retired), see
+//! `vigil_proto::mgs`.
+//!
 //! The MGS continues its order sequence across generations rather than restarting at 1: order ids
 //! are unique by (generation, sequence) already, and a monotonic sequence also keeps them apart if
 //! an operator restores an old state file.
@@ -33,7 +37,7 @@ use tracing::warn;
 use vigil_proto::{Event, Generation};
 
 /// What a node persists.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Persisted {
     /// The boot generation of the last start.
@@ -41,6 +45,9 @@ pub struct Persisted {
     /// The last order sequence number issued (MGS only).
     #[serde(default)]
     pub order_seq: u64,
+    /// The child routers the MGS expects, by name, sorted (MGS only).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub expected_routers: Vec<String>,
 }
 
 /// A node's state file, and the lock that makes it this process's.
@@ -129,6 +136,22 @@ impl StateFile {
             return Ok(());
         }
         self.state.order_seq = seq;
+        self.write()
+    }
+
+    /// The child routers persisted as expected (MGS only).
+    pub fn expected_routers(&self) -> &[String] {
+        &self.state.expected_routers
+    }
+
+    /// Persists the set of expected child routers (written only if it changed).
+    pub fn set_expected_routers(&mut self, mut names: Vec<String>) -> anyhow::Result<()> {
+        names.sort_unstable();
+        names.dedup();
+        if names == self.state.expected_routers {
+            return Ok(());
+        }
+        self.state.expected_routers = names;
         self.write()
     }
 

@@ -204,6 +204,11 @@ pub struct RecoveryInfo {
     pub window: String,
     /// Closed by an admin (`vigil close`) rather than by every live client reconnecting.
     pub closed_by_admin: bool,
+    /// Once the window is closed: what ended it here, `order` (this MGS ordered it closed: every
+    /// live client back), `admin` (`vigil close`) or `target` (the target came up with no close
+    /// from this MGS: its own time-out, or another status holder's close). None while open.
+    #[serde(default)]
+    pub ended_by: Option<String>,
     /// While open: the MGS's child routers whose subtrees the window still waits for (down, cut
     /// off, or waiting for one of their own); with every visible client back, these are what
     /// keeps it open (`vigil close` if they are gone for good).
@@ -300,6 +305,12 @@ fn recovery_info(r: &Recovery, now: Instant, waiting_for: Vec<String>) -> Recove
         }
         .to_owned(),
         closed_by_admin: r.closed_by_admin,
+        ended_by: match (r.closed, r.target_up) {
+            (Some(_), _) if r.closed_by_admin => Some("admin".to_owned()),
+            (Some(_), _) => Some("order".to_owned()),
+            (None, Some(_)) => Some("target".to_owned()),
+            (None, None) => None,
+        },
         waiting_for,
         eta_ms: r.eta_ms(now),
         elapsed_ms: end.since(r.began),
@@ -536,6 +547,7 @@ mod tests {
                     failed: 1,
                     window: "open".into(),
                     closed_by_admin: false,
+                    ended_by: None,
                     waiting_for: Vec::new(),
                     eta_ms: None,
                     elapsed_ms: 100,

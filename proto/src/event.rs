@@ -101,6 +101,23 @@ pub enum Event {
         /// Closed by an admin, not by every live client reconnecting.
         by_admin: bool,
     },
+    /// The MGS heard a child router it did not expect: from now on no window closes by order
+    /// until it has reported. A driver persists the set ([`crate::Mgs::expected_routers`]) and
+    /// gives it back at the next start ([`crate::Mgs::expect_router`]).
+    RouterExpected {
+        /// The router.
+        id: NodeId,
+        /// Its name.
+        name: Name,
+    },
+    /// The MGS no longer expects a child router: silent past the retirement bound, or forgotten
+    /// by an admin. Persist the set again.
+    RouterRetired {
+        /// The router.
+        id: NodeId,
+        /// Its name.
+        name: Name,
+    },
     /// Two names map to one node id: the second is ignored.
     IdCollision {
         /// The id.

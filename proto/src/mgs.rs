@@ -12,6 +12,24 @@
 //! has passed the MGS closes no window, since it cannot yet know every subtree. Re-issued orders
 //! for a restart already carried out are recognised by clients and not carried out twice.
 //!
+//! ## Expected routers: closing only over a whole view
+//!
+//! The one thing the MGS keeps of its view across restarts is which child routers it has:
+//! every router that ever sent it an update is *expected* ([`Event::RouterExpected`]; a driver
+//! persists the set and gives it back with [`Mgs::expect_router`] at the next start). A window
+//! closes by order only when the MGS's own view is whole: every expected router has reported
+//! holding the order since this MGS started (so its subtree is in the sum), and every router
+//! on the path to a client is live from here. A restarted MGS, or one of several status
+//! holders cut off from one router, waits ([`Mgs::waiting_for`] names the router) instead of
+//! closing over the subtrees it happens to see; the target's own window or an admin's
+//! [`Mgs::close`] still ends such a recovery.
+//!
+//! An expected router is retired, its entry and subtree forgotten ([`Event::RouterRetired`]),
+//! when it has been silent here for [`MgsConfig::router_retire_ms`] (an hour by default:
+//! longer than any target's own recovery window, so retiring never shortens a window that
+//! waited for the router) or when an admin says it is gone ([`Mgs::forget_router`]), as when
+//! hardware is removed. A retired router that speaks again is simply expected again.
+//!
 //! Partition vs death: a node's state is the best over its paths, and a path counts only while
 //! the parent on it is itself live. A silent router leaves its subtree *unreachable*, never dead.
 
@@ -19,7 +37,9 @@ use heapless::Vec;
 
 use crate::counters::Counters;
 use crate::event::Event;
-use crate::hub::{ChildRouter, Hub, MAX_HELD};
+use heapless::LinearMap;
+
+use crate::hub::{direct_state, ChildRouter, Hub, MAX_HELD};
 use crate::ids::{Generation, Name, Nid, NodeId, OrderId};
 use crate::link::Link;
 use crate::table::{Entry, Slot};
@@ -63,7 +83,13 @@ pub struct MgsConfig {
     pub startup_hold_ms: u32,
     /// Signs every order, so that nodes holding public keys can reject forgeries.
     pub signer: Option<OrderSigner>,
+    /// An expected router silent this long is retired (see the module docs).
+    pub router_retire_ms: u64,
 }
+
+/// The default [`MgsConfig::router_retire_ms`]: an hour, longer than Lustre's hard recovery
+/// window (900 s), so that no window that waited for a router closes because it was retired.
+pub const ROUTER_RETIRE_MS: u64 = 3_600_000;
 
 impl MgsConfig {
     /// A configuration with default timing and a startup hold of two update intervals.
@@ -78,6 +104,7 @@ impl MgsConfig {
             last_order_seq: 0,
             startup_hold_ms: 2 * timing.update_interval_ms,
             signer: None,
+            router_retire_ms: ROUTER_RETIRE_MS,
         }
     }
 
@@ -265,6 +292,18 @@ pub struct Mgs<S, const R: usize = 256, const T: usize = 256> {
     hold_until: Option<Instant>,
     startup_hold_ms: u32,
     recoveries: Vec<Recovery, T>,
+    /// The child routers this MGS expects, each with the time from which its silence counts
+    /// (this start, or when it was last heard).
+    expected: LinearMap<NodeId, ExpectedRouter, R>,
+    router_retire_ms: u64,
+}
+
+/// A child router the MGS expects to report (see the module docs).
+#[derive(Clone, Debug)]
+struct ExpectedRouter {
+    name: Name,
+    /// When it was last heard here, or when this MGS started if it has not been.
+    heard: Instant,
 }
 
 impl<S: AsRef<[Slot]> + AsMut<[Slot]>, const R: usize, const T: usize> Mgs<S, R, T> {
@@ -282,7 +321,33 @@ impl<S: AsRef<[Slot]> + AsMut<[Slot]>, const R: usize, const T: usize> Mgs<S, R,
             hold_until: Some(now.after(u64::from(config.startup_hold_ms))),
             startup_hold_ms: config.startup_hold_ms,
             recoveries: Vec::new(),
+            expected: LinearMap::new(),
+            router_retire_ms: config.router_retire_ms,
         }
+    }
+
+    /// Expects child router `name` (one the driver persisted from an earlier start): no window
+    /// closes by order until it has reported, or was retired. False when the set is full.
+    pub fn expect_router(&mut self, now: Instant, name: Name) -> bool {
+        let id = NodeId::from_name(&name);
+        self.expected.contains_key(&id)
+            || self.expected.insert(id, ExpectedRouter { name, heard: now }).is_ok()
+    }
+
+    /// An admin says child router `id` is gone for good (hardware removed): it is no longer
+    /// expected, and its entry and what it said of its subtree are forgotten, so windows stop
+    /// waiting for it. Its subtree's nodes show unreachable until they are heard another way.
+    /// False if the router is neither expected nor known.
+    pub fn forget_router(&mut self, id: NodeId) -> bool {
+        let entry = self.hub.table.get(id).filter(|e| e.role == Role::Router).map(|e| e.name.clone());
+        let expected = self.expected.remove(&id).map(|x| x.name);
+        if entry.is_some() {
+            self.hub.table.remove(id);
+            self.hub.routers.remove(&id);
+        }
+        let Some(name) = expected.or(entry) else { return false };
+        self.hub.emit(Event::RouterRetired { id, name });
+        true
     }
 
     // ----- getters ------------------------------------------------------------------------
@@ -361,11 +426,20 @@ impl<S: AsRef<[Slot]> + AsMut<[Slot]>, const R: usize, const T: usize> Mgs<S, R,
     }
 
     /// The MGS's child routers a recovery's window waits for: those that have not reported
-    /// holding its order (down, cut off, or waiting in turn for one of their own child routers).
-    /// While any is listed the window stays open even with every visible client back; an admin
-    /// who knows the subtree is gone can [`Mgs::close`] it.
+    /// holding its order (down, cut off, or waiting in turn for one of their own child routers),
+    /// and expected routers not heard from since this MGS started. While any is listed the
+    /// window stays open even with every visible client back; an admin who knows the subtree is
+    /// gone can [`Mgs::close`] it (or [`Mgs::forget_router`] a router removed for good).
     pub fn waiting_for(&self, order: OrderId) -> impl Iterator<Item = NodeId> + '_ {
-        self.hub.routers_lacking(order)
+        let unheard = (self.expected.keys())
+            .filter(|id| self.hub.table.get(**id).is_none_or(|e| e.direct.is_none()))
+            .copied();
+        self.hub.routers_lacking(order).chain(unheard)
+    }
+
+    /// The child routers this MGS expects (see the module docs): what a driver persists.
+    pub fn expected_routers(&self) -> impl Iterator<Item = (NodeId, &Name)> + '_ {
+        self.expected.iter().map(|(id, e)| (*id, &e.name))
     }
 
     /// What the MGS's direct child routers last said of their subtrees.
@@ -421,7 +495,10 @@ impl<S: AsRef<[Slot]> + AsMut<[Slot]>, const R: usize, const T: usize> Mgs<S, R,
         };
         match message {
             Message::Ping(ping) => self.hub.handle_ping(now, from, &header, ping),
-            Message::Update(update) => self.hub.handle_update(now, from, &header, update),
+            Message::Update(update) => {
+                self.hub.handle_update(now, from, &header, update);
+                self.note_router(now, header.sender);
+            }
             Message::StaleParent(hint) => {
                 // A child heard a newer instance of this MGS (this one lost its state, or took
                 // over another's address): take a generation above it, so that every child sees
@@ -445,10 +522,47 @@ impl<S: AsRef<[Slot]> + AsMut<[Slot]>, const R: usize, const T: usize> Mgs<S, R,
         }
     }
 
+    /// A direct child router was heard (an update admitted): it is expected from now on.
+    fn note_router(&mut self, now: Instant, id: NodeId) {
+        let Some(e) = self.hub.table.get(id).filter(|e| e.role == Role::Router && e.direct.is_some()) else {
+            return;
+        };
+        if let Some(x) = self.expected.get_mut(&id) {
+            x.heard = now;
+            return;
+        }
+        let name = e.name.clone();
+        if self.expected.insert(id, ExpectedRouter { name: name.clone(), heard: now }).is_err() {
+            self.hub.counters.overflow += 1;
+            return;
+        }
+        self.hub.emit(Event::RouterExpected { id, name });
+    }
+
+    /// Retires expected routers silent for [`MgsConfig::router_retire_ms`].
+    fn retire_routers(&mut self, now: Instant) {
+        let me = self.link.id;
+        let silent: Vec<NodeId, R> = (self.expected.iter())
+            .filter(|(id, x)| {
+                let live = self
+                    .hub
+                    .table
+                    .get(**id)
+                    .is_some_and(|e| direct_state(me, e).is_some_and(NodeState::is_live));
+                !live && now.since(x.heard) >= self.router_retire_ms
+            })
+            .map(|(id, _)| *id)
+            .collect();
+        for id in silent {
+            self.forget_router(id);
+        }
+    }
+
     /// The deadline from [`Mgs::poll_timeout`] passed.
     pub fn handle_timeout(&mut self, now: Instant) {
         if now >= self.hub.next_check() {
             self.hub.check(now);
+            self.retire_routers(now);
         }
         self.hub.urgent = false;
         if self.hold_until.is_some_and(|t| now >= t) {
@@ -724,7 +838,8 @@ impl<S: AsRef<[Slot]> + AsMut<[Slot]>, const R: usize, const T: usize> Mgs<S, R,
             }
             let target_up = !r.serving && r.target_is_up(&self.hub.targets);
             let progress = self.hub.progress(r.order);
-            let whole = self.hold_until.is_none_or(|t| now >= t) && self.hub.all_routers_hold(r.order);
+            let whole =
+                self.hold_until.is_none_or(|t| now >= t) && self.waiting_for(r.order).next().is_none();
             let all_back = whole && progress.reconnected >= progress.live;
             let r = &mut self.recoveries[i];
             if progress.reconnected > r.progress.reconnected {

@@ -138,6 +138,9 @@ pub struct Node {
     pub orders: HashMap<OrderId, OrderLog>,
     /// Every event, with its time (kept only when [`Net::keep_events`] is set).
     pub events: Vec<(u64, Event)>,
+    /// The MGS's persisted child routers, as a daemon's state file keeps them (given back to
+    /// the next machine on restart; [`Net::lose_state`] clears them).
+    pub expected_routers: Vec<ids::Name>,
     /// Bumped on every restart, to discard deadlines of an older machine.
     epoch: u64,
     /// The earliest deadline queued for the current machine (`u64::MAX`: none), so that a
@@ -413,6 +416,7 @@ impl Net {
             up: true,
             orders: HashMap::new(),
             events: Vec::new(),
+            expected_routers: Vec::new(),
             epoch: 0,
             armed: u64::MAX,
         });
@@ -508,7 +512,12 @@ impl Net {
     /// Restarts a node with `generation`: below its last one if its state file was lost.
     pub fn restart_as(&mut self, i: usize, generation: u32) {
         let (name, spec) = (self.nodes[i].name.clone(), self.nodes[i].spec.clone());
-        let machine = self.build(&name, &spec, generation);
+        let mut machine = self.build(&name, &spec, generation);
+        if let Machine::Mgs(m) = &mut machine {
+            for router in &self.nodes[i].expected_routers {
+                m.expect_router(Instant(self.now), router.clone());
+            }
+        }
         let node = &mut self.nodes[i];
         node.machine = machine;
         node.generation = generation;
@@ -516,6 +525,12 @@ impl Net {
         node.epoch += 1;
         node.armed = u64::MAX;
         self.service(i);
+    }
+
+    /// Forgets what node `i` persisted (its state file is lost): restart it with
+    /// [`Net::restart_as`] and the generation of its first boot.
+    pub fn lose_state(&mut self, i: usize) {
+        self.nodes[i].expected_routers.clear();
     }
 
     /// Cuts the link between two nodes (both directions).
@@ -643,6 +658,11 @@ impl Net {
             if let Event::GenerationRaised { generation, .. } = event {
                 // As a daemon's state file notes it: the next boot counts on from there.
                 self.nodes[i].generation = generation.0;
+            }
+            if let (Event::RouterExpected { .. } | Event::RouterRetired { .. }, Machine::Mgs(m)) =
+                (&event, &self.nodes[i].machine)
+            {
+                self.nodes[i].expected_routers = m.expected_routers().map(|(_, n)| n.clone()).collect();
             }
             if self.keep_events {
                 self.nodes[i].events.push((self.now, event));

@@ -432,3 +432,74 @@ fn a_dead_clients_silence_keeps_counting_at_the_mgs() {
     assert!(shown >= at_verdict + 120_000, "dead for {silent} ms, shown {shown} ms (was {at_verdict})");
     assert!(shown <= silent + u64::from(Timing::default().ping_interval_ms), "{shown} > {silent}");
 }
+
+/// The MGS and two routers; c0 and the server under r0, c1 under r1. Settled.
+fn two_routers(seed: u64) -> (Net, [usize; 5]) {
+    use vigil_sim::Spec;
+    let mut net = Net::new(seed);
+    (net.router_slots, net.mgs_slots) = (64, 64);
+    let mgs = net.add("mgs", Spec::Mgs);
+    let r0 = net.add("r0", Spec::Router { parents: vec![mgs], slots: 0 });
+    let r1 = net.add("r1", Spec::Router { parents: vec![mgs], slots: 0 });
+    net.add("c0", Spec::Client { parents: vec![r0] });
+    let c1 = net.add("c1", Spec::Client { parents: vec![r1] });
+    let target = "testfs-OST0000".to_string();
+    let oss = net.add("oss0", Spec::Server { parents: vec![r0], target });
+    net.run_for(20_000);
+    (net, [mgs, r0, r1, c1, oss])
+}
+
+#[test]
+fn a_restarted_mgs_waits_for_an_expected_router_it_has_not_heard_from() {
+    let (mut net, [mgs, _, r1, c1, oss]) = two_routers(13);
+    let r1_id = vigil_proto::NodeId::from_name("r1");
+    let expected: Vec<_> = net.mgs().expected_routers().map(|(id, _)| id).collect();
+    assert_eq!(expected.len(), 2, "both routers expected: {expected:?}");
+    // r1 is cut off from the MGS, which restarts (keeping its expected routers, as its state
+    // file does), then the target restarts: c1, alive, cannot be reached.
+    net.cut(r1, mgs);
+    net.restart(mgs);
+    net.restart(oss);
+    let ordered = |net: &Net| net.mgs().recoveries().first().is_some_and(|r| r.target_generation.0 == 2);
+    net.run_until_true(10, 5_000, ordered).expect("the restart is ordered");
+    net.run_for(5_000);
+    let recovery = net.mgs().recoveries()[0].clone();
+    assert_eq!((recovery.progress.live, recovery.progress.reconnected), (1, 1), "c0 back: {recovery:?}");
+    assert!(recovery.closed.is_none(), "no close without r1's subtree: {recovery:?}");
+    let waiting: Vec<_> = net.mgs().waiting_for(recovery.order).collect();
+    assert_eq!(waiting, [r1_id], "the window waits for r1, expected and not heard");
+    // r1 comes back: c1 reconnects and the window closes with both.
+    net.heal(r1, mgs);
+    let closed = |net: &Net| net.mgs().recoveries()[0].closed.is_some();
+    net.run_until_true(10, 10_000, closed).expect("the window closes once r1 reported");
+    let recovery = net.mgs().recoveries()[0].clone();
+    assert_eq!((recovery.progress.live, recovery.progress.reconnected), (2, 2), "{recovery:?}");
+    assert_eq!(net.node(c1).orders.get(&recovery.order).map(|l| l.events), Some(1));
+}
+
+#[test]
+fn an_expected_router_is_retired_by_an_admin_or_after_the_bound() {
+    let (mut net, [mgs, _, r1, _, oss]) = two_routers(14);
+    let r1_id = vigil_proto::NodeId::from_name("r1");
+    // r1 is removed for good and the MGS restarts: it still expects r1 ...
+    net.stop(r1);
+    net.restart(mgs);
+    net.restart(oss);
+    net.run_for(5_000);
+    let order = net.mgs().recoveries()[0].order;
+    assert_eq!(net.mgs().waiting_for(order).collect::<Vec<_>>(), [r1_id]);
+    // ... until an admin says r1 is gone: the window closes over what is left.
+    assert_eq!(net.admin(|m, _| m.forget_router(r1_id)), Some(true));
+    net.run_for(1_000);
+    assert!(net.mgs().recoveries()[0].closed.is_some(), "{:?}", net.mgs().recoveries()[0]);
+    assert!(net.mgs().expected_routers().all(|(id, _)| id != r1_id));
+    assert!(net.node(mgs).expected_routers.iter().all(|n| n.as_str() != "r1"), "persisted");
+    // Silence past the bound retires a router the same way (its restart expected it again).
+    net.restart(r1);
+    net.run_for(5_000);
+    assert!(net.mgs().expected_routers().any(|(id, _)| id == r1_id), "r1 expected again");
+    net.stop(r1);
+    net.run_for(vigil_proto::mgs::ROUTER_RETIRE_MS + 10_000);
+    assert!(net.mgs().expected_routers().all(|(id, _)| id != r1_id), "retired after the bound");
+    assert!(net.mgs().node(r1_id, Instant(net.now())).is_none(), "and forgotten");
+}

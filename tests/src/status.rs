@@ -111,6 +111,9 @@ pub struct Recovery {
     /// Closed by an admin (`vigil close`).
     #[serde(default)]
     pub closed_by_admin: Option<bool>,
+    /// Once closed: `order`, `admin` or `target` (what ended it at this MGS).
+    #[serde(default)]
+    pub ended_by: Option<String>,
     /// While open: the MGS's child routers the window waits for.
     #[serde(default)]
     pub waiting_for: Vec<String>,

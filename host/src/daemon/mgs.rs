@@ -58,6 +58,16 @@ impl Handler<MgsMachine> for MgsHandler {
                 error!(order = %order.id, "cannot persist the order sequence: {e:#}");
             }
         }
+        if let (Event::RouterExpected { .. } | Event::RouterRetired { .. }, Some(state)) =
+            (&event, self.state.as_mut())
+        {
+            let names = mgs.expected_routers().map(|(_, n)| n.as_str().to_owned()).collect();
+            if let Err(e) = state.set_expected_routers(names) {
+                // Only a restart loses by it: that MGS could close a window before this router
+                // reported again.
+                error!("cannot persist the expected routers: {e:#}");
+            }
+        }
         if let Some(tap) = &self.tap {
             if tap.send((now, event)).is_err() {
                 self.tap = None;
@@ -429,7 +439,19 @@ pub async fn run(opts: MgsOpts) -> anyhow::Result<()> {
     let http_addr = listener.local_addr()?;
     state.commit()?;
     let clock = Clock::start();
-    let machine = MgsMachine::new(config, slots(table_slots), clock.now());
+    let mut machine = MgsMachine::new(config, slots(table_slots), clock.now());
+    for router in state.expected_routers() {
+        let expected = wire_name(router, "expected router").map(|n| machine.expect_router(clock.now(), n));
+        if !matches!(expected, Ok(true)) {
+            warn!(router, "cannot expect this router from the state file (bad name, or too many): skipped");
+        }
+    }
+    if !state.expected_routers().is_empty() {
+        info!(
+            routers = state.expected_routers().join(","),
+            "no window closes by order until each of these routers has reported"
+        );
+    }
     let handler = MgsHandler { name: name.clone(), state: Some(state), tap: None };
     let spawned = driver::spawn(socket, machine, |_| handler, clock, shutdown.wait())?;
     ready(opts.node.ready_file.as_deref(), &[("udp", spawned.addr), ("http", http_addr)])?;

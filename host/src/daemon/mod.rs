@@ -158,6 +158,22 @@ pub fn log_event(node: &str, event: &Event, name_of: impl Fn(NodeId) -> String) 
         Event::WindowClosed { target, order, by_admin: true } => {
             warn!(node, target = target.as_str(), order = %order, "window closed by an admin: the clients not reconnected are left to the target")
         }
+        Event::RouterExpected { id, name } => {
+            info!(
+                node,
+                router = name.as_str(),
+                id = id.0,
+                "new child router: expected from now on, across restarts"
+            )
+        }
+        Event::RouterRetired { id, name } => {
+            warn!(
+                node,
+                router = name.as_str(),
+                id = id.0,
+                "child router retired: windows no longer wait for it"
+            )
+        }
         Event::IdCollision { id, kept, ignored } => {
             warn!(
                 node,

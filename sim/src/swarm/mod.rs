@@ -142,8 +142,6 @@ impl Config {
 /// test in `sim/tests/swarm.rs` until its fix lands).
 pub const EXCLUDED_IN_CI: &[Known] = &[
     Known::MgsLostState,
-    Known::MgsWithRouter,
-    Known::RouterAfterOrder,
     Known::TwoParentHome,
     Known::ClientLostState,
     Known::MgsRestart,
@@ -309,6 +307,9 @@ fn apply(
                     if lost { " (state file lost)" } else { "" }
                 ),
             );
+            if lost {
+                net.lose_state(i);
+            }
             net.restart_as(i, generation);
             checker.started(net, draw, i);
             drain(net, draw, checker, armed, schedule, i);
