@@ -146,7 +146,8 @@ pub struct Recovery {
     pub queued: bool,
     /// An admin's order for a target that was up in the instance ordered: its window is
     /// Vigil's alone, closed when every live client reconnected, not ended by the target being
-    /// up (it was already).
+    /// up (it was already). It waits for child routers that lack its order only until a silent
+    /// node would be dead, and a client whose tries all failed counts as done.
     pub serving: bool,
 }
 
@@ -838,9 +839,17 @@ impl<S: AsRef<[Slot]> + AsMut<[Slot]>, const R: usize, const T: usize> Mgs<S, R,
             }
             let target_up = !r.serving && r.target_is_up(&self.hub.targets);
             let progress = self.hub.progress(r.order);
-            let whole =
-                self.hold_until.is_none_or(|t| now >= t) && self.waiting_for(r.order).next().is_none();
-            let all_back = whole && progress.reconnected >= progress.live;
+            // A window of the target's waits for every router on the way: a client behind one
+            // that is down or cut off may still be reconnecting. An admin's order for a target
+            // that is up opens no window of the target's (nothing can close early), and nothing
+            // else would end it: it waits for the routers only until a silent node would be
+            // dead, so a subtree that stays cut off does not keep it ordered, and its
+            // BeginRecovery held, for good; and a client whose tries all failed is done with it.
+            let gave_up_on_routers = r.serving && now.since(r.began) >= self.close_grace_ms();
+            let whole = self.hold_until.is_none_or(|t| now >= t)
+                && (gave_up_on_routers || self.waiting_for(r.order).next().is_none());
+            let done = if r.serving { progress.reconnected + progress.failed } else { progress.reconnected };
+            let all_back = whole && done >= progress.live;
             let r = &mut self.recoveries[i];
             if progress.reconnected > r.progress.reconnected {
                 r.last_reconnect = now;
