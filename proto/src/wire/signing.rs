@@ -11,7 +11,7 @@ use serde::de::{Error as _, SeqAccess, Visitor};
 use serde::ser::SerializeTuple;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-use super::{Action, Order};
+use super::{Action, Order, MAX_DATAGRAM};
 use crate::ids::OrderId;
 
 /// Bytes of an order signature.
@@ -74,8 +74,12 @@ impl<'de> Deserialize<'de> for Signature {
     }
 }
 
+/// Room for what a signature covers: the id and action of any order that fits a datagram (the
+/// datagram's header, tag and the order's signature leave more than the domain tag needs).
+const SIGNED_MAX: usize = MAX_DATAGRAM;
+
 /// What the signature covers: a domain tag, the id and the action.
-fn signed_bytes<'a>(id: OrderId, action: &Action, buf: &'a mut [u8; 256]) -> Option<&'a [u8]> {
+fn signed_bytes<'a>(id: OrderId, action: &Action, buf: &'a mut [u8; SIGNED_MAX]) -> Option<&'a [u8]> {
     let tag_len = DOMAIN.len();
     buf[..tag_len].copy_from_slice(DOMAIN);
     let body = postcard::to_slice(&(id, action), &mut buf[tag_len..]).ok()?.len();
@@ -113,7 +117,7 @@ impl OrderSigner {
 
     /// Signs an order in place.
     pub fn sign(&self, order: &mut Order) {
-        let mut buf = [0u8; 256];
+        let mut buf = [0u8; SIGNED_MAX];
         order.signer = self.id;
         order.signature = match signed_bytes(order.id, &order.action, &mut buf) {
             Some(bytes) => Signature(self.key.sign(bytes).to_bytes()),
@@ -150,7 +154,7 @@ impl OrderKeys {
             return true;
         }
         let Some((_, key)) = self.keys.iter().find(|(id, _)| *id == order.signer) else { return false };
-        let mut buf = [0u8; 256];
+        let mut buf = [0u8; SIGNED_MAX];
         let Some(bytes) = signed_bytes(order.id, &order.action, &mut buf) else { return false };
         let signature = ed25519_dalek::Signature::from_bytes(&order.signature.0);
         key.verify_strict(bytes, &signature).is_ok()
@@ -160,7 +164,8 @@ impl OrderKeys {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ids::{name, Generation};
+    use crate::ids::{name, Generation, NodeId};
+    use crate::wire::MAX_DEAD;
 
     fn order() -> Order {
         Order {
@@ -194,5 +199,28 @@ mod tests {
         assert!(!keys.verify(&forged), "another key under the same id");
         keys.add(2, &OrderSigner::new(2, &[6; 32]).public_key()).expect("a valid key");
         assert_eq!(keys.add(3, &signer.public_key()), Err(BadOrderKey), "one key too many");
+    }
+
+    /// The largest order: a `CloseWindow` naming as many dead clients and mounts as it holds,
+    /// every id and mount tag at its longest varint, and the longest target name.
+    #[test]
+    fn the_largest_order_is_signed_and_verifies() {
+        let signer = OrderSigner::new(1, &[5; 32]);
+        let mut keys = OrderKeys::default();
+        keys.add(1, &signer.public_key()).expect("a valid key");
+        let mut o = Order {
+            id: OrderId { mgs_generation: Generation(u32::MAX), seq: u64::MAX },
+            action: Action::CloseWindow {
+                target: name(&"t".repeat(crate::ids::NAME_LEN)).unwrap_or_default(),
+                target_generation: Generation(u32::MAX),
+                dead: (0..MAX_DEAD as u32).map(|k| NodeId(u32::MAX - k)).collect(),
+                dead_mounts: (0..MAX_DEAD as u64).map(|k| u64::MAX - k).collect(),
+            },
+            signer: 0,
+            signature: Signature::default(),
+        };
+        signer.sign(&mut o);
+        assert_ne!(o.signature, Signature::default(), "signed, not left blank");
+        assert!(keys.verify(&o), "a server with the MGS's public key takes the largest close");
     }
 }
