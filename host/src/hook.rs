@@ -228,7 +228,7 @@ mod tests {
 
     fn begin() -> Order {
         Order {
-            id: OrderId { mgs_generation: Generation(3), seq: 17 },
+            id: OrderId { mgs: NodeId(1), mgs_generation: Generation(3), seq: 17 },
             action: Action::BeginRecovery {
                 target: name("testfs-OST0001").unwrap(),
                 target_generation: Generation(9),
@@ -249,7 +249,7 @@ mod tests {
         assert_eq!(vars[3], ("VIGIL_TARGET_GENERATION", "9".to_owned()));
         assert_eq!(vars[4], ("VIGIL_TARGET_ADDRS", "10.0.0.7@o2ib,10.0.1.7@o2ib".to_owned()));
         let close = Order {
-            id: OrderId { mgs_generation: Generation(3), seq: 18 },
+            id: OrderId { mgs: NodeId(1), mgs_generation: Generation(3), seq: 18 },
             action: Action::CloseWindow {
                 dead_mounts: Default::default(),
                 target: name("t").unwrap(),

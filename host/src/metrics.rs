@@ -231,10 +231,10 @@ pub fn render_tree(status: &Status, out: &mut String) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use vigil_proto::Generation;
+    use vigil_proto::{Generation, NodeId};
 
     fn order(seq: u32) -> OrderId {
-        OrderId { mgs_generation: Generation(1), seq: seq.into() }
+        OrderId { mgs: NodeId(1), mgs_generation: Generation(1), seq: seq.into() }
     }
 
     fn sample(seq: u32, applied: u32, reconnected: u32, closed: Option<(u64, Closer)>) -> Sample {

@@ -541,12 +541,14 @@ impl<S: AsRef<[Slot]> + AsMut<[Slot]>, const R: usize, const T: usize> Hub<S, R,
     /// each child reports it. Returns false for a repeat or an order older than one held.
     pub(crate) fn hold(&mut self, order: Order) -> bool {
         let target = order.action.target().clone();
-        let newer_held =
-            self.held.iter().any(|h| h.order.id >= order.id && *h.order.action.target() == target);
-        if newer_held {
+        // One order per target and holder: a holder's newer order replaces its older one; another
+        // holder's orders are neither newer nor older (their ids are not ranked across holders),
+        // so a stopped or cut-off holder's last order never blocks or undoes a running one's.
+        let same = |h: &Held| *h.order.action.target() == target && h.order.id.mgs == order.id.mgs;
+        if self.held.iter().any(|h| same(h) && h.order.id.supersedes(&order.id)) {
             return false;
         }
-        self.held.retain(|h| *h.order.action.target() != target);
+        self.held.retain(|h| !same(h));
         if self.held.is_full() {
             // Make room: the oldest `CloseWindow` that every child has, else the oldest
             // `CloseWindow` (its recovery is over but for the server's hook), else the oldest
@@ -1017,7 +1019,7 @@ mod tests {
     use crate::ids::Generation;
 
     fn oid(seq: u64) -> OrderId {
-        OrderId { mgs_generation: Generation(1), seq }
+        OrderId { mgs: NodeId(1), mgs_generation: Generation(1), seq }
     }
 
     fn report(seq: u64, outcome: Outcome) -> OrderReport {

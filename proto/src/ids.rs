@@ -59,11 +59,18 @@ pub(crate) const fn fnv1a(bytes: &[u8]) -> u32 {
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct Generation(pub u32);
 
-/// The id of an order: the MGS generation that issued it and a sequence number within it, so ids
-/// stay unique across MGS restarts. Repeats of an order carry the same id; a new order a new id.
+/// The id of an order: the status holder (MGS) that issued it, that holder's generation and a
+/// sequence number within it, so ids stay unique across restarts and across holders. Repeats of
+/// an order carry the same id; a new order a new id.
+///
+/// Ids of one holder are ordered (a greater id is a newer order, see [`OrderId::supersedes`]);
+/// ids of different holders are not: each holder's sequence runs on its own, so two holders'
+/// orders are told apart, never ranked, and one holder's order never hides another's.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct OrderId {
+    /// The status holder that issued the order.
+    pub mgs: NodeId,
     /// Generation of the MGS that issued the order.
     pub mgs_generation: Generation,
     /// Sequence number within that generation, from 1. 64 bits: it never wraps (on the wire a
@@ -77,6 +84,13 @@ pub struct OrderId {
 impl core::fmt::Display for OrderId {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         write!(f, "{}/{}", self.mgs_generation.0, self.seq)
+    }
+}
+
+impl OrderId {
+    /// Whether this order is a newer one of the same holder than `other` (or `other` itself).
+    pub fn supersedes(&self, other: &OrderId) -> bool {
+        self.mgs == other.mgs && (self.mgs_generation, self.seq) >= (other.mgs_generation, other.seq)
     }
 }
 
@@ -101,15 +115,15 @@ mod tests {
 
     #[test]
     fn order_ids_order_by_mgs_generation_first() {
-        let old = OrderId { mgs_generation: Generation(1), seq: 99 };
-        let new = OrderId { mgs_generation: Generation(2), seq: 1 };
+        let old = OrderId { mgs: NodeId(1), mgs_generation: Generation(1), seq: 99 };
+        let new = OrderId { mgs: NodeId(1), mgs_generation: Generation(2), seq: 1 };
         assert!(new > old);
     }
 
     #[test]
     fn order_ids_print_as_generation_slash_sequence() {
-        assert_eq!(OrderId { mgs_generation: Generation(1), seq: 5 }.to_string(), "1/5");
-        let last = OrderId { mgs_generation: Generation(u32::MAX), seq: u64::MAX };
+        assert_eq!(OrderId { mgs: NodeId(1), mgs_generation: Generation(1), seq: 5 }.to_string(), "1/5");
+        let last = OrderId { mgs: NodeId(1), mgs_generation: Generation(u32::MAX), seq: u64::MAX };
         assert_eq!(last.to_string(), "4294967295/18446744073709551615");
     }
 }

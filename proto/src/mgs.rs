@@ -700,7 +700,7 @@ impl<S: AsRef<[Slot]> + AsMut<[Slot]>, const R: usize, const T: usize> Mgs<S, R,
 
     fn issue(&mut self, action: Action) -> Order {
         self.last_seq += 1;
-        let id = OrderId { mgs_generation: self.link.generation, seq: self.last_seq };
+        let id = OrderId { mgs: self.link.id, mgs_generation: self.link.generation, seq: self.last_seq };
         let mut order = Order { id, action, signer: 0, signature: Signature::default() };
         if let Some(signer) = &self.signer {
             signer.sign(&mut order);

@@ -371,7 +371,7 @@ fn forged_orders_are_rejected_and_signed_ones_carried_out() {
     let mut r: Router<&mut [Slot]> = Router::new(config, &mut slots[..], Instant(0));
 
     let order = |seq: u32| wire::Order {
-        id: OrderId { mgs_generation: Generation(1), seq: seq.into() },
+        id: OrderId { mgs: NodeId(1), mgs_generation: Generation(1), seq: seq.into() },
         action: Action::BeginRecovery {
             target: name("testfs-OST0000").unwrap(),
             target_generation: Generation(seq),
@@ -454,7 +454,7 @@ fn routers_give_clients_only_recovery_orders_and_servers_only_window_orders() {
     ];
     for (seq, action) in orders.into_iter().enumerate() {
         let order = wire::Order {
-            id: OrderId { mgs_generation: Generation(1), seq: seq as u64 + 1 },
+            id: OrderId { mgs: NodeId(1), mgs_generation: Generation(1), seq: seq as u64 + 1 },
             action,
             signer: 0,
             signature: Default::default(),
@@ -1199,7 +1199,7 @@ fn reported(c: &mut Client, now: u64) -> Vec<wire::Outcome> {
 fn a_failed_reconnect_is_tried_again_with_back_off_and_reported_failed_after_the_last_try() {
     let mut c = client("c0", 1, at(1));
     let order = wire::Order {
-        id: OrderId { mgs_generation: Generation(1), seq: 1 },
+        id: OrderId { mgs: NodeId(1), mgs_generation: Generation(1), seq: 1 },
         action: Action::BeginRecovery {
             target: name("testfs-OST0000").unwrap(),
             target_generation: Generation(5),

@@ -61,7 +61,11 @@ fn node_id() -> impl Strategy<Value = NodeId> {
 }
 
 fn order_id() -> impl Strategy<Value = OrderId> {
-    (generation(), any::<u64>()).prop_map(|(mgs_generation, seq)| OrderId { mgs_generation, seq })
+    (any::<u32>(), generation(), any::<u64>()).prop_map(|(mgs, mgs_generation, seq)| OrderId {
+        mgs: NodeId(mgs),
+        mgs_generation,
+        seq,
+    })
 }
 
 fn role() -> impl Strategy<Value = Role> {

@@ -41,7 +41,7 @@ pub fn encode(sender: NodeId, sequence: u32, message: &Message) -> std::vec::Vec
 /// A client's steady-state ping: no name (the parent knows it), one report on an order of an
 /// earlier MGS generation than [`recovery_order`]'s.
 pub fn client_ping(name: bool, k: usize) -> Ping {
-    let order = OrderId { mgs_generation: Generation(0), seq: 1 };
+    let order = OrderId { mgs: NodeId(1), mgs_generation: Generation(0), seq: 1 };
     Ping {
         mounts: Default::default(),
         role: Role::Client,
@@ -56,7 +56,7 @@ pub fn client_ping(name: bool, k: usize) -> Ping {
 /// A recovery order for the first target.
 pub fn recovery_order(seq: u32) -> Order {
     Order {
-        id: OrderId { mgs_generation: Generation(1), seq: seq.into() },
+        id: OrderId { mgs: NodeId(1), mgs_generation: Generation(1), seq: seq.into() },
         action: Action::BeginRecovery {
             target: ids::name("testfs-OST0000").expect("short name"),
             target_generation: Generation(seq + 1),

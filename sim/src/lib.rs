@@ -576,8 +576,18 @@ impl Net {
 
     /// Runs an admin command on the MGS (if it runs) now, then drains its outputs.
     pub fn admin<R>(&mut self, command: impl FnOnce(&mut Mgs<Slots>, Instant) -> R) -> Option<R> {
-        let now = Instant(self.now);
         let i = self.nodes.iter().position(|n| matches!(n.machine, Machine::Mgs(_)))?;
+        self.admin_at(i, command)
+    }
+
+    /// Runs an admin command on node `i`, a status holder, if it runs: as [`Net::admin`] on one
+    /// of several holders.
+    pub fn admin_at<R>(
+        &mut self,
+        i: usize,
+        command: impl FnOnce(&mut Mgs<Slots>, Instant) -> R,
+    ) -> Option<R> {
+        let now = Instant(self.now);
         if !self.nodes[i].up {
             return None;
         }

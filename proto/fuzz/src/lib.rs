@@ -121,13 +121,14 @@ impl From<AState> for NodeState {
 
 #[derive(Arbitrary, Debug, Clone, Copy)]
 pub struct AOrderId {
+    pub mgs: u32,
     pub mgs_generation: u32,
     pub seq: u32,
 }
 
 impl From<AOrderId> for OrderId {
     fn from(o: AOrderId) -> OrderId {
-        OrderId { mgs_generation: Generation(o.mgs_generation), seq: o.seq.into() }
+        OrderId { mgs: NodeId(o.mgs), mgs_generation: Generation(o.mgs_generation), seq: o.seq.into() }
     }
 }
 

@@ -169,7 +169,7 @@ mod tests {
 
     fn order() -> Order {
         Order {
-            id: OrderId { mgs_generation: Generation(3), seq: 9 },
+            id: OrderId { mgs: NodeId(1), mgs_generation: Generation(3), seq: 9 },
             action: Action::CloseWindow {
                 target: name("t").unwrap_or_default(),
                 target_generation: Generation(2),
@@ -209,7 +209,7 @@ mod tests {
         let mut keys = OrderKeys::default();
         keys.add(1, &signer.public_key()).expect("a valid key");
         let mut o = Order {
-            id: OrderId { mgs_generation: Generation(u32::MAX), seq: u64::MAX },
+            id: OrderId { mgs: NodeId(u32::MAX), mgs_generation: Generation(u32::MAX), seq: u64::MAX },
             action: Action::CloseWindow {
                 target: name(&"t".repeat(crate::ids::NAME_LEN)).unwrap_or_default(),
                 target_generation: Generation(u32::MAX),

@@ -62,7 +62,7 @@ fn order(seq: u32, close: bool) -> Order {
         }
     };
     Order {
-        id: OrderId { mgs_generation: Generation(1), seq: seq.into() },
+        id: OrderId { mgs: NodeId(1), mgs_generation: Generation(1), seq: seq.into() },
         action,
         signer: 0,
         signature: Signature::default(),
@@ -80,7 +80,7 @@ fn update(deltas: Vec<NodeDelta>, targets: Vec<TargetReport>) -> Update {
         targets: targets.into_iter().collect(),
         totals: Totals { alive: 2, ..Totals::default() },
         progress: [OrderProgress {
-            order: OrderId { mgs_generation: Generation(1), seq: 1 },
+            order: OrderId { mgs: NodeId(1), mgs_generation: Generation(1), seq: 1 },
             live: 2,
             ..Default::default()
         }]
@@ -105,12 +105,12 @@ fn delta(node: &str, role: Role, state: NodeState) -> NodeDelta {
 
 fn messages() -> Vec<(&'static str, Message)> {
     let reports = [
-        OrderReport { order: OrderId { mgs_generation: Generation(1), seq: 1 }, outcome: Outcome::Applied },
+        OrderReport { order: OrderId { mgs: NodeId(1), mgs_generation: Generation(1), seq: 1 }, outcome: Outcome::Applied },
         OrderReport {
-            order: OrderId { mgs_generation: Generation(1), seq: 2 },
+            order: OrderId { mgs: NodeId(1), mgs_generation: Generation(1), seq: 2 },
             outcome: Outcome::Reconnected,
         },
-        OrderReport { order: OrderId { mgs_generation: Generation(1), seq: 3 }, outcome: Outcome::Failed },
+        OrderReport { order: OrderId { mgs: NodeId(1), mgs_generation: Generation(1), seq: 3 }, outcome: Outcome::Failed },
     ];
     let alternates = [
         Endpoint::V4 { ip: [10, 0, 0, 3], port: 7000 },
@@ -258,7 +258,7 @@ fn scenarios() -> Vec<(&'static str, Vec<u8>)> {
     datagram(&mut s, false, 2, "n2", 2, 1, &server(TargetState::Recovering, 2));
     wait(&mut s, 1000);
     let reports = [OrderReport {
-        order: OrderId { mgs_generation: Generation(1), seq: 1 },
+        order: OrderId { mgs: NodeId(1), mgs_generation: Generation(1), seq: 1 },
         outcome: Outcome::Reconnected,
     }];
     let reported =
