@@ -176,6 +176,12 @@ pub struct MgsOpts {
     /// unsigned and only nodes given no `--order-pub` accept them.
     #[arg(long, value_name = "FILE")]
     pub order_key: Option<PathBuf>,
+    /// Another status holder's HTTP API (`http://host:port` or `host:port`), whose view the web
+    /// view and `GET /api/v1/holders` merge with this one's; repeatable. Only its read-only
+    /// status is asked, without a token.
+    #[arg(long = "peer-api", value_name = "URL")]
+    #[serde(default)]
+    pub peer_apis: Vec<String>,
     /// Who may use the HTTP API.
     #[command(flatten)]
     #[serde(flatten)]
@@ -447,6 +453,7 @@ impl MgsOpts {
             http: self.http.or(file.http),
             table_slots: self.table_slots.or(file.table_slots),
             order_key: self.order_key.or(file.order_key),
+            peer_apis: if self.peer_apis.is_empty() { file.peer_apis } else { self.peer_apis },
             api: self.api.merge(file.api),
             node: self.node.merge(file.node),
         })

@@ -5,13 +5,14 @@
 
 use std::fmt::Write;
 use std::path::Path;
+use std::time::Duration;
 
 use anyhow::{bail, Context};
 use hyper::Method;
 
 use crate::api_token;
 use crate::daemon::mgs::{CloseReply, CloseRequest, RecoverReply, RecoverRequest};
-use crate::holders::{self, HolderView, Holders};
+use crate::holders::{self, Holders};
 use crate::http::request;
 use crate::status::{LustreInfo, NodeInfo, RecoveryInfo, Status, TargetInfo};
 
@@ -58,18 +59,25 @@ async fn call(
     Ok(body)
 }
 
-/// Asks every holder at once; each answer (or failure) in the order given.
-async fn ask_all(
+/// How long the CLI waits for each holder.
+const CLI_LIMIT: Duration = Duration::from_secs(10);
+
+/// Asks every holder at once, each within `limit`; each answer (or failure) in the order given.
+pub(crate) async fn ask_all(
     mgs: &[String],
     method: Method,
     path: &str,
     body: Option<String>,
     token: Option<String>,
+    limit: Duration,
 ) -> Vec<anyhow::Result<String>> {
     let mut tasks = tokio::task::JoinSet::new();
     for (k, base) in mgs.iter().enumerate() {
         let (method, url, body, token) = (method.clone(), url(base, path), body.clone(), token.clone());
-        tasks.spawn(async move { (k, call(method, &url, body, token).await) });
+        tasks.spawn(async move {
+            let answer = tokio::time::timeout(limit, call(method, &url, body, token)).await;
+            (k, answer.unwrap_or_else(|_| Err(anyhow::anyhow!("no answer from {url} within {limit:?}"))))
+        });
     }
     let mut answers: Vec<Option<anyhow::Result<String>>> = mgs.iter().map(|_| None).collect();
     while let Some(joined) = tasks.join_next().await {
@@ -98,21 +106,7 @@ pub async fn status(mgs: &[String], token_file: &Path, json: bool) -> anyhow::Re
         print!("{}", render(&status));
         return Ok(());
     }
-    let answers = ask_all(mgs, Method::GET, "/api/v1/status", None, token).await;
-    let views = mgs
-        .iter()
-        .zip(answers)
-        .map(|(base, answer)| {
-            let parsed = answer.and_then(|body| {
-                serde_json::from_str::<Status>(&body).context("a status this CLI cannot read")
-            });
-            match parsed {
-                Ok(status) => HolderView { mgs: base.clone(), status: Some(status), error: None },
-                Err(e) => HolderView { mgs: base.clone(), status: None, error: Some(format!("{e:#}")) },
-            }
-        })
-        .collect();
-    let holders = Holders::compare(views);
+    let holders = Holders::compare(holders::ask(mgs, token, CLI_LIMIT).await);
     if json {
         println!("{}", serde_json::to_string_pretty(&holders)?);
     } else {
@@ -137,7 +131,7 @@ struct Known {
 /// Asks every holder for its status, to tell what an order would do before sending it; fails
 /// when none answered.
 async fn look_up(mgs: &[String], token: Option<String>, target: &str) -> anyhow::Result<Known> {
-    let answers = ask_all(mgs, Method::GET, "/api/v1/status", None, token).await;
+    let answers = ask_all(mgs, Method::GET, "/api/v1/status", None, token, CLI_LIMIT).await;
     let mut known = Known { views: Vec::new(), names: Vec::new(), live_clients: None };
     let mut errors = Vec::new();
     for (base, answer) in mgs.iter().zip(answers) {
@@ -190,7 +184,7 @@ async fn order_all<R: serde::de::DeserializeOwned>(
     request: String,
     done: impl Fn(&R) -> String,
 ) -> anyhow::Result<()> {
-    let answers = ask_all(mgs, Method::POST, path, Some(request), token).await;
+    let answers = ask_all(mgs, Method::POST, path, Some(request), token, CLI_LIMIT).await;
     let mut failed = Vec::new();
     for (base, answer) in mgs.iter().zip(answers) {
         let reply = answer

@@ -8,7 +8,10 @@
 
 use std::collections::BTreeMap;
 use std::fmt::Write;
+use std::time::Duration;
 
+use anyhow::Context;
+use hyper::Method;
 use serde::{Deserialize, Serialize};
 
 use crate::status::Status;
@@ -53,30 +56,124 @@ impl Holders {
         Holders { holders, disagreements }
     }
 
-    /// The view to show: the first answering holder's, with nodes and targets only others know
-    /// added (so a holder cut off from a subtree does not hide it).
-    pub fn merged(&self) -> Option<Status> {
+    /// The view to show: the first answering holder's, with nodes, routers and targets only
+    /// others know added (so a holder cut off from a subtree does not hide it), each named with
+    /// the holder it came from.
+    pub fn merged(&self) -> Option<Merged> {
         let mut answered = self.holders.iter().filter_map(|h| h.status.as_ref());
         let mut view = answered.next()?.clone();
+        let base = view.mgs.name.clone();
+        let mut only_at = BTreeMap::new();
         for other in answered {
+            let holder = &other.mgs.name;
             for n in &other.nodes {
                 if !view.nodes.iter().any(|m| m.name == n.name) {
+                    only_at.insert(format!("node {}", n.name), holder.clone());
                     view.nodes.push(n.clone());
                 }
             }
             for r in &other.routers {
                 if !view.routers.iter().any(|m| m.name == r.name) {
+                    only_at.insert(format!("router {}", r.name), holder.clone());
                     view.routers.push(r.clone());
                 }
             }
             for t in &other.targets {
                 if !view.targets.iter().any(|m| m.name == t.name) {
+                    only_at.insert(format!("target {}", t.name), holder.clone());
                     view.targets.push(t.clone());
                 }
             }
         }
-        Some(view)
+        Some(Merged { base, only_at, view })
     }
+
+    /// What the web view reads: each holder in brief, the merged view, the disagreements.
+    pub fn cluster(&self) -> Cluster {
+        let holders = self.holders.iter().map(Brief::of).collect();
+        Cluster { holders, disagreements: self.disagreements.clone(), merged: self.merged() }
+    }
+}
+
+/// The view of several holders as one: whose it is, and what came from the others.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Merged {
+    /// The holder whose view it is (the first that answered), by name: every figure comes from
+    /// it unless `only_at` names another.
+    pub base: String,
+    /// `node <name>`, `router <name>` or `target <name>` the base holder does not know → the
+    /// holder it came from.
+    pub only_at: BTreeMap<String, String>,
+    /// The merged status.
+    pub view: Status,
+}
+
+/// One holder's answer in brief.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Brief {
+    /// The holder's HTTP API, as asked.
+    pub mgs: String,
+    /// Its name, when it answered.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// Its generation, when it answered.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub generation: Option<u32>,
+    /// How long it has been up, when it answered.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub uptime_ms: Option<u64>,
+    /// How many nodes it knows, when it answered.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nodes: Option<usize>,
+    /// Why it did not answer, when it did not.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+impl Brief {
+    fn of(h: &HolderView) -> Brief {
+        let s = h.status.as_ref();
+        Brief {
+            mgs: h.mgs.clone(),
+            name: s.map(|s| s.mgs.name.clone()),
+            generation: s.map(|s| s.mgs.generation),
+            uptime_ms: s.map(|s| s.mgs.uptime_ms),
+            nodes: s.map(|s| s.nodes.len()),
+            error: match s {
+                Some(_) => None,
+                None => Some(h.error.clone().unwrap_or_else(|| "unknown error".to_owned())),
+            },
+        }
+    }
+}
+
+/// `GET /api/v1/holders`: the cluster as the holders a holder knows see it (that holder first).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Cluster {
+    /// Every holder asked, this one first.
+    pub holders: Vec<Brief>,
+    /// Empty when the answering holders agree.
+    pub disagreements: Vec<Disagreement>,
+    /// The merged view; none if no holder answered.
+    pub merged: Option<Merged>,
+}
+
+/// Asks the holders at `bases` for their status at once, each within `limit`.
+pub async fn ask(bases: &[String], token: Option<String>, limit: Duration) -> Vec<HolderView> {
+    let answers = crate::ctl::ask_all(bases, Method::GET, "/api/v1/status", None, token, limit).await;
+    bases
+        .iter()
+        .zip(answers)
+        .map(|(base, answer)| {
+            let parsed = answer.and_then(|body| {
+                serde_json::from_str::<Status>(&body).context("a status this Vigil cannot read")
+            });
+            match parsed {
+                Ok(status) => HolderView { mgs: base.clone(), status: Some(status), error: None },
+                Err(e) => HolderView { mgs: base.clone(), status: None, error: Some(format!("{e:#}")) },
+            }
+        })
+        .collect()
 }
 
 /// What a recovery looks like to compare: its instance and window (order ids differ between
@@ -123,28 +220,32 @@ pub fn render(holders: &Holders) -> String {
     let mut out = String::new();
     let answered = holders.holders.iter().filter(|h| h.status.is_some()).count();
     let _ = writeln!(out, "{answered} of {} status holders answered:", holders.holders.len());
-    for h in &holders.holders {
-        match (&h.status, &h.error) {
-            (Some(s), _) => {
+    for b in holders.holders.iter().map(Brief::of) {
+        match (&b.name, b.generation, b.uptime_ms, b.nodes) {
+            (Some(name), Some(generation), Some(uptime_ms), Some(nodes)) => {
+                let up = uptime_ms as f64 / 1000.0;
                 let _ = writeln!(
                     out,
-                    "  {:<24} {} generation {}, up {:.0} s, {} nodes",
-                    h.mgs,
-                    s.mgs.name,
-                    s.mgs.generation,
-                    s.mgs.uptime_ms as f64 / 1000.0,
-                    s.nodes.len()
+                    "  {:<24} {name} generation {generation}, up {up:.0} s, {nodes} nodes",
+                    b.mgs
                 );
             }
-            (None, e) => {
-                let _ =
-                    writeln!(out, "  {:<24} no answer: {}", h.mgs, e.as_deref().unwrap_or("unknown error"));
+            _ => {
+                let _ = writeln!(
+                    out,
+                    "  {:<24} no answer: {}",
+                    b.mgs,
+                    b.error.as_deref().unwrap_or("unknown error")
+                );
             }
         }
     }
-    if let Some(view) = holders.merged() {
-        let _ = writeln!(out, "\nThe view of {} (nodes only others know added):", view.mgs.name);
-        out.push_str(&crate::ctl::render(&view));
+    if let Some(merged) = holders.merged() {
+        let _ = writeln!(out, "\nThe view of {} (nodes only others know added):", merged.base);
+        out.push_str(&crate::ctl::render(&merged.view));
+        for (what, holder) in &merged.only_at {
+            let _ = writeln!(out, "  {what}: known to {holder} only");
+        }
     }
     if holders.disagreements.is_empty() {
         if answered > 1 {
@@ -204,6 +305,9 @@ mod tests {
         assert!(text.contains("2 of 3 status holders answered"), "{text}");
         assert!(text.contains("http://c") && text.contains("no answer: connection refused"), "{text}");
         assert!(text.contains("The view of mgs-a") && text.contains("The holders agree."), "{text}");
+        let brief = h.cluster().holders;
+        assert_eq!((brief[1].name.as_deref(), brief[1].nodes), (Some("mgs-b"), Some(2)));
+        assert_eq!((brief[2].name.as_deref(), brief[2].error.as_deref()), (None, Some("connection refused")));
     }
 
     #[test]
@@ -219,7 +323,9 @@ mod tests {
         );
         assert_eq!(h.disagreements[1].seen[0].1, "unknown");
         let merged = h.merged().expect("one answered");
-        assert_eq!(merged.nodes.len(), 3, "c3, known to mgs-b only, is shown");
+        assert_eq!(merged.base, "mgs-a");
+        assert_eq!(merged.view.nodes.len(), 3, "c3, known to mgs-b only, is shown");
+        assert_eq!(merged.only_at, BTreeMap::from([("node c3".to_owned(), "mgs-b".to_owned())]));
         let text = render(&h);
         assert!(text.contains("THE HOLDERS DISAGREE ON"), "{text}");
         assert!(text.contains("node c2") && text.contains("unreachable at mgs-a; alive at mgs-b"), "{text}");

@@ -4,6 +4,13 @@
 //! totals per state, the nodes that are not alive, targets with recovery progress bars and ETA,
 //! and the tree MGS → routers → nodes, collapsed per router (counts per state) with drill-down on
 //! click, and routers that are dead or unreachable outlined as partitions.
+//!
+//! An MGS given other status holders (`--peer-api`) serves the cluster as every holder sees it:
+//! the page then polls `GET /api/v1/holders` (the MGS asks its peers' read-only status itself,
+//! so the page never calls another origin, which the API's `Origin` check would refuse anyway)
+//! and shows which holders answered, the merged view ([`crate::holders`]: figures from the first
+//! holder, a row known only to another holder names it), and where the holders disagree, both
+//! listed and flagged on the rows concerned.
 
 use crate::http::Reply;
 
@@ -23,6 +30,7 @@ mod tests {
     fn the_page_is_self_contained_and_reads_the_status_api() {
         assert!(INDEX.contains("new EventSource(\"/api/v1/events\")"));
         assert!(INDEX.contains("fetch(\"/api/v1/status\""), "the fallback");
+        assert!(INDEX.contains("fetch(\"/api/v1/holders\""), "the holders' merged view");
         for outside in ["http://", "https://", "src=\"//", "href=\"//", "@import"] {
             assert!(!INDEX.contains(outside), "the page loads nothing from elsewhere: {outside}");
         }

@@ -1,6 +1,8 @@
 //! The MGS's web view in headless Chromium (Debian `chromium`), against a real cluster: a killed
 //! client shows dead, a restarted target's progress bar reaches 100% with its window closed, and
-//! a screenshot is saved (`$VIGIL_ARTIFACTS/web-view.png`, default cargo's test tmp dir).
+//! a screenshot is saved (`$VIGIL_ARTIFACTS/web-view.png`, default cargo's test tmp dir). With two
+//! status holders, the page one serves shows both holders' views merged, names the holder of
+//! what only the other knows, flags where they disagree, and names a holder that stops answering.
 
 mod common;
 
@@ -116,6 +118,70 @@ fn the_page_shows_deaths_partitions_and_recoveries() {
     assert_on_page(&dom, "partition: 4 node(s) cut off", "the partition's size");
     screenshot(&scratch, &url, "web-view-partition.png");
     drop(oss);
+}
+
+#[test]
+fn the_page_of_one_holder_merges_its_peers_view_and_flags_disagreements() {
+    if !have_tool(CHROMIUM, "chromium", "VIGIL_CHROMIUM_REQUIRED") {
+        return;
+    }
+    let scratch = Scratch::new("web-holders");
+    let token = scratch.api_token().display().to_string();
+    let holder = |name: &str, peers: &[&str]| {
+        let mut args = vec!["mgs", "--name", name, "--listen", "127.0.0.1:0", "--http", "127.0.0.1:0"];
+        args.extend(["--api-token-file", &token]);
+        for p in peers {
+            args.extend(["--peer-api", p]);
+        }
+        let mgs = spawn(&scratch, name, &args);
+        (mgs, scratch.ready(name, "udp"), scratch.ready(name, "http"))
+    };
+    // mgs-a merges mgs-b's view; r2 (and c2 below it) report to mgs-b only.
+    let (mgs_b, udp_b, http_b) = holder("mgs-b", &[]);
+    let (_mgs_a, udp_a, http_a) = holder("mgs-a", &[&format!("http://{http_b}")]);
+    let _r1 = spawn(
+        &scratch,
+        "r1",
+        &["router", "--name", "r1", "--listen", "127.0.0.1:0", "--parent", &udp_a, "--parent", &udp_b],
+    );
+    let _r2 =
+        spawn(&scratch, "r2", &["router", "--name", "r2", "--listen", "127.0.0.1:0", "--parent", &udp_b]);
+    let (r1, r2) = (scratch.ready("r1", "udp"), scratch.ready("r2", "udp"));
+    let _c1 = spawn(&scratch, "c1", &["client", "--name", "c1", "--parent", &r1, "--on-order", "true"]);
+    let _c2 = spawn(&scratch, "c2", &["client", "--name", "c2", "--parent", &r2, "--on-order", "true"]);
+
+    let holders = || serde_json::from_str::<serde_json::Value>(&http_get(&http_a, "/api/v1/holders")?).ok();
+    let disagree_on_c2 = |c: &serde_json::Value| {
+        let alive = |n: &serde_json::Value| n["state"] == "alive";
+        let nodes = c["merged"]["view"]["nodes"].as_array()?;
+        let c2 = c["disagreements"].as_array()?.iter().any(|d| d["what"] == "node c2");
+        (nodes.len() == 4 && nodes.iter().all(alive) && c2).then_some(())
+    };
+    let limit = Duration::from_secs(30);
+    wait_for(limit, || holders().and_then(|c| disagree_on_c2(&c)), &"c2 known to mgs-b only, all 4 alive");
+
+    let url = format!("http://{http_a}/#open-all");
+    let dom = chromium(&scratch, &["--dump-dom"], &url);
+    assert_on_page(&dom, "data-holder=\"mgs-a\"", "mgs-a listed");
+    assert_on_page(&dom, "data-holder=\"mgs-b\"", "mgs-b listed");
+    assert_on_page(&dom, "2 of 2 status holders", "both answered");
+    // States may flicker on a loaded machine; what is shown, and from where, may not.
+    assert_on_page(&dom, "data-node=\"c2\"", "c2, known to mgs-b only, in the tree");
+    assert_on_page(&dom, "data-from=\"node c2\">from mgs-b<", "c2's row names its holder");
+    assert_on_page(&dom, "data-disagree=\"node c2\"", "c2's row flagged");
+    assert_on_page(&dom, "data-disagreement=\"node c2\"", "the disagreement listed");
+    assert_on_page(&dom, "node c2</td><td>unknown at mgs-a; ", "each holder's value");
+    assert_on_page(&dom, "id=\"conn\" class=\"\">live<", "the page polled the holders");
+    screenshot(&scratch, &url, "web-view-holders.png");
+
+    // mgs-b stops: mgs-a's page names it silent and shows its own view.
+    drop(mgs_b);
+    let silent = |c: &serde_json::Value| c["holders"][1]["error"].as_str().map(str::to_owned);
+    wait_for(limit, || holders().and_then(|c| silent(&c)), &"mgs-b silent at mgs-a");
+    let dom = chromium(&scratch, &["--dump-dom"], &url);
+    assert_on_page(&dom, &format!("data-holder-silent=\"http://{http_b}\""), "mgs-b named silent");
+    assert_on_page(&dom, "1 of 2 status holders", "one answered");
+    assert_on_page(&dom, "data-node=\"c1\"", "mgs-a's own view");
 }
 
 /// Saves a screenshot of `url` as an artifact and checks it is a PNG with something in it.

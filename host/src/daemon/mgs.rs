@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 use std::sync::atomic::Ordering;
 use tokio::sync::{mpsc, watch};
 use tokio::time::MissedTickBehavior;
-use tracing::{error, info, warn};
+use tracing::{debug, error, info, warn};
 use vigil_proto::mgs::{CloseError, RecoverError};
 use vigil_proto::wire::{Action, MAX_TARGET_ADDRS};
 use vigil_proto::{Closed, Event, Generation, Instant, MgsConfig, Name};
@@ -23,6 +23,7 @@ use super::{log_event, node_name, ready, Shutdown};
 use crate::api_guard::{Access, Guard};
 use crate::config::{required, table_slots, wire_name, wire_nids, MgsOpts, DEFAULT_HTTP, DEFAULT_MGS_SLOTS};
 use crate::driver::{self, slots, Clock, Commands, Handler, MgsMachine};
+use crate::holders::{self, HolderView, Holders};
 use crate::http::{self, Asked, Refusals, Reply};
 use crate::key;
 use crate::metrics::{self, SharedRecoveryMetrics};
@@ -350,6 +351,46 @@ async fn stream_status(mut feed: watch::Receiver<Feed>, tx: mpsc::Sender<Bytes>)
     }
 }
 
+/// How long `GET /api/v1/holders` waits for a peer holder's status.
+const PEER_LIMIT: Duration = Duration::from_secs(2);
+/// A merged view younger than this is served again rather than asked anew: web views poll it
+/// every second, and each ask costs every peer holder a status of the whole cluster.
+const CLUSTER_REUSE: Duration = Duration::from_millis(900);
+
+/// The other status holders this one merges its view with.
+struct Peers {
+    /// This holder's own API, as the merged view names it.
+    own: String,
+    /// The peers' APIs (`--peer-api`).
+    apis: Vec<String>,
+    /// The last merged view (JSON) and when it was made; one request asks the peers at a time.
+    last: tokio::sync::Mutex<Option<(std::time::Instant, String)>>,
+}
+
+/// `GET /api/v1/holders`: this holder's view and its peers' ([`crate::holders::Cluster`]):
+/// each holder in brief, the merged view naming where each node came from, and where the
+/// holders disagree. Only read-only status is asked of the peers, so a page served by one holder
+/// shows the whole cluster without ever calling another origin.
+async fn cluster(commands: Commands<MgsMachine>, name: Arc<str>, peers: &Peers) -> Reply {
+    let mut last = peers.last.lock().await;
+    if let Some((at, json)) = last.as_ref().filter(|(at, _)| at.elapsed() < CLUSTER_REUSE) {
+        debug!(age_ms = at.elapsed().as_millis(), "merged view reused");
+        return Reply::json(json.clone());
+    }
+    let Some(own) = commands.ask(move |m, now| snapshot(m, &name, now)).await else {
+        return Reply::error(StatusCode::SERVICE_UNAVAILABLE, SHUTTING_DOWN);
+    };
+    let mut views = vec![HolderView { mgs: peers.own.clone(), status: Some(own), error: None }];
+    views.extend(holders::ask(&peers.apis, None, PEER_LIMIT).await);
+    match serde_json::to_string(&Holders::compare(views).cluster()) {
+        Ok(json) => {
+            *last = Some((std::time::Instant::now(), json.clone()));
+            Reply::json(json)
+        }
+        Err(e) => Reply::error(StatusCode::INTERNAL_SERVER_ERROR, e),
+    }
+}
+
 /// What the API handler shares across requests.
 #[derive(Clone)]
 struct Api {
@@ -358,11 +399,12 @@ struct Api {
     recovery_metrics: SharedRecoveryMetrics,
     guard: Arc<Guard>,
     feed: Arc<watch::Sender<Feed>>,
+    peers: Arc<Peers>,
 }
 
 /// Answers one HTTP request by asking the MGS loop, once it is past the [`Guard`].
 async fn api(api: Api, asked: Asked) -> Reply {
-    let Api { commands, name, recovery_metrics, guard, feed } = api;
+    let Api { commands, name, recovery_metrics, guard, feed, peers } = api;
     let gone = || Reply::error(StatusCode::SERVICE_UNAVAILABLE, SHUTTING_DOWN);
     let access = match asked.path.as_str() {
         "/api/v1/recover" | "/api/v1/close" => Access::Change,
@@ -382,6 +424,7 @@ async fn api(api: Api, asked: Asked) -> Reply {
             None => gone(),
         },
         (Method::GET, "/api/v1/events") => events(&feed, &guard.refusals),
+        (Method::GET, "/api/v1/holders") => cluster(commands, name, &peers).await,
         (Method::GET, "/metrics") => {
             match commands.ask(move |m, now| (snapshot(m, &name, now), *m.counters())).await {
                 Some((status, counters)) => {
@@ -396,12 +439,14 @@ async fn api(api: Api, asked: Asked) -> Reply {
         }
         (Method::POST, "/api/v1/recover") => recover(commands, &asked.body).await.unwrap_or_else(|e| e),
         (Method::POST, "/api/v1/close") => close(commands, &asked.body).await.unwrap_or_else(|e| e),
-        (_, "/" | "/api/v1/status" | "/api/v1/events" | "/metrics" | "/api/v1/recover" | "/api/v1/close") => {
-            Reply::error(StatusCode::METHOD_NOT_ALLOWED, "method not allowed")
-        }
+        (
+            _,
+            "/" | "/api/v1/status" | "/api/v1/events" | "/api/v1/holders" | "/metrics" | "/api/v1/recover"
+            | "/api/v1/close",
+        ) => Reply::error(StatusCode::METHOD_NOT_ALLOWED, "method not allowed"),
         _ => Reply::error(
             StatusCode::NOT_FOUND,
-            "no such path (try /, /api/v1/status, /api/v1/events or /metrics)",
+            "no such path (try /, /api/v1/status, /api/v1/events, /api/v1/holders or /metrics)",
         ),
     }
 }
@@ -472,7 +517,19 @@ pub async fn run(opts: MgsOpts) -> anyhow::Result<()> {
     let feed = Arc::new(watch::channel(Feed::Idle).0);
     tokio::spawn(status_feed(spawned.commands.clone(), name.clone(), feed.clone()));
     let refusals = guard.refusals.clone();
-    let api_state = Api { commands: spawned.commands.clone(), name, recovery_metrics, guard, feed };
+    if !opts.peer_apis.is_empty() {
+        info!(peers = opts.peer_apis.join(","), "the web view merges this holder's view with its peers'");
+    }
+    let peers =
+        Peers { own: format!("http://{http_addr}"), apis: opts.peer_apis.clone(), last: Default::default() };
+    let api_state = Api {
+        commands: spawned.commands.clone(),
+        name,
+        recovery_metrics,
+        guard,
+        feed,
+        peers: Arc::new(peers),
+    };
     let app = move |asked| api(api_state.clone(), asked);
     http::serve(listener, app, shutdown.wait(), refusals).await;
     let mgs = spawned.task.await.context("the MGS loop failed")?;
