@@ -173,7 +173,10 @@ impl Checker {
         let Some(r) = mgs.recoveries().iter().find(|r| r.closed.is_some_and(|(o, _)| o == close)) else {
             return;
         };
-        if r.closed_by_admin {
+        // An admin's recovery of a target that was up in the instance ordered (`serving`) is
+        // Vigil's alone: the target's own window had ended, and its server does not act on
+        // this `CloseWindow` (it is not recovering), so no client is closed out by it.
+        if r.closed_by_admin || r.serving {
             return;
         }
         let Some(server) = (0..draw.servers.len()).find(|&k| target_name(k) == target.as_str()) else {
