@@ -42,7 +42,7 @@
 /**
  * Bytes of `vigil_order.id`, with its NUL.
  */
-#define VIGIL_ORDER_ID_MAX 24
+#define VIGIL_ORDER_ID_MAX 48
 
 /**
  * Bytes of `vigil_order.target`, with its NUL.
@@ -85,7 +85,7 @@ typedef struct vigil_order {
    */
   uint32_t addr_count;
   /**
-   * The order id, `<mgs_generation>/<seq>`, NUL-terminated (for logs).
+   * The order id, `<holder>:<mgs_generation>/<seq>`, NUL-terminated (for logs).
    */
   char id[VIGIL_ORDER_ID_MAX];
   /**

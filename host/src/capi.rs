@@ -62,7 +62,7 @@ pub const VIGIL_OUTCOME_DONE: c_int = 0;
 pub const VIGIL_OUTCOME_FAILED: c_int = 1;
 
 /// Bytes of `vigil_order.id`, with its NUL.
-pub const VIGIL_ORDER_ID_MAX: usize = 24;
+pub const VIGIL_ORDER_ID_MAX: usize = 48;
 /// Bytes of `vigil_order.target`, with its NUL.
 pub const VIGIL_NAME_MAX: usize = 33;
 /// Bytes of each of `vigil_order.addrs`, with its NUL.
@@ -72,8 +72,8 @@ pub const VIGIL_ADDRS_MAX: usize = 2;
 
 const _: () = assert!(VIGIL_NAME_MAX == NAME_LEN + 1 && VIGIL_NID_MAX == NID_LEN + 1);
 const _: () = assert!(VIGIL_ADDRS_MAX == MAX_TARGET_ADDRS);
-// "<u32>/<u32>" and its NUL.
-const _: () = assert!(VIGIL_ORDER_ID_MAX > 10 + 1 + 10);
+// "<holder, 8 hex>:<u32>/<u64>" and its NUL.
+const _: () = assert!(VIGIL_ORDER_ID_MAX > 8 + 1 + 10 + 1 + 20);
 
 /// One order for the host program.
 #[repr(C)]
@@ -86,7 +86,7 @@ pub struct VigilOrder {
     pub target_generation: u32,
     /// How many of `addrs` are set.
     pub addr_count: u32,
-    /// The order id, `<mgs_generation>/<seq>`, NUL-terminated (for logs).
+    /// The order id, `<holder>:<mgs_generation>/<seq>`, NUL-terminated (for logs).
     pub id: [c_char; VIGIL_ORDER_ID_MAX],
     /// The target, e.g. `testfs-OST0001`, NUL-terminated.
     pub target: [c_char; VIGIL_NAME_MAX],
@@ -468,12 +468,12 @@ mod tests {
     fn orders_fill_the_c_struct_truncated_and_terminated() {
         // SAFETY: all-zero is a valid VigilOrder (integers and char arrays).
         let mut order: VigilOrder = unsafe { std::mem::zeroed() };
-        write_order(&mut order, 5, &env("3/17", &["10.0.0.7@o2ib", "10.0.1.7@o2ib"]));
+        write_order(&mut order, 5, &env("5f0e2c1a:3/17", &["10.0.0.7@o2ib", "10.0.1.7@o2ib"]));
         assert_eq!((order.handle, order.kind, order.target_generation), (5, VIGIL_ORDER_BEGIN_RECOVERY, 9));
-        assert_eq!((text(&order.id), text(&order.target)), ("3/17".into(), "testfs-OST0001".into()));
+        assert_eq!((text(&order.id), text(&order.target)), ("5f0e2c1a:3/17".into(), "testfs-OST0001".into()));
         assert_eq!(order.addr_count, 2);
         assert_eq!(text(&order.addrs[1]), "10.0.1.7@o2ib");
-        let mut close = env("3/18", &[]);
+        let mut close = env("5f0e2c1a:3/18", &[]);
         close.kind = "close_window";
         write_order(&mut order, 6, &close);
         assert_eq!(

@@ -459,8 +459,9 @@ pub fn render(status: &Status) -> String {
     let counts = status.node_counts();
     let _ = writeln!(
         out,
-        "MGS {} generation {}, up {:.0} s, {} nodes",
+        "MGS {} (id {}) generation {}, up {:.0} s, {} nodes",
         status.mgs.name,
+        status.mgs.id,
         status.mgs.generation,
         status.mgs.uptime_ms as f64 / 1000.0,
         status.nodes.len()
@@ -575,7 +576,13 @@ mod tests {
             last_heard_ms: 4200,
         };
         let status = Status {
-            mgs: MgsInfo { name: "mgs".into(), generation: 2, uptime_ms: 60_000, counters: Vec::new() },
+            mgs: MgsInfo {
+                name: "mgs".into(),
+                id: "5f0e2c1a".into(),
+                generation: 2,
+                uptime_ms: 60_000,
+                counters: Vec::new(),
+            },
             nodes: vec![node("c1", "alive"), node("c2", "dead")],
             routers: Vec::new(),
             targets: vec![TargetInfo {

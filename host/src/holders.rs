@@ -116,6 +116,9 @@ pub struct Brief {
     /// Its name, when it answered.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
+    /// Its node id in hex (its order ids' prefix), when it answered.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
     /// Its generation, when it answered.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub generation: Option<u32>,
@@ -136,6 +139,7 @@ impl Brief {
         Brief {
             mgs: h.mgs.clone(),
             name: s.map(|s| s.mgs.name.clone()),
+            id: s.map(|s| s.mgs.id.clone()),
             generation: s.map(|s| s.mgs.generation),
             uptime_ms: s.map(|s| s.mgs.uptime_ms),
             nodes: s.map(|s| s.nodes.len()),
@@ -226,8 +230,9 @@ pub fn render(holders: &Holders) -> String {
                 let up = uptime_ms as f64 / 1000.0;
                 let _ = writeln!(
                     out,
-                    "  {:<24} {name} generation {generation}, up {up:.0} s, {nodes} nodes",
-                    b.mgs
+                    "  {:<24} {name} (id {}) generation {generation}, up {up:.0} s, {nodes} nodes",
+                    b.mgs,
+                    b.id.as_deref().unwrap_or("?")
                 );
             }
             _ => {
@@ -268,7 +273,13 @@ mod tests {
 
     fn status(mgs: &str, nodes: &[(&str, &str)]) -> Status {
         Status {
-            mgs: MgsInfo { name: mgs.into(), generation: 1, uptime_ms: 1000, counters: Vec::new() },
+            mgs: MgsInfo {
+                name: mgs.into(),
+                id: String::new(),
+                generation: 1,
+                uptime_ms: 1000,
+                counters: Vec::new(),
+            },
             nodes: nodes
                 .iter()
                 .map(|(name, state)| NodeInfo {

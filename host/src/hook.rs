@@ -21,7 +21,7 @@ use crate::state::StateFile;
 /// An order as a hook sees it (and as its environment carries it).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct OrderEnv {
-    /// `VIGIL_ORDER_ID`: `<mgs_generation>/<seq>`.
+    /// `VIGIL_ORDER_ID`: `<holder>:<mgs_generation>/<seq>`.
     pub id: String,
     /// `VIGIL_ORDER_KIND`: `begin_recovery` or `close_window`.
     pub kind: &'static str,
@@ -243,7 +243,11 @@ mod tests {
     fn the_environment_names_the_order() {
         let env = OrderEnv::of(&begin());
         let vars = env.vars();
-        assert_eq!(vars[0], ("VIGIL_ORDER_ID", "3/17".to_owned()));
+        assert_eq!(
+            vars[0],
+            ("VIGIL_ORDER_ID", "00000001:3/17".to_owned()),
+            "the holder, 8 hex digits, first"
+        );
         assert_eq!(vars[1], ("VIGIL_ORDER_KIND", "begin_recovery".to_owned()));
         assert_eq!(vars[2], ("VIGIL_TARGET", "testfs-OST0001".to_owned()));
         assert_eq!(vars[3], ("VIGIL_TARGET_GENERATION", "9".to_owned()));
@@ -267,8 +271,7 @@ mod tests {
     async fn command_hooks_see_the_order_and_report_exit_status() {
         let env = OrderEnv::of(&begin());
         let long = Duration::from_secs(10);
-        let check =
-            r#"test "$VIGIL_ORDER_ID" = 3/17 && test "$VIGIL_TARGET_ADDRS" = 10.0.0.7@o2ib,10.0.1.7@o2ib"#;
+        let check = r#"test "$VIGIL_ORDER_ID" = 00000001:3/17 && test "$VIGIL_TARGET_ADDRS" = 10.0.0.7@o2ib,10.0.1.7@o2ib"#;
         assert!(run_command(check, &env, long).await);
         assert!(!run_command("exit 3", &env, long).await);
         let started = std::time::Instant::now();

@@ -364,7 +364,13 @@ mod tests {
             subtree: None,
         };
         let status = Status {
-            mgs: MgsInfo { name: "mgs".into(), generation: 1, uptime_ms: 0, counters: Vec::new() },
+            mgs: MgsInfo {
+                name: "mgs".into(),
+                id: String::new(),
+                generation: 1,
+                uptime_ms: 0,
+                counters: Vec::new(),
+            },
             nodes: vec![
                 node("r1", "router", "alive"),
                 node("r2", "router", "dead"),

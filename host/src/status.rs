@@ -30,6 +30,10 @@ pub struct Status {
 pub struct MgsInfo {
     /// Its name.
     pub name: String,
+    /// Its node id in 8 hex digits: how its order ids (`<id>:<generation>/<seq>`) and the nodes
+    /// that know it by id only name it.
+    #[serde(default)]
+    pub id: String,
     /// Its boot generation.
     pub generation: u32,
     /// Milliseconds since it started.
@@ -184,7 +188,7 @@ fn lustre_info(view: &LustreRecovery, instance: u32, recovery: Option<&RecoveryI
 /// A recovery's progress.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct RecoveryInfo {
-    /// The `BeginRecovery` order, `<mgs_generation>/<seq>`.
+    /// The `BeginRecovery` order, `<holder>:<mgs_generation>/<seq>`.
     pub order_id: String,
     /// The target instance recovering (0 for a manual order).
     pub target_generation: u32,
@@ -401,6 +405,7 @@ pub fn snapshot(mgs: &MgsMachine, name: &str, now: Instant) -> Status {
     Status {
         mgs: MgsInfo {
             name: name.to_owned(),
+            id: format!("{:08x}", mgs.id().0),
             generation: mgs.generation().0,
             uptime_ms: now.as_millis(),
             counters,
@@ -509,7 +514,7 @@ mod tests {
             serving: false,
         };
         let info = recovery_info(&r, Instant(20), Vec::new());
-        assert_eq!((info.window.as_str(), info.order_id.as_str()), ("queued", "0/0"));
+        assert_eq!((info.window.as_str(), info.order_id.as_str()), ("queued", "00000000:0/0"));
         r.queued = false;
         assert_eq!(recovery_info(&r, Instant(20), Vec::new()).window, "open");
         r.target_up = Some(Instant(30));
@@ -520,7 +525,13 @@ mod tests {
     fn metrics_carry_every_counter_and_escape_labels() {
         let counters = Counters { received: 5, unauthenticated: 2, ..Counters::default() };
         let status = Status {
-            mgs: MgsInfo { name: "mgs".into(), generation: 4, uptime_ms: 1, counters: Vec::new() },
+            mgs: MgsInfo {
+                name: "mgs".into(),
+                id: String::new(),
+                generation: 4,
+                uptime_ms: 1,
+                counters: Vec::new(),
+            },
             nodes: vec![NodeInfo {
                 mounts: 0,
                 name: "c1".into(),

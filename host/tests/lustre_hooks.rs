@@ -135,7 +135,7 @@ const OSC_B: &str = "testfs-OST0001-osc-ffff8f1a2b3c8000";
 
 fn begin(target: &'static str, addrs: &'static str) -> Vec<(&'static str, &'static str)> {
     vec![
-        ("VIGIL_ORDER_ID", "3/17"),
+        ("VIGIL_ORDER_ID", "5f0e2c1a:3/17"),
         ("VIGIL_ORDER_KIND", "begin_recovery"),
         ("VIGIL_TARGET", target),
         ("VIGIL_TARGET_GENERATION", "9"),
@@ -264,7 +264,7 @@ fn client_hook_edge_cases_have_clear_exit_codes() {
 
 fn close(target: &'static str, policy: &'static str) -> Vec<(&'static str, &'static str)> {
     vec![
-        ("VIGIL_ORDER_ID", "3/18"),
+        ("VIGIL_ORDER_ID", "5f0e2c1a:3/18"),
         ("VIGIL_ORDER_KIND", "close_window"),
         ("VIGIL_TARGET", target),
         ("VIGIL_TARGET_GENERATION", "9"),

@@ -78,12 +78,14 @@ pub struct OrderId {
     pub seq: u64,
 }
 
-/// `<mgs_generation>/<seq>`, e.g. `3/17`: the order ids operators read in logs, the status, the
-/// CLI and a hook's `VIGIL_ORDER_ID`. A slash, not a dot, so that `1/5` never reads as the decimal
-/// number 1.5.
+/// `<holder>:<mgs_generation>/<seq>`, e.g. `5f0e2c1a:3/17`: the order ids operators read in logs,
+/// the status, the CLI and a hook's `VIGIL_ORDER_ID`. The holder is its node id in 8 hex digits
+/// (the id the status shows beside the holder's name), because with several holders `3/17`
+/// names two orders, and a client or router knows a holder by its id only. A slash, not a dot,
+/// so that `1/5` never reads as the decimal number 1.5; nothing a shell treats specially.
 impl core::fmt::Display for OrderId {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        write!(f, "{}/{}", self.mgs_generation.0, self.seq)
+        write!(f, "{:08x}:{}/{}", self.mgs.0, self.mgs_generation.0, self.seq)
     }
 }
 
@@ -121,9 +123,13 @@ mod tests {
     }
 
     #[test]
-    fn order_ids_print_as_generation_slash_sequence() {
-        assert_eq!(OrderId { mgs: NodeId(1), mgs_generation: Generation(1), seq: 5 }.to_string(), "1/5");
-        let last = OrderId { mgs: NodeId(1), mgs_generation: Generation(u32::MAX), seq: u64::MAX };
-        assert_eq!(last.to_string(), "4294967295/18446744073709551615");
+    fn order_ids_print_as_holder_colon_generation_slash_sequence() {
+        let mgs = NodeId::from_name("mgs-a");
+        let id = OrderId { mgs, mgs_generation: Generation(1), seq: 5 };
+        assert_eq!(id.to_string(), format!("{:08x}:1/5", mgs.0));
+        let other = OrderId { mgs: NodeId::from_name("mgs-b"), ..id };
+        assert_ne!(id.to_string(), other.to_string(), "two holders' first orders read apart");
+        let last = OrderId { mgs: NodeId(u32::MAX), mgs_generation: Generation(u32::MAX), seq: u64::MAX };
+        assert_eq!(last.to_string(), "ffffffff:4294967295/18446744073709551615");
     }
 }

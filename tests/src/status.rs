@@ -88,7 +88,7 @@ pub struct Lustre {
 /// A recovery's progress.
 #[derive(Clone, Debug, Deserialize)]
 pub struct Recovery {
-    /// `<mgs_generation>/<seq>`.
+    /// `<holder>:<mgs_generation>/<seq>`.
     pub order_id: String,
     /// Live clients counted.
     pub live: u32,

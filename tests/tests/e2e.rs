@@ -182,9 +182,10 @@ fn live(state: Option<&str>) -> bool {
     matches!(state, Some("alive" | "suspect"))
 }
 
-/// The MGS generation in an order id `<mgs_generation>/<seq>`.
+/// The MGS generation in an order id `<holder>:<mgs_generation>/<seq>`.
 fn order_generation(order: &str) -> u32 {
-    order.split('/').next().and_then(|g| g.parse().ok()).unwrap_or_else(|| panic!("bad order id {order:?}"))
+    let generation = order.split_once(':').and_then(|(_, rest)| rest.split('/').next());
+    generation.and_then(|g| g.parse().ok()).unwrap_or_else(|| panic!("bad order id {order:?}"))
 }
 
 #[test]

@@ -228,7 +228,7 @@ pub struct RecoverRequest {
 /// The answer to `POST /api/v1/recover`.
 #[derive(Debug, Serialize, Deserialize)]
 pub struct RecoverReply {
-    /// The order issued, `<mgs_generation>/<seq>`.
+    /// The order issued, `<holder>:<mgs_generation>/<seq>`.
     pub order_id: String,
     /// The target instance the order names (0: unknown, every client reconnects whatever
     /// instance it is on).
@@ -242,7 +242,7 @@ pub struct RecoverReply {
 /// The answer to `POST /api/v1/close`.
 #[derive(Debug, Serialize, Deserialize)]
 pub struct CloseReply {
-    /// The `CloseWindow` order, `<mgs_generation>/<seq>`.
+    /// The `CloseWindow` order, `<holder>:<mgs_generation>/<seq>`.
     pub order_id: String,
     /// The window was closed already (by every client reconnecting, or an earlier close):
     /// nothing was done now.
