@@ -5,6 +5,7 @@
 #     end-to-end tests with real processes)
 #   - the simulator's swarm over 500 seeds (exits non-zero on any invariant violated)
 #   - vigil-proto without std for a Cortex-M target (no_std, no alloc)
+#   - the fuzz targets build and their committed seed corpora are current (scripts/check-fuzz.sh)
 #   - the .deb and .rpm packages: the .deb installed, its units verified (scripts/test-packages.sh)
 #   - every board's release image (and its size), router-fw's checks and tests
 #
@@ -12,9 +13,9 @@
 # exit status is non-zero if any failed.
 #
 # Needs Rust (rustup, stable) with rustfmt and clippy, the Cortex-M targets (thumbv7em-none-eabihf,
-# thumbv6m-none-eabi) and binutils. Optional, each suite skipping with one line naming the
-# Debian package when its tool is missing: gcc (the C library test), chromium (the web view),
-# qemu-system-arm (firmware in QEMU), prometheus (promtool on /metrics), root with iproute2 and
+# thumbv6m-none-eabi), binutils and a C++ compiler (g++: the fuzz crate builds libFuzzer).
+# Optional, each suite skipping with one line naming the Debian package when its tool is missing:
+# gcc (the C library test), chromium (the web view), qemu-system-arm (firmware in QEMU), prometheus (promtool on /metrics), root with iproute2 and
 # nftables (the network-namespace fault suite), and root with dpkg and rpm (the packages: the
 # .deb is installed and purged again). `.ci/run` installs all of it and sets VIGIL_*_REQUIRED=1
 # so nothing skips in CI.
@@ -42,6 +43,7 @@ done
 optional() { # program, Debian package, what skips without it
   command -v "$1" >/dev/null || echo "note: $1 missing (Debian package $2): $3 will skip"
 }
+command -v c++ >/dev/null || echo "missing: a C++ compiler (Debian package g++): the fuzz step will fail"
 optional gcc gcc "the C library test"
 optional chromium chromium "the web view test"
 optional qemu-system-arm qemu-system-arm "the firmware-in-QEMU tests"
@@ -58,6 +60,7 @@ step "vigil-proto, no_std, thumbv7em-none-eabihf (build)" \
   cargo build -p vigil-proto --no-default-features --target thumbv7em-none-eabihf --locked
 step "vigil-proto, no_std, thumbv7em-none-eabihf (clippy)" \
   cargo clippy -p vigil-proto --no-default-features --target thumbv7em-none-eabihf --locked -- -D warnings
+step "fuzz targets build, seed corpora current" scripts/check-fuzz.sh
 step "packages: .deb installed and its units verified, .rpm inspected" scripts/test-packages.sh
 if [ "${VIGIL_SKIP_BOARDS:-0}" != 1 ]; then
   step "boards and router-fw" boards/build-all.sh --check
