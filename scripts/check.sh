@@ -17,8 +17,8 @@
 # Optional, each suite skipping with one line naming the Debian package when its tool is missing:
 # gcc (the C library test), chromium (the web view), qemu-system-arm (firmware in QEMU),
 # prometheus (promtool on /metrics), root with iproute2 and nftables (the network-namespace fault
-# suite), and root with dpkg and rpm (the packages: the .deb is installed and purged again). `.ci/run` installs all of it and sets VIGIL_*_REQUIRED=1
-# so nothing skips in CI.
+# suite), and root with dpkg and rpm (the packages: the .deb is installed and purged again).
+# `.ci/run` installs all of it and sets VIGIL_*_REQUIRED=1 so nothing skips in CI.
 # Set VIGIL_SKIP_BOARDS=1 to skip the firmware builds while iterating on host code.
 set -uo pipefail
 cd "$(dirname "$0")/.."
