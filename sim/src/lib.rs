@@ -328,6 +328,9 @@ pub struct Net {
     link_loss: HashMap<(usize, usize), f64>,
     /// When each node was last heard: its last datagram delivered to a running node.
     heard: Vec<u64>,
+    /// When each node was last heard after a silence of a client's dead threshold (at the
+    /// [`Net::timing`] ping interval): back from what its parents could rightly judge a death.
+    back: Vec<Option<u64>>,
     /// Latest delivery time scheduled on each directed link.
     link_clock: HashMap<(usize, usize), u64>,
     /// Traffic delivered to each node.
@@ -374,6 +377,7 @@ impl Net {
             cut: HashSet::new(),
             link_loss: HashMap::new(),
             heard: Vec::new(),
+            back: Vec::new(),
             link_clock: HashMap::new(),
             inbound: Vec::new(),
             outbound: Vec::new(),
@@ -423,6 +427,7 @@ impl Net {
         self.inbound.push(Traffic::default());
         self.outbound.push(Traffic::default());
         self.heard.push(self.now);
+        self.back.push(None);
         self.service(i);
         i
     }
@@ -569,6 +574,12 @@ impl Net {
         self.heard[i]
     }
 
+    /// When node `i` was last heard after a silence of a client's dead threshold (see
+    /// [`Net::heard_at`]), if ever.
+    pub fn back_at(&self, i: usize) -> Option<u64> {
+        self.back[i]
+    }
+
     /// Takes the events node `i` kept since the last call.
     pub fn take_events(&mut self, i: usize) -> Vec<(u64, Event)> {
         std::mem::take(&mut self.nodes[i].events)
@@ -709,6 +720,10 @@ impl Net {
                 let up = self.nodes[to].up;
                 if up {
                     if let Some(sender) = index_of(from) {
+                        let dead_ms = self.timing.dead_ms(self.timing.ping_interval_ms);
+                        if self.now - self.heard[sender] >= dead_ms {
+                            self.back[sender] = Some(self.now);
+                        }
                         self.heard[sender] = self.now;
                     }
                     self.inbound[to].datagrams += 1;

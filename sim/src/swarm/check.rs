@@ -189,6 +189,7 @@ impl Checker {
         };
         let timing = net.timing;
         let dead_ms = timing.dead_ms(timing.ping_interval_ms);
+        let news_ms = news_ms(net, draw);
         let mut early = Vec::new();
         for &c in &draw.clients {
             let node = net.node(c);
@@ -209,7 +210,10 @@ impl Checker {
                     .is_some_and(|v| v.iter().any(done)),
             };
             let silent = now - net.heard_at(c);
-            if !reconnected && silent < dead_ms {
+            // Back from a silence its parents could rightly judge a death so lately that the
+            // news cannot have reached the MGS: the verdict the MGS closed on was justified.
+            let news_in_flight = net.back_at(c).is_some_and(|t| now - t < news_ms);
+            if !reconnected && silent < dead_ms && !news_in_flight {
                 early.push(format!("{} (heard {silent} ms ago)", node.name));
             }
         }
@@ -385,6 +389,13 @@ impl Checker {
             }
         }
     }
+}
+
+/// How long the news that a client is heard again may take to reach the MGS: an update
+/// interval per router level (a router sends a change within one, re-sending a lost update
+/// sooner), and one more for the MGS to act on it.
+fn news_ms(net: &Net, draw: &Draw) -> u64 {
+    (draw.routers.len() as u64 + 1) * u64::from(net.timing.update_interval_ms)
 }
 
 /// Which nodes are up with a path of running nodes and whole links to the MGS.

@@ -20,8 +20,10 @@
 //!   target instance); a server its close hook at most once per target instance;
 //! - **no early close**: when a window closes by order, every client that is up, was up when
 //!   the target restarted and has not reconnected has been silent on every path for the dead
-//!   threshold (an admin's `recover` of a target already up opens no window of the target's:
-//!   its `CloseWindow` closes nothing at the server, and is not checked);
+//!   threshold, or came back from such a silence so lately that the news cannot have reached
+//!   the MGS (within an update interval per router level, and one more). An admin's `recover`
+//!   of a target already up opens no window of the target's: its `CloseWindow` closes nothing
+//!   at the server, and is not checked;
 //! - **liveness**: at the end every target is up, the MGS orders no recovery of a target
 //!   instance that is up, and no MGS or router holds a `BeginRecovery` of a target that is up;
 //! - **view**: [`draw::VIEW_BOUND_INTERVALS`] update intervals past the dead threshold after
