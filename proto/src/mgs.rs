@@ -134,7 +134,8 @@ pub struct Recovery {
     pub last_reconnect: Instant,
     /// When every live client had reconnected (the `CloseWindow` order and its time).
     pub closed: Option<(OrderId, Instant)>,
-    /// When the target said it is up again (its window closed, by order or by its own time-out).
+    /// When the target said it is up again (its window closed, by order or by its own
+    /// time-out), or when its own window must have run out unheard (see [`Recovery::ran_out`]).
     pub target_up: Option<Instant>,
     /// Issued by an admin.
     pub manual: bool,
@@ -164,6 +165,21 @@ impl Recovery {
                 && t.status.generation == self.target_generation
                 && t.status.state == TargetState::Up
         })
+    }
+
+    /// Whether the target's own window must have run out by now, heard or not: its server
+    /// reported the instance recovering with a window of `window_ms` before the order went out
+    /// (`began`), and that long has passed since, with `grace_ms` to spare. A server cut off
+    /// from the MGS for good is never heard saying so; its recovery ends all the same, so that
+    /// its `BeginRecovery` is not held for good. Not for an instance the MGS never heard
+    /// recovering (an admin's order naming none, or one still down): its window is unknown.
+    pub fn ran_out(&self, now: Instant, targets: &[TargetReport], grace_ms: u64) -> bool {
+        self.target_generation.0 != 0
+            && targets.iter().any(|t| {
+                t.status.target == self.target
+                    && t.status.generation == self.target_generation
+                    && now.since(self.began) >= u64::from(t.status.window_ms).saturating_add(grace_ms)
+            })
     }
 
     /// Whether its order is out and its window still open.
@@ -837,7 +853,9 @@ impl<S: AsRef<[Slot]> + AsMut<[Slot]>, const R: usize, const T: usize> Mgs<S, R,
             if !r.ordering() {
                 continue;
             }
-            let target_up = !r.serving && r.target_is_up(&self.hub.targets);
+            let target_up = !r.serving
+                && (r.target_is_up(&self.hub.targets)
+                    || r.ran_out(now, &self.hub.targets, self.close_grace_ms()));
             let progress = self.hub.progress(r.order);
             // A window of the target's waits for every router on the way: a client behind one
             // that is down or cut off may still be reconnecting. An admin's order for a target
@@ -856,7 +874,8 @@ impl<S: AsRef<[Slot]> + AsMut<[Slot]>, const R: usize, const T: usize> Mgs<S, R,
             }
             r.progress = progress;
             if target_up {
-                // The target ended its window itself (its own time-out). Its BeginRecovery must
+                // The target ended its window itself (its own time-out, heard or past its
+                // length). Its BeginRecovery must
                 // not reach clients that join or reboot from now on: a CloseWindow of the
                 // instance supersedes it in every router, and the server, up already, only
                 // reports it.

@@ -110,3 +110,12 @@ fn seed_9155_a_recover_of_a_target_up_closes_no_window_of_the_target() {
 fn seed_13925_a_client_back_from_the_dead_just_before_the_close_was_justified() {
     holds_drawing_around(13925, EXCLUDED_IN_CI, "no early close");
 }
+
+/// A target restarts, its server is then cut off from the MGS for good, and its own window runs
+/// out unseen: the MGS kept ordering the recovery and holding its `BeginRecovery` for good. Also
+/// seeds 3152, 7365 and 8820.
+#[test]
+fn seed_1177_a_window_run_out_unseen_ends_its_recovery_at_the_mgs() {
+    holds_drawing_around(1177, EXCLUDED_IN_CI, "liveness");
+    holds_drawing_around(1177, EXCLUDED_IN_CI, "liveness (held order)");
+}
