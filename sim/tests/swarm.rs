@@ -119,3 +119,12 @@ fn seed_1177_a_window_run_out_unseen_ends_its_recovery_at_the_mgs() {
     holds_drawing_around(1177, EXCLUDED_IN_CI, "liveness");
     holds_drawing_around(1177, EXCLUDED_IN_CI, "liveness (held order)");
 }
+
+/// A router cut off from its parent for good took a `BeginRecovery` before the cut; the target
+/// came up later, and nothing can tell the router so: after faults that never heal, only the
+/// routers the MGS can reach must have let the order go. Also seeds 4226, 4946, 5772, 6066,
+/// 6090, 7149, 8035, 11580, 12615, 12777, 14239, 15288 (and the routers of 3152, 7365, 8820).
+#[test]
+fn seed_2457_a_router_cut_off_for_good_may_keep_its_order() {
+    holds_drawing_around(2457, EXCLUDED_IN_CI, "liveness (held order)");
+}

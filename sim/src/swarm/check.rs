@@ -357,8 +357,12 @@ impl Checker {
                 }
             }
         }
+        // A router cut off from the MGS for good cannot be told that a target came up (the
+        // `CloseWindow` that supersedes its `BeginRecovery` never reaches it): only the nodes
+        // the MGS reaches once faults healed must have let the order go.
+        let reachable = reachable(net, draw);
         for (i, node) in net.nodes().iter().enumerate() {
-            if !node.up {
+            if !reachable[i] {
                 continue;
             }
             let held: Vec<_> = match &node.machine {

@@ -25,7 +25,8 @@
 //!   of a target already up opens no window of the target's: its `CloseWindow` closes nothing
 //!   at the server, and is not checked;
 //! - **liveness**: at the end every target is up, the MGS orders no recovery of a target
-//!   instance that is up, and no MGS or router holds a `BeginRecovery` of a target that is up;
+//!   instance that is up, and neither the MGS nor a router it reaches holds a `BeginRecovery`
+//!   of a target that is up (a router cut off for good cannot be told);
 //! - **view**: [`draw::VIEW_BOUND_INTERVALS`] update intervals past the dead threshold after
 //!   faults healed, the MGS shows every node that is up and reachable alive with its generation,
 //!   and no other node live;
