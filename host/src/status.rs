@@ -251,7 +251,7 @@ fn target_state_str(state: TargetState) -> &'static str {
 
 /// Every field of `Counters` by name, with whether it counts traffic (`true`) or drops. The
 /// destructuring fails to compile when proto adds a field, so none is ever left out.
-pub fn counter_fields(c: &Counters) -> [(&'static str, bool, u64); 16] {
+pub fn counter_fields(c: &Counters) -> [(&'static str, bool, u64); 17] {
     let Counters {
         received,
         sent,
@@ -260,6 +260,7 @@ pub fn counter_fields(c: &Counters) -> [(&'static str, bool, u64); 16] {
         unauthenticated,
         forged,
         replayed,
+        misdirected,
         stale_generation,
         unexpected,
         refused,
@@ -278,6 +279,7 @@ pub fn counter_fields(c: &Counters) -> [(&'static str, bool, u64); 16] {
         ("unauthenticated", false, unauthenticated),
         ("forged", false, forged),
         ("replayed", false, replayed),
+        ("misdirected", false, misdirected),
         ("stale_generation", false, stale_generation),
         ("unexpected", false, unexpected),
         ("refused", false, refused),
@@ -575,6 +577,6 @@ mod tests {
         assert!(!text.contains("vigil_recovery_eta_seconds{"), "no estimate yet");
         assert!(text.contains("vigil_datagrams_total{dir=\"received\"} 5\n"));
         assert!(text.contains("vigil_dropped_total{reason=\"unauthenticated\"} 2\n"));
-        assert_eq!(text.matches("vigil_dropped_total{").count(), 14);
+        assert_eq!(text.matches("vigil_dropped_total{").count(), 15);
     }
 }

@@ -20,6 +20,9 @@ pub struct Counters {
     pub forged: u64,
     /// A sequence number already seen from the same sender and generation.
     pub replayed: u64,
+    /// Addressed to another node (a datagram replayed away from its receiver), or a kind that
+    /// is never a first contact sent to no one.
+    pub misdirected: u64,
     /// From an older generation of a sender that has since rebooted.
     pub stale_generation: u64,
     /// A message this role does not take, or from a sender it does not expect.

@@ -75,6 +75,7 @@ enum ReplyKind {
     Unknown,
     Refused,
     Stale,
+    Unaddressed,
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -146,6 +147,18 @@ impl<S: AsRef<[Slot]> + AsMut<[Slot]>, const R: usize, const T: usize> Hub<S, R,
     }
 
     // ----- inputs -------------------------------------------------------------------------
+
+    /// A ping or update that names no receiver: a child's first contact. Answered with this
+    /// parent's identity (the reply's header) and nothing else: taking anything of it (liveness,
+    /// a path, a name, a report) would take it from whoever replays a first contact captured on
+    /// its way to another parent.
+    pub(crate) fn handle_first_contact(&mut self, from: Endpoint, header: &Header) {
+        if header.sender == self.me {
+            self.counters.unexpected += 1;
+            return;
+        }
+        self.reply(from, header.sender, ReplyKind::Unaddressed);
+    }
 
     /// A ping from a child (client or server).
     pub(crate) fn handle_ping(&mut self, now: Instant, from: Endpoint, header: &Header, ping: Ping) {
@@ -698,10 +711,10 @@ impl<S: AsRef<[Slot]> + AsMut<[Slot]>, const R: usize, const T: usize> Hub<S, R,
 
     // ----- outputs ------------------------------------------------------------------------
 
-    /// The next reply to send, built from the current state.
-    pub(crate) fn poll_reply(&mut self) -> Option<(Endpoint, PingReply)> {
+    /// The next reply to send, built from the current state: where, to which child, what.
+    pub(crate) fn poll_reply(&mut self) -> Option<(Endpoint, NodeId, PingReply)> {
         let pending = self.replies.pop_front()?;
-        Some((pending.to, self.build_reply(pending)))
+        Some((pending.to, pending.id, self.build_reply(pending)))
     }
 
     fn build_reply(&self, pending: PendingReply) -> PingReply {
@@ -713,6 +726,10 @@ impl<S: AsRef<[Slot]> + AsMut<[Slot]>, const R: usize, const T: usize> Hub<S, R,
         };
         match pending.kind {
             ReplyKind::Unknown => return reply,
+            ReplyKind::Unaddressed => {
+                reply.status = ReplyStatus::Unaddressed;
+                return reply;
+            }
             ReplyKind::Refused => {
                 reply.status = ReplyStatus::Refused { alternates: self.alternates.clone() };
                 return reply;
@@ -793,7 +810,7 @@ impl<S: AsRef<[Slot]> + AsMut<[Slot]>, const R: usize, const T: usize> Hub<S, R,
     /// table; `RESENDS` more rounds follow, `resend_ms` and then doubling waits apart, for
     /// children that have not reported the order yet (a lost push then costs `resend_ms`, not a
     /// ping interval).
-    pub(crate) fn poll_push(&mut self, now: Instant) -> Option<(Endpoint, Order)> {
+    pub(crate) fn poll_push(&mut self, now: Instant) -> Option<(Endpoint, NodeId, Order)> {
         for k in 0..self.held.len() {
             if self.held[k].cursor.is_none() && self.held[k].repush_at.is_some_and(|t| t <= now) {
                 self.held[k].repush_at = None;
@@ -814,7 +831,7 @@ impl<S: AsRef<[Slot]> + AsMut<[Slot]>, const R: usize, const T: usize> Hub<S, R,
                 let Some(d) = &e.direct else { continue };
                 let live = direct_state(self.me, e).is_some_and(NodeState::is_live);
                 if live && self.child_needs(e, &self.held[k].order) {
-                    return Some((d.addr, self.held[k].order.clone()));
+                    return Some((d.addr, e.id, self.held[k].order.clone()));
                 }
             }
         }

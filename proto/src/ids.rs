@@ -28,15 +28,24 @@ pub fn nid(s: &str) -> Option<Nid> {
 /// The compact numeric id of a node on the wire.
 ///
 /// Derived from the node's name with [`NodeId::from_name`] (32-bit FNV-1a), so every role computes
-/// the same id without coordination; the MGS reports two names that map to one id.
+/// the same id without coordination; the MGS reports two names that map to one id. No name maps
+/// to [`NodeId::NOBODY`], the receiver of a first contact.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct NodeId(pub u32);
 
 impl NodeId {
-    /// The id every node derives from its name.
+    /// The receiver of a datagram sent before its sender knew who would get it: a child's first
+    /// ping to a parent it has not heard yet (see [`crate::wire`], receiver-bound datagrams).
+    pub const NOBODY: NodeId = NodeId(0);
+
+    /// The id every node derives from its name (never [`NodeId::NOBODY`]: the one name hash of 0
+    /// in 2³² takes 1 instead, and shares it as any two colliding names do).
     pub const fn from_name(name: &str) -> NodeId {
-        NodeId(fnv1a(name.as_bytes()))
+        match fnv1a(name.as_bytes()) {
+            0 => NodeId(1),
+            hash => NodeId(hash),
+        }
     }
 }
 

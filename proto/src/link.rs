@@ -19,16 +19,27 @@ impl Link {
         Link { id, generation, keys, sequence: 0 }
     }
 
-    /// Decodes a datagram, counting what is dropped and why.
+    /// Decodes a datagram, counting what is dropped and why. What comes out is addressed to this
+    /// node, or is a first contact (an unaddressed `Ping` or `Update`), which the caller only
+    /// answers with [`ReplyStatus::Unaddressed`]; a datagram meant for another node is counted
+    /// as misdirected.
+    ///
+    /// [`ReplyStatus::Unaddressed`]: crate::wire::ReplyStatus::Unaddressed
     pub(crate) fn receive(&self, bytes: &[u8], counters: &mut Counters) -> Option<(Header, Message)> {
         counters.received += 1;
-        match wire::decode(bytes, &self.keys) {
-            Ok(decoded) => Some(decoded),
+        let (header, message) = match wire::decode(bytes, &self.keys) {
+            Ok(decoded) => decoded,
             Err(e) => {
                 counters.count_decode_error(e);
-                None
+                return None;
             }
+        };
+        let first_contact = header.unaddressed() && matches!(message, Message::Ping(_) | Message::Update(_));
+        if header.receiver != self.id && !first_contact {
+            counters.misdirected += 1;
+            return None;
         }
+        Some((header, message))
     }
 
     /// Takes a generation above `newest` if this one is older (a parent holds a newer instance
@@ -56,17 +67,19 @@ impl Link {
         self.sequence
     }
 
-    /// Encodes a message with the next sequence number; `None` if it does not fit `buf` (a bug
-    /// in a page builder, never input-dependent: every builder keeps its messages in bounds).
+    /// Encodes a message to `receiver` with the next sequence number; `None` if it does not fit
+    /// `buf` (a bug in a page builder, never input-dependent: every builder keeps its messages
+    /// in bounds).
     pub(crate) fn send(
         &mut self,
+        receiver: NodeId,
         message: &Message,
         buf: &mut [u8],
         counters: &mut Counters,
     ) -> Option<usize> {
         self.sequence = self.sequence.wrapping_add(1);
-        let len =
-            wire::encode(self.id, self.generation, self.sequence, message, &self.keys.current, buf).ok()?;
+        let (id, generation, sequence, key) = (self.id, self.generation, self.sequence, &self.keys.current);
+        let len = wire::encode(id, receiver, generation, sequence, message, key, buf).ok()?;
         counters.sent += 1;
         Some(len)
     }

@@ -83,6 +83,14 @@ struct Parent {
     stale: bool,
 }
 
+impl Parent {
+    /// The id datagrams to this parent are addressed to: the one its replies carry, or nobody
+    /// before the first (a first contact).
+    fn receiver(&self) -> NodeId {
+        self.id.unwrap_or(NodeId::NOBODY)
+    }
+}
+
 /// A recovery order whose hook may run again if it fails.
 #[derive(Clone, Debug)]
 struct Retry {
@@ -261,6 +269,11 @@ impl Member {
                     raised = Some(old);
                     let _ = events.push(Event::GenerationRaised { addr, generation });
                 }
+            }
+            ReplyStatus::Unaddressed => {
+                // Our first contact: nothing was taken. Ping again at once, addressed to the id
+                // this reply named.
+                parent.next_ping = now;
             }
             ReplyStatus::Refused { alternates } => {
                 parent.refused = true;
@@ -516,7 +529,8 @@ impl Member {
         if let Some(p) = self.parents.iter_mut().find(|p| p.stale) {
             p.stale = false;
             let (to, hint) = (p.addr, StaleParent { newest: p.generation.unwrap_or_default() });
-            let len = self.link.send(&Message::StaleParent(hint), buf, &mut self.counters)?;
+            let parent = p.receiver();
+            let len = self.link.send(parent, &Message::StaleParent(hint), buf, &mut self.counters)?;
             return Some((to, len));
         }
         let home = self.home();
@@ -558,7 +572,8 @@ impl Member {
                 .collect(),
             target: self.target.clone(),
         };
-        let len = self.link.send(&Message::Ping(ping), buf, &mut self.counters)?;
+        let receiver = self.parents[p].receiver();
+        let len = self.link.send(receiver, &Message::Ping(ping), buf, &mut self.counters)?;
         if !self.parents[p].known {
             self.parents[p].announced = self.link.last_sequence();
         }

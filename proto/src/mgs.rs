@@ -511,6 +511,9 @@ impl<S: AsRef<[Slot]> + AsMut<[Slot]>, const R: usize, const T: usize> Mgs<S, R,
             return;
         };
         match message {
+            Message::Ping(_) | Message::Update(_) if header.unaddressed() => {
+                self.hub.handle_first_contact(from, &header)
+            }
             Message::Ping(ping) => self.hub.handle_ping(now, from, &header, ping),
             Message::Update(update) => {
                 self.hub.handle_update(now, from, &header, update);
@@ -908,12 +911,12 @@ impl<S: AsRef<[Slot]> + AsMut<[Slot]>, const R: usize, const T: usize> Mgs<S, R,
 
     /// The next datagram to send, written into `buf`: its destination and length.
     pub fn poll_transmit(&mut self, now: Instant, buf: &mut [u8]) -> Option<(Endpoint, usize)> {
-        if let Some((to, reply)) = self.hub.poll_reply() {
-            let len = self.link.send(&Message::PingReply(reply), buf, &mut self.hub.counters)?;
+        if let Some((to, child, reply)) = self.hub.poll_reply() {
+            let len = self.link.send(child, &Message::PingReply(reply), buf, &mut self.hub.counters)?;
             return Some((to, len));
         }
-        let (to, order) = self.hub.poll_push(now)?;
-        let len = self.link.send(&Message::Order(order), buf, &mut self.hub.counters)?;
+        let (to, child, order) = self.hub.poll_push(now)?;
+        let len = self.link.send(child, &Message::Order(order), buf, &mut self.hub.counters)?;
         Some((to, len))
     }
 

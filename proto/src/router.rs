@@ -124,6 +124,12 @@ struct Upstream {
 }
 
 impl Upstream {
+    /// The id datagrams to this parent are addressed to: the one its replies carry, or nobody
+    /// before the first (a first contact).
+    fn receiver(&self) -> NodeId {
+        self.id.unwrap_or(NodeId::NOBODY)
+    }
+
     /// Pages the whole table again from version 0 (a snapshot), starting now.
     fn resend_all(&mut self, now: Instant) {
         self.acked = 0;
@@ -244,6 +250,9 @@ impl<S: AsRef<[Slot]> + AsMut<[Slot]>, const R: usize, const T: usize> Router<S,
             return;
         };
         match message {
+            Message::Ping(_) | Message::Update(_) if header.unaddressed() => {
+                self.hub.handle_first_contact(from, &header)
+            }
             Message::Ping(ping) => self.hub.handle_ping(now, from, &header, ping),
             Message::Update(update) => self.hub.handle_update(now, from, &header, update),
             Message::PingReply(reply) => match self.upstream_index(from, &header) {
@@ -367,6 +376,12 @@ impl<S: AsRef<[Slot]> + AsMut<[Slot]>, const R: usize, const T: usize> Router<S,
                     raised = true;
                 }
             }
+            ReplyStatus::Unaddressed => {
+                // Our first contact: nothing was taken. The round goes again at once, now
+                // addressed to the id this reply named.
+                up.next_base = None;
+                up.next_send = now;
+            }
         }
         if up.next_base.is_none() && !past(up.round_end, up.acked) && past(version, up.acked) {
             // The round arrived whole and more changes wait: keep the pages coming.
@@ -426,19 +441,19 @@ impl<S: AsRef<[Slot]> + AsMut<[Slot]>, const R: usize, const T: usize> Router<S,
     /// The next datagram to send, written into `buf`: its destination and length. Replies go
     /// first, then order pushes, then updates.
     pub fn poll_transmit(&mut self, now: Instant, buf: &mut [u8]) -> Option<(Endpoint, usize)> {
-        if let Some((to, reply)) = self.hub.poll_reply() {
-            let len = self.link.send(&Message::PingReply(reply), buf, &mut self.hub.counters)?;
+        if let Some((to, child, reply)) = self.hub.poll_reply() {
+            let len = self.link.send(child, &Message::PingReply(reply), buf, &mut self.hub.counters)?;
             return Some((to, len));
         }
-        if let Some((to, order)) = self.hub.poll_push(now) {
-            let len = self.link.send(&Message::Order(order), buf, &mut self.hub.counters)?;
+        if let Some((to, child, order)) = self.hub.poll_push(now) {
+            let len = self.link.send(child, &Message::Order(order), buf, &mut self.hub.counters)?;
             return Some((to, len));
         }
         if let Some(up) = self.upstreams.iter_mut().find(|u| u.stale) {
             up.stale = false;
             let hint = StaleParent { newest: up.generation.unwrap_or_default() };
-            let to = up.addr;
-            let len = self.link.send(&Message::StaleParent(hint), buf, &mut self.hub.counters)?;
+            let (to, parent) = (up.addr, up.receiver());
+            let len = self.link.send(parent, &Message::StaleParent(hint), buf, &mut self.hub.counters)?;
             return Some((to, len));
         }
         if now < self.settle_until {
@@ -510,7 +525,8 @@ impl<S: AsRef<[Slot]> + AsMut<[Slot]>, const R: usize, const T: usize> Router<S,
         let interval = u64::from(self.hub.timing.update_interval_ms);
         let up = &mut self.upstreams[u];
         up.pages_left = up.pages_left.saturating_sub(1);
-        if more && up.pages_left > 0 {
+        // A first contact is one page: the parent answers it with its id and takes nothing.
+        if more && up.pages_left > 0 && up.id.is_some() {
             up.next_base = Some(upto);
         } else {
             up.next_base = None;
@@ -532,8 +548,8 @@ impl<S: AsRef<[Slot]> + AsMut<[Slot]>, const R: usize, const T: usize> Router<S,
                 up.next_send = up.regular;
             }
         }
-        let to = up.addr;
-        let len = self.link.send(&Message::Update(update), buf, &mut self.hub.counters)?;
+        let (to, parent) = (up.addr, up.receiver());
+        let len = self.link.send(parent, &Message::Update(update), buf, &mut self.hub.counters)?;
         Some((to, len))
     }
 

@@ -4,26 +4,26 @@
 //! tag changes these bytes and fails here first: a deliberate change gets a new kind or protocol
 //! version, never an edit of a pinned vector.
 //!
-//! Every vector is encoded with the same header fields (sender `0x11223344`, generation 7,
-//! sequence 42) and the same cluster key (id 1, secret `00 01 .. 1f`). Pinned strings are written
-//! as `header body tag`, spaces ignored.
+//! Every vector is encoded with the same header fields (sender `0x11223344`, receiver
+//! `0x55667788`, generation 7, sequence 42) and the same cluster key (id 1, secret `00 01 .. 1f`).
+//! Pinned strings are written as `header body tag`, spaces ignored.
 //!
 //! Datagram sizes, header and tag included (`datagram_sizes` asserts them):
 //!
 //! | message                                                               | bytes |
 //! | --------------------------------------------------------------------- | ----: |
-//! | Ping, client, name already confirmed, no reports (the steady state)   |    41 |
-//! | Ping, client, with a 20-byte name, no reports                         |    62 |
-//! | Ping, server, named, 16 reports, target status with 2 NIDs            |   294 |
-//! | Ping, worst case (32-byte names, 16 reports, 2 × 48-byte NIDs, Lustre's view, 2 mounts) | 523 |
-//! | PingReply, accepted, 0 orders                                         |    40 |
-//! | PingReply, accepted, 2 orders (BeginRecovery with 2 NIDs, CloseWindow)|   264 |
-//! | PingReply, worst case (refused, 4 IPv6 alternates, 2 worst orders)    |   562 |
-//! | Order, worst CloseWindow (32 dead clients and 32 mounts)              |   634 |
-//! | Update, 0 deltas (steady state: totals only)                          |    51 |
-//! | Update, 1 delta (a named client with one mount, on one path)          |    87 |
-//! | Update, 10 such deltas                                                |   415 |
-//! | Update, 12 worst-case deltas (the most that fit)                      |  1119 |
+//! | Ping, client, name already confirmed, no reports (the steady state)   |    45 |
+//! | Ping, client, with a 20-byte name, no reports                         |    66 |
+//! | Ping, server, named, 16 reports, target status with 2 NIDs            |   298 |
+//! | Ping, worst case (32-byte names, 16 reports, 2 × 48-byte NIDs, Lustre's view, 2 mounts) | 527 |
+//! | PingReply, accepted, 0 orders                                         |    44 |
+//! | PingReply, accepted, 2 orders (BeginRecovery with 2 NIDs, CloseWindow)|   268 |
+//! | PingReply, worst case (refused, 4 IPv6 alternates, 2 worst orders)    |   566 |
+//! | Order, worst CloseWindow (32 dead clients and 32 mounts)              |   638 |
+//! | Update, 0 deltas (steady state: totals only)                          |    55 |
+//! | Update, 1 delta (a named client with one mount, on one path)          |    91 |
+//! | Update, 10 such deltas                                                |   419 |
+//! | Update, 12 worst-case deltas (the most that fit)                      |  1123 |
 //!
 //! Worst-case delta: 5-byte id and generation varints, a 32-byte name, two paths with 5-byte
 //! silent times, two 10-byte mount tags: 90 bytes, so a page holds 12 of them; [`MAX_DELTAS`]
@@ -39,6 +39,7 @@ use vigil_proto::wire::{
 };
 
 const SENDER: NodeId = NodeId(0x1122_3344);
+const RECEIVER: NodeId = NodeId(0x5566_7788);
 const GENERATION: Generation = Generation(7);
 const SEQUENCE: u32 = 42;
 
@@ -72,7 +73,7 @@ fn unhex(s: &str) -> Vec<u8> {
 
 fn encode(msg: &Message) -> Vec<u8> {
     let mut buf = [0u8; MAX_DATAGRAM];
-    let len = wire::encode(SENDER, GENERATION, SEQUENCE, msg, &key(), &mut buf).expect("encodes");
+    let len = wire::encode(SENDER, RECEIVER, GENERATION, SEQUENCE, msg, &key(), &mut buf).expect("encodes");
     buf[..len].to_vec()
 }
 
@@ -83,8 +84,14 @@ fn golden(msg: Message, pinned: &str) {
     assert_eq!(hex(&bytes), expected, "encoding of {msg:?}, as header body tag: {}", spaced(&bytes));
     let pinned = unhex(pinned);
     let (header, decoded) = wire::decode(&pinned, &Keyring::new(key())).expect("pinned bytes decode");
-    let expected_header =
-        Header { kind: msg.kind(), sender: SENDER, generation: GENERATION, sequence: SEQUENCE, key_id: 1 };
+    let expected_header = Header {
+        kind: msg.kind(),
+        sender: SENDER,
+        receiver: RECEIVER,
+        generation: GENERATION,
+        sequence: SEQUENCE,
+        key_id: 1,
+    };
     assert_eq!(header, expected_header);
     assert_eq!(decoded, msg);
 }
@@ -164,11 +171,11 @@ fn client_ping() -> Ping {
 
 #[test]
 fn header_and_typical_ping_match_the_spec_by_hand() {
-    // Header: "VG", version 3, kind 1, sender/generation/sequence little-endian, key id 1.
+    // Header: "VG", version 3, kind 1, sender/receiver/generation/sequence little-endian, key id 1.
     // Body (postcard): Role::Client = variant 0; 2000 = varint d0 0f; home = 01; name None = 00;
     // reports: length 0; target None = 00; mounts: length 0.
     let bytes = encode(&Message::Ping(client_ping()));
-    assert_eq!(&bytes[..HEADER_LEN], &unhex("5647 03 01 44332211 07000000 2a000000 01")[..]);
+    assert_eq!(&bytes[..HEADER_LEN], &unhex("5647 03 01 44332211 88776655 07000000 2a000000 01")[..]);
     assert_eq!(&bytes[HEADER_LEN..bytes.len() - TAG_LEN], &unhex("00 d00f 01 00 00 00 00")[..]);
     // The tag is HMAC-SHA256 over header and body, truncated to its first 16 bytes.
     use hmac::{Hmac, Mac};
@@ -182,9 +189,9 @@ fn header_and_typical_ping_match_the_spec_by_hand() {
 fn ping_client_typical() {
     golden(
         Message::Ping(client_ping()),
-        "5647030144332211070000002a00000001 \
+        "56470301 44332211 88776655 07000000 2a000000 01 \
         00d00f0100000000 \
-        1e5dbe52c955f8901f00f6e9e3181b7e",
+        618db63d2c74c259992ad9136b931893",
     );
 }
 
@@ -206,10 +213,10 @@ fn ping_client_named_with_reports() {
     };
     golden(
         Message::Ping(ping),
-        "5647030144332211070000002a00000001 \
+        "564703014433221188776655070000002a00000001 \
         00d00f000105633030303103fd83fc9a0f030100fd83fc9a0f030201fd83fc9a0f03ac0202000186d49a8a8b \
         edd5efa501 \
-        3fb5c8e76bef2384a2cb76122dce376d",
+        07bd6660dc399d3b2b7991e0dca903b2",
     );
 }
 
@@ -223,10 +230,10 @@ fn ping_server_target_up() {
     };
     golden(
         Message::Ping(ping),
-        "5647030144332211070000002a00000001 \
+        "56470301 44332211 88776655 07000000 2a000000 01 \
         01d00f0101046f73733100010e7465737466732d4f5354303030310500010d31 \
         302e312e302e37406f326962e0a7120000 \
-        eb10eb0e0b734dad95362adc02809979",
+        d4fba6e132913c9a3edf8030441b6c94",
     );
 }
 
@@ -239,10 +246,10 @@ fn ping_server_target_recovering() {
     };
     golden(
         Message::Ping(ping),
-        "5647030144332211070000002a00000001 \
+        "56470301 44332211 88776655 07000000 2a000000 01 \
         01d00f010000010e7465737466732d4f5354303030310501020d31302e312e30 \
         2e37406f3269620d5b666430303a3a375d3a393838e0a7120000 \
-        354dc0ed08f235cf7f5f7f19b00f4019",
+        4b3407c9bab388fd2ac3a8191de95477",
     );
 }
 
@@ -260,10 +267,10 @@ fn ping_server_with_lustres_view() {
     let ping = Ping { role: Role::Server, target: Some(target), ..client_ping() };
     golden(
         Message::Ping(ping),
-        "5647030144332211070000002a00000001 \
+        "56470301 44332211 88776655 07000000 2a000000 01 \
         01d00f010000010e7465737466732d4f5354303030310501010d31302e312e30 \
         2e37406f326962e0a7120102060500010000 \
-        fceb86c56785ce26a89801dc4934f206",
+        781a452c75e655b6ef09b6adbb8d051e",
     );
 }
 
@@ -272,9 +279,9 @@ fn ping_server_target_down() {
     let ping = Ping { role: Role::Server, target: Some(target(TargetState::Down, &[])), ..client_ping() };
     golden(
         Message::Ping(ping),
-        "5647030144332211070000002a00000001 \
+        "56470301 44332211 88776655 07000000 2a000000 01 \
         01d00f010000010e7465737466732d4f535430303031050200e0a7120000 \
-        1d6e35dbfbe5104e2b7d440888d0c27b",
+        44441278160773133ef2d09eb8bb4a82",
     );
 }
 
@@ -283,9 +290,9 @@ fn ping_router_role() {
     let ping = Ping { role: Role::Router, interval_ms: 1000, name: Some(n("r1")), ..client_ping() };
     golden(
         Message::Ping(ping),
-        "5647030144332211070000002a00000001 \
+        "56470301 44332211 88776655 07000000 2a000000 01 \
         02e8070101027231000000 \
-        c53e1c7abd617a3b4a7234e5a8e48e5f",
+        5ffa92c701624b96ec0f90d0f30b4f48",
     );
 }
 
@@ -297,9 +304,9 @@ fn reply(status: ReplyStatus) -> PingReply {
 fn reply_accepted() {
     golden(
         Message::PingReply(reply(ReplyStatus::Accepted)),
-        "5647030244332211070000002a00000001 \
+        "56470302 44332211 88776655 07000000 2a000000 01 \
         d00f000000 \
-        97e1a99bd5a79df1887d8bb43f9a630e",
+        3671ece0c4dc208a6e0a0d736e1da905",
     );
 }
 
@@ -307,9 +314,19 @@ fn reply_accepted() {
 fn reply_unknown_with_ack() {
     golden(
         Message::PingReply(PingReply { ack: 17, ..reply(ReplyStatus::Unknown) }),
-        "5647030244332211070000002a00000001 \
+        "56470302 44332211 88776655 07000000 2a000000 01 \
         d00f011100 \
-        d900a4697936198c34882d87a865175e",
+        855962d3973af2292c4b6994df2574be",
+    );
+}
+
+#[test]
+fn reply_unaddressed_answers_a_first_contact() {
+    golden(
+        Message::PingReply(reply(ReplyStatus::Unaddressed)),
+        "56470302 44332211 88776655 07000000 2a000000 01 \
+        d00f040000 \
+        43914203f73002e0512b49d0660cf355",
     );
 }
 
@@ -317,9 +334,9 @@ fn reply_unknown_with_ack() {
 fn reply_stale_names_the_newest_generation() {
     golden(
         Message::PingReply(reply(ReplyStatus::Stale { newest: Generation(300) })),
-        "5647030244332211070000002a00000001 \
+        "56470302 44332211 88776655 07000000 2a000000 01 \
         d00f03ac020000 \
-        e14775b0f7bc7356ba928d7ff635e656",
+        4ccba94df7c012762673d152c851a8fa",
     );
 }
 
@@ -331,9 +348,9 @@ fn reply_refused_with_v4_and_v6_alternates() {
     ];
     golden(
         Message::PingReply(reply(ReplyStatus::Refused { alternates: alternates.into_iter().collect() })),
-        "5647030244332211070000002a00000001 \
+        "56470302 44332211 88776655 07000000 2a000000 01 \
         d00f0202000a000002d83601fd000000000000000000000000000001d8360000 \
-        e9727b5daad6affc1379ebc98e8863e3",
+        698a4f57708214f1337ccad49ae6fd0e",
     );
 }
 
@@ -342,14 +359,14 @@ fn reply_with_two_orders() {
     let orders = [begin_recovery(), close_window()].into_iter().collect();
     golden(
         Message::PingReply(PingReply { orders, ..reply(ReplyStatus::Accepted) }),
-        "5647030244332211070000002a00000001 \
+        "564703024433221188776655070000002a00000001 \
         d00f000002fd83fc9a0f0301000e7465737466732d4f53543030303105020d31302e312e302e37406f326962 \
         0d31302e312e302e38406f32696201404142434445464748494a4b4c4d4e4f505152535455565758595a5b5c \
         5d5e5f606162636465666768696a6b6c6d6e6f707172737475767778797a7b7c7d7e7ffd83fc9a0f0302010e \
         7465737466732d4f5354303030310501f8acd1910101d9c0cd8daabfacc6f00101404142434445464748494a \
         4b4c4d4e4f505152535455565758595a5b5c5d5e5f606162636465666768696a6b6c6d6e6f70717273747576 \
         7778797a7b7c7d7e7f \
-        7946f10229cab074a2d191cf2c40adf6",
+        84f5d40860c66535b460d3a8f695dea7",
     );
 }
 
@@ -371,9 +388,9 @@ fn empty_update() -> Update {
 fn update_empty() {
     golden(
         Message::Update(empty_update()),
-        "5647030344332211070000002a00000001 \
+        "56470303 44332211 88776655 07000000 2a000000 01 \
         e8070000000000000000000000 \
-        fc38f59e6611508d72fead146c443496",
+        ae36f17c83ca0256300d87827969d4b2",
     );
 }
 
@@ -441,11 +458,11 @@ fn update_every_state_and_role() {
     };
     golden(
         Message::Update(update),
-        "5647030344332211070000002a00000001 \
+        "564703034433221188776655070000002a00000001 \
         e80701027231030501040a010001056330303031021000001101e432000b020100011002e05d000c03020001 \
         1003c865000d0400000000010b0e7465737466732d4f5354303030310501010d31302e312e302e37406f3269 \
         62e0a712000101010101fd83fc9a0f030102020100 \
-        48cc119e3fe4f8439cc1ceeb494fdc11",
+        742aba908b41df5d3f8f0cf35b3ef732",
     );
 }
 
@@ -453,11 +470,11 @@ fn update_every_state_and_role() {
 fn order_begin_recovery() {
     golden(
         Message::Order(begin_recovery()),
-        "5647030444332211070000002a00000001 \
+        "564703044433221188776655070000002a00000001 \
         fd83fc9a0f0301000e7465737466732d4f53543030303105020d31302e312e302e37406f3269620d31302e31 \
         2e302e38406f32696201404142434445464748494a4b4c4d4e4f505152535455565758595a5b5c5d5e5f6061 \
         62636465666768696a6b6c6d6e6f707172737475767778797a7b7c7d7e7f \
-        1591438027626b316f9380e900b2beb8",
+        b452f683a8971f9ab04c4fb5a9eb3779",
     );
 }
 
@@ -465,11 +482,11 @@ fn order_begin_recovery() {
 fn order_close_window() {
     golden(
         Message::Order(close_window()),
-        "5647030444332211070000002a00000001 \
+        "564703044433221188776655070000002a00000001 \
         fd83fc9a0f0302010e7465737466732d4f5354303030310501f8acd1910101d9c0cd8daabfacc6f001014041 \
         42434445464748494a4b4c4d4e4f505152535455565758595a5b5c5d5e5f606162636465666768696a6b6c6d \
         6e6f707172737475767778797a7b7c7d7e7f \
-        1a11f89bc0d2e62ecd1b25bb6aa48e22",
+        8fb38237ef997cc498fd39a52dd9a7ad",
     );
 }
 
@@ -641,7 +658,7 @@ fn datagram_sizes() {
     let fits = |count: u32| {
         let msg = Message::Update(steady_update((0..count).map(worst_delta)));
         let mut buf = [0u8; MAX_DATAGRAM];
-        wire::encode(SENDER, GENERATION, SEQUENCE, &msg, &key(), &mut buf).ok()
+        wire::encode(SENDER, RECEIVER, GENERATION, SEQUENCE, &msg, &key(), &mut buf).ok()
     };
     let most = (0..=MAX_DELTAS as u32).take_while(|&c| fits(c).is_some()).last().unwrap();
     assert!(fits(most + 1).is_none() || most as usize == MAX_DELTAS);
@@ -649,7 +666,7 @@ fn datagram_sizes() {
     measure("update, most worst-case deltas", Message::Update(steady_update((0..most).map(worst_delta))));
 
     // The figures in this file's doc comment.
-    assert_eq!(sizes, [41, 62, 294, 523, 40, 264, 562, 634, 51, 87, 415, 1119]);
+    assert_eq!(sizes, [45, 66, 298, 527, 44, 268, 566, 638, 55, 91, 419, 1123]);
     assert_eq!(most, 12);
     assert!(sizes.iter().all(|&s| s <= MAX_DATAGRAM));
 }
@@ -662,7 +679,7 @@ fn every_kind_has_a_vector() {
         assert_eq!(*kind as u8, i as u8 + 1);
     }
     assert!(wire::peek_header(&unhex(
-        "5647 03 06 00000000 00000000 00000000 01 00000000000000000000000000000000"
+        "5647 03 06 00000000 00000000 00000000 00000000 01 00000000000000000000000000000000"
     ))
     .is_err_and(|e| e == wire::Error::UnknownKind(6)));
 }
@@ -671,8 +688,8 @@ fn every_kind_has_a_vector() {
 fn stale_parent_names_the_newest_generation() {
     golden(
         Message::StaleParent(wire::StaleParent { newest: Generation(300) }),
-        "5647030544332211070000002a00000001 \
+        "56470305 44332211 88776655 07000000 2a000000 01 \
         ac02 \
-        0744a2f8695d8df40e1c2024b8bd3abf",
+        0ae2d1a46f2487de752ebc251a996905",
     );
 }

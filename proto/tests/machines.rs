@@ -2,7 +2,9 @@
 //! reboots, a late observer, mass silence, and order deduplication.
 
 use vigil_proto::table::{empty_slots, Slot};
-use vigil_proto::wire::{self, Action, Key, Message, NodeState, Ping, ReplyStatus, Role, MAX_DATAGRAM};
+use vigil_proto::wire::{
+    self, Action, Key, Message, NodeState, Ping, PingReply, ReplyStatus, Role, MAX_DATAGRAM,
+};
 use vigil_proto::*;
 
 fn keys() -> Keyring {
@@ -13,7 +15,14 @@ fn at(last: u8) -> Endpoint {
     Endpoint::V4 { ip: [10, 0, 0, last], port: 7000 }
 }
 
+/// Client `name` whose parent at `parent` is the router `r1` (generation 1), already met: its
+/// pings are addressed to `r1`.
 fn client(name: &str, generation: u32, parent: Endpoint) -> Client {
+    client_of(name, generation, parent, "r1")
+}
+
+/// Client `name` whose parent at `parent` is `parent_name` (generation 1), already met.
+fn client_of(name: &str, generation: u32, parent: Endpoint, parent_name: &str) -> Client {
     let config = ClientConfig {
         name: vigil_proto::name(name).unwrap(),
         generation: Generation(generation),
@@ -21,7 +30,29 @@ fn client(name: &str, generation: u32, parent: Endpoint) -> Client {
         keys: keys(),
         timing: Timing::default(),
     };
-    Client::new(config, Instant(0))
+    let mut c = Client::new(config, Instant(0));
+    let id = c.id();
+    meet(&mut c, id, parent, parent_name, 0);
+    c
+}
+
+/// Hands `c` the answer its parent `parent_name` (generation 1, at `parent`) gives a first
+/// contact, so that the client addresses its pings to it: what a first exchange does, for tests
+/// that hand a client's pings to a machine one by one. Sequence 0 comes before every datagram
+/// the parent really sends.
+fn meet(c: &mut impl Machine, me: NodeId, parent: Endpoint, parent_name: &str, now: u64) {
+    let reply = Message::PingReply(PingReply {
+        interval_ms: Timing::default().ping_interval_ms,
+        status: ReplyStatus::Unaddressed,
+        ack: 0,
+        orders: Default::default(),
+    });
+    let mut buf = [0u8; MAX_DATAGRAM];
+    let from = NodeId::from_name(parent_name);
+    let len = wire::encode(from, me, Generation(1), 0, &reply, &keys().current, &mut buf).unwrap();
+    c.handle(Instant(now), parent, &buf[..len]);
+    assert_eq!(c.poll_event(), Some(Event::ParentUp { addr: parent }));
+    assert_eq!(c.poll_event(), None);
 }
 
 fn router<'a>(slots: &'a mut [Slot], alternates: &[Endpoint]) -> Router<&'a mut [Slot]> {
@@ -31,12 +62,16 @@ fn router<'a>(slots: &'a mut [Slot], alternates: &[Endpoint]) -> Router<&'a mut 
     Router::new(config, slots, Instant(0))
 }
 
-/// Router `name` of `generation` under the MGS at(1), sending from its boot on (no settling).
+/// Router `name` of `generation` under the MGS at(1) (already met), sending from its boot on (no
+/// settling).
 fn settled_router<'a>(name_: &str, generation: u32, slots: &'a mut [Slot]) -> Router<&'a mut [Slot]> {
     let parents = [at(1)].into_iter().collect();
     let mut config = RouterConfig::new(name(name_).unwrap(), Generation(generation), parents, keys());
     config.settle_ms = 0;
-    Router::new(config, slots, Instant(0))
+    let mut r = Router::new(config, slots, Instant(0));
+    let id = r.id();
+    meet(&mut r, id, at(1), "mgs", 0);
+    r
 }
 
 /// An MGS (at(1)) with 16 slots that closes windows from its start on.
@@ -173,8 +208,9 @@ fn replayed_and_forged_datagrams_are_counted_and_dropped() {
         target: None,
     });
     let mut buf = [0u8; MAX_DATAGRAM];
-    let len = wire::encode(NodeId::from_name("mallory"), Generation(1), 1, &ping, &other.current, &mut buf)
-        .unwrap();
+    let len =
+        wire::encode(NodeId::from_name("mallory"), r.id(), Generation(1), 1, &ping, &other.current, &mut buf)
+            .unwrap();
     r.handle(Instant(3), at(21), &buf[..len]);
     r.handle(Instant(3), at(21), b"not a vigil datagram at all, just bytes");
     assert_eq!(drain(&mut r, 3).len(), 0);
@@ -295,7 +331,7 @@ fn mass_silence_is_a_partition_not_deaths_but_one_silent_child_is_dead() {
 #[test]
 fn a_reissued_order_for_the_same_target_instance_is_not_carried_out_twice() {
     let mgs_at = at(1);
-    let mut c = client("c0", 1, mgs_at);
+    let mut c = client_of("c0", 1, mgs_at, "mgs");
     // Two MGS generations order the same restart (the MGS restarted mid-recovery, while the
     // client's hook still ran).
     let mut last = None;
@@ -324,6 +360,8 @@ fn a_reissued_order_for_the_same_target_instance_is_not_carried_out_twice() {
             window_ms: 300_000,
         };
         let mut s = Server::new(server, Instant(now));
+        let id = s.id();
+        meet(&mut s, id, mgs_at, "mgs", now);
         let (_, len) = s.poll_transmit(Instant(now), &mut buf).unwrap();
         mgs.handle(Instant(now), at(3), &buf[..len]);
         let mut pushed = 0;
@@ -391,14 +429,16 @@ fn forged_orders_are_rejected_and_signed_ones_carried_out() {
     moved.signature = genuine.signature;
     let mut buf = [0u8; MAX_DATAGRAM];
     let mut seq = 0;
-    let mut push = |o: &wire::Order, buf: &mut [u8]| {
+    let mut push = |o: &wire::Order, to: NodeId, buf: &mut [u8]| {
         seq += 1;
         let parent = NodeId::from_name("parent");
-        wire::encode(parent, Generation(1), seq, &Message::Order(o.clone()), &keys().current, buf).unwrap()
+        wire::encode(parent, to, Generation(1), seq, &Message::Order(o.clone()), &keys().current, buf)
+            .unwrap()
     };
     for o in [&unsigned, &self_signed, &moved, &genuine] {
-        let len = push(o, &mut buf);
+        let len = push(o, NodeId::from_name("c0"), &mut buf);
         c.handle(Instant(1), at(1), &buf[..len]);
+        let len = push(o, r.id(), &mut buf);
         r.handle(Instant(1), at(1), &buf[..len]);
     }
     assert_eq!(c.counters().forged, 3);
@@ -434,6 +474,8 @@ fn routers_give_clients_only_recovery_orders_and_servers_only_window_orders() {
         window_ms: 300_000,
     };
     let mut s = Server::new(server, Instant(0));
+    let id = s.id();
+    meet(&mut s, id, at(1), "r1", 0);
     let mut buf = [0u8; MAX_DATAGRAM];
     let (_, len) = s.poll_transmit(Instant(0), &mut buf).unwrap();
     r.handle(Instant(0), at(30), &buf[..len]);
@@ -461,6 +503,7 @@ fn routers_give_clients_only_recovery_orders_and_servers_only_window_orders() {
         };
         let len = wire::encode(
             NodeId::from_name("mgs"),
+            r.id(),
             Generation(1),
             seq as u32 + 1,
             &Message::Order(order),
@@ -485,7 +528,7 @@ fn routers_give_clients_only_recovery_orders_and_servers_only_window_orders() {
 fn a_reply_to_an_older_ping_does_not_cancel_the_resend_of_a_lost_report() {
     let mgs_at = at(1);
     let mut mgs = test_mgs();
-    let mut c = client("c0", 1, mgs_at);
+    let mut c = client_of("c0", 1, mgs_at, "mgs");
     let mut buf = [0u8; MAX_DATAGRAM];
     let (_, len) = c.poll_transmit(Instant(0), &mut buf).unwrap();
     mgs.handle(Instant(0), at(2), &buf[..len]);
@@ -893,13 +936,16 @@ fn server_named(server: &str, generation: u32, window_ms: u32) -> Server {
         addrs: Default::default(),
         window_ms,
     };
-    Server::new(config, Instant(0))
+    let mut s = Server::new(config, Instant(0));
+    let id = s.id();
+    meet(&mut s, id, at(1), "mgs", 0);
+    s
 }
 
 #[test]
 fn the_close_hook_runs_once_per_target_instance_across_an_mgs_restart() {
     let mut s = server_of(7, 300_000);
-    let mut c = client("c0", 1, at(1));
+    let mut c = client_of("c0", 1, at(1), "mgs");
     // MGS generation 1 orders the recovery; the client reconnects; the window is ordered closed.
     let mut mgs = mgs_of(1, 0);
     run_direct(&mut mgs, &mut [&mut c], (0, 500));
@@ -932,7 +978,7 @@ fn the_close_hook_runs_once_per_target_instance_across_an_mgs_restart() {
 #[test]
 fn an_admin_retry_of_a_recovery_carries_it_out_again_where_it_failed() {
     let mut s = server_of(7, 300_000);
-    let (mut c0, mut c1) = (client("c0", 1, at(1)), client("c1", 1, at(1)));
+    let (mut c0, mut c1) = (client_of("c0", 1, at(1), "mgs"), client_of("c1", 1, at(1), "mgs"));
     let mut mgs = mgs_of(1, 0);
     run_direct(&mut mgs, &mut [&mut c0, &mut c1], (0, 500));
     let orders = run_direct(&mut mgs, &mut [&mut c0, &mut c1, &mut s], (500, 1_000));
@@ -980,7 +1026,7 @@ fn a_server_following_its_filesystem_restarts_on_a_new_instance_and_close_names_
     // The daemon starts with the target mounted and recovered: instance 3, up.
     let mut s = server_of(7, 300_000);
     s.follow_target(Instant(0), Generation(3), Up);
-    let (mut c0, mut c1) = (client("c0", 1, at(1)), client("c1", 1, at(1)));
+    let (mut c0, mut c1) = (client_of("c0", 1, at(1), "mgs"), client_of("c1", 1, at(1), "mgs"));
     // Each client reports its Lustre mounts; c1 remounts once (a new client UUID) before dying.
     let tag = |uuid: &str| wire::mount_tag(uuid);
     c0.set_mounts(Instant(0), &[tag("uuid-c0")]);
@@ -1208,12 +1254,14 @@ fn a_failed_reconnect_is_tried_again_with_back_off_and_reported_failed_after_the
         signer: 0,
         signature: wire::Signature::default(),
     };
-    let mut buf = [0u8; MAX_DATAGRAM];
-    let parent = NodeId::from_name("parent");
-    let len =
-        wire::encode(parent, Generation(1), 1, &Message::Order(order.clone()), &keys().current, &mut buf)
-            .unwrap();
-    c.handle(Instant(0), at(1), &buf[..len]);
+    // The order as c0's parent r1 pushes it to `to` (each datagram names its receiver).
+    let pushed = |to: NodeId| {
+        let mut buf = [0u8; MAX_DATAGRAM];
+        let (parent, message) = (NodeId::from_name("r1"), Message::Order(order.clone()));
+        let len = wire::encode(parent, to, Generation(1), 1, &message, &keys().current, &mut buf).unwrap();
+        buf[..len].to_vec()
+    };
+    c.handle(Instant(0), at(1), &pushed(c.id()));
     let handed = |c: &mut Client| {
         std::iter::from_fn(|| c.poll_event())
             .filter(|e| matches!(e, Event::Order(o) if o.id == order.id))
@@ -1243,7 +1291,7 @@ fn a_failed_reconnect_is_tried_again_with_back_off_and_reported_failed_after_the
 
     // A retry that works reports reconnected.
     let mut c = client("c1", 1, at(1));
-    c.handle(Instant(0), at(1), &buf[..len]);
+    c.handle(Instant(0), at(1), &pushed(c.id()));
     assert_eq!(handed(&mut c), 1);
     assert!(c.order_done(Instant(10), order.id, false));
     c.handle_timeout(Instant(10 + interval));
@@ -1251,4 +1299,146 @@ fn a_failed_reconnect_is_tried_again_with_back_off_and_reported_failed_after_the
     assert!(c.order_done(Instant(20 + interval), order.id, true));
     let outcomes = reported(&mut c, 20 + interval);
     assert!(outcomes.contains(&wire::Outcome::Reconnected) && !outcomes.contains(&wire::Outcome::Failed));
+}
+
+/// Every datagram `m` sends now, as bytes, with its destination.
+fn sent(m: &mut impl Machine, now: u64) -> Vec<(Endpoint, Vec<u8>)> {
+    let mut buf = [0u8; MAX_DATAGRAM];
+    std::iter::from_fn(|| m.poll_transmit(Instant(now), &mut buf).map(|(to, len)| (to, buf[..len].to_vec())))
+        .collect()
+}
+
+#[test]
+fn a_ping_replayed_away_from_its_router_is_misdirected_and_adds_no_path() {
+    let mut mgs = test_mgs();
+    let mut rslots: [Slot; 16] = empty_slots();
+    let mut r = settled_router("r1", 1, &mut rslots[..]);
+    let mut c = client("c0", 1, at(2));
+    let c0 = c.id();
+    // c0 joins through r1 and the MGS learns it from r1's update: one path, through r1.
+    run_three(&mut mgs, &mut r, &mut c, (0, 3_000), &mut |_, _, _| true);
+    let view = mgs.node(c0, Instant(3_000)).expect("the MGS knows c0 through r1");
+    assert_eq!((view.state, view.parents.as_slice()), (NodeState::Alive, &[r.id()][..]), "{view:?}");
+    // A ping captured on its way to r1, replayed to the MGS from another port.
+    let t = c.poll_timeout().unwrap().0;
+    c.handle_timeout(Instant(t));
+    let captured = ping_of(&mut c, t);
+    assert_eq!(wire::peek_header(&captured).unwrap().receiver, r.id());
+    let before = *mgs.counters();
+    mgs.handle(Instant(t + 1), at(66), &captured);
+    assert_eq!(mgs.counters().misdirected, before.misdirected + 1);
+    assert_eq!(mgs.counters().replayed, before.replayed, "not a replay at the MGS: misdirected");
+    assert!(sent(&mut mgs, t + 1).is_empty(), "no answer");
+    let view = mgs.node(c0, Instant(t + 1)).unwrap();
+    assert_eq!(view.parents.as_slice(), &[r.id()][..], "no path through the MGS: {view:?}");
+    // The ping itself still counts at r1.
+    r.handle(Instant(t + 2), at(20), &captured);
+    assert_eq!(r.counters().misdirected, 0);
+}
+
+#[test]
+fn a_first_contact_is_answered_with_the_parents_id_and_nothing_of_it_is_taken() {
+    let mut mgs = test_mgs();
+    let config = ClientConfig {
+        name: name("c0").unwrap(),
+        generation: Generation(1),
+        parents: [at(1)].into_iter().collect(),
+        keys: keys(),
+        timing: Timing::default(),
+    };
+    let mut c = Client::new(config, Instant(0));
+    let first = ping_of(&mut c, 0);
+    assert!(wire::peek_header(&first).unwrap().unaddressed());
+    // Replayed (any number of times, from anywhere), a first contact makes no node.
+    let mut answer = Vec::new();
+    for k in 0..3 {
+        mgs.handle(Instant(1), at(50 + k), &first);
+        let mut out = sent(&mut mgs, 1);
+        assert_eq!(out.len(), 1);
+        let (to, bytes) = out.remove(0);
+        assert_eq!(to, at(50 + k), "answered where it came from");
+        let (header, Message::PingReply(reply)) = wire::decode(&bytes, &keys()).unwrap() else {
+            panic!("not a reply")
+        };
+        assert_eq!((header.sender, header.receiver), (mgs.id(), c.id()));
+        assert_eq!(reply.status, ReplyStatus::Unaddressed);
+        assert!(reply.orders.is_empty());
+        answer = bytes;
+    }
+    assert!(mgs.node(c.id(), Instant(1)).is_none(), "nothing taken from a first contact");
+    assert_eq!(mgs.counters().replayed, 0, "no replay window was started");
+    // The answer reaches the client: its next ping, at once, is addressed and taken.
+    c.handle(Instant(2), at(1), &answer);
+    let next = ping_of(&mut c, 2);
+    assert_eq!(wire::peek_header(&next).unwrap().receiver, mgs.id());
+    mgs.handle(Instant(3), at(2), &next);
+    assert_eq!(mgs.node(c.id(), Instant(3)).map(|v| v.state), Some(NodeState::Alive));
+}
+
+#[test]
+fn a_datagram_to_one_of_two_parents_is_worthless_at_the_other() {
+    // A client with two routers as parents, and a router with two status holders.
+    let mut slots_a: [Slot; 16] = empty_slots();
+    let mut slots_b: [Slot; 16] = empty_slots();
+    let (mut a, mut b) = (router(&mut slots_a, &[]), {
+        let config =
+            RouterConfig::new(name("r2").unwrap(), Generation(1), [at(1)].into_iter().collect(), keys());
+        Router::new(config, &mut slots_b[..], Instant(0))
+    });
+    let config = ClientConfig {
+        name: name("c0").unwrap(),
+        generation: Generation(1),
+        parents: [at(2), at(3)].into_iter().collect(),
+        keys: keys(),
+        timing: Timing::default(),
+    };
+    let mut c = Client::new(config, Instant(0));
+    let id = c.id();
+    meet(&mut c, id, at(2), "r1", 0);
+    let id = c.id();
+    let mut buf = [0u8; MAX_DATAGRAM];
+    let reply = Message::PingReply(PingReply {
+        interval_ms: 2_000,
+        status: ReplyStatus::Unaddressed,
+        ack: 0,
+        orders: Default::default(),
+    });
+    let len = wire::encode(b.id(), id, Generation(1), 0, &reply, &keys().current, &mut buf).unwrap();
+    c.handle(Instant(0), at(3), &buf[..len]);
+    let pings = sent(&mut c, 0);
+    assert_eq!(pings.len(), 2, "one ping to each parent");
+    // Each parent's ping is first replayed to the other parent: misdirected, unanswered.
+    for (to, ping) in &pings {
+        let (right, wrong) = if *to == at(2) { (&mut a, &mut b) } else { (&mut b, &mut a) };
+        wrong.handle(Instant(1), at(66), ping);
+        assert_eq!(wrong.counters().misdirected, 1);
+        assert!(drain(wrong, 1).is_empty(), "no answer to a misdirected ping");
+        right.handle(Instant(1), at(20), ping);
+        assert!(right.table().get(c.id()).is_some());
+        drain(right, 1);
+    }
+    assert_eq!((a.counters().misdirected, b.counters().misdirected), (1, 1));
+    // A router's update to one status holder, replayed to the other.
+    let mut m1 = test_mgs();
+    let mut config = MgsConfig::new(name("mgs2").unwrap(), Generation(1), keys());
+    config.startup_hold_ms = 0;
+    let mut m2: Mgs<Box<[Slot]>> = Mgs::new(config, vec![None; 16].into_boxed_slice(), Instant(0));
+    let parents = [at(1), at(4)].into_iter().collect();
+    let mut config = RouterConfig::new(name("r9").unwrap(), Generation(1), parents, keys());
+    config.settle_ms = 0;
+    let mut slots: [Slot; 16] = empty_slots();
+    let mut r: Router<&mut [Slot]> = Router::new(config, &mut slots[..], Instant(0));
+    let id = r.id();
+    meet(&mut r, id, at(1), "mgs", 0);
+    let len = wire::encode(m2.id(), id, Generation(1), 0, &reply, &keys().current, &mut buf).unwrap();
+    r.handle(Instant(0), at(4), &buf[..len]);
+    assert_eq!(r.poll_event(), Some(Event::ParentUp { addr: at(4) }));
+    let updates = sent(&mut r, 0);
+    let to_m1 = updates.iter().find(|(to, _)| *to == at(1)).expect("an update to the first holder");
+    m2.handle(Instant(1), at(9), &to_m1.1);
+    assert_eq!(m2.counters().misdirected, 1);
+    assert!(m2.node(id, Instant(1)).is_none(), "the second holder took nothing");
+    m1.handle(Instant(1), at(9), &to_m1.1);
+    assert_eq!(m1.counters().misdirected, 0);
+    assert!(m1.node(id, Instant(1)).is_some());
 }

@@ -182,6 +182,7 @@ fn ping_reply() -> impl Strategy<Value = PingReply> {
         Just(ReplyStatus::Unknown),
         hvec(endpoint()).prop_map(|alternates| ReplyStatus::Refused { alternates }),
         any::<u32>().prop_map(|g| ReplyStatus::Stale { newest: Generation(g) }),
+        Just(ReplyStatus::Unaddressed),
     ];
     (any::<u32>(), status, any::<u32>(), hvec(order()))
         .prop_map(|(interval_ms, status, ack, orders)| PingReply { interval_ms, status, ack, orders })
@@ -233,8 +234,9 @@ fn message() -> impl Strategy<Value = Message> {
 }
 
 /// Sender, generation and sequence of a header.
-fn fields() -> impl Strategy<Value = (NodeId, Generation, u32)> {
-    (node_id(), generation(), any::<u32>())
+/// Header fields: sender, receiver, generation, sequence.
+fn fields() -> impl Strategy<Value = (NodeId, NodeId, Generation, u32)> {
+    (node_id(), node_id(), generation(), any::<u32>())
 }
 
 // ----- helpers ----------------------------------------------------------------------------------
@@ -253,12 +255,12 @@ fn body_len(msg: &Message) -> usize {
 }
 
 fn encode_with(
-    (sender, generation, sequence): (NodeId, Generation, u32),
+    (sender, receiver, generation, sequence): (NodeId, NodeId, Generation, u32),
     msg: &Message,
     key: &Key,
 ) -> Result<Vec<u8>, Error> {
     let mut buf = [0u8; 1500];
-    let len = wire::encode(sender, generation, sequence, msg, key, &mut buf)?;
+    let len = wire::encode(sender, receiver, generation, sequence, msg, key, &mut buf)?;
     Ok(buf[..len].to_vec())
 }
 
@@ -269,7 +271,7 @@ fn expected_flip_errors(at: usize, flipped: u8) -> Vec<Error> {
         2 => vec![Error::UnknownVersion(flipped)],
         // Another defined kind passes the header check and fails the tag.
         3 => vec![Error::UnknownKind(flipped), Error::BadTag],
-        16 => vec![Error::UnknownKey(flipped)],
+        20 => vec![Error::UnknownKey(flipped)],
         _ => vec![Error::BadTag],
     }
 }
@@ -288,16 +290,18 @@ proptest! {
                 prop_assert!(bytes.len() <= MAX_DATAGRAM);
                 prop_assert_eq!(bytes.len(), wanted);
                 let (header, decoded) = wire::decode(&bytes, &keys()).unwrap();
-                let (sender, generation, sequence) = fields;
-                prop_assert_eq!(header, Header { kind: msg.kind(), sender, generation, sequence, key_id: 1 });
+                let (sender, receiver, generation, sequence) = fields;
+                let kind = msg.kind();
+                prop_assert_eq!(header, Header { kind, sender, receiver, generation, sequence, key_id: 1 });
                 prop_assert_eq!(&decoded, &msg);
                 prop_assert_eq!(wire::peek_header(&bytes), Ok(header));
                 // A buffer of exactly the datagram's size is enough; one byte less is not.
                 let mut exact = vec![0u8; wanted];
-                prop_assert_eq!(wire::encode(sender, generation, sequence, &msg, &key(), &mut exact), Ok(wanted));
+                let encode = |buf: &mut [u8]| wire::encode(sender, receiver, generation, sequence, &msg, &key(), buf);
+                prop_assert_eq!(encode(&mut exact), Ok(wanted));
                 prop_assert_eq!(&exact, &bytes);
                 prop_assert_eq!(
-                    wire::encode(sender, generation, sequence, &msg, &key(), &mut exact[..wanted - 1]),
+                    encode(&mut exact[..wanted - 1]),
                     Err(Error::BufferTooSmall)
                 );
             }
@@ -330,10 +334,10 @@ proptest! {
         fields in fields(),
         body in vec(any::<u8>(), 0..400),
     ) {
-        let (sender, generation, sequence) = fields;
+        let (sender, receiver, generation, sequence) = fields;
         let mut bytes = b"VG".to_vec();
         bytes.extend([wire::VERSION, kind]);
-        for word in [sender.0, generation.0, sequence] {
+        for word in [sender.0, receiver.0, generation.0, sequence] {
             bytes.extend_from_slice(&word.to_le_bytes());
         }
         bytes.push(1);

@@ -25,13 +25,14 @@ fn codec(c: &mut Criterion) {
     let keys = cluster_keys();
     let mut g = c.benchmark_group("codec");
     for (name, message) in &messages {
-        let bytes = fixture::encode(NodeId(1), 1, message);
+        let bytes = fixture::encode(NodeId(1), fixture::ROUTER, 1, message);
         g.throughput(Throughput::Bytes(bytes.len() as u64));
         let mut buf = [0u8; MAX_DATAGRAM];
         g.bench_function(format!("encode/{name}"), |b| {
             b.iter(|| {
                 wire::encode(
                     NodeId(1),
+                    fixture::ROUTER,
                     vigil_proto::Generation(1),
                     1,
                     black_box(message),
@@ -161,7 +162,12 @@ fn order_fan_out(c: &mut Criterion) {
             let mut spent = Duration::ZERO;
             for _ in 0..iters {
                 seq += 1;
-                let order = fixture::encode(parent, seq, &Message::Order(fixture::recovery_order(seq)));
+                let order = fixture::encode(
+                    parent,
+                    fixture::ROUTER,
+                    seq,
+                    &Message::Order(fixture::recovery_order(seq)),
+                );
                 let start = Wall::now();
                 router.handle(Instant(1), fixture::PARENT, &order);
                 let mut pushed = 0;

@@ -30,10 +30,16 @@ fn child_id(k: usize) -> NodeId {
     NodeId::from_name(&format!("c{k:06}"))
 }
 
-/// Encodes `message` from `sender` into a new datagram.
-pub fn encode(sender: NodeId, sequence: u32, message: &Message) -> std::vec::Vec<u8> {
+/// The fixture routers' id (every fixture router is named `r0`).
+pub const ROUTER: NodeId = NodeId::from_name("r0");
+/// The fixture MGS's id.
+pub const MGS: NodeId = NodeId::from_name("mgs");
+
+/// Encodes `message` from `sender` to `receiver` into a new datagram.
+pub fn encode(sender: NodeId, receiver: NodeId, sequence: u32, message: &Message) -> std::vec::Vec<u8> {
     let mut buf = [0u8; MAX_DATAGRAM];
-    let len = wire::encode(sender, Generation(1), sequence, message, &cluster_keys().current, &mut buf)
+    let keys = cluster_keys();
+    let len = wire::encode(sender, receiver, Generation(1), sequence, message, &keys.current, &mut buf)
         .expect("fixture messages fit a datagram");
     buf[..len].to_vec()
 }
@@ -106,7 +112,7 @@ pub fn full_update(first: usize, base: u32) -> Update {
             break;
         }
         bigger.upto = base + bigger.deltas.len() as u32;
-        if encode(NodeId(1), 1, &Message::Update(bigger.clone())).len() + 8 > MAX_DATAGRAM {
+        if encode(NodeId(1), MGS, 1, &Message::Update(bigger.clone())).len() + 8 > MAX_DATAGRAM {
             break;
         }
         update = bigger;
@@ -123,7 +129,7 @@ pub fn router_with_children(children: usize, now: Instant) -> Router<Slots> {
     let mut router = Router::new(config, slots, now);
     let mut buf = [0u8; MAX_DATAGRAM];
     for k in 0..children {
-        let ping = encode(child_id(k), 1, &Message::Ping(client_ping(true, k)));
+        let ping = encode(child_id(k), ROUTER, 1, &Message::Ping(client_ping(true, k)));
         router.handle(now, child_addr(k), &ping);
         while router.poll_transmit(now, &mut buf).is_some() {}
         while router.poll_event().is_some() {}
@@ -146,7 +152,7 @@ pub fn router_under_parent(children: usize, now: Instant) -> Router<Slots> {
     let mut router = Router::new(config, slots, now);
     let mut buf = [0u8; MAX_DATAGRAM];
     for k in 0..children {
-        let ping = encode(child_id(k), 1, &Message::Ping(client_ping(true, k)));
+        let ping = encode(child_id(k), ROUTER, 1, &Message::Ping(client_ping(true, k)));
         router.handle(now, child_addr(k), &ping);
         while router.poll_transmit(now, &mut buf).is_some() {}
         while router.poll_event().is_some() {}
@@ -158,7 +164,9 @@ pub fn router_under_parent(children: usize, now: Instant) -> Router<Slots> {
 /// sequence number `round + 2` (the admission ping was 1).
 pub fn ping_round(children: usize, round: u32) -> std::vec::Vec<Datagram> {
     (0..children)
-        .map(|k| (child_addr(k), encode(child_id(k), round + 2, &Message::Ping(client_ping(false, k)))))
+        .map(|k| {
+            (child_addr(k), encode(child_id(k), ROUTER, round + 2, &Message::Ping(client_ping(false, k))))
+        })
         .collect()
 }
 
@@ -191,7 +199,7 @@ pub fn router_updates(routers: usize, pages: usize, keepalives: usize) -> (std::
             totals: Totals::default(),
             progress: HVec::new(),
         };
-        out.push((child_addr(r), encode(id(r), 1, &Message::Update(open))));
+        out.push((child_addr(r), encode(id(r), MGS, 1, &Message::Update(open))));
     }
     for _ in 0..pages {
         for r in 0..routers {
@@ -199,7 +207,7 @@ pub fn router_updates(routers: usize, pages: usize, keepalives: usize) -> (std::
             nodes += page.deltas.len();
             version[r] = page.upto;
             seq[r] += 1;
-            out.push((child_addr(r), encode(id(r), seq[r], &Message::Update(page))));
+            out.push((child_addr(r), encode(id(r), MGS, seq[r], &Message::Update(page))));
         }
     }
     for _ in 0..keepalives {
@@ -216,7 +224,7 @@ pub fn router_updates(routers: usize, pages: usize, keepalives: usize) -> (std::
                 progress: HVec::new(),
             };
             seq[r] += 1;
-            out.push((child_addr(r), encode(id(r), seq[r], &Message::Update(keepalive))));
+            out.push((child_addr(r), encode(id(r), MGS, seq[r], &Message::Update(keepalive))));
         }
     }
     (out, nodes)

@@ -60,8 +60,9 @@ pub fn read_key(path: &Path) -> Key {
     Key::new(id, &secret)
 }
 
-/// A client's ping from node `name` (generation 1, sequence `seq`), tagged with `key`.
-pub fn ping(name: &str, seq: u32, interval_ms: u32, key: &Key) -> Vec<u8> {
+/// A client's ping from node `name` to node `to` (none: a first contact), generation 1,
+/// sequence `seq`, tagged with `key`.
+pub fn ping(name: &str, to: Option<&str>, seq: u32, interval_ms: u32, key: &Key) -> Vec<u8> {
     let message = Message::Ping(Ping {
         mounts: Default::default(),
         role: Role::Client,
@@ -72,7 +73,7 @@ pub fn ping(name: &str, seq: u32, interval_ms: u32, key: &Key) -> Vec<u8> {
         target: None,
     });
     let mut buf = [0u8; wire::MAX_DATAGRAM];
-    let len = wire::encode(NodeId::from_name(name), Generation(1), seq, &message, key, &mut buf)
-        .expect("a ping encodes");
+    let (from, to) = (NodeId::from_name(name), to.map_or(NodeId::NOBODY, NodeId::from_name));
+    let len = wire::encode(from, to, Generation(1), seq, &message, key, &mut buf).expect("a ping encodes");
     buf[..len].to_vec()
 }

@@ -29,7 +29,8 @@
 //!   ends before them. Logs are plain text (`NO_COLOR=1`), `RUST_LOG=info`.
 //! - [`status`]: the status JSON as a typed contract (deserialising fails if a contract field goes
 //!   missing) with lookups by name; [`http`]: a tiny HTTP/1.1 client; [`metrics`]: Prometheus text
-//!   lookups; [`datagrams`]: hostile datagrams (garbage, wrong key) for robustness tests.
+//!   lookups; [`datagrams`]: hostile datagrams (garbage, wrong key) for robustness tests;
+//!   [`tap`]: a wiretap between a child and its parent, for replaying what it captured.
 //!
 //! A daemon's command can be wrapped (e.g. `ip netns exec NS`) with [`Daemon::wrap`], so suites
 //! that place daemons elsewhere still get the lifecycle and log handling.
@@ -67,6 +68,7 @@ pub mod netns;
 pub mod qemu;
 pub mod relay;
 pub mod status;
+pub mod tap;
 
 use std::ffi::OsString;
 use std::fs::{self, File, OpenOptions};

@@ -28,6 +28,25 @@ pub struct Mgs {
     /// Its name.
     #[serde(default)]
     pub name: Option<String>,
+    /// Its machine's counters: datagrams received and sent, and those dropped by reason.
+    #[serde(default)]
+    pub counters: Vec<Counter>,
+}
+
+/// One counter of the MGS machine.
+#[derive(Clone, Debug, Deserialize)]
+pub struct Counter {
+    /// The counter, e.g. `unauthenticated`.
+    pub name: String,
+    /// Its value.
+    pub value: u64,
+}
+
+impl Mgs {
+    /// The value of counter `name`, if the status lists it.
+    pub fn counter(&self, name: &str) -> Option<u64> {
+        self.counters.iter().find(|c| c.name == name).map(|c| c.value)
+    }
 }
 
 /// A node.

@@ -22,6 +22,7 @@ use std::time::{Duration, Instant};
 
 use vigil_tests::metrics::Metrics;
 use vigil_tests::status::Recovery;
+use vigil_tests::tap::Tap;
 use vigil_tests::{datagrams, http, start_all, tail, Cluster, Daemon, Status, Timing};
 
 const TARGET: &str = "testfs-OST0000";
@@ -504,7 +505,7 @@ fn junk(cluster_key: &vigil_proto::Key) -> Vec<Vec<u8>> {
     junk.extend(noise.iter().filter(|d| d.first() == Some(&b'V')).take(10).cloned());
     junk.extend((0..20u32).map(|i| {
         let id = if i % 2 == 0 { cluster_key.id() } else { cluster_key.id().wrapping_add(77) };
-        datagrams::ping("intruder", i + 1, 200, &datagrams::wrong_key(id, 0x5a))
+        datagrams::ping("intruder", Some("mgs"), i + 1, 200, &datagrams::wrong_key(id, 0x5a))
     }));
     assert_eq!(junk.len(), 50);
     junk
@@ -523,7 +524,7 @@ fn hostile_datagrams_are_counted_and_dropped() {
     let status = site.status();
     assert!(status.node("intruder").is_none(), "a wrong-key ping made a node: {}", status.summary());
     // The same ping under the cluster key is taken: the key was all that was wrong.
-    let control = datagrams::ping("intruder", 100, 200, &key);
+    let control = datagrams::ping("intruder", Some("mgs"), 100, 200, &key);
     send_all(site.mgs.udp(), std::slice::from_ref(&control));
     site.wait("the correctly keyed control ping is accepted", WAIT, |s| s.node("intruder").is_some());
     // The same datagram again is a replay: counted and dropped.
@@ -584,6 +585,41 @@ fn hostile_datagrams_are_counted_and_dropped() {
         let exit = daemon.terminate();
         assert!(exit.success(), "{} exited with {exit} after SIGTERM", daemon.name());
     }
+}
+
+#[test]
+fn a_ping_captured_on_its_way_to_a_router_and_replayed_to_the_mgs_is_misdirected() {
+    let cluster = Cluster::new("misdirected", Timing::FAST);
+    let mut mgs = cluster.mgs();
+    mgs.start();
+    let mut router = cluster.router("r1", &[mgs.udp()]);
+    router.start();
+    let tap = Tap::start(router.udp()).expect("a wiretap in front of r1");
+    let mut client = cluster.client("c1", &[tap.addr()]);
+    client.start();
+    let through_r1 = |s: &Status| s.node("c1").is_some_and(|n| n.state == "alive" && n.parents == ["r1"]);
+    cluster.wait_until(&mgs, "c1 alive through r1 only", WAIT, through_r1);
+    // A ping c1 sent to r1 (addressed to it: not the first contact), captured on the way.
+    let r1 = vigil_proto::NodeId::from_name("r1");
+    let addressed_to_r1 = |d: &[u8]| {
+        vigil_proto::wire::peek_header(d)
+            .is_ok_and(|h| h.kind == vigil_proto::wire::Kind::Ping && h.receiver == r1)
+    };
+    let captured = tap.wait_for(WAIT, addressed_to_r1).expect("c1 pinged r1, addressed");
+    // Replayed to the MGS from another port: counted misdirected, and nothing else.
+    let before = cluster.metrics(&mgs);
+    send_all(mgs.udp(), std::slice::from_ref(&captured));
+    let start = Instant::now();
+    while cluster.metrics(&mgs).dropped("misdirected") == before.dropped("misdirected") {
+        assert!(start.elapsed() < WAIT, "the replayed ping was not counted misdirected:\n{}", before.text());
+        std::thread::sleep(Duration::from_millis(25));
+    }
+    let after = cluster.metrics(&mgs);
+    assert_eq!(after.dropped("misdirected"), before.dropped("misdirected") + 1);
+    assert_eq!(after.dropped("replayed"), before.dropped("replayed"), "dropped before any replay window");
+    let status = cluster.status(&mgs);
+    assert!(through_r1(&status), "the replay added a path: {}", status.summary());
+    assert_eq!(status.mgs.counter("misdirected"), Some(1), "the status counts it too: {}", status.raw);
 }
 
 #[test]

@@ -24,7 +24,7 @@ fn check(bytes: &[u8], keys: &Keyring) {
         Ok((header, message)) => {
             assert_eq!(peeked, Ok(header));
             assert_eq!(header.kind, message.kind());
-            let again = encode(header.sender, header.generation, header.sequence, &message)
+            let again = encode(header.sender, header.receiver, header.generation, header.sequence, &message)
                 .expect("a decoded message re-encodes");
             // Postcard accepts overlong varints, so the re-encoding may be shorter, never longer.
             assert!(again.len() <= bytes.len(), "re-encoding grew: {} > {}", again.len(), bytes.len());

@@ -22,7 +22,9 @@ use libfuzzer_sys::fuzz_target;
 use vigil_proto::table::{empty_slots, Slot};
 use vigil_proto::wire::{self, Endpoint, MAX_DATAGRAM};
 use vigil_proto::{Generation, Instant, Mgs, MgsConfig, Name, Router, RouterConfig};
-use vigil_proto_fuzz::{chunks, encode, keys, millis, retag, AMessage, AName, ANid, ANode, Sequences};
+use vigil_proto_fuzz::{
+    chunks, encode, keys, millis, retag, AMessage, AName, ANid, ANode, AReceiver, Sequences,
+};
 
 const MGS_AT: Endpoint = Endpoint::V4 { ip: [10, 0, 0, 1], port: 7000 };
 const ROUTER_AT: Endpoint = Endpoint::V4 { ip: [10, 0, 0, 2], port: 7000 };
@@ -36,6 +38,7 @@ struct Step {
     /// The sender's address: a child at `10.0.1.<from>`, or one of the two machines.
     from: u8,
     sender: ANode,
+    receiver: AReceiver,
     generation: u8,
     /// A sequence number; `None` takes the next one for this sender.
     sequence: Option<u32>,
@@ -148,7 +151,9 @@ impl Net {
                 let sequence = self.sequences.next(step.sender, step.sequence);
                 let generation = Generation(u32::from(step.generation % 4));
                 let message = step.message.into();
-                if let Some(bytes) = encode(step.sender.id(), generation, sequence, &message) {
+                let machine = if step.to_mgs { self.mgs.id() } else { self.router.id() };
+                let receiver = step.receiver.id(machine);
+                if let Some(bytes) = encode(step.sender.id(), receiver, generation, sequence, &message) {
                     self.deliver(step.to_mgs, child(step.from), &bytes);
                 }
             }

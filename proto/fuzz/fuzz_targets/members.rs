@@ -26,7 +26,7 @@ use vigil_proto::{
     Client, ClientConfig, Event, Generation, Instant, Machine, MemberConfig, Name, Nid, OrderId, Server,
     ServerConfig, Timing,
 };
-use vigil_proto_fuzz::{chunks, encode, keys, millis, retag, AMessage, ANode, Sequences};
+use vigil_proto_fuzz::{chunks, encode, keys, millis, retag, AMessage, ANode, AReceiver, Sequences};
 
 const PARENT_AT: Endpoint = Endpoint::V4 { ip: [10, 0, 0, 1], port: 7000 };
 const STRANGER_AT: Endpoint = Endpoint::V4 { ip: [10, 0, 9, 9], port: 7000 };
@@ -39,6 +39,7 @@ struct Step {
     to_server: bool,
     from_parent: bool,
     sender: ANode,
+    receiver: AReceiver,
     generation: u8,
     /// A sequence number; `None` takes the next one for this sender.
     sequence: Option<u32>,
@@ -151,7 +152,10 @@ impl Members {
                 let sequence = self.sequences.next(step.sender, step.sequence);
                 let generation = Generation(u32::from(step.generation % 4));
                 let from = if step.from_parent { PARENT_AT } else { STRANGER_AT };
-                if let Some(bytes) = encode(step.sender.id(), generation, sequence, &step.message.into()) {
+                let machine = if step.to_server { self.server.id() } else { self.client.id() };
+                let receiver = step.receiver.id(machine);
+                let message = step.message.into();
+                if let Some(bytes) = encode(step.sender.id(), receiver, generation, sequence, &message) {
                     self.deliver(step.to_server, from, &bytes);
                 }
             }

@@ -42,11 +42,40 @@ pub fn retag(datagram: &mut [u8]) {
     datagram[end..].copy_from_slice(&mac.finalize().into_bytes()[..TAG_LEN]);
 }
 
-/// Encodes a message with the fuzz key; `None` when it does not fit a datagram.
-pub fn encode(sender: NodeId, generation: Generation, sequence: u32, msg: &Message) -> Option<Vec<u8>> {
+/// Encodes a message from `sender` to `receiver` with the fuzz key; `None` when it does not fit
+/// a datagram.
+pub fn encode(
+    sender: NodeId,
+    receiver: NodeId,
+    generation: Generation,
+    sequence: u32,
+    msg: &Message,
+) -> Option<Vec<u8>> {
     let mut buf = [0u8; wire::MAX_DATAGRAM];
-    let len = wire::encode(sender, generation, sequence, msg, &key(), &mut buf).ok()?;
+    let len = wire::encode(sender, receiver, generation, sequence, msg, &key(), &mut buf).ok()?;
     Some(buf[..len].to_vec())
+}
+
+/// Whom a structured datagram is addressed to.
+#[derive(Arbitrary, Debug, Clone, Copy)]
+pub enum AReceiver {
+    /// The machine it is delivered to.
+    Intended,
+    /// No one: a first contact.
+    Nobody,
+    /// Another node: misdirected.
+    Other(ANode),
+}
+
+impl AReceiver {
+    /// The receiver's id, `intended` being the machine the datagram is delivered to.
+    pub fn id(self, intended: NodeId) -> NodeId {
+        match self {
+            AReceiver::Intended => intended,
+            AReceiver::Nobody => NodeId::NOBODY,
+            AReceiver::Other(node) => node.id(),
+        }
+    }
 }
 
 // ----- wrapper types ------------------------------------------------------------------------
@@ -266,6 +295,7 @@ pub enum AStatus {
     Unknown,
     Refused { alternates: Vec<AEndpoint> },
     Stale { newest: u32 },
+    Unaddressed,
 }
 
 impl From<AStatus> for ReplyStatus {
@@ -275,6 +305,7 @@ impl From<AStatus> for ReplyStatus {
             AStatus::Unknown => ReplyStatus::Unknown,
             AStatus::Refused { alternates } => ReplyStatus::Refused { alternates: bounded(alternates) },
             AStatus::Stale { newest } => ReplyStatus::Stale { newest: Generation(newest) },
+            AStatus::Unaddressed => ReplyStatus::Unaddressed,
         }
     }
 }

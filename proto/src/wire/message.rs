@@ -208,6 +208,10 @@ pub enum ReplyStatus {
         /// The generation the parent holds.
         newest: Generation,
     },
+    /// The datagram answered named no receiver (a first contact: the child did not know this
+    /// parent's id yet), so nothing of it was taken. This reply's header names the parent:
+    /// address the next datagram to it, at once.
+    Unaddressed,
 }
 
 /// Parent → child, in answer to each ping or update. The parent's generation is in the header.

@@ -4,15 +4,45 @@
 //! [`TAG_LEN`]-byte authentication tag over both:
 //!
 //! ```text
-//!  0      2    3     4          8             12         16     17         n-16     n
-//!  +------+----+-----+----------+-------------+----------+------+----------+--------+
-//!  | "VG" | v1 | kind| sender id| sender gen  | sequence |key id| body ... |  tag   |
-//!  +------+----+-----+----------+-------------+----------+------+----------+--------+
+//!  0      2    3     4          8            12           16         20     21        n-16    n
+//!  +------+----+-----+----------+------------+------------+----------+------+---------+-------+
+//!  | "VG" | v3 | kind| sender id| receiver id| sender gen | sequence |key id| body ...|  tag  |
+//!  +------+----+-----+----------+------------+------------+----------+------+---------+-------+
 //! ```
 //!
 //! Every datagram is at most [`MAX_DATAGRAM`] bytes, safe on every path MTU. Decoding never
 //! panics: every malformed, unauthenticated or unknown input is a typed [`Error`] the machines
 //! count and drop.
+//!
+//! ## Receiver-bound datagrams
+//!
+//! The tag covers the receiver's id, so a datagram is good at one node only. Replay protection
+//! is per receiver (each keeps the sequence numbers it saw of each sender), so without the
+//! binding a ping captured on its way to a router and replayed to the MGS would be new there, and
+//! add a path the node never had. With it, the MGS counts the datagram `misdirected` and drops it.
+//!
+//! A sender addresses each parent by the id the parent's replies carry. Before a child has heard
+//! a parent at all (its first ping after a start) it does not know that id, and sends with the
+//! receiver [`NodeId::NOBODY`]: a *first contact*. A parent answers an unaddressed `Ping` or
+//! `Update` with [`ReplyStatus::Unaddressed`] and nothing else: it applies nothing of it (no
+//! liveness, no path, no name, no report, no replay window), so a replayed first contact is
+//! worth nothing either. The reply's header names the parent; the child addresses its next
+//! datagram, sent at once, to it. Every other kind is only ever sent addressed (a parent always
+//! knows its child's id from the datagram it answers), and an unaddressed one is misdirected.
+//!
+//! How the binding meets the topology:
+//!
+//! - A child with two parents, or a router with up to [`MAX_UPSTREAMS`](crate::MAX_UPSTREAMS)
+//!   MGS parents, learns each parent's id from that parent's replies: an update sent to one
+//!   status holder is worthless at another.
+//! - Ids derive from names, so an MGS or router that restarts keeps its id: its children go on
+//!   addressing it, and the restart is seen through its generation as before.
+//! - A target that fails over to a partner server is reported by that server under its own id;
+//!   orders name targets, not servers, and are bound hop by hop like every datagram.
+//! - A child keeps the id it learned for a parent's address while it runs: a different node
+//!   later put at that address (a renamed or replaced host) counts the child's datagrams as
+//!   misdirected until the child restarts. Ids are what identify nodes; addresses only say where
+//!   to send.
 
 mod auth;
 mod endpoint;
@@ -29,10 +59,10 @@ use crate::ids::{Generation, NodeId};
 /// Largest datagram Vigil sends or accepts.
 pub const MAX_DATAGRAM: usize = 1200;
 /// Bytes of the fixed header.
-pub const HEADER_LEN: usize = 17;
+pub const HEADER_LEN: usize = 21;
 /// First two bytes of every datagram.
 pub const MAGIC: [u8; 2] = *b"VG";
-/// The protocol version this crate speaks.
+/// The protocol version this crate speaks (3: the header names the receiver).
 pub const VERSION: u8 = 3;
 
 /// The kind of message a datagram carries.
@@ -73,12 +103,21 @@ pub struct Header {
     pub kind: Kind,
     /// Who sent it.
     pub sender: NodeId,
+    /// The node it is meant for; [`NodeId::NOBODY`] for a first contact (see the module docs).
+    pub receiver: NodeId,
     /// The sender's boot generation.
     pub generation: Generation,
     /// Per (sender, generation) sequence number, for the replay guard.
     pub sequence: u32,
     /// Which cluster key made the tag.
     pub key_id: u8,
+}
+
+impl Header {
+    /// Whether the datagram names no receiver: a first contact.
+    pub fn unaddressed(&self) -> bool {
+        self.receiver == NodeId::NOBODY
+    }
 }
 
 /// A decoded message body.
@@ -154,9 +193,11 @@ impl core::fmt::Display for Error {
 #[cfg(feature = "std")]
 impl std::error::Error for Error {}
 
-/// Encodes `message` from `sender` into `buf`, tagged with `key`; returns the datagram length.
+/// Encodes `message` from `sender` to `receiver` into `buf`, tagged with `key`; returns the
+/// datagram length.
 pub fn encode(
     sender: NodeId,
+    receiver: NodeId,
     generation: Generation,
     sequence: u32,
     message: &Message,
@@ -172,9 +213,10 @@ pub fn encode(
     buf[2] = VERSION;
     buf[3] = message.kind() as u8;
     buf[4..8].copy_from_slice(&sender.0.to_le_bytes());
-    buf[8..12].copy_from_slice(&generation.0.to_le_bytes());
-    buf[12..16].copy_from_slice(&sequence.to_le_bytes());
-    buf[16] = key.id();
+    buf[8..12].copy_from_slice(&receiver.0.to_le_bytes());
+    buf[12..16].copy_from_slice(&generation.0.to_le_bytes());
+    buf[16..20].copy_from_slice(&sequence.to_le_bytes());
+    buf[20] = key.id();
     let body_room = &mut buf[HEADER_LEN..limit - TAG_LEN];
     let body_len = match message {
         Message::Ping(m) => postcard::to_slice(m, body_room),
@@ -210,9 +252,10 @@ pub fn peek_header(bytes: &[u8]) -> Result<Header, Error> {
     Ok(Header {
         kind,
         sender: NodeId(word(4)),
-        generation: Generation(word(8)),
-        sequence: word(12),
-        key_id: bytes[16],
+        receiver: NodeId(word(8)),
+        generation: Generation(word(12)),
+        sequence: word(16),
+        key_id: bytes[20],
     })
 }
 

@@ -1,6 +1,6 @@
 //! Writes the seed corpora: `cargo run --bin seeds -- corpus` fills `corpus/decode` with one valid
 //! datagram per message shape and `corpus/machines` with short scenarios (children join a
-//! router, a server's target restarts, time passes).
+//! router, a server's target restarts, time passes, first contacts and a misdirected ping).
 
 use std::fs;
 use std::path::Path;
@@ -172,6 +172,15 @@ fn messages() -> Vec<(&'static str, Message)> {
             }),
         ),
         (
+            "reply-unaddressed",
+            Message::PingReply(PingReply {
+                interval_ms: 2000,
+                status: ReplyStatus::Unaddressed,
+                ack: 0,
+                orders: Default::default(),
+            }),
+        ),
+        (
             "reply-refused",
             Message::PingReply(PingReply {
                 interval_ms: 2000,
@@ -216,7 +225,8 @@ fn chunk(out: &mut Vec<u8>, step: &[u8]) {
     out.extend_from_slice(step);
 }
 
-/// Op 2 (router) / 3 (MGS): a datagram the target re-tags, from child address `from`.
+/// Op 2 (router) / 3 (MGS): a datagram the target re-tags, from child address `from`,
+/// addressed to the machine it goes to.
 fn datagram(
     out: &mut Vec<u8>,
     to_mgs: bool,
@@ -226,7 +236,22 @@ fn datagram(
     seq: u32,
     msg: &Message,
 ) {
-    let bytes = encode(NodeId::from_name(sender), Generation(generation), seq, msg).expect("fits");
+    let receiver = NodeId::from_name(if to_mgs { "mgs" } else { "router" });
+    addressed(out, (to_mgs, receiver), from, sender, generation, seq, msg);
+}
+
+/// [`datagram`] with any receiver (none: a first contact; another node: misdirected).
+fn addressed(
+    out: &mut Vec<u8>,
+    (to_mgs, receiver): (bool, NodeId),
+    from: u8,
+    sender: &str,
+    generation: u32,
+    seq: u32,
+    msg: &Message,
+) {
+    let sender = NodeId::from_name(sender);
+    let bytes = encode(sender, receiver, Generation(generation), seq, msg).expect("fits");
     let mut step = vec![if to_mgs { 3 } else { 2 }, from];
     step.extend_from_slice(&bytes);
     chunk(out, &step);
@@ -284,6 +309,16 @@ fn scenarios() -> Vec<(&'static str, Vec<u8>)> {
     wait(&mut s, 2000);
     all.push(("mgs-direct", s));
 
+    // First contacts (answered, nothing taken) and a ping meant for the router, replayed to the
+    // MGS (misdirected).
+    let mut s = Vec::new();
+    addressed(&mut s, (false, NodeId::NOBODY), 1, "n1", 1, 1, &client(true));
+    addressed(&mut s, (true, NodeId::NOBODY), 2, "n2", 1, 1, &server(TargetState::Up, 1));
+    datagram(&mut s, false, 1, "n1", 1, 2, &client(true));
+    addressed(&mut s, (true, NodeId::from_name("router")), 1, "n1", 1, 2, &client(true));
+    wait(&mut s, 3000);
+    all.push(("first-contact", s));
+
     // A foreign router pushing an update and orders at the router and the MGS.
     let mut s = Vec::new();
     for (i, (_, msg)) in messages().iter().enumerate() {
@@ -302,7 +337,8 @@ fn main() {
     fs::create_dir_all(&decode).expect("mkdir");
     fs::create_dir_all(&machines).expect("mkdir");
     for (i, (what, msg)) in messages().iter().enumerate() {
-        let bytes = encode(NodeId::from_name("n1"), Generation(1), i as u32 + 1, msg).expect("fits");
+        let (sender, receiver) = (NodeId::from_name("n1"), NodeId::from_name("mgs"));
+        let bytes = encode(sender, receiver, Generation(1), i as u32 + 1, msg).expect("fits");
         fs::write(decode.join(format!("seed-{what}")), bytes).expect("write");
     }
     for (what, bytes) in scenarios() {
