@@ -1,9 +1,14 @@
 //! Hostile datagrams for robustness tests: garbage, and well-formed Vigil datagrams tagged with a
 //! key the cluster does not hold. Built with `vigil-proto`'s own codec, so the only thing wrong
 //! with a wrong-key datagram is its key (the same datagram under the cluster key is accepted; see
-//! [`ping`] with [`read_key`]).
+//! [`ping`] with [`read_key`]). A [`Flood`] sends such datagrams as fast as a thread can.
 
+use std::io;
+use std::net::{SocketAddr, UdpSocket};
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
 
 use vigil_proto::wire::{self, Message, Ping, Role};
 use vigil_proto::{Generation, Key, NodeId};
@@ -76,4 +81,62 @@ pub fn ping(name: &str, to: Option<&str>, seq: u32, interval_ms: u32, key: &Key)
     let (from, to) = (NodeId::from_name(name), to.map_or(NodeId::NOBODY, NodeId::from_name));
     let len = wire::encode(from, to, Generation(1), seq, &message, key, &mut buf).expect("a ping encodes");
     buf[..len].to_vec()
+}
+
+/// A thread sending datagrams to daemons round after round, as fast as it can, until stopped
+/// (or dropped): each round sends every batch of [`Flood::start`] to its address in turn.
+pub struct Flood {
+    stop: Arc<AtomicBool>,
+    sent: Arc<AtomicU64>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Flood {
+    /// Starts flooding each `(address, batch)` from one socket on 127.0.0.1.
+    pub fn start(targets: Vec<(SocketAddr, Vec<Vec<u8>>)>) -> io::Result<Flood> {
+        let socket = UdpSocket::bind("127.0.0.1:0")?;
+        let stop = Arc::new(AtomicBool::new(false));
+        let sent = Arc::new(AtomicU64::new(0));
+        let send = {
+            let (stop, sent) = (Arc::clone(&stop), Arc::clone(&sent));
+            move || {
+                while !stop.load(Ordering::Relaxed) {
+                    for (to, batch) in &targets {
+                        for datagram in batch {
+                            // A full socket buffer is part of a flood: the kernel drops, we go on.
+                            if socket.send_to(datagram, to).is_ok() {
+                                sent.fetch_add(1, Ordering::Relaxed);
+                            }
+                        }
+                    }
+                }
+            }
+        };
+        let thread = std::thread::Builder::new().name("flood".into()).spawn(send)?;
+        Ok(Flood { stop, sent, thread: Some(thread) })
+    }
+
+    /// Datagrams sent so far.
+    pub fn sent(&self) -> u64 {
+        self.sent.load(Ordering::Relaxed)
+    }
+
+    /// Stops the thread; how many datagrams it sent.
+    pub fn stop(mut self) -> u64 {
+        self.halt();
+        self.sent()
+    }
+
+    fn halt(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+impl Drop for Flood {
+    fn drop(&mut self) {
+        self.halt();
+    }
 }

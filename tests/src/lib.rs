@@ -461,10 +461,15 @@ impl Daemon {
     /// SIGTERM, then waits (at most [`TERM_TIMEOUT`]) for it to exit and returns how it exited;
     /// panics (after a SIGKILL) if it does not exit in time or was not running.
     pub fn terminate(&mut self) -> ExitStatus {
-        let pid = self.pid().unwrap_or_else(|| panic!("{}: terminate while not running", self.name));
+        self.stop(libc::SIGTERM)
+    }
+
+    /// [`Daemon::terminate`] with `signal` (`libc::SIGTERM`, or `libc::SIGINT` as Ctrl-C sends).
+    pub fn stop(&mut self, signal: libc::c_int) -> ExitStatus {
+        let pid = self.pid().unwrap_or_else(|| panic!("{}: signal {signal} while not running", self.name));
         let pid = libc::pid_t::try_from(pid).expect("pid fits pid_t");
         // SAFETY: kill has no memory preconditions; the pid is our unreaped child.
-        unsafe { libc::kill(pid, libc::SIGTERM) };
+        unsafe { libc::kill(pid, signal) };
         let deadline = Instant::now() + TERM_TIMEOUT;
         loop {
             if let Some(status) = self.try_wait() {
@@ -474,7 +479,7 @@ impl Daemon {
             if Instant::now() > deadline {
                 self.kill();
                 panic!(
-                    "{}: still running {TERM_TIMEOUT:?} after SIGTERM; log:\n{}",
+                    "{}: still running {TERM_TIMEOUT:?} after signal {signal}; log:\n{}",
                     self.name,
                     self.log_tail(40)
                 );

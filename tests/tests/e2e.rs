@@ -988,3 +988,69 @@ fn idle_connections_and_event_streams_are_bounded_and_the_api_keeps_answering() 
     let metrics = cluster.metrics(&mgs);
     assert_eq!(metrics.value("vigil_http_refused_total{reason=\"streams\"}"), 1.0);
 }
+
+/// What floods daemon `to`: keyed pings addressed to it from 256 strangers (each admitted or
+/// refused once, then replays), 256 first contacts (each answered), and the junk of [`junk`].
+fn flood_batch(key: &vigil_proto::Key, to: &str) -> Vec<Vec<u8>> {
+    let stranger = |i| format!("flood{i:03}");
+    let mut batch: Vec<Vec<u8>> =
+        (0..256).map(|i| datagrams::ping(&stranger(i), Some(to), 1, 200, key)).collect();
+    batch.extend((0..256).map(|i| datagrams::ping(&stranger(i), None, 1, 200, key)));
+    batch.extend(junk(key));
+    batch
+}
+
+#[test]
+fn every_daemon_stops_on_sigterm_or_sigint_within_a_bound_under_a_flood() {
+    let mut site = Site::start("flood-stop", 4, false);
+    let key = datagrams::read_key(site.cluster.key_file());
+    let router_received = |router: &Daemon| {
+        http::get_ok(router.metrics_addr(), "/metrics", http::TIMEOUT)
+            .map(|t| Metrics::parse(&t).datagrams("received"))
+            .unwrap_or_else(|e| panic!("{}: GET /metrics: {e}", router.name()))
+    };
+    let mgs_before = site.cluster.metrics(&site.mgs).datagrams("received");
+    let r1_before = router_received(&site.routers[0]);
+    let mut targets = vec![(site.mgs.udp(), flood_batch(&key, "mgs"))];
+    targets.extend(site.routers.iter().map(|r| (r.udp(), flood_batch(&key, r.name()))));
+    for name in ["c01", "c02"] {
+        targets.push((site.client(name).udp(), flood_batch(&key, name)));
+    }
+    let flood = datagrams::Flood::start(targets).expect("a flood thread");
+    // The flood arrives: the MGS and r1 have each taken a thousand datagrams more.
+    let start = Instant::now();
+    loop {
+        let taken = (
+            site.cluster.metrics(&site.mgs).datagrams("received") - mgs_before,
+            router_received(&site.routers[0]) - r1_before,
+        );
+        if taken.0 >= 1_000 && taken.1 >= 1_000 {
+            break;
+        }
+        let sent = flood.sent();
+        assert!(start.elapsed() < WAIT, "{sent} datagrams sent, yet the MGS and r1 took only {taken:?}");
+        std::thread::sleep(Duration::from_millis(25));
+    }
+    // Still flooded, each daemon exits on its signal within the harness's bound (`stop` panics
+    // after TERM_TIMEOUT), with status 0 and its closing counters logged: it shut down, and
+    // was flooded until then.
+    let mut stopped = Vec::new();
+    let Site { mgs, routers, clients, .. } = &mut site;
+    let [r1, r2] = routers;
+    let (c01, c02) = match &mut clients[..] {
+        [_, c01, c02, _] => (c01, c02),
+        _ => panic!("four clients"),
+    };
+    let (int, term) = (libc::SIGINT, libc::SIGTERM);
+    for (daemon, signal) in [(c01, int), (c02, term), (r1, term), (r2, int), (mgs, int)] {
+        let asked = Instant::now();
+        let exit = daemon.stop(signal);
+        let took = asked.elapsed();
+        assert!(exit.success(), "{} exited with {exit} after signal {signal}", daemon.name());
+        let received = exit_counter(&daemon.log_text(), "received");
+        assert!(received >= 500, "{} took only {received} datagrams: not flooded", daemon.name());
+        stopped.push(format!("{} (signal {signal}, {received} datagrams taken) in {took:?}", daemon.name()));
+    }
+    let sent = flood.stop();
+    println!("stopped under a flood of {sent} datagrams: {}", stopped.join("; "));
+}
