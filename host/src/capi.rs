@@ -490,6 +490,24 @@ mod tests {
     }
 
     #[test]
+    fn a_value_out_of_its_bounds_is_refused_naming_the_key_its_line_and_the_range() {
+        let dir = std::env::temp_dir().join(format!("vigil-capi-bounds-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let config = dir.join("client.toml");
+        let file = "name = \"c1\"\nparents = [\"127.0.0.1:9\"]\n[timing]\nping_interval_ms = 1\n";
+        std::fs::write(&config, file).unwrap();
+        let path = std::ffi::CString::new(config.to_str().unwrap()).unwrap();
+        let mut err = [0 as c_char; 512];
+        // SAFETY: a NUL-terminated path and an error buffer of the length given.
+        let agent =
+            unsafe { vigil_agent_start(VIGIL_ROLE_CLIENT, path.as_ptr(), err.as_mut_ptr(), err.len()) };
+        assert!(agent.is_null(), "a 1 ms ping interval started an agent");
+        let why = text(&err);
+        assert!(why.contains("line 4: ping_interval_ms = 1 is out of range: allowed 50 to 600000"), "{why}");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
     fn bad_arguments_are_refused_not_crashed() {
         let mut err = [0 as c_char; 128];
         // SAFETY: NULL and valid pointers only.
