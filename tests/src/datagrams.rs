@@ -9,6 +9,7 @@ use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
+use std::time::Duration;
 
 use vigil_proto::wire::{self, Message, Ping, Role};
 use vigil_proto::{Generation, Key, NodeId};
@@ -83,8 +84,14 @@ pub fn ping(name: &str, to: Option<&str>, seq: u32, interval_ms: u32, key: &Key)
     buf[..len].to_vec()
 }
 
-/// A thread sending datagrams to daemons round after round, as fast as it can, until stopped
-/// (or dropped): each round sends every batch of [`Flood::start`] to its address in turn.
+/// How long a [`Flood`] rests between rounds.
+pub const ROUND_REST: Duration = Duration::from_millis(2);
+
+/// A thread sending datagrams to daemons round after round until stopped (or dropped): each
+/// round sends every batch of [`Flood::start`] to its address in turn, then rests [`ROUND_REST`].
+///
+/// A round of a few hundred datagrams overflows a socket's receive buffer by itself, so a
+/// daemon has input waiting all along; the rest leaves the CPU to the tests beside this one.
 pub struct Flood {
     stop: Arc<AtomicBool>,
     sent: Arc<AtomicU64>,
@@ -109,6 +116,7 @@ impl Flood {
                             }
                         }
                     }
+                    std::thread::sleep(ROUND_REST);
                 }
             }
         };
