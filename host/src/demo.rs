@@ -232,14 +232,13 @@ pub async fn run(opts: DemoOpts) -> anyhow::Result<()> {
     let mut routers: Vec<Spawned<RouterMachine>> = Vec::new();
     for r in 0..2 {
         let name = format!("r{r}");
-        let mut config = RouterConfig::new(
+        let config = RouterConfig::new(
             wire_name(&name, "router")?,
             Generation(1),
             std::iter::once(Endpoint::from(mgs.addr)).collect(),
             cluster.keys.clone(),
-        );
-        config.timing = timing;
-        config.settle_ms = timing.ping_interval_ms + timing.ping_interval_ms / 2;
+        )
+        .with_timing(timing);
         let machine = RouterMachine::new(config, slots(2 * opts.clients as usize + 64), clock.now());
         let handler = RouterHandler { name, state: None };
         routers.push(driver::spawn(

@@ -101,8 +101,9 @@ pub enum Event {
         /// Closed by an admin, not by every live client reconnecting.
         by_admin: bool,
     },
-    /// The MGS heard a child router it did not expect: from now on no window closes by order
-    /// until it has reported. A driver persists the set ([`crate::Mgs::expected_routers`]) and
+    /// The MGS heard a router it did not expect (a child router, or one a child router reported
+    /// alive deeper in the tree): from now on no window closes by order until it has reported
+    /// (or, deeper in the tree, is live). A driver persists the set ([`crate::Mgs::expected_routers`]) and
     /// gives it back at the next start ([`crate::Mgs::expect_router`]).
     RouterExpected {
         /// The router.

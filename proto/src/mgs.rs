@@ -14,12 +14,15 @@
 //!
 //! ## Expected routers: closing only over a whole view
 //!
-//! The one thing the MGS keeps of its view across restarts is which child routers it has:
-//! every router that ever sent it an update is *expected* ([`Event::RouterExpected`]; a driver
-//! persists the set and gives it back with [`Mgs::expect_router`] at the next start). A window
-//! closes by order only when the MGS's own view is whole: every expected router has reported
-//! holding the order since this MGS started (so its subtree is in the sum), and every router
-//! on the path to a client is live from here. A restarted MGS, or one of several status
+//! The one thing the MGS keeps of its view across restarts is which routers it has: every
+//! router that ever sent it an update, or that a child router reported alive deeper in the
+//! tree, is *expected* ([`Event::RouterExpected`]; a driver persists the set and gives it back
+//! with [`Mgs::expect_router`] at the next start). A window closes by order only when the MGS's
+//! own view is whole: every expected child router has reported holding the order since this
+//! MGS started (so its subtree is in the sum), every expected router deeper in the tree is live
+//! from here, and every router on the path to a client is live from here. (A router that
+//! restarts forgets its own child routers: one cut off below it is then missing from its
+//! snapshot, and only the MGS still knows to wait for it.) A restarted MGS, or one of several status
 //! holders cut off from one router, waits ([`Mgs::waiting_for`] names the router) instead of
 //! closing over the subtrees it happens to see; the target's own window or an admin's
 //! [`Mgs::close`] still ends such a recovery.
@@ -48,7 +51,7 @@ use crate::timing::Timing;
 use crate::wire::TargetReport;
 use crate::wire::{
     Action, Endpoint, Keyring, Message, NodeState, Order, OrderProgress, Role, TargetState, MAX_ALTERNATES,
-    MAX_DEAD, MAX_PATHS, MAX_TARGET_ADDRS,
+    MAX_DEAD, MAX_DELTAS, MAX_PATHS, MAX_TARGET_ADDRS,
 };
 use crate::wire::{OrderSigner, Signature};
 
@@ -343,8 +346,8 @@ impl<S: AsRef<[Slot]> + AsMut<[Slot]>, const R: usize, const T: usize> Mgs<S, R,
         }
     }
 
-    /// Expects child router `name` (one the driver persisted from an earlier start): no window
-    /// closes by order until it has reported, or was retired. False when the set is full.
+    /// Expects router `name` (one the driver persisted from an earlier start): no window
+    /// closes by order until it has reported (or, deeper in the tree, is live), or was retired. False when the set is full.
     pub fn expect_router(&mut self, now: Instant, name: Name) -> bool {
         let id = NodeId::from_name(&name);
         self.expected.contains_key(&id)
@@ -448,8 +451,13 @@ impl<S: AsRef<[Slot]> + AsMut<[Slot]>, const R: usize, const T: usize> Mgs<S, R,
     /// window stays open even with every visible client back; an admin who knows the subtree is
     /// gone can [`Mgs::close`] it (or [`Mgs::forget_router`] a router removed for good).
     pub fn waiting_for(&self, order: OrderId) -> impl Iterator<Item = NodeId> + '_ {
+        // A direct child router is judged by whether it holds the order (above); one deeper
+        // by whether this MGS sees it live: one that a restarted router above it no longer
+        // reports (cut off below it) has a subtree nobody counts.
         let unheard = (self.expected.keys())
-            .filter(|id| self.hub.table.get(**id).is_none_or(|e| e.direct.is_none()))
+            .filter(|id| {
+                self.hub.table.get(**id).is_none_or(|e| e.direct.is_none() && !self.state_of(e, 0).is_live())
+            })
             .copied();
         self.hub.routers_lacking(order).chain(unheard)
     }
@@ -516,8 +524,16 @@ impl<S: AsRef<[Slot]> + AsMut<[Slot]>, const R: usize, const T: usize> Mgs<S, R,
             }
             Message::Ping(ping) => self.hub.handle_ping(now, from, &header, ping),
             Message::Update(update) => {
+                // Routers deeper in the tree, reported alive on some path: expected too.
+                let deeper: Vec<NodeId, MAX_DELTAS> = (update.deltas.iter())
+                    .filter(|d| d.role == Role::Router && d.paths.iter().any(|p| p.state == NodeState::Alive))
+                    .map(|d| d.id)
+                    .collect();
                 self.hub.handle_update(now, from, &header, update);
                 self.note_router(now, header.sender);
+                for id in deeper {
+                    self.note_router(now, id);
+                }
             }
             Message::StaleParent(hint) => {
                 // A child heard a newer instance of this MGS (this one lost its state, or took
@@ -542,11 +558,15 @@ impl<S: AsRef<[Slot]> + AsMut<[Slot]>, const R: usize, const T: usize> Mgs<S, R,
         }
     }
 
-    /// A direct child router was heard (an update admitted): it is expected from now on.
+    /// A router was heard: a direct child (an update admitted) or one deeper in the tree (a
+    /// child router reported it alive). It is expected from now on.
     fn note_router(&mut self, now: Instant, id: NodeId) {
-        let Some(e) = self.hub.table.get(id).filter(|e| e.role == Role::Router && e.direct.is_some()) else {
+        let Some(e) = self.hub.table.get(id).filter(|e| e.role == Role::Router && !e.name.is_empty()) else {
             return;
         };
+        if e.direct.is_none() && !self.state_of(e, 0).is_live() {
+            return;
+        }
         if let Some(x) = self.expected.get_mut(&id) {
             x.heard = now;
             return;
@@ -562,17 +582,24 @@ impl<S: AsRef<[Slot]> + AsMut<[Slot]>, const R: usize, const T: usize> Mgs<S, R,
     /// Retires expected routers silent for [`MgsConfig::router_retire_ms`].
     fn retire_routers(&mut self, now: Instant) {
         let me = self.link.id;
-        let silent: Vec<NodeId, R> = (self.expected.iter())
-            .filter(|(id, x)| {
-                let live = self
-                    .hub
-                    .table
-                    .get(**id)
-                    .is_some_and(|e| direct_state(me, e).is_some_and(NodeState::is_live));
-                !live && now.since(x.heard) >= self.router_retire_ms
+        // A router deeper in the tree is heard only through the deltas of the routers above
+        // it, which come when something changes: it counts as heard while it is live here.
+        let live: Vec<bool, R> = (self.expected.keys())
+            .map(|id| {
+                self.hub.table.get(*id).is_some_and(|e| match &e.direct {
+                    Some(_) => direct_state(me, e).is_some_and(NodeState::is_live),
+                    None => self.state_of(e, 0).is_live(),
+                })
             })
-            .map(|(id, _)| *id)
             .collect();
+        let mut silent: Vec<NodeId, R> = Vec::new();
+        for ((id, x), live) in self.expected.iter_mut().zip(live) {
+            if live {
+                x.heard = now;
+            } else if now.since(x.heard) >= self.router_retire_ms {
+                let _ = silent.push(*id);
+            }
+        }
         for id in silent {
             self.forget_router(id);
         }

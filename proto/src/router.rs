@@ -9,6 +9,13 @@
 //!
 //! After its own boot a router waits `settle_ms` before its first update, so that its children
 //! re-announce themselves first and its snapshot does not report them missing.
+//!
+//! A restarted router knows only the children it has heard since it booted: one that was alive
+//! before and has not pinged yet (its pings lost, or its link cut) is in no table and no sum. So
+//! for the dead threshold after its boot ([`RouterConfig::startup_hold_ms`]) a router reports
+//! no order progress: its parents count its subtree as not yet covered (as when it lacks the
+//! order) and no window closes over it. By then every child alive before the boot was heard
+//! again, or has been silent for the dead threshold, as a death requires.
 
 use heapless::Vec;
 
@@ -50,13 +57,17 @@ pub struct RouterConfig {
     pub alternates: Vec<Endpoint, MAX_ALTERNATES>,
     /// Quiet time after boot before the first update (children re-announce meanwhile).
     pub settle_ms: u32,
+    /// Time after boot during which no order progress is reported, since a child alive before
+    /// the boot may not have been heard again yet: the dead threshold of a child (see the
+    /// module docs).
+    pub startup_hold_ms: u64,
     /// Public keys of the MGS: orders that do not verify are dropped, not relayed.
     pub order_keys: OrderKeys,
 }
 
 impl RouterConfig {
-    /// A configuration with default timing, no alternates, and a settle time of one ping
-    /// interval and a half.
+    /// A configuration with default timing, no alternates, a settle time of one ping interval
+    /// and a half, and a startup hold of a child's dead threshold.
     pub fn new(
         name: Name,
         generation: Generation,
@@ -72,14 +83,17 @@ impl RouterConfig {
             timing,
             alternates: Vec::new(),
             settle_ms: timing.ping_interval_ms + timing.ping_interval_ms / 2,
+            startup_hold_ms: timing.dead_ms(timing.ping_interval_ms),
             order_keys: OrderKeys::default(),
         }
     }
 
-    /// The same configuration with another timing, and the settle time that follows from it.
+    /// The same configuration with another timing, and the settle time and startup hold that
+    /// follow from it.
     pub fn with_timing(mut self, timing: Timing) -> Self {
         self.timing = timing;
-        self.settle_ms = timing.ping_interval_ms + timing.ping_interval_ms / 2;
+        self.settle_ms = timing.ping_interval_ms.saturating_add(timing.ping_interval_ms / 2);
+        self.startup_hold_ms = timing.dead_ms(timing.ping_interval_ms);
         self
     }
 }
@@ -147,6 +161,9 @@ pub struct Router<S, const R: usize = 32, const T: usize = 32> {
     name: Name,
     upstreams: Vec<Upstream, MAX_UPSTREAMS>,
     settle_until: Instant,
+    /// Until then a child alive before this boot may not have been heard again yet, so the
+    /// subtree's sums are not whole (see the module docs); `None` once passed.
+    whole_at: Option<Instant>,
     order_keys: OrderKeys,
     /// The summary last sent up, and so the one the current version stands for.
     reported: Option<Summary>,
@@ -191,6 +208,7 @@ impl<S: AsRef<[Slot]> + AsMut<[Slot]>, const R: usize, const T: usize> Router<S,
             name: config.name,
             upstreams,
             settle_until,
+            whole_at: Some(now.after(config.startup_hold_ms)),
             order_keys: config.order_keys,
             reported: None,
             summary_due: true,
@@ -273,6 +291,11 @@ impl<S: AsRef<[Slot]> + AsMut<[Slot]>, const R: usize, const T: usize> Router<S,
     pub fn handle_timeout(&mut self, now: Instant) {
         if now >= self.hub.next_check() {
             self.hub.check(now);
+        }
+        if self.whole_at.is_some_and(|t| now >= t) {
+            // The sums are whole from now: progress held back goes up soon.
+            self.whole_at = None;
+            self.hub.urgent |= !self.hub.held.is_empty();
         }
         let dead_ms = self.hub.timing.dead_ms(self.hub.timing.update_interval_ms);
         for k in 0..self.upstreams.len() {
@@ -483,10 +506,12 @@ impl<S: AsRef<[Slot]> + AsMut<[Slot]>, const R: usize, const T: usize> Router<S,
         }
         let names = up.snapshot.is_some();
         if self.summary_due {
-            // An order's progress goes up only once every child router holds it too, so a sum
-            // never stands for a subtree it does not yet cover.
+            // An order's progress goes up only once every child router holds it too, and once
+            // every child alive before this boot had time to be heard again, so a sum never
+            // stands for a subtree it does not yet cover.
+            let whole = self.whole_at.is_none_or(|t| now >= t);
             let progress = (self.hub.held.iter())
-                .filter(|h| self.hub.all_routers_hold(h.order.id))
+                .filter(|h| whole && self.hub.all_routers_hold(h.order.id))
                 .map(|h| self.hub.progress(h.order.id))
                 .collect();
             let summary = (self.hub.totals(), progress);
@@ -565,7 +590,8 @@ impl<S: AsRef<[Slot]> + AsMut<[Slot]>, const R: usize, const T: usize> Router<S,
             .map(|t| t.after(dead_ms))
             .min();
         let repush = self.hub.next_repush();
-        earliest(earliest(earliest(Some(self.hub.next_check()), sends), downs), repush)
+        let timers = earliest(earliest(Some(self.hub.next_check()), sends), downs);
+        earliest(earliest(timers, repush), self.whole_at)
     }
 
     /// The next event.

@@ -68,6 +68,7 @@ fn settled_router<'a>(name_: &str, generation: u32, slots: &'a mut [Slot]) -> Ro
     let parents = [at(1)].into_iter().collect();
     let mut config = RouterConfig::new(name(name_).unwrap(), Generation(generation), parents, keys());
     config.settle_ms = 0;
+    config.startup_hold_ms = 0;
     let mut r = Router::new(config, slots, Instant(0));
     let id = r.id();
     meet(&mut r, id, at(1), "mgs", 0);

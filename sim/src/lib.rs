@@ -478,14 +478,13 @@ impl Net {
                 Machine::Mgs(Box::new(Mgs::new(config, slots(self.mgs_slots), now)))
             }
             Spec::Router { parents: p, slots: n } => {
-                let mut config = RouterConfig::new(
+                let config = RouterConfig::new(
                     node_name.clone(),
                     Generation(generation),
                     upstreams(p),
                     cluster_keys(),
-                );
-                config.timing = self.timing;
-                config.settle_ms = self.timing.ping_interval_ms + self.timing.ping_interval_ms / 2;
+                )
+                .with_timing(self.timing);
                 let n = if *n == 0 { self.router_slots } else { *n };
                 Machine::Router(Box::new(Router::new(config, slots(n), now)))
             }

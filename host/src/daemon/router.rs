@@ -66,10 +66,9 @@ pub async fn run(opts: RouterOpts) -> anyhow::Result<()> {
     let (_, upstream) = parents(&opts.upstream.parents).await?;
     let mut state = StateFile::boot(&opts.node.state_dir(), &name)?;
     let generation = state.generation();
-    let mut config = RouterConfig::new(wire_name(&name, "router")?, generation, upstream, keys);
-    config.timing = timing;
+    let mut config =
+        RouterConfig::new(wire_name(&name, "router")?, generation, upstream, keys).with_timing(timing);
     config.order_keys = super::order_keys(&opts.upstream.order_pubs)?;
-    config.settle_ms = timing.ping_interval_ms.saturating_add(timing.ping_interval_ms / 2);
 
     let shutdown = Shutdown::on_signals()?;
     let socket = driver::bind(listen).await?;
