@@ -303,7 +303,7 @@ pub struct NodeView<'a> {
 /// routers and `T` targets.
 #[derive(Clone, Debug)]
 pub struct Mgs<S, const R: usize = 256, const T: usize = 256> {
-    hub: Hub<S, R, T>,
+    pub(crate) hub: Hub<S, R, T>,
     pub(crate) link: Link,
     name: Name,
     last_seq: u64,

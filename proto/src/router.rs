@@ -381,9 +381,14 @@ impl<S: AsRef<[Slot]> + AsMut<[Slot]>, const R: usize, const T: usize> Router<S,
                     // The parent lost what we sent: snapshot.
                     up.resend_all(now);
                 } else {
-                    if past(reply.ack, up.acked) {
-                        up.acked = reply.ack;
-                    }
+                    // What the parent has applied, even behind what it acknowledged before: a
+                    // snapshot round sent again after the parent had it whole makes the parent
+                    // rebuild from its first page, and if a later page is lost the parent has
+                    // less than it once acknowledged. Going on from the higher version, every
+                    // update would have a base the parent never reached (refused for good). A
+                    // reply overtaken by a newer one costs a round from its older version,
+                    // which the parent refuses, answering with the newer.
+                    up.acked = reply.ack;
                 }
             }
             ReplyStatus::Unknown => {
@@ -729,5 +734,24 @@ mod tests {
         let acked = r.upstreams[0].acked;
         assert!(r.hub.table.iter().all(|e| !after(e.changed, acked)), "everything acknowledged");
         assert!(r.hub.table.iter().all(|e| r.hub.version.wrapping_sub(e.changed) < 1 << 31));
+    }
+
+    #[test]
+    fn a_router_acknowledged_ahead_of_what_its_parent_holds_goes_back_to_it() {
+        let mut mgs = new_mgs(1, 0);
+        let mut config =
+            RouterConfig::new(name("r1").unwrap(), Generation(1), [at(1)].into_iter().collect(), keys());
+        config.settle_ms = 0;
+        let mut r: Router<Slots> = Router::new(config, vec![None; 64], Instant(0));
+        let mut clients: std::vec::Vec<Client> = (0..4u8).map(new_client).collect();
+        run(&mut mgs, &mut r, &mut clients, (0, 10_000));
+        assert_eq!(alive_at_mgs(&mgs, 10_000), 4);
+        // The MGS holds less than it acknowledged (a snapshot round sent again after it had the
+        // first whole restarted its rebuild, and the later page was lost).
+        let entry = mgs.hub.table.get_mut(r.id()).and_then(|e| e.direct.as_mut()).unwrap();
+        entry.applied = entry.applied.wrapping_sub(3).max(1);
+        clients.push(new_client(4));
+        run(&mut mgs, &mut r, &mut clients, (10_001, 20_000));
+        assert_eq!(alive_at_mgs(&mgs, 20_000), 5, "the router's updates are taken again");
     }
 }

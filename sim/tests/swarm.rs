@@ -161,3 +161,13 @@ fn seed_1177_a_window_run_out_unseen_ends_its_recovery_at_the_mgs() {
 fn seed_2457_a_router_cut_off_for_good_may_keep_its_order() {
     holds_drawing_around(2457, UNTIL_ROUTER_RESTARTS, "liveness (held order)");
 }
+
+/// A router's snapshot round went out again, unanswered (30% loss), after the MGS had applied it
+/// whole: the MGS began rebuilding from its first page, no later page of it arrived, and the
+/// router, acknowledged further by an earlier reply, went on from there: the MGS refused every
+/// update (a base it never reached) and learned nothing more of the subtree, here a target's
+/// restart. Also seeds 3838, 6957, 8574, 9558 and 12146.
+#[test]
+fn seed_12992_a_router_acknowledged_ahead_of_its_parent_goes_back_to_what_the_parent_has() {
+    holds_drawing_around(12992, UNTIL_ROUTER_RESTARTS, "view");
+}
