@@ -561,7 +561,27 @@ impl<S: AsRef<[Slot]> + AsMut<[Slot]>, const R: usize, const T: usize> Hub<S, R,
         if self.held.iter().any(|h| same(h) && h.order.id.supersedes(&order.id)) {
             return false;
         }
-        self.held.retain(|h| !same(h));
+        // A recovery is one per (target, instance), whichever holder orders it: a `CloseWindow`
+        // of a known instance from one holder ends the other holders' `BeginRecovery` of it, or
+        // of an older instance, here too, and one of theirs that comes after it is stale (a
+        // holder stopped or cut off mid-recovery would otherwise leave its own held for good,
+        // handed to every child that joins later). Instance 0 (an admin's, unknown) names no one
+        // recovery. A holder's own orders replace each other as above.
+        let ends = |close: &Order, begin: &Order| {
+            let (closed, begun) = (close.action.target_generation().0, begin.action.target_generation().0);
+            closed != 0
+                && begun != 0
+                && begun <= closed
+                && close.id.mgs != begin.id.mgs
+                && matches!(close.action, Action::CloseWindow { .. })
+                && matches!(begin.action, Action::BeginRecovery { .. })
+                && *close.action.target() == *begin.action.target()
+        };
+        if self.held.iter().any(|h| ends(&h.order, &order)) {
+            return false;
+        }
+        let ended = |h: &Held| ends(&order, &h.order);
+        self.held.retain(|h| !same(h) && !ended(h));
         if self.held.is_full() {
             // Make room: the oldest `CloseWindow` that every child has, else the oldest
             // `CloseWindow` (its recovery is over but for the server's hook), else the oldest

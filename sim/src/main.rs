@@ -90,6 +90,10 @@ enum Command {
         /// client-lost-state, mgs-restart, router-restart.
         #[arg(long, value_name = "NAMES")]
         exclude: Option<String>,
+        /// The share of seeds with routers drawn with a second status holder, from a random
+        /// stream of its own (0: every seed draws what it draws with one holder).
+        #[arg(long, value_name = "SHARE", default_value_t = swarm::TWO_HOLDERS_IN_CI)]
+        two_holders: f64,
         /// Threads (default: every core).
         #[arg(long)]
         threads: Option<usize>,
@@ -181,6 +185,7 @@ fn run_swarm(
     (from, to): (u64, u64),
     json: bool,
     exclude: Option<String>,
+    two_holders: f64,
     threads: Option<usize>,
     verbose: bool,
 ) -> ExitCode {
@@ -198,9 +203,10 @@ fn run_swarm(
                     }
                 }
             }
-            swarm::Config { exclude }
+            swarm::Config { exclude, ..swarm::Config::default() }
         }
     };
+    let config = swarm::Config { two_holders, ..config };
     let threads = threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
     let (summary, failing) = swarm::run_range(from, to, &config, threads, |r| {
         if verbose {
@@ -240,8 +246,8 @@ fn latency(s: &str) -> Result<(u64, u64), String> {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    if let Some(Command::Swarm { seeds, json, exclude, threads, verbose }) = cli.command {
-        return run_swarm(seeds, json, exclude, threads, verbose);
+    if let Some(Command::Swarm { seeds, json, exclude, two_holders, threads, verbose }) = cli.command {
+        return run_swarm(seeds, json, exclude, two_holders, threads, verbose);
     }
     if let Some(Command::Check { depth, from, in_flight, losses, duplicates, reorders, crashes }) =
         cli.command

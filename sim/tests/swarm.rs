@@ -36,7 +36,7 @@ fn holds_drawing_around(seed: u64, exclude: &[Known], invariant: &str) {
     let mut exclude = exclude.to_vec();
     // Held orders are checked whatever the seed was drawn with (that exclusion draws nothing).
     exclude.retain(|k| *k != Known::HeldAfterClose);
-    let report = run_seed(seed, &Config { exclude });
+    let report = run_seed(seed, &Config { exclude, ..Config::default() });
     let broken: Vec<String> =
         report.violations.iter().filter(|v| v.invariant == invariant).map(|v| v.to_string()).collect();
     assert!(broken.is_empty(), "seed {seed} ({}):\n{}", report.drew, broken.join("\n"));

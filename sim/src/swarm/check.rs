@@ -145,14 +145,14 @@ impl Checker {
                 _ => {}
             },
             Event::OrderIssued(order) => {
-                self.note(at, format!("mgs issues {:?} {:?}", order.id, short(&order.action)))
+                self.note(at, format!("{name} issues {:?} {:?}", order.id, short(&order.action)))
             }
             Event::TargetRestarted { target, generation } => {
-                self.note(at, format!("mgs sees {target} restarted, instance {}", generation.0))
+                self.note(at, format!("{name} sees {target} restarted, instance {}", generation.0))
             }
             Event::WindowClosed { target, order, .. } => {
-                self.note(at, format!("mgs closes the window of {target} ({order:?})"));
-                self.window_closed(net, draw, at, target, *order);
+                self.note(at, format!("{name} closes the window of {target} ({order:?})"));
+                self.window_closed(net, draw, i, at, target, *order);
             }
             Event::ChildState { id, state: NodeState::Dead } => self.death(net, draw, i, at, *id),
             Event::GenerationRaised { generation, .. } => {
@@ -164,12 +164,21 @@ impl Checker {
     }
 
     /// No early close: every client that is up, was there when the target restarted and has
-    /// not reconnected has been silent on every path for the dead threshold.
-    fn window_closed(&mut self, net: &Net, draw: &Draw, now: u64, target: &Name, close: OrderId) {
+    /// not reconnected has been silent on every path for the dead threshold, whichever holder
+    /// (`holder`) closed the window.
+    fn window_closed(
+        &mut self,
+        net: &Net,
+        draw: &Draw,
+        holder: usize,
+        now: u64,
+        target: &Name,
+        close: OrderId,
+    ) {
         if self.admin_closes.contains(&close) {
             return;
         }
-        let Some(Machine::Mgs(mgs)) = Some(&net.node(draw.mgs).machine) else { return };
+        let Some(Machine::Mgs(mgs)) = Some(&net.node(holder).machine) else { return };
         let Some(r) = mgs.recoveries().iter().find(|r| r.closed.is_some_and(|(o, _)| o == close)) else {
             return;
         };
@@ -222,8 +231,9 @@ impl Checker {
             return;
         }
         let line = format!(
-            "window of {target} instance {} closed by order while {} clients live and not reconnected: {}",
+            "window of {target} instance {} closed by order of {} while {} clients live and not reconnected: {}",
             r.target_generation.0,
+            net.node(holder).name,
             early.len(),
             early.iter().take(5).cloned().collect::<Vec<_>>().join(", ")
         );
@@ -261,9 +271,16 @@ impl Checker {
         }
     }
 
-    /// Consistency, every update interval: progress never counts more than the live clients.
+    /// Consistency, every update interval: no holder's progress counts more than the live
+    /// clients.
     pub fn consistency(&mut self, net: &Net, draw: &Draw) {
-        let mgs = net.node(draw.mgs);
+        for &h in &draw.holders {
+            self.consistency_at(net, draw, h);
+        }
+    }
+
+    fn consistency_at(&mut self, net: &Net, draw: &Draw, holder: usize) {
+        let mgs = net.node(holder);
         let Machine::Mgs(m) = &mgs.machine else { return };
         if !mgs.up {
             return;
@@ -275,8 +292,9 @@ impl Checker {
                 || p.live as usize > draw.clients.len();
             if bad {
                 let line = format!(
-                    "{} progress live {} applied {} reconnected {} failed {} ({} clients)",
+                    "{} at {}: progress live {} applied {} reconnected {} failed {} ({} clients)",
                     r.target,
+                    mgs.name,
                     p.live,
                     p.applied,
                     p.reconnected,
@@ -288,17 +306,27 @@ impl Checker {
         }
     }
 
-    /// After faults healed: the MGS's view of every node equals the ground truth.
+    /// After faults healed: each holder's view of every node equals the ground truth as seen
+    /// from it.
     pub fn view(&mut self, net: &Net, draw: &Draw) {
-        let mgs = net.node(draw.mgs);
+        for &h in &draw.holders {
+            self.view_at(net, draw, h);
+        }
+    }
+
+    fn view_at(&mut self, net: &Net, draw: &Draw, holder: usize) {
+        let mgs = net.node(holder);
         let Machine::Mgs(m) = &mgs.machine else { return };
         if !mgs.up {
             return;
         }
         let now = Instant(net.now());
-        let reachable = reachable(net, draw);
+        let reachable = reachable(net, draw, holder);
         let mut wrong = Vec::new();
-        for (i, node) in net.nodes().iter().enumerate().skip(1) {
+        for (i, node) in net.nodes().iter().enumerate() {
+            if draw.holders.contains(&i) {
+                continue;
+            }
             let view = m.node(vigil_proto::NodeId::from_name(&node.name), now);
             let seen = view.as_ref().map(|v| (v.state, v.generation));
             let ok = if reachable[i] {
@@ -317,8 +345,9 @@ impl Checker {
         }
         if !wrong.is_empty() {
             let line = format!(
-                "{} nodes wrong at the MGS: {}",
+                "{} nodes wrong at {}: {}",
                 wrong.len(),
+                mgs.name,
                 wrong.iter().take(4).cloned().collect::<Vec<_>>().join("; ")
             );
             self.violate("view", line);
@@ -342,27 +371,42 @@ impl Checker {
                 }
             }
         }
-        let mgs = net.node(draw.mgs);
-        if let (true, Machine::Mgs(m)) = (mgs.up, &mgs.machine) {
+        // A holder cut off for good from a target's server cannot see it come up: only what it
+        // can reach is asked of it.
+        let sees = |h: usize, target: &str| {
+            let reach = reachable(net, draw, h);
+            (0..draw.servers.len()).any(|k| target_name(k) == target && reach[draw.servers[k]])
+        };
+        for &h in &draw.holders {
+            let mgs = net.node(h);
+            let (true, Machine::Mgs(m)) = (mgs.up, &mgs.machine) else { continue };
             for r in m.recoveries() {
+                if !sees(h, r.target.as_str()) {
+                    continue;
+                }
                 let current = up.get(r.target.as_str()).copied();
                 if current == Some(r.target_generation.0) && !r.window_closed() {
                     self.violate(
                         "liveness",
                         format!(
-                            "the MGS still orders the recovery of {} instance {}",
-                            r.target, r.target_generation.0
+                            "{} still orders the recovery of {} instance {}",
+                            mgs.name, r.target, r.target_generation.0
                         ),
                     );
                 }
             }
         }
-        // A router cut off from the MGS for good cannot be told that a target came up (the
-        // `CloseWindow` that supersedes its `BeginRecovery` never reaches it): only the nodes
-        // the MGS reaches once faults healed must have let the order go.
-        let reachable = reachable(net, draw);
+        // A router cut off from every running holder for good cannot be told that a target came
+        // up (the `CloseWindow` that supersedes its `BeginRecovery` never reaches it): only the
+        // nodes a holder reaches once faults healed must have let the order go.
+        let mut reached = vec![false; net.nodes().len()];
+        for &h in &draw.holders {
+            for (k, r) in reachable(net, draw, h).into_iter().enumerate() {
+                reached[k] |= r;
+            }
+        }
         for (i, node) in net.nodes().iter().enumerate() {
-            if !reachable[i] {
+            if !reached[i] {
                 continue;
             }
             let held: Vec<_> = match &node.machine {
@@ -377,7 +421,7 @@ impl Checker {
                 };
                 // Whether its server closed the window by order (else it ran out), for the report.
                 let closed = self.closes.contains(&(draw.servers[k], target_generation.0));
-                if config.excluded(Known::HeldAfterClose) {
+                if config.excluded(Known::HeldAfterClose) || (draw.holders.contains(&i) && !sees(i, target)) {
                     continue;
                 }
                 if target_generation.0 != 0 && up.contains_key(target.as_str()) {
@@ -402,13 +446,13 @@ fn news_ms(net: &Net, draw: &Draw) -> u64 {
     (draw.routers.len() as u64 + 1) * u64::from(net.timing.update_interval_ms)
 }
 
-/// Which nodes are up with a path of running nodes and whole links to the MGS.
-fn reachable(net: &Net, draw: &Draw) -> Vec<bool> {
+/// Which nodes are up with a path of running nodes and whole links to `holder`.
+fn reachable(net: &Net, draw: &Draw, holder: usize) -> Vec<bool> {
     let n = net.nodes().len();
     let mut r = vec![false; n];
-    r[draw.mgs] = net.node(draw.mgs).up;
-    // Parents come before their children in node order.
-    for i in 1..n {
+    r[holder] = net.node(holder).up;
+    // Holders come first, and parents before their children.
+    for i in (0..n).filter(|i| !draw.holders.contains(i)) {
         r[i] = net.node(i).up && draw.parents[i].iter().any(|&p| r[p] && !net.is_cut(i, p));
     }
     r

@@ -36,8 +36,11 @@ pub enum Act {
 pub struct Draw {
     /// One line telling what was drawn.
     pub summary: String,
-    /// The MGS.
+    /// The MGS (the first status holder).
     pub mgs: usize,
+    /// Every status holder, `mgs` first: one, or two for a share of the seeds
+    /// ([`Config::two_holders`]).
+    pub holders: Vec<usize>,
     /// Routers, by level (top first).
     pub routers: Vec<Vec<usize>>,
     /// Clients.
@@ -74,6 +77,10 @@ pub const VIEW_BOUND_INTERVALS: u64 = 8;
 /// Draws seed `seed`'s cluster into a new network.
 pub fn draw(seed: u64, config: &Config) -> (Net, Draw) {
     let mut rng = Rng::new(seed ^ 0x5741_524d_5741_524d);
+    // What a second status holder adds is drawn from a stream of its own, so that a seed drawn
+    // with one holder draws the same cluster, conditions and faults whatever the share of seeds
+    // with two (and a seed with two draws the same plus the holder).
+    let mut side = Rng::new(seed ^ 0x484f_4c44_4552_5321);
     let mut net = Net::new(seed);
     // The MGS walks its whole table at every check: size it to the cluster.
     net.mgs_slots = 1024;
@@ -102,6 +109,13 @@ pub fn draw(seed: u64, config: &Config) -> (Net, Draw) {
     let mgs = net.add("mgs", Spec::Mgs);
     let mut parents: Vec<Vec<usize>> = vec![vec![]];
     let levels = rng.below(4) as usize;
+    // A second holder is a parent of every top router (clients and servers list routers, not
+    // holders), so only seeds with routers draw one.
+    let second = (levels > 0 && side.chance(config.two_holders)).then(|| net.add("mgs-b", Spec::Mgs));
+    let holders: Vec<usize> = std::iter::once(mgs).chain(second).collect();
+    if second.is_some() {
+        parents.push(vec![]);
+    }
     let mut routers: Vec<Vec<usize>> = Vec::new();
     for level in 0..levels {
         let above: Vec<usize> = if level == 0 { vec![mgs] } else { routers[level - 1].clone() };
@@ -113,7 +127,10 @@ pub fn draw(seed: u64, config: &Config) -> (Net, Draw) {
                 // One parent each: a router's progress goes up every path it has, so a router
                 // with two parents under one ancestor would be counted twice there.
                 let p = vec![up];
-                here.push(net.add(&name, Spec::Router { parents: p.clone(), slots: 512 }));
+                // Top routers report to every holder; `parents` gains the second holder once
+                // the main stream's draws over it are done.
+                let uplinks = if level == 0 { holders.clone() } else { p.clone() };
+                here.push(net.add(&name, Spec::Router { parents: uplinks, slots: 512 }));
                 parents.push(p);
             }
         }
@@ -251,7 +268,9 @@ pub fn draw(seed: u64, config: &Config) -> (Net, Draw) {
             9 | 10 => {
                 // A link between a node and one of its parents; a router's uplinks all at once
                 // partition its subtree.
-                let child = 1 + rng.below(parents.len() as u64 - 1) as usize;
+                // Any node but the holders (drawn as if there were one, for the main stream).
+                let others = parents.len() - holders.len();
+                let child = holders.len() + rng.below(others as u64) as usize;
                 let cut: Vec<usize> = if rng.chance(0.5) {
                     parents[child].clone()
                 } else {
@@ -282,6 +301,15 @@ pub fn draw(seed: u64, config: &Config) -> (Net, Draw) {
             }
         }
     }
+    if let Some(b) = second {
+        holder_faults(&mut side, config, &mut schedule, &routers[0], [mgs, b], (start, faults_end, ping));
+        for &r in &routers[0] {
+            let loss = (level * (0.5 + side.unit())).min(0.30);
+            max_loss = max_loss.max(loss);
+            net.set_link_loss(r, b, loss);
+            parents[r].push(b);
+        }
+    }
     // Faults are over by `faults_end` (a stable sort keeps each fault's own order).
     for (t, _) in schedule.iter_mut() {
         *t = (*t).min(faults_end);
@@ -293,9 +321,10 @@ pub fn draw(seed: u64, config: &Config) -> (Net, Draw) {
     let view_at = calm_at + dead_ms + VIEW_BOUND_INTERVALS * u64::from(timing.update_interval_ms);
     let end_at = view_at.max(calm_at + u64::from(net.window_ms) + dead_ms) + 4 * ping;
     let summary = format!(
-        "ping {ping} ms, latency {latency}+{} ms, {} router levels ({} routers), {} clients, {} targets, \
+        "ping {ping} ms, latency {latency}+{} ms, {} holder(s), {} router levels ({} routers), {} clients, {} targets, \
          loss up to {:.1}%, reorder {:.1}%, duplicate {:.1}%, window {} s, {} faults{}",
         net.conditions.jitter_ms,
+        holders.len(),
         levels,
         any_router.len(),
         clients.len(),
@@ -310,6 +339,7 @@ pub fn draw(seed: u64, config: &Config) -> (Net, Draw) {
     let draw = Draw {
         summary,
         mgs,
+        holders,
         routers,
         clients,
         servers,
@@ -323,4 +353,38 @@ pub fn draw(seed: u64, config: &Config) -> (Net, Draw) {
         near_wrap,
     };
     (net, draw)
+}
+
+/// The faults only a second holder brings, from its own stream: one holder stopped (for good,
+/// or back later unless MGS restarts are drawn around) soon after the first target restart
+/// (mid-recovery), and a top router's link to the second holder cut (a holder cut off from part
+/// of the cluster), healing or not.
+fn holder_faults(
+    side: &mut Rng,
+    config: &Config,
+    schedule: &mut Vec<(u64, Act)>,
+    tops: &[usize],
+    [a, b]: [usize; 2],
+    (start, faults_end, ping): (u64, u64, u64),
+) {
+    let first_restart = schedule.first().map_or(start, |(t, _)| *t);
+    match side.below(3) {
+        0 | 1 => {
+            let h = if side.chance(0.5) { a } else { b };
+            let t = first_restart + side.below(4 * ping);
+            schedule.push((t, Act::Stop(h)));
+            if !config.excluded(Known::MgsRestart) && side.chance(0.5) {
+                schedule.push((t + 1 + side.below(10 * ping), Act::Start(h)));
+            }
+        }
+        _ => {}
+    }
+    if side.chance(0.4) {
+        let r = tops[side.below(tops.len() as u64) as usize];
+        let t = start + side.below(faults_end - start);
+        schedule.push((t, Act::Cut(r, b)));
+        if side.chance(0.7) {
+            schedule.push((t + 1 + side.below(10 * ping), Act::Heal(r, b)));
+        }
+    }
 }
