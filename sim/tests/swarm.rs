@@ -171,3 +171,13 @@ fn seed_2457_a_router_cut_off_for_good_may_keep_its_order() {
 fn seed_12992_a_router_acknowledged_ahead_of_its_parent_goes_back_to_what_the_parent_has() {
     holds_drawing_around(12992, UNTIL_ROUTER_RESTARTS, "view");
 }
+
+/// At 30% loss a live client that pinged all along (heard 0.8 s and 1.2 s before the close) is
+/// not in the MGS's table at all, nor did it get any order, and the window closed without it.
+/// Found by `swarm --seeds 15501..17500` at dbd777e; the root cause is not found yet.
+#[test]
+#[ignore = "open: a live client never in the MGS's view at 30% loss; the window closes without it"]
+fn seed_16900_a_client_the_mgs_never_admitted_no_early_close() {
+    holds_drawing_around(16900, ROUTER_RESTARTS, "no early close");
+    holds_drawing_around(16304, ROUTER_RESTARTS, "no early close");
+}
