@@ -81,6 +81,9 @@ struct Parent {
     /// An older instance of the parent than the one heard last spoke: tell it (see
     /// [`StaleParent`]).
     stale: bool,
+    /// The parent answered our first contact and the addressed ping it asked for has not gone
+    /// yet: that ping is the first the parent takes, and spreads the herd as a first ping does.
+    met: bool,
 }
 
 impl Parent {
@@ -156,6 +159,7 @@ impl Member {
                 awaiting: 0,
                 replay: ReplayWindow::default(),
                 stale: false,
+                met: false,
             })
             .collect();
         Member {
@@ -274,6 +278,7 @@ impl Member {
                 // Our first contact: nothing was taken. Ping again at once, addressed to the id
                 // this reply named.
                 parent.next_ping = now;
+                parent.met = true;
             }
             ReplyStatus::Refused { alternates } => {
                 parent.refused = true;
@@ -536,8 +541,8 @@ impl Member {
         let home = self.home();
         let p = self.parents.iter().position(|p| p.next_ping <= now)?;
         let interval = u64::from(self.interval_ms);
-        let first = self.parents[p].last_reply.is_none() && !self.parents[p].up;
         let parent = &mut self.parents[p];
+        let first = (parent.last_reply.is_none() && !parent.up) || core::mem::take(&mut parent.met);
         parent.regular = if parent.refused {
             now.after(self.timing.dead_ms(self.interval_ms))
         } else if first {

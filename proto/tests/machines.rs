@@ -1443,3 +1443,33 @@ fn a_datagram_to_one_of_two_parents_is_worthless_at_the_other() {
     assert_eq!(m1.counters().misdirected, 0);
     assert!(m1.node(id, Instant(1)).is_some());
 }
+
+#[test]
+fn clients_started_together_spread_their_pings_after_the_first_contact() {
+    let interval = u64::from(Timing::default().ping_interval_ms);
+    // Each client's first contact goes at 0 and is answered at 1; its addressed ping goes at
+    // once. When does the ping after that go?
+    let next_ping = |name: &str| {
+        let config = ClientConfig {
+            name: vigil_proto::name(name).unwrap(),
+            generation: Generation(1),
+            parents: [at(1)].into_iter().collect(),
+            keys: keys(),
+            timing: Timing::default(),
+        };
+        let mut c = Client::new(config, Instant(0));
+        assert!(wire::peek_header(&ping_of(&mut c, 0)).unwrap().unaddressed());
+        let id = c.id();
+        meet(&mut c, id, at(1), "r1", 1);
+        assert!(!wire::peek_header(&ping_of(&mut c, 1)).unwrap().unaddressed());
+        c.poll_timeout().unwrap().0
+    };
+    let next: Vec<u64> = (0..8).map(|i| next_ping(&format!("c{i}"))).collect();
+    // Spread over the second half of the interval, as first pings are: a thousand clients of a
+    // router that boot together do not ping it in one burst every interval.
+    assert!(next.iter().all(|t| (1 + interval / 2..1 + interval).contains(t)), "{next:?}");
+    let mut distinct = next.clone();
+    distinct.sort_unstable();
+    distinct.dedup();
+    assert!(distinct.len() > 4, "{next:?}");
+}
