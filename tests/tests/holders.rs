@@ -194,7 +194,11 @@ fn two_holders_make_one_recovery_per_target_instance() {
     });
     assert!(agreed, "the holders never agreed:\n{last}");
     assert!(last.contains("2 of 2 status holders answered"), "{last}");
-    assert!(last.contains("mgs-a generation") && last.contains("mgs-b generation"), "{last}");
+    // Each answering holder is named, with its node id (order ids name a holder by it).
+    for holder in ["mgs-a", "mgs-b"] {
+        let line = last.lines().find(|l| l.contains(&format!(" {holder} (id "))).unwrap_or_default();
+        assert!(line.contains(") generation 1"), "{holder} not named with id and generation:\n{last}");
+    }
 }
 
 #[test]
