@@ -26,6 +26,9 @@ use crate::wire::{Action, OrderReport, Outcome, TargetReport, TargetState, MAX_R
 pub const MAX_HELD: usize = 16;
 // Each held order has a slot with two bits in every child's `Reports`.
 const _: () = assert!(MAX_HELD <= MAX_REPORTS && MAX_HELD <= MAX_PROGRESS && MAX_HELD <= 16);
+/// Most clients a parent keeps in mind that reach it only by first contacts (see
+/// [`Stranger`]); past that a newcomer is counted as overflow.
+const MAX_STRANGERS: usize = 16;
 const REPLY_QUEUE: usize = 64;
 const EVENT_QUEUE: usize = 64;
 
@@ -41,6 +44,19 @@ pub(crate) struct Held {
     /// one starts.
     repushes: u8,
     repush_at: Option<Instant>,
+}
+
+/// A client whose first contacts reach this parent while none of the addressed pings that
+/// follow the answer did (at heavy loss, every answer or every addressed ping lost for a while).
+/// Nothing of a first contact is taken into the table (it could be a replay), but the client
+/// may be alive and on its way to reconnect: it counts as live and not back in the order sums
+/// until it is admitted or silent for a dead threshold. A replayed first contact can only keep
+/// a window open longer, never close one early.
+#[derive(Clone, Copy, Debug)]
+struct Stranger {
+    id: NodeId,
+    heard: Instant,
+    dead_ms: u64,
 }
 
 /// What a child router last said of its subtree as a whole.
@@ -102,6 +118,7 @@ pub(crate) struct Hub<S, const R: usize, const T: usize> {
     pub(crate) routers: LinearMap<NodeId, ChildRouter, R>,
     pub(crate) targets: Vec<TargetReport, T>,
     replies: Deque<PendingReply, REPLY_QUEUE>,
+    strangers: Vec<Stranger, MAX_STRANGERS>,
     last_check: Instant,
     /// Something changed that the owner should act on (send up, re-evaluate) soon.
     pub(crate) urgent: bool,
@@ -122,6 +139,7 @@ impl<S: AsRef<[Slot]> + AsMut<[Slot]>, const R: usize, const T: usize> Hub<S, R,
             routers: LinearMap::new(),
             targets: Vec::new(),
             replies: Deque::new(),
+            strangers: Vec::new(),
             last_check: now,
             urgent: false,
             counters: Counters::default(),
@@ -151,13 +169,40 @@ impl<S: AsRef<[Slot]> + AsMut<[Slot]>, const R: usize, const T: usize> Hub<S, R,
     /// A ping or update that names no receiver: a child's first contact. Answered with this
     /// parent's identity (the reply's header) and nothing else: taking anything of it (liveness,
     /// a path, a name, a report) would take it from whoever replays a first contact captured on
-    /// its way to another parent.
-    pub(crate) fn handle_first_contact(&mut self, from: Endpoint, header: &Header) {
-        if header.sender == self.me {
+    /// its way to another parent. A client's `ping` that names this parent its home makes the
+    /// client a [`Stranger`] until it is admitted or falls silent.
+    pub(crate) fn handle_first_contact(
+        &mut self,
+        now: Instant,
+        from: Endpoint,
+        header: &Header,
+        ping: Option<&Ping>,
+    ) {
+        let id = header.sender;
+        if id == self.me {
             self.counters.unexpected += 1;
             return;
         }
-        self.reply(from, header.sender, ReplyKind::Unaddressed);
+        self.reply(from, id, ReplyKind::Unaddressed);
+        let Some(ping) = ping.filter(|p| p.role == Role::Client && p.home) else { return };
+        let me = self.me;
+        let live_here = (self.table.get(id)).is_some_and(|e| {
+            e.direct.as_ref().is_some_and(|d| d.home) && direct_state(me, e).is_some_and(NodeState::is_live)
+        });
+        if live_here {
+            // Counted already (a client that restarted meets its parent again).
+            return;
+        }
+        let dead_ms = self.timing.dead_ms(ping.interval_ms);
+        if let Some(s) = self.strangers.iter_mut().find(|s| s.id == id) {
+            (s.heard, s.dead_ms) = (now, dead_ms);
+            return;
+        }
+        if self.strangers.push(Stranger { id, heard: now, dead_ms }).is_err() {
+            self.counters.overflow += 1;
+            return;
+        }
+        self.urgent = true;
     }
 
     /// A ping from a child (client or server).
@@ -174,6 +219,8 @@ impl<S: AsRef<[Slot]> + AsMut<[Slot]>, const R: usize, const T: usize> Hub<S, R,
             },
         );
         let Some(id) = admitted else { return };
+        // Met at last: counted from its entry from now on.
+        self.strangers.retain(|s| s.id != id);
         let mut changed = false;
         let held: Vec<(OrderId, u8), MAX_HELD> = self.held.iter().map(|h| (h.order.id, h.slot)).collect();
         if let Some(d) = self.table.get_mut(id).and_then(|e| e.direct.as_mut()) {
@@ -627,7 +674,15 @@ impl<S: AsRef<[Slot]> + AsMut<[Slot]>, const R: usize, const T: usize> Hub<S, R,
                     d.last_heard = d.last_heard.max(now);
                 }
             }
+            for s in self.strangers.iter_mut() {
+                s.heard = s.heard.max(now);
+            }
             return;
+        }
+        let strangers = self.strangers.len();
+        self.strangers.retain(|s| now.since(s.heard) < s.dead_ms);
+        if self.strangers.len() != strangers {
+            self.urgent = true;
         }
         // A partition silences children together, but they cross the dead threshold over one
         // interval (their ping phases differ): the cohort is everyone silent that long, those
@@ -884,6 +939,8 @@ impl<S: AsRef<[Slot]> + AsMut<[Slot]>, const R: usize, const T: usize> Hub<S, R,
                 }
             }
         }
+        // Clients reaching us only by first contacts: alive, and not back as far as we know.
+        sum.live += self.strangers.len() as u32;
         for (&id, _) in self.routers.iter() {
             let summary = self.router_summary(id);
             if let Some(p) = summary.and_then(|r| r.progress.iter().find(|p| p.order == order)) {

@@ -528,8 +528,11 @@ impl<S: AsRef<[Slot]> + AsMut<[Slot]>, const R: usize, const T: usize> Mgs<S, R,
             return;
         };
         match message {
-            Message::Ping(_) | Message::Update(_) if header.unaddressed() => {
-                self.hub.handle_first_contact(from, &header)
+            Message::Ping(ping) if header.unaddressed() => {
+                self.hub.handle_first_contact(now, from, &header, Some(&ping))
+            }
+            Message::Update(_) if header.unaddressed() => {
+                self.hub.handle_first_contact(now, from, &header, None)
             }
             Message::Ping(ping) => self.hub.handle_ping(now, from, &header, ping),
             Message::Update(update) => {

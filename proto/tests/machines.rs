@@ -1473,3 +1473,63 @@ fn clients_started_together_spread_their_pings_after_the_first_contact() {
     distinct.dedup();
     assert!(distinct.len() > 4, "{next:?}");
 }
+
+#[test]
+fn a_client_whose_first_contacts_reach_the_mgs_unanswered_holds_a_window_open() {
+    let dead_ms = Timing::default().dead_ms(Timing::default().ping_interval_ms);
+    let mut mgs = mgs_of(1, 0);
+    let mut c0 = client_of("c0", 1, at(1), "mgs");
+    // c1's first contacts reach the MGS, every answer to them is lost (30% loss both ways makes
+    // that a few seconds for one client in a few hundred): it pings all along and is never met.
+    let config = ClientConfig {
+        name: name("c1").unwrap(),
+        generation: Generation(1),
+        parents: [at(1)].into_iter().collect(),
+        keys: keys(),
+        timing: Timing::default(),
+    };
+    let mut c1 = Client::new(config, Instant(0));
+    let mut buf = [0u8; MAX_DATAGRAM];
+    let mut first_contacts = 0;
+    let mut step = |mgs: &mut Mgs<Box<[Slot]>>, c0: &mut Client, c1: &mut Client, t: u64, c1_pings: bool| {
+        let now = Instant(t);
+        let mut sent_now = 0;
+        if c1_pings {
+            if c1.poll_timeout().is_some_and(|d| d <= now) {
+                c1.handle_timeout(now);
+            }
+            while let Some((_, len)) = c1.poll_transmit(now, &mut buf) {
+                assert!(wire::peek_header(&buf[..len]).unwrap().unaddressed());
+                sent_now += 1;
+                mgs.handle(now, at(50), &buf[..len]);
+                assert!(sent(mgs, t).iter().all(|(to, _)| *to == at(50)), "only c1 was answered");
+            }
+        }
+        for o in run_direct(mgs, &mut [c0], (t, t)).remove(0) {
+            assert!(c0.order_done(now, o.id, true));
+        }
+        sent_now
+    };
+    for t in 0..2_000 {
+        first_contacts += step(&mut mgs, &mut c0, &mut c1, t, true);
+    }
+    assert!(mgs.node(c0.id(), Instant(2_000)).is_some());
+    assert!(mgs.node(c1.id(), Instant(2_000)).is_none(), "a first contact makes no node");
+    let target = name("testfs-OST0000").unwrap();
+    mgs.recover(Instant(2_000), target, Default::default()).unwrap();
+    // Past a dead threshold: c1 is no longer a node that has just come.
+    let silent_from = 2_000 + dead_ms + 4_000;
+    for t in 2_000..silent_from {
+        first_contacts += step(&mut mgs, &mut c0, &mut c1, t, true);
+    }
+    assert!(first_contacts >= 10, "{first_contacts}");
+    let recovery = &mgs.recoveries()[0];
+    assert_eq!(recovery.progress.reconnected, 1, "c0 is back: {recovery:?}");
+    assert!(!recovery.window_closed(), "closed while c1 pings the MGS: {recovery:?}");
+    // c1 falls silent: once it would be dead, the window closes without it.
+    for t in silent_from..silent_from + dead_ms + 1_000 {
+        step(&mut mgs, &mut c0, &mut c1, t, false);
+    }
+    let recovery = &mgs.recoveries()[0];
+    assert!(recovery.window_closed(), "{recovery:?}");
+}
