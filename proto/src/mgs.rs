@@ -8,10 +8,8 @@
 //! - an admin's manual order ([`Mgs::recover`]) for a target without a Vigil agent.
 //!
 //! The live set is soft state: after a restart the MGS has a new generation, every router sends a
-//! snapshot, and the view is whole again within about one update interval. Until
-//! [`MgsConfig::startup_hold_ms`] has passed (a child's dead threshold) the MGS closes no window:
-//! a direct child alive before the restart whose first pings are lost is in no sum until it is
-//! heard, and only after the dead threshold is its silence a death. Re-issued orders
+//! snapshot, and the view is whole again within about one update interval. Until `startup_hold_ms`
+//! has passed the MGS closes no window, since it cannot yet know every subtree. Re-issued orders
 //! for a restart already carried out are recognised by clients and not carried out twice.
 //!
 //! ## Expected routers: closing only over a whole view
@@ -84,9 +82,7 @@ pub struct MgsConfig {
     pub alternates: Vec<Endpoint, MAX_ALTERNATES>,
     /// The last order sequence number used in this generation (0 at start).
     pub last_order_seq: u64,
-    /// No window is closed this soon after start: the view is still filling. A direct child
-    /// alive before the start whose first pings are lost is in no sum until heard: the hold is
-    /// a child's dead threshold, after which it has been heard again or could be dead.
+    /// No window is closed this soon after start: the view is still filling.
     pub startup_hold_ms: u32,
     /// Signs every order, so that nodes holding public keys can reject forgeries.
     pub signer: Option<OrderSigner>,
@@ -99,7 +95,7 @@ pub struct MgsConfig {
 pub const ROUTER_RETIRE_MS: u64 = 3_600_000;
 
 impl MgsConfig {
-    /// A configuration with default timing and a startup hold of a child's dead threshold.
+    /// A configuration with default timing and a startup hold of two update intervals.
     pub fn new(name: Name, generation: Generation, keys: Keyring) -> Self {
         let timing = Timing::default();
         MgsConfig {
@@ -109,7 +105,7 @@ impl MgsConfig {
             timing,
             alternates: Vec::new(),
             last_order_seq: 0,
-            startup_hold_ms: startup_hold_ms(&timing),
+            startup_hold_ms: 2 * timing.update_interval_ms,
             signer: None,
             router_retire_ms: ROUTER_RETIRE_MS,
         }
@@ -118,14 +114,9 @@ impl MgsConfig {
     /// The same configuration with another timing, and the startup hold that follows from it.
     pub fn with_timing(mut self, timing: Timing) -> Self {
         self.timing = timing;
-        self.startup_hold_ms = startup_hold_ms(&timing);
+        self.startup_hold_ms = 2 * timing.update_interval_ms;
         self
     }
-}
-
-/// The startup hold that follows from `timing`: a child's dead threshold.
-fn startup_hold_ms(timing: &Timing) -> u32 {
-    u32::try_from(timing.dead_ms(timing.ping_interval_ms)).unwrap_or(u32::MAX)
 }
 
 /// One recovery: a target restart (or a manual order) and how far its clients got.

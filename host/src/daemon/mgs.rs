@@ -464,7 +464,9 @@ pub async fn run(opts: MgsOpts) -> anyhow::Result<()> {
     };
     let table_slots = table_slots(opts.table_slots, DEFAULT_MGS_SLOTS)?;
     let mut state = StateFile::boot(&opts.node.state_dir(), &name)?;
-    let mut config = MgsConfig::new(wire_name(&name, "MGS")?, state.generation(), keys).with_timing(timing);
+    let mut config = MgsConfig::new(wire_name(&name, "MGS")?, state.generation(), keys);
+    config.timing = timing;
+    config.startup_hold_ms = timing.update_interval_ms.saturating_mul(2);
     config.last_order_seq = state.order_seq();
     match &opts.order_key {
         Some(path) => {
