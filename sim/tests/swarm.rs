@@ -210,3 +210,23 @@ fn seed_16900_a_client_the_mgs_never_admitted_no_early_close() {
     holds_drawing_around(16900, ROUTER_RESTARTS, "no early close");
     holds_drawing_around(16304, ROUTER_RESTARTS, "no early close");
 }
+
+/// Found by `swarm --seeds 501..15500` at 6a42957, under the CI exclusions (router restarts drawn
+/// since 5fca505): windows closed by order while a live client had not reconnected. 6970, 8490
+/// and 10364 draw router crashes (8490 one right after an order), so the router-restart fix is
+/// not complete; 3415 and 14504 (counters near their wrap) are untriaged.
+#[test]
+#[ignore = "open: early closes found by the long run at 6a42957, not yet triaged"]
+fn seed_3415_long_run_no_early_close() {
+    for seed in [3415, 6970, 8490, 10364, 14504] {
+        holds_drawing_around(seed, ROUTER_RESTARTS, "no early close");
+    }
+}
+
+/// Found by the same run: a third-level router declared a client dead (0% loss, up since the
+/// start) shortly after the top router above it crashed and restarted.
+#[test]
+#[ignore = "open: a false death after a top router's restart, not yet triaged"]
+fn seed_1823_no_false_death_after_a_router_restart() {
+    holds_drawing_around(1823, ROUTER_RESTARTS, "no false death");
+}
