@@ -185,11 +185,7 @@ impl<S: AsRef<[Slot]> + AsMut<[Slot]>, const R: usize, const T: usize> Hub<S, R,
         }
         self.reply(from, id, ReplyKind::Unaddressed);
         let Some(ping) = ping.filter(|p| p.role == Role::Client && p.home) else { return };
-        let me = self.me;
-        let live_here = (self.table.get(id)).is_some_and(|e| {
-            e.direct.as_ref().is_some_and(|d| d.home) && direct_state(me, e).is_some_and(NodeState::is_live)
-        });
-        if live_here {
+        if self.table.get(id).is_some_and(|e| counted_home(self.me, e)) {
             // Counted already (a client that restarted meets its parent again).
             return;
         }
@@ -925,8 +921,7 @@ impl<S: AsRef<[Slot]> + AsMut<[Slot]>, const R: usize, const T: usize> Hub<S, R,
     pub(crate) fn progress(&self, order: OrderId) -> OrderProgress {
         let mut sum = OrderProgress { order, ..OrderProgress::default() };
         for e in self.table.iter().filter(|e| e.role == Role::Client) {
-            let Some(d) = &e.direct else { continue };
-            if !d.home || !direct_state(self.me, e).is_some_and(NodeState::is_live) {
+            if !counted_home(self.me, e) {
                 continue;
             }
             sum.live += 1;
@@ -1105,6 +1100,12 @@ fn direct_path(me: NodeId, id: NodeId, now: Instant) -> Path {
 /// The verdict of the path through which `me` hears `e` directly.
 pub(crate) fn direct_state(me: NodeId, e: &Entry) -> Option<NodeState> {
     e.paths.iter().find(|p| p.parent == me && p.via == e.id).map(|p| p.state)
+}
+
+/// Whether this parent counts the child in its order sums: a live direct child that calls it
+/// home (a stranger is counted only while this is false, so never twice).
+fn counted_home(me: NodeId, e: &Entry) -> bool {
+    e.direct.as_ref().is_some_and(|d| d.home) && direct_state(me, e).is_some_and(NodeState::is_live)
 }
 
 #[cfg(test)]
