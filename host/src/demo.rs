@@ -222,9 +222,8 @@ pub async fn run(opts: DemoOpts) -> anyhow::Result<()> {
         timing.ping_interval_ms, timing.update_interval_ms, timing.dead_after
     );
 
-    let mut config = MgsConfig::new(wire_name("mgs", "MGS")?, Generation(1), cluster.keys.clone());
-    config.timing = timing;
-    config.startup_hold_ms = 2 * timing.update_interval_ms;
+    let config =
+        MgsConfig::new(wire_name("mgs", "MGS")?, Generation(1), cluster.keys.clone()).with_timing(timing);
     let machine = MgsMachine::new(config, slots(4 * opts.clients as usize + 64), clock.now());
     let handler = MgsHandler { name: "mgs".to_owned(), state: None, tap: Some(tap) };
     let mgs = driver::spawn(cluster.socket().await?, machine, |_| handler, clock, cluster.shutdown())?;

@@ -16,6 +16,7 @@ use vigil_proto::wire::{Action, Order};
 use vigil_proto::{Event, Instant, NodeId};
 
 use crate::driver::{Commands, Handler, Machine};
+use crate::event_log::{log_event, node_name};
 use crate::state::StateFile;
 
 /// An order as a hook sees it (and as its environment carries it).
@@ -183,7 +184,7 @@ impl<M: Machine> Handler<M> for MemberHandler<M> {
     fn on_event(&mut self, machine: &mut M, now: Instant, event: Event) {
         let Event::Order(order) = event else {
             // A client or server has no children: no names to look up.
-            crate::daemon::log_event(&self.name, &event, |id| crate::daemon::node_name(id, None));
+            log_event(&self.name, &event, |id| node_name(id, None));
             if let Some(state) = &mut self.state {
                 state.note(&self.name, &event);
             }

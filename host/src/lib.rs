@@ -8,6 +8,7 @@ pub mod ctl;
 pub mod daemon;
 pub mod demo;
 pub mod driver;
+pub mod event_log;
 pub mod holders;
 pub mod hook;
 pub mod http;

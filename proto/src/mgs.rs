@@ -95,7 +95,8 @@ pub struct MgsConfig {
 pub const ROUTER_RETIRE_MS: u64 = 3_600_000;
 
 impl MgsConfig {
-    /// A configuration with default timing and a startup hold of two update intervals.
+    /// A configuration with default timing and the startup hold that follows
+    /// ([`Timing::mgs_startup_hold_ms`]).
     pub fn new(name: Name, generation: Generation, keys: Keyring) -> Self {
         let timing = Timing::default();
         MgsConfig {
@@ -105,7 +106,7 @@ impl MgsConfig {
             timing,
             alternates: Vec::new(),
             last_order_seq: 0,
-            startup_hold_ms: 2 * timing.update_interval_ms,
+            startup_hold_ms: timing.mgs_startup_hold_ms(),
             signer: None,
             router_retire_ms: ROUTER_RETIRE_MS,
         }
@@ -114,7 +115,7 @@ impl MgsConfig {
     /// The same configuration with another timing, and the startup hold that follows from it.
     pub fn with_timing(mut self, timing: Timing) -> Self {
         self.timing = timing;
-        self.startup_hold_ms = 2 * timing.update_interval_ms;
+        self.startup_hold_ms = timing.mgs_startup_hold_ms();
         self
     }
 }

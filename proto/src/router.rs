@@ -66,8 +66,8 @@ pub struct RouterConfig {
 }
 
 impl RouterConfig {
-    /// A configuration with default timing, no alternates, a settle time of one ping interval
-    /// and a half, and a startup hold of a child's dead threshold.
+    /// A configuration with default timing, no alternates, and the settle time
+    /// ([`Timing::settle_ms`]) and startup hold ([`Timing::router_startup_hold_ms`]) that follow.
     pub fn new(
         name: Name,
         generation: Generation,
@@ -82,8 +82,8 @@ impl RouterConfig {
             keys,
             timing,
             alternates: Vec::new(),
-            settle_ms: timing.ping_interval_ms + timing.ping_interval_ms / 2,
-            startup_hold_ms: timing.dead_ms(timing.ping_interval_ms),
+            settle_ms: timing.settle_ms(),
+            startup_hold_ms: timing.router_startup_hold_ms(),
             order_keys: OrderKeys::default(),
         }
     }
@@ -92,8 +92,8 @@ impl RouterConfig {
     /// follow from it.
     pub fn with_timing(mut self, timing: Timing) -> Self {
         self.timing = timing;
-        self.settle_ms = timing.ping_interval_ms.saturating_add(timing.ping_interval_ms / 2);
-        self.startup_hold_ms = timing.dead_ms(timing.ping_interval_ms);
+        self.settle_ms = timing.settle_ms();
+        self.startup_hold_ms = timing.router_startup_hold_ms();
         self
     }
 }

@@ -189,6 +189,24 @@ impl Timing {
         u64::from(interval_ms) * u64::from(self.dead_after)
     }
 
+    /// A router's quiet time after boot before its first update: one ping interval and a half,
+    /// so that every child has pinged it once and the first update carries the whole subtree.
+    pub fn settle_ms(&self) -> u32 {
+        self.ping_interval_ms.saturating_add(self.ping_interval_ms / 2)
+    }
+
+    /// How long after boot a router reports no order progress: a child's dead threshold, after
+    /// which a child alive before the boot has been heard again or could be dead.
+    pub fn router_startup_hold_ms(&self) -> u64 {
+        self.dead_ms(self.ping_interval_ms)
+    }
+
+    /// How long after start the MGS closes no window: two update intervals, by which every
+    /// router has sent it a snapshot of its subtree.
+    pub fn mgs_startup_hold_ms(&self) -> u32 {
+        self.update_interval_ms.saturating_mul(2)
+    }
+
     /// How often a parent checks its children's silence.
     pub(crate) fn check_ms(&self) -> u64 {
         u64::from(self.ping_interval_ms.min(self.update_interval_ms) / 4).max(1)

@@ -471,9 +471,8 @@ impl Net {
         };
         match spec {
             Spec::Mgs => {
-                let mut config = MgsConfig::new(node_name.clone(), Generation(generation), cluster_keys());
-                config.timing = self.timing;
-                config.startup_hold_ms = 2 * self.timing.update_interval_ms;
+                let mut config = MgsConfig::new(node_name.clone(), Generation(generation), cluster_keys())
+                    .with_timing(self.timing);
                 config.last_order_seq = self.counters_from.map_or(0, u64::from);
                 Machine::Mgs(Box::new(Mgs::new(config, slots(self.mgs_slots), now)))
             }

@@ -19,10 +19,11 @@ use vigil_proto::mgs::{CloseError, RecoverError};
 use vigil_proto::wire::{Action, MAX_TARGET_ADDRS};
 use vigil_proto::{Closed, Event, Generation, Instant, MgsConfig, Name};
 
-use super::{log_event, node_name, ready, Shutdown};
+use super::{ready, Shutdown};
 use crate::api_guard::{Access, Guard};
 use crate::config::{required, table_slots, wire_name, wire_nids, MgsOpts, DEFAULT_HTTP, DEFAULT_MGS_SLOTS};
 use crate::driver::{self, slots, Clock, Commands, Handler, MgsMachine};
+use crate::event_log::{log_event, node_name};
 use crate::holders::{self, HolderView, Holders};
 use crate::http::{self, Asked, Refusals, Reply};
 use crate::key;
@@ -464,9 +465,7 @@ pub async fn run(opts: MgsOpts) -> anyhow::Result<()> {
     };
     let table_slots = table_slots(opts.table_slots, DEFAULT_MGS_SLOTS)?;
     let mut state = StateFile::boot(&opts.node.state_dir(), &name)?;
-    let mut config = MgsConfig::new(wire_name(&name, "MGS")?, state.generation(), keys);
-    config.timing = timing;
-    config.startup_hold_ms = timing.update_interval_ms.saturating_mul(2);
+    let mut config = MgsConfig::new(wire_name(&name, "MGS")?, state.generation(), keys).with_timing(timing);
     config.last_order_seq = state.order_seq();
     match &opts.order_key {
         Some(path) => {

@@ -4,9 +4,10 @@ use hyper::{Method, StatusCode};
 use tracing::info;
 use vigil_proto::{Event, Instant, RouterConfig};
 
-use super::{log_event, node_name, parents, ready, Shutdown};
+use super::{parents, ready, Shutdown};
 use crate::config::{required, table_slots, wire_name, RouterOpts, DEFAULT_ROUTER_SLOTS};
 use crate::driver::{self, slots, Clock, Commands, Handler, RouterMachine};
+use crate::event_log::{log_event, node_name};
 use crate::http::{self, Reply};
 use crate::key;
 use crate::state::StateFile;
