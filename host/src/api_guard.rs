@@ -31,7 +31,7 @@ use std::time::{Duration, Instant};
 use clap::Args;
 use hyper::header::{self, HeaderMap};
 use hyper::{Method, StatusCode};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use crate::api_token::{self, DEFAULT_TOKEN_FILE};
 use crate::http::{Asked, Refusals, Reply};
@@ -42,7 +42,7 @@ pub const ADMIN_BURST: u32 = 8;
 pub const ADMIN_REFILL: Duration = Duration::from_secs(1);
 
 /// The MGS's API options (flags and config keys).
-#[derive(Args, Clone, Debug, Default, Deserialize)]
+#[derive(Args, Clone, Debug, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct ApiOpts {
     /// The admin API token file (`vigil keygen --api-token`); without it `recover` and `close`
@@ -61,15 +61,6 @@ pub struct ApiOpts {
 }
 
 impl ApiOpts {
-    /// These flags over the config file's.
-    pub fn merge(self, file: ApiOpts) -> ApiOpts {
-        ApiOpts {
-            api_token_file: self.api_token_file.or(file.api_token_file),
-            api_token_reads: self.api_token_reads || file.api_token_reads,
-            api_hosts: if self.api_hosts.is_empty() { file.api_hosts } else { self.api_hosts },
-        }
-    }
-
     /// The token file.
     pub fn token_file(&self) -> PathBuf {
         self.api_token_file.clone().unwrap_or_else(|| PathBuf::from(DEFAULT_TOKEN_FILE))

@@ -41,7 +41,7 @@ use tokio::sync::oneshot;
 use vigil_proto::ids::{NAME_LEN, NID_LEN};
 use vigil_proto::wire::MAX_TARGET_ADDRS;
 
-use crate::config::{ClientOpts, ServerOpts};
+use crate::config::{ClientOpts, Layered, ServerOpts};
 use crate::daemon::member::{start_client, start_server};
 use crate::hook::{Hook, OrderEnv};
 use crate::WORKER_STACK;

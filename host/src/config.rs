@@ -1,6 +1,8 @@
 //! Daemon configuration: one options struct per role that is both the command line (clap) and
-//! the TOML file (`--config`), merged so that a flag overrides the file and the file overrides the
-//! built-in default; then checked and resolved into what the daemon runs with.
+//! the TOML file (`--config`), with the blocks every role shares (node, timing, upstream)
+//! flattened into it; merged once for all roles ([`Layered::load`]) so that a flag overrides the
+//! file and the file overrides the built-in default; then checked and resolved into what the
+//! daemon runs with.
 //!
 //! A config file holds the same names as the long flags, with `_` for `-` and plural lists
 //! (`parents = [...]`, `target_addrs = [...]`); timing goes in a `[timing]` table. Unknown keys
@@ -22,7 +24,8 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context};
 use clap::Args;
 use serde::de::DeserializeOwned;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
 use vigil_proto::ids::{name, nid};
 use vigil_proto::timing::{self, Limit};
 use vigil_proto::{Name, Nid, Timing};
@@ -45,7 +48,7 @@ pub const DEFAULT_MGS_SLOTS: usize = 65_536;
 pub const DEFAULT_ROUTER_SLOTS: usize = 8_192;
 
 /// Timing of dead-client detection; unset fields keep the proto defaults.
-#[derive(Args, Clone, Debug, Default, Deserialize)]
+#[derive(Args, Clone, Debug, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct TimingOpts {
     /// How often clients and servers ping their parents, in ms.
@@ -63,15 +66,6 @@ pub struct TimingOpts {
 }
 
 impl TimingOpts {
-    fn merge(self, file: TimingOpts) -> TimingOpts {
-        TimingOpts {
-            ping_interval_ms: self.ping_interval_ms.or(file.ping_interval_ms),
-            update_interval_ms: self.update_interval_ms.or(file.update_interval_ms),
-            suspect_after: self.suspect_after.or(file.suspect_after),
-            dead_after: self.dead_after.or(file.dead_after),
-        }
-    }
-
     /// The timing to run with, checked.
     pub fn resolve(&self) -> anyhow::Result<Timing> {
         let d = Timing::default();
@@ -88,7 +82,7 @@ impl TimingOpts {
 }
 
 /// Options every daemon takes.
-#[derive(Args, Clone, Debug, Default, Deserialize)]
+#[derive(Args, Clone, Debug, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct NodeOpts {
     /// The cluster key file (see `vigil keygen`) [default: /etc/vigil/cluster.key].
@@ -99,7 +93,6 @@ pub struct NodeOpts {
     pub state_dir: Option<PathBuf>,
     /// Once listening, write the bound addresses to this file (for supervisors and tests).
     #[arg(long, value_name = "PATH")]
-    #[serde(skip)]
     pub ready_file: Option<PathBuf>,
     /// Timing (also a `[timing]` table in the config file).
     #[command(flatten)]
@@ -108,15 +101,6 @@ pub struct NodeOpts {
 }
 
 impl NodeOpts {
-    fn merge(self, file: NodeOpts) -> NodeOpts {
-        NodeOpts {
-            key_file: self.key_file.or(file.key_file),
-            state_dir: self.state_dir.or(file.state_dir),
-            ready_file: self.ready_file,
-            timing: self.timing.merge(file.timing),
-        }
-    }
-
     /// The key file to read.
     pub fn key_file(&self) -> PathBuf {
         self.key_file.clone().unwrap_or_else(|| PathBuf::from(DEFAULT_KEY_FILE))
@@ -129,7 +113,7 @@ impl NodeOpts {
 }
 
 /// Options of every node below the MGS: where its parents are, and whose orders it trusts.
-#[derive(Args, Clone, Debug, Default, Deserialize)]
+#[derive(Args, Clone, Debug, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct UpstreamOpts {
     /// Next hop toward the MGS (a router or the MGS), primary first; at most two.
@@ -143,22 +127,12 @@ pub struct UpstreamOpts {
     pub order_pubs: Vec<PathBuf>,
 }
 
-impl UpstreamOpts {
-    fn merge(self, file: UpstreamOpts) -> UpstreamOpts {
-        UpstreamOpts {
-            parents: or_list(self.parents, file.parents),
-            order_pubs: or_list(self.order_pubs, file.order_pubs),
-        }
-    }
-}
-
 /// `vigil mgs`.
-#[derive(Args, Clone, Debug, Default, Deserialize)]
+#[derive(Args, Clone, Debug, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct MgsOpts {
     /// A TOML file with these options (flags override it).
     #[arg(long, value_name = "FILE")]
-    #[serde(skip)]
     pub config: Option<PathBuf>,
     /// The MGS's name as nodes see it [default: mgs].
     #[arg(long)]
@@ -192,12 +166,11 @@ pub struct MgsOpts {
 }
 
 /// `vigil router`.
-#[derive(Args, Clone, Debug, Default, Deserialize)]
+#[derive(Args, Clone, Debug, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct RouterOpts {
     /// A TOML file with these options (flags override it).
     #[arg(long, value_name = "FILE")]
-    #[serde(skip)]
     pub config: Option<PathBuf>,
     /// The router's name, unique in the cluster.
     #[arg(long)]
@@ -220,12 +193,11 @@ pub struct RouterOpts {
 }
 
 /// `vigil client`.
-#[derive(Args, Clone, Debug, Default, Deserialize)]
+#[derive(Args, Clone, Debug, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct ClientOpts {
     /// A TOML file with these options (flags override it).
     #[arg(long, value_name = "FILE")]
-    #[serde(skip)]
     pub config: Option<PathBuf>,
     /// The client's name, unique in the cluster.
     #[arg(long)]
@@ -253,12 +225,11 @@ pub struct ClientOpts {
 }
 
 /// `vigil server`.
-#[derive(Args, Clone, Debug, Default, Deserialize)]
+#[derive(Args, Clone, Debug, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct ServerOpts {
     /// A TOML file with these options (flags override it).
     #[arg(long, value_name = "FILE")]
-    #[serde(skip)]
     pub config: Option<PathBuf>,
     /// The server's name, unique in the cluster.
     #[arg(long)]
@@ -434,85 +405,53 @@ pub fn bounded(value: Option<u64>, default: u64, limit: Limit) -> anyhow::Result
     })
 }
 
-fn or_list<T>(flags: Vec<T>, file: Vec<T>) -> Vec<T> {
-    if flags.is_empty() {
-        file
-    } else {
-        flags
+/// The options of one role (`vigil mgs|router|client|server`), from flags and a config file.
+pub trait Layered: Args + Default + Serialize + DeserializeOwned {
+    /// The config file the flags name (`--config`).
+    fn config_file(&self) -> Option<&Path>;
+
+    /// These flags over the config file they name: a flag given wins, one not given (unset, an
+    /// empty list, a switch left off) leaves the file's value, and the file's the default.
+    fn load(self) -> anyhow::Result<Self> {
+        let file: Self = read_file(self.config_file())?;
+        let mut merged = serde_json::to_value(&file).context("cannot merge the config file")?;
+        // Only a path that is not UTF-8 fails here: the file's values came from UTF-8 text.
+        let flags = serde_json::to_value(&self).context("cannot merge the flags: a path is not UTF-8")?;
+        overlay(&mut merged, flags);
+        serde_json::from_value(merged).context("cannot merge the flags with the config file")
     }
 }
 
-impl MgsOpts {
-    /// These flags over the config file they name.
-    pub fn load(self) -> anyhow::Result<MgsOpts> {
-        let file: MgsOpts = read_file(self.config.as_deref())?;
-        Ok(MgsOpts {
-            config: self.config,
-            name: self.name.or(file.name),
-            listen: self.listen.or(file.listen),
-            http: self.http.or(file.http),
-            table_slots: self.table_slots.or(file.table_slots),
-            order_key: self.order_key.or(file.order_key),
-            peer_apis: if self.peer_apis.is_empty() { file.peer_apis } else { self.peer_apis },
-            api: self.api.merge(file.api),
-            node: self.node.merge(file.node),
-        })
+/// Lays the options set in `flags` over `base`, table by table (the flattened common blocks
+/// serialize into the role's own table, `[timing]` into a table of its own).
+fn overlay(base: &mut Value, flags: Value) {
+    match (base, flags) {
+        (Value::Object(base), Value::Object(flags)) => {
+            for (key, value) in flags {
+                match base.get_mut(&key) {
+                    Some(slot) => overlay(slot, value),
+                    None => {
+                        base.insert(key, value);
+                    }
+                }
+            }
+        }
+        (_, Value::Null | Value::Bool(false)) => {}
+        (_, Value::Array(list)) if list.is_empty() => {}
+        (base, value) => *base = value,
     }
 }
 
-impl RouterOpts {
-    /// These flags over the config file they name.
-    pub fn load(self) -> anyhow::Result<RouterOpts> {
-        let file: RouterOpts = read_file(self.config.as_deref())?;
-        Ok(RouterOpts {
-            config: self.config,
-            name: self.name.or(file.name),
-            listen: self.listen.or(file.listen),
-            table_slots: self.table_slots.or(file.table_slots),
-            metrics: self.metrics.or(file.metrics),
-            upstream: self.upstream.merge(file.upstream),
-            node: self.node.merge(file.node),
-        })
-    }
+macro_rules! layered {
+    ($($opts:ty),*) => {$(
+        impl Layered for $opts {
+            fn config_file(&self) -> Option<&Path> {
+                self.config.as_deref()
+            }
+        }
+    )*};
 }
-
-impl ClientOpts {
-    /// These flags over the config file they name.
-    pub fn load(self) -> anyhow::Result<ClientOpts> {
-        let file: ClientOpts = read_file(self.config.as_deref())?;
-        Ok(ClientOpts {
-            config: self.config,
-            name: self.name.or(file.name),
-            bind: self.bind.or(file.bind),
-            on_order: self.on_order.or(file.on_order),
-            hook_timeout_ms: self.hook_timeout_ms.or(file.hook_timeout_ms),
-            lustre: self.lustre || file.lustre,
-            upstream: self.upstream.merge(file.upstream),
-            node: self.node.merge(file.node),
-        })
-    }
-}
-
-impl ServerOpts {
-    /// These flags over the config file they name.
-    pub fn load(self) -> anyhow::Result<ServerOpts> {
-        let file: ServerOpts = read_file(self.config.as_deref())?;
-        Ok(ServerOpts {
-            config: self.config,
-            name: self.name.or(file.name),
-            target: self.target.or(file.target),
-            target_addrs: or_list(self.target_addrs, file.target_addrs),
-            bind: self.bind.or(file.bind),
-            window_ms: self.window_ms.or(file.window_ms),
-            lustre: self.lustre || file.lustre,
-            lustre_clients: self.lustre_clients.or(file.lustre_clients),
-            on_close_window: self.on_close_window.or(file.on_close_window),
-            hook_timeout_ms: self.hook_timeout_ms.or(file.hook_timeout_ms),
-            upstream: self.upstream.merge(file.upstream),
-            node: self.node.merge(file.node),
-        })
-    }
-}
+layered!(MgsOpts, RouterOpts, ClientOpts, ServerOpts);
 
 /// A required option, or an error naming both the flag and the config key.
 pub fn required<T>(value: Option<T>, flag: &str) -> anyhow::Result<T> {
@@ -592,6 +531,30 @@ mod tests {
         assert_eq!(timing.suspect_after, Timing::default().suspect_after);
         let opts = client_with_file(&["--parent", "127.0.0.1:1"], FILE).unwrap();
         assert_eq!(opts.upstream.parents, ["127.0.0.1:1"], "a list on the command line replaces the file's");
+    }
+
+    #[test]
+    fn switches_lists_and_flag_only_options_merge_in_every_block() {
+        let opts =
+            client_with_file(&["--ready-file", "/run/r", "--dead-after", "12"], "lustre = true\n").unwrap();
+        assert!(opts.lustre, "a switch the file sets stays set when the flag is left off");
+        assert_eq!(opts.node.ready_file, Some(PathBuf::from("/run/r")));
+        assert!(opts.config.is_some(), "--config itself is kept");
+        assert_eq!(opts.node.timing.dead_after, Some(12));
+        let dir = std::env::temp_dir().join(format!("vigil-config-mgs-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("mgs.toml");
+        std::fs::write(
+            &path,
+            "api_hosts = [\"mgs.example\"]\napi_token_reads = true\n[timing]\ndead_after = 9\n",
+        )
+        .unwrap();
+        let flags = MgsOpts { config: Some(path.clone()), ..MgsOpts::default() };
+        let opts = flags.load().unwrap();
+        std::fs::remove_file(&path).unwrap();
+        assert_eq!(opts.api.api_hosts, ["mgs.example"]);
+        assert!(opts.api.api_token_reads);
+        assert_eq!(opts.node.timing.dead_after, Some(9));
     }
 
     #[test]

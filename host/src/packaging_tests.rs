@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use clap::{CommandFactory, Parser};
 
-use crate::config::{required, wire_name, wire_nids, ClientOpts, MgsOpts, RouterOpts, ServerOpts};
+use crate::config::{required, wire_name, wire_nids, ClientOpts, Layered, MgsOpts, RouterOpts, ServerOpts};
 use crate::{Cli, Command};
 
 fn contrib(dir: &str) -> PathBuf {

@@ -12,7 +12,7 @@ use vigil_proto::wire::{TargetState, MAX_TARGET_ADDRS};
 use vigil_proto::{Client, ClientConfig, MemberConfig, Server, ServerConfig};
 
 use super::{parents, ready, Shutdown};
-use crate::config::{bounded, required, wire_name, wire_nids, ClientOpts, NodeOpts, ServerOpts};
+use crate::config::{bounded, required, wire_name, wire_nids, ClientOpts, Layered, NodeOpts, ServerOpts};
 use crate::config::{DEFAULT_HOOK_TIMEOUT_MS, DEFAULT_WINDOW_MS};
 use crate::driver::{self, wildcard_for, Clock, Machine, Spawned};
 use crate::hook::{Hook, MemberHandler};

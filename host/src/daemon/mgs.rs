@@ -21,7 +21,9 @@ use vigil_proto::{Closed, Event, Generation, Instant, MgsConfig, Name};
 
 use super::{ready, Shutdown};
 use crate::api_guard::{Access, Guard};
-use crate::config::{required, table_slots, wire_name, wire_nids, MgsOpts, DEFAULT_HTTP, DEFAULT_MGS_SLOTS};
+use crate::config::{
+    required, table_slots, wire_name, wire_nids, Layered, MgsOpts, DEFAULT_HTTP, DEFAULT_MGS_SLOTS,
+};
 use crate::driver::{self, slots, Clock, Commands, Handler, MgsMachine};
 use crate::event_log::{log_event, node_name};
 use crate::holders::{self, HolderView, Holders};

@@ -5,7 +5,7 @@ use tracing::info;
 use vigil_proto::{Event, Instant, RouterConfig};
 
 use super::{parents, ready, Shutdown};
-use crate::config::{required, table_slots, wire_name, RouterOpts, DEFAULT_ROUTER_SLOTS};
+use crate::config::{required, table_slots, wire_name, Layered, RouterOpts, DEFAULT_ROUTER_SLOTS};
 use crate::driver::{self, slots, Clock, Commands, Handler, RouterMachine};
 use crate::event_log::{log_event, node_name};
 use crate::http::{self, Reply};
