@@ -46,12 +46,14 @@ pub(crate) struct Held {
     repush_at: Option<Instant>,
 }
 
-/// A client whose first contacts reach this parent while none of the addressed pings that
-/// follow the answer did (at heavy loss, every answer or every addressed ping lost for a while).
-/// Nothing of a first contact is taken into the table (it could be a replay), but the client
-/// may be alive and on its way to reconnect: it counts as live and not back in the order sums
-/// until it is admitted or silent for a dead threshold. A replayed first contact can only keep
-/// a window open longer, never close one early.
+/// A client heard but not admitted: its first contacts reach this parent while none of the
+/// addressed pings that follow the answer did, or its addressed pings reach a parent that lost
+/// its table (a restart) and asks for its name, while every answer is lost (at heavy loss, for
+/// a while). Nothing of such a datagram is taken into the table (a first contact could be a
+/// replay, and a nameless ping makes no entry), but the client may be alive and on its way to
+/// reconnect: it counts as live and not back in the order sums until it is admitted or silent
+/// for a dead threshold. A replayed datagram can only keep a window open longer, never close
+/// one early.
 #[derive(Clone, Copy, Debug)]
 struct Stranger {
     id: NodeId,
@@ -189,7 +191,13 @@ impl<S: AsRef<[Slot]> + AsMut<[Slot]>, const R: usize, const T: usize> Hub<S, R,
             // Counted already (a client that restarted meets its parent again).
             return;
         }
-        let dead_ms = self.timing.dead_ms(ping.interval_ms);
+        self.heard_stranger(now, id, ping.interval_ms);
+    }
+
+    /// Keeps client `id`, heard but not admitted, in mind as a [`Stranger`] for a dead
+    /// threshold of its ping interval.
+    fn heard_stranger(&mut self, now: Instant, id: NodeId, interval_ms: u32) {
+        let dead_ms = self.timing.dead_ms(interval_ms);
         if let Some(s) = self.strangers.iter_mut().find(|s| s.id == id) {
             (s.heard, s.dead_ms) = (now, dead_ms);
             return;
@@ -420,7 +428,11 @@ impl<S: AsRef<[Slot]> + AsMut<[Slot]>, const R: usize, const T: usize> Hub<S, R,
         let Announce { role, interval_ms, name, home } = announce;
         let id = header.sender;
         let Some(name) = name else {
-            // We lost it (or it lost us): ask for its name.
+            // We lost it (or it lost us): ask for its name. A client that calls us home is alive
+            // meanwhile, and not back as far as we know: a stranger until it is admitted.
+            if role == Role::Client && home {
+                self.heard_stranger(now, id, interval_ms);
+            }
             self.reply(from, id, ReplyKind::Unknown);
             return None;
         };

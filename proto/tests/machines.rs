@@ -1533,3 +1533,59 @@ fn a_client_whose_first_contacts_reach_the_mgs_unanswered_holds_a_window_open() 
     let recovery = &mgs.recoveries()[0];
     assert!(recovery.window_closed(), "{recovery:?}");
 }
+
+/// A parent that lost its table (here a restarted MGS; a restarted router alike) hears a known
+/// client's addressed pings without its name and asks for it; while every answer is lost the
+/// client, alive and pinging, must hold a window open as a client reaching it only by first
+/// contacts does, until it is admitted or silent for a dead threshold.
+#[test]
+fn a_client_a_restarted_parent_hears_but_does_not_know_holds_a_window_open() {
+    let dead_ms = Timing::default().dead_ms(Timing::default().ping_interval_ms);
+    let mut c0 = client_of("c0", 1, at(10), "mgs");
+    let mut c1 = client_of("c1", 1, at(11), "mgs");
+    let mut mgs = mgs_of(1, 0);
+    run_direct(&mut mgs, &mut [&mut c0, &mut c1], (0, 2_000));
+    assert!(mgs.node(c1.id(), Instant(2_000)).is_some_and(|v| v.state == NodeState::Alive));
+    // The MGS restarts with an empty table; every answer to c1 is lost from now on.
+    let mut mgs = mgs_of(2, 2_001);
+    let mut buf = [0u8; MAX_DATAGRAM];
+    let mut unknown_pings = 0;
+    let mut step = |mgs: &mut Mgs<Box<[Slot]>>, c0: &mut Client, c1: &mut Client, t: u64, c1_pings: bool| {
+        let now = Instant(t);
+        let mut addressed = 0;
+        if c1_pings {
+            if c1.poll_timeout().is_some_and(|d| d <= now) {
+                c1.handle_timeout(now);
+            }
+            while let Some((_, len)) = c1.poll_transmit(now, &mut buf) {
+                addressed += usize::from(!wire::peek_header(&buf[..len]).unwrap().unaddressed());
+                mgs.handle(now, at(50), &buf[..len]);
+                assert!(sent(mgs, t).iter().all(|(to, _)| *to == at(50)), "only c1 was answered");
+            }
+        }
+        for o in run_direct(mgs, &mut [c0], (t, t)).remove(0) {
+            assert!(c0.order_done(now, o.id, true));
+        }
+        addressed
+    };
+    for t in 2_001..4_000 {
+        unknown_pings += step(&mut mgs, &mut c0, &mut c1, t, true);
+    }
+    assert!(mgs.node(c1.id(), Instant(4_000)).is_none(), "c1 was never admitted");
+    let target = name("testfs-OST0000").unwrap();
+    mgs.recover(Instant(4_000), target, Default::default()).unwrap();
+    let silent_from = 4_000 + dead_ms;
+    for t in 4_000..silent_from {
+        unknown_pings += step(&mut mgs, &mut c0, &mut c1, t, true);
+    }
+    assert!(unknown_pings >= 5, "c1's pings reached the MGS addressed: {unknown_pings}");
+    let recovery = &mgs.recoveries()[0];
+    assert_eq!(recovery.progress.reconnected, 1, "c0 is back: {recovery:?}");
+    assert!(!recovery.window_closed(), "closed while c1 pings the MGS: {recovery:?}");
+    // c1 falls silent: once it would be dead, the window closes without it.
+    for t in silent_from..silent_from + dead_ms + 1_000 {
+        step(&mut mgs, &mut c0, &mut c1, t, false);
+    }
+    let recovery = &mgs.recoveries()[0];
+    assert!(recovery.window_closed(), "{recovery:?}");
+}
