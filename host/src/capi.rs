@@ -44,7 +44,6 @@ use vigil_proto::wire::MAX_TARGET_ADDRS;
 use crate::config::{ClientOpts, Layered, ServerOpts};
 use crate::daemon::member::{start_client, start_server};
 use crate::hook::{Hook, OrderEnv};
-use crate::WORKER_STACK;
 
 /// `vigil_agent_start` role: a filesystem client (receives `BeginRecovery`).
 pub const VIGIL_ROLE_CLIENT: c_int = 1;
@@ -183,7 +182,6 @@ fn start(role: c_int, config: PathBuf) -> anyhow::Result<VigilAgent> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
         .thread_name("vigil-agent")
-        .thread_stack_size(WORKER_STACK)
         .enable_all()
         .build()?;
     let mailbox = Arc::new(Mailbox::new()?);

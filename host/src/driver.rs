@@ -159,14 +159,19 @@ fn destination(local: SocketAddr, to: Endpoint) -> SocketAddr {
 }
 
 /// Runs `machine` on `socket` until `shutdown` completes, and returns the machine.
+///
+/// The machine stays boxed: an MGS is ~290 KB and a router ~70 KB (their tables are already on
+/// the heap, their bounded lists of recoveries and targets are not), and held by value in the
+/// task's future and its output it would need runtime threads with stacks several times larger
+/// than the default 2 MiB in unoptimised builds.
 pub async fn run<M: Machine, H: Handler<M>>(
     socket: UdpSocket,
-    mut machine: M,
+    mut machine: Box<M>,
     mut handler: H,
     clock: Clock,
     mut commands: mpsc::Receiver<Command<M>>,
     shutdown: impl Future<Output = ()>,
-) -> M {
+) -> Box<M> {
     let local = match socket.local_addr() {
         Ok(a) => a,
         Err(e) => {
@@ -182,7 +187,7 @@ pub async fn run<M: Machine, H: Handler<M>>(
     let mut forged = machine.counters().forged;
     let mut forged_warned: Option<tokio::time::Instant> = None;
     tokio::pin!(shutdown);
-    drain(&socket, local, &mut machine, &mut handler, clock.now(), &mut tx).await;
+    drain(&socket, local, &mut *machine, &mut handler, clock.now(), &mut tx).await;
     loop {
         // With no deadline the loop only waits for input; a far deadline is the same thing.
         let wake = machine
@@ -195,7 +200,7 @@ pub async fn run<M: Machine, H: Handler<M>>(
             () = &mut shutdown => break,
             () = sleep_until(wake) => machine.handle_timeout(clock.now()),
             command = commands.recv(), if commands_open => match command {
-                Some(f) => f(&mut machine, clock.now()),
+                Some(f) => f(&mut *machine, clock.now()),
                 None => commands_open = false,
             },
             received = socket.recv_from(&mut rx) => match received {
@@ -218,7 +223,7 @@ pub async fn run<M: Machine, H: Handler<M>>(
             forged_warned = Some(tokio::time::Instant::now());
             warn!(forged, "order dropped: its MGS signature does not verify (forged or tampered)");
         }
-        drain(&socket, local, &mut machine, &mut handler, clock.now(), &mut tx).await;
+        drain(&socket, local, &mut *machine, &mut handler, clock.now(), &mut tx).await;
     }
     machine
 }
@@ -259,7 +264,7 @@ pub struct Spawned<M> {
     /// Its command queue.
     pub commands: Commands<M>,
     /// The task; it yields the machine when the loop ends.
-    pub task: tokio::task::JoinHandle<M>,
+    pub task: tokio::task::JoinHandle<Box<M>>,
 }
 
 /// Starts [`run`] in a task; `handler` gets the loop's command queue (for hooks to report).
@@ -273,7 +278,7 @@ pub fn spawn<M: Machine, H: Handler<M>>(
     let addr = socket.local_addr()?;
     let (commands, rx) = Commands::channel();
     let handler = handler(commands.clone());
-    let task = tokio::spawn(run(socket, machine, handler, clock, rx, shutdown));
+    let task = tokio::spawn(run(socket, Box::new(machine), handler, clock, rx, shutdown));
     Ok(Spawned { addr, commands, task })
 }
 

@@ -19,7 +19,3 @@ pub mod order_key;
 pub mod state;
 pub mod status;
 pub mod web;
-
-/// Stack of each runtime thread. Decoding an update page builds its 48 node deltas on the stack,
-/// which takes well over tokio's default 2 MiB in unoptimised builds; the memory is only reserved.
-pub const WORKER_STACK: usize = 16 * 1024 * 1024;

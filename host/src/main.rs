@@ -10,7 +10,7 @@ use std::process::ExitCode;
 
 use clap::{CommandFactory, Parser, Subcommand};
 use tracing_subscriber::EnvFilter;
-use vigil_host::{api_token, config, ctl, daemon, demo, key, order_key, WORKER_STACK};
+use vigil_host::{api_token, config, ctl, daemon, demo, key, order_key};
 
 /// Vigil: a health network and imperative recovery for Lustre-class filesystems.
 #[derive(Parser)]
@@ -206,8 +206,7 @@ fn main() -> ExitCode {
             | Command::Completions { .. }
     );
     init_logs(if quiet { "warn" } else { "info" });
-    let runtime =
-        tokio::runtime::Builder::new_multi_thread().enable_all().thread_stack_size(WORKER_STACK).build();
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build();
     let runtime = match runtime {
         Ok(rt) => rt,
         Err(e) => {
