@@ -155,9 +155,16 @@ pub struct Timing {
 }
 
 impl Timing {
-    /// Fast timing for tests on loopback: ping 200 ms, update 100 ms, suspect after 3, dead
-    /// after 5 intervals (a dead client is known within about a second).
-    pub const FAST: Timing = Timing { ping_ms: 200, update_ms: 100, suspect_after: 3, dead_after: 5 };
+    /// Fast timing for tests: ping and update every 250 ms, suspect after 4 silent intervals
+    /// (1 s), dead after 8 (2 s: production's count of intervals, at an eighth of its interval).
+    ///
+    /// A process starved of CPU is silent, and to its parent a silent process is a dead one.
+    /// On a loaded test machine (2 shared cores, a few suites and builds beside) a daemon's loop
+    /// was seen to stall for up to 1.3 s, so the dead threshold must sit well above that, or a
+    /// starved router turns its whole subtree unreachable and a starved client drops out of a
+    /// recovery, and tests fail for the scheduler's sake. At 2 s a stall of 1.3 s plus one
+    /// interval on either side still leaves a node alive.
+    pub const FAST: Timing = Timing { ping_ms: 250, update_ms: 250, suspect_after: 4, dead_after: 8 };
 
     /// The daemon flags for this timing.
     pub fn args(&self) -> Vec<String> {
@@ -702,6 +709,37 @@ impl Cluster {
         (out.status, text(out.stdout), text(out.stderr))
     }
 
+    /// The longest a daemon of this cluster logged its own loop late (`late_ms=`, the
+    /// machines' stall guard), with the daemon's name: how long the machine starved it.
+    pub fn longest_stall(&self) -> Option<(String, u64)> {
+        let logs = fs::read_dir(self.logs()).ok()?;
+        let mut longest: Option<(String, u64)> = None;
+        for log in logs.filter_map(|e| e.ok().map(|e| e.path())) {
+            let text = fs::read_to_string(&log).unwrap_or_default();
+            let name = log.file_stem().unwrap_or_default().to_string_lossy().into_owned();
+            let stalls = text.split("late_ms=").skip(1);
+            let ms = stalls.filter_map(|rest| rest.split(|c: char| !c.is_ascii_digit()).next()?.parse().ok());
+            if let Some(ms) = ms.max().filter(|&ms| longest.as_ref().is_none_or(|(_, l)| ms > *l)) {
+                longest = Some((name, ms));
+            }
+        }
+        longest
+    }
+
+    /// A line for failure messages when a daemon stalled for longer than a silent node takes to
+    /// be declared dead: then a false `dead` or `unreachable` was the machine's doing (a starved
+    /// process is silent), and the failure says so instead of leaving it to be guessed.
+    fn starved(&self) -> String {
+        let dead_ms = (self.timing.ping_ms.max(self.timing.update_ms)) * u64::from(self.timing.dead_after);
+        match self.longest_stall() {
+            Some((name, ms)) if ms >= dead_ms => format!(
+                "\n!!! {name} logged its own loop {ms} ms late, beyond the dead threshold ({dead_ms} ms): \
+                 the machine starved the daemons of CPU for longer than this timing tolerates\n"
+            ),
+            _ => String::new(),
+        }
+    }
+
     /// The tail of every daemon log of this cluster, for failure messages.
     pub fn log_tails(&self, lines: usize) -> String {
         let mut logs: Vec<PathBuf> = fs::read_dir(self.logs())
@@ -750,13 +788,18 @@ impl Cluster {
                     if let Some(found) = check(&status) {
                         return found;
                     }
-                    text
+                    Ok(status)
                 }
-                Err(e) => format!("(error: {e})"),
+                Err(e) => Err(format!("(error: {e})")),
             };
             if start.elapsed() > timeout {
+                let last = match &last {
+                    Ok(status) => self.show(status),
+                    Err(e) => e.clone(),
+                };
                 panic!(
-                    "timed out after {timeout:?} waiting for: {what}\n=== last status ===\n{last}\n=== logs ===\n{}",
+                    "timed out after {timeout:?} waiting for: {what}\n=== last status ===\n{last}\n{}=== logs ===\n{}",
+                    self.starved(),
                     self.log_tails(LOG_TAIL)
                 );
             }
@@ -764,11 +807,27 @@ impl Cluster {
         }
     }
 
-    /// Panics with `what`, the status JSON (if given) and the tail of every daemon's log: for
-    /// invariants checked inside a wait, so their failures explain themselves like time-outs do.
+    /// Panics with `what`, the status in brief (if given) and the tail of every daemon's log:
+    /// for invariants checked inside a wait, so their failures explain themselves like time-outs
+    /// do.
     pub fn fail(&self, what: &str, status: Option<&Status>) -> ! {
-        let raw = status.map_or("(none)", |s| s.raw.as_str());
-        panic!("{what}\n=== status ===\n{raw}\n=== logs ===\n{}", self.log_tails(LOG_TAIL))
+        let shown = status.map_or_else(|| "(none)".to_owned(), |s| self.show(s));
+        panic!(
+            "{what}\n=== status ===\n{shown}\n{}=== logs ===\n{}",
+            self.starved(),
+            self.log_tails(LOG_TAIL)
+        )
+    }
+
+    /// [`Status::brief`] for a failure message; the whole document goes to `status.json` in the
+    /// test's directory (kept when the test fails), whose path the message names.
+    fn show(&self, status: &Status) -> String {
+        let file = self.dir().join("status.json");
+        let saved = match fs::write(&file, &status.raw) {
+            Ok(()) => format!("(the whole document: {})", file.display()),
+            Err(e) => format!("(cannot save the whole document to {}: {e})", file.display()),
+        };
+        format!("{}\n{saved}", status.brief())
     }
 
     /// [`Cluster::wait_status`] for a plain condition.

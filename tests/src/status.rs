@@ -193,6 +193,26 @@ impl Status {
         states.sort();
         states.join(" ")
     }
+
+    /// What a failed wait shows instead of the whole document: the MGS's generation, every
+    /// node's state ([`Status::summary`]) and each target's state and recovery figures, a few
+    /// lines in all.
+    pub fn brief(&self) -> String {
+        let mut out = format!("mgs generation {}\nnodes: {}", self.mgs.generation, self.summary());
+        for t in &self.targets {
+            out.push_str(&format!("\ntarget {} {} instance {}", t.name, t.state, t.generation));
+            if let Some(r) = &t.recovery {
+                out.push_str(&format!(
+                    ": order {} window {}, live {} applied {} reconnected {} failed {}",
+                    r.order_id, r.window, r.live, r.applied, r.reconnected, r.failed
+                ));
+                if !r.waiting_for.is_empty() {
+                    out.push_str(&format!(", waiting for {}", r.waiting_for.join(" ")));
+                }
+            }
+        }
+        out
+    }
 }
 
 #[cfg(test)]

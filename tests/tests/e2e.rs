@@ -12,9 +12,9 @@
 //! ```
 //!
 //! The first half of the clients is below r1, the second below r2; `c00` has both routers as
-//! parents (multipath). Timing is fast (pings every 200 ms, updates every 100 ms, dead after 5
-//! silent intervals), and every wait is bounded and polls observed state: nothing sleeps a fixed
-//! time and hopes.
+//! parents (multipath). Timing is [`Timing::FAST`] (pings and updates every 250 ms, dead after 8
+//! silent intervals: above the longest a starved daemon was seen to stall on a loaded machine),
+//! and every wait is bounded and polls observed state: nothing sleeps a fixed time and hopes.
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream, UdpSocket};

@@ -12,9 +12,10 @@
 //!        c1..c4   c5..c8 s1 (the server of testfs-OST0000)
 //! ```
 //!
-//! with fast timing (pings every 200 ms, updates every 100 ms) and thresholds as in the demo
-//! (suspect after 3 silent intervals, dead after 6: stricter than the default of 8, so a false
-//! `dead` shows sooner here than in production). Hooks append one line per run to a file per
+//! with [`Timing::FAST`] (pings and updates every 250 ms, suspect after 4 silent intervals, dead
+//! after 8: production's counts at an eighth of its interval, and a dead threshold of 2 s, above
+//! the longest a starved daemon was seen to stall on a loaded machine; a stall longer than the
+//! threshold is a false `dead` no protocol can avoid). Hooks append one line per run to a file per
 //! node, so "ran once" is counted, not inferred. Delay, jitter and duplication come from the
 //! suite's own userspace relay (`vigil_tests::relay`, seeded by `VIGIL_RELAY_SEED`), placed on
 //! r1's two hops (c1..c4 → r1 → MGS) in the test that needs it. Each test prints its figures as a table to the
@@ -33,8 +34,7 @@ use vigil_tests::netns::{self, Lab};
 use vigil_tests::relay::{Impairment, Relay};
 use vigil_tests::{vigil_bin, Daemon, TestDir, Timing};
 
-const PING_MS: u64 = 200;
-const UPDATE_MS: u64 = 100;
+const PING_MS: u64 = TIMING.ping_ms;
 const UDP_PORT: u16 = 7470;
 const HTTP_PORT: u16 = 7471;
 const TARGET: &str = "testfs-OST0000";
@@ -151,8 +151,8 @@ struct Cluster {
     dir: TestDir,
 }
 
-/// Fast intervals, thresholds as in the demo (suspect after 3 silent intervals, dead after 6).
-const TIMING: Timing = Timing { ping_ms: PING_MS, update_ms: UPDATE_MS, suspect_after: 3, dead_after: 6 };
+/// The suite's timing (see the crate docs).
+const TIMING: Timing = Timing::FAST;
 
 fn timing_args() -> Vec<String> {
     TIMING.args()
