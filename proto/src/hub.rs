@@ -187,10 +187,8 @@ impl<S: AsRef<[Slot]> + AsMut<[Slot]>, const R: usize, const T: usize> Hub<S, R,
         }
         self.reply(from, id, ReplyKind::Unaddressed);
         let Some(ping) = ping.filter(|p| p.role == Role::Client && p.home) else { return };
-        if self.table.get(id).is_some_and(|e| counted_home(self.me, e)) {
-            // Counted already (a client that restarted meets its parent again).
-            return;
-        }
+        // Kept even while its entry counts (a client that restarted meets its parent again,
+        // its old instance not yet judged): the sums count it once, from whichever is live.
         self.heard_stranger(now, id, ping.interval_ms);
     }
 
@@ -946,8 +944,11 @@ impl<S: AsRef<[Slot]> + AsMut<[Slot]>, const R: usize, const T: usize> Hub<S, R,
                 }
             }
         }
-        // Clients reaching us only by first contacts: alive, and not back as far as we know.
-        sum.live += self.strangers.len() as u32;
+        // Clients heard but not admitted: alive, and not back as far as we know. One whose
+        // entry counts above (its old instance, not yet judged dead) is not counted twice.
+        let strangers =
+            self.strangers.iter().filter(|s| !self.table.get(s.id).is_some_and(|e| counted_home(self.me, e)));
+        sum.live += strangers.count() as u32;
         for (&id, _) in self.routers.iter() {
             let summary = self.router_summary(id);
             if let Some(p) = summary.and_then(|r| r.progress.iter().find(|p| p.order == order)) {

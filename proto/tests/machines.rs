@@ -1589,3 +1589,99 @@ fn a_client_a_restarted_parent_hears_but_does_not_know_holds_a_window_open() {
     let recovery = &mgs.recoveries()[0];
     assert!(recovery.window_closed(), "{recovery:?}");
 }
+
+/// A client that rebooted reaches its parent by first contacts while its old instance still
+/// counts (silent, not yet dead there), and every answer is lost. Once the old instance is
+/// declared dead the new one must count as a stranger at once, not from its next first contact
+/// that gets through: a window closed in between without it.
+#[test]
+fn a_rebooted_client_heard_only_by_first_contacts_holds_a_window_open_past_its_old_instances_death() {
+    let dead_ms = Timing::default().dead_ms(Timing::default().ping_interval_ms);
+    let mut c0 = client_of("c0", 1, at(10), "mgs");
+    let mut c1 = client_of("c1", 1, at(11), "mgs");
+    let mut mgs = mgs_of(1, 0);
+    let mut buf = [0u8; MAX_DATAGRAM];
+    // One ms of the MGS, c0 (answered, its orders carried out) and c1 if it runs (answered if
+    // `c1_answered`).
+    let mut step =
+        |mgs: &mut Mgs<Box<[Slot]>>, c0: &mut Client, c1: Option<&mut Client>, t: u64, c1_answered| {
+            let now = Instant(t);
+            let mut c1 = c1;
+            if mgs.poll_timeout().is_some_and(|d| d <= now) {
+                mgs.handle_timeout(now);
+            }
+            for c in [Some(&mut *c0), c1.as_deref_mut()].into_iter().flatten() {
+                if c.poll_timeout().is_some_and(|d| d <= now) {
+                    c.handle_timeout(now);
+                }
+            }
+            loop {
+                let mut quiet = true;
+                while let Some((_, len)) = c0.poll_transmit(now, &mut buf) {
+                    quiet = false;
+                    mgs.handle(now, at(10), &buf[..len]);
+                }
+                if let Some(c1) = c1.as_deref_mut() {
+                    while let Some((_, len)) = c1.poll_transmit(now, &mut buf) {
+                        quiet = false;
+                        mgs.handle(now, at(11), &buf[..len]);
+                    }
+                }
+                while let Some((to, len)) = mgs.poll_transmit(now, &mut buf) {
+                    quiet = false;
+                    match c1.as_deref_mut() {
+                        _ if to == at(10) => c0.handle(now, at(1), &buf[..len]),
+                        Some(c1) if c1_answered => c1.handle(now, at(1), &buf[..len]),
+                        _ => {}
+                    }
+                }
+                if quiet {
+                    break;
+                }
+            }
+            while let Some(e) = c0.poll_event() {
+                if let Event::Order(o) = e {
+                    assert!(c0.order_done(now, o.id, true));
+                }
+            }
+            if let Some(c1) = c1 {
+                while c1.poll_event().is_some() {}
+            }
+        };
+    for t in 0..2_000 {
+        step(&mut mgs, &mut c0, Some(&mut c1), t, true);
+    }
+    assert!(mgs.node(c1.id(), Instant(2_000)).is_some_and(|v| v.state == NodeState::Alive));
+    // c1 crashes at 2,000 and boots again at 4,000 with generation 2, unmet: first contacts,
+    // every answer to which is lost.
+    for t in 2_000..4_000 {
+        step(&mut mgs, &mut c0, None, t, false);
+    }
+    let config = ClientConfig {
+        name: name("c1").unwrap(),
+        generation: Generation(2),
+        parents: [at(1)].into_iter().collect(),
+        keys: keys(),
+        timing: Timing::default(),
+    };
+    let mut c1 = Client::new(config, Instant(4_000));
+    let target = name("testfs-OST0000").unwrap();
+    mgs.recover(Instant(4_000), target, Default::default()).unwrap();
+    // The old instance, last heard before 2,000, is dead by 2,000 + dead_ms; the new one pings on.
+    let silent_from = 4_000 + dead_ms + 2_000;
+    for t in 4_000..silent_from {
+        step(&mut mgs, &mut c0, Some(&mut c1), t, false);
+    }
+    let old = mgs.node(c1.id(), Instant(silent_from)).map(|v| (v.state, v.generation));
+    assert_eq!(old, Some((NodeState::Dead, Generation(1))), "the old instance is dead, the new unmet");
+    assert!(c1.counters().sent >= 10, "c1 pinged all along: {:?}", c1.counters());
+    let recovery = &mgs.recoveries()[0];
+    assert_eq!(recovery.progress.reconnected, 1, "c0 is back: {recovery:?}");
+    assert!(!recovery.window_closed(), "closed while c1 pings the MGS: {recovery:?}");
+    // c1 falls silent: once it would be dead, the window closes without it.
+    for t in silent_from..silent_from + dead_ms + 1_000 {
+        step(&mut mgs, &mut c0, None, t, false);
+    }
+    let recovery = &mgs.recoveries()[0];
+    assert!(recovery.window_closed(), "{recovery:?}");
+}
