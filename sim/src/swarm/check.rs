@@ -26,6 +26,10 @@ pub struct Checker {
     target_started: HashMap<(usize, u32), u64>,
     /// Until when each link was last cut (`u64::MAX` while cut).
     cut_until: HashMap<(usize, usize), u64>,
+    /// When loss stopped: a silence judged within a dead threshold after began under it.
+    calm_at: Option<u64>,
+    /// Each child-parent link's loss until then.
+    loss_before_calm: HashMap<(usize, usize), f64>,
     /// Reconnect orders each client instance carried out, by (target, target instance).
     reconnects: HashMap<(usize, u32, Name, u32), Vec<OrderId>>,
     /// Manual orders each client instance was handed.
@@ -52,6 +56,8 @@ impl Checker {
             instance: vec![0; nodes],
             target_started: HashMap::new(),
             cut_until: HashMap::new(),
+            calm_at: None,
+            loss_before_calm: HashMap::new(),
             reconnects: HashMap::new(),
             manual: HashMap::new(),
             closes: HashSet::new(),
@@ -99,6 +105,14 @@ impl Checker {
     /// A link was cut (`true`) or healed.
     pub fn cut(&mut self, now: u64, a: usize, b: usize, cut: bool) {
         self.cut_until.insert((a.min(b), a.max(b)), if cut { u64::MAX } else { now });
+    }
+
+    /// Loss stops now: notes each child-parent link's loss before (call before it is cleared).
+    pub fn calm(&mut self, net: &Net, draw: &Draw) {
+        let links =
+            (0..draw.parents.len()).flat_map(|c| draw.parents[c].iter().map(move |&p| (p.min(c), p.max(c))));
+        let loss = links.map(|(a, b)| ((a, b), net.loss(a, b))).collect();
+        (self.calm_at, self.loss_before_calm) = (Some(net.now()), loss);
     }
 
     /// An admin closed a window with this order.
@@ -255,13 +269,19 @@ impl Checker {
         if !net.node(c).up || recent(self.started[c]) || recent(self.started[p]) || cut {
             return;
         }
-        let loss = net.loss(p, c);
+        // The loss the silence was judged over: a death declared within a dead threshold after
+        // loss stopped judged a silence that began under the loss before.
+        let before = (self.calm_at.is_some_and(recent))
+            .then(|| self.loss_before_calm.get(&(p.min(c), p.max(c))).copied())
+            .flatten();
+        let loss = net.loss(p, c).max(before.unwrap_or(0.0));
         let line = format!(
-            "{} declared {} dead (up since {} ms, link loss {:.1}%)",
+            "{} declared {} dead (up since {} ms, link loss {:.1}%{})",
             net.node(p).name,
             net.node(c).name,
             self.started[c],
-            loss * 100.0
+            loss * 100.0,
+            if before.is_some() { " until faults ended" } else { "" }
         );
         self.note(now, line.clone());
         if loss > FALSE_DEATH_LOSS {

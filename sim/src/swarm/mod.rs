@@ -38,7 +38,8 @@
 //!   `reconnected + failed ≤ applied ≤ live ≤ clients`;
 //! - **no false death**: a parent declares a child dead only if it was down, (re)started within
 //!   the dead threshold (it or the parent), or its link was cut within it. On links up to 5% loss
-//!   a false death is a violation; above, it is counted.
+//!   a false death is a violation; above, it is counted. The loss is the one the silence was
+//!   judged over: within a dead threshold after faults ended, the link's loss before.
 //!
 //! Known bugs the swarm can be told to draw around are [`Known`]; the summary line names each
 //! exclusion in force.
@@ -375,6 +376,7 @@ fn apply(
         }
         Act::Calm => {
             checker.note(now, "faults over: no more loss, reordering or duplication".into());
+            checker.calm(net, draw);
             armed.clear();
             net.conditions.loss = 0.0;
             net.conditions.reorder = 0.0;
