@@ -234,6 +234,7 @@ mod tests {
                 target: name("testfs-OST0001").unwrap(),
                 target_generation: Generation(9),
                 addrs: [nid("10.0.0.7@o2ib").unwrap(), nid("10.0.1.7@o2ib").unwrap()].into_iter().collect(),
+                window_ms: 300_000,
             },
             signer: 0,
             signature: Default::default(),

@@ -36,6 +36,8 @@ const EVENT_QUEUE: usize = 64;
 #[derive(Clone, Debug)]
 pub(crate) struct Held {
     pub(crate) order: Order,
+    /// When it was taken here: a `BeginRecovery` lapses a while after (see [`Hub::lapse`]).
+    taken: Instant,
     /// Its slot in the children's `Reports` (stable while held).
     slot: u8,
     /// Next table slot to push to; `None` once every child had its push.
@@ -605,7 +607,7 @@ impl<S: AsRef<[Slot]> + AsMut<[Slot]>, const R: usize, const T: usize> Hub<S, R,
 
     /// Holds an order for the direct children: pushes it now and repeats it in replies until
     /// each child reports it. Returns false for a repeat or an order older than one held.
-    pub(crate) fn hold(&mut self, order: Order) -> bool {
+    pub(crate) fn hold(&mut self, now: Instant, order: Order) -> bool {
         let target = order.action.target().clone();
         // One order per target and holder: a holder's newer order replaces its older one; another
         // holder's orders are neither newer nor older (their ids are not ranked across holders),
@@ -657,7 +659,14 @@ impl<S: AsRef<[Slot]> + AsMut<[Slot]>, const R: usize, const T: usize> Hub<S, R,
         for d in self.table.iter_mut().filter_map(|e| e.direct.as_mut()) {
             d.reports.set(slot, None);
         }
-        let _ = self.held.push(Held { order, slot, cursor: Some(0), repushes: RESENDS, repush_at: None });
+        let _ = self.held.push(Held {
+            order,
+            taken: now,
+            slot,
+            cursor: Some(0),
+            repushes: RESENDS,
+            repush_at: None,
+        });
         self.urgent = true;
         true
     }
@@ -665,6 +674,7 @@ impl<S: AsRef<[Slot]> + AsMut<[Slot]>, const R: usize, const T: usize> Hub<S, R,
     /// Judges the silence of direct children. Call at [`Hub::next_check`].
     pub(crate) fn check(&mut self, now: Instant) {
         self.restamp();
+        self.lapse(now);
         let late = now.since(self.last_check);
         self.last_check = now;
         let stall_ms = 2 * u64::from(self.timing.ping_interval_ms.max(self.timing.update_interval_ms));
@@ -759,6 +769,27 @@ impl<S: AsRef<[Slot]> + AsMut<[Slot]>, const R: usize, const T: usize> Hub<S, R,
         }
         if more_verdicts > 0 {
             // Too many to list one by one this round: the totals carry them.
+            self.urgent = true;
+        }
+    }
+
+    /// Lets go of every `BeginRecovery` whose target's own window must have run out: held for
+    /// the window its holder gave ([`Action::BeginRecovery`]'s `window_ms`; 0: unknown, held until
+    /// superseded) and a server's dead threshold more. Its target came up by then, heard or not,
+    /// and the order must not reach clients that join or reboot later. A holder that is running
+    /// and sees the target supersedes it sooner with a `CloseWindow`; this ends it where none
+    /// will: its holder stopped for good or restarted knowing nothing of it, and no other holder
+    /// sees the target to close the instance.
+    fn lapse(&mut self, now: Instant) {
+        let grace = self.timing.dead_ms(self.timing.ping_interval_ms);
+        let lapsed = |h: &Held| match h.order.action {
+            Action::BeginRecovery { window_ms, .. } if window_ms != 0 => {
+                now.since(h.taken) >= u64::from(window_ms).saturating_add(grace)
+            }
+            _ => false,
+        };
+        if self.held.iter().any(lapsed) {
+            self.held.retain(|h| !lapsed(h));
             self.urgent = true;
         }
     }

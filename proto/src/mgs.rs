@@ -675,7 +675,13 @@ impl<S: AsRef<[Slot]> + AsMut<[Slot]>, const R: usize, const T: usize> Mgs<S, R,
         let serving = reported.is_some_and(|t| {
             t.status.generation == generation && self.target_state(t, now) == TargetState::Up
         });
-        let action = Action::BeginRecovery { target: target.clone(), target_generation: generation, addrs };
+        // The target's own window, when the order is of the instance its server reported: the
+        // order lapses where it is held once that window must have run out. For an instance not
+        // yet seen (its server down) the window has not started: none is given.
+        let window_ms =
+            reported.filter(|t| t.status.generation == generation).map_or(0, |t| t.status.window_ms);
+        let action =
+            Action::BeginRecovery { target: target.clone(), target_generation: generation, addrs, window_ms };
         let i = self.begin(now, target, generation, action, true).ok_or(RecoverError::Busy)?;
         if let Some(r) = self.recoveries.iter_mut().find(|r| r.order == i) {
             r.serving = serving;
@@ -707,8 +713,8 @@ impl<S: AsRef<[Slot]> + AsMut<[Slot]>, const R: usize, const T: usize> Mgs<S, R,
         let (target, target_generation) = (r.target.clone(), r.target_generation);
         let dead = self.dead_clients();
         let dead_mounts = self.mounts_of(&dead);
-        let close =
-            self.issue(Action::CloseWindow { target: target.clone(), target_generation, dead, dead_mounts });
+        let close = self
+            .issue(now, Action::CloseWindow { target: target.clone(), target_generation, dead, dead_mounts });
         self.recoveries[i].closed = Some((close.id, now));
         self.hub.emit(Event::WindowClosed { target, order: close.id, by_admin });
         close.id
@@ -748,14 +754,14 @@ impl<S: AsRef<[Slot]> + AsMut<[Slot]>, const R: usize, const T: usize> Mgs<S, R,
         mounts
     }
 
-    fn issue(&mut self, action: Action) -> Order {
+    fn issue(&mut self, now: Instant, action: Action) -> Order {
         self.last_seq += 1;
         let id = OrderId { mgs: self.link.id, mgs_generation: self.link.generation, seq: self.last_seq };
         let mut order = Order { id, action, signer: 0, signature: Signature::default() };
         if let Some(signer) = &self.signer {
             signer.sign(&mut order);
         }
-        self.hub.hold(order.clone());
+        self.hub.hold(now, order.clone());
         self.hub.emit(Event::OrderIssued(order.clone()));
         order
     }
@@ -804,7 +810,7 @@ impl<S: AsRef<[Slot]> + AsMut<[Slot]>, const R: usize, const T: usize> Mgs<S, R,
             }
         };
         let (order, queued) =
-            if others_open { (OrderId::default(), true) } else { (self.issue(action).id, false) };
+            if others_open { (OrderId::default(), true) } else { (self.issue(now, action).id, false) };
         self.recoveries[slot] = Recovery {
             target,
             target_generation: generation,
@@ -848,8 +854,9 @@ impl<S: AsRef<[Slot]> + AsMut<[Slot]>, const R: usize, const T: usize> Mgs<S, R,
                         target: s.target.clone(),
                         target_generation: s.generation,
                         addrs: s.addrs.clone(),
+                        window_ms: s.window_ms,
                     };
-                    let order = self.issue(action).id;
+                    let order = self.issue(now, action).id;
                     let r = &mut self.recoveries[i];
                     (r.order, r.began, r.last_reconnect, r.queued) = (order, now, now, false);
                     r.progress = OrderProgress { order, ..OrderProgress::default() };
@@ -862,22 +869,26 @@ impl<S: AsRef<[Slot]> + AsMut<[Slot]>, const R: usize, const T: usize> Mgs<S, R,
 
     /// Starts recoveries for targets that restarted and closes windows whose clients are back.
     fn evaluate(&mut self, now: Instant) {
-        let mut restarted: Vec<(Name, Generation, Vec<Nid, MAX_TARGET_ADDRS>), 8> = Vec::new();
+        let mut restarted: Vec<(Name, Generation, Vec<Nid, MAX_TARGET_ADDRS>, u32), 8> = Vec::new();
         for t in self.hub.targets.iter() {
             let s = &t.status;
             // A recovery of this instance, whoever started it (an admin's retry included).
             let known = self.recoveries.iter().find(|r| r.target == s.target);
             match s.state {
                 TargetState::Recovering if known.is_none_or(|r| r.target_generation != s.generation) => {
-                    let _ = restarted.push((s.target.clone(), s.generation, s.addrs.clone()));
+                    let _ = restarted.push((s.target.clone(), s.generation, s.addrs.clone(), s.window_ms));
                 }
                 _ => {}
             }
         }
-        for (target, generation, addrs) in restarted {
+        for (target, generation, addrs, window_ms) in restarted {
             self.hub.emit(Event::TargetRestarted { target: target.clone(), generation });
-            let action =
-                Action::BeginRecovery { target: target.clone(), target_generation: generation, addrs };
+            let action = Action::BeginRecovery {
+                target: target.clone(),
+                target_generation: generation,
+                addrs,
+                window_ms,
+            };
             if self.begin(now, target, generation, action, false).is_none() {
                 self.hub.counters.overflow += 1;
             }
@@ -916,12 +927,15 @@ impl<S: AsRef<[Slot]> + AsMut<[Slot]>, const R: usize, const T: usize> Mgs<S, R,
                 let r = &mut self.recoveries[i];
                 r.target_up = Some(now);
                 let (target, target_generation) = (r.target.clone(), r.target_generation);
-                self.issue(Action::CloseWindow {
-                    target,
-                    target_generation,
-                    dead: Vec::new(),
-                    dead_mounts: Vec::new(),
-                });
+                self.issue(
+                    now,
+                    Action::CloseWindow {
+                        target,
+                        target_generation,
+                        dead: Vec::new(),
+                        dead_mounts: Vec::new(),
+                    },
+                );
             } else if all_back {
                 self.close_window(now, i, false);
             }

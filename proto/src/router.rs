@@ -281,7 +281,7 @@ impl<S: AsRef<[Slot]> + AsMut<[Slot]>, const R: usize, const T: usize> Router<S,
                 None => self.hub.counters.unexpected += 1,
             },
             Message::Order(order) => match self.upstream_index(from, &header) {
-                Some(u) if self.accept_from_parent(u, &header) => self.take_order(order),
+                Some(u) if self.accept_from_parent(u, &header) => self.take_order(now, order),
                 Some(_) => {}
                 None => self.hub.counters.unexpected += 1,
             },
@@ -429,7 +429,7 @@ impl<S: AsRef<[Slot]> + AsMut<[Slot]>, const R: usize, const T: usize> Router<S,
             self.hub.emit(e);
         }
         for order in reply.orders {
-            self.take_order(order);
+            self.take_order(now, order);
         }
         self.after_input(now);
     }
@@ -453,7 +453,7 @@ impl<S: AsRef<[Slot]> + AsMut<[Slot]>, const R: usize, const T: usize> Router<S,
     }
 
     /// Holds an order from a parent, once its MGS signature verifies (checked once per order).
-    fn take_order(&mut self, order: Order) {
+    fn take_order(&mut self, now: Instant, order: Order) {
         if self.hub.holds(order.id) {
             return;
         }
@@ -462,7 +462,7 @@ impl<S: AsRef<[Slot]> + AsMut<[Slot]>, const R: usize, const T: usize> Router<S,
             return;
         }
         let id = order.id;
-        if self.hub.hold(order) {
+        if self.hub.hold(now, order) {
             self.hub.emit(Event::OrderHeld(id));
         }
     }

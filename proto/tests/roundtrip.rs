@@ -151,9 +151,14 @@ fn endpoint() -> impl Strategy<Value = Endpoint> {
 
 fn action() -> impl Strategy<Value = Action> {
     prop_oneof![
-        (name(), generation(), hvec(nid())).prop_map(|(target, target_generation, addrs)| {
-            Action::BeginRecovery { target, target_generation, addrs }
-        }),
+        (name(), generation(), hvec(nid()), any::<u32>()).prop_map(
+            |(target, target_generation, addrs, window_ms)| Action::BeginRecovery {
+                target,
+                target_generation,
+                addrs,
+                window_ms
+            }
+        ),
         (name(), generation(), hvec(any::<u32>().prop_map(NodeId)), hvec(any::<u64>())).prop_map(
             |(target, target_generation, dead, dead_mounts)| Action::CloseWindow {
                 dead_mounts,

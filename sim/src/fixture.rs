@@ -67,6 +67,7 @@ pub fn recovery_order(seq: u32) -> Order {
             target: ids::name("testfs-OST0000").expect("short name"),
             target_generation: Generation(seq + 1),
             addrs: [ids::nid("oss0@tcp").expect("short nid")].into_iter().collect(),
+            window_ms: 0,
         },
         signer: 0,
         signature: Signature::default(),

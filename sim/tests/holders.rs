@@ -190,25 +190,30 @@ fn seed_413_two_holders_a_begin_recovery_after_another_holders_close_is_not_held
     holds_with_two_holders(413);
 }
 
-/// Runs swarm seed `seed` as CI runs it, with [`TWO_HOLDERS_WHEN_FIXED`] of the seeds drawn with
-/// two holders (this one among them), and asserts every invariant held.
+/// Runs swarm seed `seed` as CI runs it, with [`TWO_HOLDERS_IN_CI`] of the seeds drawn with two
+/// holders (this one among them), and asserts every invariant held.
 fn holds_with_two_holders(seed: u64) {
-    use vigil_sim::swarm::{run_seed, Config, TWO_HOLDERS_WHEN_FIXED};
-    let report = run_seed(seed, &Config { two_holders: TWO_HOLDERS_WHEN_FIXED, ..Config::ci() });
+    use vigil_sim::swarm::{run_seed, Config, TWO_HOLDERS_IN_CI};
+    let report = run_seed(seed, &Config { two_holders: TWO_HOLDERS_IN_CI, ..Config::ci() });
     assert!(report.drew.contains("2 holder(s)"), "{}", report.drew);
     let broken: Vec<String> = report.violations.iter().map(|v| v.to_string()).collect();
     assert!(broken.is_empty(), "seed {seed} ({}):\n{}", report.drew, broken.join("\n"));
 }
 
+/// With two holders, a top router once missed clients that a router below it knew (view, found at
+/// 064a3d1). It holds on main at b6b052a (not re-diagnosed: first contacts changed since, in
+/// 6b77b25 and f32e37c); kept as found.
 #[test]
-#[ignore = "open: with two holders, a top router misses clients that a router below it knows (view)"]
 fn seed_173_two_holders_view() {
     holds_with_two_holders(173);
 }
 
+/// Holder A stopped for good holding its `BeginRecovery` of an instance in the routers, and
+/// holder B, cut off from the target's server for good, never saw the instance to close it: no
+/// `CloseWindow` ever superseded A's order. It lapses where it is held once the target's own
+/// window (which the order carries) must have run out.
 #[test]
-#[ignore = "open: a holder stopped for good leaves its BeginRecovery of an instance no other holder closes held in a router"]
-fn seed_273_two_holders_held_order() {
+fn seed_273_two_holders_a_stopped_holders_order_lapses_with_the_targets_window() {
     holds_with_two_holders(273);
 }
 

@@ -393,6 +393,7 @@ fn a_manual_recover_of_a_serving_target_names_its_instance_and_closes_when_clien
             target: target.clone(),
             target_generation: reported.generation,
             addrs: reported.addrs.clone(),
+            window_ms: reported.window_ms,
         })
     );
     // Its target being up does not end it (it was up already): it closes once every live client

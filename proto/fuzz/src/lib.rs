@@ -312,17 +312,18 @@ impl From<AStatus> for ReplyStatus {
 
 #[derive(Arbitrary, Debug, Clone)]
 pub enum AAction {
-    BeginRecovery { target: AName, target_generation: u32, addrs: Vec<ANid> },
+    BeginRecovery { target: AName, target_generation: u32, addrs: Vec<ANid>, window_ms: u32 },
     CloseWindow { target: AName, target_generation: u32, dead: Vec<u32>, dead_mounts: Vec<u64> },
 }
 
 impl From<AAction> for Action {
     fn from(a: AAction) -> Action {
         match a {
-            AAction::BeginRecovery { target, target_generation, addrs } => Action::BeginRecovery {
+            AAction::BeginRecovery { target, target_generation, addrs, window_ms } => Action::BeginRecovery {
                 target: target.into(),
                 target_generation: Generation(target_generation),
                 addrs: bounded(addrs),
+                window_ms,
             },
             AAction::CloseWindow { target, target_generation, dead, dead_mounts } => Action::CloseWindow {
                 target: target.into(),

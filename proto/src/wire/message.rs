@@ -245,6 +245,12 @@ pub enum Action {
         target_generation: Generation,
         /// Where to reconnect.
         addrs: Vec<Nid, MAX_TARGET_ADDRS>,
+        /// The target's own recovery window as its server reported it, in ms (0: unknown).
+        /// Wherever the order is held it lapses once that long, and a server's dead threshold
+        /// more, has passed since it was taken: the target's window has run out by then, heard
+        /// or not, so the recovery is over even when no status holder is left to close it (one
+        /// stopped for good, the others cut off from the target's server).
+        window_ms: u32,
     },
     /// Every live client has reconnected to `target`: its server may close the recovery window.
     CloseWindow {

@@ -59,6 +59,7 @@ fn order(seq: u32, close: bool) -> Order {
             target: n("testfs-OST0001"),
             target_generation: Generation(2),
             addrs: [nid("10.1.0.7@o2ib").expect("short nid")].into_iter().collect(),
+            window_ms: 300_000,
         }
     };
     Order {
