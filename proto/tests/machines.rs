@@ -481,7 +481,7 @@ fn a_begin_recovery_lapses_where_it_is_held_once_its_targets_window_must_have_ru
             NodeId::from_name("mgs"),
             r.id(),
             Generation(1),
-            seq.into(),
+            seq,
             &message,
             &keys().current,
             &mut buf,
