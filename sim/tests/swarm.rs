@@ -92,11 +92,11 @@ fn seed_20_a_restarted_mgs_waits_a_dead_threshold_for_its_direct_clients() {
     }
 }
 
-/// A restarted MGS never releases the `BeginRecovery` of its earlier instance that routers
-/// still hold when it issues no newer order for the target (the target came up while it was
-/// down). Also seeds 146 and 259.
+/// A restarted MGS never released the `BeginRecovery` of its earlier instance that routers
+/// still held when it issued no newer order for the target (the target came up while it was
+/// down): the order now lapses with the target's own window, which it carries. Also seeds 146
+/// and 259.
 #[test]
-#[ignore = "open: routers keep an earlier MGS instance's BeginRecovery that the restarted MGS never supersedes"]
 fn seed_123_a_restarted_mgs_releases_its_earlier_orders() {
     for seed in [123, 146, 259] {
         holds_drawing_around(seed, MGS_RESTARTS, "liveness (held order)");

@@ -78,9 +78,9 @@ pub enum Known {
     /// A two-parent client counts nowhere when its home link fails: every client has one parent.
     TwoParentHome,
     /// An MGS that restarts can close a window before every client re-registered (its startup
-    /// hold is two update intervals; a direct client whose first pings are lost misses it), and
-    /// it never releases the `BeginRecovery` of its earlier instance that routers still hold when
-    /// it issues no newer order for that target: the MGS never restarts.
+    /// hold is two update intervals; a direct client whose first pings are lost misses it): the
+    /// MGS never restarts. (A restarted MGS's earlier `BeginRecovery` that it never superseded
+    /// is fixed: it lapses with the target's window.)
     MgsRestart,
     /// A router that restarted forgot the children it did not hear from before its first
     /// snapshot, and the MGS could close a window without them: no router crashes. (Fixed:
