@@ -123,6 +123,9 @@ pub(crate) struct Hub<S, const R: usize, const T: usize> {
     pub(crate) targets: Vec<TargetReport, T>,
     replies: Deque<PendingReply, REPLY_QUEUE>,
     strangers: Vec<Stranger, MAX_STRANGERS>,
+    /// The last stranger that found the list full, while it may be alive: someone heard and
+    /// counted nowhere, so the sums are not whole ([`Hub::sums_whole`]).
+    unlisted: Option<Stranger>,
     last_check: Instant,
     /// Something changed that the owner should act on (send up, re-evaluate) soon.
     pub(crate) urgent: bool,
@@ -144,6 +147,7 @@ impl<S: AsRef<[Slot]> + AsMut<[Slot]>, const R: usize, const T: usize> Hub<S, R,
             targets: Vec::new(),
             replies: Deque::new(),
             strangers: Vec::new(),
+            unlisted: None,
             last_check: now,
             urgent: false,
             counters: Counters::default(),
@@ -202,11 +206,23 @@ impl<S: AsRef<[Slot]> + AsMut<[Slot]>, const R: usize, const T: usize> Hub<S, R,
             (s.heard, s.dead_ms) = (now, dead_ms);
             return;
         }
-        if self.strangers.push(Stranger { id, heard: now, dead_ms }).is_err() {
+        let stranger = Stranger { id, heard: now, dead_ms };
+        if self.strangers.push(stranger).is_err() {
             self.counters.overflow += 1;
+            // Not known by name, but known to exist: until it would be dead, no sum is whole.
+            if self.unlisted.is_none_or(|u| u.heard.after(u.dead_ms) <= now.after(dead_ms)) {
+                self.unlisted = Some(stranger);
+            }
             return;
         }
         self.urgent = true;
+    }
+
+    /// Whether the order sums cover every client this parent heard: not while a client heard
+    /// but not admitted, past the list of strangers, may be alive (a dead threshold after it was
+    /// last heard so). Until then a router reports no progress and the MGS closes no window.
+    pub(crate) fn sums_whole(&self, now: Instant) -> bool {
+        self.unlisted.is_none_or(|u| now.since(u.heard) >= u.dead_ms)
     }
 
     /// A ping from a child (client or server).
@@ -690,10 +706,15 @@ impl<S: AsRef<[Slot]> + AsMut<[Slot]>, const R: usize, const T: usize> Hub<S, R,
                     d.last_heard = d.last_heard.max(now);
                 }
             }
-            for s in self.strangers.iter_mut() {
+            for s in self.strangers.iter_mut().chain(self.unlisted.as_mut()) {
                 s.heard = s.heard.max(now);
             }
             return;
+        }
+        if self.unlisted.is_some() && self.sums_whole(now) {
+            // Whole again: progress held back goes up.
+            self.unlisted = None;
+            self.urgent = true;
         }
         let strangers = self.strangers.len();
         self.strangers.retain(|s| now.since(s.heard) < s.dead_ms);

@@ -910,6 +910,7 @@ impl<S: AsRef<[Slot]> + AsMut<[Slot]>, const R: usize, const T: usize> Mgs<S, R,
             // BeginRecovery held, for good; and a client whose tries all failed is done with it.
             let gave_up_on_routers = r.serving && now.since(r.began) >= self.close_grace_ms();
             let whole = self.hold_until.is_none_or(|t| now >= t)
+                && self.hub.sums_whole(now)
                 && (gave_up_on_routers || self.waiting_for(r.order).next().is_none());
             let done = if r.serving { progress.reconnected + progress.failed } else { progress.reconnected };
             let all_back = whole && done >= progress.live;

@@ -514,10 +514,10 @@ impl<S: AsRef<[Slot]> + AsMut<[Slot]>, const R: usize, const T: usize> Router<S,
         }
         let names = up.snapshot.is_some();
         if self.summary_due {
-            // An order's progress goes up only once every child router holds it too, and once
-            // every child alive before this boot had time to be heard again, so a sum never
-            // stands for a subtree it does not yet cover.
-            let whole = self.whole_at.is_none_or(|t| now >= t);
+            // An order's progress goes up only once every child router holds it too, once every
+            // child alive before this boot had time to be heard again, and while no client
+            // heard is counted nowhere, so a sum never stands for a subtree it does not cover.
+            let whole = self.whole_at.is_none_or(|t| now >= t) && self.hub.sums_whole(now);
             let progress = (self.hub.held.iter())
                 .filter(|h| whole && self.hub.all_routers_hold(h.order.id))
                 .map(|h| self.hub.progress(h.order.id))

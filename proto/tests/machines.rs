@@ -1737,3 +1737,85 @@ fn a_rebooted_client_heard_only_by_first_contacts_holds_a_window_open_past_its_o
     let recovery = &mgs.recoveries()[0];
     assert!(recovery.window_closed(), "{recovery:?}");
 }
+
+/// More clients than the list of strangers holds (16) first contact the MGS at once; one of those
+/// past the list is never heard again (every later datagram of it lost) while the others are
+/// admitted and reconnect. Its parent does not know who it was, but knows one was heard: until
+/// a dead threshold has passed, its sums are not whole and no window closes.
+#[test]
+fn a_client_heard_past_the_list_of_strangers_holds_a_window_open_for_a_dead_threshold() {
+    let dead_ms = Timing::default().dead_ms(Timing::default().ping_interval_ms);
+    let mut config = MgsConfig::new(name("mgs").unwrap(), Generation(1), keys());
+    config.startup_hold_ms = 0;
+    let mut mgs = Mgs::new(config, vec![None; 64].into_boxed_slice(), Instant(0));
+    // 17 clients answered; the last, c17, is heard once (its first contact) and never answered.
+    let mut clients: Vec<Client> = (0..18)
+        .map(|k| {
+            let config = ClientConfig {
+                name: name(&format!("c{k}")).unwrap(),
+                generation: Generation(1),
+                parents: [at(1)].into_iter().collect(),
+                keys: keys(),
+                timing: Timing::default(),
+            };
+            Client::new(config, Instant(0))
+        })
+        .collect();
+    let lost = 17;
+    let mut buf = [0u8; MAX_DATAGRAM];
+    let mut run = |mgs: &mut Mgs<Box<[Slot]>>, clients: &mut [Client], (from, to): (u64, u64)| {
+        for t in from..to {
+            let now = Instant(t);
+            if mgs.poll_timeout().is_some_and(|d| d <= now) {
+                mgs.handle_timeout(now);
+            }
+            loop {
+                let mut quiet = true;
+                for (k, c) in clients.iter_mut().enumerate() {
+                    if c.poll_timeout().is_some_and(|d| d <= now) {
+                        c.handle_timeout(now);
+                    }
+                    while let Some((_, len)) = c.poll_transmit(now, &mut buf) {
+                        quiet = false;
+                        if k != lost || t == 0 {
+                            mgs.handle(now, at(10 + k as u8), &buf[..len]);
+                        }
+                    }
+                }
+                while let Some((to, len)) = mgs.poll_transmit(now, &mut buf) {
+                    quiet = false;
+                    let Endpoint::V4 { ip: [_, _, _, last], .. } = to else { continue };
+                    let k = usize::from(last - 10);
+                    if k != lost {
+                        clients[k].handle(now, at(1), &buf[..len]);
+                    }
+                }
+                if quiet {
+                    break;
+                }
+            }
+            for c in clients.iter_mut() {
+                while let Some(e) = c.poll_event() {
+                    if let Event::Order(o) = e {
+                        assert!(c.order_done(now, o.id, true));
+                    }
+                }
+            }
+        }
+    };
+    run(&mut mgs, &mut clients, (0, 2_000));
+    assert!(mgs.counters().overflow >= 1, "the list of strangers overflowed: {:?}", mgs.counters());
+    let admitted = (0..17).filter(|&k| mgs.node(clients[k].id(), Instant(2_000)).is_some()).count();
+    assert_eq!(admitted, 17, "every client answered is admitted");
+    assert!(mgs.node(clients[lost].id(), Instant(2_000)).is_none());
+    let target = name("testfs-OST0000").unwrap();
+    mgs.recover(Instant(2_000), target, Default::default()).unwrap();
+    // c17 was heard at 0: it may be alive until a dead threshold after.
+    run(&mut mgs, &mut clients, (2_000, dead_ms - 500));
+    let recovery = &mgs.recoveries()[0];
+    assert_eq!(recovery.progress.reconnected, 17, "the others are back: {recovery:?}");
+    assert!(!recovery.window_closed(), "closed within a dead threshold of c17's first contact: {recovery:?}");
+    run(&mut mgs, &mut clients, (dead_ms - 500, dead_ms + 1_000));
+    let recovery = &mgs.recoveries()[0];
+    assert!(recovery.window_closed(), "{recovery:?}");
+}
