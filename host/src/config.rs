@@ -94,6 +94,10 @@ pub struct NodeOpts {
     /// Once listening, write the bound addresses to this file (for supervisors and tests).
     #[arg(long, value_name = "PATH")]
     pub ready_file: Option<PathBuf>,
+    /// UDP receive buffer (SO_RCVBUF) in bytes, room for bursts; the kernel caps it at
+    /// net.core.rmem_max [default: 8388608].
+    #[arg(long, value_name = "BYTES")]
+    pub udp_recv_buffer: Option<usize>,
     /// Timing (also a `[timing]` table in the config file).
     #[command(flatten)]
     #[serde(default)]

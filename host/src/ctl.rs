@@ -582,6 +582,7 @@ mod tests {
                 generation: 2,
                 uptime_ms: 60_000,
                 counters: Vec::new(),
+                udp: Vec::new(),
             },
             nodes: vec![node("c1", "alive"), node("c2", "dead")],
             routers: Vec::new(),

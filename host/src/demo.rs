@@ -26,6 +26,7 @@ use crate::daemon::mgs::MgsHandler;
 use crate::daemon::router::RouterHandler;
 use crate::driver::{self, slots, Clock, Commands, MgsMachine, RouterMachine, Spawned};
 use crate::hook::{Hook, MemberHandler, OrderEnv};
+use crate::udp::Udp;
 
 /// Lustre's `obd_timeout` default (LUSTRE.md).
 const LUSTRE_OBD_TIMEOUT_MS: u64 = 100_000;
@@ -113,8 +114,8 @@ impl Cluster {
         }
     }
 
-    async fn socket(&self) -> anyhow::Result<tokio::net::UdpSocket> {
-        driver::bind(SocketAddr::from(([127, 0, 0, 1], 0))).await
+    async fn socket(&self) -> anyhow::Result<Udp> {
+        driver::bind(SocketAddr::from(([127, 0, 0, 1], 0)), None).await
     }
 
     fn member(&self, name: &str, generation: u32, parent: SocketAddr) -> anyhow::Result<ClientConfig> {

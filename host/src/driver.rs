@@ -1,9 +1,11 @@
 //! The one driver loop every role runs: it moves datagrams and time between a UDP socket and a
 //! sans-IO machine, and nothing else.
 //!
-//! Per turn: take one input (a datagram, a deadline, a command from elsewhere in the process, or
-//! shutdown), feed it to the machine, then drain events and transmits until both are `None`, then
-//! sleep until the machine's next deadline. Commands are closures run against the machine inside
+//! Per turn: take one input (a batch of datagrams, a deadline, a command from elsewhere in the
+//! process, or shutdown), feed it to the machine, draining events and transmits after each item
+//! until both are `None`, send what the turn produced, then sleep until the machine's next
+//! deadline. Datagrams move in batches both ways ([`crate::udp`]: `recvmmsg` with GRO, GSO runs
+//! per destination), so a busy loop makes a few system calls per batch instead of two per ping. Commands are closures run against the machine inside
 //! the loop: that is how hooks report results and how the MGS's HTTP side reads its view, with no
 //! lock around the machine.
 //!
@@ -14,13 +16,13 @@ use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::time::Duration;
 
-use tokio::net::UdpSocket;
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::sleep_until;
 use tracing::{debug, trace, warn};
 use vigil_proto::table::Slot;
-use vigil_proto::wire::MAX_DATAGRAM;
-use vigil_proto::{Endpoint, Event, Instant, Mgs, Router};
+use vigil_proto::{Event, Instant, Mgs, Router};
+
+use crate::udp::{Inbox, Outbox, Udp, UdpWatch};
 
 /// Node table storage on hosts.
 pub type Slots = Box<[Slot]>;
@@ -119,9 +121,13 @@ impl<M: Machine> Commands<M> {
     }
 }
 
-/// Binds a UDP socket; `port 0` lets the OS choose.
-pub async fn bind(addr: SocketAddr) -> anyhow::Result<UdpSocket> {
-    UdpSocket::bind(addr).await.map_err(|e| anyhow::anyhow!("cannot bind UDP {addr}: {e}"))
+/// Binds a UDP socket for a loop (`port 0` lets the OS choose), with a receive buffer of
+/// `recv_buffer` bytes (the default when `None`).
+pub async fn bind(addr: SocketAddr, recv_buffer: Option<usize>) -> anyhow::Result<Udp> {
+    let socket = tokio::net::UdpSocket::bind(addr)
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot bind UDP {addr}: {e}"))?;
+    Udp::new(socket, recv_buffer).map_err(|e| anyhow::anyhow!("cannot set up UDP {addr}: {e}"))
 }
 
 /// The wildcard address of the family that reaches every one of `peers` (IPv6, dual-stack, when
@@ -146,48 +152,29 @@ pub async fn resolve(addrs: &[String]) -> anyhow::Result<Vec<SocketAddr>> {
     Ok(out)
 }
 
-/// Where to send to `to` from `socket`: IPv4 peers of an IPv6 (dual-stack) socket as mapped
-/// addresses, since such a socket cannot take an IPv4 destination.
-fn destination(local: SocketAddr, to: Endpoint) -> SocketAddr {
-    let to = SocketAddr::from(to);
-    match (local, to) {
-        (SocketAddr::V6(_), SocketAddr::V4(v4)) => {
-            SocketAddr::new(IpAddr::V6(v4.ip().to_ipv6_mapped()), v4.port())
-        }
-        _ => to,
-    }
-}
-
-/// Runs `machine` on `socket` until `shutdown` completes, and returns the machine.
+/// Runs `machine` on `udp` until `shutdown` completes, and returns the machine.
 ///
 /// The machine stays boxed: an MGS is ~290 KB and a router ~70 KB (their tables are already on
 /// the heap, their bounded lists of recoveries and targets are not), and held by value in the
 /// task's future and its output it would need runtime threads with stacks several times larger
 /// than the default 2 MiB in unoptimised builds.
 pub async fn run<M: Machine, H: Handler<M>>(
-    socket: UdpSocket,
+    udp: Udp,
     mut machine: Box<M>,
     mut handler: H,
     clock: Clock,
     mut commands: mpsc::Receiver<Command<M>>,
     shutdown: impl Future<Output = ()>,
 ) -> Box<M> {
-    let local = match socket.local_addr() {
-        Ok(a) => a,
-        Err(e) => {
-            warn!("socket has no local address ({e}); IPv4 peers on a dual-stack socket may fail");
-            SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), 0)
-        }
-    };
-    // Room for one byte more than the largest datagram, so an oversized one is seen as such.
-    let mut rx = [0u8; MAX_DATAGRAM + 1];
-    let mut tx = [0u8; MAX_DATAGRAM];
+    let mut inbox = Inbox::default();
+    let mut outbox = Outbox::default();
     let mut commands_open = true;
     let mut counters_tick = tokio::time::interval(COUNTERS_EVERY);
     let mut forged = machine.counters().forged;
     let mut forged_warned: Option<tokio::time::Instant> = None;
     tokio::pin!(shutdown);
-    drain(&socket, local, &mut *machine, &mut handler, clock.now(), &mut tx).await;
+    drain(&udp, &mut *machine, &mut handler, clock.now(), &mut outbox);
+    udp.flush(&mut outbox).await;
     loop {
         // With no deadline the loop only waits for input; a far deadline is the same thing.
         let wake = machine
@@ -203,10 +190,23 @@ pub async fn run<M: Machine, H: Handler<M>>(
                 Some(f) => f(&mut *machine, clock.now()),
                 None => commands_open = false,
             },
-            received = socket.recv_from(&mut rx) => match received {
-                Ok((len, from)) => {
-                    trace!(%from, len, "datagram in");
-                    machine.handle(clock.now(), from.into(), &rx[..len]);
+            ready = udp.readable() => match ready.and_then(|()| udp.try_recv(&mut inbox)) {
+                Ok(_) => {
+                    let now = clock.now();
+                    for (from, datagram) in inbox.datagrams() {
+                        trace!(%from, len = datagram.len(), "datagram in");
+                        machine.handle(now, from.into(), datagram);
+                        drain(&udp, &mut *machine, &mut handler, now, &mut outbox);
+                        if outbox.full() {
+                            udp.flush(&mut outbox).await;
+                        }
+                    }
+                    // A batch is many datagrams but one readiness check: tokio's cooperative
+                    // budget (which made a one-datagram loop yield every 128 datagrams) would let
+                    // a flood hold this thread for 128 batches, starving the process's other
+                    // tasks (its HTTP side) and the I/O driver. Yield once per batch instead.
+                    udp.flush(&mut outbox).await;
+                    tokio::task::yield_now().await;
                 }
                 // Such errors (e.g. an ICMP error reported on the socket) are about one peer.
                 Err(e) => debug!("receive failed: {e}"),
@@ -223,19 +223,20 @@ pub async fn run<M: Machine, H: Handler<M>>(
             forged_warned = Some(tokio::time::Instant::now());
             warn!(forged, "order dropped: its MGS signature does not verify (forged or tampered)");
         }
-        drain(&socket, local, &mut *machine, &mut handler, clock.now(), &mut tx).await;
+        drain(&udp, &mut *machine, &mut handler, clock.now(), &mut outbox);
+        udp.flush(&mut outbox).await;
     }
     machine
 }
 
-/// Drains events and datagrams until the machine has nothing more to say.
-async fn drain<M: Machine, H: Handler<M>>(
-    socket: &UdpSocket,
-    local: SocketAddr,
+/// Drains events and datagrams until the machine has nothing more to say; the datagrams wait in
+/// `outbox` for the turn's flush.
+fn drain<M: Machine, H: Handler<M>>(
+    udp: &Udp,
     machine: &mut M,
     handler: &mut H,
     now: Instant,
-    buf: &mut [u8],
+    outbox: &mut Outbox,
 ) {
     loop {
         let mut idle = true;
@@ -243,13 +244,10 @@ async fn drain<M: Machine, H: Handler<M>>(
             idle = false;
             handler.on_event(machine, now, event);
         }
-        while let Some((to, len)) = machine.poll_transmit(now, buf) {
+        while outbox
+            .push_with(|buf| machine.poll_transmit(now, buf).map(|(to, len)| (udp.destination(to), len)))
+        {
             idle = false;
-            let Some(bytes) = buf.get(..len) else { continue };
-            // Loss is part of the protocol's model: a failed send is logged, never fatal.
-            if let Err(e) = socket.send_to(bytes, destination(local, to)).await {
-                debug!(%to, "send failed: {e}");
-            }
         }
         if idle {
             return;
@@ -265,21 +263,24 @@ pub struct Spawned<M> {
     pub commands: Commands<M>,
     /// The task; it yields the machine when the loop ends.
     pub task: tokio::task::JoinHandle<Box<M>>,
+    /// Its socket's counts, for export.
+    pub udp: UdpWatch,
 }
 
 /// Starts [`run`] in a task; `handler` gets the loop's command queue (for hooks to report).
 pub fn spawn<M: Machine, H: Handler<M>>(
-    socket: UdpSocket,
+    udp: Udp,
     machine: M,
     handler: impl FnOnce(Commands<M>) -> H,
     clock: Clock,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> io::Result<Spawned<M>> {
-    let addr = socket.local_addr()?;
+    let addr = udp.local_addr();
+    let watch = udp.watch();
     let (commands, rx) = Commands::channel();
     let handler = handler(commands.clone());
-    let task = tokio::spawn(run(socket, Box::new(machine), handler, clock, rx, shutdown));
-    Ok(Spawned { addr, commands, task })
+    let task = tokio::spawn(run(udp, Box::new(machine), handler, clock, rx, shutdown));
+    Ok(Spawned { addr, commands, task, udp: watch })
 }
 
 #[cfg(test)]
@@ -287,14 +288,11 @@ mod tests {
     use super::*;
 
     #[test]
-    fn ipv4_peers_of_a_dual_stack_socket_are_mapped() {
-        let v6: SocketAddr = "[::]:0".parse().unwrap();
+    fn the_wildcard_reaches_every_peer() {
         let v4: SocketAddr = "0.0.0.0:0".parse().unwrap();
+        let v6: SocketAddr = "[::]:0".parse().unwrap();
         let peer: SocketAddr = "10.0.0.1:7470".parse().unwrap();
-        assert_eq!(destination(v6, peer.into()), "[::ffff:10.0.0.1]:7470".parse::<SocketAddr>().unwrap());
-        assert_eq!(destination(v4, peer.into()), peer);
         let peer6: SocketAddr = "[fd00::1]:7470".parse().unwrap();
-        assert_eq!(destination(v6, peer6.into()), peer6);
         assert_eq!(wildcard_for(&[peer]), v4);
         assert_eq!(wildcard_for(&[peer, peer6]), v6);
     }

@@ -279,6 +279,7 @@ mod tests {
                 generation: 1,
                 uptime_ms: 1000,
                 counters: Vec::new(),
+                udp: Vec::new(),
             },
             nodes: nodes
                 .iter()

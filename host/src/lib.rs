@@ -18,4 +18,5 @@ pub mod metrics;
 pub mod order_key;
 pub mod state;
 pub mod status;
+pub mod udp;
 pub mod web;

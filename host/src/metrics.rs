@@ -370,6 +370,7 @@ mod tests {
                 generation: 1,
                 uptime_ms: 0,
                 counters: Vec::new(),
+                udp: Vec::new(),
             },
             nodes: vec![
                 node("r1", "router", "alive"),

@@ -40,6 +40,11 @@ pub struct MgsInfo {
     pub uptime_ms: u64,
     /// Datagrams received and sent, and those dropped by reason.
     pub counters: Vec<CounterInfo>,
+    /// Its UDP socket: datagrams and system calls each way (`received`, `receive_calls`, `sent`,
+    /// `send_calls`), failed sends, and the kernel's drops (`kernel_drops`: its receive queue was
+    /// full). Only in `/api/v1/status` (the machine's snapshot does not know its socket).
+    #[serde(default)]
+    pub udp: Vec<CounterInfo>,
 }
 
 /// One counter of the MGS machine.
@@ -411,6 +416,7 @@ pub fn snapshot(mgs: &MgsMachine, name: &str, now: Instant) -> Status {
             generation: mgs.generation().0,
             uptime_ms: now.as_millis(),
             counters,
+            udp: Vec::new(),
         },
         nodes,
         routers,
@@ -533,6 +539,7 @@ mod tests {
                 generation: 4,
                 uptime_ms: 1,
                 counters: Vec::new(),
+                udp: Vec::new(),
             },
             nodes: vec![NodeInfo {
                 mounts: 0,

@@ -18,6 +18,7 @@ use crate::driver::{self, wildcard_for, Clock, Machine, Spawned};
 use crate::hook::{Hook, MemberHandler};
 use crate::key;
 use crate::state::StateFile;
+use crate::udp::Udp;
 
 /// What clients and servers set up alike: identity, parents, keys, timing, socket.
 async fn member(
@@ -25,12 +26,12 @@ async fn member(
     node: &NodeOpts,
     parent_addrs: &[String],
     bind: Option<std::net::SocketAddr>,
-) -> anyhow::Result<(MemberConfig, StateFile, tokio::net::UdpSocket)> {
+) -> anyhow::Result<(MemberConfig, StateFile, Udp)> {
     let timing = node.timing.resolve()?;
     let keys = key::load(&node.key_file())?;
     let (resolved, endpoints) = parents(parent_addrs).await?;
     let state = StateFile::boot(&node.state_dir(), name)?;
-    let socket = driver::bind(bind.unwrap_or_else(|| wildcard_for(&resolved))).await?;
+    let socket = driver::bind(bind.unwrap_or_else(|| wildcard_for(&resolved)), node.udp_recv_buffer).await?;
     let config = MemberConfig {
         name: wire_name(name, "node")?,
         generation: state.generation(),
@@ -44,7 +45,7 @@ async fn member(
 /// Starts a member machine's loop, which runs until `stop` completes.
 fn start<M: Machine>(
     name: &str,
-    socket: tokio::net::UdpSocket,
+    socket: Udp,
     machine: impl FnOnce(&Clock) -> M,
     hook: Hook,
     mut state: StateFile,

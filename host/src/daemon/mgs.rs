@@ -32,7 +32,8 @@ use crate::key;
 use crate::metrics::{self, SharedRecoveryMetrics};
 use crate::order_key;
 use crate::state::StateFile;
-use crate::status::{render_metrics, snapshot};
+use crate::status::{render_metrics, snapshot, CounterInfo};
+use crate::udp::UdpWatch;
 use crate::web;
 
 /// Events the MGS hands out to an observer in the same process (the demo).
@@ -403,11 +404,12 @@ struct Api {
     guard: Arc<Guard>,
     feed: Arc<watch::Sender<Feed>>,
     peers: Arc<Peers>,
+    udp: UdpWatch,
 }
 
 /// Answers one HTTP request by asking the MGS loop, once it is past the [`Guard`].
 async fn api(api: Api, asked: Asked) -> Reply {
-    let Api { commands, name, recovery_metrics, guard, feed, peers } = api;
+    let Api { commands, name, recovery_metrics, guard, feed, peers, udp } = api;
     let gone = || Reply::error(StatusCode::SERVICE_UNAVAILABLE, SHUTTING_DOWN);
     let access = match asked.path.as_str() {
         "/api/v1/recover" | "/api/v1/close" => Access::Change,
@@ -420,10 +422,17 @@ async fn api(api: Api, asked: Asked) -> Reply {
     match (asked.method, asked.path.as_str()) {
         (Method::GET, "/") => web::index(),
         (Method::GET, "/api/v1/status") => match commands.ask(move |m, now| snapshot(m, &name, now)).await {
-            Some(status) => match serde_json::to_string_pretty(&status) {
-                Ok(json) => Reply::json(json),
-                Err(e) => Reply::error(StatusCode::INTERNAL_SERVER_ERROR, e),
-            },
+            Some(mut status) => {
+                status.mgs.udp = udp
+                    .counts()
+                    .into_iter()
+                    .map(|(n, value)| CounterInfo { name: n.into(), value })
+                    .collect();
+                match serde_json::to_string_pretty(&status) {
+                    Ok(json) => Reply::json(json),
+                    Err(e) => Reply::error(StatusCode::INTERNAL_SERVER_ERROR, e),
+                }
+            }
             None => gone(),
         },
         (Method::GET, "/api/v1/events") => events(&feed, &guard.refusals),
@@ -435,6 +444,7 @@ async fn api(api: Api, asked: Asked) -> Reply {
                     metrics::render_tree(&status, &mut text);
                     recovery_metrics.lock().unwrap_or_else(|e| e.into_inner()).render(&mut text);
                     guard.refusals.render(&mut text);
+                    udp.render(&mut text);
                     Reply::metrics(text)
                 }
                 None => gone(),
@@ -480,7 +490,7 @@ pub async fn run(opts: MgsOpts) -> anyhow::Result<()> {
     let generation = state.generation().0;
 
     let shutdown = Shutdown::on_signals()?;
-    let socket = driver::bind(listen).await?;
+    let socket = driver::bind(listen, opts.node.udp_recv_buffer).await?;
     let listener = http::bind(http_addr).await?;
     let http_addr = listener.local_addr()?;
     state.commit()?;
@@ -530,6 +540,7 @@ pub async fn run(opts: MgsOpts) -> anyhow::Result<()> {
         guard,
         feed,
         peers: Arc::new(peers),
+        udp: spawned.udp.clone(),
     };
     let app = move |asked| api(api_state.clone(), asked);
     http::serve(listener, app, shutdown.wait(), refusals).await;

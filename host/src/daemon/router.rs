@@ -12,6 +12,7 @@ use crate::http::{self, Reply};
 use crate::key;
 use crate::state::StateFile;
 use crate::status::render_counters;
+use crate::udp::UdpWatch;
 
 /// A router's event handler: the log is all.
 pub struct RouterHandler {
@@ -30,7 +31,7 @@ impl Handler<RouterMachine> for RouterHandler {
     }
 }
 
-async fn metrics(commands: Commands<RouterMachine>, method: Method, path: String) -> Reply {
+async fn metrics(commands: Commands<RouterMachine>, udp: UdpWatch, method: Method, path: String) -> Reply {
     if (method, path.as_str()) != (Method::GET, "/metrics") {
         return Reply::error(StatusCode::NOT_FOUND, "only GET /metrics here");
     }
@@ -50,6 +51,7 @@ async fn metrics(commands: Commands<RouterMachine>, method: Method, path: String
             out.push_str("# HELP vigil_parents_up Parents that answer.\n# TYPE vigil_parents_up gauge\n");
             out.push_str(&format!("vigil_parents_up {parents_up}\n"));
             render_counters(&mut out, &counters);
+            udp.render(&mut out);
             Reply::metrics(out)
         }
         None => Reply::error(StatusCode::SERVICE_UNAVAILABLE, "the router is shutting down"),
@@ -72,7 +74,7 @@ pub async fn run(opts: RouterOpts) -> anyhow::Result<()> {
     config.order_keys = super::order_keys(&opts.upstream.order_pubs)?;
 
     let shutdown = Shutdown::on_signals()?;
-    let socket = driver::bind(listen).await?;
+    let socket = driver::bind(listen, opts.node.udp_recv_buffer).await?;
     let metrics_listener = match opts.metrics {
         Some(addr) => Some(http::bind(addr).await?),
         None => None,
@@ -85,8 +87,8 @@ pub async fn run(opts: RouterOpts) -> anyhow::Result<()> {
     let mut addrs = vec![("udp", spawned.addr)];
     if let Some(listener) = metrics_listener {
         addrs.push(("metrics", listener.local_addr()?));
-        let commands = spawned.commands.clone();
-        let app = move |asked: http::Asked| metrics(commands.clone(), asked.method, asked.path);
+        let (commands, udp) = (spawned.commands.clone(), spawned.udp.clone());
+        let app = move |asked: http::Asked| metrics(commands.clone(), udp.clone(), asked.method, asked.path);
         tokio::spawn(http::serve(listener, app, shutdown.wait(), Default::default()));
     }
     ready(opts.node.ready_file.as_deref(), &addrs)?;
