@@ -404,7 +404,7 @@ fn waiting(routers: &[String]) -> String {
 }
 
 /// One recovery, every figure named: `order 7/3: 2 of 4 reconnected (50%), 4 applied, 0 failed,
-/// window open for 1.5 s, eta 1.5 s`.
+/// window open for 1.5 s, eta 1.5 s`; failed clients by name: `1 failed (c07)`.
 fn recovery_line(t: &TargetInfo) -> String {
     let Some(r) = &t.recovery else { return "-".to_owned() };
     let pct = if r.live == 0 { 100 } else { u64::from(r.reconnected) * 100 / u64::from(r.live) };
@@ -420,14 +420,24 @@ fn recovery_line(t: &TargetInfo) -> String {
         ),
     };
     format!(
-        "order {}{}: {} of {} reconnected ({pct}%), {} applied, {} failed, {window}",
+        "order {}{}: {} of {} reconnected ({pct}%), {} applied, {} failed{}, {window}",
         r.order_id,
         if r.manual { " (manual)" } else { "" },
         r.reconnected,
         r.live,
         r.applied,
         r.failed,
+        failed_names(r),
     )
+}
+
+/// ` (c07, c12 and 3 more)`: the failed clients the MGS names, and how many it does not.
+fn failed_names(r: &RecoveryInfo) -> String {
+    match (r.failed_clients.as_slice(), r.failed_unnamed) {
+        ([], _) => String::new(),
+        (names, 0) => format!(" ({})", names.join(", ")),
+        (names, more) => format!(" ({} and {more} more)", names.join(", ")),
+    }
 }
 
 /// Lustre's view of a target's recovery, as a line under the target's row.
@@ -600,6 +610,8 @@ mod tests {
                     applied: 4,
                     reconnected: 2,
                     failed: 0,
+                    failed_clients: Vec::new(),
+                    failed_unnamed: 0,
                     window: "open".into(),
                     closed_by_admin: false,
                     ended_by: None,
@@ -633,6 +645,15 @@ mod tests {
         (r.window, r.closed_by_admin, r.elapsed_ms) = ("closed".into(), true, 7_100);
         let text = render(&closed);
         assert!(text.contains("0 failed, window closed by admin after 7.1 s\n"), "{text}");
+        // Failed clients by name, and how many went unnamed.
+        let mut failed = status.clone();
+        let r = failed.targets[0].recovery.as_mut().unwrap();
+        (r.failed, r.failed_clients, r.failed_unnamed) = (11, vec!["c07".into(), "c12".into()], 9);
+        assert!(
+            render(&failed).contains("4 applied, 11 failed (c07, c12 and 9 more), window open"),
+            "{}",
+            render(&failed)
+        );
         let mut stuck = status.clone();
         stuck.targets[0].recovery.as_mut().unwrap().eta_ms = None;
         assert!(render(&stuck).contains("for 1.5 s, eta unknown\n"), "{}", render(&stuck));

@@ -293,6 +293,7 @@ mod tests {
             order: order(1),
             began: Instant(0),
             progress: Default::default(),
+            failed: Default::default(),
             last_reconnect: Instant(0),
             closed: Some((order(2), Instant(50))),
             target_up: Some(Instant(40)),

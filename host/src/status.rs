@@ -207,6 +207,13 @@ pub struct RecoveryInfo {
     pub reconnected: u32,
     /// Of them, those whose reconnection failed.
     pub failed: u32,
+    /// Those clients by name, as far as routers named them (each router names at most 8 per
+    /// update, the MGS keeps 8 per recovery): which clients to look at.
+    #[serde(default)]
+    pub failed_clients: Vec<String>,
+    /// Failed clients counted in `failed` but not named in `failed_clients` (past the bound).
+    #[serde(default)]
+    pub failed_unnamed: u32,
     /// `open`, `closed`, or `queued` (the target restarted while the most recoveries the MGS
     /// orders at once were under way: its order goes out when one of them ends; `order_id` is
     /// `0/0` until then).
@@ -297,7 +304,12 @@ pub fn counter_fields(c: &Counters) -> [(&'static str, bool, u64); 17] {
     ]
 }
 
-fn recovery_info(r: &Recovery, now: Instant, waiting_for: Vec<String>) -> RecoveryInfo {
+fn recovery_info(
+    r: &Recovery,
+    now: Instant,
+    waiting_for: Vec<String>,
+    failed_clients: Vec<String>,
+) -> RecoveryInfo {
     let end = r.closed.map(|(_, at)| at).or(r.target_up).unwrap_or(now);
     RecoveryInfo {
         order_id: r.order.to_string(),
@@ -307,6 +319,8 @@ fn recovery_info(r: &Recovery, now: Instant, waiting_for: Vec<String>) -> Recove
         applied: r.progress.applied,
         reconnected: r.progress.reconnected,
         failed: r.progress.failed,
+        failed_unnamed: r.progress.failed.saturating_sub(failed_clients.len() as u32),
+        failed_clients,
         window: if r.window_closed() {
             "closed"
         } else if r.queued {
@@ -373,7 +387,7 @@ pub fn snapshot(mgs: &MgsMachine, name: &str, now: Instant) -> Status {
     let info = |r: &Recovery| {
         let open = !r.window_closed() && !r.queued;
         let waiting_for = if open { mgs.waiting_for(r.order).map(name_of).collect() } else { Vec::new() };
-        recovery_info(r, now, waiting_for)
+        recovery_info(r, now, waiting_for, r.failed.iter().map(|&id| name_of(id)).collect())
     };
     let mut targets: Vec<TargetInfo> = mgs
         .targets()
@@ -513,6 +527,7 @@ mod tests {
             order: Default::default(),
             began: Instant(10),
             progress: Default::default(),
+            failed: Default::default(),
             last_reconnect: Instant(10),
             closed: None,
             target_up: None,
@@ -521,12 +536,12 @@ mod tests {
             queued: true,
             serving: false,
         };
-        let info = recovery_info(&r, Instant(20), Vec::new());
+        let info = recovery_info(&r, Instant(20), Vec::new(), Vec::new());
         assert_eq!((info.window.as_str(), info.order_id.as_str()), ("queued", "00000000:0/0"));
         r.queued = false;
-        assert_eq!(recovery_info(&r, Instant(20), Vec::new()).window, "open");
+        assert_eq!(recovery_info(&r, Instant(20), Vec::new(), Vec::new()).window, "open");
         r.target_up = Some(Instant(30));
-        assert_eq!(recovery_info(&r, Instant(40), Vec::new()).window, "closed");
+        assert_eq!(recovery_info(&r, Instant(40), Vec::new(), Vec::new()).window, "closed");
     }
 
     #[test]
@@ -565,6 +580,8 @@ mod tests {
                     applied: 9,
                     reconnected: 8,
                     failed: 1,
+                    failed_clients: vec!["c9".into()],
+                    failed_unnamed: 0,
                     window: "open".into(),
                     closed_by_admin: false,
                     ended_by: None,

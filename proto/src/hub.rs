@@ -18,7 +18,10 @@ use crate::wire::{
     ReplyStatus, Role, TargetStatus, Totals, Update, HEADER_LEN, MAX_ALTERNATES, MAX_DATAGRAM, MAX_DELTAS,
     MAX_PROGRESS, MAX_REPLY_ORDERS, TAG_LEN,
 };
-use crate::wire::{Action, OrderReport, Outcome, TargetReport, TargetState, MAX_REPORTS, MAX_TARGET_REPORTS};
+use crate::wire::{
+    Action, FailedClient, OrderReport, Outcome, TargetReport, TargetState, MAX_FAILED, MAX_REPORTS,
+    MAX_TARGET_REPORTS,
+};
 
 /// Most orders a parent holds (and repeats) at once: one per target, a newer order for the same
 /// target superseding the older. Sixteen targets can recover at once (an OSS failing over all
@@ -70,6 +73,8 @@ pub struct ChildRouter {
     pub progress: Vec<OrderProgress, MAX_PROGRESS>,
     /// Its subtree's totals.
     pub totals: Totals,
+    /// The clients of its subtree it named as failed ([`Update::failed`]).
+    pub failed: Vec<FailedClient, MAX_FAILED>,
 }
 
 /// What a child says of itself in every ping or update.
@@ -294,7 +299,7 @@ impl<S: AsRef<[Slot]> + AsMut<[Slot]>, const R: usize, const T: usize> Hub<S, R,
             self.counters.out_of_order += 1;
             return;
         }
-        let summary = ChildRouter { progress: update.progress, totals: update.totals };
+        let summary = ChildRouter { progress: update.progress, totals: update.totals, failed: update.failed };
         if self.routers.get(&id) != Some(&summary) {
             self.urgent = true;
             if self.routers.insert(id, summary).is_err() {
@@ -1008,6 +1013,23 @@ impl<S: AsRef<[Slot]> + AsMut<[Slot]>, const R: usize, const T: usize> Hub<S, R,
             }
         }
         sum
+    }
+
+    /// The clients of this hub's subtree whose reconnection for `order` failed on every try,
+    /// as far as they are named: its home client children that report it failed, then those
+    /// its live child routers named. Exactly the clients [`Hub::progress`] counts as failed
+    /// when no child router had more than [`MAX_FAILED`] to name.
+    pub(crate) fn failed_clients(&self, order: OrderId) -> impl Iterator<Item = NodeId> + '_ {
+        let direct = (self.table.iter())
+            .filter(move |e| e.role == Role::Client && counted_home(self.me, e))
+            .filter(move |e| self.report(e, order) == Some(Outcome::Failed))
+            .map(|e| e.id);
+        let below = (self.routers.keys())
+            .filter_map(|&id| self.router_summary(id))
+            .flat_map(|r| r.failed.iter())
+            .filter(move |f| f.order == order)
+            .map(|f| f.client);
+        direct.chain(below)
     }
 
     /// What a child router last said of its subtree, while it is live here (a silent router's

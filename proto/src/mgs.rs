@@ -51,7 +51,7 @@ use crate::timing::Timing;
 use crate::wire::TargetReport;
 use crate::wire::{
     Action, Endpoint, Keyring, Message, NodeState, Order, OrderProgress, Role, TargetState, MAX_ALTERNATES,
-    MAX_DEAD, MAX_DELTAS, MAX_PATHS, MAX_TARGET_ADDRS,
+    MAX_DEAD, MAX_DELTAS, MAX_FAILED, MAX_PATHS, MAX_TARGET_ADDRS,
 };
 use crate::wire::{OrderSigner, Signature};
 
@@ -133,6 +133,10 @@ pub struct Recovery {
     pub began: Instant,
     /// Progress as last summed (frozen once the window closed).
     pub progress: OrderProgress,
+    /// The clients whose reconnection failed on every try, as far as routers named them (the
+    /// first [`MAX_FAILED`]; `progress.failed` counts them all), summed and frozen with
+    /// `progress`.
+    pub failed: Vec<NodeId, MAX_FAILED>,
     /// When the count of reconnected clients last rose (`began` until it does): with the count,
     /// the observed reconnect rate.
     pub last_reconnect: Instant,
@@ -798,6 +802,7 @@ impl<S: AsRef<[Slot]> + AsMut<[Slot]>, const R: usize, const T: usize> Mgs<S, R,
                     order: OrderId::default(),
                     began: now,
                     progress: OrderProgress::default(),
+                    failed: Vec::new(),
                     last_reconnect: now,
                     closed: None,
                     target_up: None,
@@ -817,6 +822,7 @@ impl<S: AsRef<[Slot]> + AsMut<[Slot]>, const R: usize, const T: usize> Mgs<S, R,
             order,
             began: now,
             progress: OrderProgress { order, ..OrderProgress::default() },
+            failed: Vec::new(),
             last_reconnect: now,
             closed: None,
             target_up: None,
@@ -860,6 +866,7 @@ impl<S: AsRef<[Slot]> + AsMut<[Slot]>, const R: usize, const T: usize> Mgs<S, R,
                     let r = &mut self.recoveries[i];
                     (r.order, r.began, r.last_reconnect, r.queued) = (order, now, now, false);
                     r.progress = OrderProgress { order, ..OrderProgress::default() };
+                    r.failed.clear();
                     open += 1;
                 }
                 _ => {}
@@ -914,11 +921,13 @@ impl<S: AsRef<[Slot]> + AsMut<[Slot]>, const R: usize, const T: usize> Mgs<S, R,
                 && (gave_up_on_routers || self.waiting_for(r.order).next().is_none());
             let done = if r.serving { progress.reconnected + progress.failed } else { progress.reconnected };
             let all_back = whole && done >= progress.live;
+            let failed = self.hub.failed_clients(r.order).take(MAX_FAILED).collect();
             let r = &mut self.recoveries[i];
             if progress.reconnected > r.progress.reconnected {
                 r.last_reconnect = now;
             }
             r.progress = progress;
+            r.failed = failed;
             if target_up {
                 // The target ended its window itself (its own time-out, heard or past its
                 // length). Its BeginRecovery must
@@ -989,6 +998,7 @@ mod tests {
             order: OrderId::default(),
             began: Instant(1_000),
             progress: OrderProgress { live, reconnected, applied: live, ..OrderProgress::default() },
+            failed: Vec::new(),
             last_reconnect: Instant(last_reconnect),
             closed: None,
             target_up: None,

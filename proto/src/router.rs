@@ -31,7 +31,7 @@ use crate::wire::{
     encoded_len, Endpoint, Header, Keyring, Message, OrderProgress, PingReply, ReplyStatus, Totals, Update,
     HEADER_LEN, MAX_ALTERNATES, MAX_DATAGRAM, MAX_PROGRESS, TAG_LEN,
 };
-use crate::wire::{Order, OrderKeys, StaleParent};
+use crate::wire::{FailedClient, Order, OrderKeys, StaleParent, MAX_FAILED};
 
 /// Most parents of a router: a router at the top lists every status holder (an MGS on the MGS
 /// node and one on each MDS node of a failover pair), and updates go to each.
@@ -104,8 +104,9 @@ fn past(a: u32, b: u32) -> bool {
     a != 0 && (b == 0 || after(a, b))
 }
 
-/// What a router says of its whole subtree in every update: totals and order progress.
-type Summary = (Totals, Vec<OrderProgress, MAX_PROGRESS>);
+/// What a router says of its whole subtree in every update: totals, order progress and the
+/// clients whose reconnection failed.
+type Summary = (Totals, Vec<OrderProgress, MAX_PROGRESS>, Vec<FailedClient, MAX_FAILED>);
 
 #[derive(Clone, Debug)]
 struct Upstream {
@@ -518,11 +519,21 @@ impl<S: AsRef<[Slot]> + AsMut<[Slot]>, const R: usize, const T: usize> Router<S,
             // child alive before this boot had time to be heard again, and while no client
             // heard is counted nowhere, so a sum never stands for a subtree it does not cover.
             let whole = self.whole_at.is_none_or(|t| now >= t) && self.hub.sums_whole(now);
-            let progress = (self.hub.held.iter())
+            let progress: Vec<OrderProgress, MAX_PROGRESS> = (self.hub.held.iter())
                 .filter(|h| whole && self.hub.all_routers_hold(h.order.id))
                 .map(|h| self.hub.progress(h.order.id))
                 .collect();
-            let summary = (self.hub.totals(), progress);
+            // Past `MAX_FAILED` the rest go unnamed: each order's `failed` still counts them.
+            let failed = (progress.iter())
+                .filter(|p| p.failed > 0)
+                .flat_map(|p| {
+                    self.hub
+                        .failed_clients(p.order)
+                        .map(move |client| FailedClient { order: p.order, client })
+                })
+                .take(MAX_FAILED)
+                .collect();
+            let summary = (self.hub.totals(), progress, failed);
             if self.reported.as_ref() != Some(&summary) {
                 // A new summary takes a version of its own: the parent's acknowledgement then
                 // tells whether it has it (a reply to an older round does not).
@@ -532,7 +543,7 @@ impl<S: AsRef<[Slot]> + AsMut<[Slot]>, const R: usize, const T: usize> Router<S,
             self.summary_due = false;
         }
         // Always `Some` here: the first page of all computed it.
-        let (totals, progress) = self.reported.clone().unwrap_or_default();
+        let (totals, progress, failed) = self.reported.clone().unwrap_or_default();
         let up = &self.upstreams[u];
         let mut update = Update {
             interval_ms: self.hub.timing.update_interval_ms,
@@ -544,6 +555,7 @@ impl<S: AsRef<[Slot]> + AsMut<[Slot]>, const R: usize, const T: usize> Router<S,
             targets: Vec::new(),
             totals,
             progress,
+            failed,
         };
         // Room for deltas: the datagram less header, tag, the fixed fields, and two bytes for
         // the deltas' length prefix and `upto` growing.

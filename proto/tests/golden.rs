@@ -20,22 +20,24 @@
 //! | PingReply, accepted, 2 orders (BeginRecovery with 2 NIDs, CloseWindow)|   271 |
 //! | PingReply, worst case (refused, 4 IPv6 alternates, 2 worst orders)    |   576 |
 //! | Order, worst CloseWindow (32 dead clients and 32 mounts)              |   638 |
-//! | Update, 0 deltas (steady state: totals only)                          |    55 |
-//! | Update, 1 delta (a named client with one mount, on one path)          |    91 |
-//! | Update, 10 such deltas                                                |   419 |
-//! | Update, 12 worst-case deltas (the most that fit)                      |  1123 |
+//! | Update, 0 deltas (steady state: totals only)                          |    56 |
+//! | Update, 1 delta (a named client with one mount, on one path)          |    92 |
+//! | Update, 10 such deltas                                                |   420 |
+//! | Update, 12 worst-case deltas (the most that fit)                      |  1124 |
 //!
 //! Worst-case delta: 5-byte id and generation varints, a 32-byte name, two paths with 5-byte
 //! silent times, two 10-byte mount tags: 90 bytes, so a page holds 12 of them; [`MAX_DELTAS`]
 //! (48) binds only for small deltas (unnamed, one path: about 30 bytes each). Two worst
-//! `CloseWindow`s do not fit one reply: a parent then sends the second in a later one.
+//! `CloseWindow`s do not fit one reply: a parent then sends the second in a later one. The
+//! clients an update names as failed (at most `MAX_FAILED` = 8, each an order id and a client
+//! id: 24 bytes at worst) come out of the room left for its deltas, as its progress does.
 
 use vigil_proto::ids::{name, nid, Generation, Name, Nid, NodeId, OrderId};
 use vigil_proto::wire::{
-    self, Action, Endpoint, Header, Key, Keyring, Kind, LustrePhase, LustreRecovery, Message, NodeDelta,
-    NodeState, Order, OrderProgress, OrderReport, Outcome, PathReport, Ping, PingReply, ReplyStatus, Role,
-    Signature, TargetReport, TargetState, TargetStatus, Totals, Update, HEADER_LEN, MAX_DATAGRAM, MAX_DELTAS,
-    MAX_REPORTS, TAG_LEN,
+    self, Action, Endpoint, FailedClient, Header, Key, Keyring, Kind, LustrePhase, LustreRecovery, Message,
+    NodeDelta, NodeState, Order, OrderProgress, OrderReport, Outcome, PathReport, Ping, PingReply,
+    ReplyStatus, Role, Signature, TargetReport, TargetState, TargetStatus, Totals, Update, HEADER_LEN,
+    MAX_DATAGRAM, MAX_DELTAS, MAX_REPORTS, TAG_LEN,
 };
 
 const SENDER: NodeId = NodeId(0x1122_3344);
@@ -382,6 +384,7 @@ fn empty_update() -> Update {
         targets: Default::default(),
         totals: Totals::default(),
         progress: Default::default(),
+        failed: Default::default(),
     }
 }
 
@@ -389,9 +392,9 @@ fn empty_update() -> Update {
 fn update_empty() {
     golden(
         Message::Update(empty_update()),
-        "56470303 44332211 88776655 07000000 2a000000 01 \
-        e8070000000000000000000000 \
-        ae36f17c83ca0256300d87827969d4b2",
+        "564703034433221188776655070000002a00000001 \
+        e807000000000000000000000000 \
+        aee445a0ff956edb24d393ad45593700",
     );
 }
 
@@ -452,9 +455,10 @@ fn update_every_state_and_role() {
         .into_iter()
         .collect(),
         totals: Totals { alive: 1, suspect: 1, dead: 1, unreachable: 1 },
-        progress: [OrderProgress { order: oid(3, 1), live: 2, applied: 2, reconnected: 1, failed: 0 }]
+        progress: [OrderProgress { order: oid(3, 1), live: 2, applied: 2, reconnected: 1, failed: 1 }]
             .into_iter()
             .collect(),
+        failed: [FailedClient { order: oid(3, 1), client: NodeId(0x0d) }].into_iter().collect(),
         ..empty_update()
     };
     golden(
@@ -462,8 +466,8 @@ fn update_every_state_and_role() {
         "564703034433221188776655070000002a00000001 \
         e80701027231030501040a010001056330303031021000001101e432000b020100011002e05d000c03020001 \
         1003c865000d0400000000010b0e7465737466732d4f5354303030310501010d31302e312e302e37406f3269 \
-        62e0a712000101010101fd83fc9a0f030102020100 \
-        742aba908b41df5d3f8f0cf35b3ef732",
+        62e0a712000101010101fd83fc9a0f03010202010101fd83fc9a0f03010d \
+        154b5198e7046310c511aed7c1584ba6",
     );
 }
 
@@ -544,6 +548,7 @@ fn steady_update(deltas: impl IntoIterator<Item = NodeDelta>) -> Update {
         targets: Default::default(),
         totals: Totals { alive: 1000, suspect: 2, dead: 1, unreachable: 0 },
         progress: Default::default(),
+        failed: Default::default(),
     }
 }
 
@@ -668,7 +673,7 @@ fn datagram_sizes() {
     measure("update, most worst-case deltas", Message::Update(steady_update((0..most).map(worst_delta))));
 
     // The figures in this file's doc comment.
-    assert_eq!(sizes, [45, 66, 298, 527, 44, 271, 576, 638, 55, 91, 419, 1123]);
+    assert_eq!(sizes, [45, 66, 298, 527, 44, 271, 576, 638, 56, 92, 420, 1124]);
     assert_eq!(most, 12);
     assert!(sizes.iter().all(|&s| s <= MAX_DATAGRAM));
 }

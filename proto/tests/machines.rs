@@ -1054,6 +1054,7 @@ fn an_admin_retry_of_a_recovery_carries_it_out_again_where_it_failed() {
     now += 2_000;
     let r = &mgs.recoveries()[0];
     assert_eq!((r.progress.live, r.progress.reconnected, r.progress.failed), (2, 1, 1), "{r:?}");
+    assert_eq!(r.failed, [c0.id()], "the MGS names the client that failed: {r:?}");
     // The admin retries: the same recovery (instance 7) ordered again. It stays the recovery
     // (no automatic order replaces it); c0 reconnects again, c1 only reports.
     let target = name("testfs-OST0000").unwrap();
@@ -1068,7 +1069,36 @@ fn an_admin_retry_of_a_recovery_carries_it_out_again_where_it_failed() {
     run_direct(&mut mgs, &mut [&mut c0, &mut c1, &mut s], (now, now + 1_000));
     let r = &mgs.recoveries()[0];
     assert_eq!((r.progress.reconnected, r.progress.failed), (2, 0), "{r:?}");
+    assert!(r.failed.is_empty(), "c0 reconnected on the retry: no longer named failed {r:?}");
     assert!(r.closed.is_some(), "every live client back: closed {r:?}");
+}
+
+#[test]
+fn a_client_that_failed_every_try_is_named_by_its_router_to_the_mgs() {
+    let mut mgs = test_mgs();
+    let mut rslots: [Slot; 16] = empty_slots();
+    let mut r = settled_router("r1", 1, &mut rslots[..]);
+    let mut c = client("c0", 1, at(2));
+    run_three(&mut mgs, &mut r, &mut c, (0, 3_000), &mut |_, _, _| true);
+    let order = mgs.recover(Instant(3_000), name("testfs-OST0000").unwrap(), Default::default()).unwrap();
+    run_three(&mut mgs, &mut r, &mut c, (3_000, 4_000), &mut |_, _, _| true);
+    // The client's reconnect fails at every try: tried again after one ping interval, then
+    // two; named only after the last, while the count says how many failed.
+    let interval = u64::from(Timing::default().ping_interval_ms);
+    let mut now = 4_000;
+    for wait in [interval, 2 * interval, 2_000] {
+        assert!(c.order_done(Instant(now), order, false));
+        run_three(&mut mgs, &mut r, &mut c, (now, now + wait + 100), &mut |_, _, _| true);
+        now += wait + 100;
+        mgs.handle_timeout(Instant(now));
+        let rec = &mgs.recoveries()[0];
+        if wait != 2_000 {
+            assert!(rec.failed.is_empty() && rec.progress.failed == 0, "named before its last try: {rec:?}");
+        }
+    }
+    let rec = &mgs.recoveries()[0];
+    assert_eq!((rec.progress.live, rec.progress.failed), (1, 1), "{rec:?}");
+    assert_eq!(rec.failed, [c.id()], "the router named its failed client upward: {rec:?}");
 }
 
 #[test]

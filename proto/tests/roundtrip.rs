@@ -12,8 +12,8 @@ use proptest::sample::Index;
 use sha2::Sha256;
 use vigil_proto::ids::{Generation, Name, Nid, NodeId, OrderId};
 use vigil_proto::wire::{
-    self, Action, Endpoint, Error, Header, Key, Keyring, Kind, LustrePhase, LustreRecovery, Message,
-    NodeDelta, NodeState, Order, OrderProgress, OrderReport, Outcome, PathReport, Ping, PingReply,
+    self, Action, Endpoint, Error, FailedClient, Header, Key, Keyring, Kind, LustrePhase, LustreRecovery,
+    Message, NodeDelta, NodeState, Order, OrderProgress, OrderReport, Outcome, PathReport, Ping, PingReply,
     ReplyStatus, Role, Signature, TargetReport, TargetState, TargetStatus, Totals, Update, HEADER_LEN,
     MAX_DATAGRAM, TAG_LEN,
 };
@@ -220,13 +220,25 @@ fn update() -> impl Strategy<Value = Update> {
         (order_id(), any::<[u32; 4]>()).prop_map(|(order, [live, applied, reconnected, failed])| {
             OrderProgress { order, live, applied, reconnected, failed }
         });
+    let failed = (order_id(), node_id()).prop_map(|(order, client)| FailedClient { order, client });
     (
         (any::<u32>(), proptest::option::of(name()), any::<u32>(), any::<u32>(), any::<bool>()),
-        (hvec(delta), hvec(target), totals, hvec(progress)),
+        (hvec(delta), hvec(target), totals, hvec(progress), hvec(failed)),
     )
-        .prop_map(|((interval_ms, name, base, upto, more), (deltas, targets, totals, progress))| {
-            Update { interval_ms, name, base, upto, more, deltas, targets, totals, progress }
-        })
+        .prop_map(
+            |((interval_ms, name, base, upto, more), (deltas, targets, totals, progress, failed))| Update {
+                interval_ms,
+                name,
+                base,
+                upto,
+                more,
+                deltas,
+                targets,
+                totals,
+                progress,
+                failed,
+            },
+        )
 }
 
 fn message() -> impl Strategy<Value = Message> {

@@ -96,6 +96,7 @@ pub fn full_update(first: usize, base: u32) -> Update {
         targets: HVec::new(),
         totals: Totals { alive: 1_000, ..Totals::default() },
         progress: HVec::new(),
+        failed: HVec::new(),
     };
     for k in first.. {
         let delta = NodeDelta {
@@ -199,6 +200,7 @@ pub fn router_updates(routers: usize, pages: usize, keepalives: usize) -> (std::
             targets: HVec::new(),
             totals: Totals::default(),
             progress: HVec::new(),
+            failed: HVec::new(),
         };
         out.push((child_addr(r), encode(id(r), MGS, 1, &Message::Update(open))));
     }
@@ -223,6 +225,7 @@ pub fn router_updates(routers: usize, pages: usize, keepalives: usize) -> (std::
                 targets: HVec::new(),
                 totals: Totals { alive: 1_000, ..Totals::default() },
                 progress: HVec::new(),
+                failed: HVec::new(),
             };
             seq[r] += 1;
             out.push((child_addr(r), encode(id(r), MGS, seq[r], &Message::Update(keepalive))));

@@ -117,6 +117,12 @@ pub struct Recovery {
     pub reconnected: u32,
     /// Of them, those whose reconnection failed.
     pub failed: u32,
+    /// Those clients by name (as far as the MGS names them).
+    #[serde(default)]
+    pub failed_clients: Vec<String>,
+    /// Failed clients not named (past the bound).
+    #[serde(default)]
+    pub failed_unnamed: u32,
     /// `open` or `closed`.
     pub window: String,
     /// Estimated ms until done (none before a rate is known).

@@ -746,6 +746,19 @@ fn a_timed_out_hook_is_killed_with_its_children() {
     // Counted failed only after its last try: the hook ran three times (two retries, with
     // back-off), never more.
     assert_eq!(site.hook_lines_for("c01", &order).len(), 3, "{:?}", site.cluster.hook_lines("c01"));
+    // Named, not only counted: r2 names its failed child upward, and the status and `vigil
+    // status` say which client failed.
+    let named = site.wait_for("c01 named as the failed client", WAIT, |s| {
+        s.recovery(TARGET).filter(|r| r.order_id == order && !r.failed_clients.is_empty()).cloned()
+    });
+    assert_eq!(
+        (named.failed_clients.as_slice(), named.failed_unnamed),
+        (&["c01".to_owned()][..], 0),
+        "{named:?}"
+    );
+    let (exit, out, err) = site.cluster.run(&["status", "--mgs", &format!("http://{}", site.mgs.http())]);
+    assert!(exit.success(), "vigil status: {err}");
+    assert!(out.contains("1 failed (c01)"), "vigil status does not name the failed client:\n{out}");
     let pid: u32 = std::fs::read_to_string(&pidfile)
         .ok()
         .and_then(|p| p.trim().parse().ok())

@@ -11,9 +11,9 @@ use hmac::{Hmac, Mac};
 use sha2::Sha256;
 use vigil_proto::ids::{Generation, Name, Nid, NodeId, OrderId, NAME_LEN, NID_LEN};
 use vigil_proto::wire::{
-    self, Action, Endpoint, Key, Keyring, LustrePhase, LustreRecovery, Message, NodeDelta, NodeState, Order,
-    OrderProgress, OrderReport, Outcome, PathReport, Ping, PingReply, ReplyStatus, Role, Signature,
-    TargetReport, TargetState, TargetStatus, Totals, Update, HEADER_LEN, TAG_LEN,
+    self, Action, Endpoint, FailedClient, Key, Keyring, LustrePhase, LustreRecovery, Message, NodeDelta,
+    NodeState, Order, OrderProgress, OrderReport, Outcome, PathReport, Ping, PingReply, ReplyStatus, Role,
+    Signature, TargetReport, TargetState, TargetStatus, Totals, Update, HEADER_LEN, TAG_LEN,
 };
 
 /// The secret every fuzzed machine and datagram uses.
@@ -456,6 +456,18 @@ impl From<AProgress> for OrderProgress {
     }
 }
 
+#[derive(Arbitrary, Debug, Clone, Copy)]
+pub struct AFailed {
+    pub order: AOrderId,
+    pub client: u32,
+}
+
+impl From<AFailed> for FailedClient {
+    fn from(f: AFailed) -> FailedClient {
+        FailedClient { order: f.order.into(), client: NodeId(f.client) }
+    }
+}
+
 #[derive(Arbitrary, Debug, Clone)]
 pub struct AUpdate {
     pub interval_ms: u32,
@@ -467,6 +479,7 @@ pub struct AUpdate {
     pub targets: Vec<ATargetReport>,
     pub totals: [u32; 4],
     pub progress: Vec<AProgress>,
+    pub failed: Vec<AFailed>,
 }
 
 impl From<AUpdate> for Update {
@@ -482,6 +495,7 @@ impl From<AUpdate> for Update {
             targets: bounded(u.targets),
             totals: Totals { alive, suspect, dead, unreachable },
             progress: bounded(u.progress),
+            failed: bounded(u.failed),
         }
     }
 }

@@ -27,6 +27,9 @@ pub const MAX_DELTAS: usize = 48;
 pub const MAX_TARGET_REPORTS: usize = 4;
 /// Most orders whose progress one update carries: one per order a router can hold.
 pub const MAX_PROGRESS: usize = 16;
+/// Most clients whose reconnection failed one update names ([`FailedClient`]); the order's
+/// [`OrderProgress::failed`] counts them all, so the MGS knows how many went unnamed.
+pub const MAX_FAILED: usize = 8;
 /// Most dead clients one `CloseWindow` names (the lowest ids first; the others are left to the
 /// target's own window).
 pub const MAX_DEAD: usize = 32;
@@ -367,6 +370,18 @@ impl OrderProgress {
     }
 }
 
+/// A client whose reconnection for an order failed, and failed again on every try: named upward
+/// (not only counted in [`OrderProgress::failed`]) so that the MGS can tell an operator which
+/// clients to look at.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct FailedClient {
+    /// The order it failed.
+    pub order: OrderId,
+    /// The client.
+    pub client: NodeId,
+}
+
 /// Node counts of a subtree per state.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
@@ -408,6 +423,9 @@ pub struct Update {
     pub totals: Totals,
     /// Progress of the orders the router holds.
     pub progress: Vec<OrderProgress, MAX_PROGRESS>,
+    /// Clients of the subtree whose reconnection failed, for the orders in `progress` (the
+    /// first [`MAX_FAILED`]; each order's `failed` counts them all).
+    pub failed: Vec<FailedClient, MAX_FAILED>,
 }
 
 /// Child → parent, in answer to a datagram from an older instance of the parent than one the

@@ -7,8 +7,8 @@ use std::path::Path;
 
 use vigil_proto::ids::{Generation, NodeId, OrderId};
 use vigil_proto::wire::{
-    mount_tag, Action, Endpoint, LustrePhase, LustreRecovery, Message, NodeDelta, NodeState, Order,
-    OrderProgress, OrderReport, Outcome, PathReport, Ping, PingReply, ReplyStatus, Role, Signature,
+    mount_tag, Action, Endpoint, FailedClient, LustrePhase, LustreRecovery, Message, NodeDelta, NodeState,
+    Order, OrderProgress, OrderReport, Outcome, PathReport, Ping, PingReply, ReplyStatus, Role, Signature,
     TargetReport, TargetState, TargetStatus, Totals, Update,
 };
 use vigil_proto::{name, nid, Name};
@@ -83,7 +83,14 @@ fn update(deltas: Vec<NodeDelta>, targets: Vec<TargetReport>) -> Update {
         progress: [OrderProgress {
             order: OrderId { mgs: NodeId(1), mgs_generation: Generation(1), seq: 1 },
             live: 2,
+            failed: 1,
             ..Default::default()
+        }]
+        .into_iter()
+        .collect(),
+        failed: [FailedClient {
+            order: OrderId { mgs: NodeId(1), mgs_generation: Generation(1), seq: 1 },
+            client: NodeId::from_name("c2"),
         }]
         .into_iter()
         .collect(),
@@ -106,12 +113,18 @@ fn delta(node: &str, role: Role, state: NodeState) -> NodeDelta {
 
 fn messages() -> Vec<(&'static str, Message)> {
     let reports = [
-        OrderReport { order: OrderId { mgs: NodeId(1), mgs_generation: Generation(1), seq: 1 }, outcome: Outcome::Applied },
+        OrderReport {
+            order: OrderId { mgs: NodeId(1), mgs_generation: Generation(1), seq: 1 },
+            outcome: Outcome::Applied,
+        },
         OrderReport {
             order: OrderId { mgs: NodeId(1), mgs_generation: Generation(1), seq: 2 },
             outcome: Outcome::Reconnected,
         },
-        OrderReport { order: OrderId { mgs: NodeId(1), mgs_generation: Generation(1), seq: 3 }, outcome: Outcome::Failed },
+        OrderReport {
+            order: OrderId { mgs: NodeId(1), mgs_generation: Generation(1), seq: 3 },
+            outcome: Outcome::Failed,
+        },
     ];
     let alternates = [
         Endpoint::V4 { ip: [10, 0, 0, 3], port: 7000 },
