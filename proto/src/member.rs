@@ -181,7 +181,8 @@ impl Member {
     }
 
     pub(crate) fn handle(&mut self, now: Instant, from: Endpoint, bytes: &[u8]) {
-        let Some((header, message)) = self.link.receive(bytes, &mut self.counters) else {
+        let mut message = Message::default();
+        let Some(header) = self.link.receive(bytes, &mut message, &mut self.counters) else {
             return;
         };
         let Some(p) = self.parent_index(from, &header) else {

@@ -520,7 +520,8 @@ impl<S: AsRef<[Slot]> + AsMut<[Slot]>, const R: usize, const T: usize> Mgs<S, R,
 
     /// A datagram arrived from `from`.
     pub fn handle(&mut self, now: Instant, from: Endpoint, bytes: &[u8]) {
-        let Some((header, message)) = self.link.receive(bytes, &mut self.hub.counters) else {
+        let mut message = Message::default();
+        let Some(header) = self.link.receive(bytes, &mut message, &mut self.hub.counters) else {
             return;
         };
         match message {

@@ -428,6 +428,24 @@ pub struct Update {
     pub failed: Vec<FailedClient, MAX_FAILED>,
 }
 
+impl Update {
+    /// An update with nothing in it, to decode into.
+    pub(crate) fn empty() -> Update {
+        Update {
+            interval_ms: 0,
+            name: None,
+            base: 0,
+            upto: 0,
+            more: false,
+            deltas: Vec::new(),
+            targets: Vec::new(),
+            totals: Totals::default(),
+            progress: Vec::new(),
+            failed: Vec::new(),
+        }
+    }
+}
+
 /// Child → parent, in answer to a datagram from an older instance of the parent than one the
 /// child already heard: the parent's generation went backwards (its state was lost, or another
 /// host took over at its address). The parent takes a generation above `newest`, so its

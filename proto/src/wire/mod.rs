@@ -46,6 +46,7 @@
 
 mod auth;
 mod endpoint;
+mod in_place;
 mod message;
 mod signing;
 
@@ -134,6 +135,13 @@ pub enum Message {
     Order(Order),
     /// See [`StaleParent`].
     StaleParent(StaleParent),
+}
+
+/// A message to decode into ([`decode_into`]): the smallest kind, holding nothing of meaning.
+impl Default for Message {
+    fn default() -> Self {
+        Message::StaleParent(StaleParent { newest: Generation(0) })
+    }
 }
 
 impl Message {
@@ -261,6 +269,15 @@ pub fn peek_header(bytes: &[u8]) -> Result<Header, Error> {
 
 /// Authenticates and decodes one datagram.
 pub fn decode(bytes: &[u8], keys: &Keyring) -> Result<(Header, Message), Error> {
+    let mut message = Message::default();
+    let header = decode_into(bytes, keys, &mut message)?;
+    Ok((header, message))
+}
+
+/// Authenticates and decodes one datagram into `message`, a message the caller owns and may
+/// reuse: an update page is decoded into it in place (see `in_place.rs`), without building a
+/// ~6 KB page on the stack. On an error `message` holds nothing of meaning.
+pub fn decode_into(bytes: &[u8], keys: &Keyring, message: &mut Message) -> Result<Header, Error> {
     let header = peek_header(bytes)?;
     let key = keys.find(header.key_id).ok_or(Error::UnknownKey(header.key_id))?;
     let (signed, tag) = bytes.split_at(bytes.len() - TAG_LEN);
@@ -268,14 +285,26 @@ pub fn decode(bytes: &[u8], keys: &Keyring) -> Result<(Header, Message), Error> 
         return Err(Error::BadTag);
     }
     let body = &signed[HEADER_LEN..];
-    let message = match header.kind {
-        Kind::Ping => Message::Ping(body_of(body)?),
-        Kind::PingReply => Message::PingReply(body_of(body)?),
-        Kind::Update => Message::Update(body_of(body)?),
-        Kind::Order => Message::Order(body_of(body)?),
-        Kind::StaleParent => Message::StaleParent(body_of(body)?),
-    };
-    Ok((header, message))
+    match header.kind {
+        Kind::Ping => body_into(body, message, Message::Ping)?,
+        Kind::PingReply => body_into(body, message, Message::PingReply)?,
+        Kind::Update => in_place::update_into(body, in_place::as_update(message))?,
+        Kind::Order => body_into(body, message, Message::Order)?,
+        Kind::StaleParent => body_into(body, message, Message::StaleParent)?,
+    }
+    Ok(header)
+}
+
+/// Decodes a body of one kind into `message`. Never inlined: each kind's temporaries stay in a
+/// frame of their own, so that decoding one kind does not reserve the stack of all the others.
+#[inline(never)]
+fn body_into<'a, T: serde::Deserialize<'a>>(
+    body: &'a [u8],
+    message: &mut Message,
+    kind: fn(T) -> Message,
+) -> Result<(), Error> {
+    *message = kind(body_of(body)?);
+    Ok(())
 }
 
 fn body_of<'a, T: serde::Deserialize<'a>>(body: &'a [u8]) -> Result<T, Error> {
