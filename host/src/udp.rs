@@ -367,22 +367,42 @@ impl UdpWatch {
 #[derive(Clone, Debug)]
 struct KernelDrops {
     inode: Option<u64>,
+    /// The last count read (`u64::MAX`: none yet), said again when a read misses the line.
+    last: Arc<AtomicU64>,
 }
+
+/// Reads of the tables before a count is taken as missed this time.
+const DROPS_READS: usize = 3;
 
 impl KernelDrops {
     fn of(socket: &UdpSocket) -> KernelDrops {
         use std::os::fd::AsRawFd;
         let inode = std::fs::metadata(format!("/proc/self/fd/{}", socket.as_raw_fd())).ok().map(|m| m.ino());
-        KernelDrops { inode }
+        KernelDrops { inode, last: Arc::new(AtomicU64::new(u64::MAX)) }
     }
 
     /// The count now; `None` where the kernel does not say (no procfs).
+    ///
+    /// The kernel writes a table a page at a time and finds its place again by counting lines,
+    /// so a socket closed meanwhile (on a busy host, any process's) shifts the lines and a read
+    /// can skip this socket's: it is read again a few times, then the last count read stands
+    /// (the count only grows, and a counter that vanishes from `/metrics` is worse than one a
+    /// moment old).
     fn read(&self) -> Option<u64> {
         let inode = self.inode?;
-        ["/proc/self/net/udp", "/proc/self/net/udp6"]
-            .iter()
-            .filter_map(|path| std::fs::read_to_string(path).ok())
-            .find_map(|table| drops_of(&table, inode))
+        let now = (0..DROPS_READS).find_map(|_| {
+            ["/proc/self/net/udp", "/proc/self/net/udp6"]
+                .iter()
+                .filter_map(|path| std::fs::read_to_string(path).ok())
+                .find_map(|table| drops_of(&table, inode))
+        });
+        match now {
+            Some(drops) => {
+                self.last.store(drops, Ordering::Relaxed);
+                Some(drops)
+            }
+            None => Some(self.last.load(Ordering::Relaxed)).filter(|&d| d != u64::MAX),
+        }
     }
 }
 
@@ -416,7 +436,8 @@ mod tests {
     }
 
     fn count(watch: &UdpWatch, name: &str) -> u64 {
-        watch.counts().iter().find(|c| c.0 == name).map_or(0, |c| c.1)
+        let counts = watch.counts();
+        counts.iter().find(|c| c.0 == name).unwrap_or_else(|| panic!("no {name} in {counts:?}")).1
     }
 
     /// Receives until `n` datagrams came (bounded), with their senders.
