@@ -677,6 +677,18 @@ fn run_three(
     mgs: &mut Mgs<Box<[Slot]>>,
     r: &mut Router<&mut [Slot]>,
     c: &mut Client,
+    span: (u64, u64),
+    route: &mut dyn FnMut(u64, Hop, &[u8]) -> bool,
+) {
+    run_many(mgs, r, core::slice::from_mut(c), span, route);
+}
+
+/// Runs an MGS (at(1)), router (at(2)) and its clients (client `k` at at(20 + k)) millisecond by
+/// millisecond over `from..=to`; `route` may drop a datagram between router and MGS.
+fn run_many(
+    mgs: &mut Mgs<Box<[Slot]>>,
+    r: &mut Router<&mut [Slot]>,
+    clients: &mut [Client],
     (from, to): (u64, u64),
     route: &mut dyn FnMut(u64, Hop, &[u8]) -> bool,
 ) {
@@ -689,19 +701,23 @@ fn run_three(
         if r.poll_timeout().is_some_and(|d| d <= now) {
             r.handle_timeout(now);
         }
-        if c.poll_timeout().is_some_and(|d| d <= now) {
-            c.handle_timeout(now);
+        for c in clients.iter_mut() {
+            if c.poll_timeout().is_some_and(|d| d <= now) {
+                c.handle_timeout(now);
+            }
         }
         loop {
             let mut quiet = true;
-            while let Some((_, len)) = c.poll_transmit(now, &mut buf) {
-                quiet = false;
-                r.handle(now, at(20), &buf[..len]);
+            for (k, c) in clients.iter_mut().enumerate() {
+                while let Some((_, len)) = c.poll_transmit(now, &mut buf) {
+                    quiet = false;
+                    r.handle(now, at(20 + k as u8), &buf[..len]);
+                }
             }
             while let Some((dest, len)) = r.poll_transmit(now, &mut buf) {
                 quiet = false;
-                if dest == at(20) {
-                    c.handle(now, at(2), &buf[..len]);
+                if let Some(c) = (0..clients.len()).find(|&k| dest == at(20 + k as u8)) {
+                    clients[c].handle(now, at(2), &buf[..len]);
                 } else if route(t, Hop::Up, &buf[..len]) {
                     mgs.handle(now, at(2), &buf[..len]);
                 }
@@ -716,7 +732,9 @@ fn run_three(
                 break;
             }
         }
-        while c.poll_event().is_some() {}
+        for c in clients.iter_mut() {
+            while c.poll_event().is_some() {}
+        }
     }
 }
 
@@ -1099,6 +1117,38 @@ fn a_client_that_failed_every_try_is_named_by_its_router_to_the_mgs() {
     let rec = &mgs.recoveries()[0];
     assert_eq!((rec.progress.live, rec.progress.failed), (1, 1), "{rec:?}");
     assert_eq!(rec.failed, [c.id()], "the router named its failed client upward: {rec:?}");
+}
+
+#[test]
+fn past_eight_failed_clients_the_mgs_names_eight_and_counts_them_all() {
+    let mut mgs = test_mgs();
+    let mut rslots: [Slot; 16] = empty_slots();
+    let mut r = settled_router("r1", 1, &mut rslots[..]);
+    let mut clients: Vec<Client> = (0..10).map(|k| client(&format!("c{k}"), 1, at(2))).collect();
+    let all = &mut |_, _, _: &[u8]| true;
+    run_many(&mut mgs, &mut r, &mut clients, (0, 3_000), all);
+    let order = mgs.recover(Instant(3_000), name("testfs-OST0000").unwrap(), Default::default()).unwrap();
+    run_many(&mut mgs, &mut r, &mut clients, (3_000, 4_000), all);
+    // Every client's reconnect fails at every try (the first and two retries).
+    let interval = u64::from(Timing::default().ping_interval_ms);
+    let mut now = 4_000;
+    for wait in [interval, 2 * interval, 2_000] {
+        for c in clients.iter_mut() {
+            assert!(c.order_done(Instant(now), order, false));
+        }
+        run_many(&mut mgs, &mut r, &mut clients, (now, now + wait + 100), all);
+        now += wait + 100;
+    }
+    mgs.handle_timeout(Instant(now));
+    let rec = &mgs.recoveries()[0];
+    assert_eq!((rec.progress.live, rec.progress.failed), (10, 10), "every failure counted: {rec:?}");
+    assert_eq!(rec.failed.len(), wire::MAX_FAILED, "the first eight named: {rec:?}");
+    let ids: Vec<_> = clients.iter().map(Client::id).collect();
+    assert!(rec.failed.iter().all(|f| ids.contains(f)), "only failed clients named: {rec:?}");
+    let mut named = rec.failed.to_vec();
+    named.sort();
+    named.dedup();
+    assert_eq!(named.len(), wire::MAX_FAILED, "no client named twice: {rec:?}");
 }
 
 #[test]
