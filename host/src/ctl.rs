@@ -3,31 +3,20 @@
 //! ([`crate::holders`]), and an order goes to each of them, so that no holder keeps a recovery
 //! the others ended or misses one they began.
 
-use std::fmt::Write;
 use std::path::Path;
 use std::time::Duration;
 
 use anyhow::{bail, Context};
 use hyper::Method;
 
+use crate::admin_api::{unknown_target_hint, CloseReply, CloseRequest, RecoverReply, RecoverRequest};
 use crate::api_token;
-use crate::daemon::mgs::{CloseReply, CloseRequest, RecoverReply, RecoverRequest};
 use crate::holders::{self, Holders};
-use crate::http::request;
-use crate::status::{LustreInfo, NodeInfo, RecoveryInfo, Status, TargetInfo};
+use crate::status::{NodeInfo, RecoveryInfo, Status, TargetInfo};
+use crate::status_text;
 
 /// The MGS API unless told otherwise.
 pub const DEFAULT_MGS_URL: &str = "http://127.0.0.1:7471";
-
-/// `path` on the MGS at `base`: a URL, or `host:port` alone (then plain HTTP).
-fn url(base: &str, path: &str) -> String {
-    let base = base.trim_end_matches('/');
-    if base.contains("://") {
-        format!("{base}{path}")
-    } else {
-        format!("http://{base}{path}")
-    }
-}
 
 /// The token the CLI sends: required for orders, sent with reads when the file can be read (an
 /// MGS with `api_token_reads` wants it there too).
@@ -42,68 +31,22 @@ fn token(file: &Path, required: bool) -> anyhow::Result<Option<String>> {
     }
 }
 
-async fn call(
-    method: Method,
-    url: &str,
-    body: Option<String>,
-    token: Option<String>,
-) -> anyhow::Result<String> {
-    let (status, body) = request(method, url, body, token.as_deref()).await?;
-    if !status.is_success() {
-        let message = serde_json::from_str::<serde_json::Value>(&body)
-            .ok()
-            .and_then(|v| v.get("error").and_then(|e| e.as_str()).map(str::to_owned))
-            .unwrap_or(body);
-        bail!("the MGS answered {status}: {message}");
-    }
-    Ok(body)
-}
-
 /// How long the CLI waits for each holder.
 const CLI_LIMIT: Duration = Duration::from_secs(10);
-
-/// Asks every holder at once, each within `limit`; each answer (or failure) in the order given.
-pub(crate) async fn ask_all(
-    mgs: &[String],
-    method: Method,
-    path: &str,
-    body: Option<String>,
-    token: Option<String>,
-    limit: Duration,
-) -> Vec<anyhow::Result<String>> {
-    let mut tasks = tokio::task::JoinSet::new();
-    for (k, base) in mgs.iter().enumerate() {
-        let (method, url, body, token) = (method.clone(), url(base, path), body.clone(), token.clone());
-        tasks.spawn(async move {
-            let answer = tokio::time::timeout(limit, call(method, &url, body, token)).await;
-            (k, answer.unwrap_or_else(|_| Err(anyhow::anyhow!("no answer from {url} within {limit:?}"))))
-        });
-    }
-    let mut answers: Vec<Option<anyhow::Result<String>>> = mgs.iter().map(|_| None).collect();
-    while let Some(joined) = tasks.join_next().await {
-        if let Ok((k, answer)) = joined {
-            answers[k] = Some(answer);
-        }
-    }
-    answers
-        .into_iter()
-        .map(|a| a.unwrap_or_else(|| Err(anyhow::anyhow!("the request task failed"))))
-        .collect()
-}
 
 /// `vigil status`: the table, or the raw JSON. With several holders: who answered, the merged
 /// view and where the holders disagree; it fails only when none answered.
 pub async fn status(mgs: &[String], token_file: &Path, json: bool) -> anyhow::Result<()> {
     let token = token(token_file, false)?;
     if let [one] = mgs {
-        let body = call(Method::GET, &url(one, "/api/v1/status"), None, token).await?;
+        let body = holders::call(Method::GET, &holders::url(one, "/api/v1/status"), None, token).await?;
         if json {
             println!("{body}");
             return Ok(());
         }
         let status: Status =
             serde_json::from_str(&body).context("the MGS sent a status this CLI cannot read")?;
-        print!("{}", render(&status));
+        print!("{}", status_text::render(&status));
         return Ok(());
     }
     let holders = Holders::compare(holders::ask(mgs, token, CLI_LIMIT).await);
@@ -131,7 +74,7 @@ struct Known {
 /// Asks every holder for its status, to tell what an order would do before sending it; fails
 /// when none answered.
 async fn look_up(mgs: &[String], token: Option<String>, target: &str) -> anyhow::Result<Known> {
-    let answers = ask_all(mgs, Method::GET, "/api/v1/status", None, token, CLI_LIMIT).await;
+    let answers = holders::ask_all(mgs, Method::GET, "/api/v1/status", None, token, CLI_LIMIT).await;
     let mut known = Known { views: Vec::new(), names: Vec::new(), live_clients: None };
     let mut errors = Vec::new();
     for (base, answer) in mgs.iter().zip(answers) {
@@ -166,13 +109,8 @@ async fn look_up(mgs: &[String], token: Option<String>, target: &str) -> anyhow:
 
 /// The error for a target no holder knows, naming what they know.
 fn unknown(target: &str, known: &[String], force_hint: &str) -> anyhow::Error {
-    let hint = match crate::config::did_you_mean(target, known.iter().map(String::as_str)) {
-        Some(k) => format!("did you mean {k}? "),
-        None if known.is_empty() => "no target is known. ".to_owned(),
-        None if known.len() <= 8 => format!("known targets: {}. ", known.join(", ")),
-        None => format!("{} targets are known (`vigil status` lists them). ", known.len()),
-    };
-    anyhow::anyhow!("no status holder knows target {target} (no server reports it, no recovery of it): nothing sent; {hint}{force_hint}")
+    let hint = unknown_target_hint(target, known);
+    anyhow::anyhow!("no status holder knows target {target} (no server reports it, no recovery of it): nothing sent; {hint} {force_hint}")
 }
 
 /// Sends one order request to every holder and prints what each did (`done` reads its
@@ -184,7 +122,7 @@ async fn order_all<R: serde::de::DeserializeOwned>(
     request: String,
     done: impl Fn(&R) -> String,
 ) -> anyhow::Result<()> {
-    let answers = ask_all(mgs, Method::POST, path, Some(request), token, CLI_LIMIT).await;
+    let answers = holders::ask_all(mgs, Method::POST, path, Some(request), token, CLI_LIMIT).await;
     let mut failed = Vec::new();
     for (base, answer) in mgs.iter().zip(answers) {
         let reply = answer
@@ -369,7 +307,7 @@ pub async fn close(mgs: &[String], token_file: &Path, target: String) -> anyhow:
         r.order_id,
         r.reconnected,
         r.live,
-        waiting(&r.waiting_for)
+        status_text::waiting(&r.waiting_for)
     );
     let request = serde_json::to_string(&CloseRequest { target: target.clone() })?;
     let sent = order_all(mgs, token, "/api/v1/close", request, |r: &CloseReply| {
@@ -390,149 +328,9 @@ pub async fn close(mgs: &[String], token_file: &Path, target: String) -> anyhow:
     sent
 }
 
-fn secs(ms: u64) -> String {
-    format!("{:.1} s", ms as f64 / 1000.0)
-}
-
-/// ` (waiting for r1, r2)` while a window waits for child routers' subtrees.
-fn waiting(routers: &[String]) -> String {
-    if routers.is_empty() {
-        String::new()
-    } else {
-        format!(" (waiting for {})", routers.join(", "))
-    }
-}
-
-/// One recovery, every figure named: `order 7/3: 2 of 4 reconnected (50%), 4 applied, 0 failed,
-/// window open for 1.5 s, eta 1.5 s`; failed clients by name: `1 failed (c07)`.
-fn recovery_line(t: &TargetInfo) -> String {
-    let Some(r) = &t.recovery else { return "-".to_owned() };
-    let pct = if r.live == 0 { 100 } else { u64::from(r.reconnected) * 100 / u64::from(r.live) };
-    let window = match r.window.as_str() {
-        "closed" if r.closed_by_admin => format!("window closed by admin after {}", secs(r.elapsed_ms)),
-        "closed" => format!("window closed after {}", secs(r.elapsed_ms)),
-        "queued" => format!("queued for {}", secs(r.elapsed_ms)),
-        other => format!(
-            "window {other}{} for {}, eta {}",
-            waiting(&r.waiting_for),
-            secs(r.elapsed_ms),
-            r.eta_ms.map_or_else(|| "unknown".to_owned(), secs)
-        ),
-    };
-    format!(
-        "order {}{}: {} of {} reconnected ({pct}%), {} applied, {} failed{}, {window}",
-        r.order_id,
-        if r.manual { " (manual)" } else { "" },
-        r.reconnected,
-        r.live,
-        r.applied,
-        r.failed,
-        failed_names(r),
-    )
-}
-
-/// ` (c07, c12 and 3 more)`: the failed clients the MGS names, and how many it does not.
-fn failed_names(r: &RecoveryInfo) -> String {
-    match (r.failed_clients.as_slice(), r.failed_unnamed) {
-        ([], _) => String::new(),
-        (names, 0) => format!(" ({})", names.join(", ")),
-        (names, more) => format!(" ({} and {more} more)", names.join(", ")),
-    }
-}
-
-/// Lustre's view of a target's recovery, as a line under the target's row.
-fn lustre_line(l: &LustreInfo) -> String {
-    let mut line = match l.status.as_str() {
-        "INACTIVE" => "Lustre: no recovery (no client to recover)".to_owned(),
-        "COMPLETE" => format!(
-            "Lustre: COMPLETE in {} s, {}/{} recovered, {} evicted",
-            l.duration_s, l.connected, l.recoverable, l.evicted
-        ),
-        status => format!(
-            "Lustre: {status}, {}/{} connected, {} evicted, {} stale",
-            l.connected, l.recoverable, l.evicted, l.stale
-        ),
-    };
-    if l.partial {
-        let _ = write!(
-            line,
-            "; partial: waits for {} client(s) Vigil does not know, left to Lustre's timer",
-            l.stale
-        );
-    }
-    line
-}
-
-/// The readable status: counts per state, routers and their subtrees, nodes not alive, targets.
-pub fn render(status: &Status) -> String {
-    let mut out = String::new();
-    let counts = status.node_counts();
-    let _ = writeln!(
-        out,
-        "MGS {} (id {}) generation {}, up {:.0} s, {} nodes",
-        status.mgs.name,
-        status.mgs.id,
-        status.mgs.generation,
-        status.mgs.uptime_ms as f64 / 1000.0,
-        status.nodes.len()
-    );
-    let per_state: Vec<String> = counts.pairs().iter().map(|(s, n)| format!("{s} {n}")).collect();
-    let _ = writeln!(out, "  {}", per_state.join(", "));
-    if !status.routers.is_empty() {
-        let _ = writeln!(
-            out,
-            "\nROUTER                           STATE        CHILDREN (alive/suspect/dead/unreachable)"
-        );
-        for r in &status.routers {
-            let c = &r.children;
-            let mut line = format!(
-                "{:<32} {:<12} {}/{}/{}/{}",
-                r.name, r.state, c.alive, c.suspect, c.dead, c.unreachable
-            );
-            if let Some(s) = &r.subtree {
-                let _ = write!(line, "   subtree {}/{}/{}/{}", s.alive, s.suspect, s.dead, s.unreachable);
-            }
-            let _ = writeln!(out, "{line}");
-        }
-    }
-    let troubled: Vec<_> = status.nodes.iter().filter(|n| n.state != "alive").collect();
-    if !troubled.is_empty() {
-        let _ = writeln!(out, "\nNOT ALIVE                        ROLE     STATE        LAST HEARD   VIA");
-        for n in troubled {
-            let _ = writeln!(
-                out,
-                "{:<32} {:<8} {:<12} {:>8.1} s   {}",
-                n.name,
-                n.role,
-                n.state,
-                n.last_heard_ms as f64 / 1000.0,
-                n.parents.join(",")
-            );
-        }
-    }
-    if !status.targets.is_empty() {
-        let _ = writeln!(out, "\nTARGET                           STATE        GEN   RECOVERY");
-        for t in &status.targets {
-            let _ = writeln!(out, "{:<32} {:<12} {:<5} {}", t.name, t.state, t.generation, recovery_line(t));
-            if let Some(l) = &t.lustre {
-                let _ = writeln!(out, "{:<51} {}", "", lustre_line(l));
-            }
-        }
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::status::{MgsInfo, NodeInfo, RecoveryInfo};
-
-    #[test]
-    fn the_mgs_is_a_url_or_host_and_port() {
-        assert_eq!(url("127.0.0.1:7471", "/api/v1/status"), "http://127.0.0.1:7471/api/v1/status");
-        assert_eq!(url("http://mgs01:7471/", "/metrics"), "http://mgs01:7471/metrics");
-        assert_eq!(url("[::1]:7471", "/x"), "http://[::1]:7471/x");
-    }
 
     fn target(name: &str, state: &str, generation: u32) -> TargetInfo {
         TargetInfo {
@@ -572,90 +370,5 @@ mod tests {
         let split = Known { views: vec![up(12), up(13)], names, live_clients: None };
         let err = plan_recover("testfs-OST0001", 2, &split, Vec::new(), None, false).unwrap_err().to_string();
         assert!(err.contains("disagree"), "{err}");
-    }
-
-    #[test]
-    fn the_table_shows_counts_troubles_and_progress() {
-        let node = |name: &str, state: &str| NodeInfo {
-            mounts: 0,
-            name: name.into(),
-            role: "client".into(),
-            state: state.into(),
-            generation: 1,
-            parents: vec!["r1".into()],
-            last_heard_ms: 4200,
-        };
-        let status = Status {
-            mgs: MgsInfo {
-                name: "mgs".into(),
-                id: "5f0e2c1a".into(),
-                generation: 2,
-                uptime_ms: 60_000,
-                counters: Vec::new(),
-                udp: Vec::new(),
-            },
-            nodes: vec![node("c1", "alive"), node("c2", "dead")],
-            routers: Vec::new(),
-            targets: vec![TargetInfo {
-                name: "fs-OST0001".into(),
-                state: "recovering".into(),
-                generation: 3,
-                server: Some("s1".into()),
-                addrs: Vec::new(),
-                recovery: Some(RecoveryInfo {
-                    order_id: "2/1".into(),
-                    target_generation: 3,
-                    manual: false,
-                    live: 4,
-                    applied: 4,
-                    reconnected: 2,
-                    failed: 0,
-                    failed_clients: Vec::new(),
-                    failed_unnamed: 0,
-                    window: "open".into(),
-                    closed_by_admin: false,
-                    ended_by: None,
-                    waiting_for: vec!["r2".into(), "r3".into()],
-                    eta_ms: Some(1500),
-                    elapsed_ms: 1500,
-                }),
-                lustre: Some(LustreInfo {
-                    status: "RECOVERING".into(),
-                    recoverable: 6,
-                    connected: 4,
-                    evicted: 1,
-                    stale: 1,
-                    partial: true,
-                    duration_s: 0,
-                }),
-            }],
-        };
-        let text = render(&status);
-        assert!(text.contains("Lustre: RECOVERING, 4/6 connected, 1 evicted, 1 stale"), "{text}");
-        assert!(text.contains("partial: waits for 1 client(s) Vigil does not know"), "{text}");
-        assert!(text.contains("alive 1, suspect 0, dead 1, unreachable 0"), "{text}");
-        assert!(text.contains("c2") && !text.contains("c1 "), "{text}");
-        assert!(
-            text.contains("order 2/1: 2 of 4 reconnected (50%), 4 applied, 0 failed, window open (waiting for r2, r3) for 1.5 s, eta 1.5 s"),
-            "{text}"
-        );
-        // Closed, or with no rate to go by: no figure without its name, no estimate made up.
-        let mut closed = status.clone();
-        let r = closed.targets[0].recovery.as_mut().unwrap();
-        (r.window, r.closed_by_admin, r.elapsed_ms) = ("closed".into(), true, 7_100);
-        let text = render(&closed);
-        assert!(text.contains("0 failed, window closed by admin after 7.1 s\n"), "{text}");
-        // Failed clients by name, and how many went unnamed.
-        let mut failed = status.clone();
-        let r = failed.targets[0].recovery.as_mut().unwrap();
-        (r.failed, r.failed_clients, r.failed_unnamed) = (11, vec!["c07".into(), "c12".into()], 9);
-        assert!(
-            render(&failed).contains("4 applied, 11 failed (c07, c12 and 9 more), window open"),
-            "{}",
-            render(&failed)
-        );
-        let mut stuck = status.clone();
-        stuck.targets[0].recovery.as_mut().unwrap().eta_ms = None;
-        assert!(render(&stuck).contains("for 1.5 s, eta unknown\n"), "{}", render(&stuck));
     }
 }

@@ -10,10 +10,11 @@ use std::collections::BTreeMap;
 use std::fmt::Write;
 use std::time::Duration;
 
-use anyhow::Context;
+use anyhow::{bail, Context};
 use hyper::Method;
 use serde::{Deserialize, Serialize};
 
+use crate::http::request;
 use crate::status::Status;
 
 /// One holder's answer.
@@ -162,9 +163,66 @@ pub struct Cluster {
     pub merged: Option<Merged>,
 }
 
+/// `path` on the MGS at `base`: a URL, or `host:port` alone (then plain HTTP).
+pub fn url(base: &str, path: &str) -> String {
+    let base = base.trim_end_matches('/');
+    if base.contains("://") {
+        format!("{base}{path}")
+    } else {
+        format!("http://{base}{path}")
+    }
+}
+
+/// One request to one holder: its body, or the error it answered.
+pub async fn call(
+    method: Method,
+    url: &str,
+    body: Option<String>,
+    token: Option<String>,
+) -> anyhow::Result<String> {
+    let (status, body) = request(method, url, body, token.as_deref()).await?;
+    if !status.is_success() {
+        let message = serde_json::from_str::<serde_json::Value>(&body)
+            .ok()
+            .and_then(|v| v.get("error").and_then(|e| e.as_str()).map(str::to_owned))
+            .unwrap_or(body);
+        bail!("the MGS answered {status}: {message}");
+    }
+    Ok(body)
+}
+
+/// Asks every holder at once, each within `limit`; each answer (or failure) in the order given.
+pub async fn ask_all(
+    mgs: &[String],
+    method: Method,
+    path: &str,
+    body: Option<String>,
+    token: Option<String>,
+    limit: Duration,
+) -> Vec<anyhow::Result<String>> {
+    let mut tasks = tokio::task::JoinSet::new();
+    for (k, base) in mgs.iter().enumerate() {
+        let (method, url, body, token) = (method.clone(), url(base, path), body.clone(), token.clone());
+        tasks.spawn(async move {
+            let answer = tokio::time::timeout(limit, call(method, &url, body, token)).await;
+            (k, answer.unwrap_or_else(|_| Err(anyhow::anyhow!("no answer from {url} within {limit:?}"))))
+        });
+    }
+    let mut answers: Vec<Option<anyhow::Result<String>>> = mgs.iter().map(|_| None).collect();
+    while let Some(joined) = tasks.join_next().await {
+        if let Ok((k, answer)) = joined {
+            answers[k] = Some(answer);
+        }
+    }
+    answers
+        .into_iter()
+        .map(|a| a.unwrap_or_else(|| Err(anyhow::anyhow!("the request task failed"))))
+        .collect()
+}
+
 /// Asks the holders at `bases` for their status at once, each within `limit`.
 pub async fn ask(bases: &[String], token: Option<String>, limit: Duration) -> Vec<HolderView> {
-    let answers = crate::ctl::ask_all(bases, Method::GET, "/api/v1/status", None, token, limit).await;
+    let answers = ask_all(bases, Method::GET, "/api/v1/status", None, token, limit).await;
     bases
         .iter()
         .zip(answers)
@@ -247,7 +305,7 @@ pub fn render(holders: &Holders) -> String {
     }
     if let Some(merged) = holders.merged() {
         let _ = writeln!(out, "\nThe view of {} (nodes only others know added):", merged.base);
-        out.push_str(&crate::ctl::render(&merged.view));
+        out.push_str(&crate::status_text::render(&merged.view));
         for (what, holder) in &merged.only_at {
             let _ = writeln!(out, "  {what}: known to {holder} only");
         }
@@ -269,6 +327,13 @@ pub fn render(holders: &Holders) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_mgs_is_a_url_or_host_and_port() {
+        assert_eq!(url("127.0.0.1:7471", "/api/v1/status"), "http://127.0.0.1:7471/api/v1/status");
+        assert_eq!(url("http://mgs01:7471/", "/metrics"), "http://mgs01:7471/metrics");
+        assert_eq!(url("[::1]:7471", "/x"), "http://[::1]:7471/x");
+    }
     use crate::status::{MgsInfo, NodeInfo};
 
     fn status(mgs: &str, nodes: &[(&str, &str)]) -> Status {

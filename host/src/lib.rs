@@ -1,5 +1,6 @@
 #![doc = include_str!("../README.md")]
 
+pub mod admin_api;
 pub mod api_guard;
 pub mod api_token;
 pub mod capi;
@@ -18,5 +19,6 @@ pub mod metrics;
 pub mod order_key;
 pub mod state;
 pub mod status;
+pub mod status_text;
 pub mod udp;
 pub mod web;

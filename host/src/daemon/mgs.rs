@@ -10,7 +10,7 @@ use std::time::Duration;
 use anyhow::Context;
 use hyper::body::Bytes;
 use hyper::{Method, StatusCode};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use std::sync::atomic::Ordering;
 use tokio::sync::{mpsc, watch};
 use tokio::time::MissedTickBehavior;
@@ -20,6 +20,7 @@ use vigil_proto::wire::{Action, MAX_TARGET_ADDRS};
 use vigil_proto::{Closed, Event, Generation, Instant, MgsConfig, Name};
 
 use super::{ready, Shutdown};
+use crate::admin_api::{unknown_target_hint, CloseReply, CloseRequest, RecoverReply, RecoverRequest};
 use crate::api_guard::{Access, Guard};
 use crate::config::{
     required, table_slots, wire_name, wire_nids, Layered, MgsOpts, DEFAULT_HTTP, DEFAULT_MGS_SLOTS,
@@ -104,13 +105,8 @@ fn json_reply<T: Serialize>(value: &T) -> Reply {
 
 /// The 404 for a target the MGS does not know: what it knows instead, and how to go on.
 fn unknown_target(target: &str, known: &[String], what: &str) -> Reply {
-    let hint = match crate::config::did_you_mean(target, known.iter().map(String::as_str)) {
-        Some(k) => format!("; did you mean {k}?"),
-        None if known.is_empty() => "; no target is known".to_owned(),
-        None if known.len() <= 8 => format!("; known targets: {}", known.join(", ")),
-        None => format!("; {} targets are known (vigil status lists them)", known.len()),
-    };
-    Reply::error(StatusCode::NOT_FOUND, format!("unknown target {target}: {what}{hint}"))
+    let hint = unknown_target_hint(target, known);
+    Reply::error(StatusCode::NOT_FOUND, format!("unknown target {target}: {what}; {hint}"))
 }
 
 /// Every target the MGS knows, by name, sorted.
@@ -206,63 +202,6 @@ async fn close(commands: Commands<MgsMachine>, body: &[u8]) -> Result<Reply, Rep
         Some(Err((e, _))) => Err(Reply::error(StatusCode::CONFLICT, e)),
         None => Err(Reply::error(StatusCode::SERVICE_UNAVAILABLE, SHUTTING_DOWN)),
     }
-}
-
-/// The body of `POST /api/v1/recover`.
-#[derive(Debug, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RecoverRequest {
-    /// The target clients should reconnect to.
-    pub target: String,
-    /// Where they reconnect (NIDs), at most two.
-    #[serde(default)]
-    pub addrs: Vec<String>,
-    /// The target instance the order is about: every holder given the same one issues one
-    /// recovery to clients (they act on a target instance once). 0 or absent: the one its
-    /// server reports, or none.
-    #[serde(default)]
-    pub instance: u32,
-    /// Order it even though the MGS does not know the target (no server reports it, no
-    /// recovery of it is known): a target without a Vigil agent. Otherwise such an order is
-    /// refused (404), as a typo would be.
-    #[serde(default)]
-    pub force: bool,
-}
-
-/// The answer to `POST /api/v1/recover`.
-#[derive(Debug, Serialize, Deserialize)]
-pub struct RecoverReply {
-    /// The order issued, `<holder>:<mgs_generation>/<seq>`.
-    pub order_id: String,
-    /// The target instance the order names (0: unknown, every client reconnects whatever
-    /// instance it is on).
-    #[serde(default)]
-    pub target_generation: Option<u32>,
-    /// Where the order tells clients to reconnect.
-    #[serde(default)]
-    pub addrs: Option<Vec<String>>,
-}
-
-/// The answer to `POST /api/v1/close`.
-#[derive(Debug, Serialize, Deserialize)]
-pub struct CloseReply {
-    /// The `CloseWindow` order, `<holder>:<mgs_generation>/<seq>`.
-    pub order_id: String,
-    /// The window was closed already (by every client reconnecting, or an earlier close):
-    /// nothing was done now.
-    #[serde(default)]
-    pub already_closed: bool,
-    /// The clients the order names dead: those the target's agent may evict.
-    #[serde(default)]
-    pub dead: Vec<String>,
-}
-
-/// The body of `POST /api/v1/close`.
-#[derive(Debug, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct CloseRequest {
-    /// The target whose recovery window closes now.
-    pub target: String,
 }
 
 /// How often the status feed looks at the status: at most one event per this.
