@@ -47,6 +47,13 @@ pub fn log_event(node: &str, event: &Event, name_of: impl Fn(NodeId) -> String) 
         }
         Event::Order(order) => info!(node, order = %order.id, "order"),
         Event::OrderHeld(id) => info!(node, order = %id, "order taken for the subtree"),
+        Event::OrderLapsed { order, target, target_generation } => warn!(
+            node,
+            order = %order,
+            target = target.as_str(),
+            generation = target_generation.0,
+            "recovery order let go: its target's window ran out and no holder closed it"
+        ),
         Event::OrderIssued(order) => {
             info!(node, order = %order.id, action = ?order.action, "order issued")
         }

@@ -82,6 +82,18 @@ pub enum Event {
     Order(Order),
     /// A router took a new order from its parent and pushes it to its children.
     OrderHeld(OrderId),
+    /// A parent (router or MGS) let go of a `BeginRecovery` whose target's own window must have
+    /// run out: no `CloseWindow` superseded it (its holder stopped, or no holder saw the target
+    /// come up). Clients that join later no longer get it. Worth a look: a holder lost sight of
+    /// a recovery.
+    OrderLapsed {
+        /// The order let go.
+        order: OrderId,
+        /// Its target.
+        target: Name,
+        /// The instance it was the recovery of.
+        target_generation: Generation,
+    },
     /// The MGS issued an order (persist the sequence to keep ids unique).
     OrderIssued(Order),
     /// A target restarted (new instance): its recovery begins.

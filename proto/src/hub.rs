@@ -128,6 +128,9 @@ pub(crate) struct Hub<S, const R: usize, const T: usize> {
     pub(crate) targets: Vec<TargetReport, T>,
     replies: Deque<PendingReply, REPLY_QUEUE>,
     strangers: Vec<Stranger, MAX_STRANGERS>,
+    /// The last `BeginRecovery` orders let go here because their window ran out
+    /// ([`Hub::lapse`]), newest last: not taken again when a parent hands one back.
+    lapsed: Deque<OrderId, MAX_HELD>,
     /// The last stranger that found the list full, while it may be alive: someone heard and
     /// counted nowhere, so the sums are not whole ([`Hub::sums_whole`]).
     unlisted: Option<Stranger>,
@@ -152,6 +155,7 @@ impl<S: AsRef<[Slot]> + AsMut<[Slot]>, const R: usize, const T: usize> Hub<S, R,
             targets: Vec::new(),
             replies: Deque::new(),
             strangers: Vec::new(),
+            lapsed: Deque::new(),
             unlisted: None,
             last_check: now,
             urgent: false,
@@ -656,6 +660,13 @@ impl<S: AsRef<[Slot]> + AsMut<[Slot]>, const R: usize, const T: usize> Hub<S, R,
         if self.held.iter().any(|h| ends(&h.order, &order)) {
             return false;
         }
+        // Its window ran out here already. A parent measures the window from when it took the
+        // order and judges it at its own checks, so it can still hold the order (and hand it
+        // back to a child that no longer reports it) a little after the child let it go, or
+        // for longer when it restarted and took it again later.
+        if self.lapsed.iter().any(|id| *id == order.id) {
+            return false;
+        }
         let ended = |h: &Held| ends(&order, &h.order);
         self.held.retain(|h| !same(h) && !ended(h));
         if self.held.is_full() {
@@ -805,7 +816,8 @@ impl<S: AsRef<[Slot]> + AsMut<[Slot]>, const R: usize, const T: usize> Hub<S, R,
     /// and the order must not reach clients that join or reboot later. A holder that is running
     /// and sees the target supersedes it sooner with a `CloseWindow`; this ends it where none
     /// will: its holder stopped for good or restarted knowing nothing of it, and no other holder
-    /// sees the target to close the instance.
+    /// sees the target to close the instance. A lapsed order is remembered
+    /// ([`Hub::hold`] does not take it again) and told ([`Event::OrderLapsed`]).
     fn lapse(&mut self, now: Instant) {
         let grace = self.timing.dead_ms(self.timing.ping_interval_ms);
         let lapsed = |h: &Held| match h.order.action {
@@ -814,8 +826,15 @@ impl<S: AsRef<[Slot]> + AsMut<[Slot]>, const R: usize, const T: usize> Hub<S, R,
             }
             _ => false,
         };
-        if self.held.iter().any(lapsed) {
-            self.held.retain(|h| !lapsed(h));
+        while let Some(i) = self.held.iter().position(lapsed) {
+            let order = self.held.remove(i).order;
+            if self.lapsed.is_full() {
+                self.lapsed.pop_front();
+            }
+            let _ = self.lapsed.push_back(order.id);
+            let (target, target_generation) =
+                (order.action.target().clone(), order.action.target_generation());
+            self.emit(Event::OrderLapsed { order: order.id, target, target_generation });
             self.urgent = true;
         }
     }

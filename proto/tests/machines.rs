@@ -505,6 +505,66 @@ fn a_begin_recovery_lapses_where_it_is_held_once_its_targets_window_must_have_ru
 }
 
 #[test]
+fn a_lapsed_begin_recovery_is_not_taken_again_when_a_parent_hands_it_back() {
+    // Each node measures the window from when it took the order and judges it at its own
+    // check: a parent that took it a little earlier (or restarted and took it again later) can
+    // still hold it when its child let it go, and hands it back to the child, which no longer
+    // reports it. Taken as new, it would be held for a whole window more (swarm seed 97210:
+    // r1.0.0 took it again 26 ms after it lapsed there, from a parent that checked 81 ms later).
+    let mut slots: [Slot; 16] = empty_slots();
+    let mut r = router(&mut slots, &[]);
+    let order = wire::Order {
+        id: OrderId { mgs: NodeId(1), mgs_generation: Generation(1), seq: 1 },
+        action: Action::BeginRecovery {
+            target: name("testfs-OST0001").unwrap(),
+            target_generation: Generation(2),
+            addrs: Default::default(),
+            window_ms: 30_000,
+        },
+        signer: 0,
+        signature: wire::Signature::default(),
+    };
+    let mut buf = [0u8; MAX_DATAGRAM];
+    let mut push = |r: &mut Router<&mut [Slot]>, seq: u32, now: u64| {
+        let message = Message::Order(order.clone());
+        let len = wire::encode(
+            NodeId::from_name("mgs"),
+            r.id(),
+            Generation(1),
+            seq,
+            &message,
+            &keys().current,
+            &mut buf,
+        )
+        .unwrap();
+        r.handle(Instant(now), at(1), &buf[..len]);
+    };
+    push(&mut r, 1, 1_000);
+    assert_eq!(r.held_orders().count(), 1);
+    let timing = Timing::default();
+    let lapses_at = 1_000 + 30_000 + timing.dead_ms(timing.ping_interval_ms);
+    let mut now = 1_000;
+    let mut told = Vec::new();
+    while r.held_orders().count() > 0 && now < lapses_at + 2 * u64::from(timing.ping_interval_ms) {
+        now = r.poll_timeout().map_or(now + 100, |t| t.0.max(now + 1));
+        r.handle_timeout(Instant(now));
+        told.extend(std::iter::from_fn(|| r.poll_event()).filter(|e| matches!(e, Event::OrderLapsed { .. })));
+    }
+    assert_eq!(r.held_orders().count(), 0, "lapsed at {now} ms");
+    // Operators are told (a holder lost sight of a recovery).
+    let lapsed = Event::OrderLapsed {
+        order: order.id,
+        target: name("testfs-OST0001").unwrap(),
+        target_generation: Generation(2),
+    };
+    assert_eq!(told, vec![lapsed]);
+    // The parent hands it back: it stays let go.
+    push(&mut r, 2, now + 30);
+    let held: Vec<_> = r.held_orders().map(|o| o.id).collect();
+    assert!(held.is_empty(), "taken again after it lapsed: {held:?}");
+}
+
+#[test]
 fn routers_give_clients_only_recovery_orders_and_servers_only_window_orders() {
     // A client spends a report on every order it gets; a CloseWindow it does not act on could
     // push out the report of a recovery still waited for.

@@ -172,6 +172,13 @@ impl Checker {
             Event::GenerationRaised { generation, .. } => {
                 self.note(at, format!("{name} raised its generation to {}", generation.0))
             }
+            Event::OrderLapsed { order, target, target_generation } => self.note(
+                at,
+                format!(
+                    "{name} lets go of {order:?} (recovery of {target} instance {}): its window ran out",
+                    target_generation.0
+                ),
+            ),
             Event::ParentRestarted { .. } | Event::ChildRebooted { .. } | Event::OrderHeld(_) => {}
             _ => {}
         }
