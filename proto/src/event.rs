@@ -142,19 +142,19 @@ pub enum Event {
     },
 }
 
-/// A bounded queue of events that counts what it drops.
+/// A bounded queue of events (or of what stands for them, `T`) that counts what it drops.
 #[derive(Clone, Debug)]
-pub(crate) struct Events<const N: usize> {
-    queue: heapless::Deque<Event, N>,
+pub(crate) struct Events<const N: usize, T = Event> {
+    queue: heapless::Deque<T, N>,
 }
 
-impl<const N: usize> Events<N> {
+impl<const N: usize, T> Events<N, T> {
     pub(crate) const fn new() -> Self {
         Events { queue: heapless::Deque::new() }
     }
 
     /// Queues an event; returns false (and the caller counts) when the driver has not drained.
-    pub(crate) fn push(&mut self, event: Event) -> bool {
+    pub(crate) fn push(&mut self, event: T) -> bool {
         self.queue.push_back(event).is_ok()
     }
 
@@ -162,7 +162,7 @@ impl<const N: usize> Events<N> {
         self.queue.is_full()
     }
 
-    pub(crate) fn pop(&mut self) -> Option<Event> {
+    pub(crate) fn pop(&mut self) -> Option<T> {
         self.queue.pop_front()
     }
 }

@@ -6,6 +6,7 @@
 pub mod client;
 pub mod counters;
 pub mod event;
+mod handed;
 mod hub;
 pub mod ids;
 mod link;

@@ -11,6 +11,7 @@ use heapless::{Deque, Vec};
 
 use crate::counters::{after, Counters, ReplayWindow};
 use crate::event::{Event, Events};
+use crate::handed::{Handed, Kept, Notice};
 use crate::ids::{fnv1a, Generation, Name, NodeId, OrderId};
 use crate::link::Link;
 use crate::time::{earliest, Instant};
@@ -18,7 +19,7 @@ use crate::timing::{Timing, RESENDS};
 use crate::wire::OrderKeys;
 use crate::wire::{
     Action, Endpoint, Header, Keyring, Message, Order, OrderReport, Outcome, Ping, PingReply, ReplyStatus,
-    Role, StaleParent, TargetState, TargetStatus, MAX_MOUNTS, MAX_REPORTS,
+    Role, StaleParent, TargetState, TargetStatus, MAX_ALTERNATES, MAX_MOUNTS, MAX_REPORTS,
 };
 
 /// Most parents a node pings.
@@ -34,8 +35,13 @@ const INTERVAL_BOUNDS: (u32, u32) = (50, 600_000);
 /// tried again, after one ping interval, then two, and reported failed only after the last.
 pub const RECONNECT_TRIES: u8 = 3;
 /// Recovery orders whose hook a client can try again at once (one per target that failed
-/// together); beyond them a failure is final at once.
+/// together); beyond them a failure is final at once. Also the orders a member keeps for its
+/// driver to fetch ([`Handed`]).
 const RETRIES: usize = 4;
+/// Events a member queues. A driver drains them after every input, which yields at most six
+/// (a reply: a restart, up, a refusal or raised generation, and two orders; a deadline: two
+/// parents down and four retries due).
+const EVENTS: usize = 8;
 
 /// Configuration shared by clients and servers.
 #[derive(Clone, Debug)]
@@ -81,6 +87,8 @@ struct Parent {
     /// An older instance of the parent than the one heard last spoke: tell it (see
     /// [`StaleParent`]).
     stale: bool,
+    /// Where the parent's last refusal suggested to go instead, until its event is polled.
+    alternates: Vec<Endpoint, MAX_ALTERNATES>,
     /// The parent answered our first contact and the addressed ping it asked for has not gone
     /// yet: that ping is the first the parent takes, and spreads the herd as a first ping does.
     met: bool,
@@ -92,16 +100,6 @@ impl Parent {
     fn receiver(&self) -> NodeId {
         self.id.unwrap_or(NodeId::NOBODY)
     }
-}
-
-/// A recovery order whose hook may run again if it fails.
-#[derive(Clone, Debug)]
-struct Retry {
-    order: Order,
-    /// Times the hook was handed the order so far.
-    tries: u8,
-    /// When to hand it again, once it failed.
-    at: Option<Instant>,
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -117,8 +115,9 @@ struct Report {
 }
 
 /// Where an order came from is irrelevant once authenticated; what matters is whether it is new.
+/// `K` is what the member keeps of the orders it acts on ([`Kept`]).
 #[derive(Clone, Debug)]
-pub(crate) struct Member {
+pub(crate) struct Member<K> {
     pub(crate) link: Link,
     name: Name,
     role: Role,
@@ -127,16 +126,18 @@ pub(crate) struct Member {
     parents: Vec<Parent, MAX_PARENTS>,
     reports: Deque<Report, MAX_REPORTS>,
     seen: Deque<OrderId, SEEN>,
-    retries: Vec<Retry, RETRIES>,
+    /// Orders handed to the driver: fetched when their event is polled, handed again when a
+    /// client's hook failed.
+    handed: Vec<Handed<K>, RETRIES>,
     pub(crate) target: Option<TargetStatus>,
     /// A client's filesystem mounts, sent with the name.
     mounts: Vec<u64, MAX_MOUNTS>,
     pub(crate) order_keys: OrderKeys,
-    pub(crate) events: Events<16>,
+    events: Events<EVENTS, Notice>,
     pub(crate) counters: Counters,
 }
 
-impl Member {
+impl<K: Kept> Member<K> {
     pub(crate) fn new(config: MemberConfig, role: Role, now: Instant) -> Self {
         let id = NodeId::from_name(&config.name);
         let parents = config
@@ -159,6 +160,7 @@ impl Member {
                 awaiting: 0,
                 replay: ReplayWindow::default(),
                 stale: false,
+                alternates: Vec::new(),
                 met: false,
             })
             .collect();
@@ -171,7 +173,7 @@ impl Member {
             parents,
             reports: Deque::new(),
             seen: Deque::new(),
-            retries: Vec::new(),
+            handed: Vec::new(),
             target: None,
             mounts: Vec::new(),
             order_keys: OrderKeys::default(),
@@ -249,14 +251,14 @@ impl Member {
         let came_up = !parent.up;
         parent.up = true;
         let addr = parent.addr;
-        let mut events: Vec<Event, 3> = Vec::new();
+        let mut events: Vec<Notice, 3> = Vec::new();
         let mut raised = None;
         if restarted {
             parent.known = false;
-            let _ = events.push(Event::ParentRestarted { addr, generation: header.generation });
+            let _ = events.push(Notice::ParentRestarted(addr, header.generation));
         }
         if came_up {
-            let _ = events.push(Event::ParentUp { addr });
+            let _ = events.push(Notice::ParentUp(addr));
         }
         match reply.status {
             ReplyStatus::Accepted => {
@@ -272,7 +274,7 @@ impl Member {
                 let old = self.link.generation;
                 if let Some(generation) = self.link.raise_above(newest) {
                     raised = Some(old);
-                    let _ = events.push(Event::GenerationRaised { addr, generation });
+                    let _ = events.push(Notice::GenerationRaised(addr, generation));
                 }
             }
             ReplyStatus::Unaddressed => {
@@ -286,7 +288,8 @@ impl Member {
                 parent.known = false;
                 // Back off: a full parent is asked again only after a dead-threshold's time.
                 parent.next_ping = now.after(self.timing.dead_ms(self.interval_ms));
-                let _ = events.push(Event::Refused { addr, alternates });
+                parent.alternates = alternates;
+                let _ = events.push(Notice::Refused(addr));
             }
         }
         let (low, high) = INTERVAL_BOUNDS;
@@ -314,9 +317,29 @@ impl Member {
         }
     }
 
-    fn emit(&mut self, event: Event) {
-        if !self.events.push(event) {
+    fn emit(&mut self, notice: Notice) {
+        if !self.events.push(notice) {
             self.counters.events_dropped += 1;
+        }
+    }
+
+    /// The next event, its order or alternates fetched from where they are kept.
+    pub(crate) fn poll_event(&mut self) -> Option<Event> {
+        loop {
+            let notice = self.events.pop()?;
+            let parents = &self.parents;
+            let alternates = |addr| (parents.iter().find(|p| p.addr == addr)).map(|p| p.alternates.clone());
+            let handed = &mut self.handed;
+            let order = |id| {
+                let h = handed.iter_mut().find(|h| h.order.id() == id)?;
+                h.queued -= 1;
+                Some(h.order.order())
+            };
+            // An order is kept while its notice is queued, so this skips nothing a driver that
+            // reports only orders it was handed could miss.
+            if let Some(event) = notice.event(|addr| alternates(addr).unwrap_or_default(), order) {
+                return Some(event);
+            }
         }
     }
 
@@ -361,15 +384,11 @@ impl Member {
             // order (an admin's retry) carries it out again.
             Some(outcome) => outcome,
             None if self.acts_on(&order.action) => {
-                if self.events.is_full() {
+                if self.events.is_full() || !self.hand(&order) {
                     // Not taken: the order is repeated until we report it.
                     self.counters.events_dropped += 1;
                     return;
                 }
-                if self.role == Role::Client {
-                    self.remember_for_retry(&order);
-                }
-                self.emit(Event::Order(order.clone()));
                 Outcome::Applied
             }
             None => Outcome::Applied,
@@ -401,14 +420,26 @@ impl Member {
         }
     }
 
-    /// Keeps a recovery order handed to the hook, to hand it again if the hook fails.
-    fn remember_for_retry(&mut self, order: &Order) {
-        self.retries.retain(|r| r.order.id != order.id);
-        if self.retries.is_full() {
-            // The oldest gives way: its next failure is final at once.
-            self.retries.remove(0);
+    /// Hands `order` to the driver: keeps it (to fetch when its event is polled, and for a
+    /// client to hand again if the hook fails) and queues its event. False when it cannot be
+    /// kept: every kept order still waits to be polled.
+    fn hand(&mut self, order: &Order) -> bool {
+        let Some(kept) = K::keep(order) else { return false };
+        // A server's hook is not tried again: it starts with no tries left.
+        let tries = if self.role == Role::Client { 1 } else { RECONNECT_TRIES };
+        if let Some(h) = self.handed.iter_mut().find(|h| h.order.id() == order.id) {
+            (h.tries, h.at) = (tries, None);
+            h.queued += 1;
+        } else {
+            if self.handed.is_full() {
+                // The oldest polled gives way: its next failure is final at once.
+                let Some(i) = self.handed.iter().position(|h| h.queued == 0) else { return false };
+                self.handed.remove(i);
+            }
+            let _ = self.handed.push(Handed { order: kept, queued: 1, tries, at: None });
         }
-        let _ = self.retries.push(Retry { order: order.clone(), tries: 1, at: None });
+        self.emit(Notice::Order(order.id));
+        true
     }
 
     /// Records how an order the driver carried out went; false if the order is unknown. A
@@ -419,15 +450,19 @@ impl Member {
         if !self.reports.iter().any(|r| r.order == order) {
             return false;
         }
-        let retry = self.retries.iter().position(|r| r.order.id == order);
-        match retry {
-            Some(i) if !ok && self.retries[i].tries < RECONNECT_TRIES => {
-                let wait = u64::from(self.interval_ms) << (self.retries[i].tries - 1);
-                self.retries[i].at = Some(now.after(wait));
+        let handed = self.handed.iter().position(|h| h.order.id() == order);
+        match handed {
+            Some(i) if !ok && self.handed[i].tries < RECONNECT_TRIES => {
+                let wait = u64::from(self.interval_ms) << (self.handed[i].tries - 1);
+                self.handed[i].at = Some(now.after(wait));
                 return true;
             }
+            // Reported before its event was polled: kept for the poll, never handed again.
+            Some(i) if self.handed[i].queued > 0 => {
+                (self.handed[i].tries, self.handed[i].at) = (RECONNECT_TRIES, None);
+            }
             Some(i) => {
-                self.retries.remove(i);
+                self.handed.remove(i);
             }
             None => {}
         }
@@ -487,14 +522,14 @@ impl Member {
         }
         self.tell_new_home(now, was_home);
         for addr in downs {
-            self.emit(Event::ParentDown { addr });
+            self.emit(Notice::ParentDown(addr));
         }
     }
 
     /// Hands the hook again the recovery orders whose retry is due.
     fn retry_due(&mut self, now: Instant) {
-        for i in 0..self.retries.len() {
-            if self.retries[i].at.is_none_or(|at| at > now) {
+        for i in 0..self.handed.len() {
+            if self.handed[i].at.is_none_or(|at| at > now) {
                 continue;
             }
             if self.events.is_full() {
@@ -502,10 +537,11 @@ impl Member {
                 self.counters.events_dropped += 1;
                 return;
             }
-            let r = &mut self.retries[i];
-            (r.at, r.tries) = (None, r.tries + 1);
-            let order = r.order.clone();
-            self.emit(Event::Order(order));
+            let h = &mut self.handed[i];
+            (h.at, h.tries) = (None, h.tries + 1);
+            h.queued += 1;
+            let id = h.order.id();
+            self.emit(Notice::Order(id));
         }
     }
 
@@ -592,7 +628,7 @@ impl Member {
     pub(crate) fn poll_timeout(&self) -> Option<Instant> {
         let dead_ms = self.timing.dead_ms(self.interval_ms);
         let suspect_ms = self.timing.suspect_ms(self.interval_ms);
-        let retry = self.retries.iter().filter_map(|r| r.at).min();
+        let retry = self.handed.iter().filter_map(|h| h.at).min();
         self.parents.iter().fold(retry, |acc, p| {
             let down_check = p.last_reply.filter(|_| p.up).map(|t| t.after(dead_ms));
             let late_check = p.last_reply.filter(|_| p.up && !p.late).map(|t| t.after(suspect_ms));

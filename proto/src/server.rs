@@ -12,7 +12,9 @@ use crate::ids::{Generation, Name, Nid, NodeId, OrderId};
 use crate::member::{Member, MemberConfig};
 use crate::time::{earliest, Instant};
 use crate::wire::OrderKeys;
-use crate::wire::{Action, Endpoint, LustreRecovery, Role, TargetState, TargetStatus, MAX_TARGET_ADDRS};
+use crate::wire::{
+    Action, Endpoint, LustreRecovery, Order, Role, TargetState, TargetStatus, MAX_TARGET_ADDRS,
+};
 
 /// A server's configuration.
 #[derive(Clone, Debug)]
@@ -30,7 +32,7 @@ pub struct ServerConfig {
 /// A server's sans-IO state machine.
 #[derive(Clone, Debug)]
 pub struct Server {
-    member: Member,
+    member: Member<Order>,
     /// The target's own window length, for a restart seen by [`Server::follow_target`].
     window_ms: u32,
     /// When the target's own window runs out, while recovering.
@@ -172,7 +174,7 @@ impl Server {
 
     /// The next event.
     pub fn poll_event(&mut self) -> Option<Event> {
-        let event = self.member.events.pop()?;
+        let event = self.member.poll_event()?;
         if let Event::Order(order) = &event {
             if matches!(order.action, Action::CloseWindow { .. }) {
                 self.closing = Some(order.id);

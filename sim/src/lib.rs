@@ -57,8 +57,9 @@ pub enum Machine {
     Router(Box<Router<Slots>>),
     /// A filesystem client.
     Client(Client),
-    /// A target host.
-    Server(Server),
+    /// A target host (boxed: it keeps whole orders, and clients, far more numerous, are
+    /// smaller).
+    Server(Box<Server>),
 }
 
 impl Machine {
@@ -68,7 +69,7 @@ impl Machine {
             Machine::Mgs(m) => &mut **m,
             Machine::Router(m) => &mut **m,
             Machine::Client(m) => m,
-            Machine::Server(m) => m,
+            Machine::Server(m) => &mut **m,
         }
     }
 
@@ -495,7 +496,7 @@ impl Net {
                     addrs: [ids::nid(&format!("{name}@tcp")).expect("short nid")].into_iter().collect(),
                     window_ms: self.window_ms,
                 };
-                Machine::Server(Server::new(config, now))
+                Machine::Server(Box::new(Server::new(config, now)))
             }
         }
     }
