@@ -43,7 +43,7 @@ use vigil_proto::wire::MAX_TARGET_ADDRS;
 
 use crate::config::{ClientOpts, Layered, ServerOpts};
 use crate::daemon::member::{start_client, start_server};
-use crate::hook::{Hook, OrderEnv};
+use crate::hook::{Hook, OrderEnv, OrderKind};
 
 /// `vigil_agent_start` role: a filesystem client (receives `BeginRecovery`).
 pub const VIGIL_ROLE_CLIENT: c_int = 1;
@@ -311,8 +311,11 @@ pub unsafe extern "C" fn vigil_agent_next_order(agent: *const VigilAgent, order:
 /// An order as the host program sees it.
 fn write_order(order: &mut VigilOrder, handle: u64, env: &OrderEnv) {
     order.handle = handle;
-    order.kind =
-        if env.kind == "close_window" { VIGIL_ORDER_CLOSE_WINDOW } else { VIGIL_ORDER_BEGIN_RECOVERY };
+    order.kind = if env.kind == OrderKind::CloseWindow {
+        VIGIL_ORDER_CLOSE_WINDOW
+    } else {
+        VIGIL_ORDER_BEGIN_RECOVERY
+    };
     order.target_generation = env.target_generation;
     fill(&mut order.id, &env.id);
     fill(&mut order.target, &env.target);
@@ -415,7 +418,7 @@ mod tests {
     fn env(id: &str, addrs: &[&str]) -> OrderEnv {
         OrderEnv {
             id: id.into(),
-            kind: "begin_recovery",
+            kind: OrderKind::BeginRecovery,
             target: "testfs-OST0001".into(),
             target_generation: 9,
             target_addrs: addrs.iter().map(|&a| a.to_owned()).collect(),
@@ -472,7 +475,7 @@ mod tests {
         assert_eq!(order.addr_count, 2);
         assert_eq!(text(&order.addrs[1]), "10.0.1.7@o2ib");
         let mut close = env("5f0e2c1a:3/18", &[]);
-        close.kind = "close_window";
+        close.kind = OrderKind::CloseWindow;
         write_order(&mut order, 6, &close);
         assert_eq!(
             (order.kind, order.addr_count, text(&order.addrs[0])),

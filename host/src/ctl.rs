@@ -12,7 +12,9 @@ use hyper::Method;
 use crate::admin_api::{unknown_target_hint, CloseReply, CloseRequest, RecoverReply, RecoverRequest};
 use crate::api_token;
 use crate::holders::{self, Holders};
-use crate::status::{NodeInfo, RecoveryInfo, Status, TargetInfo};
+use vigil_proto::wire::Role;
+
+use crate::status::{NodeInfo, RecoveryInfo, Status, TargetInfo, Window};
 use crate::status_text;
 
 /// The MGS API unless told otherwise.
@@ -84,8 +86,7 @@ async fn look_up(mgs: &[String], token: Option<String>, target: &str) -> anyhow:
         match status {
             Ok(status) => {
                 known.live_clients.get_or_insert_with(|| {
-                    let live =
-                        |n: &&NodeInfo| n.role == "client" && matches!(n.state.as_str(), "alive" | "suspect");
+                    let live = |n: &&NodeInfo| n.role == Role::Client && n.state.is_live();
                     status.nodes.iter().filter(live).count()
                 });
                 known.names.extend(status.targets.iter().map(|t| t.name.clone()));
@@ -285,7 +286,7 @@ pub async fn close(mgs: &[String], token_file: &Path, target: String) -> anyhow:
     }
     let open: Vec<&RecoveryInfo> = (known.views.iter())
         .filter_map(|(_, t)| t.recovery.as_ref())
-        .filter(|r| r.window != "closed")
+        .filter(|r| r.window != Window::Closed)
         .collect();
     let Some(r) = open.first() else {
         for (base, t) in &known.views {
@@ -331,11 +332,12 @@ pub async fn close(mgs: &[String], token_file: &Path, target: String) -> anyhow:
 #[cfg(test)]
 mod tests {
     use super::*;
+    use vigil_proto::wire::TargetState;
 
-    fn target(name: &str, state: &str, generation: u32) -> TargetInfo {
+    fn target(name: &str, state: TargetState, generation: u32) -> TargetInfo {
         TargetInfo {
             name: name.into(),
-            state: state.into(),
+            state,
             generation,
             server: Some("oss1".into()),
             addrs: vec!["10.1.0.7@o2ib".into()],
@@ -361,7 +363,7 @@ mod tests {
         assert_eq!(forced, RecoverPlan { instance: 0, addrs: Vec::new(), known: false });
         assert!(plan_recover("testfs-OST9999", 2, &none, Vec::new(), None, true).is_err());
         // Known and up: its instance and addresses, with one holder or several.
-        let up = |g| ("http://mgs1".to_owned(), target("testfs-OST0001", "up", g));
+        let up = |g| ("http://mgs1".to_owned(), target("testfs-OST0001", TargetState::Up, g));
         let known = Known { views: vec![up(12), up(12)], names: names.clone(), live_clients: Some(3) };
         let plan = plan_recover("testfs-OST0001", 2, &known, Vec::new(), None, false).unwrap();
         assert_eq!(plan, RecoverPlan { instance: 12, addrs: vec!["10.1.0.7@o2ib".into()], known: true });

@@ -25,7 +25,7 @@ use crate::config::wire_name;
 use crate::daemon::mgs::MgsHandler;
 use crate::daemon::router::RouterHandler;
 use crate::driver::{self, slots, Clock, Commands, MgsMachine, RouterMachine, Spawned};
-use crate::hook::{Hook, MemberHandler, OrderEnv};
+use crate::hook::{Hook, MemberHandler, OrderEnv, OrderKind};
 use crate::udp::Udp;
 
 /// Lustre's `obd_timeout` default (LUSTRE.md).
@@ -58,7 +58,7 @@ pub struct DemoOpts {
 /// When a hook started or finished, and for which order.
 struct HookRecord {
     order: String,
-    kind: &'static str,
+    kind: OrderKind,
     done: bool,
     at: Instant,
 }
@@ -324,7 +324,8 @@ pub async fn run(opts: DemoOpts) -> anyhow::Result<()> {
     let order = order.to_string();
     let closed = wait_for("the target's window to close", || {
         rec.drain();
-        let close = rec.runs.iter().find(|r| r.kind == "close_window" && r.done && r.at >= restarted_at);
+        let close =
+            rec.runs.iter().find(|r| r.kind == OrderKind::CloseWindow && r.done && r.at >= restarted_at);
         std::future::ready(close.map(|r| r.at))
     })
     .await?;

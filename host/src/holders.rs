@@ -255,7 +255,7 @@ fn disagreements(answered: &[&Status]) -> Vec<Disagreement> {
     let mut table: BTreeMap<String, BTreeMap<usize, String>> = BTreeMap::new();
     for (k, s) in answered.iter().enumerate() {
         for n in &s.nodes {
-            table.entry(format!("node {}", n.name)).or_default().insert(k, n.state.clone());
+            table.entry(format!("node {}", n.name)).or_default().insert(k, n.state.to_string());
         }
         for t in &s.targets {
             let state = format!("{} instance {}", t.state, t.generation);
@@ -327,6 +327,7 @@ pub fn render(holders: &Holders) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use vigil_proto::wire::Role;
 
     #[test]
     fn the_mgs_is_a_url_or_host_and_port() {
@@ -351,8 +352,8 @@ mod tests {
                 .map(|(name, state)| NodeInfo {
                     mounts: 0,
                     name: (*name).into(),
-                    role: "client".into(),
-                    state: (*state).into(),
+                    role: Role::Client,
+                    state: serde_json::from_value(serde_json::json!(state)).expect("a name the status uses"),
                     generation: 1,
                     parents: vec!["r1".into()],
                     last_heard_ms: 0,

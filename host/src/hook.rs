@@ -19,13 +19,32 @@ use crate::driver::{Commands, Handler, Machine};
 use crate::event_log::{log_event, node_name};
 use crate::state::StateFile;
 
+/// What an order tells a hook to do.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OrderKind {
+    /// A client reconnects to the target now.
+    BeginRecovery,
+    /// Every live client reconnected: the target's server may close its window.
+    CloseWindow,
+}
+
+impl OrderKind {
+    /// Its name in `VIGIL_ORDER_KIND` and the logs.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            OrderKind::BeginRecovery => "begin_recovery",
+            OrderKind::CloseWindow => "close_window",
+        }
+    }
+}
+
 /// An order as a hook sees it (and as its environment carries it).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct OrderEnv {
     /// `VIGIL_ORDER_ID`: `<holder>:<mgs_generation>/<seq>`.
     pub id: String,
-    /// `VIGIL_ORDER_KIND`: `begin_recovery` or `close_window`.
-    pub kind: &'static str,
+    /// `VIGIL_ORDER_KIND`.
+    pub kind: OrderKind,
     /// `VIGIL_TARGET`.
     pub target: String,
     /// `VIGIL_TARGET_GENERATION`.
@@ -45,13 +64,13 @@ impl OrderEnv {
     pub fn of(order: &Order) -> OrderEnv {
         let (kind, target_addrs, dead, dead_mounts) = match &order.action {
             Action::BeginRecovery { addrs, .. } => (
-                "begin_recovery",
+                OrderKind::BeginRecovery,
                 addrs.iter().map(|a| a.as_str().to_owned()).collect(),
                 Vec::new(),
                 Vec::new(),
             ),
             Action::CloseWindow { dead, dead_mounts, .. } => {
-                ("close_window", Vec::new(), dead.to_vec(), dead_mounts.to_vec())
+                (OrderKind::CloseWindow, Vec::new(), dead.to_vec(), dead_mounts.to_vec())
             }
         };
         OrderEnv {
@@ -70,7 +89,7 @@ impl OrderEnv {
     pub fn vars(&self) -> Vec<(&'static str, String)> {
         let mut vars = vec![
             ("VIGIL_ORDER_ID", self.id.clone()),
-            ("VIGIL_ORDER_KIND", self.kind.to_owned()),
+            ("VIGIL_ORDER_KIND", self.kind.as_str().to_owned()),
             ("VIGIL_TARGET", self.target.clone()),
             ("VIGIL_TARGET_GENERATION", self.target_generation.to_string()),
             ("VIGIL_TARGET_ADDRS", self.target_addrs.join(",")),
@@ -194,7 +213,7 @@ impl<M: Machine> Handler<M> for MemberHandler<M> {
         if let Hook::Command { lustre: Some(lustre), .. } = &self.hook {
             env.extra = lustre.vars(&env.dead, &env.dead_mounts);
         }
-        info!(node = %self.name, order = %env.id, kind = env.kind, target = %env.target, "order");
+        info!(node = %self.name, order = %env.id, kind = env.kind.as_str(), target = %env.target, "order");
         let id = order.id;
         let run: Pin<Box<dyn Future<Output = bool> + Send>> = match &self.hook {
             Hook::None => {
@@ -265,7 +284,7 @@ mod tests {
             signer: 0,
             signature: Default::default(),
         };
-        assert_eq!(OrderEnv::of(&close).kind, "close_window");
+        assert_eq!(OrderEnv::of(&close).kind, OrderKind::CloseWindow);
         assert_eq!(OrderEnv::of(&close).vars().len(), 5, "no Lustre context: the five variables alone");
     }
 

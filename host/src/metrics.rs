@@ -15,6 +15,7 @@ use std::fmt::Write;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use vigil_proto::wire::{NodeState, Role};
 use vigil_proto::{Instant, OrderId, Recovery};
 
 use crate::driver::{Commands, MgsMachine};
@@ -205,23 +206,22 @@ pub async fn sample(commands: Commands<MgsMachine>, metrics: SharedRecoveryMetri
 
 /// The tree's shape in Prometheus text: routers per state, partitions, nodes per role and state.
 pub fn render_tree(status: &Status, out: &mut String) {
-    const STATES: [&str; 4] = ["alive", "suspect", "dead", "unreachable"];
-    let routers = |state: &str| status.routers.iter().filter(|r| r.state == state).count();
+    let routers = |state: NodeState| status.routers.iter().filter(|r| r.state == state).count();
     out.push_str("# HELP vigil_routers Routers known to the MGS, by state.\n# TYPE vigil_routers gauge\n");
-    for state in STATES {
+    for state in NodeState::ALL {
         let _ = writeln!(out, "vigil_routers{{state=\"{state}\"}} {}", routers(state));
     }
     out.push_str(
         "# HELP vigil_partitions Subtrees cut off from the MGS: routers that are dead or unreachable \
          (their children count as unreachable, not dead).\n# TYPE vigil_partitions gauge\n",
     );
-    let _ = writeln!(out, "vigil_partitions {}", routers("dead") + routers("unreachable"));
+    let _ = writeln!(out, "vigil_partitions {}", routers(NodeState::Dead) + routers(NodeState::Unreachable));
     out.push_str(
         "# HELP vigil_nodes_by_role Nodes known to the MGS, by role and state.\n\
          # TYPE vigil_nodes_by_role gauge\n",
     );
-    for role in ["client", "server", "router"] {
-        for state in STATES {
+    for role in Role::ALL {
+        for state in NodeState::ALL {
             let n = status.nodes.iter().filter(|n| n.role == role && n.state == state).count();
             let _ = writeln!(out, "vigil_nodes_by_role{{role=\"{role}\",state=\"{state}\"}} {n}");
         }
@@ -352,15 +352,15 @@ mod tests {
         let node = |name: &str, role: &str, state: &str| NodeInfo {
             mounts: 0,
             name: name.into(),
-            role: role.into(),
-            state: state.into(),
+            role: serde_json::from_value(serde_json::json!(role)).expect("a name the status uses"),
+            state: serde_json::from_value(serde_json::json!(state)).expect("a name the status uses"),
             generation: 1,
             parents: Vec::new(),
             last_heard_ms: 0,
         };
         let router = |name: &str, state: &str| RouterInfo {
             name: name.into(),
-            state: state.into(),
+            state: serde_json::from_value(serde_json::json!(state)).expect("a name the status uses"),
             children: Default::default(),
             subtree: None,
         };

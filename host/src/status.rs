@@ -62,9 +62,9 @@ pub struct NodeInfo {
     /// Its name.
     pub name: String,
     /// `client`, `server` or `router`.
-    pub role: String,
+    pub role: Role,
     /// `alive`, `suspect`, `dead` or `unreachable`.
-    pub state: String,
+    pub state: NodeState,
     /// Its boot generation.
     pub generation: u32,
     /// The names of its parents (the routers, or the MGS, its pings reach).
@@ -91,22 +91,22 @@ pub struct StateCounts {
 }
 
 impl StateCounts {
-    fn add(&mut self, state: &str) {
+    fn add(&mut self, state: NodeState) {
         match state {
-            "alive" => self.alive += 1,
-            "suspect" => self.suspect += 1,
-            "dead" => self.dead += 1,
-            _ => self.unreachable += 1,
+            NodeState::Alive => self.alive += 1,
+            NodeState::Suspect => self.suspect += 1,
+            NodeState::Dead => self.dead += 1,
+            NodeState::Unreachable => self.unreachable += 1,
         }
     }
 
     /// `(state, count)` pairs in a fixed order.
-    pub fn pairs(&self) -> [(&'static str, u32); 4] {
+    pub fn pairs(&self) -> [(NodeState, u32); 4] {
         [
-            ("alive", self.alive),
-            ("suspect", self.suspect),
-            ("dead", self.dead),
-            ("unreachable", self.unreachable),
+            (NodeState::Alive, self.alive),
+            (NodeState::Suspect, self.suspect),
+            (NodeState::Dead, self.dead),
+            (NodeState::Unreachable, self.unreachable),
         ]
     }
 }
@@ -117,7 +117,7 @@ pub struct RouterInfo {
     /// Its name.
     pub name: String,
     /// Its own state.
-    pub state: String,
+    pub state: NodeState,
     /// Its direct children per state.
     pub children: StateCounts,
     /// Its whole subtree per state, as it last reported (for routers that report to the MGS
@@ -132,7 +132,7 @@ pub struct TargetInfo {
     pub name: String,
     /// `up`, `recovering` or `down` (for a target known only through a manual order:
     /// `recovering` while its window is open, else `up`).
-    pub state: String,
+    pub state: TargetState,
     /// Its instance.
     pub generation: u32,
     /// The server that reports it (none for a target known only through a manual order).
@@ -152,7 +152,7 @@ pub struct TargetInfo {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LustreInfo {
     /// `INACTIVE`, `WAITING`, `RECOVERING` or `COMPLETE`, as `recovery_status` says.
-    pub status: String,
+    pub status: LustrePhase,
     /// Clients to recover (those of `last_rcvd` at the mount).
     pub recoverable: u32,
     /// Of them, those connected again (once complete: those that completed).
@@ -172,15 +172,10 @@ pub struct LustreInfo {
 
 /// `recovery` is Vigil's newest of the target, which counts only if it is of `instance`.
 fn lustre_info(view: &LustreRecovery, instance: u32, recovery: Option<&RecoveryInfo>) -> LustreInfo {
-    let status = match view.phase {
-        LustrePhase::Inactive => "INACTIVE",
-        LustrePhase::Waiting => "WAITING",
-        LustrePhase::Recovering => "RECOVERING",
-        LustrePhase::Complete => "COMPLETE",
-    };
-    let vigil_closed = recovery.is_some_and(|r| r.window == "closed" && r.target_generation == instance);
+    let vigil_closed =
+        recovery.is_some_and(|r| r.window == Window::Closed && r.target_generation == instance);
     LustreInfo {
-        status: status.to_owned(),
+        status: view.phase,
         recoverable: view.recoverable,
         connected: view.connected,
         evicted: view.evicted,
@@ -217,14 +212,14 @@ pub struct RecoveryInfo {
     /// `open`, `closed`, or `queued` (the target restarted while the most recoveries the MGS
     /// orders at once were under way: its order goes out when one of them ends; `order_id` is
     /// `0/0` until then).
-    pub window: String,
+    pub window: Window,
     /// Closed by an admin (`vigil close`) rather than by every live client reconnecting.
     pub closed_by_admin: bool,
     /// Once the window is closed: what ended it here, `order` (this MGS ordered it closed: every
     /// live client back), `admin` (`vigil close`) or `target` (the target came up with no close
     /// from this MGS: its own time-out, or another status holder's close). None while open.
     #[serde(default)]
-    pub ended_by: Option<String>,
+    pub ended_by: Option<EndedBy>,
     /// While open: the MGS's child routers whose subtrees the window still waits for (down, cut
     /// off, or waiting for one of their own); with every visible client back, these are what
     /// keeps it open (`vigil close` if they are gone for good).
@@ -236,29 +231,39 @@ pub struct RecoveryInfo {
     pub elapsed_ms: u64,
 }
 
-fn role_str(role: Role) -> &'static str {
-    match role {
-        Role::Client => "client",
-        Role::Server => "server",
-        Role::Router => "router",
+/// Where a recovery's window stands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Window {
+    /// The order is out; clients are reconnecting.
+    Open,
+    /// Closed: by order, by an admin, or the target's own end (see [`EndedBy`]).
+    Closed,
+    /// Waiting for a slot among the recoveries the MGS orders at once.
+    Queued,
+}
+
+impl Window {
+    /// Its name in the status.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Window::Open => "open",
+            Window::Closed => "closed",
+            Window::Queued => "queued",
+        }
     }
 }
 
-fn state_str(state: NodeState) -> &'static str {
-    match state {
-        NodeState::Alive => "alive",
-        NodeState::Suspect => "suspect",
-        NodeState::Dead => "dead",
-        NodeState::Unreachable => "unreachable",
-    }
-}
-
-fn target_state_str(state: TargetState) -> &'static str {
-    match state {
-        TargetState::Up => "up",
-        TargetState::Recovering => "recovering",
-        TargetState::Down => "down",
-    }
+/// What ended a recovery here.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum EndedBy {
+    /// This MGS ordered the window closed: every live client back.
+    Order,
+    /// `vigil close`.
+    Admin,
+    /// The target came up with no close from this MGS.
+    Target,
 }
 
 /// Every field of `Counters` by name, with whether it counts traffic (`true`) or drops. The
@@ -322,18 +327,17 @@ fn recovery_info(
         failed_unnamed: r.progress.failed.saturating_sub(failed_clients.len() as u32),
         failed_clients,
         window: if r.window_closed() {
-            "closed"
+            Window::Closed
         } else if r.queued {
-            "queued"
+            Window::Queued
         } else {
-            "open"
-        }
-        .to_owned(),
+            Window::Open
+        },
         closed_by_admin: r.closed_by_admin,
         ended_by: match (r.closed, r.target_up) {
-            (Some(_), _) if r.closed_by_admin => Some("admin".to_owned()),
-            (Some(_), _) => Some("order".to_owned()),
-            (None, Some(_)) => Some("target".to_owned()),
+            (Some(_), _) if r.closed_by_admin => Some(EndedBy::Admin),
+            (Some(_), _) => Some(EndedBy::Order),
+            (None, Some(_)) => Some(EndedBy::Target),
             (None, None) => None,
         },
         waiting_for,
@@ -352,8 +356,8 @@ pub fn snapshot(mgs: &MgsMachine, name: &str, now: Instant) -> Status {
         .nodes(now)
         .map(|n| NodeInfo {
             name: n.name.as_str().to_owned(),
-            role: role_str(n.role).to_owned(),
-            state: state_str(n.state).to_owned(),
+            role: n.role,
+            state: n.state,
             generation: n.generation.0,
             parents: n.parents.iter().map(|&p| name_of(p)).collect(),
             last_heard_ms: n.last_heard_ms,
@@ -373,11 +377,11 @@ pub fn snapshot(mgs: &MgsMachine, name: &str, now: Instant) -> Status {
         .map(|r| {
             let mut children = StateCounts::default();
             for n in nodes.iter().filter(|n| n.parents.iter().any(|p| p == r.name.as_str())) {
-                children.add(&n.state);
+                children.add(n.state);
             }
             RouterInfo {
                 name: r.name.as_str().to_owned(),
-                state: state_str(r.state).to_owned(),
+                state: r.state,
                 children,
                 subtree: subtrees.get(&r.id).copied(),
             }
@@ -396,7 +400,7 @@ pub fn snapshot(mgs: &MgsMachine, name: &str, now: Instant) -> Status {
             let recovery = recoveries.iter().find(|r| r.target == s.target).map(info);
             TargetInfo {
                 name: s.target.as_str().to_owned(),
-                state: target_state_str(mgs.target_state(t, now)).to_owned(),
+                state: mgs.target_state(t, now),
                 generation: s.generation.0,
                 server: Some(name_of(t.server)),
                 addrs: s.addrs.iter().map(|a| a.as_str().to_owned()).collect(),
@@ -410,7 +414,11 @@ pub fn snapshot(mgs: &MgsMachine, name: &str, now: Instant) -> Status {
             let recovery = info(r);
             targets.push(TargetInfo {
                 name: r.target.as_str().to_owned(),
-                state: if recovery.window == "closed" { "up" } else { "recovering" }.to_owned(),
+                state: if recovery.window == Window::Closed {
+                    TargetState::Up
+                } else {
+                    TargetState::Recovering
+                },
                 generation: r.target_generation.0,
                 server: None,
                 addrs: Vec::new(),
@@ -443,7 +451,7 @@ impl Status {
     pub fn node_counts(&self) -> StateCounts {
         let mut counts = StateCounts::default();
         for n in &self.nodes {
-            counts.add(&n.state);
+            counts.add(n.state);
         }
         counts
     }
@@ -484,7 +492,7 @@ pub fn render_metrics(status: &Status, counters: &Counters) -> String {
         let _ = writeln!(out, "vigil_nodes{{state=\"{state}\"}} {n}");
     }
     out.push_str("# HELP vigil_targets Targets, by state.\n# TYPE vigil_targets gauge\n");
-    for state in ["up", "recovering", "down"] {
+    for state in TargetState::ALL {
         let n = status.targets.iter().filter(|t| t.state == state).count();
         let _ = writeln!(out, "vigil_targets{{state=\"{state}\"}} {n}");
     }
@@ -496,7 +504,7 @@ pub fn render_metrics(status: &Status, counters: &Counters) -> String {
         ("reconnected", "Live clients that reconnected.", |r| Some(r.reconnected.into())),
         ("failed", "Live clients whose reconnection failed.", |r| Some(r.failed.into())),
         ("window_open", "1 while the target's recovery window is open.", |r| {
-            Some((r.window != "closed").into())
+            Some((r.window != Window::Closed).into())
         }),
         ("eta_seconds", "Estimated seconds until every live client reconnected.", |r| {
             r.eta_ms.map(|ms| ms as f64 / 1000.0)
@@ -539,9 +547,9 @@ mod tests {
         let info = recovery_info(&r, Instant(20), Vec::new(), Vec::new());
         assert_eq!((info.window.as_str(), info.order_id.as_str()), ("queued", "00000000:0/0"));
         r.queued = false;
-        assert_eq!(recovery_info(&r, Instant(20), Vec::new(), Vec::new()).window, "open");
+        assert_eq!(recovery_info(&r, Instant(20), Vec::new(), Vec::new()).window, Window::Open);
         r.target_up = Some(Instant(30));
-        assert_eq!(recovery_info(&r, Instant(40), Vec::new(), Vec::new()).window, "closed");
+        assert_eq!(recovery_info(&r, Instant(40), Vec::new(), Vec::new()).window, Window::Closed);
     }
 
     #[test]
@@ -559,8 +567,8 @@ mod tests {
             nodes: vec![NodeInfo {
                 mounts: 0,
                 name: "c1".into(),
-                role: "client".into(),
-                state: "dead".into(),
+                role: Role::Client,
+                state: NodeState::Dead,
                 generation: 1,
                 parents: vec!["r1".into()],
                 last_heard_ms: 10,
@@ -568,7 +576,7 @@ mod tests {
             routers: Vec::new(),
             targets: vec![TargetInfo {
                 name: "fs\"OST0".into(),
-                state: "recovering".into(),
+                state: TargetState::Recovering,
                 generation: 2,
                 server: Some("s0".into()),
                 addrs: Vec::new(),
@@ -582,7 +590,7 @@ mod tests {
                     failed: 1,
                     failed_clients: vec!["c9".into()],
                     failed_unnamed: 0,
-                    window: "open".into(),
+                    window: Window::Open,
                     closed_by_admin: false,
                     ended_by: None,
                     waiting_for: Vec::new(),
@@ -602,5 +610,14 @@ mod tests {
         assert!(text.contains("vigil_datagrams_total{dir=\"received\"} 5\n"));
         assert!(text.contains("vigil_dropped_total{reason=\"unauthenticated\"} 2\n"));
         assert_eq!(text.matches("vigil_dropped_total{").count(), 15);
+        // The JSON names states as words (the contract scripts and the web view read).
+        let json = serde_json::to_string(&status).unwrap();
+        for field in
+            [r#""role":"client""#, r#""state":"dead""#, r#""state":"recovering""#, r#""window":"open""#]
+        {
+            assert!(json.contains(field), "{field} in {json}");
+        }
+        let back: Status = serde_json::from_str(&json).unwrap();
+        assert_eq!(back.targets[0].recovery.as_ref().map(|r| r.window), Some(Window::Open));
     }
 }

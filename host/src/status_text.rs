@@ -3,7 +3,9 @@
 
 use std::fmt::Write;
 
-use crate::status::{LustreInfo, RecoveryInfo, Status, TargetInfo};
+use vigil_proto::wire::{LustrePhase, NodeState};
+
+use crate::status::{LustreInfo, RecoveryInfo, Status, TargetInfo, Window};
 
 fn secs(ms: u64) -> String {
     format!("{:.1} s", ms as f64 / 1000.0)
@@ -23,12 +25,12 @@ pub fn waiting(routers: &[String]) -> String {
 fn recovery_line(t: &TargetInfo) -> String {
     let Some(r) = &t.recovery else { return "-".to_owned() };
     let pct = if r.live == 0 { 100 } else { u64::from(r.reconnected) * 100 / u64::from(r.live) };
-    let window = match r.window.as_str() {
-        "closed" if r.closed_by_admin => format!("window closed by admin after {}", secs(r.elapsed_ms)),
-        "closed" => format!("window closed after {}", secs(r.elapsed_ms)),
-        "queued" => format!("queued for {}", secs(r.elapsed_ms)),
-        other => format!(
-            "window {other}{} for {}, eta {}",
+    let window = match r.window {
+        Window::Closed if r.closed_by_admin => format!("window closed by admin after {}", secs(r.elapsed_ms)),
+        Window::Closed => format!("window closed after {}", secs(r.elapsed_ms)),
+        Window::Queued => format!("queued for {}", secs(r.elapsed_ms)),
+        Window::Open => format!(
+            "window open{} for {}, eta {}",
             waiting(&r.waiting_for),
             secs(r.elapsed_ms),
             r.eta_ms.map_or_else(|| "unknown".to_owned(), secs)
@@ -57,15 +59,19 @@ fn failed_names(r: &RecoveryInfo) -> String {
 
 /// Lustre's view of a target's recovery, as a line under the target's row.
 fn lustre_line(l: &LustreInfo) -> String {
-    let mut line = match l.status.as_str() {
-        "INACTIVE" => "Lustre: no recovery (no client to recover)".to_owned(),
-        "COMPLETE" => format!(
+    let mut line = match l.status {
+        LustrePhase::Inactive => "Lustre: no recovery (no client to recover)".to_owned(),
+        LustrePhase::Complete => format!(
             "Lustre: COMPLETE in {} s, {}/{} recovered, {} evicted",
             l.duration_s, l.connected, l.recoverable, l.evicted
         ),
-        status => format!(
-            "Lustre: {status}, {}/{} connected, {} evicted, {} stale",
-            l.connected, l.recoverable, l.evicted, l.stale
+        phase => format!(
+            "Lustre: {}, {}/{} connected, {} evicted, {} stale",
+            if phase == LustrePhase::Waiting { "WAITING" } else { "RECOVERING" },
+            l.connected,
+            l.recoverable,
+            l.evicted,
+            l.stale
         ),
     };
     if l.partial {
@@ -110,7 +116,7 @@ pub fn render(status: &Status) -> String {
             let _ = writeln!(out, "{line}");
         }
     }
-    let troubled: Vec<_> = status.nodes.iter().filter(|n| n.state != "alive").collect();
+    let troubled: Vec<_> = status.nodes.iter().filter(|n| n.state != NodeState::Alive).collect();
     if !troubled.is_empty() {
         let _ = writeln!(out, "\nNOT ALIVE                        ROLE     STATE        LAST HEARD   VIA");
         for n in troubled {
@@ -141,14 +147,15 @@ pub fn render(status: &Status) -> String {
 mod tests {
     use super::*;
     use crate::status::{MgsInfo, NodeInfo};
+    use vigil_proto::wire::{Role, TargetState};
 
     #[test]
     fn the_table_shows_counts_troubles_and_progress() {
         let node = |name: &str, state: &str| NodeInfo {
             mounts: 0,
             name: name.into(),
-            role: "client".into(),
-            state: state.into(),
+            role: Role::Client,
+            state: serde_json::from_value(serde_json::json!(state)).expect("a name the status uses"),
             generation: 1,
             parents: vec!["r1".into()],
             last_heard_ms: 4200,
@@ -166,7 +173,7 @@ mod tests {
             routers: Vec::new(),
             targets: vec![TargetInfo {
                 name: "fs-OST0001".into(),
-                state: "recovering".into(),
+                state: TargetState::Recovering,
                 generation: 3,
                 server: Some("s1".into()),
                 addrs: Vec::new(),
@@ -180,7 +187,7 @@ mod tests {
                     failed: 0,
                     failed_clients: Vec::new(),
                     failed_unnamed: 0,
-                    window: "open".into(),
+                    window: Window::Open,
                     closed_by_admin: false,
                     ended_by: None,
                     waiting_for: vec!["r2".into(), "r3".into()],
@@ -188,7 +195,7 @@ mod tests {
                     elapsed_ms: 1500,
                 }),
                 lustre: Some(LustreInfo {
-                    status: "RECOVERING".into(),
+                    status: LustrePhase::Recovering,
                     recoverable: 6,
                     connected: 4,
                     evicted: 1,
@@ -210,7 +217,7 @@ mod tests {
         // Closed, or with no rate to go by: no figure without its name, no estimate made up.
         let mut closed = status.clone();
         let r = closed.targets[0].recovery.as_mut().unwrap();
-        (r.window, r.closed_by_admin, r.elapsed_ms) = ("closed".into(), true, 7_100);
+        (r.window, r.closed_by_admin, r.elapsed_ms) = (Window::Closed, true, 7_100);
         let text = render(&closed);
         assert!(text.contains("0 failed, window closed by admin after 7.1 s\n"), "{text}");
         // Failed clients by name, and how many went unnamed.

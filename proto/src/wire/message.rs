@@ -49,6 +49,8 @@ pub fn mount_tag(identity: &str) -> u64 {
 /// What a node is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
+// Names in self-describing formats (the host's status JSON); postcard sends the variant's index.
+#[serde(rename_all = "lowercase")]
 pub enum Role {
     /// A filesystem client: takes part in recovery.
     Client,
@@ -61,6 +63,8 @@ pub enum Role {
 /// The liveness of a node on one path, as its parent judges it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
+// Names in self-describing formats (the host's status JSON); postcard sends the variant's index.
+#[serde(rename_all = "lowercase")]
 pub enum NodeState {
     /// Heard within the suspect threshold.
     Alive,
@@ -73,10 +77,50 @@ pub enum NodeState {
     Unreachable,
 }
 
+impl Role {
+    /// Every role, in the order the status lists them.
+    pub const ALL: [Role; 3] = [Role::Client, Role::Server, Role::Router];
+
+    /// Its name in the status and the logs.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Role::Client => "client",
+            Role::Server => "server",
+            Role::Router => "router",
+        }
+    }
+}
+
+impl core::fmt::Display for Role {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.pad(self.as_str())
+    }
+}
+
 impl NodeState {
+    /// Every state, in the order the status lists them.
+    pub const ALL: [NodeState; 4] =
+        [NodeState::Alive, NodeState::Suspect, NodeState::Dead, NodeState::Unreachable];
+
+    /// Its name in the status and the logs.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            NodeState::Alive => "alive",
+            NodeState::Suspect => "suspect",
+            NodeState::Dead => "dead",
+            NodeState::Unreachable => "unreachable",
+        }
+    }
+
     /// Whether orders and recovery still count on the node.
     pub fn is_live(self) -> bool {
         matches!(self, NodeState::Alive | NodeState::Suspect)
+    }
+}
+
+impl core::fmt::Display for NodeState {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.pad(self.as_str())
     }
 }
 
@@ -106,6 +150,8 @@ pub struct OrderReport {
 /// The state of a target as its server reports it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
+// Names in self-describing formats (the host's status JSON); postcard sends the variant's index.
+#[serde(rename_all = "lowercase")]
 pub enum TargetState {
     /// Serving.
     Up,
@@ -113,6 +159,26 @@ pub enum TargetState {
     Recovering,
     /// Not serving.
     Down,
+}
+
+impl TargetState {
+    /// Every state, in the order the status lists them.
+    pub const ALL: [TargetState; 3] = [TargetState::Up, TargetState::Recovering, TargetState::Down];
+
+    /// Its name in the status and the logs.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            TargetState::Up => "up",
+            TargetState::Recovering => "recovering",
+            TargetState::Down => "down",
+        }
+    }
+}
+
+impl core::fmt::Display for TargetState {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.pad(self.as_str())
+    }
 }
 
 /// A target's status, carried by its server's pings and relayed up the tree.
@@ -138,6 +204,8 @@ pub struct TargetStatus {
 /// Where Lustre's recovery of a target stands (`status:` of its `recovery_status`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
+// Lustre's own words in self-describing formats (the host's status JSON).
+#[serde(rename_all = "UPPERCASE")]
 pub enum LustrePhase {
     /// No recovery since the mount (no client to recover).
     Inactive,
