@@ -36,6 +36,9 @@ mod fmt;
 pub mod config;
 pub mod footprint;
 
+use core::mem::MaybeUninit;
+use core::ptr::addr_of_mut;
+
 use embassy_futures::select::{select, Either};
 use embassy_net::udp::{BindError, PacketMetadata, RecvError, UdpSocket};
 use embassy_net::{IpAddress, IpEndpoint, Stack};
@@ -57,8 +60,8 @@ const QUEUE: usize = 8;
 
 /// Everything the router keeps in memory besides its own state: the node table (`N` slots, the
 /// number of nodes, children and their descendants, it can track) and its socket's buffers.
-/// Boards place it in a `static`, filled at run time (`StaticCell::init_with(Storage::new)`) so
-/// that it takes .bss rather than flash for initial values.
+/// Boards place it in a `static`, built there at run time ([`Storage::init`]) so that it takes
+/// .bss rather than flash for initial values, and no stack on its way.
 pub struct Storage<const N: usize> {
     slots: [Slot; N],
     rx_meta: [PacketMetadata; QUEUE],
@@ -78,6 +81,36 @@ impl<const N: usize> Storage<N> {
             tx_meta: [PacketMetadata::EMPTY; QUEUE],
             tx: [0; QUEUE * MAX_DATAGRAM],
             datagram: [0; MAX_DATAGRAM],
+        }
+    }
+}
+
+impl<const N: usize> Storage<N> {
+    /// Builds the storage where it lies, slot by slot: `place` is typically a `StaticCell`'s
+    /// (`Storage::init(STORAGE.uninit())`). Built by value (`new`), it would pass through the
+    /// stack on its way: one stack frame the size of the whole table (200 KB for 1,024 slots)
+    /// once at boot, which a board would have to set aside for nothing.
+    #[allow(unsafe_code)]
+    pub fn init(place: &mut MaybeUninit<Self>) -> &mut Self {
+        let p = place.as_mut_ptr();
+        // SAFETY: every field is written through a raw pointer into `place` (no reference to an
+        // uninitialised value is made), element by element, before `assume_init_mut`; `p` is
+        // valid and aligned, being `place`'s own pointer.
+        unsafe {
+            let slots = addr_of_mut!((*p).slots).cast::<Slot>();
+            for k in 0..N {
+                slots.add(k).write(None);
+            }
+            for meta in [addr_of_mut!((*p).rx_meta), addr_of_mut!((*p).tx_meta)] {
+                let meta = meta.cast::<PacketMetadata>();
+                for k in 0..QUEUE {
+                    meta.add(k).write(PacketMetadata::EMPTY);
+                }
+            }
+            addr_of_mut!((*p).rx).write_bytes(0, 1);
+            addr_of_mut!((*p).tx).write_bytes(0, 1);
+            addr_of_mut!((*p).datagram).write_bytes(0, 1);
+            place.assume_init_mut()
         }
     }
 }
@@ -117,18 +150,18 @@ pub async fn run<const N: usize>(
         // datagrams `select` would otherwise find the socket ready every time and starve the
         // router's timers (its updates upstream and its silence checks).
         if wake.is_some_and(|at| at <= now()) {
-            router.handle_timeout(now());
+            on_timeout(&mut router);
             continue;
         }
         match select(socket.recv_from(datagram), sleep_until(wake)).await {
             Either::First(Ok((len, meta))) => {
                 let from = endpoint_from(meta.endpoint);
-                router.handle(now(), from, &datagram[..len]);
+                on_datagram(&mut router, from, &datagram[..len]);
             }
             Either::First(Err(RecvError::Truncated)) => {
                 warn!("dropped a datagram over {} bytes", MAX_DATAGRAM);
             }
-            Either::Second(()) => router.handle_timeout(now()),
+            Either::Second(()) => on_timeout(&mut router),
         }
     }
 }
@@ -138,7 +171,7 @@ async fn drain<S>(router: &mut Router<S>, socket: &UdpSocket<'_>, buf: &mut [u8;
 where
     S: AsRef<[Slot]> + AsMut<[Slot]>,
 {
-    while let Some((to, len)) = router.poll_transmit(now(), buf) {
+    while let Some((to, len)) = next_datagram(router, buf) {
         let Some(to) = endpoint_to(to) else {
             warn!("cannot send to {:?}: IPv4 only", Dbg(&to));
             continue;
@@ -150,6 +183,28 @@ where
     while let Some(event) = router.poll_event() {
         info!("{:?}", Dbg(&event));
     }
+}
+
+// The machine's entry points, each kept out of line. Inlined into `run`'s future, their locals
+// shared its one frame (26 KB on thumbv7em), so the stack had to hold all of them at once; out of
+// line, they take turns with it and the deepest one sets the stack's size (see boards/README.md).
+
+#[inline(never)]
+fn on_datagram<S: AsRef<[Slot]> + AsMut<[Slot]>>(router: &mut Router<S>, from: Endpoint, datagram: &[u8]) {
+    router.handle(now(), from, datagram);
+}
+
+#[inline(never)]
+fn on_timeout<S: AsRef<[Slot]> + AsMut<[Slot]>>(router: &mut Router<S>) {
+    router.handle_timeout(now());
+}
+
+#[inline(never)]
+fn next_datagram<S: AsRef<[Slot]> + AsMut<[Slot]>>(
+    router: &mut Router<S>,
+    buf: &mut [u8; MAX_DATAGRAM],
+) -> Option<(Endpoint, usize)> {
+    router.poll_transmit(now(), buf)
 }
 
 async fn sleep_until(deadline: Option<Instant>) {

@@ -86,6 +86,18 @@ fn node_line(status: &Status, name: &str) -> String {
     status.node(name).map_or_else(|| format!("{name}: unknown"), |n| format!("{n:?}"))
 }
 
+/// The most stack the router may use: what a real board must set aside for it, with room to
+/// spare (see `boards/README.md`).
+const STACK_BOUND: usize = 64 * 1024;
+
+/// The last `stack high-water <phase>: N bytes of M` line of the console: `(N, M)`.
+fn stack_high_water(console: &str, phase: &str) -> Option<(usize, usize)> {
+    let tag = format!("stack high-water {phase}: ");
+    let line = console.lines().rev().find_map(|l| l.split_once(tag.as_str()).map(|(_, r)| r))?;
+    let (used, rest) = line.split_once(" bytes of ")?;
+    Some((used.trim().parse().ok()?, rest.trim().parse().ok()?))
+}
+
 #[test]
 fn firmware_router_carries_liveness_and_recovery() {
     if let Some(why) = qemu::unavailable() {
@@ -219,6 +231,19 @@ fn firmware_router_carries_liveness_and_recovery() {
     for line in [died, rebooted] {
         firmware.wait_console(&line, Duration::from_secs(5)).unwrap_or_else(|e| panic!("{e}"));
     }
+    // The firmware's stack: painted at boot and again once running, its deepest use reported on
+    // the console for each.
+    let console = firmware.console();
+    let high_water = |phase| {
+        stack_high_water(&console, phase)
+            .unwrap_or_else(|| panic!("no stack high-water report {phase} on the console:\n{console}"))
+    };
+    let ((boot, painted), (service, _)) = (high_water("at boot"), high_water("in service"));
+    eprintln!("firmware stack high-water: {boot} bytes at boot, {service} in service (of {painted} painted)");
+    assert!(
+        boot < STACK_BOUND && service < STACK_BOUND,
+        "the router's stack reached {boot} bytes at boot, {service} in service (bound {STACK_BOUND})"
+    );
     eprintln!("qemu_hil passed in {:?}", started.elapsed());
     drop(report);
 }

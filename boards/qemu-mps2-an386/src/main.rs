@@ -2,8 +2,9 @@
 //!
 //! This crate owns the board bring-up only: the executor ([`executor`]), time
 //! ([`time_driver`]), the NIC ([`lan9118`]), the console ([`logger`]), what comes from the host
-//! ([`semihosting`]: command line, wall clock, exit), and the fault handlers. Everything the
-//! router does lives in `vigil-router-fw`, which the real boards share.
+//! ([`semihosting`]: command line, wall clock, exit), the stack's high-water mark ([`stack`]), and
+//! the fault handlers. Everything the router does lives in `vigil-router-fw`, which the real
+//! boards share.
 //!
 //! # Configuration
 //! Three layers of `key=value` text (see `vigil_router_fw::config`), later ones winning:
@@ -22,6 +23,7 @@ mod executor;
 mod lan9118;
 mod logger;
 mod semihosting;
+mod stack;
 mod time_driver;
 
 use core::cell::Cell;
@@ -72,6 +74,7 @@ async fn net_task(mut runner: Runner<'static, Lan9118>) -> ! {
 
 #[entry]
 fn main() -> ! {
+    stack::paint();
     logger::init(log::LevelFilter::Info);
     let core = cortex_m::Peripherals::take().expect("core peripherals are taken once, here");
     time_driver::init(core.SYST);
@@ -120,12 +123,13 @@ async fn router_task(spawner: Spawner) {
         u64::from(generation.0),
     );
     spawner.spawn(net_task(runner).expect("net task spawns once"));
+    spawner.spawn(stack::watch().expect("stack watch spawns once"));
 
     // The table's figures, for `boards/build-all.sh` (see `vigil_router_fw::footprint`).
     static FOOTPRINT: [u8; vigil_router_fw::FOOTPRINT_LEN] = vigil_router_fw::footprint::<TABLE_SLOTS>();
     core::hint::black_box(&FOOTPRINT);
     static STORAGE: StaticCell<Storage<TABLE_SLOTS>> = StaticCell::new();
-    let storage = STORAGE.init_with(Storage::new);
+    let storage = Storage::init(STORAGE.uninit());
     let e = vigil_router_fw::run(stack, &config, generation, storage).await;
     fail(format_args!("router stopped: cannot bind udp/{}: {e:?}", config.port))
 }

@@ -119,7 +119,7 @@ async fn main(spawner: Spawner) {
     static FOOTPRINT: [u8; vigil_router_fw::FOOTPRINT_LEN] = vigil_router_fw::footprint::<TABLE_SLOTS>();
     core::hint::black_box(&FOOTPRINT);
     static STORAGE: StaticCell<Storage<TABLE_SLOTS>> = StaticCell::new();
-    let storage = STORAGE.init_with(Storage::new);
+    let storage = Storage::init(STORAGE.uninit());
     let e = vigil_router_fw::run(stack, &config, generation, storage).await;
     defmt::panic!("router stopped: cannot bind udp/{}: {}", config.port, e);
 }
