@@ -112,8 +112,8 @@ mod tests {
     /// orders it was handed compactly and queues small notices, not whole events (see
     /// `handed`). A field that brings back a whole order or event per slot fails this.
     #[test]
-    fn a_client_stays_within_4_kib() {
+    fn a_client_stays_within_3_7_kb() {
         let size = core::mem::size_of::<super::Client>();
-        assert!(size <= 4096, "a client takes {size} bytes");
+        assert!(size <= 3_700, "a client takes {size} bytes");
     }
 }

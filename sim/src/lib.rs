@@ -121,6 +121,55 @@ pub struct OrderLog {
     pub done_at: Option<u64>,
 }
 
+/// The orders handed to one node, by id: a list, not a hash map, since a node sees a handful
+/// and a million clients each hold one (a list of one takes a quarter of a map's room).
+#[derive(Clone, Debug, Default)]
+pub struct OrderLogs(Vec<(OrderId, OrderLog)>);
+
+impl OrderLogs {
+    /// The log of `id`, created empty if missing.
+    pub fn entry(&mut self, id: OrderId) -> &mut OrderLog {
+        let i = match self.0.iter().position(|(o, _)| *o == id) {
+            Some(i) => i,
+            None => {
+                self.0.push((id, OrderLog::default()));
+                self.0.len() - 1
+            }
+        };
+        &mut self.0[i].1
+    }
+
+    /// The log of `id`.
+    pub fn get(&self, id: &OrderId) -> Option<&OrderLog> {
+        self.0.iter().find(|(o, _)| o == id).map(|(_, l)| l)
+    }
+
+    /// Whether `id` was handed.
+    pub fn contains_key(&self, id: &OrderId) -> bool {
+        self.get(id).is_some()
+    }
+
+    /// Every order and its log, first handed first.
+    pub fn iter(&self) -> impl Iterator<Item = (&OrderId, &OrderLog)> {
+        self.0.iter().map(|(o, l)| (o, l))
+    }
+
+    /// Every log.
+    pub fn values(&self) -> impl Iterator<Item = &OrderLog> {
+        self.0.iter().map(|(_, l)| l)
+    }
+
+    /// How many orders were handed.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// Whether none was.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
 /// A simulated node.
 pub struct Node {
     /// Its name.
@@ -136,7 +185,7 @@ pub struct Node {
     /// Whether it runs (a stopped node neither sends nor receives).
     pub up: bool,
     /// Orders handed to this node's driver, by id.
-    pub orders: HashMap<OrderId, OrderLog>,
+    pub orders: OrderLogs,
     /// Every event, with its time (kept only when [`Net::keep_events`] is set).
     pub events: Vec<(u64, Event)>,
     /// The MGS's persisted child routers, as a daemon's state file keeps them (given back to
@@ -419,7 +468,7 @@ impl Net {
             machine,
             generation,
             up: true,
-            orders: HashMap::new(),
+            orders: OrderLogs::default(),
             events: Vec::new(),
             expected_routers: Vec::new(),
             epoch: 0,
@@ -663,7 +712,7 @@ impl Net {
         }
         while let Some(event) = self.nodes[i].machine.driven().poll_event() {
             if let Event::Order(order) = &event {
-                let log = self.nodes[i].orders.entry(order.id).or_default();
+                let log = self.nodes[i].orders.entry(order.id);
                 log.events += 1;
                 log.received_at.get_or_insert(self.now);
                 let hook = match order.action {
@@ -737,7 +786,7 @@ impl Net {
                 if !(self.nodes[node].up && self.nodes[node].epoch == epoch) {
                     return Some(None);
                 }
-                self.nodes[node].orders.entry(order).or_default().done_at = Some(self.now);
+                self.nodes[node].orders.entry(order).done_at = Some(self.now);
                 self.nodes[node].machine.driven().order_done(Instant(self.now), order, true);
                 self.service(node);
                 Some(Some(node))
