@@ -1,8 +1,10 @@
 //! The state directory: what a node keeps across restarts, written atomically.
 //!
 //! Each node keeps one small TOML file, `<state-dir>/<name>.state`: its boot generation (bumped on
-//! every start, so its peers can tell a reboot) and, on the MGS, the last order sequence number
-//! issued. Writes go to a temporary file that is synced, renamed over the old one, and the
+//! every start, so its peers can tell a reboot, and never below the wall clock's reading in
+//! seconds, so a node whose file is lost still boots above every generation it used: see
+//! [`Generation::at_boot`] for the clock it assumes) and, on the MGS, the last order sequence
+//! number issued. Writes go to a temporary file that is synced, renamed over the old one, and the
 //! directory is synced, so a crash leaves either the old or the new state, never a torn one.
 //!
 //! The MGS also keeps the names of the child routers it expects (`expected_routers`): a
@@ -18,9 +20,9 @@
 //! persists the new generation once the daemon is bound and about to send.
 //!
 //! A state file that cannot be read as one (a torn disk, a bad edit) is moved aside to
-//! `<name>.state.corrupt` with a warning and the node starts from generation 1: its parents then
-//! answer `Stale { newest }` and it takes a generation above the one they hold, as after a lost
-//! file. A daemon that stopped on such a file would crash-loop under `Restart=always`.
+//! `<name>.state.corrupt` with a warning and the node starts as after a lost file, from the wall
+//! clock's reading (should the clock be behind, its parents answer `Stale { newest }` and it takes
+//! a generation above the one they hold). A daemon that stopped on such a file would crash-loop under `Restart=always`.
 //!
 //! `<state-dir>/<name>.lock` is held (`flock`, exclusive) for the daemon's life: a second daemon
 //! of the same name and state directory is refused at start instead of leapfrogging generations
@@ -63,11 +65,16 @@ impl StateFile {
     /// generation of this start one above the stored one; call [`StateFile::commit`] before the
     /// node sends anything.
     pub fn boot(dir: &Path, name: &str) -> anyhow::Result<StateFile> {
+        StateFile::boot_at(dir, name, wall_clock_s())
+    }
+
+    /// [`StateFile::boot`] with the wall clock reading `wall_clock_s` (seconds since the epoch).
+    fn boot_at(dir: &Path, name: &str, wall_clock_s: u32) -> anyhow::Result<StateFile> {
         std::fs::create_dir_all(dir)
             .with_context(|| format!("cannot create state directory {}", dir.display()))?;
         let lock = lock(dir, name)?;
         let path = dir.join(format!("{name}.state"));
-        let mut state = match std::fs::read_to_string(&path) {
+        let mut state: Persisted = match std::fs::read_to_string(&path) {
             Ok(text) => match toml::from_str(&text) {
                 Ok(state) => state,
                 Err(e) => {
@@ -78,8 +85,8 @@ impl StateFile {
                     warn!(
                         path = %path.display(),
                         moved_to = %aside.display(),
-                        "bad state file moved aside; starting from generation 1 (parents that \
-                         knew a newer one raise it): {}",
+                        "bad state file moved aside; starting from the wall clock's reading \
+                         as a generation (parents that knew a newer one raise it): {}",
                         e.message()
                     );
                     Persisted::default()
@@ -88,10 +95,11 @@ impl StateFile {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Persisted::default(),
             Err(e) => return Err(e).with_context(|| format!("cannot read state file {}", path.display())),
         };
-        state.generation = state
-            .generation
-            .checked_add(1)
-            .with_context(|| format!("generation counter exhausted in {}", path.display()))?;
+        // A file never committed holds generation 0: as good as none.
+        let persisted = (state.generation > 0).then_some(Generation(state.generation));
+        state.generation = Generation::at_boot(persisted, wall_clock_s)
+            .with_context(|| format!("generation counter exhausted in {}", path.display()))?
+            .0;
         Ok(StateFile { path, state, _lock: lock })
     }
 
@@ -160,6 +168,13 @@ impl StateFile {
         off_runtime(|| write_atomically(&self.path, text.as_bytes()))
             .with_context(|| format!("cannot write state file {}", self.path.display()))
     }
+}
+
+/// The wall clock in seconds since the Unix epoch, for [`Generation::at_boot`]; 0 (the counter
+/// alone) if it reads before 1970, and the last second of 32 bits after 2106.
+fn wall_clock_s() -> u32 {
+    let since = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH);
+    since.map_or(0, |d| u32::try_from(d.as_secs()).unwrap_or(u32::MAX))
 }
 
 /// Runs blocking `f` from a node's loop. A synced write can take seconds on a busy disk; meanwhile
@@ -232,9 +247,14 @@ mod tests {
         dir
     }
 
+    /// A boot on a host whose clock reads 0 (the counter alone decides).
+    fn boot(dir: &Path, name: &str) -> anyhow::Result<StateFile> {
+        StateFile::boot_at(dir, name, 0)
+    }
+
     /// A start that gets as far as sending.
     fn started(dir: &Path, name: &str) -> StateFile {
-        let mut state = StateFile::boot(dir, name).unwrap();
+        let mut state = boot(dir, name).unwrap();
         state.commit().unwrap();
         state
     }
@@ -249,7 +269,7 @@ mod tests {
         state.note("r1", &raised(7));
         state.note("r1", &Event::ParentUp { addr });
         drop(state);
-        assert_eq!(StateFile::boot(&dir, "r1").unwrap().generation(), Generation(42));
+        assert_eq!(boot(&dir, "r1").unwrap().generation(), Generation(42));
         let _ = std::fs::remove_dir_all(&dir);
     }
 
@@ -268,13 +288,31 @@ mod tests {
     }
 
     #[test]
+    fn a_node_whose_state_file_is_lost_boots_above_every_generation_it_used() {
+        let dir = temp_dir("lost");
+        let at = |clock| {
+            let mut state = StateFile::boot_at(&dir, "c1", clock).unwrap();
+            state.commit().unwrap();
+            state.generation()
+        };
+        assert_eq!(at(1_700_000_000), Generation(1_700_000_000), "the clock, on a first boot");
+        assert_eq!(at(1_700_000_000), Generation(1_700_000_001), "twice in a second: the counter");
+        assert_eq!(at(1_700_000_300), Generation(1_700_000_300));
+        std::fs::remove_file(dir.join("c1.state")).unwrap();
+        assert_eq!(at(1_700_000_301), Generation(1_700_000_301), "lost: still above the last");
+        // The real clock: after 2023 (a reading of 0 would leave the counter alone).
+        assert!(StateFile::boot(&dir, "c2").unwrap().generation() > Generation(1_672_531_200));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
     fn the_order_sequence_survives_restarts_and_only_grows() {
         let dir = temp_dir("seq");
         let mut s = started(&dir, "mgs");
         s.set_order_seq(5).unwrap();
         s.set_order_seq(3).unwrap();
         drop(s);
-        let s = StateFile::boot(&dir, "mgs").unwrap();
+        let s = boot(&dir, "mgs").unwrap();
         assert_eq!((s.generation(), s.order_seq()), (Generation(2), 5));
         std::fs::remove_dir_all(&dir).unwrap();
     }
@@ -289,7 +327,7 @@ mod tests {
         assert_eq!(aside, "generation = \"x\"", "kept for a post-mortem");
         assert_eq!(started(&dir, "r1").generation(), Generation(2));
         std::fs::write(dir.join("r1.state"), format!("generation = {}", u32::MAX)).unwrap();
-        let err = format!("{:#}", StateFile::boot(&dir, "r1").unwrap_err());
+        let err = format!("{:#}", boot(&dir, "r1").unwrap_err());
         assert!(err.contains("exhausted"), "{err}");
         std::fs::remove_dir_all(&dir).unwrap();
     }
@@ -298,13 +336,13 @@ mod tests {
     fn a_second_daemon_of_the_same_name_is_refused_while_the_first_runs() {
         let dir = temp_dir("lock");
         let first = started(&dir, "c1");
-        let err = format!("{:#}", StateFile::boot(&dir, "c1").unwrap_err());
+        let err = format!("{:#}", boot(&dir, "c1").unwrap_err());
         assert!(
             err.contains("another vigil daemon named \"c1\"")
                 && err.contains(&std::process::id().to_string()),
             "{err}"
         );
-        assert!(StateFile::boot(&dir, "c2").is_ok(), "other names are not locked");
+        assert!(boot(&dir, "c2").is_ok(), "other names are not locked");
         drop(first);
         assert_eq!(started(&dir, "c1").generation(), Generation(2), "free once the first is gone");
         std::fs::remove_dir_all(&dir).unwrap();
@@ -314,7 +352,7 @@ mod tests {
     fn a_start_that_fails_before_commit_uses_up_no_generation() {
         let dir = temp_dir("uncommitted");
         assert_eq!(started(&dir, "s1").generation(), Generation(1));
-        assert_eq!(StateFile::boot(&dir, "s1").unwrap().generation(), Generation(2)); // dropped
+        assert_eq!(boot(&dir, "s1").unwrap().generation(), Generation(2)); // dropped
         assert_eq!(started(&dir, "s1").generation(), Generation(2));
         std::fs::remove_dir_all(&dir).unwrap();
     }

@@ -358,10 +358,11 @@ impl<S: AsRef<[Slot]> + AsMut<[Slot]>, const R: usize, const T: usize> Hub<S, R,
         let Some(entry) = self.table.get_mut(id) else {
             return self.admit_new(now, from, header, announce);
         };
-        let older = header.generation < entry.generation;
-        // A node whose generation went backwards (wiped state) is taken back once it was given up.
         let given_up = !entry.best_state().is_some_and(NodeState::is_live);
-        if older && !given_up {
+        // A node whose generation went backwards (a lost state file, a clock behind, a random
+        // draw) is told so, given up or not, and takes one above: taken back as it was, it
+        // would be an older instance to every ancestor that saw the newer one through us.
+        if header.generation < entry.generation {
             self.counters.stale_generation += 1;
             self.reply(from, id, ReplyKind::Stale);
             return None;
@@ -560,7 +561,12 @@ impl<S: AsRef<[Slot]> + AsMut<[Slot]>, const R: usize, const T: usize> Hub<S, R,
         let Some(e) = self.table.get_mut(delta.id) else {
             return;
         };
-        e.generation = e.generation.max(delta.generation);
+        // The greater generation wins while another path hears the node too (its parent there
+        // answers `Stale` to a node whose generation went backwards, and it takes one above). A
+        // smaller one from the only path is the node as it runs: its parent, restarted, had
+        // nothing to correct it with.
+        let heard_elsewhere = e.paths.iter().any(|p| p.via != via && p.state.is_live());
+        e.generation = if heard_elsewhere { e.generation.max(delta.generation) } else { delta.generation };
         e.role = delta.role;
         e.mounts = delta.mounts;
         let mut collision = None;

@@ -61,12 +61,43 @@ pub(crate) const fn fnv1a(bytes: &[u8]) -> u32 {
     hash
 }
 
-/// A boot generation: strictly greater on every boot of a node (a persisted counter on hosts, a
-/// flash counter or a clock reading on firmware). A greater generation means the node rebooted
-/// and lost its state.
+/// A boot generation: strictly greater on every boot of a node (on hosts [`Generation::at_boot`]:
+/// a persisted counter that never falls below the wall clock; a flash counter, a clock reading or
+/// a random draw on firmware). A greater generation means the node rebooted and lost its state.
+///
+/// A node must never boot with a generation its peers have seen from an earlier instance: they
+/// would take the new instance's datagrams, whose sequence starts over, for replays of the old
+/// one's, and its orders (an MGS's order ids carry its generation) for repeats. A *smaller*
+/// generation is harmless: a parent answers `Stale{newest}` and the node takes one above it (a
+/// child does the same for an MGS or router, `StaleParent`). So a host whose state file is gone
+/// (a reinstall, a wiped disk, a new host taking over a name) boots with the wall clock's
+/// reading, which is above every generation an earlier instance took from it.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct Generation(pub u32);
+
+impl Generation {
+    /// The generation a host boots with: one above the generation it persisted (`None`: its
+    /// state file is missing or unreadable), and never below `wall_clock_s`, the wall clock's
+    /// reading in seconds since the Unix epoch (0 if unknown). `None` once the counter is
+    /// exhausted.
+    ///
+    /// The clock is what keeps a node that lost its state file from reusing a generation: every
+    /// earlier boot took at most the clock's reading then, or one above the boot before, so as
+    /// long as the node booted no more often than once a second on average and its clock does not
+    /// go back across reboots (NTP, or an RTC kept in time), the clock's reading now is above
+    /// every generation it used. If the clock is wrong (a board booting in 1970), a lost file
+    /// gives a smaller generation than the last, which parents correct in one round trip
+    /// (`Stale{newest}`); only an equal one would be mistaken for the old instance. Seconds in 32
+    /// bits last until 2106.
+    pub fn at_boot(persisted: Option<Generation>, wall_clock_s: u32) -> Option<Generation> {
+        let next = match persisted {
+            Some(Generation(g)) => g.checked_add(1)?,
+            None => 1,
+        };
+        Some(Generation(next.max(wall_clock_s)))
+    }
+}
 
 /// The id of an order: the status holder (MGS) that issued it, that holder's generation and a
 /// sequence number within it, so ids stay unique across restarts and across holders. Repeats of
@@ -122,6 +153,21 @@ mod tests {
         assert!(name("testfs-OST0001").is_some());
         assert!(name(&"x".repeat(NAME_LEN + 1)).is_none());
         assert!(nid("10.1.0.7@o2ib").is_some());
+    }
+
+    #[test]
+    fn a_boot_without_its_state_file_takes_the_clock_above_every_earlier_generation() {
+        // Booted at clock 1_000, then twice within the same second, then its file was lost.
+        let first = Generation::at_boot(None, 1_000).unwrap();
+        let second = Generation::at_boot(Some(first), 1_000).unwrap();
+        let third = Generation::at_boot(Some(second), 1_001).unwrap();
+        assert_eq!([first, second, third], [Generation(1_000), Generation(1_001), Generation(1_002)]);
+        let lost = Generation::at_boot(None, 1_005).unwrap();
+        assert!(lost > third, "the clock moved on: above every earlier instance");
+        // Without a clock the counter alone, and it is refused at its end.
+        assert_eq!(Generation::at_boot(Some(Generation(7)), 0), Some(Generation(8)));
+        assert_eq!(Generation::at_boot(None, 0), Some(Generation(1)));
+        assert_eq!(Generation::at_boot(Some(Generation(u32::MAX)), 5), None);
     }
 
     #[test]

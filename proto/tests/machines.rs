@@ -933,6 +933,51 @@ fn a_node_booting_with_a_lower_generation_is_seen_rebooted_at_once() {
     assert_eq!(r.counters().stale_generation, stale);
 }
 
+/// A node given up everywhere that boots with a lower generation (its state file lost and its
+/// clock behind) is not taken back as it is: the MGS, which merges what its router says of it,
+/// keeps the greater generation it saw, and would show the old instance alive for good. Its
+/// parent answers `Stale` as for a live one, and it takes a generation above.
+#[test]
+fn a_node_given_up_back_with_a_lower_generation_takes_one_above_the_last_seen() {
+    let mut mgs = test_mgs();
+    let c_id = NodeId::from_name(&name("c0").unwrap());
+    let mut slots: [Slot; 16] = empty_slots();
+    let mut r = settled_router("r1", 10, &mut slots[..]);
+    let mut c = client("c0", 5, at(2));
+    run_three(&mut mgs, &mut r, &mut c, (0, 3_000), &mut |_, _, _| true);
+    let generation =
+        |mgs: &Mgs<Box<[Slot]>>, id, t| mgs.node(id, Instant(t)).map(|v| (v.generation.0, v.state));
+    assert_eq!(generation(&mgs, c_id, 3_000), Some((5, NodeState::Alive)));
+    // c0 stops for good (another client pings meanwhile): its router and the MGS give it up.
+    let mut other = client("c1", 1, at(2));
+    run_three(&mut mgs, &mut r, &mut other, (3_001, 40_000), &mut |_, _, _| true);
+    assert_eq!(generation(&mgs, c_id, 40_000), Some((5, NodeState::Dead)));
+    let mut c = client("c0", 2, at(2));
+    run_three(&mut mgs, &mut r, &mut c, (40_001, 43_000), &mut |_, _, _| true);
+    assert_eq!(generation(&mgs, c_id, 43_000), Some((6, NodeState::Alive)));
+}
+
+/// The same behind a router that restarted meanwhile: the router knows nothing to correct, and
+/// takes the lower generation as it comes. The MGS, hearing the node only through that router,
+/// shows the generation the router reports, not the greater one it saw before.
+#[test]
+fn a_node_back_with_a_lower_generation_behind_a_restarted_router_is_shown_as_it_runs() {
+    let mut mgs = test_mgs();
+    let c_id = NodeId::from_name(&name("c0").unwrap());
+    let mut slots: [Slot; 16] = empty_slots();
+    let mut r = settled_router("r1", 10, &mut slots[..]);
+    let mut c = client("c0", 5, at(2));
+    run_three(&mut mgs, &mut r, &mut c, (0, 3_000), &mut |_, _, _| true);
+    let generation =
+        |mgs: &Mgs<Box<[Slot]>>, id, t| mgs.node(id, Instant(t)).map(|v| (v.generation.0, v.state));
+    assert_eq!(generation(&mgs, c_id, 3_000), Some((5, NodeState::Alive)));
+    let mut slots2: [Slot; 16] = empty_slots();
+    let mut r = settled_router("r1", 11, &mut slots2[..]);
+    let mut c = client("c0", 2, at(2));
+    run_three(&mut mgs, &mut r, &mut c, (3_001, 8_000), &mut |_, _, _| true);
+    assert_eq!(generation(&mgs, c_id, 8_000), Some((2, NodeState::Alive)));
+}
+
 #[test]
 fn a_dead_node_back_with_the_same_generation_and_its_sequence_over_is_taken_back() {
     let mut slots: [Slot; 16] = empty_slots();

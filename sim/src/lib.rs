@@ -360,6 +360,8 @@ pub struct Net {
     pub keep_events: bool,
     /// The generation every node boots with first.
     pub first_generation: u32,
+    /// The wall clock's reading at time 0, in seconds: see [`Net::wall_clock_s`].
+    pub wall_clock_from: u32,
     /// Start every machine's datagram sequence, and the MGS's order sequence, after this value
     /// instead of 0 (just below the 32-bit wrap point: years of uptime).
     pub counters_from: Option<u32>,
@@ -416,6 +418,7 @@ impl Net {
             mgs_slots: 1 << 16,
             keep_events: true,
             first_generation: 1,
+            wall_clock_from: 1,
             counters_from: None,
             window_ms: 300_000,
             rng: Rng::new(seed),
@@ -578,6 +581,16 @@ impl Net {
         node.epoch += 1;
         node.armed = u64::MAX;
         self.service(i);
+    }
+
+    /// The wall clock a host daemon reads for its boot generation
+    /// ([`vigil_proto::Generation::at_boot`]), in seconds: [`Net::wall_clock_from`] plus the
+    /// simulated time. With the defaults every node's first generation is the clock's reading at
+    /// its first boot; with generations started near their wrap point the clock is far below
+    /// them, and a node that lost its state boots with a smaller generation than it had.
+    pub fn wall_clock_s(&self) -> u32 {
+        let elapsed = u32::try_from(self.now / 1000).unwrap_or(u32::MAX);
+        self.wall_clock_from.saturating_add(elapsed)
     }
 
     /// Forgets what node `i` persisted (its state file is lost): restart it with

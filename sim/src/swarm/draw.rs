@@ -15,7 +15,8 @@ pub enum Act {
     Stop(usize),
     /// The node boots again with its next generation.
     Start(usize),
-    /// The node boots again having lost its state file: with the generation of its first boot.
+    /// The node boots again having lost its state file: with the wall clock's reading for a
+    /// generation, as a host daemon does.
     StartLost(usize),
     /// The link is cut.
     Cut(usize, usize),
