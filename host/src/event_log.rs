@@ -79,6 +79,10 @@ pub fn log_event(node: &str, event: &Event, name_of: impl Fn(NodeId) -> String) 
                 "new child router: expected from now on, across restarts"
             )
         }
+        Event::DirectClientsExpected => info!(
+            node,
+            "first direct client: after a restart, windows wait a dead threshold for direct clients to be heard"
+        ),
         Event::RouterRetired { id, name } => {
             warn!(
                 node,

@@ -9,7 +9,8 @@
 //!
 //! The MGS also keeps the names of the child routers it expects (`expected_routers`): a
 //! restarted MGS closes no window by order until each has reported again (or is retired), see
-//! `vigil_proto::mgs`.
+//! `vigil_proto::mgs`; and whether it has direct clients (`direct_clients`): a restarted MGS
+//! with them closes no window for a dead threshold, until each could have been heard.
 //!
 //! The MGS continues its order sequence across generations rather than restarting at 1: order ids
 //! are unique by (generation, sequence) already, and a monotonic sequence also keeps them apart if
@@ -50,6 +51,10 @@ pub struct Persisted {
     /// The child routers the MGS expects, by name, sorted (MGS only).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub expected_routers: Vec<String>,
+    /// The MGS has direct clients (not behind a router): a restart waits a dead threshold for
+    /// them (MGS only).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub direct_clients: bool,
 }
 
 /// A node's state file, and the lock that makes it this process's.
@@ -160,6 +165,20 @@ impl StateFile {
             return Ok(());
         }
         self.state.expected_routers = names;
+        self.write()
+    }
+
+    /// Whether the MGS persisted that it has direct clients.
+    pub fn direct_clients(&self) -> bool {
+        self.state.direct_clients
+    }
+
+    /// Persists that the MGS has direct clients (written once).
+    pub fn set_direct_clients(&mut self) -> anyhow::Result<()> {
+        if self.state.direct_clients {
+            return Ok(());
+        }
+        self.state.direct_clients = true;
         self.write()
     }
 
@@ -314,6 +333,17 @@ mod tests {
         drop(s);
         let s = boot(&dir, "mgs").unwrap();
         assert_eq!((s.generation(), s.order_seq()), (Generation(2), 5));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn that_the_mgs_has_direct_clients_survives_restarts() {
+        let dir = temp_dir("direct");
+        let mut s = started(&dir, "mgs");
+        assert!(!s.direct_clients());
+        s.set_direct_clients().unwrap();
+        drop(s);
+        assert!(StateFile::boot(&dir, "mgs").unwrap().direct_clients());
         std::fs::remove_dir_all(&dir).unwrap();
     }
 

@@ -123,6 +123,10 @@ pub enum Event {
         /// Its name.
         name: Name,
     },
+    /// The MGS heard its first direct client (not through a router): persist that it has them,
+    /// and give it back at the next start ([`crate::Mgs::expect_direct_clients`]), so that a
+    /// restarted MGS holds its closes until they could have been heard (see [`crate::mgs`]).
+    DirectClientsExpected,
     /// The MGS no longer expects a child router: silent past the retirement bound, or forgotten
     /// by an admin. Persist the set again.
     RouterRetired {

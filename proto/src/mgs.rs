@@ -12,6 +12,15 @@
 //! has passed the MGS closes no window, since it cannot yet know every subtree. Re-issued orders
 //! for a restart already carried out are recognised by clients and not carried out twice.
 //!
+//! Direct clients have no router to vouch for them: one alive before the restart whose first
+//! pings to the new instance are lost is in no sum until it is heard, and only a dead threshold
+//! after the restart is its silence a death. An MGS with direct clients therefore holds its
+//! closes for a dead threshold after it starts. It knows it has them when it hears one (the
+//! hold is extended then), or from its last run ([`Event::DirectClientsExpected`], persisted by
+//! a driver and given back with [`Mgs::expect_direct_clients`]), when every first ping is lost.
+//! An MGS whose children are all routers keeps the short hold: its routers' snapshots carry
+//! their subtrees, and the expected routers below wait for the ones it has not heard.
+//!
 //! ## Expected routers: closing only over a whole view
 //!
 //! The one thing the MGS keeps of its view across restarts is which routers it has: every
@@ -84,6 +93,8 @@ pub struct MgsConfig {
     pub last_order_seq: u64,
     /// No window is closed this soon after start: the view is still filling.
     pub startup_hold_ms: u32,
+    /// With direct clients, no window is closed this soon after start (see the module docs).
+    pub direct_clients_hold_ms: u64,
     /// Signs every order, so that nodes holding public keys can reject forgeries.
     pub signer: Option<OrderSigner>,
     /// An expected router silent this long is retired (see the module docs).
@@ -107,6 +118,7 @@ impl MgsConfig {
             alternates: Vec::new(),
             last_order_seq: 0,
             startup_hold_ms: timing.mgs_startup_hold_ms(),
+            direct_clients_hold_ms: timing.mgs_direct_clients_hold_ms(),
             signer: None,
             router_retire_ms: ROUTER_RETIRE_MS,
         }
@@ -116,6 +128,7 @@ impl MgsConfig {
     pub fn with_timing(mut self, timing: Timing) -> Self {
         self.timing = timing;
         self.startup_hold_ms = timing.mgs_startup_hold_ms();
+        self.direct_clients_hold_ms = timing.mgs_direct_clients_hold_ms();
         self
     }
 }
@@ -316,6 +329,11 @@ pub struct Mgs<S, const R: usize = 256, const T: usize = 256> {
     /// Until then no window closes; `None` once passed.
     hold_until: Option<Instant>,
     startup_hold_ms: u32,
+    /// When the view began to fill (this start, or a raised generation): the hold counts from it.
+    hold_from: Instant,
+    direct_clients_hold_ms: u64,
+    /// It has direct clients, heard since start or at its last run (see the module docs).
+    direct_clients: bool,
     recoveries: Vec<Recovery, T>,
     /// The child routers this MGS expects, each with the time from which its silence counts
     /// (this start, or when it was last heard).
@@ -345,6 +363,9 @@ impl<S: AsRef<[Slot]> + AsMut<[Slot]>, const R: usize, const T: usize> Mgs<S, R,
             signer: config.signer,
             hold_until: Some(now.after(u64::from(config.startup_hold_ms))),
             startup_hold_ms: config.startup_hold_ms,
+            hold_from: now,
+            direct_clients_hold_ms: config.direct_clients_hold_ms,
+            direct_clients: false,
             recoveries: Vec::new(),
             expected: LinearMap::new(),
             router_retire_ms: config.router_retire_ms,
@@ -357,6 +378,34 @@ impl<S: AsRef<[Slot]> + AsMut<[Slot]>, const R: usize, const T: usize> Mgs<S, R,
         let id = NodeId::from_name(&name);
         self.expected.contains_key(&id)
             || self.expected.insert(id, ExpectedRouter { name, heard: now }).is_ok()
+    }
+
+    /// This MGS had direct clients at its last run (the driver persisted
+    /// [`Event::DirectClientsExpected`]): it closes no window for a dead threshold after its
+    /// start, until each of them has been heard or could be dead.
+    pub fn expect_direct_clients(&mut self, now: Instant) {
+        self.direct_clients = true;
+        self.hold_for_direct_clients(now);
+    }
+
+    /// Holds closes until a dead threshold after the view began to fill, if that is still to
+    /// come: a direct client alive before is heard by then, or its silence is a death.
+    fn hold_for_direct_clients(&mut self, now: Instant) {
+        let until = self.hold_from.after(self.direct_clients_hold_ms);
+        if now < until {
+            self.hold_until = Some(self.hold_until.map_or(until, |t| t.max(until)));
+        }
+    }
+
+    /// A client pinged this MGS directly: from now on it holds its closes for direct clients
+    /// (see the module docs), and the driver persists that it has them.
+    fn heard_direct_client(&mut self, now: Instant) {
+        if self.direct_clients {
+            return;
+        }
+        self.direct_clients = true;
+        self.hold_for_direct_clients(now);
+        self.hub.emit(Event::DirectClientsExpected);
     }
 
     /// An admin says child router `id` is gone for good (hardware removed): it is no longer
@@ -524,6 +573,9 @@ impl<S: AsRef<[Slot]> + AsMut<[Slot]>, const R: usize, const T: usize> Mgs<S, R,
         let Some(header) = self.link.receive(bytes, &mut message, &mut self.hub.counters) else {
             return;
         };
+        if matches!(&message, Message::Ping(ping) if ping.role == Role::Client) {
+            self.heard_direct_client(now);
+        }
         match message {
             Message::Ping(ping) if header.unaddressed() => {
                 self.hub.handle_first_contact(now, from, &header, Some(&ping))
@@ -554,6 +606,10 @@ impl<S: AsRef<[Slot]> + AsMut<[Slot]>, const R: usize, const T: usize> Mgs<S, R,
                     Some(Some(generation)) => {
                         self.hub.emit(Event::GenerationRaised { addr: from, generation });
                         self.hold_until = Some(now.after(u64::from(self.startup_hold_ms)));
+                        self.hold_from = now;
+                        if self.direct_clients {
+                            self.hold_for_direct_clients(now);
+                        }
                     }
                     Some(None) => {}
                     None => self.hub.counters.unexpected += 1,

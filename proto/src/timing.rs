@@ -207,6 +207,12 @@ impl Timing {
         self.update_interval_ms.saturating_mul(2)
     }
 
+    /// How long after start an MGS with direct clients closes no window: a child's dead
+    /// threshold, as a router's hold ([`Timing::router_startup_hold_ms`]); see [`crate::mgs`].
+    pub fn mgs_direct_clients_hold_ms(&self) -> u64 {
+        self.dead_ms(self.ping_interval_ms)
+    }
+
     /// How often a parent checks its children's silence.
     pub(crate) fn check_ms(&self) -> u64 {
         u64::from(self.ping_interval_ms.min(self.update_interval_ms) / 4).max(1)

@@ -79,6 +79,7 @@ fn settled_router<'a>(name_: &str, generation: u32, slots: &'a mut [Slot]) -> Ro
 fn test_mgs() -> Mgs<Box<[Slot]>> {
     let mut config = MgsConfig::new(name("mgs").unwrap(), Generation(1), keys());
     config.startup_hold_ms = 0;
+    config.direct_clients_hold_ms = 0;
     Mgs::new(config, vec![None; 16].into_boxed_slice(), Instant(0))
 }
 
@@ -1086,9 +1087,11 @@ fn run_direct(
     orders
 }
 
+/// The MGS (at(1)) of `generation`, started at `now`, closing windows from its start on.
 fn mgs_of(generation: u32, now: u64) -> Mgs<Box<[Slot]>> {
     let mut config = MgsConfig::new(name("mgs").unwrap(), Generation(generation), keys());
     config.startup_hold_ms = 0;
+    config.direct_clients_hold_ms = 0;
     Mgs::new(config, vec![None; 16].into_boxed_slice(), Instant(now))
 }
 

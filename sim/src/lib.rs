@@ -191,6 +191,8 @@ pub struct Node {
     /// The MGS's persisted child routers, as a daemon's state file keeps them (given back to
     /// the next machine on restart; [`Net::lose_state`] clears them).
     pub expected_routers: Vec<ids::Name>,
+    /// Whether the MGS persisted that it has direct clients ([`Event::DirectClientsExpected`]).
+    pub direct_clients: bool,
     /// Bumped on every restart, to discard deadlines of an older machine.
     epoch: u64,
     /// The earliest deadline queued for the current machine (`u64::MAX`: none), so that a
@@ -474,6 +476,7 @@ impl Net {
             orders: OrderLogs::default(),
             events: Vec::new(),
             expected_routers: Vec::new(),
+            direct_clients: false,
             epoch: 0,
             armed: u64::MAX,
         });
@@ -573,6 +576,9 @@ impl Net {
             for router in &self.nodes[i].expected_routers {
                 m.expect_router(Instant(self.now), router.clone());
             }
+            if self.nodes[i].direct_clients {
+                m.expect_direct_clients(Instant(self.now));
+            }
         }
         let node = &mut self.nodes[i];
         node.machine = machine;
@@ -597,6 +603,7 @@ impl Net {
     /// [`Net::restart_as`] and the generation of its first boot.
     pub fn lose_state(&mut self, i: usize) {
         self.nodes[i].expected_routers.clear();
+        self.nodes[i].direct_clients = false;
     }
 
     /// Cuts the link between two nodes (both directions).
@@ -740,6 +747,9 @@ impl Net {
             if let Event::GenerationRaised { generation, .. } = event {
                 // As a daemon's state file notes it: the next boot counts on from there.
                 self.nodes[i].generation = generation.0;
+            }
+            if let Event::DirectClientsExpected = event {
+                self.nodes[i].direct_clients = true;
             }
             if let (Event::RouterExpected { .. } | Event::RouterRetired { .. }, Machine::Mgs(m)) =
                 (&event, &self.nodes[i].machine)

@@ -504,3 +504,34 @@ fn an_expected_router_is_retired_by_an_admin_or_after_the_bound() {
     assert!(net.mgs().expected_routers().all(|(id, _)| id != r1_id), "retired after the bound");
     assert!(net.mgs().node(r1_id, Instant(net.now())).is_none(), "and forgotten");
 }
+
+#[test]
+fn a_restarted_mgs_with_direct_clients_waits_a_dead_threshold_for_them() {
+    use vigil_sim::Spec;
+    let mut net = Net::new(15);
+    let mgs = net.add("mgs", Spec::Mgs);
+    let c0 = net.add("c0", Spec::Client { parents: vec![mgs] });
+    let c1 = net.add("c1", Spec::Client { parents: vec![mgs] });
+    let oss = net.add("oss0", Spec::Server { parents: vec![mgs], target: "testfs-OST0000".into() });
+    net.run_for(20_000);
+    assert!(net.node(mgs).direct_clients, "that it has direct clients is persisted");
+    // The MGS restarts while both clients' links to it are down, then the target restarts:
+    // the MGS hears no client, and knows it has some only from its last run.
+    net.cut(c0, mgs);
+    net.cut(c1, mgs);
+    net.restart(mgs);
+    net.restart(oss);
+    let ordered = |net: &Net| net.mgs().recoveries().first().is_some_and(|r| r.target_generation.0 == 2);
+    net.run_until_true(10, 5_000, ordered).expect("the restart is ordered");
+    // Both links heal before the clients' silence would be a death: the window waited for them.
+    let dead_ms = net.timing.dead_ms(net.timing.ping_interval_ms);
+    net.run_for(dead_ms / 2);
+    let recovery = net.mgs().recoveries()[0].clone();
+    assert!(recovery.closed.is_none(), "closed over clients it could not hear yet: {recovery:?}");
+    net.heal(c0, mgs);
+    net.heal(c1, mgs);
+    let closed = |net: &Net| net.mgs().recoveries()[0].closed.is_some();
+    net.run_until_true(10, 2 * dead_ms, closed).expect("the window closes once both reconnected");
+    let recovery = net.mgs().recoveries()[0].clone();
+    assert_eq!((recovery.progress.live, recovery.progress.reconnected), (2, 2), "{recovery:?}");
+}

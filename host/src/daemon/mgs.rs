@@ -64,6 +64,13 @@ impl Handler<MgsMachine> for MgsHandler {
                 error!(order = %order.id, "cannot persist the order sequence: {e:#}");
             }
         }
+        if let (Event::DirectClientsExpected, Some(state)) = (&event, self.state.as_mut()) {
+            if let Err(e) = state.set_direct_clients() {
+                // Only a restart loses by it: that MGS could close a window before a direct
+                // client whose first pings were lost was heard again.
+                error!("cannot persist that this MGS has direct clients: {e:#}");
+            }
+        }
         if let (Event::RouterExpected { .. } | Event::RouterRetired { .. }, Some(state)) =
             (&event, self.state.as_mut())
         {
@@ -446,6 +453,10 @@ pub async fn run(opts: MgsOpts) -> anyhow::Result<()> {
             routers = state.expected_routers().join(","),
             "no window closes by order until each of these routers has reported"
         );
+    }
+    if state.direct_clients() {
+        machine.expect_direct_clients(clock.now());
+        info!("direct clients at the last run: no window closes by order for a dead threshold");
     }
     let handler = MgsHandler { name: name.clone(), state: Some(state), tap: None };
     let spawned = driver::spawn(socket, machine, |_| handler, clock, shutdown.wait())?;

@@ -80,10 +80,11 @@ pub enum Known {
     HeldAfterClose,
     /// A two-parent client counts nowhere when its home link fails: every client has one parent.
     TwoParentHome,
-    /// An MGS that restarts can close a window before every client re-registered (its startup
-    /// hold is two update intervals; a direct client whose first pings are lost misses it): the
-    /// MGS never restarts. (A restarted MGS's earlier `BeginRecovery` that it never superseded
-    /// is fixed: it lapses with the target's window.)
+    /// A holder that restarts forgets the recoveries it ordered; a router that rebooted meanwhile
+    /// takes such an order again from a parent that still holds it, and holds it past its
+    /// window (seed 122): the MGS never restarts. (Fixed: a restarted MGS with direct clients
+    /// holds its closes for a dead threshold; its earlier `BeginRecovery` that it never
+    /// superseded lapses with the target's window.)
     MgsRestart,
     /// A router that restarted forgot the children it did not hear from before its first
     /// snapshot, and the MGS could close a window without them: no router crashes. (Fixed:
