@@ -16,7 +16,7 @@ use crate::ids::{fnv1a, Generation, Name, NodeId, OrderId};
 use crate::link::Link;
 use crate::time::{earliest, Instant};
 use crate::timing::{Timing, RESENDS};
-use crate::wire::OrderKeys;
+use crate::wire::{mount_tag, OrderKeys};
 use crate::wire::{
     Action, Endpoint, Header, Keyring, Message, Order, OrderReport, Outcome, Ping, PingReply, ReplyStatus,
     Role, StaleParent, TargetState, TargetStatus, MAX_ALTERNATES, MAX_MOUNTS, MAX_REPORTS,
@@ -114,6 +114,24 @@ struct Report {
     about: Option<u32>,
 }
 
+/// The newest instance of a target a client was ordered to recover, and how that went: an
+/// order for that instance or an older one is not carried out again, however many orders came
+/// since (the reports, which also tell repeats apart, keep only the last [`MAX_REPORTS`]). A stale
+/// status holder (one that missed the target's last restart) can order an instance the client
+/// recovered from long ago.
+#[derive(Clone, Copy, Debug)]
+struct Recovered {
+    /// The target's name, hashed (64 bits: two targets of a filesystem never share one).
+    target: u64,
+    instance: Generation,
+    /// The report's `about` for this recovery, which `order_done` updates by.
+    about: u32,
+    outcome: Outcome,
+}
+
+/// Targets whose newest recovery a client remembers; the least recently ordered gives way.
+const RECOVERED: usize = 16;
+
 /// Where an order came from is irrelevant once authenticated; what matters is whether it is new.
 /// `K` is what the member keeps of the orders it acts on ([`Kept`]).
 #[derive(Clone, Debug)]
@@ -126,6 +144,7 @@ pub(crate) struct Member<K> {
     parents: Vec<Parent, MAX_PARENTS>,
     reports: Deque<Report, MAX_REPORTS>,
     seen: Deque<OrderId, SEEN>,
+    recovered: Deque<Recovered, RECOVERED>,
     /// Orders handed to the driver: fetched when their event is polled, handed again when a
     /// client's hook failed.
     handed: Vec<Handed<K>, RETRIES>,
@@ -173,6 +192,7 @@ impl<K: Kept> Member<K> {
             parents,
             reports: Deque::new(),
             seen: Deque::new(),
+            recovered: Deque::new(),
             handed: Vec::new(),
             target: None,
             mounts: Vec::new(),
@@ -372,12 +392,15 @@ impl<K: Kept> Member<K> {
             }
             _ => None,
         };
-        // What was done on an earlier order for the same recovery, unless it failed.
-        let earlier = about.and_then(|a| {
-            (self.reports.iter())
-                .find(|r| r.about == Some(a) && r.outcome != Outcome::Failed)
-                .map(|r| r.outcome)
-        });
+        // What was done on an earlier order for the same recovery, unless it failed; or on a
+        // newer instance of its target.
+        let earlier = about
+            .and_then(|a| {
+                (self.reports.iter())
+                    .find(|r| r.about == Some(a) && r.outcome != Outcome::Failed)
+                    .map(|r| r.outcome)
+            })
+            .or_else(|| self.superseded(&order.action));
         let outcome = match earlier {
             // The same recovery ordered again (by an MGS that restarted, or another holder):
             // report what was done, do not do it twice. A failed attempt is not done: a new
@@ -388,6 +411,11 @@ impl<K: Kept> Member<K> {
                     // Not taken: the order is repeated until we report it.
                     self.counters.events_dropped += 1;
                     return;
+                }
+                if let (Action::BeginRecovery { target, target_generation, .. }, Some(about)) =
+                    (&order.action, about)
+                {
+                    self.remember(mount_tag(target.as_str()), *target_generation, about);
                 }
                 Outcome::Applied
             }
@@ -402,6 +430,32 @@ impl<K: Kept> Member<K> {
         }
         let _ = self.reports.push_back(Report { order: order.id, outcome, about, sends_left: REPORT_SENDS });
         self.ping_now(now);
+    }
+
+    /// For a client, what it reports on a `BeginRecovery` it carried out already, by its
+    /// newest recovery of the target: one of an older instance is stale (the client recovered
+    /// the newer one), one of the same instance done, unless it failed (an admin's retry).
+    fn superseded(&self, action: &Action) -> Option<Outcome> {
+        let Action::BeginRecovery { target, target_generation, .. } = action else { return None };
+        if self.role != Role::Client || target_generation.0 == 0 {
+            return None;
+        }
+        let target = mount_tag(target.as_str());
+        let newest = self.recovered.iter().find(|r| r.target == target)?;
+        match newest.instance.cmp(target_generation) {
+            core::cmp::Ordering::Greater => Some(newest.outcome),
+            core::cmp::Ordering::Equal if newest.outcome != Outcome::Failed => Some(newest.outcome),
+            _ => None,
+        }
+    }
+
+    /// Notes that this client carries out the recovery of `instance` of `target`.
+    fn remember(&mut self, target: u64, instance: Generation, about: u32) {
+        self.recovered.retain(|r| r.target != target);
+        if self.recovered.is_full() {
+            self.recovered.pop_front();
+        }
+        let _ = self.recovered.push_back(Recovered { target, instance, about, outcome: Outcome::Applied });
     }
 
     fn acts_on(&self, action: &Action) -> bool {
@@ -476,6 +530,9 @@ impl<K: Kept> Member<K> {
         for r in self.reports.iter_mut().filter(|r| same(r)) {
             r.outcome = outcome;
             r.sends_left = REPORT_SENDS;
+        }
+        for r in self.recovered.iter_mut().filter(|r| Some(r.about) == about) {
+            r.outcome = outcome;
         }
         self.ping_now(now);
         true

@@ -1154,6 +1154,43 @@ fn the_close_hook_runs_once_per_target_instance_across_an_mgs_restart() {
 }
 
 #[test]
+fn a_client_never_recovers_an_older_instance_of_a_target_again_however_many_orders_came_since() {
+    let mut c = client_of("c0", 1, at(1), "mgs");
+    let mut mgs = mgs_of(1, 0);
+    run_direct(&mut mgs, &mut [&mut c], (0, 500));
+    let mut now = 500;
+    // Orders one recovery of `target`'s `instance` and carries it out; the orders the client
+    // was handed.
+    let mut recover = |mgs: &mut Mgs<Box<[Slot]>>, c: &mut Client, target: &str, instance: u32| {
+        let target = name(target).unwrap();
+        mgs.recover_instance(Instant(now), target, Generation(instance), Default::default()).unwrap();
+        let handed = run_direct(mgs, &mut [&mut *c], (now, now + 100)).remove(0);
+        for o in &handed {
+            assert!(c.order_done(Instant(now + 100), o.id, true));
+        }
+        // Past the grace a closed manual recovery holds its place for: the next one is taken.
+        let grace = Timing::default().dead_ms(Timing::default().ping_interval_ms);
+        run_direct(mgs, &mut [&mut *c], (now + 100, now + 500 + grace));
+        now += 500 + grace;
+        handed.len()
+    };
+    assert_eq!(recover(&mut mgs, &mut c, "testfs-OST0000", 1), 1);
+    assert_eq!(recover(&mut mgs, &mut c, "testfs-OST0000", 2), 1, "a newer instance is carried out");
+    // Twenty other recoveries, of ten targets: more than the client keeps reports of.
+    for k in 1..=10 {
+        for instance in [1, 2] {
+            assert_eq!(recover(&mut mgs, &mut c, &format!("testfs-OST{k:04}"), instance), 1);
+        }
+    }
+    // A status holder that missed instance 2 orders instance 1 again; another re-orders 2.
+    assert_eq!(recover(&mut mgs, &mut c, "testfs-OST0000", 1), 0, "an older instance is stale");
+    assert_eq!(recover(&mut mgs, &mut c, "testfs-OST0000", 2), 0, "instance 2 was recovered");
+    assert_eq!(recover(&mut mgs, &mut c, "testfs-OST0000", 3), 1, "a newer one is carried out");
+    let last = mgs.recoveries().iter().rev().find(|r| r.target.as_str() == "testfs-OST0000").unwrap();
+    assert_eq!((last.progress.live, last.progress.reconnected), (1, 1), "{last:?}");
+}
+
+#[test]
 fn an_admin_retry_of_a_recovery_carries_it_out_again_where_it_failed() {
     let mut s = server_of(7, 300_000);
     let (mut c0, mut c1) = (client_of("c0", 1, at(1), "mgs"), client_of("c1", 1, at(1), "mgs"));

@@ -190,6 +190,15 @@ fn seed_413_two_holders_a_begin_recovery_after_another_holders_close_is_not_held
     holds_with_two_holders(413);
 }
 
+/// Found by `swarm --seeds 1..5000` at f988396: holder mgs-b missed a restart of fs-OST0003
+/// (instance 2) and an admin's recover sent to it named instance 1, which client c9 had recovered
+/// from 14 s and more than 16 orders before (its reports of it were gone): c9 ran its hook for
+/// instance 1 a second time. A client remembers its newest recovery of each target.
+#[test]
+fn seed_1374_two_holders_a_stale_holders_order_of_an_older_instance_is_not_carried_out() {
+    holds_with_two_holders(1374);
+}
+
 /// Runs swarm seed `seed` as CI runs it, with [`TWO_HOLDERS_IN_CI`] of the seeds drawn with two
 /// holders (this one among them), and asserts every invariant held.
 fn holds_with_two_holders(seed: u64) {
