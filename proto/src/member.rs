@@ -16,7 +16,7 @@ use crate::ids::{fnv1a, Generation, Name, NodeId, OrderId};
 use crate::link::Link;
 use crate::time::{earliest, Instant};
 use crate::timing::{Timing, RESENDS};
-use crate::wire::{mount_tag, OrderKeys};
+use crate::wire::OrderKeys;
 use crate::wire::{
     Action, Endpoint, Header, Keyring, Message, Order, OrderReport, Outcome, Ping, PingReply, ReplyStatus,
     Role, StaleParent, TargetState, TargetStatus, MAX_ALTERNATES, MAX_MOUNTS, MAX_REPORTS,
@@ -121,12 +121,23 @@ struct Report {
 /// recovered from long ago.
 #[derive(Clone, Copy, Debug)]
 struct Recovered {
-    /// The target's name, hashed (64 bits: two targets of a filesystem never share one).
-    target: u64,
+    /// The target's name, hashed as in a report's `about`.
+    target: u32,
     instance: Generation,
-    /// The report's `about` for this recovery, which `order_done` updates by.
-    about: u32,
     outcome: Outcome,
+}
+
+impl Recovered {
+    /// The `about` of reports on this recovery.
+    fn about(&self) -> u32 {
+        about(self.target, self.instance)
+    }
+}
+
+/// What a report on the recovery of `instance` of the target whose name hashes to `target` is
+/// about (a `CloseWindow`'s is its complement).
+fn about(target: u32, instance: Generation) -> u32 {
+    target ^ instance.0.rotate_left(16)
 }
 
 /// Targets whose newest recovery a client remembers; the least recently ordered gives way.
@@ -381,8 +392,7 @@ impl<K: Kept> Member<K> {
             self.counters.forged += 1;
             return;
         }
-        let instance =
-            |target: &Name, generation: Generation| fnv1a(target.as_bytes()) ^ generation.0.rotate_left(16);
+        let instance = |target: &Name, generation: Generation| about(fnv1a(target.as_bytes()), generation);
         let about = match &order.action {
             Action::BeginRecovery { target, target_generation, .. } if target_generation.0 != 0 => {
                 Some(instance(target, *target_generation))
@@ -412,10 +422,8 @@ impl<K: Kept> Member<K> {
                     self.counters.events_dropped += 1;
                     return;
                 }
-                if let (Action::BeginRecovery { target, target_generation, .. }, Some(about)) =
-                    (&order.action, about)
-                {
-                    self.remember(mount_tag(target.as_str()), *target_generation, about);
+                if let Action::BeginRecovery { target, target_generation, .. } = &order.action {
+                    self.remember(fnv1a(target.as_bytes()), *target_generation);
                 }
                 Outcome::Applied
             }
@@ -440,7 +448,7 @@ impl<K: Kept> Member<K> {
         if self.role != Role::Client || target_generation.0 == 0 {
             return None;
         }
-        let target = mount_tag(target.as_str());
+        let target = fnv1a(target.as_bytes());
         let newest = self.recovered.iter().find(|r| r.target == target)?;
         match newest.instance.cmp(target_generation) {
             core::cmp::Ordering::Greater => Some(newest.outcome),
@@ -450,12 +458,12 @@ impl<K: Kept> Member<K> {
     }
 
     /// Notes that this client carries out the recovery of `instance` of `target`.
-    fn remember(&mut self, target: u64, instance: Generation, about: u32) {
+    fn remember(&mut self, target: u32, instance: Generation) {
         self.recovered.retain(|r| r.target != target);
         if self.recovered.is_full() {
             self.recovered.pop_front();
         }
-        let _ = self.recovered.push_back(Recovered { target, instance, about, outcome: Outcome::Applied });
+        let _ = self.recovered.push_back(Recovered { target, instance, outcome: Outcome::Applied });
     }
 
     fn acts_on(&self, action: &Action) -> bool {
@@ -531,7 +539,7 @@ impl<K: Kept> Member<K> {
             r.outcome = outcome;
             r.sends_left = REPORT_SENDS;
         }
-        for r in self.recovered.iter_mut().filter(|r| Some(r.about) == about) {
+        for r in self.recovered.iter_mut().filter(|r| Some(r.about()) == about) {
             r.outcome = outcome;
         }
         self.ping_now(now);
