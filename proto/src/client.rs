@@ -113,8 +113,8 @@ mod tests {
     /// `handed`) and remembers its recoveries by hashes (see `Recovered`). A field that brings
     /// back a whole order or event per slot fails this.
     #[test]
-    fn a_client_stays_within_4_kb() {
+    fn a_client_stays_within_3_8_kb() {
         let size = core::mem::size_of::<super::Client>();
-        assert!(size <= 4_000, "a client takes {size} bytes");
+        assert!(size <= 3_800, "a client takes {size} bytes");
     }
 }

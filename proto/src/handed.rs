@@ -12,10 +12,17 @@ use heapless::Vec;
 use crate::event::Event;
 use crate::ids::{Generation, Name, Nid, OrderId};
 use crate::time::Instant;
-use crate::wire::{Action, Endpoint, Order, Signature, MAX_ALTERNATES, MAX_TARGET_ADDRS};
+use crate::wire::{Action, Endpoint, Order, Signature, TargetStatus, MAX_ALTERNATES, MAX_TARGET_ADDRS};
 
-/// What a member keeps of an order it acts on, to hand it (again) to its driver.
+/// What a member keeps of an order it acts on, to hand it (again) to its driver, and where it
+/// keeps its target's status (a client has none, and keeps no room for one).
 pub(crate) trait Kept: Clone + core::fmt::Debug {
+    /// The target's status as kept.
+    type Target: Clone + core::fmt::Debug + Default;
+    /// The target's status, if any.
+    fn target(target: &Self::Target) -> Option<&TargetStatus>;
+    /// The target's status, to change it.
+    fn target_mut(target: &mut Self::Target) -> Option<&mut TargetStatus>;
     /// What to keep of `order`; `None` for an action this kind of member never acts on.
     fn keep(order: &Order) -> Option<Self>;
     /// The kept order's id.
@@ -26,6 +33,16 @@ pub(crate) trait Kept: Clone + core::fmt::Debug {
 
 /// A server keeps whole orders: a `CloseWindow` names the dead its driver evicts.
 impl Kept for Order {
+    type Target = Option<TargetStatus>;
+
+    fn target(target: &Self::Target) -> Option<&TargetStatus> {
+        target.as_ref()
+    }
+
+    fn target_mut(target: &mut Self::Target) -> Option<&mut TargetStatus> {
+        target.as_mut()
+    }
+
     fn keep(order: &Order) -> Option<Self> {
         Some(order.clone())
     }
@@ -53,6 +70,16 @@ pub(crate) struct Recovery {
 }
 
 impl Kept for Recovery {
+    type Target = ();
+
+    fn target((): &()) -> Option<&TargetStatus> {
+        None
+    }
+
+    fn target_mut((): &mut ()) -> Option<&mut TargetStatus> {
+        None
+    }
+
     fn keep(order: &Order) -> Option<Self> {
         match &order.action {
             Action::BeginRecovery { target, target_generation, addrs, window_ms } => Some(Recovery {

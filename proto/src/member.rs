@@ -19,7 +19,7 @@ use crate::timing::{Timing, RESENDS};
 use crate::wire::OrderKeys;
 use crate::wire::{
     Action, Endpoint, Header, Keyring, Message, Order, OrderReport, Outcome, Ping, PingReply, ReplyStatus,
-    Role, StaleParent, TargetState, TargetStatus, MAX_ALTERNATES, MAX_MOUNTS, MAX_REPORTS,
+    Role, StaleParent, TargetState, MAX_ALTERNATES, MAX_MOUNTS, MAX_REPORTS,
 };
 
 /// Most parents a node pings.
@@ -146,7 +146,7 @@ const RECOVERED: usize = 16;
 /// Where an order came from is irrelevant once authenticated; what matters is whether it is new.
 /// `K` is what the member keeps of the orders it acts on ([`Kept`]).
 #[derive(Clone, Debug)]
-pub(crate) struct Member<K> {
+pub(crate) struct Member<K: Kept> {
     pub(crate) link: Link,
     name: Name,
     role: Role,
@@ -159,7 +159,7 @@ pub(crate) struct Member<K> {
     /// Orders handed to the driver: fetched when their event is polled, handed again when a
     /// client's hook failed.
     handed: Vec<Handed<K>, RETRIES>,
-    pub(crate) target: Option<TargetStatus>,
+    pub(crate) target: K::Target,
     /// A client's filesystem mounts, sent with the name.
     mounts: Vec<u64, MAX_MOUNTS>,
     pub(crate) order_keys: OrderKeys,
@@ -205,7 +205,7 @@ impl<K: Kept> Member<K> {
             seen: Deque::new(),
             recovered: Deque::new(),
             handed: Vec::new(),
-            target: None,
+            target: K::Target::default(),
             mounts: Vec::new(),
             order_keys: OrderKeys::default(),
             events: Events::new(),
@@ -333,7 +333,7 @@ impl<K: Kept> Member<K> {
         if let Some(old) = raised {
             // A target that restarted with this node is that instance too.
             let generation = self.link.generation;
-            if let Some(t) = self.target.as_mut().filter(|t| t.generation == old) {
+            if let Some(t) = K::target_mut(&mut self.target).filter(|t| t.generation == old) {
                 t.generation = generation;
             }
             // Every parent learns the new generation now (it reads as a reboot).
@@ -471,13 +471,12 @@ impl<K: Kept> Member<K> {
             (Role::Client, Action::BeginRecovery { .. }) => true,
             // Only while recovering: a window that ended (by an earlier order, or by the
             // target's own time-out) is not closed again.
-            (Role::Server, Action::CloseWindow { target, target_generation, .. }) => {
-                self.target.as_ref().is_some_and(|t| {
+            (Role::Server, Action::CloseWindow { target, target_generation, .. }) => K::target(&self.target)
+                .is_some_and(|t| {
                     t.target == *target
                         && t.generation == *target_generation
                         && t.state == TargetState::Recovering
-                })
-            }
+                }),
             _ => false,
         }
     }
@@ -677,7 +676,7 @@ impl<K: Kept> Member<K> {
                     OrderReport { order: r.order, outcome: r.outcome }
                 })
                 .collect(),
-            target: self.target.clone(),
+            target: K::target(&self.target).cloned(),
         };
         let receiver = self.parents[p].receiver();
         let len = self.link.send(receiver, &Message::Ping(ping), buf, &mut self.counters)?;
