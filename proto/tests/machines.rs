@@ -100,6 +100,23 @@ fn ping_of(c: &mut Client, now: u64) -> Vec<u8> {
     buf[..len].to_vec()
 }
 
+/// The MGS at(1), router `r`'s parent, sends it `order` at `now` in its datagram `seq`.
+fn order_from_mgs(r: &mut Router<&mut [Slot]>, order: wire::Order, seq: u32, now: u64) {
+    let mut buf = [0u8; MAX_DATAGRAM];
+    let message = Message::Order(order);
+    let len = wire::encode(
+        NodeId::from_name("mgs"),
+        r.id(),
+        Generation(1),
+        seq,
+        &message,
+        &keys().current,
+        &mut buf,
+    )
+    .unwrap();
+    r.handle(Instant(now), at(1), &buf[..len]);
+}
+
 /// A router whose table (7 places) is full of known children.
 fn full_router(slots: &mut [Slot; 8], alt: Endpoint) -> Router<&mut [Slot]> {
     let mut r = router(&mut slots[..], &[alt]);
@@ -474,21 +491,9 @@ fn a_begin_recovery_lapses_where_it_is_held_once_its_targets_window_must_have_ru
         signer: 0,
         signature: wire::Signature::default(),
     };
-    let mut buf = [0u8; MAX_DATAGRAM];
     // A window of 30 s, and one unknown (an admin's order for an instance not seen yet).
     for (seq, window_ms) in [(1, 30_000), (2, 0)] {
-        let message = Message::Order(order(seq, window_ms));
-        let len = wire::encode(
-            NodeId::from_name("mgs"),
-            r.id(),
-            Generation(1),
-            seq,
-            &message,
-            &keys().current,
-            &mut buf,
-        )
-        .unwrap();
-        r.handle(Instant(1_000), at(1), &buf[..len]);
+        order_from_mgs(&mut r, order(seq, window_ms), seq, 1_000);
     }
     let held = |r: &Router<&mut [Slot]>| r.held_orders().map(|o| o.id.seq).collect::<Vec<_>>();
     assert_eq!(held(&r), vec![1, 2]);
@@ -525,21 +530,7 @@ fn a_lapsed_begin_recovery_is_not_taken_again_when_a_parent_hands_it_back() {
         signer: 0,
         signature: wire::Signature::default(),
     };
-    let mut buf = [0u8; MAX_DATAGRAM];
-    let mut push = |r: &mut Router<&mut [Slot]>, seq: u32, now: u64| {
-        let message = Message::Order(order.clone());
-        let len = wire::encode(
-            NodeId::from_name("mgs"),
-            r.id(),
-            Generation(1),
-            seq,
-            &message,
-            &keys().current,
-            &mut buf,
-        )
-        .unwrap();
-        r.handle(Instant(now), at(1), &buf[..len]);
-    };
+    let push = |r: &mut Router<&mut [Slot]>, seq: u32, now: u64| order_from_mgs(r, order.clone(), seq, now);
     push(&mut r, 1, 1_000);
     assert_eq!(r.held_orders().count(), 1);
     let timing = Timing::default();
@@ -614,17 +605,7 @@ fn routers_give_clients_only_recovery_orders_and_servers_only_window_orders() {
             signer: 0,
             signature: Default::default(),
         };
-        let len = wire::encode(
-            NodeId::from_name("mgs"),
-            r.id(),
-            Generation(1),
-            seq as u32 + 1,
-            &Message::Order(order),
-            &keys().current,
-            &mut buf,
-        )
-        .unwrap();
-        r.handle(Instant(1), at(1), &buf[..len]);
+        order_from_mgs(&mut r, order, seq as u32 + 1, 1);
     }
     let pushes: Vec<(Endpoint, u64)> = drain(&mut r, 1)
         .into_iter()
