@@ -130,13 +130,13 @@ struct Recovered {
 impl Recovered {
     /// The `about` of reports on this recovery.
     fn about(&self) -> u32 {
-        about(self.target, self.instance)
+        recovery_tag(self.target, self.instance)
     }
 }
 
 /// What a report on the recovery of `instance` of the target whose name hashes to `target` is
 /// about (a `CloseWindow`'s is its complement).
-fn about(target: u32, instance: Generation) -> u32 {
+fn recovery_tag(target: u32, instance: Generation) -> u32 {
     target ^ instance.0.rotate_left(16)
 }
 
@@ -392,15 +392,17 @@ impl<K: Kept> Member<K> {
             self.counters.forged += 1;
             return;
         }
-        let instance = |target: &Name, generation: Generation| about(fnv1a(target.as_bytes()), generation);
-        let about = match &order.action {
+        // The recovery a client is ordered into (its target's name hashed, the instance; none for
+        // an instance an admin left unknown), and what reports on the order are about.
+        let (begin, about) = match &order.action {
             Action::BeginRecovery { target, target_generation, .. } if target_generation.0 != 0 => {
-                Some(instance(target, *target_generation))
+                let begin = (fnv1a(target.as_bytes()), *target_generation);
+                (Some(begin), Some(recovery_tag(begin.0, begin.1)))
             }
             Action::CloseWindow { target, target_generation, .. } => {
-                Some(!instance(target, *target_generation))
+                (None, Some(!recovery_tag(fnv1a(target.as_bytes()), *target_generation)))
             }
-            _ => None,
+            _ => (None, None),
         };
         // What was done on an earlier order for the same recovery, unless it failed; or on a
         // newer instance of its target.
@@ -410,7 +412,7 @@ impl<K: Kept> Member<K> {
                     .find(|r| r.about == Some(a) && r.outcome != Outcome::Failed)
                     .map(|r| r.outcome)
             })
-            .or_else(|| self.superseded(&order.action));
+            .or_else(|| begin.and_then(|(target, instance)| self.superseded(target, instance)));
         let outcome = match earlier {
             // The same recovery ordered again (by an MGS that restarted, or another holder):
             // report what was done, do not do it twice. A failed attempt is not done: a new
@@ -422,8 +424,8 @@ impl<K: Kept> Member<K> {
                     self.counters.events_dropped += 1;
                     return;
                 }
-                if let Action::BeginRecovery { target, target_generation, .. } = &order.action {
-                    self.remember(fnv1a(target.as_bytes()), *target_generation);
+                if let Some((target, instance)) = begin {
+                    self.remember(target, instance);
                 }
                 Outcome::Applied
             }
@@ -440,17 +442,16 @@ impl<K: Kept> Member<K> {
         self.ping_now(now);
     }
 
-    /// For a client, what it reports on a `BeginRecovery` it carried out already, by its
-    /// newest recovery of the target: one of an older instance is stale (the client recovered
-    /// the newer one), one of the same instance done, unless it failed (an admin's retry).
-    fn superseded(&self, action: &Action) -> Option<Outcome> {
-        let Action::BeginRecovery { target, target_generation, .. } = action else { return None };
-        if self.role != Role::Client || target_generation.0 == 0 {
+    /// For a client, what it reports on a `BeginRecovery` of `instance` of `target` (its name
+    /// hashed) by its newest recovery of the target: one of an older instance is stale (the
+    /// client recovered the newer one), one of the same instance done, unless it failed (an
+    /// admin's retry).
+    fn superseded(&self, target: u32, instance: Generation) -> Option<Outcome> {
+        if self.role != Role::Client {
             return None;
         }
-        let target = fnv1a(target.as_bytes());
         let newest = self.recovered.iter().find(|r| r.target == target)?;
-        match newest.instance.cmp(target_generation) {
+        match newest.instance.cmp(&instance) {
             core::cmp::Ordering::Greater => Some(newest.outcome),
             core::cmp::Ordering::Equal if newest.outcome != Outcome::Failed => Some(newest.outcome),
             _ => None,
