@@ -1,9 +1,9 @@
-//! The stack's high-water mark, measured by painting: every free word of the stack below the
-//! current frame is set to a known pattern, and later the lowest word no longer holding it shows
-//! how deep anything (the router's tasks, the NIC's interrupt) has reached since. Painted first
-//! at boot, then again once the router runs, so that the figures tell the boot (building the
-//! router's state) from the service (datagrams, timers, orders). The QEMU test reads both from
-//! the console; `boards/README.md` records them.
+//! The stack's high-water mark, measured by painting: every free word of the stack's top
+//! [`WATCHED`] bytes below the current frame is set to a known pattern, and later the lowest
+//! word no longer holding it shows how deep anything (the router's tasks, the NIC's interrupt)
+//! has reached since. Painted first at boot, then again once the router runs, so that the
+//! figures tell the boot (building the router's state) from the service (datagrams, timers,
+//! orders). The QEMU test reads both from the console; `boards/README.md` records them.
 
 use core::ptr::addr_of;
 
@@ -13,6 +13,10 @@ use embassy_time::{Duration, Timer};
 const PAINT: u32 = 0xdead_beef;
 /// Left unpainted below the stack pointer: the painting function's own frame and then some.
 const MARGIN: usize = 256;
+/// The stack below its top that is painted and watched: far more than the router needs (the
+/// test bounds it at 64 KiB), and small enough that the once-a-second scan, which runs between
+/// the router's datagrams, stays short. A stack that reached the bottom reads as all of it.
+const WATCHED: usize = 256 * 1024;
 
 extern "C" {
     /// The top of the stack (cortex-m-rt's linker script: the end of RAM).
@@ -21,9 +25,11 @@ extern "C" {
     static _stack_end: u32;
 }
 
+/// The watched part of the stack: from its bottom (above every static) to the top.
 fn bounds() -> (usize, usize) {
     // Only the symbols' addresses are taken (the linker script defines both), never their values.
-    (addr_of!(_stack_end) as usize, addr_of!(_stack_start) as usize)
+    let (end, top) = (addr_of!(_stack_end) as usize, addr_of!(_stack_start) as usize);
+    (end.max(top.saturating_sub(WATCHED)), top)
 }
 
 /// Paints the free stack below the caller's frame, interrupts masked (an interrupt's frame
