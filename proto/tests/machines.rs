@@ -873,35 +873,46 @@ fn a_window_held_open_by_a_router_gone_for_good_closes_when_an_admin_says_so() {
     assert_eq!(held.count(), 1, "the router holds the CloseWindow order");
 }
 
-#[test]
-fn a_node_booting_with_a_lower_generation_is_seen_rebooted_at_once() {
+/// The generation and state the MGS shows for `id` at `t`.
+fn shown(mgs: &Mgs<Box<[Slot]>>, id: NodeId, t: u64) -> Option<(u32, NodeState)> {
+    mgs.node(id, Instant(t)).map(|v| (v.generation.0, v.state))
+}
+
+/// An MGS and router r1 (generation 10, on `slots`), run for 3 s with client c0 (generation 5)
+/// below the router, until the MGS shows c0 alive at generation 5.
+fn c0_shown_alive_at_generation_5(slots: &mut [Slot]) -> (Mgs<Box<[Slot]>>, Router<&mut [Slot]>) {
     let mut mgs = test_mgs();
-    let (r_id, c_id) = (NodeId::from_name(&name("r1").unwrap()), NodeId::from_name(&name("c0").unwrap()));
-    let mut slots: [Slot; 16] = empty_slots();
-    let mut r = settled_router("r1", 10, &mut slots[..]);
+    let mut r = settled_router("r1", 10, slots);
     let mut c = client("c0", 5, at(2));
     run_three(&mut mgs, &mut r, &mut c, (0, 3_000), &mut |_, _, _| true);
-    let generation =
-        |mgs: &Mgs<Box<[Slot]>>, id, t| mgs.node(id, Instant(t)).map(|v| (v.generation.0, v.state));
-    assert_eq!(generation(&mgs, c_id, 3_000), Some((5, NodeState::Alive)));
+    let c_id = NodeId::from_name(&name("c0").unwrap());
+    assert_eq!(shown(&mgs, c_id, 3_000), Some((5, NodeState::Alive)));
+    (mgs, r)
+}
+
+#[test]
+fn a_node_booting_with_a_lower_generation_is_seen_rebooted_at_once() {
+    let (r_id, c_id) = (NodeId::from_name(&name("r1").unwrap()), NodeId::from_name(&name("c0").unwrap()));
+    let mut slots: [Slot; 16] = empty_slots();
+    let (mut mgs, mut r) = c0_shown_alive_at_generation_5(&mut slots);
     // The client comes back with a lower generation (its state was wiped): its router, which
     // still holds generation 5 alive, says so, and the client takes 6 — well before the dead
     // threshold would have given generation 5 up.
     let mut c = client("c0", 2, at(2));
     run_three(&mut mgs, &mut r, &mut c, (3_001, 4_000), &mut |_, _, _| true);
-    assert_eq!(generation(&mgs, c_id, 4_000), Some((6, NodeState::Alive)));
+    assert_eq!(shown(&mgs, c_id, 4_000), Some((6, NodeState::Alive)));
     assert!(r.counters().stale_generation >= 1);
     // The same for a router drawing a random generation at boot, below the one the MGS holds.
     let mut slots2: [Slot; 16] = empty_slots();
     let mut r = settled_router("r1", 3, &mut slots2[..]);
     run_three(&mut mgs, &mut r, &mut c, (4_001, 4_100), &mut |_, _, _| true);
-    assert_eq!(generation(&mgs, r_id, 4_100), Some((11, NodeState::Alive)));
+    assert_eq!(shown(&mgs, r_id, 4_100), Some((11, NodeState::Alive)));
     let raised = std::iter::from_fn(|| r.poll_event())
         .filter(|e| matches!(e, Event::GenerationRaised { generation: Generation(11), .. }));
     assert_eq!(raised.count(), 1);
     // Its client pings it again within an interval.
     run_three(&mut mgs, &mut r, &mut c, (4_101, 7_000), &mut |_, _, _| true);
-    assert_eq!(generation(&mgs, c_id, 7_000), Some((6, NodeState::Alive)), "c0 through the new r1");
+    assert_eq!(shown(&mgs, c_id, 7_000), Some((6, NodeState::Alive)), "c0 through the new r1");
     // A datagram of an earlier instance, delayed: answered stale, and the answer (about the
     // current generation itself) changes nothing.
     let mut old = client("c0", 1, at(2));
@@ -911,7 +922,7 @@ fn a_node_booting_with_a_lower_generation_is_seen_rebooted_at_once() {
     let (_, len) = r.poll_transmit(Instant(7_001), &mut buf).unwrap();
     c.handle(Instant(7_001), at(2), &buf[..len]);
     run_three(&mut mgs, &mut r, &mut c, (7_001, 9_000), &mut |_, _, _| true);
-    assert_eq!(generation(&mgs, c_id, 9_000), Some((6, NodeState::Alive)));
+    assert_eq!(shown(&mgs, c_id, 9_000), Some((6, NodeState::Alive)));
     assert_eq!(r.counters().stale_generation, stale);
 }
 
@@ -921,22 +932,16 @@ fn a_node_booting_with_a_lower_generation_is_seen_rebooted_at_once() {
 /// parent answers `Stale` as for a live one, and it takes a generation above.
 #[test]
 fn a_node_given_up_back_with_a_lower_generation_takes_one_above_the_last_seen() {
-    let mut mgs = test_mgs();
     let c_id = NodeId::from_name(&name("c0").unwrap());
     let mut slots: [Slot; 16] = empty_slots();
-    let mut r = settled_router("r1", 10, &mut slots[..]);
-    let mut c = client("c0", 5, at(2));
-    run_three(&mut mgs, &mut r, &mut c, (0, 3_000), &mut |_, _, _| true);
-    let generation =
-        |mgs: &Mgs<Box<[Slot]>>, id, t| mgs.node(id, Instant(t)).map(|v| (v.generation.0, v.state));
-    assert_eq!(generation(&mgs, c_id, 3_000), Some((5, NodeState::Alive)));
+    let (mut mgs, mut r) = c0_shown_alive_at_generation_5(&mut slots);
     // c0 stops for good (another client pings meanwhile): its router and the MGS give it up.
     let mut other = client("c1", 1, at(2));
     run_three(&mut mgs, &mut r, &mut other, (3_001, 40_000), &mut |_, _, _| true);
-    assert_eq!(generation(&mgs, c_id, 40_000), Some((5, NodeState::Dead)));
+    assert_eq!(shown(&mgs, c_id, 40_000), Some((5, NodeState::Dead)));
     let mut c = client("c0", 2, at(2));
     run_three(&mut mgs, &mut r, &mut c, (40_001, 43_000), &mut |_, _, _| true);
-    assert_eq!(generation(&mgs, c_id, 43_000), Some((6, NodeState::Alive)));
+    assert_eq!(shown(&mgs, c_id, 43_000), Some((6, NodeState::Alive)));
 }
 
 /// The same behind a router that restarted meanwhile: the router knows nothing to correct, and
@@ -944,20 +949,15 @@ fn a_node_given_up_back_with_a_lower_generation_takes_one_above_the_last_seen() 
 /// shows the generation the router reports, not the greater one it saw before.
 #[test]
 fn a_node_back_with_a_lower_generation_behind_a_restarted_router_is_shown_as_it_runs() {
-    let mut mgs = test_mgs();
     let c_id = NodeId::from_name(&name("c0").unwrap());
     let mut slots: [Slot; 16] = empty_slots();
-    let mut r = settled_router("r1", 10, &mut slots[..]);
-    let mut c = client("c0", 5, at(2));
-    run_three(&mut mgs, &mut r, &mut c, (0, 3_000), &mut |_, _, _| true);
-    let generation =
-        |mgs: &Mgs<Box<[Slot]>>, id, t| mgs.node(id, Instant(t)).map(|v| (v.generation.0, v.state));
-    assert_eq!(generation(&mgs, c_id, 3_000), Some((5, NodeState::Alive)));
+    let (mut mgs, _) = c0_shown_alive_at_generation_5(&mut slots);
+    // r1 restarts (generation 11), forgetting c0.
     let mut slots2: [Slot; 16] = empty_slots();
     let mut r = settled_router("r1", 11, &mut slots2[..]);
     let mut c = client("c0", 2, at(2));
     run_three(&mut mgs, &mut r, &mut c, (3_001, 8_000), &mut |_, _, _| true);
-    assert_eq!(generation(&mgs, c_id, 8_000), Some((2, NodeState::Alive)));
+    assert_eq!(shown(&mgs, c_id, 8_000), Some((2, NodeState::Alive)));
 }
 
 #[test]
