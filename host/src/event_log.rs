@@ -83,6 +83,10 @@ pub fn log_event(node: &str, event: &Event, name_of: impl Fn(NodeId) -> String) 
             node,
             "first direct client: after a restart, windows wait a dead threshold for direct clients to be heard"
         ),
+        Event::DirectClientsRetired => info!(
+            node,
+            "no direct client for the retirement bound: restarts no longer wait for direct clients"
+        ),
         Event::RouterRetired { id, name } => {
             warn!(
                 node,

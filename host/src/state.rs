@@ -173,12 +173,12 @@ impl StateFile {
         self.state.direct_clients
     }
 
-    /// Persists that the MGS has direct clients (written once).
-    pub fn set_direct_clients(&mut self) -> anyhow::Result<()> {
-        if self.state.direct_clients {
+    /// Persists whether the MGS has direct clients (written when it changes).
+    pub fn set_direct_clients(&mut self, has: bool) -> anyhow::Result<()> {
+        if self.state.direct_clients == has {
             return Ok(());
         }
-        self.state.direct_clients = true;
+        self.state.direct_clients = has;
         self.write()
     }
 
@@ -341,9 +341,13 @@ mod tests {
         let dir = temp_dir("direct");
         let mut s = started(&dir, "mgs");
         assert!(!s.direct_clients());
-        s.set_direct_clients().unwrap();
+        s.set_direct_clients(true).unwrap();
         drop(s);
-        assert!(StateFile::boot(&dir, "mgs").unwrap().direct_clients());
+        let mut s = StateFile::boot(&dir, "mgs").unwrap();
+        assert!(s.direct_clients());
+        s.set_direct_clients(false).unwrap();
+        drop(s);
+        assert!(!StateFile::boot(&dir, "mgs").unwrap().direct_clients(), "retired, and that survives too");
         std::fs::remove_dir_all(&dir).unwrap();
     }
 

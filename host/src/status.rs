@@ -268,7 +268,7 @@ pub enum EndedBy {
 
 /// Every field of `Counters` by name, with whether it counts traffic (`true`) or drops. The
 /// destructuring fails to compile when proto adds a field, so none is ever left out.
-pub fn counter_fields(c: &Counters) -> [(&'static str, bool, u64); 17] {
+pub fn counter_fields(c: &Counters) -> [(&'static str, bool, u64); 18] {
     let Counters {
         received,
         sent,
@@ -287,6 +287,7 @@ pub fn counter_fields(c: &Counters) -> [(&'static str, bool, u64); 17] {
         events_dropped,
         replies_dropped,
         stalls,
+        orders_lapsed,
     } = *c;
     [
         ("received", true, received),
@@ -306,6 +307,7 @@ pub fn counter_fields(c: &Counters) -> [(&'static str, bool, u64); 17] {
         ("events_dropped", false, events_dropped),
         ("replies_dropped", false, replies_dropped),
         ("stalls", false, stalls),
+        ("orders_lapsed", false, orders_lapsed),
     ]
 }
 
@@ -470,7 +472,9 @@ pub fn render_counters(out: &mut String, counters: &Counters) {
     for (name, _, value) in fields.iter().filter(|f| f.1) {
         let _ = writeln!(out, "vigil_datagrams_total{{dir=\"{name}\"}} {value}");
     }
-    out.push_str("# HELP vigil_dropped_total Datagrams, events and requests dropped, by reason.\n");
+    out.push_str(
+        "# HELP vigil_dropped_total Datagrams, events, requests and lapsed orders dropped, by reason.\n",
+    );
     out.push_str("# TYPE vigil_dropped_total counter\n");
     for (name, _, value) in fields.iter().filter(|f| !f.1) {
         let _ = writeln!(out, "vigil_dropped_total{{reason=\"{name}\"}} {value}");
@@ -609,7 +613,7 @@ mod tests {
         assert!(!text.contains("vigil_recovery_eta_seconds{"), "no estimate yet");
         assert!(text.contains("vigil_datagrams_total{dir=\"received\"} 5\n"));
         assert!(text.contains("vigil_dropped_total{reason=\"unauthenticated\"} 2\n"));
-        assert_eq!(text.matches("vigil_dropped_total{").count(), 15);
+        assert_eq!(text.matches("vigil_dropped_total{").count(), 16);
         // The JSON names states as words (the contract scripts and the web view read).
         let json = serde_json::to_string(&status).unwrap();
         for field in

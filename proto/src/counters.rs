@@ -41,6 +41,10 @@ pub struct Counters {
     pub replies_dropped: u64,
     /// Times the machine's own loop was late and silence counters restarted.
     pub stalls: u64,
+    /// Held `BeginRecovery` orders let go because their target's own window must have run out
+    /// with no `CloseWindow` from any holder ([`crate::Event::OrderLapsed`]): a holder lost
+    /// sight of a recovery.
+    pub orders_lapsed: u64,
 }
 
 impl Counters {

@@ -127,6 +127,9 @@ pub enum Event {
     /// and give it back at the next start ([`crate::Mgs::expect_direct_clients`]), so that a
     /// restarted MGS holds its closes until they could have been heard (see [`crate::mgs`]).
     DirectClientsExpected,
+    /// No direct client pinged the MGS for [`crate::MgsConfig::router_retire_ms`]: persist that it
+    /// has none, so that its next start does not hold for them.
+    DirectClientsRetired,
     /// The MGS no longer expects a child router: silent past the retirement bound, or forgotten
     /// by an admin. Persist the set again.
     RouterRetired {

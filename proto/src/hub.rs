@@ -840,6 +840,7 @@ impl<S: AsRef<[Slot]> + AsMut<[Slot]>, const R: usize, const T: usize> Hub<S, R,
             let _ = self.lapsed.push_back(order.id);
             let (target, target_generation) =
                 (order.action.target().clone(), order.action.target_generation());
+            self.counters.orders_lapsed += 1;
             self.emit(Event::OrderLapsed { order: order.id, target, target_generation });
             self.urgent = true;
         }

@@ -18,6 +18,9 @@
 //! closes for a dead threshold after it starts. It knows it has them when it hears one (the
 //! hold is extended then), or from its last run ([`Event::DirectClientsExpected`], persisted by
 //! a driver and given back with [`Mgs::expect_direct_clients`]), when every first ping is lost.
+//! It stops expecting them when none has pinged it for [`MgsConfig::router_retire_ms`]
+//! ([`Event::DirectClientsRetired`]): its clients moved behind routers, and its restarts need not
+//! wait for clients it no longer has.
 //! An MGS whose children are all routers keeps the short hold: its routers' snapshots carry
 //! their subtrees, and the expected routers below wait for the ones it has not heard.
 //!
@@ -97,7 +100,8 @@ pub struct MgsConfig {
     pub direct_clients_hold_ms: u64,
     /// Signs every order, so that nodes holding public keys can reject forgeries.
     pub signer: Option<OrderSigner>,
-    /// An expected router silent this long is retired (see the module docs).
+    /// An expected router silent this long is retired, and direct clients are no longer
+    /// expected once none has pinged this long (see the module docs).
     pub router_retire_ms: u64,
 }
 
@@ -332,8 +336,9 @@ pub struct Mgs<S, const R: usize = 256, const T: usize = 256> {
     /// When the view began to fill (this start, or a raised generation): the hold counts from it.
     hold_from: Instant,
     direct_clients_hold_ms: u64,
-    /// It has direct clients, heard since start or at its last run (see the module docs).
-    direct_clients: bool,
+    /// It has direct clients, heard since start or at its last run: when one was last heard (or
+    /// this start, for those of the last run). See the module docs.
+    direct_clients: Option<Instant>,
     recoveries: Vec<Recovery, T>,
     /// The child routers this MGS expects, each with the time from which its silence counts
     /// (this start, or when it was last heard).
@@ -365,7 +370,7 @@ impl<S: AsRef<[Slot]> + AsMut<[Slot]>, const R: usize, const T: usize> Mgs<S, R,
             startup_hold_ms: config.startup_hold_ms,
             hold_from: now,
             direct_clients_hold_ms: config.direct_clients_hold_ms,
-            direct_clients: false,
+            direct_clients: None,
             recoveries: Vec::new(),
             expected: LinearMap::new(),
             router_retire_ms: config.router_retire_ms,
@@ -384,7 +389,7 @@ impl<S: AsRef<[Slot]> + AsMut<[Slot]>, const R: usize, const T: usize> Mgs<S, R,
     /// [`Event::DirectClientsExpected`]): it closes no window for a dead threshold after its
     /// start, until each of them has been heard or could be dead.
     pub fn expect_direct_clients(&mut self, now: Instant) {
-        self.direct_clients = true;
+        self.direct_clients = Some(now);
         self.hold_for_direct_clients(now);
     }
 
@@ -400,12 +405,20 @@ impl<S: AsRef<[Slot]> + AsMut<[Slot]>, const R: usize, const T: usize> Mgs<S, R,
     /// A client pinged this MGS directly: from now on it holds its closes for direct clients
     /// (see the module docs), and the driver persists that it has them.
     fn heard_direct_client(&mut self, now: Instant) {
-        if self.direct_clients {
+        if self.direct_clients.replace(now).is_some() {
             return;
         }
-        self.direct_clients = true;
         self.hold_for_direct_clients(now);
         self.hub.emit(Event::DirectClientsExpected);
+    }
+
+    /// Stops expecting direct clients once none has pinged for [`MgsConfig::router_retire_ms`]:
+    /// every one of them moved behind a router or is gone, and a restart need not wait for them.
+    fn retire_direct_clients(&mut self, now: Instant) {
+        if self.direct_clients.is_some_and(|heard| now.since(heard) >= self.router_retire_ms) {
+            self.direct_clients = None;
+            self.hub.emit(Event::DirectClientsRetired);
+        }
     }
 
     /// An admin says child router `id` is gone for good (hardware removed): it is no longer
@@ -607,7 +620,7 @@ impl<S: AsRef<[Slot]> + AsMut<[Slot]>, const R: usize, const T: usize> Mgs<S, R,
                         self.hub.emit(Event::GenerationRaised { addr: from, generation });
                         self.hold_until = Some(now.after(u64::from(self.startup_hold_ms)));
                         self.hold_from = now;
-                        if self.direct_clients {
+                        if self.direct_clients.is_some() {
                             self.hold_for_direct_clients(now);
                         }
                     }
@@ -675,6 +688,7 @@ impl<S: AsRef<[Slot]> + AsMut<[Slot]>, const R: usize, const T: usize> Mgs<S, R,
         if now >= self.hub.next_check() {
             self.hub.check(now);
             self.retire_routers(now);
+            self.retire_direct_clients(now);
         }
         self.hub.urgent = false;
         if self.hold_until.is_some_and(|t| now >= t) {

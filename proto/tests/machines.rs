@@ -550,6 +550,7 @@ fn a_lapsed_begin_recovery_is_not_taken_again_when_a_parent_hands_it_back() {
         target_generation: Generation(2),
     };
     assert_eq!(told, vec![lapsed]);
+    assert_eq!(r.counters().orders_lapsed, 1, "counted for the metrics");
     // The parent hands it back: it stays let go.
     push(&mut r, 2, now + 30);
     let held: Vec<_> = r.held_orders().map(|o| o.id).collect();
@@ -2024,4 +2025,47 @@ fn a_client_heard_past_the_list_of_strangers_holds_a_window_open_for_a_dead_thre
     run(&mut mgs, &mut clients, (dead_ms - 500, dead_ms + 1_000));
     let recovery = &mgs.recoveries()[0];
     assert!(recovery.window_closed(), "{recovery:?}");
+}
+
+/// An MGS stops expecting direct clients once none has pinged it for the retirement bound, so
+/// that its restarts no longer hold for clients it no longer has; not while one still pings,
+/// and it expects them again when one comes back.
+#[test]
+fn an_mgs_stops_expecting_direct_clients_when_none_pinged_for_the_retirement_bound() {
+    let mut config = MgsConfig::new(name("mgs").unwrap(), Generation(1), keys());
+    config.router_retire_ms = 20_000;
+    let mut mgs = Mgs::new(config, vec![None; 16].into_boxed_slice(), Instant(0));
+    let mut c = client_of("c0", 1, at(1), "mgs");
+    let mut told = Vec::new();
+    let drain = |mgs: &mut Mgs<Box<[Slot]>>, told: &mut Vec<Event>| {
+        told.extend(
+            std::iter::from_fn(|| mgs.poll_event())
+                .filter(|e| matches!(e, Event::DirectClientsExpected | Event::DirectClientsRetired)),
+        );
+    };
+    // The client pings for 30 s, past the bound: expected once, never retired.
+    for second in 0..30 {
+        run_direct(&mut mgs, &mut [&mut c], (second * 1000, second * 1000 + 999));
+        drain(&mut mgs, &mut told);
+    }
+    assert_eq!(told, [Event::DirectClientsExpected]);
+    // Silent from 30 s on (its last ping at most one interval before): retired between 48 s
+    // and 50 s, once.
+    let tick = |mgs: &mut Mgs<Box<[Slot]>>, (from, to): (u64, u64)| {
+        for t in from..=to {
+            if mgs.poll_timeout().is_some_and(|d| d <= Instant(t)) {
+                mgs.handle_timeout(Instant(t));
+            }
+        }
+    };
+    tick(&mut mgs, (30_000, 47_999));
+    drain(&mut mgs, &mut told);
+    assert_eq!(told, [Event::DirectClientsExpected], "retired before the bound");
+    tick(&mut mgs, (48_000, 60_000));
+    drain(&mut mgs, &mut told);
+    assert_eq!(told, [Event::DirectClientsExpected, Event::DirectClientsRetired]);
+    // The client speaks again: expected again.
+    run_direct(&mut mgs, &mut [&mut c], (60_001, 65_000));
+    drain(&mut mgs, &mut told);
+    assert_eq!(told.last(), Some(&Event::DirectClientsExpected));
 }

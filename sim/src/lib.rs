@@ -748,8 +748,10 @@ impl Net {
                 // As a daemon's state file notes it: the next boot counts on from there.
                 self.nodes[i].generation = generation.0;
             }
-            if let Event::DirectClientsExpected = event {
-                self.nodes[i].direct_clients = true;
+            match event {
+                Event::DirectClientsExpected => self.nodes[i].direct_clients = true,
+                Event::DirectClientsRetired => self.nodes[i].direct_clients = false,
+                _ => {}
             }
             if let (Event::RouterExpected { .. } | Event::RouterRetired { .. }, Machine::Mgs(m)) =
                 (&event, &self.nodes[i].machine)

@@ -64,11 +64,16 @@ impl Handler<MgsMachine> for MgsHandler {
                 error!(order = %order.id, "cannot persist the order sequence: {e:#}");
             }
         }
-        if let (Event::DirectClientsExpected, Some(state)) = (&event, self.state.as_mut()) {
-            if let Err(e) = state.set_direct_clients() {
+        let direct_clients = match event {
+            Event::DirectClientsExpected => Some(true),
+            Event::DirectClientsRetired => Some(false),
+            _ => None,
+        };
+        if let (Some(has), Some(state)) = (direct_clients, self.state.as_mut()) {
+            if let Err(e) = state.set_direct_clients(has) {
                 // Only a restart loses by it: that MGS could close a window before a direct
-                // client whose first pings were lost was heard again.
-                error!("cannot persist that this MGS has direct clients: {e:#}");
+                // client whose first pings were lost was heard again, or hold for none.
+                error!("cannot persist whether this MGS has direct clients: {e:#}");
             }
         }
         if let (Event::RouterExpected { .. } | Event::RouterRetired { .. }, Some(state)) =
