@@ -4,8 +4,13 @@
 //! A member pings each of its parents every interval (multipath: it is alive if any path hears
 //! it). It counts in order progress at one parent only, its *home*: the first parent that
 //! answers. Orders arrive pushed or repeated in replies; the order id tells a repeat from a new
-//! order, and a repeat is only reported again, never carried out twice. The report rides in every
-//! ping until replaced, so no acknowledgement protocol is needed.
+//! order, and a repeat is only reported again, never carried out twice. A report rides in every
+//! ping, re-sent while unanswered, until a parent acknowledges one that carried it (the reply's
+//! `ack` names the ping's sequence); a parent that still lacks it repeats the order, which arms
+//! it again.
+//!
+//! Pings are re-sent while unanswered too ([`PING_RESENDS`]), to a parent that answered lately:
+//! random loss then silences a child for an interval only when three datagrams in a row are lost.
 
 use heapless::{Deque, Vec};
 
@@ -15,7 +20,7 @@ use crate::handed::{Handed, Kept, Notice};
 use crate::ids::{fnv1a, Generation, Name, NodeId, OrderId};
 use crate::link::Link;
 use crate::time::{earliest, Instant};
-use crate::timing::{Timing, RESENDS};
+use crate::timing::{Timing, PING_RESENDS, RESENDS};
 use crate::wire::OrderKeys;
 use crate::wire::{
     Action, Endpoint, Header, Keyring, Message, Order, OrderReport, Outcome, Ping, PingReply, ReplyStatus,
@@ -26,9 +31,6 @@ use crate::wire::{
 pub const MAX_PARENTS: usize = 2;
 /// Order ids remembered to tell repeats from new orders.
 const SEEN: usize = 32;
-/// Pings each change of a report goes in; parents keep what they got, so steady pings carry
-/// no reports, and a parent that missed them all repeats the order, which re-arms the report.
-const REPORT_SENDS: u8 = 3;
 /// Shortest and longest interval a parent may impose.
 const INTERVAL_BOUNDS: (u32, u32) = (50, 600_000);
 /// Most times a client's hook runs for one recovery order: a failed or timed-out reconnect is
@@ -106,8 +108,11 @@ impl Parent {
 struct Report {
     order: OrderId,
     outcome: Outcome,
-    /// Pings this report still goes in (it rests at 0 until its order is repeated to us).
-    sends_left: u8,
+    /// It goes in every ping, until a parent acknowledges a ping sent after `since` (then it
+    /// rests until its order is repeated to us).
+    riding: bool,
+    /// The sequence of the last datagram sent before it changed.
+    since: u32,
     /// Which recovery it was about: (target, target instance) and whether it began or closed it.
     /// A recovery is the same whichever MGS issues it, so this tells a re-issued order for the
     /// same restart (by a restarted MGS, or another status holder) from a new restart.
@@ -295,6 +300,10 @@ impl<K: Kept> Member<K> {
             ReplyStatus::Accepted => {
                 parent.known = reply.ack.wrapping_sub(parent.announced) < u32::MAX / 2;
                 parent.refused = false;
+                // The parent took a ping sent after these reports changed: it has them.
+                for r in self.reports.iter_mut().filter(|r| r.riding && after(reply.ack, r.since)) {
+                    r.riding = false;
+                }
             }
             ReplyStatus::Unknown => {
                 parent.known = false;
@@ -379,10 +388,11 @@ impl<K: Kept> Member<K> {
             // Repeated: the parent lacks our report on it (or, while we report it applied, its
             // outcome). A report whose sends are spent goes again; a final one at once, since
             // the parent waits for it (it stops repeating once it has it, so this ends).
-            let Some(r) = self.reports.iter_mut().find(|r| r.order == order.id && r.sends_left == 0) else {
+            let since = self.link.last_sequence();
+            let Some(r) = self.reports.iter_mut().find(|r| r.order == order.id && !r.riding) else {
                 return;
             };
-            r.sends_left = REPORT_SENDS;
+            (r.riding, r.since) = (true, since);
             if r.outcome != Outcome::Applied {
                 self.ping_now(now);
             }
@@ -438,7 +448,8 @@ impl<K: Kept> Member<K> {
         if self.reports.is_full() {
             self.reports.pop_front();
         }
-        let _ = self.reports.push_back(Report { order: order.id, outcome, about, sends_left: REPORT_SENDS });
+        let since = self.link.last_sequence();
+        let _ = self.reports.push_back(Report { order: order.id, outcome, about, riding: true, since });
         self.ping_now(now);
     }
 
@@ -535,9 +546,9 @@ impl<K: Kept> Member<K> {
         // Re-issues of the same restart (by an MGS that restarted meanwhile) were answered with
         // this order's outcome so far: they finish with it too.
         let same = |r: &Report| r.order == order || (about.is_some() && r.about == about);
+        let since = self.link.last_sequence();
         for r in self.reports.iter_mut().filter(|r| same(r)) {
-            r.outcome = outcome;
-            r.sends_left = REPORT_SENDS;
+            (r.outcome, r.riding, r.since) = (outcome, true, since);
         }
         for r in self.recovered.iter_mut().filter(|r| Some(r.about()) == about) {
             r.outcome = outcome;
@@ -654,6 +665,16 @@ impl<K: Kept> Member<K> {
             now.after(interval)
         };
         parent.next_ping = parent.regular;
+        if parent.up && !parent.late && !parent.refused {
+            if parent.resend_at.is_none() {
+                // Not itself a re-send: goes again unless answered (see `PING_RESENDS`).
+                parent.resends = parent.resends.max(PING_RESENDS);
+            }
+            if self.reports.iter().any(|r| r.riding) {
+                // A report no parent acknowledged goes again until one does.
+                parent.resends = parent.resends.max(1);
+            }
+        }
         parent.resend_at = None;
         if parent.resends > 0 {
             let at = now.after(self.timing.resend_wait_ms(parent.resends));
@@ -668,14 +689,9 @@ impl<K: Kept> Member<K> {
             home: p == home,
             name: (!parent.known).then(|| self.name.clone()),
             mounts: if parent.known { Vec::new() } else { self.mounts.clone() },
-            reports: self
-                .reports
-                .iter_mut()
-                .filter(|r| r.sends_left > 0)
-                .map(|r| {
-                    r.sends_left -= 1;
-                    OrderReport { order: r.order, outcome: r.outcome }
-                })
+            reports: (self.reports.iter())
+                .filter(|r| r.riding)
+                .map(|r| OrderReport { order: r.order, outcome: r.outcome })
                 .collect(),
             target: K::target(&self.target).cloned(),
         };

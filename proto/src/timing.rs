@@ -40,6 +40,15 @@ pub struct Timing {
 /// push is late by an interval only after five losses in a row.
 pub const RESENDS: u8 = 4;
 
+/// How often a regular ping is sent again while no answer comes (after four and eight times
+/// `resend_ms`: 200 and 400 ms by default), to a parent that answered within the suspect
+/// threshold. Random loss then silences a child for an interval only when three datagrams in a
+/// row are lost (10⁻³ at 10% loss, 8·10⁻³ at 20%), not one: a parent suspects a child, and a
+/// child leaves its home, three intervals of that later, so they seldom do. A parent silent
+/// longer (down, or overloaded) gets one ping per interval: re-sends never pile onto a parent
+/// that cannot answer. The cost is one datagram per lost ping or reply, nothing without loss.
+pub const PING_RESENDS: u8 = 2;
+
 impl Timing {
     /// The wait before the next re-send when `left` re-sends remain (this one included).
     pub fn resend_wait_ms(&self, left: u8) -> u64 {

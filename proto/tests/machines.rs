@@ -1720,7 +1720,20 @@ fn clients_started_together_spread_their_pings_after_the_first_contact() {
         assert!(wire::peek_header(&ping_of(&mut c, 0)).unwrap().unaddressed());
         let id = c.id();
         meet(&mut c, id, at(1), "r1", 1);
-        assert!(!wire::peek_header(&ping_of(&mut c, 1)).unwrap().unaddressed());
+        let header = wire::peek_header(&ping_of(&mut c, 1)).unwrap();
+        assert!(!header.unaddressed());
+        // Answered (unanswered, it would go again within `resend_ms`s).
+        let reply = Message::PingReply(PingReply {
+            interval_ms: interval as u32,
+            status: ReplyStatus::Accepted,
+            ack: header.sequence,
+            orders: Default::default(),
+        });
+        let mut buf = [0u8; MAX_DATAGRAM];
+        let len =
+            wire::encode(NodeId::from_name("r1"), id, Generation(1), 1, &reply, &keys().current, &mut buf)
+                .unwrap();
+        c.handle(Instant(2), at(1), &buf[..len]);
         c.poll_timeout().unwrap().0
     };
     let next: Vec<u64> = (0..8).map(|i| next_ping(&format!("c{i}"))).collect();
@@ -2068,4 +2081,126 @@ fn an_mgs_stops_expecting_direct_clients_when_none_pinged_for_the_retirement_bou
     run_direct(&mut mgs, &mut [&mut c], (60_001, 65_000));
     drain(&mut mgs, &mut told);
     assert_eq!(told.last(), Some(&Event::DirectClientsExpected));
+}
+
+/// What router r1 (at(1)) hears from client `c` up to `to` ms, a millisecond at a time: each
+/// ping's time, sequence and reports. Pings for which `answer` says so are answered at once, in
+/// r1's datagram ten times the ping's sequence.
+fn pings_until(
+    c: &mut Client,
+    (from, to): (u64, u64),
+    mut answer: impl FnMut(u64) -> bool,
+) -> Vec<(u64, u32, Vec<wire::OrderReport>)> {
+    let mut buf = [0u8; MAX_DATAGRAM];
+    let mut heard = Vec::new();
+    for t in from..=to {
+        if c.poll_timeout().is_some_and(|d| d.0 <= t) {
+            c.handle_timeout(Instant(t));
+        }
+        while let Some((_, len)) = c.poll_transmit(Instant(t), &mut buf) {
+            let (header, message) = wire::decode(&buf[..len], &keys()).unwrap();
+            let Message::Ping(ping) = message else { panic!("{message:?}") };
+            heard.push((t, header.sequence, ping.reports.to_vec()));
+            if answer(t) {
+                let reply = Message::PingReply(PingReply {
+                    interval_ms: Timing::default().ping_interval_ms,
+                    status: ReplyStatus::Accepted,
+                    ack: header.sequence,
+                    orders: Default::default(),
+                });
+                let mut out = [0u8; MAX_DATAGRAM];
+                // r1's own sequence: ten per ping of the client's (room for one order between).
+                let len = wire::encode(
+                    NodeId::from_name("r1"),
+                    c.id(),
+                    Generation(1),
+                    10 * header.sequence,
+                    &reply,
+                    &keys().current,
+                    &mut out,
+                )
+                .unwrap();
+                c.handle(Instant(t), at(1), &out[..len]);
+            }
+        }
+    }
+    heard
+}
+
+/// A client's report rides in every ping, re-sent while unanswered, until its parent
+/// acknowledges a ping that carried it: three lost pings no longer leave the parent without it
+/// until its next regular reply repeats the order (at 10% loss, the last client of ten
+/// thousand held the window open two seconds that way).
+#[test]
+fn a_report_rides_in_every_ping_until_a_ping_that_carried_it_is_acknowledged() {
+    let mut c = client_of("c0", 1, at(1), "r1");
+    // Steady: pings answered.
+    let steady = pings_until(&mut c, (0, 4_000), |_| true);
+    let order = wire::Order {
+        id: OrderId { mgs: NodeId(1), mgs_generation: Generation(1), seq: 1 },
+        action: Action::BeginRecovery {
+            target: name("testfs-OST0001").unwrap(),
+            target_generation: Generation(2),
+            addrs: Default::default(),
+            window_ms: 30_000,
+        },
+        signer: 0,
+        signature: wire::Signature::default(),
+    };
+    let mut buf = [0u8; MAX_DATAGRAM];
+    let len = wire::encode(
+        NodeId::from_name("r1"),
+        c.id(),
+        Generation(1),
+        10 * steady.last().unwrap().1 + 5,
+        &Message::Order(order.clone()),
+        &keys().current,
+        &mut buf,
+    )
+    .unwrap();
+    c.handle(Instant(4_001), at(1), &buf[..len]);
+    assert!(matches!(c.poll_event(), Some(Event::Order(o)) if o.id == order.id));
+    assert!(c.order_done(Instant(4_002), order.id, true));
+    // Every ping up to 3 s later is lost; the one after is answered.
+    let mut answered = false;
+    let heard = pings_until(&mut c, (4_002, 9_000), |t| {
+        answered |= t >= 7_002;
+        answered
+    });
+    let reconnected = |reports: &Vec<wire::OrderReport>| {
+        reports.iter().any(|r| r.order == order.id && r.outcome == wire::Outcome::Reconnected)
+    };
+    let lost: Vec<_> = heard.iter().filter(|(t, ..)| *t < 7_002).collect();
+    assert!(lost.len() >= 8, "re-sent while unanswered, at most 400 ms apart: {heard:?}");
+    assert!(lost.windows(2).all(|w| w[1].0 - w[0].0 <= 400), "{heard:?}");
+    assert!(lost.iter().all(|(_, _, reports)| reconnected(reports)), "the report rides in each: {heard:?}");
+    let first_answered = heard.iter().position(|(t, ..)| *t >= 7_002).unwrap();
+    assert!(reconnected(&heard[first_answered].2));
+    assert!(
+        heard[first_answered + 1..].iter().all(|(_, _, reports)| reports.is_empty()),
+        "acknowledged: it rests: {heard:?}"
+    );
+    assert!(heard.len() <= first_answered + 4, "answered: back to the interval: {heard:?}");
+}
+
+/// An unanswered regular ping goes again twice (after 200 and 400 ms) to a parent that answered
+/// lately, so random loss silences a child for an interval only when three datagrams in a row
+/// are lost; to a parent silent past the suspect threshold it goes once per interval.
+#[test]
+fn an_unanswered_ping_goes_again_to_a_parent_that_answered_lately_and_not_to_a_silent_one() {
+    let interval = u64::from(Timing::default().ping_interval_ms);
+    let suspect_ms = Timing::default().suspect_ms(Timing::default().ping_interval_ms as u32);
+    let mut c = client_of("c0", 1, at(1), "r1");
+    pings_until(&mut c, (0, 4_000), |_| true);
+    // From 4 s on, nothing is answered.
+    let heard = pings_until(&mut c, (4_001, 4_000 + suspect_ms + 3 * interval), |_| false);
+    let times: Vec<u64> = heard.iter().map(|(t, ..)| *t).collect();
+    let first = times[0];
+    assert_eq!(&times[..3], [first, first + 200, first + 600], "{times:?}");
+    let quiet_from = 4_000 + suspect_ms + interval;
+    let late: Vec<u64> = times.iter().copied().filter(|&t| t > quiet_from).collect();
+    assert!(
+        !late.is_empty() && late.windows(2).all(|w| w[1] - w[0] >= interval),
+        "one per interval: {times:?}"
+    );
 }
