@@ -11,6 +11,8 @@
 //!
 //! Pings are re-sent while unanswered too ([`PING_RESENDS`]), to a parent that answered lately:
 //! random loss then silences a child for an interval only when three datagrams in a row are lost.
+//! These re-sends (and a riding report's, every 400 ms) go only when they come before half an
+//! interval: with short intervals the next regular ping does as well.
 
 use heapless::{Deque, Vec};
 
@@ -665,12 +667,14 @@ impl<K: Kept> Member<K> {
             now.after(interval)
         };
         parent.next_ping = parent.regular;
+        // A re-send is worth it only well before the next regular ping.
+        let worth = |left: u8| 2 * self.timing.resend_wait_ms(left) <= interval;
         if parent.up && !parent.late && !parent.refused {
-            if parent.resend_at.is_none() {
+            if parent.resend_at.is_none() && worth(PING_RESENDS) {
                 // Not itself a re-send: goes again unless answered (see `PING_RESENDS`).
                 parent.resends = parent.resends.max(PING_RESENDS);
             }
-            if self.reports.iter().any(|r| r.riding) {
+            if self.reports.iter().any(|r| r.riding) && worth(1) {
                 // A report no parent acknowledged goes again until one does.
                 parent.resends = parent.resends.max(1);
             }

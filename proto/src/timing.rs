@@ -47,6 +47,8 @@ pub const RESENDS: u8 = 4;
 /// child leaves its home, three intervals of that later, so they seldom do. A parent silent
 /// longer (down, or overloaded) gets one ping per interval: re-sends never pile onto a parent
 /// that cannot answer. The cost is one datagram per lost ping or reply, nothing without loss.
+/// Not with an interval shorter than twice the first wait (400 ms by default): the next regular
+/// ping comes soon enough.
 pub const PING_RESENDS: u8 = 2;
 
 impl Timing {

@@ -2091,6 +2091,16 @@ fn pings_until(
     (from, to): (u64, u64),
     mut answer: impl FnMut(u64) -> bool,
 ) -> Vec<(u64, u32, Vec<wire::OrderReport>)> {
+    answered_at_interval(c, Timing::default().ping_interval_ms, (from, to), &mut answer)
+}
+
+/// [`pings_until`], the replies imposing a ping interval of `interval_ms`.
+fn answered_at_interval(
+    c: &mut Client,
+    interval_ms: u32,
+    (from, to): (u64, u64),
+    answer: &mut impl FnMut(u64) -> bool,
+) -> Vec<(u64, u32, Vec<wire::OrderReport>)> {
     let mut buf = [0u8; MAX_DATAGRAM];
     let mut heard = Vec::new();
     for t in from..=to {
@@ -2103,7 +2113,7 @@ fn pings_until(
             heard.push((t, header.sequence, ping.reports.to_vec()));
             if answer(t) {
                 let reply = Message::PingReply(PingReply {
-                    interval_ms: Timing::default().ping_interval_ms,
+                    interval_ms,
                     status: ReplyStatus::Accepted,
                     ack: header.sequence,
                     orders: Default::default(),
@@ -2189,7 +2199,7 @@ fn a_report_rides_in_every_ping_until_a_ping_that_carried_it_is_acknowledged() {
 #[test]
 fn an_unanswered_ping_goes_again_to_a_parent_that_answered_lately_and_not_to_a_silent_one() {
     let interval = u64::from(Timing::default().ping_interval_ms);
-    let suspect_ms = Timing::default().suspect_ms(Timing::default().ping_interval_ms as u32);
+    let suspect_ms = Timing::default().suspect_ms(Timing::default().ping_interval_ms);
     let mut c = client_of("c0", 1, at(1), "r1");
     pings_until(&mut c, (0, 4_000), |_| true);
     // From 4 s on, nothing is answered.
@@ -2203,4 +2213,9 @@ fn an_unanswered_ping_goes_again_to_a_parent_that_answered_lately_and_not_to_a_s
         !late.is_empty() && late.windows(2).all(|w| w[1] - w[0] >= interval),
         "one per interval: {times:?}"
     );
+    // With a 250 ms interval the next regular ping comes before a re-send would be worth it.
+    let mut c = client_of("c1", 1, at(1), "r1");
+    answered_at_interval(&mut c, 250, (0, 4_000), &mut |_| true);
+    let heard = answered_at_interval(&mut c, 250, (4_001, 5_000), &mut |_| false);
+    assert!(heard.len() >= 3 && heard.windows(2).all(|w| w[1].0 - w[0].0 >= 250), "{heard:?}");
 }
