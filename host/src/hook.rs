@@ -257,6 +257,7 @@ mod tests {
             },
             signer: 0,
             signature: Default::default(),
+            age_ms: 0,
         }
     }
 
@@ -283,6 +284,7 @@ mod tests {
             },
             signer: 0,
             signature: Default::default(),
+            age_ms: 0,
         };
         assert_eq!(OrderEnv::of(&close).kind, OrderKind::CloseWindow);
         assert_eq!(OrderEnv::of(&close).vars().len(), 5, "no Lustre context: the five variables alone");

@@ -110,6 +110,8 @@ impl Kept for Recovery {
             },
             signer: self.signer,
             signature: self.signature,
+            // Its age matters to holders only, and a member holds nothing for children.
+            age_ms: 0,
         }
     }
 }

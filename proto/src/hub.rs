@@ -39,7 +39,8 @@ const EVENT_QUEUE: usize = 64;
 #[derive(Clone, Debug)]
 pub(crate) struct Held {
     pub(crate) order: Order,
-    /// When it was taken here: a `BeginRecovery` lapses a while after (see [`Hub::lapse`]).
+    /// When it was taken here, and how old it was then ([`Order::age_ms`]): a `BeginRecovery`
+    /// lapses a while after its issue (see [`Hub::lapse`]).
     taken: Instant,
     /// Its slot in the children's `Reports` (stable while held).
     slot: u8,
@@ -49,6 +50,14 @@ pub(crate) struct Held {
     /// one starts.
     repushes: u8,
     repush_at: Option<Instant>,
+}
+
+impl Held {
+    /// The order as this holder passes it on: aged by the time it has held it.
+    fn aged(&self, now: Instant) -> Order {
+        let held_ms = u32::try_from(now.since(self.taken)).unwrap_or(u32::MAX);
+        Order { age_ms: self.order.age_ms.saturating_add(held_ms), ..self.order.clone() }
+    }
 }
 
 /// A client heard but not admitted: its first contacts reach this parent while none of the
@@ -666,11 +675,17 @@ impl<S: AsRef<[Slot]> + AsMut<[Slot]>, const R: usize, const T: usize> Hub<S, R,
         if self.held.iter().any(|h| ends(&h.order, &order)) {
             return false;
         }
-        // Its window ran out here already. A parent measures the window from when it took the
-        // order and judges it at its own checks, so it can still hold the order (and hand it
-        // back to a child that no longer reports it) a little after the child let it go, or
-        // for longer when it restarted and took it again later.
+        // Its window ran out here already. Every holder times the window from the order's
+        // issue, but judges it at its own checks (and the age it was given leaves out the time
+        // in flight), so a parent can still hold the order, and hand it back to a child that no
+        // longer reports it, a little after the child let it go.
         if self.lapsed.iter().any(|id| *id == order.id) {
+            return false;
+        }
+        // Taken late (this node rebooted mid-recovery, or was cut off): its window ran out
+        // already where it was issued, and does here too.
+        if self.ran_out(&order, 0) {
+            self.let_lapse(&order);
             return false;
         }
         let ended = |h: &Held| ends(&order, &h.order);
@@ -825,25 +840,34 @@ impl<S: AsRef<[Slot]> + AsMut<[Slot]>, const R: usize, const T: usize> Hub<S, R,
     /// sees the target to close the instance. A lapsed order is remembered
     /// ([`Hub::hold`] does not take it again) and told ([`Event::OrderLapsed`]).
     fn lapse(&mut self, now: Instant) {
+        while let Some(i) = self.held.iter().position(|h| self.ran_out(&h.order, now.since(h.taken))) {
+            let order = self.held.remove(i).order;
+            self.let_lapse(&order);
+        }
+    }
+
+    /// Whether `order`, held `ms` here, is a `BeginRecovery` whose window and grace ran out
+    /// since its issue ([`Hub::lapse`]).
+    fn ran_out(&self, order: &Order, ms: u64) -> bool {
         let grace = self.timing.dead_ms(self.timing.ping_interval_ms);
-        let lapsed = |h: &Held| match h.order.action {
+        match order.action {
             Action::BeginRecovery { window_ms, .. } if window_ms != 0 => {
-                now.since(h.taken) >= u64::from(window_ms).saturating_add(grace)
+                u64::from(order.age_ms).saturating_add(ms) >= u64::from(window_ms).saturating_add(grace)
             }
             _ => false,
-        };
-        while let Some(i) = self.held.iter().position(lapsed) {
-            let order = self.held.remove(i).order;
-            if self.lapsed.is_full() {
-                self.lapsed.pop_front();
-            }
-            let _ = self.lapsed.push_back(order.id);
-            let (target, target_generation) =
-                (order.action.target().clone(), order.action.target_generation());
-            self.counters.orders_lapsed += 1;
-            self.emit(Event::OrderLapsed { order: order.id, target, target_generation });
-            self.urgent = true;
         }
+    }
+
+    /// Remembers a lapsed order (never taken again) and tells so.
+    fn let_lapse(&mut self, order: &Order) {
+        if self.lapsed.is_full() {
+            self.lapsed.pop_front();
+        }
+        let _ = self.lapsed.push_back(order.id);
+        let (target, target_generation) = (order.action.target().clone(), order.action.target_generation());
+        self.counters.orders_lapsed += 1;
+        self.emit(Event::OrderLapsed { order: order.id, target, target_generation });
+        self.urgent = true;
     }
 
     /// Gives a fresh version to every entry whose version fell a quarter of the number space
@@ -876,12 +900,12 @@ impl<S: AsRef<[Slot]> + AsMut<[Slot]>, const R: usize, const T: usize> Hub<S, R,
     // ----- outputs ------------------------------------------------------------------------
 
     /// The next reply to send, built from the current state: where, to which child, what.
-    pub(crate) fn poll_reply(&mut self) -> Option<(Endpoint, NodeId, PingReply)> {
+    pub(crate) fn poll_reply(&mut self, now: Instant) -> Option<(Endpoint, NodeId, PingReply)> {
         let pending = self.replies.pop_front()?;
-        Some((pending.to, pending.id, self.build_reply(pending)))
+        Some((pending.to, pending.id, self.build_reply(pending, now)))
     }
 
-    fn build_reply(&self, pending: PendingReply) -> PingReply {
+    fn build_reply(&self, pending: PendingReply, now: Instant) -> PingReply {
         let mut reply = PingReply {
             interval_ms: self.timing.ping_interval_ms,
             status: ReplyStatus::Unknown,
@@ -926,10 +950,11 @@ impl<S: AsRef<[Slot]> + AsMut<[Slot]>, const R: usize, const T: usize> Hub<S, R,
         // do not fit together; the second then comes in a later reply.
         let room = MAX_DATAGRAM - HEADER_LEN - TAG_LEN;
         for (_, h) in wanted.into_iter().take(MAX_REPLY_ORDERS) {
-            if encoded_len(&reply) + encoded_len(&h.order) > room {
+            let order = h.aged(now);
+            if encoded_len(&reply) + encoded_len(&order) > room {
                 break;
             }
-            let _ = reply.orders.push(h.order.clone());
+            let _ = reply.orders.push(order);
         }
         reply
     }
@@ -995,7 +1020,7 @@ impl<S: AsRef<[Slot]> + AsMut<[Slot]>, const R: usize, const T: usize> Hub<S, R,
                 let Some(d) = &e.direct else { continue };
                 let live = direct_state(self.me, e).is_some_and(NodeState::is_live);
                 if live && self.child_needs(e, &self.held[k].order) {
-                    return Some((d.addr, e.id, self.held[k].order.clone()));
+                    return Some((d.addr, e.id, self.held[k].aged(now)));
                 }
             }
         }

@@ -832,7 +832,7 @@ impl<S: AsRef<[Slot]> + AsMut<[Slot]>, const R: usize, const T: usize> Mgs<S, R,
     fn issue(&mut self, now: Instant, action: Action) -> Order {
         self.last_seq += 1;
         let id = OrderId { mgs: self.link.id, mgs_generation: self.link.generation, seq: self.last_seq };
-        let mut order = Order { id, action, signer: 0, signature: Signature::default() };
+        let mut order = Order { id, action, signer: 0, signature: Signature::default(), age_ms: 0 };
         if let Some(signer) = &self.signer {
             signer.sign(&mut order);
         }
@@ -1037,7 +1037,7 @@ impl<S: AsRef<[Slot]> + AsMut<[Slot]>, const R: usize, const T: usize> Mgs<S, R,
 
     /// The next datagram to send, written into `buf`: its destination and length.
     pub fn poll_transmit(&mut self, now: Instant, buf: &mut [u8]) -> Option<(Endpoint, usize)> {
-        if let Some((to, child, reply)) = self.hub.poll_reply() {
+        if let Some((to, child, reply)) = self.hub.poll_reply(now) {
             let len = self.link.send(child, &Message::PingReply(reply), buf, &mut self.hub.counters)?;
             return Some((to, len));
         }

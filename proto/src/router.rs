@@ -474,7 +474,7 @@ impl<S: AsRef<[Slot]> + AsMut<[Slot]>, const R: usize, const T: usize> Router<S,
     /// The next datagram to send, written into `buf`: its destination and length. Replies go
     /// first, then order pushes, then updates.
     pub fn poll_transmit(&mut self, now: Instant, buf: &mut [u8]) -> Option<(Endpoint, usize)> {
-        if let Some((to, child, reply)) = self.hub.poll_reply() {
+        if let Some((to, child, reply)) = self.hub.poll_reply(now) {
             let len = self.link.send(child, &Message::PingReply(reply), buf, &mut self.hub.counters)?;
             return Some((to, len));
         }

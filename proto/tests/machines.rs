@@ -437,6 +437,7 @@ fn forged_orders_are_rejected_and_signed_ones_carried_out() {
         },
         signer: 1,
         signature: Signature::default(),
+        age_ms: 0,
     };
     // A holder of the cluster key (a compromised router) forges orders: unsigned, signed with
     // its own key, and a genuine signature moved onto another order.
@@ -490,6 +491,7 @@ fn a_begin_recovery_lapses_where_it_is_held_once_its_targets_window_must_have_ru
         },
         signer: 0,
         signature: wire::Signature::default(),
+        age_ms: 0,
     };
     // A window of 30 s, and one unknown (an admin's order for an instance not seen yet).
     for (seq, window_ms) in [(1, 30_000), (2, 0)] {
@@ -512,10 +514,9 @@ fn a_begin_recovery_lapses_where_it_is_held_once_its_targets_window_must_have_ru
 
 #[test]
 fn a_lapsed_begin_recovery_is_not_taken_again_when_a_parent_hands_it_back() {
-    // Each node measures the window from when it took the order and judges it at its own
-    // check: a parent that took it a little earlier (or restarted and took it again later) can
-    // still hold it when its child let it go, and hands it back to the child, which no longer
-    // reports it. Taken as new, it would be held for a whole window more (swarm seed 97210:
+    // Each node judges the window at its own check, and an order's age leaves out its time in
+    // flight: a parent can still hold it a little after its child let it go, and hands it back
+    // to the child, which no longer reports it. Taken as new, it would be held for a whole window more (swarm seed 97210:
     // r1.0.0 took it again 26 ms after it lapsed there, from a parent that checked 81 ms later).
     let mut slots: [Slot; 16] = empty_slots();
     let mut r = router(&mut slots, &[]);
@@ -529,6 +530,7 @@ fn a_lapsed_begin_recovery_is_not_taken_again_when_a_parent_hands_it_back() {
         },
         signer: 0,
         signature: wire::Signature::default(),
+        age_ms: 0,
     };
     let push = |r: &mut Router<&mut [Slot]>, seq: u32, now: u64| order_from_mgs(r, order.clone(), seq, now);
     push(&mut r, 1, 1_000);
@@ -555,6 +557,58 @@ fn a_lapsed_begin_recovery_is_not_taken_again_when_a_parent_hands_it_back() {
     push(&mut r, 2, now + 30);
     let held: Vec<_> = r.held_orders().map(|o| o.id).collect();
     assert!(held.is_empty(), "taken again after it lapsed: {held:?}");
+}
+
+#[test]
+fn an_order_taken_late_lapses_when_it_does_where_it_was_issued() {
+    // A router that rebooted mid-recovery takes a held BeginRecovery late from its parent.
+    // Timed from its own take, the order outlived the target's window by as long as the router
+    // was late, and reached clients that joined after the recovery was over (swarm seed 122).
+    // The order's age travels with it: it lapses a window and grace after its issue, wherever
+    // and whenever it was taken, and a router passes it on aged by the time it held it.
+    let timing = Timing::default();
+    let grace = timing.dead_ms(timing.ping_interval_ms);
+    let order = |seq: u64, age_ms: u32| wire::Order {
+        id: OrderId { mgs: NodeId(1), mgs_generation: Generation(1), seq },
+        action: Action::BeginRecovery {
+            target: name(&format!("testfs-OST000{seq}")).unwrap(),
+            target_generation: Generation(2),
+            addrs: Default::default(),
+            window_ms: 30_000,
+        },
+        signer: 0,
+        signature: wire::Signature::default(),
+        age_ms,
+    };
+    let mut slots: [Slot; 16] = empty_slots();
+    let mut r = router(&mut slots, &[]);
+    let mut c = client("c0", 1, at(1));
+    r.handle(Instant(0), at(20), &ping_of(&mut c, 0));
+    drain(&mut r, 0);
+    // Issued 20 s before this router took it: 10 s and the grace left.
+    order_from_mgs(&mut r, order(1, 20_000), 1, 1_000);
+    let pushed: Vec<u32> = (drain(&mut r, 1_500).into_iter())
+        .filter_map(
+            |(to, m)| if let Message::Order(o) = m { (to == at(20)).then_some(o.age_ms) } else { None },
+        )
+        .collect();
+    assert_eq!(pushed, vec![20_500], "passed on aged by the 500 ms held here");
+    let lapses_at = 1_000 + 10_000 + grace;
+    let mut now = 1_500;
+    while r.held_orders().count() > 0 && now < lapses_at + 30_000 {
+        now = r.poll_timeout().map_or(now + 100, |t| t.0.max(now + 1));
+        r.handle_timeout(Instant(now));
+    }
+    let late = u64::from(timing.ping_interval_ms);
+    assert!(r.held_orders().count() == 0 && now < lapses_at + late, "lapsed at {now} ms, due at {lapses_at}");
+    assert!(now >= lapses_at, "not before its window ran out: {now} ms");
+    // One whose window ran out before it got here is not taken at all, and the lapse is told.
+    let _ = std::iter::from_fn(|| r.poll_event()).count();
+    order_from_mgs(&mut r, order(2, 30_000 + u32::try_from(grace).unwrap()), 2, now);
+    assert_eq!(r.held_orders().count(), 0, "an order past its window taken");
+    let told: Vec<_> =
+        std::iter::from_fn(|| r.poll_event()).filter(|e| matches!(e, Event::OrderLapsed { .. })).collect();
+    assert_eq!(told.len(), 1, "{told:?}");
 }
 
 #[test]
@@ -605,6 +659,7 @@ fn routers_give_clients_only_recovery_orders_and_servers_only_window_orders() {
             action,
             signer: 0,
             signature: Default::default(),
+            age_ms: 0,
         };
         order_from_mgs(&mut r, order, seq as u32 + 1, 1);
     }
@@ -1513,6 +1568,7 @@ fn a_failed_reconnect_is_tried_again_with_back_off_and_reported_failed_after_the
         },
         signer: 0,
         signature: wire::Signature::default(),
+        age_ms: 0,
     };
     // The order as c0's parent r1 pushes it to `to` (each datagram names its receiver).
     let pushed = |to: NodeId| {
@@ -2156,6 +2212,7 @@ fn a_report_rides_in_every_ping_until_a_ping_that_carried_it_is_acknowledged() {
         },
         signer: 0,
         signature: wire::Signature::default(),
+        age_ms: 0,
     };
     let mut buf = [0u8; MAX_DATAGRAM];
     let len = wire::encode(

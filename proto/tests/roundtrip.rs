@@ -171,12 +171,12 @@ fn action() -> impl Strategy<Value = Action> {
 }
 
 fn order() -> impl Strategy<Value = Order> {
-    (order_id(), action(), any::<u8>(), any::<[u8; 32]>(), any::<[u8; 32]>()).prop_map(
-        |(id, action, signer, low, high)| {
+    (order_id(), action(), any::<u8>(), any::<[u8; 32]>(), any::<[u8; 32]>(), any::<u32>()).prop_map(
+        |(id, action, signer, low, high, age_ms)| {
             let mut signature = [0u8; 64];
             signature[..32].copy_from_slice(&low);
             signature[32..].copy_from_slice(&high);
-            Order { id, action, signer, signature: Signature(signature) }
+            Order { id, action, signer, signature: Signature(signature), age_ms }
         },
     )
 }

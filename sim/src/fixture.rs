@@ -71,6 +71,7 @@ pub fn recovery_order(seq: u32) -> Order {
         },
         signer: 0,
         signature: Signature::default(),
+        age_ms: 0,
     }
 }
 

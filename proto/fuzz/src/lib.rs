@@ -342,13 +342,14 @@ pub struct AOrder {
     pub signer: u8,
     /// The first bytes of the signature; the rest are zero (no fuzzer forges ed25519).
     pub signature: [u8; 8],
+    pub age_ms: u32,
 }
 
 impl From<AOrder> for Order {
     fn from(o: AOrder) -> Order {
         let mut signature = Signature::default();
         signature.0[..8].copy_from_slice(&o.signature);
-        Order { id: o.id.into(), action: o.action.into(), signer: o.signer, signature }
+        Order { id: o.id.into(), action: o.action.into(), signer: o.signer, signature, age_ms: o.age_ms }
     }
 }
 

@@ -318,7 +318,8 @@ pub enum Action {
         addrs: Vec<Nid, MAX_TARGET_ADDRS>,
         /// The target's own recovery window as its server reported it, in ms (0: unknown).
         /// Wherever the order is held it lapses once that long, and a server's dead threshold
-        /// more, has passed since it was taken: the target's window has run out by then, heard
+        /// more, has passed since it was issued ([`Order::age_ms`]): the target's window has
+        /// run out by then, heard
         /// or not, so the recovery is over even when no status holder is left to close it (one
         /// stopped for good, the others cut off from the target's server).
         window_ms: u32,
@@ -368,6 +369,13 @@ pub struct Order {
     pub signer: u8,
     /// The MGS's signature over id and action ([`OrderSigner`](super::OrderSigner)).
     pub signature: super::Signature,
+    /// How long ago, in ms, the MGS issued the order, as far as its sender knows: 0 from the
+    /// MGS, and each holder sends the age it took the order at plus the time it has held it
+    /// (the time in flight is not counted). A holder that takes an order late (it rebooted,
+    /// or its link was cut) times the order's lapse ([`Action::BeginRecovery`]'s `window_ms`)
+    /// from the issue, as every other holder does, not from its own take. Not signed: each
+    /// holder sets it, and the datagram's tag vouches for the holder.
+    pub age_ms: u32,
 }
 
 /// One path of a node: the router that hears it directly, and its verdict.

@@ -183,6 +183,7 @@ mod tests {
             },
             signer: 0,
             signature: Signature::default(),
+            age_ms: 0,
         }
     }
 
@@ -223,6 +224,7 @@ mod tests {
             },
             signer: 0,
             signature: Signature::default(),
+            age_ms: 0,
         };
         signer.sign(&mut o);
         assert_ne!(o.signature, Signature::default(), "signed, not left blank");

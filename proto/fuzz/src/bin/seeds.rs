@@ -67,6 +67,7 @@ fn order(seq: u32, close: bool) -> Order {
         action,
         signer: 0,
         signature: Signature::default(),
+        age_ms: 0,
     }
 }
 
