@@ -850,7 +850,9 @@ fn target_restarts_twice_clients_end_on_the_newest_generation() {
             "generations {first} -> {second}; closed after {}",
             closed.as_ref().map(|_| secs(start.elapsed())).unwrap_or_else(|e| e.clone())
         ),
-        closed.is_ok() && second == first + 1,
+        // Newer: a server's generation is at least the wall clock in seconds at its boot, so
+        // restarts more than a second apart skip numbers.
+        closed.is_ok() && second > first,
     );
     sum.check(
         "two restarts: clients end on the newest",
