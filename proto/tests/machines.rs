@@ -100,6 +100,23 @@ fn ping_of(c: &mut Client, now: u64) -> Vec<u8> {
     buf[..len].to_vec()
 }
 
+/// An unsigned `BeginRecovery` of `target`'s instance `instance`, order `seq` of MGS generation 1
+/// (its id's MGS is NodeId(1)), fresh (age 0).
+fn begin_recovery(seq: u64, target: &str, instance: u32, window_ms: u32) -> wire::Order {
+    wire::Order {
+        id: OrderId { mgs: NodeId(1), mgs_generation: Generation(1), seq },
+        action: Action::BeginRecovery {
+            target: name(target).unwrap(),
+            target_generation: Generation(instance),
+            addrs: Default::default(),
+            window_ms,
+        },
+        signer: 0,
+        signature: wire::Signature::default(),
+        age_ms: 0,
+    }
+}
+
 /// The MGS at(1), router `r`'s parent, sends it `order` at `now` in its datagram `seq`.
 fn order_from_mgs(r: &mut Router<&mut [Slot]>, order: wire::Order, seq: u32, now: u64) {
     let mut buf = [0u8; MAX_DATAGRAM];
@@ -415,7 +432,7 @@ fn a_reissued_order_for_the_same_target_instance_is_not_carried_out_twice() {
 
 #[test]
 fn forged_orders_are_rejected_and_signed_ones_carried_out() {
-    use vigil_proto::wire::{OrderKeys, OrderSigner, Signature};
+    use vigil_proto::wire::{OrderKeys, OrderSigner};
     let mgs_key = OrderSigner::new(1, &[42; 32]);
     let mut public = OrderKeys::default();
     public.add(1, &mgs_key.public_key()).unwrap();
@@ -427,18 +444,7 @@ fn forged_orders_are_rejected_and_signed_ones_carried_out() {
     config.order_keys = public;
     let mut r: Router<&mut [Slot]> = Router::new(config, &mut slots[..], Instant(0));
 
-    let order = |seq: u32| wire::Order {
-        id: OrderId { mgs: NodeId(1), mgs_generation: Generation(1), seq: seq.into() },
-        action: Action::BeginRecovery {
-            target: name("testfs-OST0000").unwrap(),
-            target_generation: Generation(seq),
-            addrs: Default::default(),
-            window_ms: 0,
-        },
-        signer: 1,
-        signature: Signature::default(),
-        age_ms: 0,
-    };
+    let order = |seq: u32| wire::Order { signer: 1, ..begin_recovery(seq.into(), "testfs-OST0000", seq, 0) };
     // A holder of the cluster key (a compromised router) forges orders: unsigned, signed with
     // its own key, and a genuine signature moved onto another order.
     let unsigned = order(1);
@@ -481,18 +487,8 @@ fn a_begin_recovery_lapses_where_it_is_held_once_its_targets_window_must_have_ru
     // every client that joins or reboots later, for a recovery long over.
     let mut slots: [Slot; 16] = empty_slots();
     let mut r = router(&mut slots, &[]);
-    let order = |seq: u32, window_ms: u32| wire::Order {
-        id: OrderId { mgs: NodeId(1), mgs_generation: Generation(1), seq: seq.into() },
-        action: Action::BeginRecovery {
-            target: name(&format!("testfs-OST000{seq}")).unwrap(),
-            target_generation: Generation(2),
-            addrs: Default::default(),
-            window_ms,
-        },
-        signer: 0,
-        signature: wire::Signature::default(),
-        age_ms: 0,
-    };
+    let order =
+        |seq: u32, window_ms: u32| begin_recovery(seq.into(), &format!("testfs-OST000{seq}"), 2, window_ms);
     // A window of 30 s, and one unknown (an admin's order for an instance not seen yet).
     for (seq, window_ms) in [(1, 30_000), (2, 0)] {
         order_from_mgs(&mut r, order(seq, window_ms), seq, 1_000);
@@ -520,18 +516,7 @@ fn a_lapsed_begin_recovery_is_not_taken_again_when_a_parent_hands_it_back() {
     // r1.0.0 took it again 26 ms after it lapsed there, from a parent that checked 81 ms later).
     let mut slots: [Slot; 16] = empty_slots();
     let mut r = router(&mut slots, &[]);
-    let order = wire::Order {
-        id: OrderId { mgs: NodeId(1), mgs_generation: Generation(1), seq: 1 },
-        action: Action::BeginRecovery {
-            target: name("testfs-OST0001").unwrap(),
-            target_generation: Generation(2),
-            addrs: Default::default(),
-            window_ms: 30_000,
-        },
-        signer: 0,
-        signature: wire::Signature::default(),
-        age_ms: 0,
-    };
+    let order = begin_recovery(1, "testfs-OST0001", 2, 30_000);
     let push = |r: &mut Router<&mut [Slot]>, seq: u32, now: u64| order_from_mgs(r, order.clone(), seq, now);
     push(&mut r, 1, 1_000);
     assert_eq!(r.held_orders().count(), 1);
@@ -569,16 +554,8 @@ fn an_order_taken_late_lapses_when_it_does_where_it_was_issued() {
     let timing = Timing::default();
     let grace = timing.dead_ms(timing.ping_interval_ms);
     let order = |seq: u64, age_ms: u32| wire::Order {
-        id: OrderId { mgs: NodeId(1), mgs_generation: Generation(1), seq },
-        action: Action::BeginRecovery {
-            target: name(&format!("testfs-OST000{seq}")).unwrap(),
-            target_generation: Generation(2),
-            addrs: Default::default(),
-            window_ms: 30_000,
-        },
-        signer: 0,
-        signature: wire::Signature::default(),
         age_ms,
+        ..begin_recovery(seq, &format!("testfs-OST000{seq}"), 2, 30_000)
     };
     let mut slots: [Slot; 16] = empty_slots();
     let mut r = router(&mut slots, &[]);
@@ -1558,18 +1535,7 @@ fn reported(c: &mut Client, now: u64) -> Vec<wire::Outcome> {
 #[test]
 fn a_failed_reconnect_is_tried_again_with_back_off_and_reported_failed_after_the_last_try() {
     let mut c = client("c0", 1, at(1));
-    let order = wire::Order {
-        id: OrderId { mgs: NodeId(1), mgs_generation: Generation(1), seq: 1 },
-        action: Action::BeginRecovery {
-            target: name("testfs-OST0000").unwrap(),
-            target_generation: Generation(5),
-            addrs: Default::default(),
-            window_ms: 0,
-        },
-        signer: 0,
-        signature: wire::Signature::default(),
-        age_ms: 0,
-    };
+    let order = begin_recovery(1, "testfs-OST0000", 5, 0);
     // The order as c0's parent r1 pushes it to `to` (each datagram names its receiver).
     let pushed = |to: NodeId| {
         let mut buf = [0u8; MAX_DATAGRAM];
@@ -2202,18 +2168,7 @@ fn a_report_rides_in_every_ping_until_a_ping_that_carried_it_is_acknowledged() {
     let mut c = client_of("c0", 1, at(1), "r1");
     // Steady: pings answered.
     let steady = pings_until(&mut c, (0, 4_000), |_| true);
-    let order = wire::Order {
-        id: OrderId { mgs: NodeId(1), mgs_generation: Generation(1), seq: 1 },
-        action: Action::BeginRecovery {
-            target: name("testfs-OST0001").unwrap(),
-            target_generation: Generation(2),
-            addrs: Default::default(),
-            window_ms: 30_000,
-        },
-        signer: 0,
-        signature: wire::Signature::default(),
-        age_ms: 0,
-    };
+    let order = begin_recovery(1, "testfs-OST0001", 2, 30_000);
     let mut buf = [0u8; MAX_DATAGRAM];
     let len = wire::encode(
         NodeId::from_name("r1"),
