@@ -24,6 +24,13 @@
 //! An MGS whose children are all routers keeps the short hold: its routers' snapshots carry
 //! their subtrees, and the expected routers below wait for the ones it has not heard.
 //!
+//! An MGS given back nothing of its tree at start (no expected router, no direct clients: its
+//! first start, or its state file was lost) cannot tell which routers to wait for: one that
+//! restarted with it sends its first update only after its settle time, and until then its
+//! subtree is in no sum. Such an MGS holds its closes for a dead threshold after it starts, as
+//! one with direct clients does: every router alive below it has been heard by then, or its
+//! silence is a death.
+//!
 //! ## Expected routers: closing only over a whole view
 //!
 //! The one thing the MGS keeps of its view across restarts is which routers it has: every
@@ -96,7 +103,8 @@ pub struct MgsConfig {
     pub last_order_seq: u64,
     /// No window is closed this soon after start: the view is still filling.
     pub startup_hold_ms: u32,
-    /// With direct clients, no window is closed this soon after start (see the module docs).
+    /// With direct clients, or given back nothing of its tree, no window is closed this soon
+    /// after start (see the module docs).
     pub direct_clients_hold_ms: u64,
     /// Signs every order, so that nodes holding public keys can reject forgeries.
     pub signer: Option<OrderSigner>,
@@ -339,6 +347,9 @@ pub struct Mgs<S, const R: usize = 256, const T: usize = 256> {
     /// It has direct clients, heard since start or at its last run: when one was last heard (or
     /// this start, for those of the last run). See the module docs.
     direct_clients: Option<Instant>,
+    /// Nothing of its tree was given back at start ([`Mgs::expect_router`],
+    /// [`Mgs::expect_direct_clients`]): it holds its closes for a dead threshold.
+    blank: bool,
     recoveries: Vec<Recovery, T>,
     /// The child routers this MGS expects, each with the time from which its silence counts
     /// (this start, or when it was last heard).
@@ -360,26 +371,43 @@ impl<S: AsRef<[Slot]> + AsMut<[Slot]>, const R: usize, const T: usize> Mgs<S, R,
         let id = NodeId::from_name(&config.name);
         let mut hub = Hub::new(id, config.timing, slots, now);
         hub.alternates = config.alternates;
+        // Until the driver gives back what it kept of the tree, a dead threshold (see the
+        // module docs).
+        let hold_ms = u64::from(config.startup_hold_ms).max(config.direct_clients_hold_ms);
         Mgs {
             hub,
             link: Link::new(id, config.generation, config.keys),
             name: config.name,
             last_seq: config.last_order_seq,
             signer: config.signer,
-            hold_until: Some(now.after(u64::from(config.startup_hold_ms))),
+            hold_until: Some(now.after(hold_ms)),
             startup_hold_ms: config.startup_hold_ms,
             hold_from: now,
             direct_clients_hold_ms: config.direct_clients_hold_ms,
             direct_clients: None,
+            blank: true,
             recoveries: Vec::new(),
             expected: LinearMap::new(),
             router_retire_ms: config.router_retire_ms,
         }
     }
 
+    /// The driver gave back something of the tree: the hold of a blank start is lifted, to the
+    /// startup hold (and a dead threshold with direct clients).
+    fn given_back(&mut self, now: Instant) {
+        if !core::mem::replace(&mut self.blank, false) {
+            return;
+        }
+        self.hold_until = Some(self.hold_from.after(u64::from(self.startup_hold_ms)));
+        if self.direct_clients.is_some() {
+            self.hold_a_dead_threshold(now);
+        }
+    }
+
     /// Expects router `name` (one the driver persisted from an earlier start): no window
     /// closes by order until it has reported (or, deeper in the tree, is live), or was retired. False when the set is full.
     pub fn expect_router(&mut self, now: Instant, name: Name) -> bool {
+        self.given_back(now);
         let id = NodeId::from_name(&name);
         self.expected.contains_key(&id)
             || self.expected.insert(id, ExpectedRouter { name, heard: now }).is_ok()
@@ -390,12 +418,13 @@ impl<S: AsRef<[Slot]> + AsMut<[Slot]>, const R: usize, const T: usize> Mgs<S, R,
     /// start, until each of them has been heard or could be dead.
     pub fn expect_direct_clients(&mut self, now: Instant) {
         self.direct_clients = Some(now);
-        self.hold_for_direct_clients(now);
+        self.given_back(now);
+        self.hold_a_dead_threshold(now);
     }
 
     /// Holds closes until a dead threshold after the view began to fill, if that is still to
-    /// come: a direct client alive before is heard by then, or its silence is a death.
-    fn hold_for_direct_clients(&mut self, now: Instant) {
+    /// come: a direct client or router alive before is heard by then, or its silence is a death.
+    fn hold_a_dead_threshold(&mut self, now: Instant) {
         let until = self.hold_from.after(self.direct_clients_hold_ms);
         if now < until {
             self.hold_until = Some(self.hold_until.map_or(until, |t| t.max(until)));
@@ -408,7 +437,7 @@ impl<S: AsRef<[Slot]> + AsMut<[Slot]>, const R: usize, const T: usize> Mgs<S, R,
         if self.direct_clients.replace(now).is_some() {
             return;
         }
-        self.hold_for_direct_clients(now);
+        self.hold_a_dead_threshold(now);
         self.hub.emit(Event::DirectClientsExpected);
     }
 
@@ -621,7 +650,7 @@ impl<S: AsRef<[Slot]> + AsMut<[Slot]>, const R: usize, const T: usize> Mgs<S, R,
                         self.hold_until = Some(now.after(u64::from(self.startup_hold_ms)));
                         self.hold_from = now;
                         if self.direct_clients.is_some() {
-                            self.hold_for_direct_clients(now);
+                            self.hold_a_dead_threshold(now);
                         }
                     }
                     Some(None) => {}
