@@ -303,12 +303,17 @@ pub fn draw(seed: u64, config: &Config) -> (Net, Draw) {
         }
     }
     if let Some(b) = second {
-        holder_faults(&mut side, config, &mut schedule, &routers[0], [mgs, b], (start, faults_end, ping));
+        let restarted =
+            holder_faults(&mut side, config, &mut schedule, &routers[0], [mgs, b], (start, faults_end, ping));
         for &r in &routers[0] {
             let loss = (level * (0.5 + side.unit())).min(0.30);
             max_loss = max_loss.max(loss);
             net.set_link_loss(r, b, loss);
             parents[r].push(b);
+        }
+        // Drawn last, so that a seed draws everything above as it did before.
+        if let Some(restarted) = restarted {
+            holders_in_turn(&mut side, &mut schedule, [mgs, b], restarted, ping);
         }
     }
     // Faults are over by `faults_end` (a stable sort keeps each fault's own order).
@@ -359,7 +364,8 @@ pub fn draw(seed: u64, config: &Config) -> (Net, Draw) {
 /// The faults only a second holder brings, from its own stream: one holder stopped (for good,
 /// or back later unless MGS restarts are drawn around) soon after the first target restart
 /// (mid-recovery), and a top router's link to the second holder cut (a holder cut off from part
-/// of the cluster), healing or not.
+/// of the cluster), healing or not. Returns the holder stopped and restarted, when it was, and
+/// when it stopped and came back.
 fn holder_faults(
     side: &mut Rng,
     config: &Config,
@@ -367,15 +373,18 @@ fn holder_faults(
     tops: &[usize],
     [a, b]: [usize; 2],
     (start, faults_end, ping): (u64, u64, u64),
-) {
+) -> Option<(usize, u64, u64)> {
     let first_restart = schedule.first().map_or(start, |(t, _)| *t);
+    let mut restarted = None;
     match side.below(3) {
         0 | 1 => {
             let h = if side.chance(0.5) { a } else { b };
             let t = first_restart + side.below(4 * ping);
             schedule.push((t, Act::Stop(h)));
             if !config.excluded(Known::MgsRestart) && side.chance(0.5) {
-                schedule.push((t + 1 + side.below(10 * ping), Act::Start(h)));
+                let back = t + 1 + side.below(10 * ping);
+                schedule.push((back, Act::Start(h)));
+                restarted = Some((h, t, back));
             }
         }
         _ => {}
@@ -388,4 +397,24 @@ fn holder_faults(
             schedule.push((t + 1 + side.below(10 * ping), Act::Heal(r, b)));
         }
     }
+    restarted
+}
+
+/// Holders restarting in turn (rolling maintenance), in half the seeds where one holder was
+/// stopped and restarted mid-recovery: the other is stopped while the first is down or within
+/// four intervals of its return, and restarted.
+fn holders_in_turn(
+    side: &mut Rng,
+    schedule: &mut Vec<(u64, Act)>,
+    [a, b]: [usize; 2],
+    (first, down, back): (usize, u64, u64),
+    ping: u64,
+) {
+    if !side.chance(0.5) {
+        return;
+    }
+    let other = if first == a { b } else { a };
+    let t = down + side.below(back - down + 4 * ping);
+    schedule.push((t, Act::Stop(other)));
+    schedule.push((t + 1 + side.below(10 * ping), Act::Start(other)));
 }

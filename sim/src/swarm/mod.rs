@@ -2,8 +2,9 @@
 //! reproducible from its seed.
 //!
 //! Each seed draws ([`draw`]) a cluster: an MGS (and, for a share of the seeds with routers,
-//! [`Config::two_holders`], a second status holder every top router reports to, which may be
-//! stopped mid-recovery or cut off from a top router), 0–3 levels of routers (some with two parents),
+//! [`Config::two_holders`], a second status holder every top router reports to; a holder may be
+//! stopped mid-recovery, and restarted with the other restarting in turn, and the second cut off
+//! from a top router), 0–3 levels of routers (some with two parents),
 //! 1–4 targets, 2–300 clients (some with two parents); a ping interval of 0.5, 1 or 2 s (routers
 //! update twice as often; thresholds are the defaults); latency and jitter; loss per link from 0
 //! to 30%, reordering and duplication; a target window of 15–40 intervals; and a schedule of
@@ -82,9 +83,10 @@ pub enum Known {
     TwoParentHome,
     /// A holder that restarts forgets the recoveries it ordered; a router that rebooted meanwhile
     /// takes such an order again from a parent that still holds it, and holds it past its
-    /// window (seed 122): the MGS never restarts. (Fixed: a restarted MGS with direct clients
-    /// holds its closes for a dead threshold; its earlier `BeginRecovery` that it never
-    /// superseded lapses with the target's window.)
+    /// window (seed 122): the MGS never restarts. (Fixed: a restarted MGS with direct clients,
+    /// or given back nothing of its tree, holds its closes for a dead threshold; its earlier
+    /// `BeginRecovery` that it never superseded lapses a window after its issue, its age
+    /// travelling with it.)
     MgsRestart,
     /// A router that restarted forgot the children it did not hear from before its first
     /// snapshot, and the MGS could close a window without them: no router crashes. (Fixed:
@@ -163,7 +165,7 @@ impl Config {
 
 /// Known bugs still open, which the default swarm draws around (each has an ignored regression
 /// test in `sim/tests/swarm.rs` until its fix lands).
-pub const EXCLUDED_IN_CI: &[Known] = &[Known::TwoParentHome, Known::MgsRestart];
+pub const EXCLUDED_IN_CI: &[Known] = &[Known::TwoParentHome];
 
 /// One invariant broken in one seed.
 #[derive(Clone, Debug, Serialize)]
