@@ -20,16 +20,16 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::time::sleep_until;
 use tracing::{debug, trace, warn};
 use vigil_proto::table::Slot;
-use vigil_proto::{Event, Instant, Mgs, Router};
+use vigil_proto::{Event, Instant, Mgs, Router, MAX_TARGETS};
 
 use crate::udp::{Inbox, Outbox, Udp, UdpWatch};
 
 /// Node table storage on hosts.
 pub type Slots = Box<[Slot]>;
 /// The MGS machine as hosts run it.
-pub type MgsMachine = Mgs<Slots>;
-/// The router machine as hosts run it.
-pub type RouterMachine = Router<Slots>;
+pub type MgsMachine = Mgs<Slots, 256, MAX_TARGETS>;
+/// The router machine as hosts run it: room for every target of a filesystem.
+pub type RouterMachine = Router<Slots, 32, MAX_TARGETS>;
 
 /// Table storage of `n` slots.
 pub fn slots(n: usize) -> Slots {

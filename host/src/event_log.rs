@@ -31,6 +31,12 @@ pub fn log_event(node: &str, event: &Event, name_of: impl Fn(NodeId) -> String) 
         }
         Event::Stalled { late_ms } => warn!(node, late_ms, "own loop was late; silence counters restarted"),
         Event::TableFull { id } => warn!(node, child = %name_of(*id), "table full: child refused"),
+        Event::TargetTableFull { server, target } => warn!(
+            node,
+            server = %name_of(*server),
+            target = target.as_str(),
+            "target table full: target refused, its restart goes unseen (counter targets_refused counts every refusal)"
+        ),
         Event::ParentUp { addr } => info!(node, %addr, "parent up"),
         Event::ParentDown { addr } => warn!(node, %addr, "parent down"),
         Event::ParentRestarted { addr, generation } => {

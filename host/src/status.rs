@@ -268,7 +268,7 @@ pub enum EndedBy {
 
 /// Every field of `Counters` by name, with whether it counts traffic (`true`) or drops. The
 /// destructuring fails to compile when proto adds a field, so none is ever left out.
-pub fn counter_fields(c: &Counters) -> [(&'static str, bool, u64); 18] {
+pub fn counter_fields(c: &Counters) -> [(&'static str, bool, u64); 19] {
     let Counters {
         received,
         sent,
@@ -283,6 +283,7 @@ pub fn counter_fields(c: &Counters) -> [(&'static str, bool, u64); 18] {
         refused,
         reclaimed,
         overflow,
+        targets_refused,
         out_of_order,
         events_dropped,
         replies_dropped,
@@ -303,6 +304,7 @@ pub fn counter_fields(c: &Counters) -> [(&'static str, bool, u64); 18] {
         ("refused", false, refused),
         ("reclaimed", false, reclaimed),
         ("overflow", false, overflow),
+        ("targets_refused", false, targets_refused),
         ("out_of_order", false, out_of_order),
         ("events_dropped", false, events_dropped),
         ("replies_dropped", false, replies_dropped),

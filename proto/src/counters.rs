@@ -33,6 +33,12 @@ pub struct Counters {
     pub reclaimed: u64,
     /// Relayed nodes or paths dropped because a bounded table was full.
     pub overflow: u64,
+    /// Target reports not kept because the target table was full ([`Event::TargetTableFull`]
+    /// tells the first): a restart of such a target is not seen here, and its window runs
+    /// its own course.
+    ///
+    /// [`Event::TargetTableFull`]: crate::Event::TargetTableFull
+    pub targets_refused: u64,
     /// Update pages ignored because they did not follow what was applied.
     pub out_of_order: u64,
     /// Events dropped because the driver did not drain them.

@@ -43,6 +43,18 @@ pub enum Event {
         /// The refused child.
         id: NodeId,
     },
+    /// A target's status was not kept: the target table is full. Its restart is not seen here
+    /// (nor above, where the report would have gone), so its window runs its own course. Told
+    /// for the first target refused (the table keeps every target it took, so it stays full);
+    /// [`Counters::targets_refused`] counts every report refused, of that target and others.
+    ///
+    /// [`Counters::targets_refused`]: crate::Counters::targets_refused
+    TargetTableFull {
+        /// The server whose report was refused.
+        server: NodeId,
+        /// Its target.
+        target: Name,
+    },
     /// A parent answers (again).
     ParentUp {
         /// The parent.

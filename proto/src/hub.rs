@@ -135,6 +135,11 @@ pub(crate) struct Hub<S, const R: usize, const T: usize> {
     pub(crate) held: Vec<Held, MAX_HELD>,
     pub(crate) routers: LinearMap<NodeId, ChildRouter, R>,
     pub(crate) targets: Vec<TargetReport, T>,
+    /// [`Event::TargetTableFull`] was told.
+    targets_full_told: bool,
+    /// A target's record changed since the owner last looked ([`Hub::set_target`]): the MGS
+    /// looks for restarts only then.
+    pub(crate) targets_changed: bool,
     replies: Deque<PendingReply, REPLY_QUEUE>,
     strangers: Vec<Stranger, MAX_STRANGERS>,
     /// The last `BeginRecovery` orders let go here because their window ran out
@@ -162,6 +167,8 @@ impl<S: AsRef<[Slot]> + AsMut<[Slot]>, const R: usize, const T: usize> Hub<S, R,
             held: Vec::new(),
             routers: LinearMap::new(),
             targets: Vec::new(),
+            targets_full_told: false,
+            targets_changed: false,
             replies: Deque::new(),
             strangers: Vec::new(),
             lapsed: Deque::new(),
@@ -608,9 +615,16 @@ impl<S: AsRef<[Slot]> + AsMut<[Slot]>, const R: usize, const T: usize> Hub<S, R,
     /// report one target, and the one where it is not mounted reports it down: that report
     /// never hides the other server's (up or recovering), or the record would flip between the
     /// two at every ping. The partner takes the record over once it reports the target mounted.
+    /// A full table keeps what it has and refuses a new target: counted, and told once.
     fn set_target(&mut self, server: NodeId, status: TargetStatus) -> bool {
         let record = TargetReport { server, status };
-        match self.targets.iter_mut().find(|t| t.status.target == record.status.target) {
+        // Names are unique in the table: the record its server holds is the target's, if it
+        // names it (the common case, found by id alone: the table may hold a thousand targets,
+        // each reported at every ping of its server).
+        let same = |t: &TargetReport| t.status.target == record.status.target;
+        let k = (self.targets.iter().position(|t| t.server == server && same(t)))
+            .or_else(|| self.targets.iter().position(same));
+        match k.map(|k| &mut self.targets[k]) {
             Some(t) if *t == record => false,
             Some(t)
                 if t.server != server
@@ -622,14 +636,20 @@ impl<S: AsRef<[Slot]> + AsMut<[Slot]>, const R: usize, const T: usize> Hub<S, R,
             Some(t) => {
                 *t = record;
                 self.urgent = true;
+                self.targets_changed = true;
                 true
             }
             None => {
-                if self.targets.push(record).is_err() {
-                    self.counters.overflow += 1;
+                if let Err(record) = self.targets.push(record) {
+                    self.counters.targets_refused += 1;
+                    if !self.targets_full_told {
+                        self.targets_full_told = true;
+                        self.emit(Event::TargetTableFull { server, target: record.status.target });
+                    }
                     return false;
                 }
                 self.urgent = true;
+                self.targets_changed = true;
                 true
             }
         }

@@ -27,7 +27,7 @@ pub use hub::{ChildRouter, MAX_HELD};
 pub use ids::{name, nid, Generation, Name, Nid, NodeId, OrderId};
 pub use machine::Machine;
 pub use member::{MemberConfig, MAX_PARENTS};
-pub use mgs::{Closed, Mgs, MgsConfig, NodeView, Recovery, MAX_MANUAL_ORDERING, MAX_ORDERING};
+pub use mgs::{Closed, Mgs, MgsConfig, NodeView, Recovery, MAX_MANUAL_ORDERING, MAX_ORDERING, MAX_TARGETS};
 pub use router::{Router, RouterConfig, MAX_UPSTREAMS};
 pub use server::{Server, ServerConfig};
 pub use time::Instant;

@@ -62,7 +62,7 @@ use crate::event::Event;
 use heapless::LinearMap;
 
 use crate::hub::{direct_state, ChildRouter, Hub, MAX_HELD};
-use crate::ids::{Generation, Name, Nid, NodeId, OrderId};
+use crate::ids::{fnv1a, Generation, Name, Nid, NodeId, OrderId};
 use crate::link::Link;
 use crate::table::{Entry, Slot};
 use crate::time::{earliest, Instant};
@@ -73,6 +73,30 @@ use crate::wire::{
     MAX_DEAD, MAX_DELTAS, MAX_FAILED, MAX_PATHS, MAX_TARGET_ADDRS,
 };
 use crate::wire::{OrderSigner, Signature};
+
+/// Positions in a list of names, looked up by the names' hash: a thousand targets each looked
+/// up among a thousand recoveries (or the other way round) would be a million comparisons of
+/// names at every look.
+struct ByName<const N: usize>(Vec<(u32, usize), N>);
+
+impl<const N: usize> ByName<N> {
+    /// Indexes at most `N` names by their position.
+    fn new<'a>(names: impl Iterator<Item = &'a Name>) -> Self {
+        let mut index: Vec<(u32, usize), N> = Vec::new();
+        for (k, name) in names.enumerate() {
+            let _ = index.push((fnv1a(name.as_bytes()), k));
+        }
+        index.sort_unstable();
+        ByName(index)
+    }
+
+    /// The first position, in list order, whose name hashes like `name` and that `is` the one.
+    fn find(&self, name: &Name, is: impl Fn(usize) -> bool) -> Option<usize> {
+        let hash = fnv1a(name.as_bytes());
+        let from = self.0.partition_point(|&(h, _)| h < hash);
+        (self.0[from..].iter()).take_while(|&&(h, _)| h == hash).map(|&(_, k)| k).find(|&k| is(k))
+    }
+}
 
 /// Deepest router chain the MGS follows when judging reachability.
 const MAX_DEPTH: u8 = 8;
@@ -329,8 +353,16 @@ pub struct NodeView<'a> {
     pub mounts: &'a [u64],
 }
 
+/// Targets of a filesystem as hosts size it: the `T` of an MGS and of a router on a host (the
+/// defaults are smaller: 256 for an MGS, 32 for a firmware router). A table this full refuses any further target
+/// explicitly ([`crate::Counters::targets_refused`], [`Event::TargetTableFull`]): that
+/// target's restart goes unseen and its window runs its own course. About 400 bytes a target
+/// in an MGS (its status and its recovery), 200 in a router: an MGS this size is about 650 KB,
+/// to be boxed, or built on a thread with the stack for it.
+pub const MAX_TARGETS: usize = 1024;
+
 /// The MGS's sans-IO state machine over caller-owned table slots `S`, with room for `R` child
-/// routers and `T` targets.
+/// routers and `T` targets (each with its newest recovery).
 #[derive(Clone, Debug)]
 pub struct Mgs<S, const R: usize = 256, const T: usize = 256> {
     pub(crate) hub: Hub<S, R, T>,
@@ -351,6 +383,9 @@ pub struct Mgs<S, const R: usize = 256, const T: usize = 256> {
     /// [`Mgs::expect_direct_clients`]): it holds its closes for a dead threshold.
     blank: bool,
     recoveries: Vec<Recovery, T>,
+    /// A recovery was replaced or forgotten, or one could not begin: look for targets
+    /// restarted without one even if no target's record changed.
+    rescan: bool,
     /// The child routers this MGS expects, each with the time from which its silence counts
     /// (this start, or when it was last heard).
     expected: LinearMap<NodeId, ExpectedRouter, R>,
@@ -387,6 +422,7 @@ impl<S: AsRef<[Slot]> + AsMut<[Slot]>, const R: usize, const T: usize> Mgs<S, R,
             direct_clients: None,
             blank: true,
             recoveries: Vec::new(),
+            rescan: true,
             expected: LinearMap::new(),
             router_retire_ms: config.router_retire_ms,
         }
@@ -880,6 +916,8 @@ impl<S: AsRef<[Slot]> + AsMut<[Slot]>, const R: usize, const T: usize> Mgs<S, R,
         action: Action,
         manual: bool,
     ) -> Option<OrderId> {
+        // An admin's recovery may replace one of the instance its server reports.
+        self.rescan |= manual;
         let grace = self.close_grace_ms();
         let others_open =
             (self.recoveries.iter()).filter(|r| r.holds_a_place(now, grace) && r.target != target).count()
@@ -891,10 +929,12 @@ impl<S: AsRef<[Slot]> + AsMut<[Slot]>, const R: usize, const T: usize> Mgs<S, R,
             Some(i) => i,
             None => {
                 if self.recoveries.is_full() {
-                    // Forget the oldest finished recovery to make room.
+                    // Forget the oldest finished recovery to make room (its target, if still
+                    // recovering in that instance, is a restart without a recovery again).
                     let finished = self.recoveries.iter().enumerate().filter(|(_, r)| r.window_closed());
                     let (oldest, _) = finished.min_by_key(|(_, r)| r.began)?;
                     self.recoveries.remove(oldest);
+                    self.rescan = true;
                 }
                 let _ = self.recoveries.push(Recovery {
                     target: target.clone(),
@@ -942,17 +982,27 @@ impl<S: AsRef<[Slot]> + AsMut<[Slot]>, const R: usize, const T: usize> Mgs<S, R,
 
     /// Orders queued recoveries, oldest first, while fewer than [`MAX_ORDERING`] are under way;
     /// a queued recovery whose target came up meanwhile (its own window ran out) just ends.
-    fn order_queued(&mut self, now: Instant) {
+    /// Only with a target's record `changed` since the last look can a queued recovery's target
+    /// have come up, so without one the look ends when the places are taken.
+    fn order_queued(&mut self, now: Instant, changed: bool) {
         let grace = self.close_grace_ms();
         let mut open = self.recoveries.iter().filter(|r| r.holds_a_place(now, grace)).count();
         let mut waiting: Vec<usize, T> = (0..self.recoveries.len())
             .filter(|&i| self.recoveries[i].queued && !self.recoveries[i].window_closed())
             .collect();
         waiting.sort_unstable_by_key(|&i| self.recoveries[i].began);
+        if waiting.is_empty() {
+            return;
+        }
+        let targets = ByName::<T>::new(self.hub.targets.iter().map(|t| &t.status.target));
         for i in waiting {
+            if open >= MAX_ORDERING && !changed {
+                break;
+            }
             let r = &self.recoveries[i];
-            let status = (self.hub.targets.iter().map(|t| &t.status))
-                .find(|s| s.target == r.target && s.generation == r.target_generation);
+            let status = (targets.find(&r.target, |k| self.hub.targets[k].status.target == r.target))
+                .map(|k| &self.hub.targets[k].status)
+                .filter(|s| s.generation == r.target_generation);
             match status {
                 Some(s) if s.state == TargetState::Up => self.recoveries[i].target_up = Some(now),
                 Some(s) if s.state == TargetState::Recovering && open < MAX_ORDERING => {
@@ -976,19 +1026,28 @@ impl<S: AsRef<[Slot]> + AsMut<[Slot]>, const R: usize, const T: usize> Mgs<S, R,
 
     /// Starts recoveries for targets that restarted and closes windows whose clients are back.
     fn evaluate(&mut self, now: Instant) {
-        let mut restarted: Vec<(Name, Generation, Vec<Nid, MAX_TARGET_ADDRS>, u32), 8> = Vec::new();
-        for t in self.hub.targets.iter() {
-            let s = &t.status;
-            // A recovery of this instance, whoever started it (an admin's retry included).
-            let known = self.recoveries.iter().find(|r| r.target == s.target);
-            match s.state {
-                TargetState::Recovering if known.is_none_or(|r| r.target_generation != s.generation) => {
-                    let _ = restarted.push((s.target.clone(), s.generation, s.addrs.clone(), s.window_ms));
-                }
-                _ => {}
-            }
+        // Every target recovering in an instance without a recovery yet (whoever started one of
+        // that instance: an admin's retry included). Each is begun or queued now, however many.
+        // Only a target's new record, or a recovery replaced or forgotten, makes one (a
+        // thousand targets recovering at once would be a million comparisons at every update).
+        let changed = core::mem::take(&mut self.hub.targets_changed);
+        let scan = core::mem::take(&mut self.rescan) || changed;
+        let mut restarted: Vec<usize, T> = Vec::new();
+        if scan {
+            let recoveries = ByName::<T>::new(self.recoveries.iter().map(|r| &r.target));
+            restarted = (0..self.hub.targets.len())
+                .filter(|&k| {
+                    let s = &self.hub.targets[k].status;
+                    s.state == TargetState::Recovering
+                        && (recoveries.find(&s.target, |i| self.recoveries[i].target == s.target))
+                            .is_none_or(|i| self.recoveries[i].target_generation != s.generation)
+                })
+                .collect();
         }
-        for (target, generation, addrs, window_ms) in restarted {
+        for k in restarted {
+            let s = &self.hub.targets[k].status;
+            let (target, generation, addrs, window_ms) =
+                (s.target.clone(), s.generation, s.addrs.clone(), s.window_ms);
             self.hub.emit(Event::TargetRestarted { target: target.clone(), generation });
             let action = Action::BeginRecovery {
                 target: target.clone(),
@@ -998,6 +1057,7 @@ impl<S: AsRef<[Slot]> + AsMut<[Slot]>, const R: usize, const T: usize> Mgs<S, R,
             };
             if self.begin(now, target, generation, action, false).is_none() {
                 self.hub.counters.overflow += 1;
+                self.rescan = true;
             }
         }
         for i in 0..self.recoveries.len() {
@@ -1059,7 +1119,7 @@ impl<S: AsRef<[Slot]> + AsMut<[Slot]>, const R: usize, const T: usize> Mgs<S, R,
                 r.target_up = Some(now);
             }
         }
-        self.order_queued(now);
+        self.order_queued(now, changed);
     }
 
     // ----- outputs ------------------------------------------------------------------------

@@ -154,7 +154,9 @@ impl Upstream {
 }
 
 /// A router's sans-IO state machine over caller-owned table slots `S`, with room for `R` child
-/// routers and `T` targets.
+/// routers and `T` targets: the status of every target in its subtree, which it sends up with
+/// its server's delta (again in every snapshot). The default suits firmware; hosts keep
+/// [`MAX_TARGETS`](crate::MAX_TARGETS). Past `T` a target is refused explicitly (see there).
 #[derive(Clone, Debug)]
 pub struct Router<S, const R: usize = 32, const T: usize = 32> {
     hub: Hub<S, R, T>,

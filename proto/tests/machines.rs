@@ -2231,3 +2231,49 @@ fn an_unanswered_ping_goes_again_to_a_parent_that_answered_lately_and_not_to_a_s
     let heard = answered_at_interval(&mut c, 250, (4_001, 5_000), &mut |_| false);
     assert!(heard.len() >= 3 && heard.windows(2).all(|w| w[1].0 - w[0].0 >= 250), "{heard:?}");
 }
+
+/// A target table has a bound (`T` targets): past it a target's status is refused, counted at
+/// every report and told once, and the targets kept stay as they were.
+#[test]
+fn a_full_target_table_refuses_further_targets_explicitly() {
+    let mut slots: [Slot; 8] = empty_slots();
+    let config = RouterConfig::new(name("r1").unwrap(), Generation(1), [at(1)].into_iter().collect(), keys());
+    let mut r: Router<&mut [Slot], 4, 2> = Router::new(config, &mut slots[..], Instant(0));
+    let mut servers: Vec<Server> = (0..3)
+        .map(|k| {
+            let config = ServerConfig {
+                member: MemberConfig {
+                    name: name(&format!("oss{k}")).unwrap(),
+                    generation: Generation(1),
+                    parents: [at(2)].into_iter().collect(),
+                    keys: keys(),
+                    timing: Timing::default(),
+                },
+                target: name(&format!("testfs-OST000{k}")).unwrap(),
+                addrs: Default::default(),
+                window_ms: 300_000,
+            };
+            let mut s = Server::new(config, Instant(0));
+            let id = s.id();
+            meet(&mut s, id, at(2), "r1", 0);
+            s
+        })
+        .collect();
+    let interval = Timing::default().ping_interval_ms.into();
+    for now in [0, interval] {
+        for (k, s) in servers.iter_mut().enumerate() {
+            for (_, ping) in sent(s, now) {
+                r.handle(Instant(now), at(30 + k as u8), &ping);
+            }
+        }
+    }
+    assert_eq!(r.table().len(), 3, "the servers themselves are children like any other");
+    let told: Vec<Event> = std::iter::from_fn(|| r.poll_event())
+        .filter(|e| matches!(e, Event::TargetTableFull { .. }))
+        .collect();
+    let third =
+        Event::TargetTableFull { server: NodeId::from_name("oss2"), target: name("testfs-OST0002").unwrap() };
+    assert_eq!(told, [third], "told once, naming the first target refused");
+    assert_eq!(r.counters().targets_refused, 2, "both of oss2's reports");
+    assert_eq!(r.counters().overflow, 0, "a refused target is its own count");
+}

@@ -30,7 +30,7 @@ use vigil_proto::table::Slot;
 use vigil_proto::wire::{Action, Key, Keyring, MAX_DATAGRAM};
 use vigil_proto::{
     ids, Client, ClientConfig, Endpoint, Event, Generation, Instant, MemberConfig, Mgs, MgsConfig, NodeId,
-    OrderId, Router, RouterConfig, Server, ServerConfig, Timing, MAX_UPSTREAMS,
+    OrderId, Router, RouterConfig, Server, ServerConfig, Timing, MAX_TARGETS, MAX_UPSTREAMS,
 };
 
 pub use rng::Rng;
@@ -43,6 +43,9 @@ pub fn cluster_keys() -> Keyring {
 /// Table storage on the heap, for host-sized tables.
 pub type Slots = Box<[Slot]>;
 
+/// The MGS as hosts run it: room for every target of a filesystem ([`MAX_TARGETS`]).
+pub type HostMgs = Mgs<Slots, 256, MAX_TARGETS>;
+
 fn slots(n: usize) -> Slots {
     vec![None; n].into_boxed_slice()
 }
@@ -52,9 +55,9 @@ fn slots(n: usize) -> Slots {
 #[derive(Clone)]
 pub enum Machine {
     /// The root.
-    Mgs(Box<Mgs<Slots>>),
-    /// A relay.
-    Router(Box<Router<Slots>>),
+    Mgs(Box<HostMgs>),
+    /// A relay, with a host's room for targets.
+    Router(Box<Router<Slots, 32, MAX_TARGETS>>),
     /// A filesystem client.
     Client(Client),
     /// A target host (boxed: it keeps whole orders, and clients, far more numerous, are
@@ -654,18 +657,14 @@ impl Net {
     }
 
     /// Runs an admin command on the MGS (if it runs) now, then drains its outputs.
-    pub fn admin<R>(&mut self, command: impl FnOnce(&mut Mgs<Slots>, Instant) -> R) -> Option<R> {
+    pub fn admin<R>(&mut self, command: impl FnOnce(&mut HostMgs, Instant) -> R) -> Option<R> {
         let i = self.nodes.iter().position(|n| matches!(n.machine, Machine::Mgs(_)))?;
         self.admin_at(i, command)
     }
 
     /// Runs an admin command on node `i`, a status holder, if it runs: as [`Net::admin`] on one
     /// of several holders.
-    pub fn admin_at<R>(
-        &mut self,
-        i: usize,
-        command: impl FnOnce(&mut Mgs<Slots>, Instant) -> R,
-    ) -> Option<R> {
+    pub fn admin_at<R>(&mut self, i: usize, command: impl FnOnce(&mut HostMgs, Instant) -> R) -> Option<R> {
         let now = Instant(self.now);
         if !self.nodes[i].up {
             return None;
@@ -860,7 +859,7 @@ impl Net {
     }
 
     /// The MGS machine (the first running node built with [`Spec::Mgs`]).
-    pub fn mgs(&self) -> &Mgs<Slots> {
+    pub fn mgs(&self) -> &HostMgs {
         self.nodes
             .iter()
             .filter(|n| n.up)

@@ -27,11 +27,11 @@
 use std::collections::HashSet;
 
 use vigil_proto::wire::{NodeState, Role};
-use vigil_proto::{Instant, Mgs, NodeId, OrderId, Recovery, Timing, MAX_UPSTREAMS};
+use vigil_proto::{Instant, NodeId, OrderId, Recovery, Timing, MAX_UPSTREAMS};
 
 use crate::baseline::{self, Setting, Timeline};
 use crate::report::{Figures, Level, Load, Occupancy, Params, Rate, Ratios, Spread, Times, Window};
-use crate::{Conditions, Machine, Net, OrderLog, Rng, Slots, Spec, Traffic};
+use crate::{Conditions, HostMgs, Machine, Net, OrderLog, Rng, Spec, Traffic};
 
 /// Ping intervals of quiet over which steady-state traffic is measured.
 pub const STEADY_INTERVALS: u64 = 5;
@@ -120,7 +120,7 @@ pub fn build(net: &mut Net, p: &Params) -> Tree {
 
 impl Tree {
     /// The running holders' machines.
-    pub fn running_holders<'a>(&'a self, net: &'a Net) -> impl Iterator<Item = &'a Mgs<Slots>> + 'a {
+    pub fn running_holders<'a>(&'a self, net: &'a Net) -> impl Iterator<Item = &'a HostMgs> + 'a {
         self.holders.iter().filter(|&&h| net.node(h).up).filter_map(|&h| match &net.node(h).machine {
             Machine::Mgs(m) => Some(&**m),
             _ => None,
@@ -128,7 +128,7 @@ impl Tree {
     }
 
     /// Every holder's machine, stopped ones included (their last view).
-    fn every_holder<'a>(&'a self, net: &'a Net) -> impl Iterator<Item = &'a Mgs<Slots>> + 'a {
+    fn every_holder<'a>(&'a self, net: &'a Net) -> impl Iterator<Item = &'a HostMgs> + 'a {
         self.holders.iter().filter_map(|&h| match &net.node(h).machine {
             Machine::Mgs(m) => Some(&**m),
             _ => None,

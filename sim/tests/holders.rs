@@ -2,8 +2,8 @@
 //! its own orders: a holder's orders never block or undo another's, whatever their ids.
 
 use vigil_proto::wire::{Action, NodeState};
-use vigil_proto::{ids, Event, Instant, Mgs, NodeId};
-use vigil_sim::{Machine, Net, Slots, Spec};
+use vigil_proto::{ids, Event, Instant, NodeId};
+use vigil_sim::{HostMgs, Machine, Net, Spec};
 
 const TARGET: &str = "fs-OST0000";
 
@@ -36,7 +36,7 @@ fn cluster(seed: u64) -> Cluster {
     c
 }
 
-fn holder(net: &Net, i: usize) -> &Mgs<Slots> {
+fn holder(net: &Net, i: usize) -> &HostMgs {
     match &net.node(i).machine {
         Machine::Mgs(m) => m,
         _ => panic!("node {i} is not a holder"),

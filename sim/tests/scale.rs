@@ -52,6 +52,29 @@ fn many_targets_restarting_together_all_close_by_order() {
     }
 }
 
+/// A whole filesystem after a power event: a thousand targets restart at once, all under one
+/// first-level router (it keeps every one's status, as the MGS does). Every window closes by
+/// Vigil's order once every live client is back, none by the target's own time-out.
+#[test]
+fn a_thousand_targets_restarting_together_all_close_by_order() {
+    let p = Params { clients: 40, routers: [1, 2], targets: 1_000, restarting: 1_000, ..Params::default() };
+    let out = scenario::run(&p);
+    let f = &out.figures;
+    assert_eq!(f.restarted.len(), 1_000);
+    let by_time_out: Vec<_> = f.restarted.iter().filter(|w| !w.by_order).collect();
+    assert!(
+        by_time_out.is_empty(),
+        "{} closed by their own time-out, e.g. {:?}",
+        by_time_out.len(),
+        by_time_out[0]
+    );
+    for w in &f.restarted {
+        assert_eq!(w.reconnected, (f.live_clients as u32, f.live_clients as u32), "{w:?}");
+    }
+    assert_eq!(out.checks.ordered_not_once, 0, "{:?}", out.checks);
+    assert_eq!(f.false_deaths, 0);
+}
+
 /// Two and three status holders, and one of two stopped mid-recovery: every live client still
 /// runs its hook once per target instance (whichever holder's order reached it), and the window
 /// closes by order only after every live client reconnected.
