@@ -615,7 +615,7 @@ mod tests {
         assert!(!text.contains("vigil_recovery_eta_seconds{"), "no estimate yet");
         assert!(text.contains("vigil_datagrams_total{dir=\"received\"} 5\n"));
         assert!(text.contains("vigil_dropped_total{reason=\"unauthenticated\"} 2\n"));
-        assert_eq!(text.matches("vigil_dropped_total{").count(), 16);
+        assert_eq!(text.matches("vigil_dropped_total{").count(), 17);
         // The JSON names states as words (the contract scripts and the web view read).
         let json = serde_json::to_string(&status).unwrap();
         for field in
