@@ -120,6 +120,19 @@ fn seed_2566_an_mgs_that_lost_its_state_waits_a_dead_threshold_for_routers_it_ca
     holds_as_ci_drawing_mgs_restarts(2566, "no early close");
 }
 
+/// Found by `swarm --seeds 3001..6000` once MGS restarts were drawn in CI: the MGS lost its state
+/// file while a top router was down (r0.0.1: crashed for good in 5912, back later in 4413) or
+/// its link to the MGS cut for good (5772). Given back no router to expect, the MGS knows
+/// nothing of that router and closes windows over the subtrees it sees, with clients behind the
+/// silent router still pinging a router below it. Each passes with MGS restarts drawn around.
+#[test]
+#[ignore = "open: an MGS that lost its state file cannot expect a top router down or cut off at its start"]
+fn seed_5912_an_mgs_that_lost_its_state_closes_over_a_top_router_it_never_heard() {
+    for seed in [4413, 5772, 5912] {
+        holds_as_ci_drawing_mgs_restarts(seed, "no early close");
+    }
+}
+
 /// A restarted MGS never released the `BeginRecovery` of its earlier instance that routers
 /// still held when it issued no newer order for the target (the target came up while it was
 /// down): the order now lapses with the target's own window, which it carries. Also seeds 146
