@@ -418,8 +418,13 @@ impl<S: AsRef<[Slot]> + AsMut<[Slot]>, const R: usize, const T: usize> Hub<S, R,
         d.addr = from;
         d.last_heard = now;
         d.interval_ms = interval_ms;
-        let home_changed = d.home != home;
-        d.home = home;
+        // Whether the child counts here is what its newest datagram says: an older one overtaken
+        // on the way (reordered, duplicated late) may say what the child no longer does, and
+        // taken, would count here a child that moved its home to its other parent.
+        let home_changed = d.replay.highest() == header.sequence && d.home != home;
+        if home_changed {
+            d.home = home;
+        }
         entry.role = role;
         entry.generation = header.generation;
         let mut changed = rebooted;

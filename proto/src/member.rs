@@ -3,11 +3,11 @@
 //!
 //! A member pings each of its parents every interval (multipath: it is alive if any path hears
 //! it). It counts in order progress at one parent only, its *home*: the first parent that
-//! answers. Orders arrive pushed or repeated in replies; the order id tells a repeat from a new
-//! order, and a repeat is only reported again, never carried out twice. A report rides in every
-//! ping, re-sent while unanswered, until a parent acknowledges one that carried it (the reply's
-//! `ack` names the ping's sequence); a parent that still lacks it repeats the order, which arms
-//! it again.
+//! answers, until that one's replies are late (see `Member::rehome`). Orders arrive pushed or
+//! repeated in replies; the order id tells a repeat from a new order, and a repeat is only
+//! reported again, never carried out twice. A report rides in every ping, re-sent while
+//! unanswered, until a parent acknowledges one that carried it (the reply's `ack` names the
+//! ping's sequence); a parent that still lacks it repeats the order, which arms it again.
 //!
 //! Pings are re-sent while unanswered too ([`PING_RESENDS`]), to a parent that answered lately:
 //! random loss then silences a child for an interval only when three datagrams in a row are lost.
@@ -74,7 +74,7 @@ struct Parent {
     announced: u32,
     up: bool,
     /// Silent past the suspect threshold: still up, but no longer the home while another
-    /// parent answers (see [`Member::home`]).
+    /// parent answers (see [`Member::rehome`]).
     late: bool,
     refused: bool,
     last_reply: Option<Instant>,
@@ -160,6 +160,12 @@ pub(crate) struct Member<K: Kept> {
     timing: Timing,
     interval_ms: u32,
     parents: Vec<Parent, MAX_PARENTS>,
+    /// The parent this node counts at (see [`Member::rehome`]).
+    home: usize,
+    /// The home before the last move, while the new home has not confirmed it counts this node:
+    /// until then it is still told it is home (see [`Member::rehome`]), and the sequence of the
+    /// first ping that told the new one, once sent.
+    moving_from: Option<(usize, Option<u32>)>,
     reports: Deque<Report, MAX_REPORTS>,
     seen: Deque<OrderId, SEEN>,
     recovered: Deque<Recovered, RECOVERED>,
@@ -208,6 +214,8 @@ impl<K: Kept> Member<K> {
             timing: config.timing,
             interval_ms: config.timing.ping_interval_ms,
             parents,
+            home: 0,
+            moving_from: None,
             reports: Deque::new(),
             seen: Deque::new(),
             recovered: Deque::new(),
@@ -283,14 +291,13 @@ impl<K: Kept> Member<K> {
         parent.generation = Some(header.generation);
         parent.id = Some(header.sender);
         parent.last_reply = Some(now);
-        let was_home = self.home();
-        let parent = &mut self.parents[p];
         parent.late = false;
         let came_up = !parent.up;
         parent.up = true;
         let addr = parent.addr;
         let mut events: Vec<Notice, 3> = Vec::new();
         let mut raised = None;
+        let accepted = matches!(reply.status, ReplyStatus::Accepted);
         if restarted {
             parent.known = false;
             let _ = events.push(Notice::ParentRestarted(addr, header.generation));
@@ -350,7 +357,10 @@ impl<K: Kept> Member<K> {
             // Every parent learns the new generation now (it reads as a reboot).
             self.ping_now(now);
         }
-        self.tell_new_home(now, was_home);
+        if p == self.home && accepted {
+            self.confirm_move(now, reply.ack);
+        }
+        self.rehome(now);
         for e in events {
             self.emit(e);
         }
@@ -587,7 +597,6 @@ impl<K: Kept> Member<K> {
         self.retry_due(now);
         let dead_ms = self.timing.dead_ms(self.interval_ms);
         let suspect_ms = self.timing.suspect_ms(self.interval_ms);
-        let was_home = self.home();
         let mut downs: Vec<Endpoint, MAX_PARENTS> = Vec::new();
         for p in self.parents.iter_mut() {
             let silent = p.last_reply.map(|t| now.since(t));
@@ -598,7 +607,7 @@ impl<K: Kept> Member<K> {
             }
             p.late = p.up && silent.is_some_and(|s| s >= suspect_ms);
         }
-        self.tell_new_home(now, was_home);
+        self.rehome(now);
         for addr in downs {
             self.emit(Notice::ParentDown(addr));
         }
@@ -623,26 +632,58 @@ impl<K: Kept> Member<K> {
         }
     }
 
-    /// The parent this node counts at: the first that answers and has room, preferring one
-    /// that answered lately. A home that falls silent is left at the suspect threshold, before
-    /// it would give this node up as dead: counted at two parents for a while (which only
-    /// delays a window), never at none (which could close one early).
-    fn home(&self) -> usize {
-        (self.parents.iter())
-            .position(|p| p.up && !p.refused && !p.late)
+    /// Keeps the home while it answers in time and has room; otherwise moves it to the first
+    /// parent that answers and has room, preferring one that answered lately. A home that falls
+    /// silent is left at the suspect threshold, before it would give this node up as dead:
+    /// counted at two parents for a while (which only delays a window), never at none (which
+    /// could close one early). A home that answers again is not taken back while the new one
+    /// answers: moving back and forth would count this node twice at every move.
+    ///
+    /// The new home is told at once. The old one is told it is home until the new one accepted
+    /// a ping that said so ([`Member::confirm_move`]): a ping to the new home can be lost, and
+    /// the old one, told first, would count this node nowhere meanwhile.
+    fn rehome(&mut self, now: Instant) {
+        let keep = |p: &Parent| p.up && !p.refused && !p.late;
+        if self.parents.get(self.home).is_some_and(keep) {
+            return;
+        }
+        let home = (self.parents.iter())
+            .position(keep)
             .or_else(|| self.parents.iter().position(|p| p.up && !p.refused))
             .or_else(|| self.parents.iter().position(|p| !p.refused))
-            .unwrap_or(0)
+            .unwrap_or(0);
+        if home == self.home {
+            return;
+        }
+        let old = core::mem::replace(&mut self.home, home);
+        self.moving_from = Some((old, None));
+        self.ping_soon(now, home);
     }
 
-    /// Pings the home now if it changed from `was`, so it counts this node at once rather
-    /// than from the next regular ping.
-    fn tell_new_home(&mut self, now: Instant, was: usize) {
-        let home = self.home();
-        if home != was {
-            let p = &mut self.parents[home];
-            p.next_ping = p.next_ping.min(now);
+    /// The home accepted pings up to `ack`: once that covers the first ping that told it it is
+    /// home, it counts this node, and the old home is told at once that it no longer does.
+    fn confirm_move(&mut self, now: Instant, ack: u32) {
+        let Some((old, Some(told))) = self.moving_from else { return };
+        if after(told, ack) {
+            return;
         }
+        self.moving_from = None;
+        self.ping_soon(now, old);
+    }
+
+    /// Pings parent `k` now (and again while unanswered, if it is up), unless it refused us.
+    fn ping_soon(&mut self, now: Instant, k: usize) {
+        let Some(p) = self.parents.get_mut(k).filter(|p| !p.refused) else { return };
+        p.next_ping = p.next_ping.min(now);
+        if p.up {
+            p.resends = RESENDS;
+        }
+    }
+
+    /// Whether a ping to parent `p` tells it that this node counts there: the home, and the
+    /// old home while a move is not confirmed.
+    fn counts_at(&self, p: usize) -> bool {
+        p == self.home || self.moving_from.is_some_and(|(old, _)| old == p)
     }
 
     pub(crate) fn poll_transmit(&mut self, now: Instant, buf: &mut [u8]) -> Option<(Endpoint, usize)> {
@@ -653,8 +694,8 @@ impl<K: Kept> Member<K> {
             let len = self.link.send(parent, &Message::StaleParent(hint), buf, &mut self.counters)?;
             return Some((to, len));
         }
-        let home = self.home();
         let p = self.parents.iter().position(|p| p.next_ping <= now)?;
+        let home = self.counts_at(p);
         let interval = u64::from(self.interval_ms);
         let parent = &mut self.parents[p];
         let first = (parent.last_reply.is_none() && !parent.up) || core::mem::take(&mut parent.met);
@@ -690,7 +731,7 @@ impl<K: Kept> Member<K> {
         let ping = Ping {
             role: self.role,
             interval_ms: self.interval_ms,
-            home: p == home,
+            home,
             name: (!parent.known).then(|| self.name.clone()),
             mounts: if parent.known { Vec::new() } else { self.mounts.clone() },
             reports: (self.reports.iter())
@@ -707,6 +748,9 @@ impl<K: Kept> Member<K> {
         if self.parents[p].resend_at.is_some() {
             self.parents[p].awaiting = self.link.last_sequence();
         }
+        if let Some((_, told @ None)) = self.moving_from.as_mut().filter(|_| p == self.home) {
+            *told = Some(self.link.last_sequence());
+        }
         Some((addr, len))
     }
 
@@ -722,7 +766,7 @@ impl<K: Kept> Member<K> {
     }
 
     pub(crate) fn home_parent(&self) -> Option<Endpoint> {
-        let p = &self.parents.get(self.home())?;
+        let p = &self.parents.get(self.home)?;
         p.up.then_some(p.addr)
     }
 

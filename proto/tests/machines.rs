@@ -1381,12 +1381,121 @@ fn admin_recoveries_take_at_most_their_share_of_the_places_of_recoveries_under_w
 fn a_client_with_two_parents_counts_somewhere_when_its_home_link_fails() {
     // Each phase of the failure against the pings' and the silence checks' schedules.
     for cut_at in (20_000..22_000).step_by(125) {
-        home_link_fails(cut_at);
+        let lost = |t: u64, k: usize, _| k == 0 && t >= cut_at;
+        let end = cut_at + 40_000;
+        two_parents(end, lost, |t, _, routers| {
+            if t >= 5_000 {
+                assert!(counted(routers) >= 1, "cut at {cut_at}: c0 counts nowhere at {t} ms");
+            }
+            if t == end - 1 {
+                assert_eq!(counted(routers), 1, "c0 counts at its second parent alone");
+                assert!(counts_at(&routers[1]));
+            }
+        });
     }
 }
 
-/// c0 pings two routers; the link to its home (the first) fails for good at `cut_at`.
-fn home_link_fails(cut_at: u64) {
+#[test]
+fn a_client_whose_old_home_answers_again_stays_at_its_new_home() {
+    // c0's home hears its pings but its replies are lost for 10 s: past the suspect threshold
+    // (6 s), short of the dead one (16 s). c0 moves to its other parent, and stays there when
+    // its old home answers again: moving back would count it twice once more.
+    let lost = |t: u64, k: usize, up: bool| k == 0 && !up && (10_000..20_000).contains(&t);
+    let mut homes = vec![];
+    two_parents(40_000, lost, |t, c, routers| {
+        if homes.last() != Some(&c.home_parent()) {
+            homes.push(c.home_parent());
+        }
+        if t >= 5_000 {
+            assert!(counted(routers) >= 1, "c0 counts nowhere at {t} ms");
+        }
+    });
+    assert_eq!(homes, [None, Some(at(2)), Some(at(3))], "one move, never back");
+}
+
+#[test]
+fn a_moving_client_counts_at_its_old_home_until_the_new_one_accepted_it() {
+    // c0's home stops answering for good; the first 3 s of pings to its new home are lost. Told
+    // of the move first, the old home would count c0 nowhere meanwhile.
+    let moved = std::cell::Cell::new(None);
+    let lost = |t: u64, k: usize, up: bool| match (k, up) {
+        (0, false) => t >= 10_000,
+        (1, true) => moved.get().is_some_and(|m| t < m + 3_000),
+        _ => false,
+    };
+    two_parents(40_000, lost, |t, c, routers| {
+        if moved.get().is_none() && c.home_parent() == Some(at(3)) {
+            moved.set(Some(t));
+        }
+        if t >= 5_000 {
+            assert!(counted(routers) >= 1, "c0 counts nowhere at {t} ms");
+        }
+    });
+    assert!(moved.get().is_some(), "c0 moved its home");
+}
+
+#[test]
+fn an_older_ping_overtaken_on_the_way_does_not_make_a_parent_count_a_client_again() {
+    // As above, c0 moves its home away from a parent whose replies are lost. Its last ping to
+    // that parent while it was home comes after the ones that told it c0 left.
+    let held = std::cell::RefCell::new(None);
+    let released = std::cell::Cell::new(false);
+    let mut ping_home = None;
+    let fate = |t: u64, k: usize, up: bool, bytes: &[u8]| {
+        if k == 0 && up && (8_000..10_000).contains(&t) && held.borrow().is_none() {
+            *held.borrow_mut() = Some(bytes.to_vec());
+            return true;
+        }
+        k == 0 && !up && (10_000..20_000).contains(&t)
+    };
+    two_parents_with(40_000, fate, |t, c, routers| {
+        if t == 9_999 {
+            ping_home = c.home_parent();
+        }
+        if t == 30_000 {
+            let bytes = held.borrow_mut().take().expect("a ping to c0's first home was held");
+            routers[0].handle(Instant(t), at(20), &bytes);
+            released.set(true);
+        }
+        if t == 30_001 {
+            assert_eq!(counted(routers), 1, "c0 counts at one parent");
+            assert!(counts_at(&routers[1]), "its new home");
+        }
+    });
+    assert_eq!(ping_home, Some(at(2)), "the held ping was sent while at(2) was c0's home");
+    assert!(released.get());
+}
+
+/// Whether router `r` counts c0 in its order sums: c0 calls it home and it judges c0 live.
+fn counts_at(r: &Router<&mut [Slot]>) -> bool {
+    let e = r.table().get(NodeId::from_name("c0"));
+    e.is_some_and(|e| e.direct.as_ref().is_some_and(|d| d.home))
+        && e.and_then(|e| e.best_state()).is_some_and(NodeState::is_live)
+}
+
+/// How many of c0's parents count it.
+fn counted(routers: &[Router<&mut [Slot]>; 2]) -> usize {
+    routers.iter().filter(|r| counts_at(r)).count()
+}
+
+/// Runs [`two_parents_with`], losing what `lost(t, k, up)` says.
+fn two_parents(
+    until: u64,
+    lost: impl Fn(u64, usize, bool) -> bool,
+    each: impl FnMut(u64, &Client, &mut [Router<&mut [Slot]>; 2]),
+) {
+    two_parents_with(until, |t, k, up, _: &[u8]| lost(t, k, up), each)
+}
+
+/// c0 pinging two routers, at(2) (its first parent) and at(3), stepped a millisecond at a time
+/// from 0 to `until`. `lost(t, k, up, bytes)` says whether a datagram between c0 and router `k`
+/// at `t` is lost (`up`: from c0); replies take 5 ms back, so c0 hears a parent after it
+/// pinged. `each(t, c0, routers)` runs at the end of every millisecond.
+fn two_parents_with(
+    until: u64,
+    lost: impl Fn(u64, usize, bool, &[u8]) -> bool,
+    mut each: impl FnMut(u64, &Client, &mut [Router<&mut [Slot]>; 2]),
+) {
     let (mut s1, mut s2): ([Slot; 16], [Slot; 16]) = (empty_slots(), empty_slots());
     let mut routers = [router(&mut s1[..], &[]), router(&mut s2[..], &[])];
     let config = ClientConfig {
@@ -1397,21 +1506,9 @@ fn home_link_fails(cut_at: u64) {
         timing: Timing::default(),
     };
     let mut c = Client::new(config, Instant(0));
-    let id = NodeId::from_name("c0");
-    // Where c0 counts: the routers that take it as home and judge it live.
-    let counted = |routers: &[Router<&mut [Slot]>; 2]| {
-        routers
-            .iter()
-            .filter(|r| {
-                let e = r.table().get(id);
-                e.is_some_and(|e| e.direct.as_ref().is_some_and(|d| d.home))
-                    && e.and_then(|e| e.best_state()).is_some_and(NodeState::is_live)
-            })
-            .count()
-    };
     let mut buf = [0u8; MAX_DATAGRAM];
     let mut replies = std::collections::VecDeque::new();
-    for t in 0..cut_at + 40_000 {
+    for t in 0..until {
         let now = Instant(t);
         for r in routers.iter_mut() {
             if r.poll_timeout().is_some_and(|d| d <= now) {
@@ -1421,17 +1518,15 @@ fn home_link_fails(cut_at: u64) {
         if c.poll_timeout().is_some_and(|d| d <= now) {
             c.handle_timeout(now);
         }
-        let up = |k: usize| k == 1 || t < cut_at;
         while let Some((to, len)) = c.poll_transmit(now, &mut buf) {
             let k = usize::from(to != at(2));
-            if up(k) {
+            if !lost(t, k, true, &buf[..len]) {
                 routers[k].handle(now, at(20), &buf[..len]);
             }
         }
         for (k, r) in routers.iter_mut().enumerate() {
             while let Some((to, len)) = r.poll_transmit(now, &mut buf) {
-                if to == at(20) && up(k) {
-                    // Replies take 5 ms back: the client hears from a parent after it pinged.
+                if to == at(20) && !lost(t, k, false, &buf[..len]) {
                     replies.push_back((t + 5, k, buf[..len].to_vec()));
                 }
             }
@@ -1441,19 +1536,8 @@ fn home_link_fails(cut_at: u64) {
             c.handle(now, at(2 + k as u8), &bytes);
         }
         while c.poll_event().is_some() {}
-        let view: Vec<_> = routers
-            .iter()
-            .map(|r| r.table().get(id).map(|e| (e.direct.as_ref().map(|d| d.home), e.best_state())))
-            .collect();
-        if t >= 19_000 && (t % 500 == 0) {
-            eprintln!("{t} {view:?} {:?}", c.home_parent());
-        }
-        if t >= 5_000 {
-            assert!(counted(&routers) >= 1, "cut at {cut_at}: c0 counts nowhere at {t} ms");
-        }
+        each(t, &c, &mut routers);
     }
-    assert_eq!(counted(&routers), 1, "c0 counts at its second parent alone");
-    assert!(routers[1].table().get(id).and_then(|e| e.direct.as_ref()).is_some_and(|d| d.home));
 }
 
 #[test]
