@@ -3,7 +3,7 @@
 
 use std::collections::{HashMap, HashSet, VecDeque};
 
-use vigil_proto::wire::{Action, NodeState, TargetState};
+use vigil_proto::wire::{Action, Endpoint, NodeState, TargetState};
 use vigil_proto::{Event, Generation, Instant, Name, OrderId};
 
 use super::draw::{target_name, Draw};
@@ -38,6 +38,10 @@ pub struct Checker {
     closes: HashSet<(usize, u32)>,
     /// Windows the admin closed (their `CloseWindow` orders).
     admin_closes: HashSet<OrderId>,
+    /// Each client's home parent as it last chose it, and when that last changed.
+    homes: HashMap<usize, (Option<Endpoint>, u64)>,
+    /// Recoveries whose progress, frozen when their window closed, was checked (by holder).
+    frozen_checked: HashSet<(usize, OrderId)>,
     trace: VecDeque<String>,
     /// What was found.
     pub violations: Vec<Violation>,
@@ -62,6 +66,8 @@ impl Checker {
             manual: HashMap::new(),
             closes: HashSet::new(),
             admin_closes: HashSet::new(),
+            homes: HashMap::new(),
+            frozen_checked: HashSet::new(),
             trace: VecDeque::new(),
             violations: Vec::new(),
             false_deaths_lossy: 0,
@@ -298,8 +304,40 @@ impl Checker {
         }
     }
 
+    /// Notes where client `i` counts now, after the network handed it something: a change of
+    /// the home parent of a client with two parents is a move (see [`Checker::moving`]).
+    pub fn homes(&mut self, net: &Net, draw: &Draw, i: usize) {
+        let Machine::Client(c) = &net.node(i).machine else { return };
+        let home = c.home_parent().filter(|_| net.node(i).up);
+        let entry = self.homes.entry(i).or_insert((None, 0));
+        if draw.parents[i].len() > 1 && entry.0 != home {
+            *entry = (home, net.now());
+        }
+    }
+
+    /// How many clients may be counted twice now: those whose home moved lately. A client moves
+    /// its home when its home's replies are late, and keeps it counting there until the new home
+    /// accepted its move (so it is never counted nowhere, which could close a window early):
+    /// the old home stops when a ping tells it so, or when it judges the client dead, at most a
+    /// dead threshold and a silence check after it last heard it, which was before the move.
+    /// Its sum then takes `news_ms` to reach a holder, and samples come an update interval
+    /// apart. Any other double count is a violation, as is one that outlasts this.
+    fn moving(&self, net: &Net, draw: &Draw) -> u32 {
+        let timing = net.timing;
+        let ping = timing.ping_interval_ms;
+        let check_ms = u64::from(ping.min(timing.update_interval_ms) / 4);
+        let lately =
+            timing.dead_ms(ping) + check_ms + news_ms(net, draw) + u64::from(timing.update_interval_ms);
+        let now = net.now();
+        let moved = |c: &usize| self.homes.get(c).is_some_and(|&(_, at)| at > 0 && now - at <= lately);
+        draw.clients.iter().filter(|c| moved(c)).count() as u32
+    }
+
     /// Consistency, every update interval: no holder's progress counts more than the live
-    /// clients.
+    /// clients, each once, except a client whose home moved lately ([`Checker::moving`]). The
+    /// progress of a closed window is frozen when it closed: it is checked once, at the first
+    /// sample after, not again at every one (which would repeat that check against moves made
+    /// since).
     pub fn consistency(&mut self, net: &Net, draw: &Draw) {
         for &h in &draw.holders {
             self.consistency_at(net, draw, h);
@@ -312,14 +350,19 @@ impl Checker {
         if !mgs.up {
             return;
         }
+        let moving = self.moving(net, draw);
+        let mut bad = Vec::new();
         for r in m.recoveries() {
+            if r.window_closed() && !self.frozen_checked.insert((holder, r.order)) {
+                continue;
+            }
             let p = &r.progress;
-            let bad = p.reconnected.saturating_add(p.failed) > p.applied
+            let wrong = p.reconnected.saturating_add(p.failed) > p.applied
                 || p.applied > p.live
-                || p.live as usize > draw.clients.len();
-            if bad {
-                let line = format!(
-                    "{} at {}: progress live {} applied {} reconnected {} failed {} ({} clients)",
+                || p.live as usize > draw.clients.len() + moving as usize;
+            if wrong {
+                bad.push(format!(
+                    "{} at {}: progress live {} applied {} reconnected {} failed {} ({} clients, {moving} moving)",
                     r.target,
                     mgs.name,
                     p.live,
@@ -327,9 +370,11 @@ impl Checker {
                     p.reconnected,
                     p.failed,
                     draw.clients.len()
-                );
-                self.violate("consistency", line);
+                ));
             }
+        }
+        for line in bad {
+            self.violate("consistency", line);
         }
     }
 
