@@ -160,6 +160,12 @@ pub struct MgsOpts {
     #[arg(long = "peer-api", value_name = "URL")]
     #[serde(default)]
     pub peer_apis: Vec<String>,
+    /// A router this MGS expects to report before any window closes by order, whatever its state
+    /// file says (a lost state file then forgets none of them); repeatable. List the routers
+    /// that report to it directly.
+    #[arg(long = "expect-router", value_name = "NAME")]
+    #[serde(default)]
+    pub expect_routers: Vec<String>,
     /// Who may use the HTTP API.
     #[command(flatten)]
     #[serde(flatten)]
@@ -550,7 +556,7 @@ mod tests {
         let path = dir.join("mgs.toml");
         std::fs::write(
             &path,
-            "api_hosts = [\"mgs.example\"]\napi_token_reads = true\n[timing]\ndead_after = 9\n",
+            "api_hosts = [\"mgs.example\"]\napi_token_reads = true\nexpect_routers = [\"r1\", \"r2\"]\n[timing]\ndead_after = 9\n",
         )
         .unwrap();
         let flags = MgsOpts { config: Some(path.clone()), ..MgsOpts::default() };
@@ -559,6 +565,7 @@ mod tests {
         assert_eq!(opts.api.api_hosts, ["mgs.example"]);
         assert!(opts.api.api_token_reads);
         assert_eq!(opts.node.timing.dead_after, Some(9));
+        assert_eq!(opts.expect_routers, ["r1", "r2"]);
     }
 
     #[test]

@@ -7,7 +7,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::Context;
+use anyhow::{bail, Context};
 use hyper::body::Bytes;
 use hyper::{Method, StatusCode};
 use serde::Serialize;
@@ -447,15 +447,23 @@ pub async fn run(opts: MgsOpts) -> anyhow::Result<()> {
     state.commit()?;
     let clock = Clock::start();
     let mut machine = MgsMachine::new(config, slots(table_slots), clock.now());
+    for router in &opts.expect_routers {
+        // Named by the operator: a bad name is a configuration error, not something to skip.
+        let name = wire_name(router, "expected router")?;
+        if !machine.expect_router(clock.now(), name) {
+            bail!("--expect-router {router}: more routers expected than the MGS has room for");
+        }
+    }
     for router in state.expected_routers() {
         let expected = wire_name(router, "expected router").map(|n| machine.expect_router(clock.now(), n));
         if !matches!(expected, Ok(true)) {
             warn!(router, "cannot expect this router from the state file (bad name, or too many): skipped");
         }
     }
-    if !state.expected_routers().is_empty() {
+    let expected: Vec<&str> = machine.expected_routers().map(|(_, n)| n.as_str()).collect();
+    if !expected.is_empty() {
         info!(
-            routers = state.expected_routers().join(","),
+            routers = expected.join(","),
             "no window closes by order until each of these routers has reported"
         );
     }
