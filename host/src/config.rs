@@ -161,8 +161,8 @@ pub struct MgsOpts {
     #[serde(default)]
     pub peer_apis: Vec<String>,
     /// A router this MGS expects to report before any window closes by order, whatever its state
-    /// file says (a lost state file then forgets none of them); repeatable. List the routers
-    /// that report to it directly.
+    /// file says (a lost state file then forgets none of them); repeatable. List every router
+    /// of its tree.
     #[arg(long = "expect-router", value_name = "NAME")]
     #[serde(default)]
     pub expect_routers: Vec<String>,

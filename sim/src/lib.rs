@@ -571,11 +571,35 @@ impl Net {
         self.restart_as(i, self.nodes[i].generation.saturating_add(1));
     }
 
+    /// The routers of node `i`'s subtree: those that list it as a parent, and those below them.
+    fn routers_below(&self, i: usize) -> Vec<usize> {
+        let mut below: Vec<usize> = Vec::new();
+        let mut grew = true;
+        while grew {
+            grew = false;
+            for (j, n) in self.nodes.iter().enumerate() {
+                let Spec::Router { parents, .. } = &n.spec else { continue };
+                if !below.contains(&j) && parents.iter().any(|p| *p == i || below.contains(p)) {
+                    below.push(j);
+                    grew = true;
+                }
+            }
+        }
+        below
+    }
+
     /// Restarts a node with `generation`: below its last one if its state file was lost.
     pub fn restart_as(&mut self, i: usize, generation: u32) {
         let (name, spec) = (self.nodes[i].name.clone(), self.nodes[i].spec.clone());
         let mut machine = self.build(&name, &spec, generation);
         if let Machine::Mgs(m) = &mut machine {
+            // Its configuration lists the routers of its tree (`vigil mgs --expect-router`), as
+            // an operator's does: expected whatever its state file says.
+            for j in self.routers_below(i) {
+                if let Some(router) = ids::name(&self.nodes[j].name) {
+                    m.expect_router(Instant(self.now), router);
+                }
+            }
             for router in &self.nodes[i].expected_routers {
                 m.expect_router(Instant(self.now), router.clone());
             }
