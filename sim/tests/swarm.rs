@@ -355,3 +355,23 @@ fn seed_97210_a_held_order_lapses_after_its_window() {
         .collect();
     assert!(broken.is_empty(), "seed 97210 ({}):\n{}", report.drew, broken.join("\n"));
 }
+
+/// Found by `swarm --seeds 3001..6000` once nothing was excluded (two-parent homes and MGS
+/// restarts drawn together; both fail the same way without the MGS's configured routers): in
+/// 3234 the MGS closed fs-OST0001's window 8 s into the run while c19 (heard 7.9 s before) had
+/// not reconnected; in 5871 it closed fs-OST0003's with c0, c1 and c2 heard milliseconds before.
+/// Not triaged yet.
+#[test]
+#[ignore = "open: early closes with two-parent homes and MGS restarts drawn together"]
+fn seed_3234_and_5871_no_early_close_with_everything_drawn() {
+    for seed in [3234, 5871] {
+        let report = run_seed(seed, &Config::ci());
+        let broken: Vec<String> = report
+            .violations
+            .iter()
+            .filter(|v| v.invariant == "no early close")
+            .map(|v| v.to_string())
+            .collect();
+        assert!(broken.is_empty(), "seed {seed} ({}):\n{}", report.drew, broken.join("\n"));
+    }
+}
