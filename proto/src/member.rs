@@ -583,13 +583,8 @@ impl<K: Kept> Member<K> {
 
     /// Sends the next pings now: something the parents should learn changed.
     pub(crate) fn ping_now(&mut self, now: Instant) {
-        for p in self.parents.iter_mut().filter(|p| !p.refused) {
-            p.next_ping = p.next_ping.min(now);
-            if p.up {
-                // Unanswered, the news goes again after `resend_ms`: a lost report then costs
-                // that, not a ping interval.
-                p.resends = RESENDS;
-            }
+        for k in 0..self.parents.len() {
+            self.ping_soon(now, k);
         }
     }
 
@@ -671,7 +666,8 @@ impl<K: Kept> Member<K> {
         self.ping_soon(now, old);
     }
 
-    /// Pings parent `k` now (and again while unanswered, if it is up), unless it refused us.
+    /// Pings parent `k` now, unless it refused us. Unanswered, the news goes again after
+    /// `resend_ms` if the parent is up: a lost report then costs that, not a ping interval.
     fn ping_soon(&mut self, now: Instant, k: usize) {
         let Some(p) = self.parents.get_mut(k).filter(|p| !p.refused) else { return };
         p.next_ping = p.next_ping.min(now);
