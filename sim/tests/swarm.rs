@@ -36,7 +36,12 @@ fn holds_drawing_around(seed: u64, exclude: &[Known], invariant: &str) {
     let mut exclude = exclude.to_vec();
     // Held orders are checked whatever the seed was drawn with (that exclusion draws nothing).
     exclude.retain(|k| *k != Known::HeldAfterClose);
-    let report = run_seed(seed, &Config { exclude, ..Config::default() });
+    holds_with(seed, &Config { exclude, ..Config::default() }, invariant);
+}
+
+/// Runs `seed` drawn with `config` and asserts `invariant` held.
+fn holds_with(seed: u64, config: &Config, invariant: &str) {
+    let report = run_seed(seed, config);
     let broken: Vec<String> =
         report.violations.iter().filter(|v| v.invariant == invariant).map(|v| v.to_string()).collect();
     assert!(broken.is_empty(), "seed {seed} ({}):\n{}", report.drew, broken.join("\n"));
@@ -104,10 +109,7 @@ fn seed_122_a_rebooted_router_lets_a_forgotten_order_lapse_in_time() {
 /// Runs `seed` as CI does (two holders for some seeds) but drawing MGS restarts and lost state
 /// files (`--exclude two-parent-home`), and asserts `invariant` held.
 fn holds_as_ci_drawing_mgs_restarts(seed: u64, invariant: &str) {
-    let report = run_seed(seed, &Config { exclude: vec![Known::TwoParentHome], ..Config::ci() });
-    let broken: Vec<String> =
-        report.violations.iter().filter(|v| v.invariant == invariant).map(|v| v.to_string()).collect();
-    assert!(broken.is_empty(), "seed {seed} ({}):\n{}", report.drew, broken.join("\n"));
+    holds_with(seed, &Config { exclude: vec![Known::TwoParentHome], ..Config::ci() }, invariant);
 }
 
 /// Drawing MGS restarts (`--exclude two-parent-home`): the MGS lost its state file and came
@@ -212,12 +214,7 @@ fn seed_9_two_parent_clients_counted_once() {
 #[test]
 fn seeds_6_and_33_clients_with_two_parents_counted_once_but_while_they_move() {
     for seed in [6, 33] {
-        let report = run_seed(seed, &Config::ci());
-        let broken: Vec<String> = (report.violations.iter())
-            .filter(|v| v.invariant == "consistency")
-            .map(|v| v.to_string())
-            .collect();
-        assert!(broken.is_empty(), "seed {seed} ({}):\n{}", report.drew, broken.join("\n"));
+        holds_with(seed, &Config::ci(), "consistency");
     }
 }
 
@@ -348,12 +345,7 @@ fn seed_38432_and_43444_long_run_no_early_close() {
 /// judged it at a check 81 ms later; a lapsed order is now not taken again.
 #[test]
 fn seed_97210_a_held_order_lapses_after_its_window() {
-    let report = run_seed(97210, &Config::ci());
-    let broken: Vec<String> = (report.violations.iter())
-        .filter(|v| v.invariant == "liveness (held order)")
-        .map(|v| v.to_string())
-        .collect();
-    assert!(broken.is_empty(), "seed 97210 ({}):\n{}", report.drew, broken.join("\n"));
+    holds_with(97210, &Config::ci(), "liveness (held order)");
 }
 
 /// Found by `swarm --seeds 3001..6000` once nothing was excluded (two-parent homes and MGS
@@ -365,13 +357,6 @@ fn seed_97210_a_held_order_lapses_after_its_window() {
 #[ignore = "open: early closes with two-parent homes and MGS restarts drawn together"]
 fn seed_3234_and_5871_no_early_close_with_everything_drawn() {
     for seed in [3234, 5871] {
-        let report = run_seed(seed, &Config::ci());
-        let broken: Vec<String> = report
-            .violations
-            .iter()
-            .filter(|v| v.invariant == "no early close")
-            .map(|v| v.to_string())
-            .collect();
-        assert!(broken.is_empty(), "seed {seed} ({}):\n{}", report.drew, broken.join("\n"));
+        holds_with(seed, &Config::ci(), "no early close");
     }
 }
