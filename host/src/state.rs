@@ -69,12 +69,18 @@ impl StateFile {
     /// Locks and reads the state of node `name` in `dir` (creating the directory), with the
     /// generation of this start one above the stored one; call [`StateFile::commit`] before the
     /// node sends anything.
+    ///
+    /// Without a stored generation (a first start, or the file lost) it waits for the wall
+    /// clock's next second before reading it, up to a second: an earlier instance booted before
+    /// now took at most this second's reading, so the next one is above it even if that instance
+    /// started a moment ago (a crash loop on an emptied state directory).
     pub fn boot(dir: &Path, name: &str) -> anyhow::Result<StateFile> {
-        StateFile::boot_at(dir, name, wall_clock_s())
+        StateFile::boot_at(dir, name, |lost| if lost { off_runtime(next_second) } else { wall_clock_s() })
     }
 
-    /// [`StateFile::boot`] with the wall clock reading `wall_clock_s` (seconds since the epoch).
-    fn boot_at(dir: &Path, name: &str, wall_clock_s: u32) -> anyhow::Result<StateFile> {
+    /// [`StateFile::boot`] with the wall clock `wall_clock_s` reads in seconds since the epoch,
+    /// told whether the stored generation is lost.
+    fn boot_at(dir: &Path, name: &str, wall_clock_s: impl FnOnce(bool) -> u32) -> anyhow::Result<StateFile> {
         std::fs::create_dir_all(dir)
             .with_context(|| format!("cannot create state directory {}", dir.display()))?;
         let lock = lock(dir, name)?;
@@ -102,7 +108,7 @@ impl StateFile {
         };
         // A file never committed holds generation 0: as good as none.
         let persisted = (state.generation > 0).then_some(Generation(state.generation));
-        state.generation = Generation::at_boot(persisted, wall_clock_s)
+        state.generation = Generation::at_boot(persisted, wall_clock_s(persisted.is_none()))
             .with_context(|| format!("generation counter exhausted in {}", path.display()))?
             .0;
         Ok(StateFile { path, state, _lock: lock })
@@ -196,6 +202,15 @@ fn wall_clock_s() -> u32 {
     since.map_or(0, |d| u32::try_from(d.as_secs()).unwrap_or(u32::MAX))
 }
 
+/// Sleeps until the wall clock's next second begins and reads it (as [`wall_clock_s`]).
+fn next_second() -> u32 {
+    let since = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH);
+    if let Ok(d) = since {
+        std::thread::sleep(std::time::Duration::from_nanos(u64::from(1_000_000_000 - d.subsec_nanos())));
+    }
+    wall_clock_s()
+}
+
 /// Runs blocking `f` from a node's loop. A synced write can take seconds on a busy disk; meanwhile
 /// the runtime hands this worker's other tasks (an HTTP answer the loop just woke) to another
 /// thread instead of holding them behind the write.
@@ -268,7 +283,7 @@ mod tests {
 
     /// A boot on a host whose clock reads 0 (the counter alone decides).
     fn boot(dir: &Path, name: &str) -> anyhow::Result<StateFile> {
-        StateFile::boot_at(dir, name, 0)
+        StateFile::boot_at(dir, name, |_| 0)
     }
 
     /// A start that gets as far as sending.
@@ -310,7 +325,7 @@ mod tests {
     fn a_node_whose_state_file_is_lost_boots_above_every_generation_it_used() {
         let dir = temp_dir("lost");
         let at = |clock| {
-            let mut state = StateFile::boot_at(&dir, "c1", clock).unwrap();
+            let mut state = StateFile::boot_at(&dir, "c1", |_| clock).unwrap();
             state.commit().unwrap();
             state.generation()
         };
@@ -321,6 +336,20 @@ mod tests {
         assert_eq!(at(1_700_000_301), Generation(1_700_000_301), "lost: still above the last");
         // The real clock: after 2023 (a reading of 0 would leave the counter alone).
         assert!(StateFile::boot(&dir, "c2").unwrap().generation() > Generation(1_672_531_200));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_node_that_loses_its_state_file_twice_in_a_second_boots_with_two_generations() {
+        let dir = temp_dir("lost-twice");
+        let lost_boot = || {
+            let mut state = StateFile::boot(&dir, "mgs").unwrap();
+            state.commit().unwrap();
+            std::fs::remove_file(dir.join("mgs.state")).unwrap();
+            state.generation()
+        };
+        let (first, second) = (lost_boot(), lost_boot());
+        assert!(second > first, "the second instance took {second:?}, the first {first:?}");
         std::fs::remove_dir_all(&dir).unwrap();
     }
 

@@ -16,7 +16,7 @@ use crate::timing::{Timing, RESENDS};
 use crate::wire::{
     encoded_len, Endpoint, Header, NodeDelta, NodeState, Order, OrderProgress, PathReport, Ping, PingReply,
     ReplyStatus, Role, TargetStatus, Totals, Update, HEADER_LEN, MAX_ALTERNATES, MAX_DATAGRAM, MAX_DELTAS,
-    MAX_PROGRESS, MAX_REPLY_ORDERS, TAG_LEN,
+    MAX_PATHS, MAX_PROGRESS, MAX_REPLY_ORDERS, TAG_LEN,
 };
 use crate::wire::{
     Action, FailedClient, OrderReport, Outcome, TargetReport, TargetState, MAX_FAILED, MAX_REPORTS,
@@ -148,6 +148,10 @@ pub(crate) struct Hub<S, const R: usize, const T: usize> {
     /// The last stranger that found the list full, while it may be alive: someone heard and
     /// counted nowhere, so the sums are not whole ([`Hub::sums_whole`]).
     unlisted: Option<Stranger>,
+    /// A client convicted on one path while another still calls it live may be counted nowhere
+    /// (its home convicted it; its other parent does not count it): until its other parent's
+    /// verdict (or its move there) had time to arrive, the sums are not whole.
+    split_until: Option<Instant>,
     last_check: Instant,
     /// Something changed that the owner should act on (send up, re-evaluate) soon.
     pub(crate) urgent: bool,
@@ -173,6 +177,7 @@ impl<S: AsRef<[Slot]> + AsMut<[Slot]>, const R: usize, const T: usize> Hub<S, R,
             strangers: Vec::new(),
             lapsed: Deque::new(),
             unlisted: None,
+            split_until: None,
             last_check: now,
             urgent: false,
             counters: Counters::default(),
@@ -248,6 +253,18 @@ impl<S: AsRef<[Slot]> + AsMut<[Slot]>, const R: usize, const T: usize> Hub<S, R,
     /// last heard so). Until then a router reports no progress and the MGS closes no window.
     pub(crate) fn sums_whole(&self, now: Instant) -> bool {
         self.unlisted.is_none_or(|u| now.since(u.heard) >= u.dead_ms)
+            && self.split_until.is_none_or(|t| now >= t)
+    }
+
+    /// A client's path was just convicted while another path still calls it live: it may be
+    /// counted nowhere (its home convicted it, its other parent does not count it), so the sums
+    /// wait until the other parent's verdict, or the client's move there, can have arrived. Both
+    /// parents hear the client every `interval_ms`, so the other verdict follows within one and
+    /// travels up as urgently as this one; an update interval covers its loss and the skew
+    /// between the two ways up.
+    fn split_verdicts(&mut self, now: Instant, interval_ms: u64) {
+        let until = now.after(interval_ms + u64::from(self.timing.update_interval_ms));
+        self.split_until = Some(self.split_until.map_or(until, |t| t.max(until)));
     }
 
     /// A ping from a child (client or server).
@@ -598,6 +615,8 @@ impl<S: AsRef<[Slot]> + AsMut<[Slot]>, const R: usize, const T: usize> Hub<S, R,
                 collision = Some(Event::IdCollision { id: e.id, kept: e.name.clone(), ignored: n });
             }
         }
+        let was_live: Vec<NodeId, MAX_PATHS> =
+            e.paths.iter().filter(|p| p.via == via && p.state.is_live()).map(|p| p.parent).collect();
         e.paths.retain(|p| p.via != via);
         let mut overflow = 0;
         for p in delta.paths.iter().filter(|p| p.parent != me) {
@@ -608,7 +627,16 @@ impl<S: AsRef<[Slot]> + AsMut<[Slot]>, const R: usize, const T: usize> Hub<S, R,
             }
         }
         e.changed = v;
+        let convicted = (e.paths.iter())
+            .find(|p| p.via == via && !p.state.is_live() && was_live.contains(&p.parent))
+            .filter(|c| {
+                e.role == Role::Client && e.paths.iter().any(|p| p.parent != c.parent && p.state.is_live())
+            })
+            .map(|c| u64::from(c.silent_ms) / u64::from(self.timing.dead_after.max(1)));
         self.counters.overflow += overflow;
+        if let Some(interval_ms) = convicted {
+            self.split_verdicts(now, interval_ms);
+        }
         if let Some(event) = collision {
             self.counters.unexpected += 1;
             self.emit(event);
@@ -814,11 +842,14 @@ impl<S: AsRef<[Slot]> + AsMut<[Slot]>, const R: usize, const T: usize> Hub<S, R,
         let mut version = self.version;
         let mut verdicts: Vec<(NodeId, NodeState), 16> = Vec::new();
         let mut more_verdicts = 0u32;
+        let mut split_interval_ms = None;
         for e in self.table.iter_mut() {
             let id = e.id;
             let Some(d) = e.direct.as_ref() else { continue };
             let silent = now.since(d.last_heard);
             let interval = d.interval_ms;
+            let live_elsewhere =
+                e.role == Role::Client && e.paths.iter().any(|p| p.parent != me && p.state.is_live());
             let Some(p) = e.direct_path_mut(me) else {
                 continue;
             };
@@ -835,6 +866,9 @@ impl<S: AsRef<[Slot]> + AsMut<[Slot]>, const R: usize, const T: usize> Hub<S, R,
                 p.state
             };
             if verdict != p.state {
+                if live_elsewhere && p.state.is_live() && !verdict.is_live() {
+                    split_interval_ms = split_interval_ms.max(Some(u64::from(interval)));
+                }
                 p.state = verdict;
                 p.silent_ms = u32::try_from(silent).unwrap_or(u32::MAX);
                 p.at = now;
@@ -846,6 +880,9 @@ impl<S: AsRef<[Slot]> + AsMut<[Slot]>, const R: usize, const T: usize> Hub<S, R,
             }
         }
         self.version = version;
+        if let Some(interval_ms) = split_interval_ms {
+            self.split_verdicts(now, interval_ms);
+        }
         for (id, state) in verdicts {
             self.urgent |= !state.is_live();
             self.emit(Event::ChildState { id, state });

@@ -83,10 +83,12 @@ impl Generation {
     /// exhausted.
     ///
     /// The clock is what keeps a node that lost its state file from reusing a generation: every
-    /// earlier boot took at most the clock's reading then, or one above the boot before, so as
-    /// long as the node booted no more often than once a second on average and its clock does not
-    /// go back across reboots (NTP, or an RTC kept in time), the clock's reading now is above
-    /// every generation it used. If the clock is wrong (a board booting in 1970), a lost file
+    /// earlier boot took at most the clock's reading then, or one above the boot before. A host
+    /// without a persisted generation reads the clock only once its next second begins (the
+    /// host's `StateFile::boot` waits for it), so an instance that booted earlier in the same
+    /// second is below it too. So as long as the node booted no more often than once a second
+    /// on average and its clock does not go back across reboots (NTP, or an RTC kept in time),
+    /// the clock's reading is above every generation it used. If the clock is wrong (a board booting in 1970), a lost file
     /// gives a smaller generation than the last, which parents correct in one round trip
     /// (`Stale{newest}`); only an equal one would be mistaken for the old instance. Seconds in 32
     /// bits last until 2106.

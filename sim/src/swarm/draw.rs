@@ -15,9 +15,12 @@ pub enum Act {
     Stop(usize),
     /// The node boots again with its next generation.
     Start(usize),
-    /// The node boots again having lost its state file: with the wall clock's reading for a
-    /// generation, as a host daemon does.
+    /// The node restarts having lost its state file: it goes down, and boots at the wall
+    /// clock's next second ([`Act::BootLost`]), as a host daemon does.
     StartLost(usize),
+    /// The node boots without its state file, on a second of the wall clock: with the clock's
+    /// reading for a generation.
+    BootLost(usize),
     /// The link is cut.
     Cut(usize, usize),
     /// The link heals.

@@ -321,9 +321,18 @@ fn apply(
                 net.stop(i);
             }
         }
-        Act::Start(i) | Act::StartLost(i) => {
+        Act::StartLost(i) => {
+            // A host daemon without its state file waits for the wall clock's next second before
+            // it reads it ([`Generation::at_boot`]): a restart goes down now and boots then.
+            if net.node(i).up {
+                checker.note(now, format!("{} crashes", name(net, i)));
+                net.stop(i);
+            }
+            insert(schedule, (now / 1000 + 1) * 1000, Act::BootLost(i));
+        }
+        Act::Start(i) | Act::BootLost(i) => {
             // As a host daemon boots: above its persisted generation, never below the clock.
-            let lost = matches!(act, Act::StartLost(_));
+            let lost = matches!(act, Act::BootLost(_));
             let persisted = (!lost).then(|| Generation(net.node(i).generation));
             let Some(Generation(generation)) = Generation::at_boot(persisted, net.wall_clock_s()) else {
                 checker.note(now, format!("{} cannot boot: generations exhausted", name(net, i)));
