@@ -17,6 +17,7 @@ pub mod router;
 pub mod server;
 pub mod table;
 pub mod time;
+mod timers;
 pub mod timing;
 pub mod wire;
 

@@ -21,7 +21,8 @@ use crate::event::{Event, Events};
 use crate::handed::{Handed, Kept, Notice};
 use crate::ids::{fnv1a, Generation, Name, NodeId, OrderId};
 use crate::link::Link;
-use crate::time::{earliest, Instant};
+use crate::time::Instant;
+use crate::timers::{self, Timers};
 use crate::timing::{Timing, PING_RESENDS, RESENDS};
 use crate::wire::OrderKeys;
 use crate::wire::{
@@ -31,6 +32,44 @@ use crate::wire::{
 
 /// Most parents a node pings.
 pub const MAX_PARENTS: usize = 2;
+
+/// A member's deadlines (see [`crate::timers`]), in the order those due together run.
+#[derive(Clone, Copy, Debug)]
+enum Timer {
+    /// A failed reconnect's hook is due again.
+    Retry,
+    /// Parent `k` has been silent for the dead threshold.
+    Down(usize),
+    /// Parent `k` has been silent for the suspect threshold.
+    Late(usize),
+    /// The next ping to parent `k` (sent by `poll_transmit`).
+    Ping(usize),
+}
+
+const TIMERS: usize = 1 + 3 * MAX_PARENTS;
+
+impl timers::Timer for Timer {
+    const ALL: &'static [Self] = &{
+        let mut all = [Timer::Retry; TIMERS];
+        let mut k = 0;
+        while k < MAX_PARENTS {
+            all[1 + 2 * k] = Timer::Down(k);
+            all[2 + 2 * k] = Timer::Late(k);
+            all[1 + 2 * MAX_PARENTS + k] = Timer::Ping(k);
+            k += 1;
+        }
+        all
+    };
+
+    fn index(self) -> usize {
+        match self {
+            Timer::Retry => 0,
+            Timer::Down(k) => 1 + 2 * k,
+            Timer::Late(k) => 2 + 2 * k,
+            Timer::Ping(k) => 1 + 2 * MAX_PARENTS + k,
+        }
+    }
+}
 /// Order ids remembered to tell repeats from new orders.
 const SEEN: usize = 32;
 /// Shortest and longest interval a parent may impose.
@@ -589,18 +628,20 @@ impl<K: Kept> Member<K> {
     }
 
     pub(crate) fn handle_timeout(&mut self, now: Instant) {
-        self.retry_due(now);
-        let dead_ms = self.timing.dead_ms(self.interval_ms);
-        let suspect_ms = self.timing.suspect_ms(self.interval_ms);
         let mut downs: Vec<Endpoint, MAX_PARENTS> = Vec::new();
-        for p in self.parents.iter_mut() {
-            let silent = p.last_reply.map(|t| now.since(t));
-            if p.up && silent.is_some_and(|s| s >= dead_ms) {
-                p.up = false;
-                p.known = false;
-                let _ = downs.push(p.addr);
+        for timer in self.timers().fired(now) {
+            match timer {
+                Timer::Retry => self.retry_due(now),
+                Timer::Down(k) => {
+                    let p = &mut self.parents[k];
+                    (p.up, p.known, p.late) = (false, false, false);
+                    let _ = downs.push(p.addr);
+                }
+                // Unless it went down just now.
+                Timer::Late(k) => self.parents[k].late = self.parents[k].up,
+                // Sent by `poll_transmit`.
+                Timer::Ping(_) => {}
             }
-            p.late = p.up && silent.is_some_and(|s| s >= suspect_ms);
         }
         self.rehome(now);
         for addr in downs {
@@ -751,14 +792,22 @@ impl<K: Kept> Member<K> {
     }
 
     pub(crate) fn poll_timeout(&self) -> Option<Instant> {
+        self.timers().next()
+    }
+
+    /// Every deadline of this member, as its state stands.
+    fn timers(&self) -> Timers<Timer, TIMERS> {
+        let mut timers = Timers::default();
         let dead_ms = self.timing.dead_ms(self.interval_ms);
         let suspect_ms = self.timing.suspect_ms(self.interval_ms);
-        let retry = self.handed.iter().filter_map(|h| h.at).min();
-        self.parents.iter().fold(retry, |acc, p| {
-            let down_check = p.last_reply.filter(|_| p.up).map(|t| t.after(dead_ms));
-            let late_check = p.last_reply.filter(|_| p.up && !p.late).map(|t| t.after(suspect_ms));
-            earliest(earliest(acc, Some(p.next_ping)), earliest(down_check, late_check))
-        })
+        timers.set(Timer::Retry, self.handed.iter().filter_map(|h| h.at).min());
+        for (k, p) in self.parents.iter().enumerate() {
+            timers.set(Timer::Down(k), p.last_reply.filter(|_| p.up).map(|t| t.after(dead_ms)));
+            let late = p.last_reply.filter(|_| p.up && !p.late).map(|t| t.after(suspect_ms));
+            timers.set(Timer::Late(k), late);
+            timers.set(Timer::Ping(k), Some(p.next_ping));
+        }
+        timers
     }
 
     pub(crate) fn home_parent(&self) -> Option<Endpoint> {

@@ -25,7 +25,8 @@ use crate::hub::{ChildRouter, Hub};
 use crate::ids::{Generation, Name, NodeId};
 use crate::link::Link;
 use crate::table::{Slot, Table};
-use crate::time::{earliest, Instant};
+use crate::time::Instant;
+use crate::timers::{self, Timers};
 use crate::timing::{Timing, RESENDS};
 use crate::wire::{
     encoded_len, Endpoint, Header, Keyring, Message, OrderProgress, PingReply, ReplyStatus, Totals, Update,
@@ -39,6 +40,48 @@ pub const MAX_UPSTREAMS: usize = 3;
 
 /// Most update pages sent to a parent before waiting for its acknowledgement.
 const PAGES_PER_ROUND: u32 = 32;
+
+/// A router's deadlines (see [`crate::timers`]), in the order those due together run.
+#[derive(Clone, Copy, Debug)]
+enum Timer {
+    /// The silence check of the children ([`Hub::check`]).
+    Check,
+    /// The end of the startup hold: the subtree's sums are whole.
+    Whole,
+    /// Parent `k` has been silent for the dead threshold.
+    Down(usize),
+    /// The next update page to parent `k` (sent by [`Router::poll_transmit`]).
+    Send(usize),
+    /// An order push due again (sent by [`Router::poll_transmit`]).
+    Repush,
+}
+
+const TIMERS: usize = 3 + 2 * MAX_UPSTREAMS;
+
+impl timers::Timer for Timer {
+    const ALL: &'static [Self] = &{
+        let mut all = [Timer::Check; TIMERS];
+        all[1] = Timer::Whole;
+        let mut k = 0;
+        while k < MAX_UPSTREAMS {
+            all[2 + k] = Timer::Down(k);
+            all[2 + MAX_UPSTREAMS + k] = Timer::Send(k);
+            k += 1;
+        }
+        all[TIMERS - 1] = Timer::Repush;
+        all
+    };
+
+    fn index(self) -> usize {
+        match self {
+            Timer::Check => 0,
+            Timer::Whole => 1,
+            Timer::Down(k) => 2 + k,
+            Timer::Send(k) => 2 + MAX_UPSTREAMS + k,
+            Timer::Repush => TIMERS - 1,
+        }
+    }
+}
 
 /// A router's configuration.
 #[derive(Clone, Debug)]
@@ -296,22 +339,23 @@ impl<S: AsRef<[Slot]> + AsMut<[Slot]>, const R: usize, const T: usize> Router<S,
 
     /// The deadline from [`Router::poll_timeout`] passed.
     pub fn handle_timeout(&mut self, now: Instant) {
-        if now >= self.hub.next_check() {
-            self.hub.check(now);
-        }
-        if self.whole_at.is_some_and(|t| now >= t) {
-            // The sums are whole from now: progress held back goes up soon.
-            self.whole_at = None;
-            self.hub.urgent |= !self.hub.held.is_empty();
-        }
-        let dead_ms = self.hub.timing.dead_ms(self.hub.timing.update_interval_ms);
-        for k in 0..self.upstreams.len() {
-            let u = &mut self.upstreams[k];
-            if u.up && u.last_reply.is_some_and(|t| now.since(t) >= dead_ms) {
-                u.up = false;
-                u.known = false;
-                let addr = u.addr;
-                self.hub.emit(Event::ParentDown { addr });
+        for timer in self.timers().fired(now) {
+            match timer {
+                Timer::Check => self.hub.check(now),
+                Timer::Whole => {
+                    // The sums are whole from now: progress held back goes up soon.
+                    self.whole_at = None;
+                    self.hub.urgent |= !self.hub.held.is_empty();
+                }
+                Timer::Down(k) => {
+                    let u = &mut self.upstreams[k];
+                    u.up = false;
+                    u.known = false;
+                    let addr = u.addr;
+                    self.hub.emit(Event::ParentDown { addr });
+                }
+                // Sent by `poll_transmit`.
+                Timer::Send(_) | Timer::Repush => {}
             }
         }
         self.after_input(now);
@@ -603,18 +647,21 @@ impl<S: AsRef<[Slot]> + AsMut<[Slot]>, const R: usize, const T: usize> Router<S,
 
     /// When to call [`Router::handle_timeout`] next.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        let sends = self.upstreams.iter().map(|u| u.next_send.max(self.settle_until)).min();
+        self.timers().next()
+    }
+
+    /// Every deadline of this router, as its state stands.
+    fn timers(&self) -> Timers<Timer, TIMERS> {
+        let mut timers = Timers::default();
         let dead_ms = self.hub.timing.dead_ms(self.hub.timing.update_interval_ms);
-        let downs = self
-            .upstreams
-            .iter()
-            .filter(|u| u.up)
-            .filter_map(|u| u.last_reply)
-            .map(|t| t.after(dead_ms))
-            .min();
-        let repush = self.hub.next_repush();
-        let timers = earliest(earliest(Some(self.hub.next_check()), sends), downs);
-        earliest(earliest(timers, repush), self.whole_at)
+        timers.set(Timer::Check, Some(self.hub.next_check()));
+        timers.set(Timer::Whole, self.whole_at);
+        for (k, u) in self.upstreams.iter().enumerate() {
+            timers.set(Timer::Down(k), u.last_reply.filter(|_| u.up).map(|t| t.after(dead_ms)));
+            timers.set(Timer::Send(k), Some(u.next_send.max(self.settle_until)));
+        }
+        timers.set(Timer::Repush, self.hub.next_repush());
+        timers
     }
 
     /// The next event.
