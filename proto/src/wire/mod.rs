@@ -48,12 +48,16 @@ mod auth;
 mod endpoint;
 mod in_place;
 mod message;
+mod order;
 mod signing;
+mod status;
 
 pub use auth::{Key, Keyring, KEY_LEN, TAG_LEN};
 pub use endpoint::Endpoint;
 pub use message::*;
+pub use order::*;
 pub use signing::{BadOrderKey, OrderKeys, OrderSigner, Signature, MAX_ORDER_KEYS, SIGNATURE_LEN};
+pub use status::*;
 
 use crate::ids::{Generation, NodeId};
 
