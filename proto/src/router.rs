@@ -1,6 +1,6 @@
 //! The router role: a relay toward the MGS (an appliance, a BMC, a SmartNIC, any host).
 //!
-//! Downward it is a parent ([`crate::hub`]): it judges its children's silence, pushes orders and
+//! Downward it is a parent ([`crate::parent`]): it judges its children's silence, pushes orders and
 //! repeats them in replies, sums order progress. Upward it sends one [`Update`] per update
 //! interval to each parent, which doubles as its ping: the changes since the version the parent
 //! acknowledged, in pages, plus subtree totals and progress. The parent's reply carries the
@@ -21,9 +21,9 @@ use heapless::Vec;
 
 use crate::counters::{after, Counters, ReplayWindow};
 use crate::event::Event;
-use crate::hub::{ChildRouter, Hub};
 use crate::ids::{Generation, Name, NodeId};
 use crate::link::Link;
+use crate::parent::{ChildRouter, Hub};
 use crate::table::{Slot, Table};
 use crate::time::Instant;
 use crate::timers::{self, Timers};

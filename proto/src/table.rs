@@ -53,7 +53,7 @@ impl Path {
 }
 
 /// A child's reports on the orders its parent holds: two bits per held-order slot (see
-/// `hub::MAX_HELD`), so a parent can hold sixteen orders for four bytes per child.
+/// `parent::MAX_HELD`), so a parent can hold sixteen orders for four bytes per child.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Reports(u32);
 

@@ -1,4 +1,4 @@
-//! The MGS role: the root of the tree. It is a parent like a router ([`crate::hub`]), holds the
+//! The MGS role: the root of the tree. It is a parent like a router ([`crate::parent`]), holds the
 //! whole live set, and decides orders:
 //!
 //! - a target reported *recovering* with an instance it has not seen → `BeginRecovery` to every
@@ -27,9 +27,9 @@ use crate::counters::Counters;
 use crate::event::Event;
 use heapless::LinearMap;
 
-use crate::hub::{Hub, MAX_HELD};
 use crate::ids::{Generation, Name, NodeId};
 use crate::link::Link;
+use crate::parent::{Hub, MAX_HELD};
 use crate::table::Slot;
 use crate::time::{earliest, Instant};
 use crate::timing::Timing;

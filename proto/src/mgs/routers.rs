@@ -44,8 +44,8 @@
 use heapless::Vec;
 
 use crate::event::Event;
-use crate::hub::direct_state;
 use crate::ids::{Name, NodeId};
+use crate::parent::direct_state;
 use crate::table::Slot;
 use crate::time::Instant;
 use crate::wire::{NodeState, Role};

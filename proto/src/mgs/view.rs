@@ -5,8 +5,8 @@
 
 use heapless::Vec;
 
-use crate::hub::ChildRouter;
 use crate::ids::{Generation, Name, NodeId, OrderId};
+use crate::parent::ChildRouter;
 use crate::table::{Entry, Slot};
 use crate::time::Instant;
 use crate::wire::{NodeState, Role, TargetReport, TargetState, MAX_PATHS};
