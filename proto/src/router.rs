@@ -23,7 +23,7 @@ use crate::counters::{after, Counters, ReplayWindow};
 use crate::event::Event;
 use crate::ids::{Generation, Name, NodeId};
 use crate::link::Link;
-use crate::parent::{ChildRouter, Hub};
+use crate::parent::{ChildRouter, Hub, Urgency};
 use crate::table::{Slot, Table};
 use crate::time::Instant;
 use crate::timers::{self, Timers};
@@ -246,8 +246,7 @@ impl<S: AsRef<[Slot]> + AsMut<[Slot]>, const R: usize, const T: usize> Router<S,
                 stale: false,
             })
             .collect();
-        let mut hub = Hub::new(id, config.timing, slots, now);
-        hub.alternates = config.alternates;
+        let hub = Hub::new(id, config.timing, config.alternates, slots, now);
         Router {
             hub,
             link: Link::new(id, config.generation, config.keys),
@@ -270,12 +269,12 @@ impl<S: AsRef<[Slot]> + AsMut<[Slot]>, const R: usize, const T: usize> Router<S,
 
     /// The node table (direct children and the subtrees below them).
     pub fn table(&self) -> &Table<S> {
-        &self.hub.table
+        self.hub.table()
     }
 
     /// What child routers last said of their subtrees.
     pub fn child_routers(&self) -> impl Iterator<Item = (&NodeId, &ChildRouter)> {
-        self.hub.routers.iter()
+        self.hub.child_routers()
     }
 
     /// Subtree totals.
@@ -285,7 +284,7 @@ impl<S: AsRef<[Slot]> + AsMut<[Slot]>, const R: usize, const T: usize> Router<S,
 
     /// What was dropped and why.
     pub fn counters(&self) -> &Counters {
-        &self.hub.counters
+        self.hub.counters()
     }
 
     /// How many parents currently answer.
@@ -311,10 +310,10 @@ impl<S: AsRef<[Slot]> + AsMut<[Slot]>, const R: usize, const T: usize> Router<S,
     /// A datagram arrived from `from`.
     pub fn handle(&mut self, now: Instant, from: Endpoint, bytes: &[u8]) {
         let mut message = Message::default();
-        let Some(header) = self.link.receive(bytes, &mut message, &mut self.hub.counters) else {
+        let Some(header) = self.link.receive(bytes, &mut message, self.hub.counters_mut()) else {
             return;
         };
-        match message {
+        let urgency = match message {
             Message::Ping(ping) if header.unaddressed() => {
                 self.hub.handle_first_contact(now, from, &header, Some(&ping))
             }
@@ -323,29 +322,39 @@ impl<S: AsRef<[Slot]> + AsMut<[Slot]>, const R: usize, const T: usize> Router<S,
             }
             Message::Ping(ping) => self.hub.handle_ping(now, from, &header, ping),
             Message::Update(update) => self.hub.handle_update(now, from, &header, update),
-            Message::PingReply(reply) => match self.upstream_index(from, &header) {
-                Some(u) => self.handle_reply(now, u, &header, reply),
-                None => self.hub.counters.unexpected += 1,
-            },
+            Message::PingReply(reply) => {
+                match self.upstream_index(from, &header) {
+                    Some(u) => self.handle_reply(now, u, &header, reply),
+                    None => self.hub.counters_mut().unexpected += 1,
+                }
+                Urgency::Later
+            }
             Message::Order(order) => match self.upstream_index(from, &header) {
                 Some(u) if self.accept_from_parent(u, &header) => self.take_order(now, order),
-                Some(_) => {}
-                None => self.hub.counters.unexpected += 1,
+                Some(_) => Urgency::Later,
+                None => {
+                    self.hub.counters_mut().unexpected += 1;
+                    Urgency::Later
+                }
             },
-            Message::StaleParent(hint) => self.handle_stale_parent(now, from, &header, hint),
-        }
-        self.after_input(now);
+            Message::StaleParent(hint) => {
+                self.handle_stale_parent(now, from, &header, hint);
+                Urgency::Later
+            }
+        };
+        self.after_input(now, urgency);
     }
 
     /// The deadline from [`Router::poll_timeout`] passed.
     pub fn handle_timeout(&mut self, now: Instant) {
+        let mut urgency = Urgency::Later;
         for timer in self.timers().fired(now) {
             match timer {
-                Timer::Check => self.hub.check(now),
+                Timer::Check => urgency |= self.hub.check(now),
                 Timer::Whole => {
                     // The sums are whole from now: progress held back goes up soon.
                     self.whole_at = None;
-                    self.hub.urgent |= !self.hub.held.is_empty();
+                    urgency |= Urgency::from(self.hub.held_orders().next().is_some());
                 }
                 Timer::Down(k) => {
                     let u = &mut self.upstreams[k];
@@ -358,13 +367,13 @@ impl<S: AsRef<[Slot]> + AsMut<[Slot]>, const R: usize, const T: usize> Router<S,
                 Timer::Send(_) | Timer::Repush => {}
             }
         }
-        self.after_input(now);
+        self.after_input(now, urgency);
     }
 
-    fn after_input(&mut self, now: Instant) {
-        if self.hub.urgent {
-            self.hub.urgent = false;
-            let soon = now.after(u64::from(self.hub.timing.batch_ms));
+    /// Moves every parent's next send up to a batch delay from now if the input was urgent.
+    fn after_input(&mut self, now: Instant, urgency: Urgency) {
+        if urgency.is_soon() {
+            let soon = now.after(u64::from(self.hub.timing().batch_ms));
             for u in self.upstreams.iter_mut() {
                 u.next_send = u.next_send.min(soon);
             }
@@ -381,7 +390,7 @@ impl<S: AsRef<[Slot]> + AsMut<[Slot]>, const R: usize, const T: usize> Router<S,
     fn accept_from_parent(&mut self, u: usize, header: &Header) -> bool {
         let up = &mut self.upstreams[u];
         if up.generation.is_some_and(|g| header.generation < g) {
-            self.hub.counters.stale_generation += 1;
+            self.hub.counters_mut().stale_generation += 1;
             up.stale = true;
             return false;
         }
@@ -389,7 +398,7 @@ impl<S: AsRef<[Slot]> + AsMut<[Slot]>, const R: usize, const T: usize> Router<S,
             up.replay = ReplayWindow::default();
         }
         if !up.replay.accept(header.sequence) {
-            self.hub.counters.replayed += 1;
+            self.hub.counters_mut().replayed += 1;
             return false;
         }
         true
@@ -399,7 +408,7 @@ impl<S: AsRef<[Slot]> + AsMut<[Slot]>, const R: usize, const T: usize> Router<S,
         if !self.accept_from_parent(u, header) {
             return;
         }
-        let version = self.hub.version;
+        let version = self.hub.version();
         let up = &mut self.upstreams[u];
         let mut events: Vec<Event, 3> = Vec::new();
         let mut raised = false;
@@ -476,10 +485,11 @@ impl<S: AsRef<[Slot]> + AsMut<[Slot]>, const R: usize, const T: usize> Router<S,
         for e in events {
             self.hub.emit(e);
         }
+        let mut urgency = Urgency::Later;
         for order in reply.orders {
-            self.take_order(now, order);
+            urgency |= self.take_order(now, order);
         }
-        self.after_input(now);
+        self.after_input(now, urgency);
     }
 
     /// A child heard a newer instance of this router than this one: take a generation above it
@@ -488,7 +498,7 @@ impl<S: AsRef<[Slot]> + AsMut<[Slot]>, const R: usize, const T: usize> Router<S,
     /// they cannot announce themselves to an instance they drop as stale.
     fn handle_stale_parent(&mut self, now: Instant, from: Endpoint, header: &Header, hint: StaleParent) {
         if header.sender == self.link.id {
-            self.hub.counters.unexpected += 1;
+            self.hub.counters_mut().unexpected += 1;
             return;
         }
         if let Some(generation) = self.link.raise_above(hint.newest) {
@@ -501,18 +511,20 @@ impl<S: AsRef<[Slot]> + AsMut<[Slot]>, const R: usize, const T: usize> Router<S,
     }
 
     /// Holds an order from a parent, once its MGS signature verifies (checked once per order).
-    fn take_order(&mut self, now: Instant, order: Order) {
+    fn take_order(&mut self, now: Instant, order: Order) -> Urgency {
         if self.hub.holds(order.id) {
-            return;
+            return Urgency::Later;
         }
         if !self.order_keys.verify(&order) {
-            self.hub.counters.forged += 1;
-            return;
+            self.hub.counters_mut().forged += 1;
+            return Urgency::Later;
         }
         let id = order.id;
-        if self.hub.hold(now, order) {
+        let (taken, urgency) = self.hub.hold(now, order);
+        if taken {
             self.hub.emit(Event::OrderHeld(id));
         }
+        urgency
     }
 
     // ----- outputs ------------------------------------------------------------------------
@@ -521,18 +533,18 @@ impl<S: AsRef<[Slot]> + AsMut<[Slot]>, const R: usize, const T: usize> Router<S,
     /// first, then order pushes, then updates.
     pub fn poll_transmit(&mut self, now: Instant, buf: &mut [u8]) -> Option<(Endpoint, usize)> {
         if let Some((to, child, reply)) = self.hub.poll_reply(now) {
-            let len = self.link.send(child, &Message::PingReply(reply), buf, &mut self.hub.counters)?;
+            let len = self.link.send(child, &Message::PingReply(reply), buf, self.hub.counters_mut())?;
             return Some((to, len));
         }
         if let Some((to, child, order)) = self.hub.poll_push(now) {
-            let len = self.link.send(child, &Message::Order(order), buf, &mut self.hub.counters)?;
+            let len = self.link.send(child, &Message::Order(order), buf, self.hub.counters_mut())?;
             return Some((to, len));
         }
         if let Some(up) = self.upstreams.iter_mut().find(|u| u.stale) {
             up.stale = false;
             let hint = StaleParent { newest: up.generation.unwrap_or_default() };
             let (to, parent) = (up.addr, up.receiver());
-            let len = self.link.send(parent, &Message::StaleParent(hint), buf, &mut self.hub.counters)?;
+            let len = self.link.send(parent, &Message::StaleParent(hint), buf, self.hub.counters_mut())?;
             return Some((to, len));
         }
         if now < self.settle_until {
@@ -556,7 +568,7 @@ impl<S: AsRef<[Slot]> + AsMut<[Slot]>, const R: usize, const T: usize> Router<S,
             }
         };
         if base == 0 {
-            up.snapshot = Some(self.hub.version);
+            up.snapshot = Some(self.hub.version());
         } else if up.snapshot.is_some_and(|v| !past(v, up.acked)) {
             up.snapshot = None;
         }
@@ -566,9 +578,9 @@ impl<S: AsRef<[Slot]> + AsMut<[Slot]>, const R: usize, const T: usize> Router<S,
             // child alive before this boot had time to be heard again, and while no client
             // heard is counted nowhere, so a sum never stands for a subtree it does not cover.
             let whole = self.whole_at.is_none_or(|t| now >= t) && self.hub.sums_whole(now);
-            let progress: Vec<OrderProgress, MAX_PROGRESS> = (self.hub.held.iter())
-                .filter(|h| whole && self.hub.all_routers_hold(h.order.id))
-                .map(|h| self.hub.progress(h.order.id))
+            let progress: Vec<OrderProgress, MAX_PROGRESS> = (self.hub.held_orders())
+                .filter(|o| whole && self.hub.all_routers_hold(o.id))
+                .map(|o| self.hub.progress(o.id))
                 .collect();
             // Past `MAX_FAILED` the rest go unnamed: each order's `failed` still counts them.
             let failed = (progress.iter())
@@ -584,7 +596,7 @@ impl<S: AsRef<[Slot]> + AsMut<[Slot]>, const R: usize, const T: usize> Router<S,
             if self.reported.as_ref() != Some(&summary) {
                 // A new summary takes a version of its own: the parent's acknowledgement then
                 // tells whether it has it (a reply to an older round does not).
-                self.hub.bump();
+                self.hub.summary_changed();
                 self.reported = Some(summary);
             }
             self.summary_due = false;
@@ -593,7 +605,7 @@ impl<S: AsRef<[Slot]> + AsMut<[Slot]>, const R: usize, const T: usize> Router<S,
         let (totals, progress, failed) = self.reported.clone().unwrap_or_default();
         let up = &self.upstreams[u];
         let mut update = Update {
-            interval_ms: self.hub.timing.update_interval_ms,
+            interval_ms: self.hub.timing().update_interval_ms,
             name: (!up.known).then(|| self.name.clone()),
             base,
             upto: base,
@@ -614,7 +626,7 @@ impl<S: AsRef<[Slot]> + AsMut<[Slot]>, const R: usize, const T: usize> Router<S,
         update.targets = page.targets;
         update.upto = upto;
         update.more = more;
-        let interval = u64::from(self.hub.timing.update_interval_ms);
+        let interval = u64::from(self.hub.timing().update_interval_ms);
         let up = &mut self.upstreams[u];
         up.pages_left = up.pages_left.saturating_sub(1);
         // A first contact is one page: the parent answers it with its id and takes nothing.
@@ -631,7 +643,7 @@ impl<S: AsRef<[Slot]> + AsMut<[Slot]>, const R: usize, const T: usize> Router<S,
             // Unanswered, the round goes again soon: a lost update costs `resend_ms`, not an
             // interval (only toward a parent that answers: a silent one gets its interval).
             if up.up && up.resends > 0 {
-                let at = up.regular.min(now.after(self.hub.timing.resend_wait_ms(up.resends)));
+                let at = up.regular.min(now.after(self.hub.timing().resend_wait_ms(up.resends)));
                 up.resends -= 1;
                 up.resend_at = Some(at);
                 up.next_send = at;
@@ -641,7 +653,7 @@ impl<S: AsRef<[Slot]> + AsMut<[Slot]>, const R: usize, const T: usize> Router<S,
             }
         }
         let (to, parent) = (up.addr, up.receiver());
-        let len = self.link.send(parent, &Message::Update(update), buf, &mut self.hub.counters)?;
+        let len = self.link.send(parent, &Message::Update(update), buf, self.hub.counters_mut())?;
         Some((to, len))
     }
 
@@ -653,7 +665,7 @@ impl<S: AsRef<[Slot]> + AsMut<[Slot]>, const R: usize, const T: usize> Router<S,
     /// Every deadline of this router, as its state stands.
     fn timers(&self) -> Timers<Timer, TIMERS> {
         let mut timers = Timers::default();
-        let dead_ms = self.hub.timing.dead_ms(self.hub.timing.update_interval_ms);
+        let dead_ms = self.hub.timing().dead_ms(self.hub.timing().update_interval_ms);
         timers.set(Timer::Check, Some(self.hub.next_check()));
         timers.set(Timer::Whole, self.whole_at);
         for (k, u) in self.upstreams.iter().enumerate() {
@@ -666,7 +678,7 @@ impl<S: AsRef<[Slot]> + AsMut<[Slot]>, const R: usize, const T: usize> Router<S,
 
     /// The next event.
     pub fn poll_event(&mut self) -> Option<Event> {
-        self.hub.events.pop()
+        self.hub.poll_event()
     }
 }
 
@@ -770,8 +782,7 @@ mod tests {
         config.settle_ms = 0;
         let mut r: Router<Slots> = Router::new(config, vec![None; 64], Instant(0));
         r.link.wind(u32::MAX - 20);
-        r.hub.version = u32::MAX - 5;
-        r.hub.restamped = r.hub.version;
+        r.hub.start_versions_at(u32::MAX - 5);
         // Clients join one at a time, each join a few versions: the router's versions wrap.
         let mut clients: std::vec::Vec<Client> = std::vec::Vec::new();
         for k in 0..8u8 {
@@ -779,7 +790,7 @@ mod tests {
             let t = u64::from(k) * 2_000;
             run(&mut mgs, &mut r, &mut clients, (t, t + 1_999));
         }
-        assert!(r.hub.version < 100, "the version wrapped: {}", r.hub.version);
+        assert!(r.hub.version() < 100, "the version wrapped: {}", r.hub.version());
         // A minute on: every sequence wrapped, and everything is still taken.
         run(&mut mgs, &mut r, &mut clients, (16_000, 76_000));
         assert_eq!(alive_at_mgs(&mgs, 76_000), 8);
@@ -790,15 +801,15 @@ mod tests {
         }
         // A billion changes later (no entry changed meanwhile): entries are restamped before
         // their versions read as ahead, and a new MGS still gets them all in its snapshot.
-        r.hub.version = r.hub.version.wrapping_add(3 << 29);
+        r.hub.skip_versions(3 << 29);
         run(&mut mgs, &mut r, &mut clients, (76_001, 80_000));
-        r.hub.version = r.hub.version.wrapping_add(3 << 29);
+        r.hub.skip_versions(3 << 29);
         let mut mgs = new_mgs(2, 80_001);
         run(&mut mgs, &mut r, &mut clients, (80_001, 90_000));
         assert_eq!(alive_at_mgs(&mgs, 90_000), 8);
         let acked = r.upstreams[0].acked;
-        assert!(r.hub.table.iter().all(|e| !after(e.changed, acked)), "everything acknowledged");
-        assert!(r.hub.table.iter().all(|e| r.hub.version.wrapping_sub(e.changed) < 1 << 31));
+        assert!(r.hub.table().iter().all(|e| !after(e.changed, acked)), "everything acknowledged");
+        assert!(r.hub.table().iter().all(|e| r.hub.version().wrapping_sub(e.changed) < 1 << 31));
     }
 
     #[test]
@@ -813,7 +824,7 @@ mod tests {
         assert_eq!(alive_at_mgs(&mgs, 10_000), 4);
         // The MGS holds less than it acknowledged (a snapshot round sent again after it had the
         // first whole restarted its rebuild, and the later page was lost).
-        let entry = mgs.hub.table.get_mut(r.id()).and_then(|e| e.direct.as_mut()).unwrap();
+        let entry = mgs.hub.table_mut().get_mut(r.id()).and_then(|e| e.direct.as_mut()).unwrap();
         entry.applied = entry.applied.wrapping_sub(3).max(1);
         clients.push(new_client(4));
         run(&mut mgs, &mut r, &mut clients, (10_001, 20_000));

@@ -112,7 +112,7 @@ impl<S: AsRef<[Slot]> + AsMut<[Slot]>, const R: usize, const T: usize> Mgs<S, R,
         if manual_open >= MAX_MANUAL_ORDERING {
             return Err(RecoverError::AdminLimit);
         }
-        let reported = self.hub.targets.iter().find(|t| t.status.target == target);
+        let reported = self.hub.targets().iter().find(|t| t.status.target == target);
         let addrs = match reported {
             Some(t) if addrs.is_empty() => t.status.addrs.clone(),
             _ => addrs,

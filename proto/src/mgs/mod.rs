@@ -29,7 +29,7 @@ use heapless::LinearMap;
 
 use crate::ids::{Generation, Name, NodeId};
 use crate::link::Link;
-use crate::parent::{Hub, MAX_HELD};
+use crate::parent::{Hub, Urgency, MAX_HELD};
 use crate::table::Slot;
 use crate::time::{earliest, Instant};
 use crate::timing::Timing;
@@ -153,14 +153,16 @@ pub struct Mgs<S, const R: usize = 256, const T: usize = 256> {
     /// (this start, or when it was last heard).
     expected: LinearMap<NodeId, ExpectedRouter, R>,
     router_retire_ms: u64,
+    /// An order was held since the last evaluation (news, as a datagram that changes something
+    /// is): the next datagram evaluates even if it brings none.
+    evaluate_due: bool,
 }
 
 impl<S: AsRef<[Slot]> + AsMut<[Slot]>, const R: usize, const T: usize> Mgs<S, R, T> {
     /// An MGS that starts at `now` with table storage `slots`.
     pub fn new(config: MgsConfig, slots: S, now: Instant) -> Self {
         let id = NodeId::from_name(&config.name);
-        let mut hub = Hub::new(id, config.timing, slots, now);
-        hub.alternates = config.alternates;
+        let hub = Hub::new(id, config.timing, config.alternates, slots, now);
         // Until the driver gives back what it kept of the tree, a dead threshold (see the
         // module docs).
         let hold_ms = u64::from(config.startup_hold_ms).max(config.direct_clients_hold_ms);
@@ -180,6 +182,7 @@ impl<S: AsRef<[Slot]> + AsMut<[Slot]>, const R: usize, const T: usize> Mgs<S, R,
             rescan: true,
             expected: LinearMap::new(),
             router_retire_ms: config.router_retire_ms,
+            evaluate_due: false,
         }
     }
 
@@ -202,12 +205,12 @@ impl<S: AsRef<[Slot]> + AsMut<[Slot]>, const R: usize, const T: usize> Mgs<S, R,
 
     /// What was dropped and why.
     pub fn counters(&self) -> &Counters {
-        &self.hub.counters
+        self.hub.counters()
     }
 
     /// The timing the MGS runs with.
     pub fn timing(&self) -> &Timing {
-        &self.hub.timing
+        self.hub.timing()
     }
 
     /// The orders the MGS holds and repeats to its children.
@@ -227,13 +230,13 @@ impl<S: AsRef<[Slot]> + AsMut<[Slot]>, const R: usize, const T: usize> Mgs<S, R,
     /// A datagram arrived from `from`.
     pub fn handle(&mut self, now: Instant, from: Endpoint, bytes: &[u8]) {
         let mut message = Message::default();
-        let Some(header) = self.link.receive(bytes, &mut message, &mut self.hub.counters) else {
+        let Some(header) = self.link.receive(bytes, &mut message, self.hub.counters_mut()) else {
             return;
         };
         if matches!(&message, Message::Ping(ping) if ping.role == Role::Client) {
             self.heard_direct_client(now);
         }
-        match message {
+        let urgency = match message {
             Message::Ping(ping) if header.unaddressed() => {
                 self.hub.handle_first_contact(now, from, &header, Some(&ping))
             }
@@ -247,11 +250,12 @@ impl<S: AsRef<[Slot]> + AsMut<[Slot]>, const R: usize, const T: usize> Mgs<S, R,
                     .filter(|d| d.role == Role::Router && d.paths.iter().any(|p| p.state == NodeState::Alive))
                     .map(|d| d.id)
                     .collect();
-                self.hub.handle_update(now, from, &header, update);
+                let urgency = self.hub.handle_update(now, from, &header, update);
                 self.note_router(now, header.sender);
                 for id in deeper {
                     self.note_router(now, id);
                 }
+                urgency
             }
             Message::StaleParent(hint) => {
                 // A child heard a newer instance of this MGS (this one lost its state, or took
@@ -269,13 +273,16 @@ impl<S: AsRef<[Slot]> + AsMut<[Slot]>, const R: usize, const T: usize> Mgs<S, R,
                         }
                     }
                     Some(None) => {}
-                    None => self.hub.counters.unexpected += 1,
+                    None => self.hub.counters_mut().unexpected += 1,
                 }
+                Urgency::Later
             }
-            Message::PingReply(_) | Message::Order(_) => self.hub.counters.unexpected += 1,
-        }
-        if self.hub.urgent {
-            self.hub.urgent = false;
+            Message::PingReply(_) | Message::Order(_) => {
+                self.hub.counters_mut().unexpected += 1;
+                Urgency::Later
+            }
+        };
+        if core::mem::take(&mut self.evaluate_due) | urgency.is_soon() {
             self.evaluate(now);
         }
     }
@@ -283,11 +290,12 @@ impl<S: AsRef<[Slot]> + AsMut<[Slot]>, const R: usize, const T: usize> Mgs<S, R,
     /// The deadline from [`Mgs::poll_timeout`] passed.
     pub fn handle_timeout(&mut self, now: Instant) {
         if now >= self.hub.next_check() {
-            self.hub.check(now);
+            // Evaluated below whatever it says.
+            let _ = self.hub.check(now);
             self.retire_routers(now);
             self.retire_direct_clients(now);
         }
-        self.hub.urgent = false;
+        self.evaluate_due = false;
         if self.hold_until.is_some_and(|t| now >= t) {
             self.hold_until = None;
         }
@@ -299,11 +307,11 @@ impl<S: AsRef<[Slot]> + AsMut<[Slot]>, const R: usize, const T: usize> Mgs<S, R,
     /// The next datagram to send, written into `buf`: its destination and length.
     pub fn poll_transmit(&mut self, now: Instant, buf: &mut [u8]) -> Option<(Endpoint, usize)> {
         if let Some((to, child, reply)) = self.hub.poll_reply(now) {
-            let len = self.link.send(child, &Message::PingReply(reply), buf, &mut self.hub.counters)?;
+            let len = self.link.send(child, &Message::PingReply(reply), buf, self.hub.counters_mut())?;
             return Some((to, len));
         }
         let (to, child, order) = self.hub.poll_push(now)?;
-        let len = self.link.send(child, &Message::Order(order), buf, &mut self.hub.counters)?;
+        let len = self.link.send(child, &Message::Order(order), buf, self.hub.counters_mut())?;
         Some((to, len))
     }
 
@@ -315,6 +323,6 @@ impl<S: AsRef<[Slot]> + AsMut<[Slot]>, const R: usize, const T: usize> Mgs<S, R,
 
     /// The next event.
     pub fn poll_event(&mut self) -> Option<Event> {
-        self.hub.events.pop()
+        self.hub.poll_event()
     }
 }

@@ -55,7 +55,7 @@ impl<S: AsRef<[Slot]> + AsMut<[Slot]>, const R: usize, const T: usize> Mgs<S, R,
         let mut dead: Vec<NodeId, MAX_DEAD> = Vec::new();
         let all = self
             .hub
-            .table
+            .table()
             .iter()
             .filter(|e| e.role == Role::Client && e.best_state() == Some(NodeState::Dead));
         for id in all.map(|e| e.id) {
@@ -76,7 +76,7 @@ impl<S: AsRef<[Slot]> + AsMut<[Slot]>, const R: usize, const T: usize> Mgs<S, R,
     /// The mounts the clients `dead` reported, in their order (as many as a `CloseWindow` holds).
     fn mounts_of(&self, dead: &[NodeId]) -> Vec<u64, MAX_DEAD> {
         let mut mounts = Vec::new();
-        for tag in dead.iter().filter_map(|&id| self.hub.table.get(id)).flat_map(|e| e.mounts.iter()) {
+        for tag in dead.iter().filter_map(|&id| self.hub.table().get(id)).flat_map(|e| e.mounts.iter()) {
             if mounts.push(*tag).is_err() {
                 break;
             }
@@ -91,7 +91,8 @@ impl<S: AsRef<[Slot]> + AsMut<[Slot]>, const R: usize, const T: usize> Mgs<S, R,
         if let Some(signer) = &self.signer {
             signer.sign(&mut order);
         }
-        self.hub.hold(now, order.clone());
+        let (_, urgency) = self.hub.hold(now, order.clone());
+        self.evaluate_due |= urgency.is_soon();
         self.hub.emit(Event::OrderIssued(order.clone()));
         order
     }
@@ -167,7 +168,7 @@ impl<S: AsRef<[Slot]> + AsMut<[Slot]>, const R: usize, const T: usize> Mgs<S, R,
     /// How long a closed recovery keeps its place while its server has not come up: the time
     /// after which the server would be declared dead.
     pub(super) fn close_grace_ms(&self) -> u64 {
-        self.hub.timing.dead_ms(self.hub.timing.ping_interval_ms)
+        self.hub.timing().dead_ms(self.hub.timing().ping_interval_ms)
     }
 
     /// Orders queued recoveries, oldest first, while fewer than [`MAX_ORDERING`] are under way;
@@ -184,14 +185,14 @@ impl<S: AsRef<[Slot]> + AsMut<[Slot]>, const R: usize, const T: usize> Mgs<S, R,
         if waiting.is_empty() {
             return;
         }
-        let targets = ByName::<T>::new(self.hub.targets.iter().map(|t| &t.status.target));
+        let targets = ByName::<T>::new(self.hub.targets().iter().map(|t| &t.status.target));
         for i in waiting {
             if open >= MAX_ORDERING && !changed {
                 break;
             }
             let r = &self.recoveries[i];
-            let status = (targets.find(&r.target, |k| self.hub.targets[k].status.target == r.target))
-                .map(|k| &self.hub.targets[k].status)
+            let status = (targets.find(&r.target, |k| self.hub.targets()[k].status.target == r.target))
+                .map(|k| &self.hub.targets()[k].status)
                 .filter(|s| s.generation == r.target_generation);
             match status {
                 Some(s) if s.state == TargetState::Up => self.recoveries[i].target_up = Some(now),
@@ -220,14 +221,14 @@ impl<S: AsRef<[Slot]> + AsMut<[Slot]>, const R: usize, const T: usize> Mgs<S, R,
         // that instance: an admin's retry included). Each is begun or queued now, however many.
         // Only a target's new record, or a recovery replaced or forgotten, makes one (a
         // thousand targets recovering at once would be a million comparisons at every update).
-        let changed = core::mem::take(&mut self.hub.targets_changed);
+        let changed = self.hub.take_targets_changed();
         let scan = core::mem::take(&mut self.rescan) || changed;
         let mut restarted: Vec<usize, T> = Vec::new();
         if scan {
             let recoveries = ByName::<T>::new(self.recoveries.iter().map(|r| &r.target));
-            restarted = (0..self.hub.targets.len())
+            restarted = (0..self.hub.targets().len())
                 .filter(|&k| {
-                    let s = &self.hub.targets[k].status;
+                    let s = &self.hub.targets()[k].status;
                     s.state == TargetState::Recovering
                         && (recoveries.find(&s.target, |i| self.recoveries[i].target == s.target))
                             .is_none_or(|i| self.recoveries[i].target_generation != s.generation)
@@ -235,7 +236,7 @@ impl<S: AsRef<[Slot]> + AsMut<[Slot]>, const R: usize, const T: usize> Mgs<S, R,
                 .collect();
         }
         for k in restarted {
-            let s = &self.hub.targets[k].status;
+            let s = &self.hub.targets()[k].status;
             let (target, generation, addrs, window_ms) =
                 (s.target.clone(), s.generation, s.addrs.clone(), s.window_ms);
             self.hub.emit(Event::TargetRestarted { target: target.clone(), generation });
@@ -246,7 +247,7 @@ impl<S: AsRef<[Slot]> + AsMut<[Slot]>, const R: usize, const T: usize> Mgs<S, R,
                 window_ms,
             };
             if self.begin(now, target, generation, action, false).is_none() {
-                self.hub.counters.overflow += 1;
+                self.hub.counters_mut().overflow += 1;
                 self.rescan = true;
             }
         }
@@ -256,8 +257,8 @@ impl<S: AsRef<[Slot]> + AsMut<[Slot]>, const R: usize, const T: usize> Mgs<S, R,
                 continue;
             }
             let target_up = !r.serving
-                && (r.target_is_up(&self.hub.targets)
-                    || r.ran_out(now, &self.hub.targets, self.close_grace_ms()));
+                && (r.target_is_up(self.hub.targets())
+                    || r.ran_out(now, self.hub.targets(), self.close_grace_ms()));
             let progress = self.hub.progress(r.order);
             // A window of the target's waits for every router on the way: a client behind one
             // that is down or cut off may still be reconnecting. An admin's order for a target
@@ -305,7 +306,7 @@ impl<S: AsRef<[Slot]> + AsMut<[Slot]>, const R: usize, const T: usize> Mgs<S, R,
         // replaces, and would hand it to clients that join or reboot later. (A full set of held
         // orders drops a close no child needs first.)
         for r in self.recoveries.iter_mut().filter(|r| r.closed.is_some() && r.target_up.is_none()) {
-            if r.target_is_up(&self.hub.targets) {
+            if r.target_is_up(self.hub.targets()) {
                 r.target_up = Some(now);
             }
         }

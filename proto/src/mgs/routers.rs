@@ -126,11 +126,10 @@ impl<S: AsRef<[Slot]> + AsMut<[Slot]>, const R: usize, const T: usize> Mgs<S, R,
     /// waiting for it. Its subtree's nodes show unreachable until they are heard another way.
     /// False if the router is neither expected nor known.
     pub fn forget_router(&mut self, id: NodeId) -> bool {
-        let entry = self.hub.table.get(id).filter(|e| e.role == Role::Router).map(|e| e.name.clone());
+        let entry = self.hub.table().get(id).filter(|e| e.role == Role::Router).map(|e| e.name.clone());
         let expected = self.expected.remove(&id).map(|x| x.name);
         if entry.is_some() {
-            self.hub.table.remove(id);
-            self.hub.routers.remove(&id);
+            self.hub.forget_router(id);
         }
         let Some(name) = expected.or(entry) else { return false };
         self.hub.emit(Event::RouterRetired { id, name });
@@ -145,7 +144,8 @@ impl<S: AsRef<[Slot]> + AsMut<[Slot]>, const R: usize, const T: usize> Mgs<S, R,
     /// A router was heard: a direct child (an update admitted) or one deeper in the tree (a
     /// child router reported it alive). It is expected from now on.
     pub(super) fn note_router(&mut self, now: Instant, id: NodeId) {
-        let Some(e) = self.hub.table.get(id).filter(|e| e.role == Role::Router && !e.name.is_empty()) else {
+        let Some(e) = self.hub.table().get(id).filter(|e| e.role == Role::Router && !e.name.is_empty())
+        else {
             return;
         };
         if e.direct.is_none() && !self.state_of(e, 0).is_live() {
@@ -157,7 +157,7 @@ impl<S: AsRef<[Slot]> + AsMut<[Slot]>, const R: usize, const T: usize> Mgs<S, R,
         }
         let name = e.name.clone();
         if self.expected.insert(id, ExpectedRouter { name: name.clone(), heard: now }).is_err() {
-            self.hub.counters.overflow += 1;
+            self.hub.counters_mut().overflow += 1;
             return;
         }
         self.hub.emit(Event::RouterExpected { id, name });
@@ -170,7 +170,7 @@ impl<S: AsRef<[Slot]> + AsMut<[Slot]>, const R: usize, const T: usize> Mgs<S, R,
         // it, which come when something changes: it counts as heard while it is live here.
         let live: Vec<bool, R> = (self.expected.keys())
             .map(|id| {
-                self.hub.table.get(*id).is_some_and(|e| match &e.direct {
+                self.hub.table().get(*id).is_some_and(|e| match &e.direct {
                     Some(_) => direct_state(me, e).is_some_and(NodeState::is_live),
                     None => self.state_of(e, 0).is_live(),
                 })

@@ -41,12 +41,12 @@ pub struct NodeView<'a> {
 impl<S: AsRef<[Slot]> + AsMut<[Slot]>, const R: usize, const T: usize> Mgs<S, R, T> {
     /// Every node known, with its derived state.
     pub fn nodes(&self, now: Instant) -> impl Iterator<Item = NodeView<'_>> + '_ {
-        self.hub.table.iter().map(move |e| self.view(e, now))
+        self.hub.table().iter().map(move |e| self.view(e, now))
     }
 
     /// One node, with its derived state.
     pub fn node(&self, id: NodeId, now: Instant) -> Option<NodeView<'_>> {
-        self.hub.table.get(id).map(|e| self.view(e, now))
+        self.hub.table().get(id).map(|e| self.view(e, now))
     }
 
     fn view<'a>(&'a self, e: &'a Entry, now: Instant) -> NodeView<'a> {
@@ -76,7 +76,7 @@ impl<S: AsRef<[Slot]> + AsMut<[Slot]>, const R: usize, const T: usize> Mgs<S, R,
                     return p.state;
                 }
                 let parent_live = depth < MAX_DEPTH
-                    && self.hub.table.get(p.parent).is_some_and(|r| self.state_of(r, depth + 1).is_live());
+                    && self.hub.table().get(p.parent).is_some_and(|r| self.state_of(r, depth + 1).is_live());
                 if parent_live {
                     p.state
                 } else {
@@ -98,7 +98,10 @@ impl<S: AsRef<[Slot]> + AsMut<[Slot]>, const R: usize, const T: usize> Mgs<S, R,
         // reports (cut off below it) has a subtree nobody counts.
         let unheard = (self.expected.keys())
             .filter(|id| {
-                self.hub.table.get(**id).is_none_or(|e| e.direct.is_none() && !self.state_of(e, 0).is_live())
+                self.hub
+                    .table()
+                    .get(**id)
+                    .is_none_or(|e| e.direct.is_none() && !self.state_of(e, 0).is_live())
             })
             .copied();
         self.hub.routers_lacking(order).chain(unheard)
@@ -106,12 +109,12 @@ impl<S: AsRef<[Slot]> + AsMut<[Slot]>, const R: usize, const T: usize> Mgs<S, R,
 
     /// What the MGS's direct child routers last said of their subtrees.
     pub fn child_routers(&self) -> impl Iterator<Item = (&NodeId, &ChildRouter)> {
-        self.hub.routers.iter()
+        self.hub.child_routers()
     }
 
     /// Targets as their servers last reported them.
     pub fn targets(&self) -> impl Iterator<Item = &TargetReport> {
-        self.hub.targets.iter()
+        self.hub.targets().iter()
     }
 
     /// A target's state as operators should see it: what its server reported, or `Down` once
@@ -127,7 +130,7 @@ impl<S: AsRef<[Slot]> + AsMut<[Slot]>, const R: usize, const T: usize> Mgs<S, R,
     /// admin's order for a target it does not know is most likely a typo; the admin API asks
     /// for it to be forced (a target without a Vigil agent).
     pub fn knows_target(&self, target: &Name) -> bool {
-        self.hub.targets.iter().any(|t| t.status.target == *target)
+        self.hub.targets().iter().any(|t| t.status.target == *target)
             || self.recoveries.iter().any(|r| r.target == *target)
     }
 

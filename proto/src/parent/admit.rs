@@ -16,7 +16,7 @@ use heapless::Vec;
 
 use super::orders::merge_reports;
 use super::replies::ReplyKind;
-use super::{Hub, MAX_HELD};
+use super::{Hub, Urgency, MAX_HELD};
 use crate::counters::ReplayWindow;
 use crate::event::Event;
 use crate::ids::{Name, NodeId, OrderId};
@@ -60,7 +60,12 @@ impl<S: AsRef<[Slot]> + AsMut<[Slot]>, const R: usize, const T: usize> Hub<S, R,
         from: Endpoint,
         header: &Header,
         ping: Option<&Ping>,
-    ) {
+    ) -> Urgency {
+        self.first_contact(now, from, header, ping);
+        self.take_urgency()
+    }
+
+    fn first_contact(&mut self, now: Instant, from: Endpoint, header: &Header, ping: Option<&Ping>) {
         let id = header.sender;
         if id == self.me {
             self.counters.unexpected += 1;
@@ -94,7 +99,18 @@ impl<S: AsRef<[Slot]> + AsMut<[Slot]>, const R: usize, const T: usize> Hub<S, R,
     }
 
     /// A ping from a child (client or server).
-    pub(crate) fn handle_ping(&mut self, now: Instant, from: Endpoint, header: &Header, ping: Ping) {
+    pub(crate) fn handle_ping(
+        &mut self,
+        now: Instant,
+        from: Endpoint,
+        header: &Header,
+        ping: Ping,
+    ) -> Urgency {
+        self.ping(now, from, header, ping);
+        self.take_urgency()
+    }
+
+    fn ping(&mut self, now: Instant, from: Endpoint, header: &Header, ping: Ping) {
         let admitted = self.admit(
             now,
             from,

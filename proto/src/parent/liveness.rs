@@ -5,7 +5,7 @@
 
 use heapless::Vec;
 
-use super::{direct_state, Hub};
+use super::{direct_state, Hub, Urgency};
 use crate::event::Event;
 use crate::ids::NodeId;
 use crate::table::Slot;
@@ -14,7 +14,12 @@ use crate::wire::{NodeState, Role};
 
 impl<S: AsRef<[Slot]> + AsMut<[Slot]>, const R: usize, const T: usize> Hub<S, R, T> {
     /// Judges the silence of direct children. Call at [`Hub::next_check`].
-    pub(crate) fn check(&mut self, now: Instant) {
+    pub(crate) fn check(&mut self, now: Instant) -> Urgency {
+        self.judge_silence(now);
+        self.take_urgency()
+    }
+
+    fn judge_silence(&mut self, now: Instant) {
         self.restamp();
         self.lapse(now);
         let late = now.since(self.last_check);

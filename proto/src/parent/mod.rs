@@ -19,6 +19,10 @@
 //! - [`replies`]: the answer to every admitted (or refused) datagram, built when it is sent.
 //! - [`paging`]: change versions and the pages of changes a router sends up.
 //!
+//! Its state is its own: the owner reads it through methods, and every input (a ping, an
+//! update, a first contact, an order to hold, the silence check) returns an [`Urgency`], what
+//! the owner must do: a router sends up soon, the MGS evaluates its recoveries.
+//!
 //! The type is `Hub`, not `Parent`: to a member or a router, "parent" names the node above
 //! (`Event::ParentDown`, a member's parents); a hub is where children connect.
 
@@ -68,27 +72,69 @@ pub struct ChildRouter {
     pub failed: Vec<FailedClient, MAX_FAILED>,
 }
 
+/// What an input to a [`Hub`] asks of its owner.
+#[must_use = "a change to act on soon is lost when dropped"]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) enum Urgency {
+    /// Nothing before the owner's own schedule.
+    #[default]
+    Later,
+    /// Something changed that the owner acts on soon: a router sends up within a batch delay,
+    /// the MGS evaluates its recoveries.
+    Soon,
+}
+
+impl Urgency {
+    /// Whether the owner acts soon.
+    pub(crate) fn is_soon(self) -> bool {
+        self == Urgency::Soon
+    }
+}
+
+impl From<bool> for Urgency {
+    fn from(soon: bool) -> Self {
+        if soon {
+            Urgency::Soon
+        } else {
+            Urgency::Later
+        }
+    }
+}
+
+impl core::ops::BitOr for Urgency {
+    type Output = Urgency;
+    fn bitor(self, other: Urgency) -> Urgency {
+        Urgency::from(self.is_soon() || other.is_soon())
+    }
+}
+
+impl core::ops::BitOrAssign for Urgency {
+    fn bitor_assign(&mut self, other: Urgency) {
+        *self = *self | other;
+    }
+}
+
 #[derive(Clone, Debug)]
 pub(crate) struct Hub<S, const R: usize, const T: usize> {
-    pub(crate) me: NodeId,
-    pub(crate) timing: Timing,
-    pub(crate) table: Table<S>,
-    pub(crate) alternates: Vec<Endpoint, MAX_ALTERNATES>,
+    me: NodeId,
+    timing: Timing,
+    table: Table<S>,
+    alternates: Vec<Endpoint, MAX_ALTERNATES>,
     /// Change counter: every change to an entry takes the next version (and, in a router, every
     /// change to the summary it sends up). It wraps, so versions compare by serial-number
     /// arithmetic ([`after`]); [`Hub::restamp`] keeps every entry's version within a quarter of
     /// the number space behind it, where that comparison holds.
-    pub(crate) version: u32,
+    version: u32,
     /// The version at the last [`Hub::restamp`].
-    pub(crate) restamped: u32,
-    pub(crate) held: Vec<Held, MAX_HELD>,
-    pub(crate) routers: LinearMap<NodeId, ChildRouter, R>,
-    pub(crate) targets: Vec<TargetReport, T>,
+    restamped: u32,
+    held: Vec<Held, MAX_HELD>,
+    routers: LinearMap<NodeId, ChildRouter, R>,
+    targets: Vec<TargetReport, T>,
     /// [`Event::TargetTableFull`] was told.
     targets_full_told: bool,
     /// A target's record changed since the owner last looked ([`Hub::set_target`]): the MGS
     /// looks for restarts only then.
-    pub(crate) targets_changed: bool,
+    targets_changed: bool,
     replies: Deque<PendingReply, REPLY_QUEUE>,
     strangers: Vec<Stranger, MAX_STRANGERS>,
     /// The last `BeginRecovery` orders let go here because their window ran out
@@ -102,19 +148,28 @@ pub(crate) struct Hub<S, const R: usize, const T: usize> {
     /// verdict (or its move there) had time to arrive, the sums are not whole.
     split_until: Option<Instant>,
     last_check: Instant,
-    /// Something changed that the owner should act on (send up, re-evaluate) soon.
-    pub(crate) urgent: bool,
-    pub(crate) counters: Counters,
-    pub(crate) events: Events<EVENT_QUEUE>,
+    /// Something changed during the input being handled that the owner acts on soon: returned
+    /// as [`Urgency::Soon`] by the input's method, and false again between inputs.
+    urgent: bool,
+    counters: Counters,
+    events: Events<EVENT_QUEUE>,
 }
 
 impl<S: AsRef<[Slot]> + AsMut<[Slot]>, const R: usize, const T: usize> Hub<S, R, T> {
-    pub(crate) fn new(me: NodeId, timing: Timing, slots: S, now: Instant) -> Self {
+    /// A parent `me` that starts at `now` with table storage `slots`, naming `alternates` to the
+    /// children it refuses.
+    pub(crate) fn new(
+        me: NodeId,
+        timing: Timing,
+        alternates: Vec<Endpoint, MAX_ALTERNATES>,
+        slots: S,
+        now: Instant,
+    ) -> Self {
         Hub {
             me,
             timing,
             table: Table::new(slots),
-            alternates: Vec::new(),
+            alternates,
             version: 0,
             restamped: 0,
             held: Vec::new(),
@@ -134,7 +189,95 @@ impl<S: AsRef<[Slot]> + AsMut<[Slot]>, const R: usize, const T: usize> Hub<S, R,
         }
     }
 
-    pub(crate) fn bump(&mut self) -> u32 {
+    /// The node table: direct children and the subtrees below them.
+    pub(crate) fn table(&self) -> &Table<S> {
+        &self.table
+    }
+
+    /// What each child router last said of its subtree.
+    pub(crate) fn child_routers(&self) -> impl Iterator<Item = (&NodeId, &ChildRouter)> {
+        self.routers.iter()
+    }
+
+    /// Forgets a child router for good: its entry and what it said of its subtree.
+    pub(crate) fn forget_router(&mut self, id: NodeId) {
+        self.table.remove(id);
+        self.routers.remove(&id);
+    }
+
+    /// The status of every target in the subtree, one record per target.
+    pub(crate) fn targets(&self) -> &[TargetReport] {
+        &self.targets
+    }
+
+    /// Whether a target's record changed since the last call: the MGS looks for restarts only
+    /// then.
+    pub(crate) fn take_targets_changed(&mut self) -> bool {
+        core::mem::take(&mut self.targets_changed)
+    }
+
+    /// The timing this parent runs on.
+    pub(crate) fn timing(&self) -> &Timing {
+        &self.timing
+    }
+
+    /// The change counter: the version of the newest change here.
+    pub(crate) fn version(&self) -> u32 {
+        self.version
+    }
+
+    /// What was dropped and why.
+    pub(crate) fn counters(&self) -> &Counters {
+        &self.counters
+    }
+
+    /// The counters, for the owner's own drops (and its link's).
+    pub(crate) fn counters_mut(&mut self) -> &mut Counters {
+        &mut self.counters
+    }
+
+    /// The next event.
+    pub(crate) fn poll_event(&mut self) -> Option<Event> {
+        self.events.pop()
+    }
+
+    /// The summary a router sends up changed: it takes a version of its own, so that the
+    /// parent's acknowledgement tells whether the parent has it.
+    pub(crate) fn summary_changed(&mut self) {
+        self.bump();
+    }
+
+    /// Starts the change counter at `version`, as if restamped there: a test winds it near its
+    /// wrap point.
+    #[cfg(test)]
+    pub(crate) fn start_versions_at(&mut self, version: u32) {
+        (self.version, self.restamped) = (version, version);
+    }
+
+    /// Moves the change counter on by `count` changes that touched no entry: a test ages every
+    /// entry's version.
+    #[cfg(test)]
+    pub(crate) fn skip_versions(&mut self, count: u32) {
+        self.version = self.version.wrapping_add(count);
+    }
+
+    /// The node table, for a test to corrupt.
+    #[cfg(test)]
+    pub(crate) fn table_mut(&mut self) -> &mut Table<S> {
+        &mut self.table
+    }
+
+    /// Whether something changed during this input that the owner acts on soon; false again
+    /// for the next input.
+    fn take_urgency(&mut self) -> Urgency {
+        if core::mem::take(&mut self.urgent) {
+            Urgency::Soon
+        } else {
+            Urgency::Later
+        }
+    }
+
+    fn bump(&mut self) -> u32 {
         self.version = self.version.wrapping_add(1).max(1);
         self.version
     }

@@ -10,7 +10,7 @@
 //! a known instance ends the other holders' `BeginRecovery` of it. A `BeginRecovery` lapses
 //! once its window and a grace ran out since its issue, and is never taken again here.
 
-use super::{direct_state, Hub, MAX_HELD};
+use super::{direct_state, Hub, Urgency, MAX_HELD};
 use crate::event::Event;
 use crate::ids::{NodeId, OrderId};
 use crate::table::{Entry, Reports, Slot};
@@ -55,8 +55,14 @@ impl<S: AsRef<[Slot]> + AsMut<[Slot]>, const R: usize, const T: usize> Hub<S, R,
     }
 
     /// Holds an order for the direct children: pushes it now and repeats it in replies until
-    /// each child reports it. Returns false for a repeat or an order older than one held.
-    pub(crate) fn hold(&mut self, now: Instant, order: Order) -> bool {
+    /// each child reports it. Returns whether it was taken (not a repeat, nor older than one
+    /// held), and what the owner must do: an order that lapsed on arrival is news too.
+    pub(crate) fn hold(&mut self, now: Instant, order: Order) -> (bool, Urgency) {
+        let taken = self.take_order(now, order);
+        (taken, self.take_urgency())
+    }
+
+    fn take_order(&mut self, now: Instant, order: Order) -> bool {
         let target = order.action.target().clone();
         // One order per target and holder: a holder's newer order replaces its older one; another
         // holder's orders are neither newer nor older (their ids are not ranked across holders),

@@ -14,7 +14,7 @@
 use heapless::Vec;
 
 use super::admit::Announce;
-use super::{ChildRouter, Hub};
+use super::{ChildRouter, Hub, Urgency};
 use crate::counters::after;
 use crate::event::Event;
 use crate::ids::NodeId;
@@ -26,7 +26,18 @@ use crate::wire::{
 
 impl<S: AsRef<[Slot]> + AsMut<[Slot]>, const R: usize, const T: usize> Hub<S, R, T> {
     /// An update (and implicit ping) from a child router.
-    pub(crate) fn handle_update(&mut self, now: Instant, from: Endpoint, header: &Header, update: Update) {
+    pub(crate) fn handle_update(
+        &mut self,
+        now: Instant,
+        from: Endpoint,
+        header: &Header,
+        update: Update,
+    ) -> Urgency {
+        self.update(now, from, header, update);
+        self.take_urgency()
+    }
+
+    fn update(&mut self, now: Instant, from: Endpoint, header: &Header, update: Update) {
         // How far this generation of the router had got before this datagram.
         let newest = (self.table.get(header.sender))
             .filter(|e| e.generation == header.generation)
