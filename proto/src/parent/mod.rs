@@ -46,7 +46,7 @@ use crate::wire::{Endpoint, FailedClient, NodeState, OrderProgress, TargetReport
 use crate::wire::{MAX_ALTERNATES, MAX_FAILED, MAX_PROGRESS, MAX_REPORTS};
 
 use admit::Stranger;
-pub(crate) use orders::Held;
+use orders::Held;
 use replies::PendingReply;
 
 /// Most orders a parent holds (and repeats) at once: one per target, a newer order for the same

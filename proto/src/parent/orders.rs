@@ -20,8 +20,8 @@ use crate::wire::{Action, Endpoint, NodeState, Order, OrderReport, Outcome, Role
 
 /// An order being distributed to direct children.
 #[derive(Clone, Debug)]
-pub(crate) struct Held {
-    pub(crate) order: Order,
+pub(super) struct Held {
+    pub(super) order: Order,
     /// When it was taken here, and how old it was then ([`Order::age_ms`]): a `BeginRecovery`
     /// lapses a while after its issue (see [`Hub::lapse`]).
     taken: Instant,
