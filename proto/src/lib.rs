@@ -19,6 +19,7 @@ pub mod table;
 pub mod time;
 mod timers;
 pub mod timing;
+mod uplink;
 pub mod wire;
 
 pub use client::{Client, ClientConfig};

@@ -16,7 +16,7 @@
 
 use heapless::{Deque, Vec};
 
-use crate::counters::{after, Counters, ReplayWindow};
+use crate::counters::{after, Counters};
 use crate::event::{Event, Events};
 use crate::handed::{Handed, Kept, Notice};
 use crate::ids::{fnv1a, Generation, Name, NodeId, OrderId};
@@ -24,10 +24,11 @@ use crate::link::Link;
 use crate::time::Instant;
 use crate::timers::{self, Timers};
 use crate::timing::{Timing, PING_RESENDS, RESENDS};
+use crate::uplink::{Heard, Uplink};
 use crate::wire::OrderKeys;
 use crate::wire::{
     Action, Endpoint, Header, Keyring, Message, Order, OrderReport, Outcome, Ping, PingReply, ReplyStatus,
-    Role, StaleParent, TargetState, MAX_ALTERNATES, MAX_MOUNTS, MAX_REPORTS,
+    Role, TargetState, MAX_ALTERNATES, MAX_MOUNTS, MAX_REPORTS,
 };
 
 /// Most parents a node pings.
@@ -101,48 +102,25 @@ pub struct MemberConfig {
     pub timing: Timing,
 }
 
+/// A parent, and what a member keeps of it besides the [`Uplink`].
 #[derive(Clone, Debug)]
 struct Parent {
-    addr: Endpoint,
-    id: Option<NodeId>,
-    generation: Option<Generation>,
-    /// The parent confirmed it knows us (so pings may omit the name).
-    known: bool,
+    uplink: Uplink,
     /// The sequence of the last ping that carried the name: only a reply that accepted it (or a
     /// later ping) confirms what it announced, not one to an older ping still on its way.
     announced: u32,
-    up: bool,
     /// Silent past the suspect threshold: still up, but no longer the home while another
     /// parent answers (see [`Member::rehome`]).
     late: bool,
     refused: bool,
-    last_reply: Option<Instant>,
-    next_ping: Instant,
-    /// The next ping on the interval's schedule, whatever re-sends come before it.
-    regular: Instant,
-    /// Re-sends left of an urgent ping, and the deadline of the one armed.
-    resends: u8,
-    resend_at: Option<Instant>,
     /// The sequence number of the last ping sent with a re-send armed: only a reply that
     /// acknowledges it (or a later ping) disarms the re-send.
     awaiting: u32,
-    replay: ReplayWindow,
-    /// An older instance of the parent than the one heard last spoke: tell it (see
-    /// [`StaleParent`]).
-    stale: bool,
     /// Where the parent's last refusal suggested to go instead, until its event is polled.
     alternates: Vec<Endpoint, MAX_ALTERNATES>,
     /// The parent answered our first contact and the addressed ping it asked for has not gone
     /// yet: that ping is the first the parent takes, and spreads the herd as a first ping does.
     met: bool,
-}
-
-impl Parent {
-    /// The id datagrams to this parent are addressed to: the one its replies carry, or nobody
-    /// before the first (a first contact).
-    fn receiver(&self) -> NodeId {
-        self.id.unwrap_or(NodeId::NOBODY)
-    }
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -226,22 +204,11 @@ impl<K: Kept> Member<K> {
             .parents
             .iter()
             .map(|&addr| Parent {
-                addr,
-                id: None,
-                generation: None,
-                known: false,
+                uplink: Uplink::new(addr, now),
                 announced: 0,
-                up: false,
                 late: false,
                 refused: false,
-                last_reply: None,
-                next_ping: now,
-                regular: now,
-                resends: 0,
-                resend_at: None,
                 awaiting: 0,
-                replay: ReplayWindow::default(),
-                stale: false,
                 alternates: Vec::new(),
                 met: false,
             })
@@ -288,28 +255,12 @@ impl<K: Kept> Member<K> {
     }
 
     fn parent_index(&self, from: Endpoint, header: &Header) -> Option<usize> {
-        self.parents
-            .iter()
-            .position(|p| p.addr == from)
-            .or_else(|| self.parents.iter().position(|p| p.id == Some(header.sender)))
+        Uplink::find(self.parents.iter().map(|p| &p.uplink), from, header)
     }
 
     /// Generation and replay checks for a datagram from parent `p`.
     fn accept_from_parent(&mut self, p: usize, header: &Header) -> bool {
-        let parent = &mut self.parents[p];
-        if parent.generation.is_some_and(|g| header.generation < g) {
-            self.counters.stale_generation += 1;
-            parent.stale = true;
-            return false;
-        }
-        if parent.generation != Some(header.generation) {
-            parent.replay = ReplayWindow::default();
-        }
-        if !parent.replay.accept(header.sequence) {
-            self.counters.replayed += 1;
-            return false;
-        }
-        true
+        self.parents[p].uplink.accept(header, &mut self.counters)
     }
 
     fn handle_reply(&mut self, now: Instant, p: usize, header: &Header, reply: PingReply) {
@@ -317,28 +268,18 @@ impl<K: Kept> Member<K> {
             return;
         }
         let parent = &mut self.parents[p];
-        if !after(parent.awaiting, reply.ack) {
-            if let Some(at) = parent.resend_at.take() {
-                // Answered: no re-send; back to the interval unless something urgent is due.
-                parent.resends = 0;
-                if parent.next_ping >= at {
-                    parent.next_ping = parent.regular;
-                }
-            }
+        if !after(parent.awaiting, reply.ack) && parent.uplink.answered() {
+            // Answered: no re-send; back to the interval unless something urgent is due.
+            parent.uplink.resends = 0;
         }
-        let restarted = parent.generation.is_some_and(|g| g != header.generation);
-        parent.generation = Some(header.generation);
-        parent.id = Some(header.sender);
-        parent.last_reply = Some(now);
+        let Heard { restarted, came_up } = parent.uplink.heard(now, header);
         parent.late = false;
-        let came_up = !parent.up;
-        parent.up = true;
-        let addr = parent.addr;
+        let addr = parent.uplink.addr;
         let mut events: Vec<Notice, 3> = Vec::new();
         let mut raised = None;
         let accepted = matches!(reply.status, ReplyStatus::Accepted);
         if restarted {
-            parent.known = false;
+            parent.uplink.known = false;
             let _ = events.push(Notice::ParentRestarted(addr, header.generation));
         }
         if came_up {
@@ -346,7 +287,7 @@ impl<K: Kept> Member<K> {
         }
         match reply.status {
             ReplyStatus::Accepted => {
-                parent.known = reply.ack.wrapping_sub(parent.announced) < u32::MAX / 2;
+                parent.uplink.known = reply.ack.wrapping_sub(parent.announced) < u32::MAX / 2;
                 parent.refused = false;
                 // The parent took a ping sent after these reports changed: it has them.
                 for r in self.reports.iter_mut().filter(|r| r.riding && after(reply.ack, r.since)) {
@@ -354,11 +295,11 @@ impl<K: Kept> Member<K> {
                 }
             }
             ReplyStatus::Unknown => {
-                parent.known = false;
-                parent.next_ping = now;
+                parent.uplink.known = false;
+                parent.uplink.next_send = now;
             }
             ReplyStatus::Stale { newest } => {
-                parent.known = false;
+                parent.uplink.known = false;
                 let old = self.link.generation;
                 if let Some(generation) = self.link.raise_above(newest) {
                     raised = Some(old);
@@ -368,14 +309,14 @@ impl<K: Kept> Member<K> {
             ReplyStatus::Unaddressed => {
                 // Our first contact: nothing was taken. Ping again at once, addressed to the id
                 // this reply named.
-                parent.next_ping = now;
+                parent.uplink.next_send = now;
                 parent.met = true;
             }
             ReplyStatus::Refused { alternates } => {
                 parent.refused = true;
-                parent.known = false;
+                parent.uplink.known = false;
                 // Back off: a full parent is asked again only after a dead-threshold's time.
-                parent.next_ping = now.after(self.timing.dead_ms(self.interval_ms));
+                parent.uplink.next_send = now.after(self.timing.dead_ms(self.interval_ms));
                 parent.alternates = alternates;
                 let _ = events.push(Notice::Refused(addr));
             }
@@ -384,7 +325,7 @@ impl<K: Kept> Member<K> {
         if (low..=high).contains(&reply.interval_ms) && reply.interval_ms != self.interval_ms {
             self.interval_ms = reply.interval_ms;
             for q in self.parents.iter_mut() {
-                q.next_ping = q.next_ping.min(now.after(u64::from(reply.interval_ms)));
+                q.uplink.next_send = q.uplink.next_send.min(now.after(u64::from(reply.interval_ms)));
             }
         }
         if let Some(old) = raised {
@@ -419,7 +360,8 @@ impl<K: Kept> Member<K> {
         loop {
             let notice = self.events.pop()?;
             let parents = &self.parents;
-            let alternates = |addr| (parents.iter().find(|p| p.addr == addr)).map(|p| p.alternates.clone());
+            let alternates =
+                |addr| (parents.iter().find(|p| p.uplink.addr == addr)).map(|p| p.alternates.clone());
             let handed = &mut self.handed;
             let order = |id| {
                 let h = handed.iter_mut().find(|h| h.order.id() == id)?;
@@ -614,7 +556,7 @@ impl<K: Kept> Member<K> {
         if self.mounts != mounts {
             self.mounts = mounts;
             for p in self.parents.iter_mut() {
-                p.known = false;
+                p.uplink.known = false;
             }
             self.ping_now(now);
         }
@@ -634,11 +576,12 @@ impl<K: Kept> Member<K> {
                 Timer::Retry => self.retry_due(now),
                 Timer::Down(k) => {
                     let p = &mut self.parents[k];
-                    (p.up, p.known, p.late) = (false, false, false);
-                    let _ = downs.push(p.addr);
+                    p.uplink.went_down();
+                    p.late = false;
+                    let _ = downs.push(p.uplink.addr);
                 }
                 // Unless it went down just now.
-                Timer::Late(k) => self.parents[k].late = self.parents[k].up,
+                Timer::Late(k) => self.parents[k].late = self.parents[k].uplink.up,
                 // Sent by `poll_transmit`.
                 Timer::Ping(_) => {}
             }
@@ -679,13 +622,13 @@ impl<K: Kept> Member<K> {
     /// a ping that said so ([`Member::confirm_move`]): a ping to the new home can be lost, and
     /// the old one, told first, would count this node nowhere meanwhile.
     fn rehome(&mut self, now: Instant) {
-        let keep = |p: &Parent| p.up && !p.refused && !p.late;
+        let keep = |p: &Parent| p.uplink.up && !p.refused && !p.late;
         if self.parents.get(self.home).is_some_and(keep) {
             return;
         }
         let home = (self.parents.iter())
             .position(keep)
-            .or_else(|| self.parents.iter().position(|p| p.up && !p.refused))
+            .or_else(|| self.parents.iter().position(|p| p.uplink.up && !p.refused))
             .or_else(|| self.parents.iter().position(|p| !p.refused))
             .unwrap_or(0);
         if home == self.home {
@@ -711,9 +654,9 @@ impl<K: Kept> Member<K> {
     /// `resend_ms` if the parent is up: a lost report then costs that, not a ping interval.
     fn ping_soon(&mut self, now: Instant, k: usize) {
         let Some(p) = self.parents.get_mut(k).filter(|p| !p.refused) else { return };
-        p.next_ping = p.next_ping.min(now);
-        if p.up {
-            p.resends = RESENDS;
+        p.uplink.next_send = p.uplink.next_send.min(now);
+        if p.uplink.up {
+            p.uplink.resends = RESENDS;
         }
     }
 
@@ -724,19 +667,17 @@ impl<K: Kept> Member<K> {
     }
 
     pub(crate) fn poll_transmit(&mut self, now: Instant, buf: &mut [u8]) -> Option<(Endpoint, usize)> {
-        if let Some(p) = self.parents.iter_mut().find(|p| p.stale) {
-            p.stale = false;
-            let (to, hint) = (p.addr, StaleParent { newest: p.generation.unwrap_or_default() });
-            let parent = p.receiver();
+        if let Some((to, parent, hint)) = self.parents.iter_mut().find_map(|p| p.uplink.take_stale()) {
             let len = self.link.send(parent, &Message::StaleParent(hint), buf, &mut self.counters)?;
             return Some((to, len));
         }
-        let p = self.parents.iter().position(|p| p.next_ping <= now)?;
+        let p = self.parents.iter().position(|p| p.uplink.next_send <= now)?;
         let home = self.counts_at(p);
         let interval = u64::from(self.interval_ms);
         let parent = &mut self.parents[p];
-        let first = (parent.last_reply.is_none() && !parent.up) || core::mem::take(&mut parent.met);
-        parent.regular = if parent.refused {
+        let first =
+            (parent.uplink.last_reply.is_none() && !parent.uplink.up) || core::mem::take(&mut parent.met);
+        parent.uplink.regular = if parent.refused {
             now.after(self.timing.dead_ms(self.interval_ms))
         } else if first {
             // Spread the herd: nodes that start together ping again at different times.
@@ -744,45 +685,41 @@ impl<K: Kept> Member<K> {
         } else {
             now.after(interval)
         };
-        parent.next_ping = parent.regular;
         // A re-send is worth it only well before the next regular ping.
         let worth = |left: u8| 2 * self.timing.resend_wait_ms(left) <= interval;
-        if parent.up && !parent.late && !parent.refused {
-            if parent.resend_at.is_none() && worth(PING_RESENDS) {
+        if parent.uplink.up && !parent.late && !parent.refused {
+            if parent.uplink.resend_at.is_none() && worth(PING_RESENDS) {
                 // Not itself a re-send: goes again unless answered (see `PING_RESENDS`).
-                parent.resends = parent.resends.max(PING_RESENDS);
+                parent.uplink.resends = parent.uplink.resends.max(PING_RESENDS);
             }
             if self.reports.iter().any(|r| r.riding) && worth(1) {
                 // A report no parent acknowledged goes again until one does.
-                parent.resends = parent.resends.max(1);
+                parent.uplink.resends = parent.uplink.resends.max(1);
             }
         }
-        parent.resend_at = None;
-        if parent.resends > 0 {
-            let at = now.after(self.timing.resend_wait_ms(parent.resends));
-            parent.resends -= 1;
-            parent.resend_at = Some(at);
-            parent.next_ping = parent.regular.min(at);
+        parent.uplink.disarm();
+        if let Some(at) = parent.uplink.resend_due(now, &self.timing) {
+            parent.uplink.arm(at);
         }
-        let addr = parent.addr;
+        let addr = parent.uplink.addr;
         let ping = Ping {
             role: self.role,
             interval_ms: self.interval_ms,
             home,
-            name: (!parent.known).then(|| self.name.clone()),
-            mounts: if parent.known { Vec::new() } else { self.mounts.clone() },
+            name: (!parent.uplink.known).then(|| self.name.clone()),
+            mounts: if parent.uplink.known { Vec::new() } else { self.mounts.clone() },
             reports: (self.reports.iter())
                 .filter(|r| r.riding)
                 .map(|r| OrderReport { order: r.order, outcome: r.outcome })
                 .collect(),
             target: K::target(&self.target).cloned(),
         };
-        let receiver = self.parents[p].receiver();
+        let receiver = self.parents[p].uplink.receiver();
         let len = self.link.send(receiver, &Message::Ping(ping), buf, &mut self.counters)?;
-        if !self.parents[p].known {
+        if !self.parents[p].uplink.known {
             self.parents[p].announced = self.link.last_sequence();
         }
-        if self.parents[p].resend_at.is_some() {
+        if self.parents[p].uplink.resend_at.is_some() {
             self.parents[p].awaiting = self.link.last_sequence();
         }
         if let Some((_, told @ None)) = self.moving_from.as_mut().filter(|_| p == self.home) {
@@ -802,20 +739,20 @@ impl<K: Kept> Member<K> {
         let suspect_ms = self.timing.suspect_ms(self.interval_ms);
         timers.set(Timer::Retry, self.handed.iter().filter_map(|h| h.at).min());
         for (k, p) in self.parents.iter().enumerate() {
-            timers.set(Timer::Down(k), p.last_reply.filter(|_| p.up).map(|t| t.after(dead_ms)));
-            let late = p.last_reply.filter(|_| p.up && !p.late).map(|t| t.after(suspect_ms));
+            timers.set(Timer::Down(k), p.uplink.down_at(dead_ms));
+            let late = p.uplink.last_reply.filter(|_| p.uplink.up && !p.late).map(|t| t.after(suspect_ms));
             timers.set(Timer::Late(k), late);
-            timers.set(Timer::Ping(k), Some(p.next_ping));
+            timers.set(Timer::Ping(k), Some(p.uplink.next_send));
         }
         timers
     }
 
     pub(crate) fn home_parent(&self) -> Option<Endpoint> {
         let p = &self.parents.get(self.home)?;
-        p.up.then_some(p.addr)
+        p.uplink.up.then_some(p.uplink.addr)
     }
 
     pub(crate) fn parents_up(&self) -> usize {
-        self.parents.iter().filter(|p| p.up).count()
+        self.parents.iter().filter(|p| p.uplink.up).count()
     }
 }

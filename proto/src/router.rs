@@ -19,7 +19,7 @@
 
 use heapless::Vec;
 
-use crate::counters::{after, Counters, ReplayWindow};
+use crate::counters::{after, Counters};
 use crate::event::Event;
 use crate::ids::{Generation, Name, NodeId};
 use crate::link::Link;
@@ -28,6 +28,7 @@ use crate::table::{Slot, Table};
 use crate::time::Instant;
 use crate::timers::{self, Timers};
 use crate::timing::{Timing, RESENDS};
+use crate::uplink::{Heard, Uplink};
 use crate::wire::{
     encoded_len, Endpoint, Header, Keyring, Message, OrderProgress, PingReply, ReplyStatus, Totals, Update,
     HEADER_LEN, MAX_ALTERNATES, MAX_DATAGRAM, MAX_PROGRESS, TAG_LEN,
@@ -151,15 +152,10 @@ fn past(a: u32, b: u32) -> bool {
 /// clients whose reconnection failed.
 type Summary = (Totals, Vec<OrderProgress, MAX_PROGRESS>, Vec<FailedClient, MAX_FAILED>);
 
+/// A parent, and the rounds of update pages going to it.
 #[derive(Clone, Debug)]
 struct Upstream {
-    addr: Endpoint,
-    id: Option<NodeId>,
-    generation: Option<Generation>,
-    known: bool,
-    up: bool,
-    last_reply: Option<Instant>,
-    replay: ReplayWindow,
+    uplink: Uplink,
     /// The version the parent acknowledged.
     acked: u32,
     /// The next page's base while a round of pages is going out.
@@ -167,32 +163,17 @@ struct Upstream {
     /// The version the last page of the round brings the parent to.
     round_end: u32,
     pages_left: u32,
-    next_send: Instant,
-    /// When the next round is due regardless of answers.
-    regular: Instant,
-    /// Re-sends left of the current round, and the re-send deadline while one is armed.
-    resends: u8,
-    resend_at: Option<Instant>,
     /// While the parent rebuilds from a snapshot: the version the snapshot started at. Until
     /// the parent acknowledges it, every entry sent carries its name.
     snapshot: Option<u32>,
-    /// An older instance of the parent than the one heard last spoke: tell it (see
-    /// [`StaleParent`]).
-    stale: bool,
 }
 
 impl Upstream {
-    /// The id datagrams to this parent are addressed to: the one its replies carry, or nobody
-    /// before the first (a first contact).
-    fn receiver(&self) -> NodeId {
-        self.id.unwrap_or(NodeId::NOBODY)
-    }
-
     /// Pages the whole table again from version 0 (a snapshot), starting now.
     fn resend_all(&mut self, now: Instant) {
         self.acked = 0;
         self.next_base = None;
-        self.next_send = now;
+        self.uplink.next_send = now;
     }
 }
 
@@ -227,23 +208,12 @@ impl<S: AsRef<[Slot]> + AsMut<[Slot]>, const R: usize, const T: usize> Router<S,
             .parents
             .iter()
             .map(|&addr| Upstream {
-                addr,
-                id: None,
-                generation: None,
-                known: false,
-                up: false,
-                last_reply: None,
-                replay: ReplayWindow::default(),
+                uplink: Uplink::new(addr, settle_until),
                 acked: 0,
                 next_base: None,
                 round_end: 0,
                 pages_left: 0,
-                next_send: settle_until,
-                regular: settle_until,
-                resends: 0,
-                resend_at: None,
                 snapshot: None,
-                stale: false,
             })
             .collect();
         let hub = Hub::new(id, config.timing, config.alternates, slots, now);
@@ -289,7 +259,7 @@ impl<S: AsRef<[Slot]> + AsMut<[Slot]>, const R: usize, const T: usize> Router<S,
 
     /// How many parents currently answer.
     pub fn parents_up(&self) -> usize {
-        self.upstreams.iter().filter(|u| u.up).count()
+        self.upstreams.iter().filter(|u| u.uplink.up).count()
     }
 
     /// The orders this router holds and repeats to its children.
@@ -358,9 +328,8 @@ impl<S: AsRef<[Slot]> + AsMut<[Slot]>, const R: usize, const T: usize> Router<S,
                 }
                 Timer::Down(k) => {
                     let u = &mut self.upstreams[k];
-                    u.up = false;
-                    u.known = false;
-                    let addr = u.addr;
+                    u.uplink.went_down();
+                    let addr = u.uplink.addr;
                     self.hub.emit(Event::ParentDown { addr });
                 }
                 // Sent by `poll_transmit`.
@@ -375,33 +344,17 @@ impl<S: AsRef<[Slot]> + AsMut<[Slot]>, const R: usize, const T: usize> Router<S,
         if urgency.is_soon() {
             let soon = now.after(u64::from(self.hub.timing().batch_ms));
             for u in self.upstreams.iter_mut() {
-                u.next_send = u.next_send.min(soon);
+                u.uplink.next_send = u.uplink.next_send.min(soon);
             }
         }
     }
 
     fn upstream_index(&self, from: Endpoint, header: &Header) -> Option<usize> {
-        self.upstreams
-            .iter()
-            .position(|u| u.addr == from)
-            .or_else(|| self.upstreams.iter().position(|u| u.id == Some(header.sender)))
+        Uplink::find(self.upstreams.iter().map(|u| &u.uplink), from, header)
     }
 
     fn accept_from_parent(&mut self, u: usize, header: &Header) -> bool {
-        let up = &mut self.upstreams[u];
-        if up.generation.is_some_and(|g| header.generation < g) {
-            self.hub.counters_mut().stale_generation += 1;
-            up.stale = true;
-            return false;
-        }
-        if up.generation != Some(header.generation) {
-            up.replay = ReplayWindow::default();
-        }
-        if !up.replay.accept(header.sequence) {
-            self.hub.counters_mut().replayed += 1;
-            return false;
-        }
-        true
+        self.upstreams[u].uplink.accept(header, self.hub.counters_mut())
     }
 
     fn handle_reply(&mut self, now: Instant, u: usize, header: &Header, reply: PingReply) {
@@ -415,28 +368,24 @@ impl<S: AsRef<[Slot]> + AsMut<[Slot]>, const R: usize, const T: usize> Router<S,
         // Answered, unless the parent acknowledges less than the last round brought it to (a
         // reply to an older round, overtaken by a newer one that may be lost).
         let answered = reply.status != ReplyStatus::Accepted || !past(up.round_end, reply.ack);
-        if let Some(at) = up.resend_at.take_if(|_| answered) {
+        if answered {
             // No re-send; back to the regular schedule unless something urgent is due.
-            if up.next_send >= at {
-                up.next_send = up.regular;
-            }
+            up.uplink.answered();
         }
-        if up.generation.is_some_and(|g| g != header.generation) {
+        let Heard { restarted, came_up } = up.uplink.heard(now, header);
+        if restarted {
             // The parent restarted and knows nothing: send everything again.
-            up.known = false;
+            up.uplink.known = false;
             up.resend_all(now);
-            let _ = events.push(Event::ParentRestarted { addr: up.addr, generation: header.generation });
+            let _ =
+                events.push(Event::ParentRestarted { addr: up.uplink.addr, generation: header.generation });
         }
-        up.generation = Some(header.generation);
-        up.id = Some(header.sender);
-        up.last_reply = Some(now);
-        if !up.up {
-            up.up = true;
-            let _ = events.push(Event::ParentUp { addr: up.addr });
+        if came_up {
+            let _ = events.push(Event::ParentUp { addr: up.uplink.addr });
         }
         match reply.status {
             ReplyStatus::Accepted => {
-                up.known = true;
+                up.uplink.known = true;
                 if reply.ack == 0 && up.acked != 0 {
                     // The parent lost what we sent: snapshot.
                     up.resend_all(now);
@@ -452,15 +401,15 @@ impl<S: AsRef<[Slot]> + AsMut<[Slot]>, const R: usize, const T: usize> Router<S,
                 }
             }
             ReplyStatus::Unknown => {
-                up.known = false;
+                up.uplink.known = false;
                 up.resend_all(now);
             }
             ReplyStatus::Refused { alternates } => {
-                let _ = events.push(Event::Refused { addr: up.addr, alternates });
+                let _ = events.push(Event::Refused { addr: up.uplink.addr, alternates });
             }
             ReplyStatus::Stale { newest } => {
                 if let Some(generation) = self.link.raise_above(newest) {
-                    let _ = events.push(Event::GenerationRaised { addr: up.addr, generation });
+                    let _ = events.push(Event::GenerationRaised { addr: up.uplink.addr, generation });
                     raised = true;
                 }
             }
@@ -468,17 +417,17 @@ impl<S: AsRef<[Slot]> + AsMut<[Slot]>, const R: usize, const T: usize> Router<S,
                 // Our first contact: nothing was taken. The round goes again at once, now
                 // addressed to the id this reply named.
                 up.next_base = None;
-                up.next_send = now;
+                up.uplink.next_send = now;
             }
         }
         if up.next_base.is_none() && !past(up.round_end, up.acked) && past(version, up.acked) {
             // The round arrived whole and more changes wait: keep the pages coming.
-            up.next_send = up.next_send.min(now);
+            up.uplink.next_send = up.uplink.next_send.min(now);
         }
         if raised {
             // Every parent learns the new generation now (it reads as a reboot), with everything.
             for u in self.upstreams.iter_mut() {
-                u.known = false;
+                u.uplink.known = false;
                 u.resend_all(now);
             }
         }
@@ -504,7 +453,7 @@ impl<S: AsRef<[Slot]> + AsMut<[Slot]>, const R: usize, const T: usize> Router<S,
         if let Some(generation) = self.link.raise_above(hint.newest) {
             self.hub.emit(Event::GenerationRaised { addr: from, generation });
             for u in self.upstreams.iter_mut() {
-                u.known = false;
+                u.uplink.known = false;
                 u.resend_all(now);
             }
         }
@@ -540,17 +489,14 @@ impl<S: AsRef<[Slot]> + AsMut<[Slot]>, const R: usize, const T: usize> Router<S,
             let len = self.link.send(child, &Message::Order(order), buf, self.hub.counters_mut())?;
             return Some((to, len));
         }
-        if let Some(up) = self.upstreams.iter_mut().find(|u| u.stale) {
-            up.stale = false;
-            let hint = StaleParent { newest: up.generation.unwrap_or_default() };
-            let (to, parent) = (up.addr, up.receiver());
+        if let Some((to, parent, hint)) = self.upstreams.iter_mut().find_map(|u| u.uplink.take_stale()) {
             let len = self.link.send(parent, &Message::StaleParent(hint), buf, self.hub.counters_mut())?;
             return Some((to, len));
         }
         if now < self.settle_until {
             return None;
         }
-        let u = self.upstreams.iter().position(|u| u.next_send <= now)?;
+        let u = self.upstreams.iter().position(|u| u.uplink.next_send <= now)?;
         self.send_page(now, u, buf)
     }
 
@@ -559,8 +505,8 @@ impl<S: AsRef<[Slot]> + AsMut<[Slot]>, const R: usize, const T: usize> Router<S,
         let base = match up.next_base {
             Some(base) => base,
             None => {
-                if up.resend_at.is_none() {
-                    up.resends = RESENDS;
+                if up.uplink.resend_at.is_none() {
+                    up.uplink.resends = RESENDS;
                 }
                 up.pages_left = PAGES_PER_ROUND;
                 self.summary_due = true;
@@ -606,7 +552,7 @@ impl<S: AsRef<[Slot]> + AsMut<[Slot]>, const R: usize, const T: usize> Router<S,
         let up = &self.upstreams[u];
         let mut update = Update {
             interval_ms: self.hub.timing().update_interval_ms,
-            name: (!up.known).then(|| self.name.clone()),
+            name: (!up.uplink.known).then(|| self.name.clone()),
             base,
             upto: base,
             more: false,
@@ -630,29 +576,25 @@ impl<S: AsRef<[Slot]> + AsMut<[Slot]>, const R: usize, const T: usize> Router<S,
         let up = &mut self.upstreams[u];
         up.pages_left = up.pages_left.saturating_sub(1);
         // A first contact is one page: the parent answers it with its id and takes nothing.
-        if more && up.pages_left > 0 && up.id.is_some() {
+        if more && up.pages_left > 0 && up.uplink.identified() {
             up.next_base = Some(upto);
         } else {
             up.next_base = None;
             up.round_end = upto;
             // With more to send, the acknowledgement of this round starts the next one; this
             // deadline only covers a lost page.
-            if up.resend_at.is_none() {
-                up.regular = now.after(if more { (interval / 4).max(1) } else { interval });
+            if up.uplink.resend_at.is_none() {
+                up.uplink.regular = now.after(if more { (interval / 4).max(1) } else { interval });
             }
             // Unanswered, the round goes again soon: a lost update costs `resend_ms`, not an
             // interval (only toward a parent that answers: a silent one gets its interval).
-            if up.up && up.resends > 0 {
-                let at = up.regular.min(now.after(self.hub.timing().resend_wait_ms(up.resends)));
-                up.resends -= 1;
-                up.resend_at = Some(at);
-                up.next_send = at;
-            } else {
-                up.resend_at = None;
-                up.next_send = up.regular;
+            match up.uplink.resend_due(now, self.hub.timing()).filter(|_| up.uplink.up) {
+                // Never past the next round.
+                Some(at) => up.uplink.arm(up.uplink.regular.min(at)),
+                None => up.uplink.disarm(),
             }
         }
-        let (to, parent) = (up.addr, up.receiver());
+        let (to, parent) = (up.uplink.addr, up.uplink.receiver());
         let len = self.link.send(parent, &Message::Update(update), buf, self.hub.counters_mut())?;
         Some((to, len))
     }
@@ -669,8 +611,8 @@ impl<S: AsRef<[Slot]> + AsMut<[Slot]>, const R: usize, const T: usize> Router<S,
         timers.set(Timer::Check, Some(self.hub.next_check()));
         timers.set(Timer::Whole, self.whole_at);
         for (k, u) in self.upstreams.iter().enumerate() {
-            timers.set(Timer::Down(k), u.last_reply.filter(|_| u.up).map(|t| t.after(dead_ms)));
-            timers.set(Timer::Send(k), Some(u.next_send.max(self.settle_until)));
+            timers.set(Timer::Down(k), u.uplink.down_at(dead_ms));
+            timers.set(Timer::Send(k), Some(u.uplink.next_send.max(self.settle_until)));
         }
         timers.set(Timer::Repush, self.hub.next_repush());
         timers
