@@ -15,6 +15,7 @@ use std::fmt::Write;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use vigil_proto::mgs::{ClosedBy, Phase};
 use vigil_proto::wire::{NodeState, Role};
 use vigil_proto::{Instant, OrderId, Recovery};
 
@@ -81,7 +82,8 @@ enum Closer {
 /// What the sampler reads of one recovery.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Sample {
-    order: OrderId,
+    /// Its `BeginRecovery` (none while queued).
+    order: Option<OrderId>,
     began: Instant,
     applied: u32,
     reconnected: u32,
@@ -92,15 +94,15 @@ pub struct Sample {
 impl Sample {
     /// Reads a recovery of the MGS machine.
     pub fn of(r: &Recovery) -> Sample {
-        let by_vigil =
-            r.closed.map(|(_, at)| (at, if r.closed_by_admin { Closer::Admin } else { Closer::Vigil }));
-        let by_target = r.target_up.map(|at| (at, Closer::Target));
-        let closed = match (by_vigil, by_target) {
-            (Some(v), Some(t)) => Some(if t.0 < v.0 { t } else { v }),
-            (v, t) => v.or(t),
+        // A window this MGS closed ended then, whenever its target came up after.
+        let closed = match r.phase {
+            Phase::Queued | Phase::Ordered(_) => None,
+            Phase::Closed { at, by: ClosedBy::Order, .. } => Some((at, Closer::Vigil)),
+            Phase::Closed { at, by: ClosedBy::Admin, .. } => Some((at, Closer::Admin)),
+            Phase::EndedByTarget { at, .. } => Some((at, Closer::Target)),
         };
         Sample {
-            order: r.order,
+            order: r.order(),
             began: r.began,
             applied: r.progress.applied,
             reconnected: r.progress.reconnected,
@@ -122,7 +124,7 @@ struct Seen {
 /// Recovery histograms, fed by samples of the MGS's recoveries.
 #[derive(Debug, Default)]
 pub struct RecoveryMetrics {
-    seen: HashMap<OrderId, Seen>,
+    seen: HashMap<Option<OrderId>, Seen>,
     applied: Histogram,
     reconnected: Histogram,
     failed: Histogram,
@@ -239,7 +241,7 @@ mod tests {
 
     fn sample(seq: u32, applied: u32, reconnected: u32, closed: Option<(u64, Closer)>) -> Sample {
         Sample {
-            order: order(seq),
+            order: Some(order(seq)),
             began: Instant(1_000),
             applied,
             reconnected,
@@ -286,29 +288,35 @@ mod tests {
     }
 
     #[test]
-    fn the_earlier_closer_wins() {
+    fn the_phase_names_who_ended_the_window_and_when() {
+        let closed_by = |by| Phase::Closed {
+            begin: Some(order(1)),
+            close: order(2),
+            at: Instant(50),
+            by,
+            target_up: Some(Instant(60)),
+        };
         let mut r = Recovery {
             target: vigil_proto::ids::name("t").unwrap(),
             target_generation: Generation(2),
-            order: order(1),
+            origin: vigil_proto::mgs::Origin::Restart,
             began: Instant(0),
             progress: Default::default(),
             failed: Default::default(),
             last_reconnect: Instant(0),
-            closed: Some((order(2), Instant(50))),
-            target_up: Some(Instant(40)),
-            manual: false,
-            closed_by_admin: false,
-            queued: false,
-            serving: false,
+            phase: Phase::Ordered(order(1)),
         };
-        assert_eq!(Sample::of(&r).closed, Some((Instant(40), Closer::Target)));
-        r.target_up = Some(Instant(60));
-        assert_eq!(Sample::of(&r).closed, Some((Instant(50), Closer::Vigil)));
-        r.closed_by_admin = true;
+        assert_eq!(Sample::of(&r).closed, None);
+        r.phase = closed_by(ClosedBy::Order);
+        assert_eq!(
+            Sample::of(&r).closed,
+            Some((Instant(50), Closer::Vigil)),
+            "the close, not the target up after"
+        );
+        r.phase = closed_by(ClosedBy::Admin);
         assert_eq!(Sample::of(&r).closed, Some((Instant(50), Closer::Admin)));
-        r.closed = None;
-        assert_eq!(Sample::of(&r).closed, Some((Instant(60), Closer::Target)));
+        r.phase = Phase::EndedByTarget { begin: Some(order(1)), at: Instant(40) };
+        assert_eq!(Sample::of(&r).closed, Some((Instant(40), Closer::Target)));
     }
 
     #[test]

@@ -7,6 +7,7 @@ use std::collections::HashMap;
 use std::fmt::Write;
 
 use serde::{Deserialize, Serialize};
+use vigil_proto::mgs::{ClosedBy, Phase};
 use vigil_proto::wire::{LustrePhase, LustreRecovery, NodeState, Role, TargetState};
 use vigil_proto::{Counters, Instant, NodeId, Recovery};
 
@@ -319,34 +320,32 @@ fn recovery_info(
     waiting_for: Vec<String>,
     failed_clients: Vec<String>,
 ) -> RecoveryInfo {
-    let end = r.closed.map(|(_, at)| at).or(r.target_up).unwrap_or(now);
     RecoveryInfo {
-        order_id: r.order.to_string(),
+        // While queued the order is not out: the status says `0/0`.
+        order_id: r.order().unwrap_or_default().to_string(),
         target_generation: r.target_generation.0,
-        manual: r.manual,
+        manual: r.manual(),
         live: r.progress.live,
         applied: r.progress.applied,
         reconnected: r.progress.reconnected,
         failed: r.progress.failed,
         failed_unnamed: r.progress.failed.saturating_sub(failed_clients.len() as u32),
         failed_clients,
-        window: if r.window_closed() {
-            Window::Closed
-        } else if r.queued {
-            Window::Queued
-        } else {
-            Window::Open
+        window: match r.phase {
+            Phase::Queued => Window::Queued,
+            Phase::Ordered(_) => Window::Open,
+            Phase::Closed { .. } | Phase::EndedByTarget { .. } => Window::Closed,
         },
-        closed_by_admin: r.closed_by_admin,
-        ended_by: match (r.closed, r.target_up) {
-            (Some(_), _) if r.closed_by_admin => Some(EndedBy::Admin),
-            (Some(_), _) => Some(EndedBy::Order),
-            (None, Some(_)) => Some(EndedBy::Target),
-            (None, None) => None,
+        closed_by_admin: r.closed_by_admin(),
+        ended_by: match r.phase {
+            Phase::Queued | Phase::Ordered(_) => None,
+            Phase::Closed { by: ClosedBy::Order, .. } => Some(EndedBy::Order),
+            Phase::Closed { by: ClosedBy::Admin, .. } => Some(EndedBy::Admin),
+            Phase::EndedByTarget { .. } => Some(EndedBy::Target),
         },
         waiting_for,
         eta_ms: r.eta_ms(now),
-        elapsed_ms: end.since(r.began),
+        elapsed_ms: r.ended_at().unwrap_or(now).since(r.began),
     }
 }
 
@@ -393,8 +392,10 @@ pub fn snapshot(mgs: &MgsMachine, name: &str, now: Instant) -> Status {
         .collect();
     let recoveries = mgs.recoveries();
     let info = |r: &Recovery| {
-        let open = !r.window_closed() && !r.queued;
-        let waiting_for = if open { mgs.waiting_for(r.order).map(name_of).collect() } else { Vec::new() };
+        let waiting_for = match r.phase {
+            Phase::Ordered(order) => mgs.waiting_for(order).map(name_of).collect(),
+            _ => Vec::new(),
+        };
         recovery_info(r, now, waiting_for, r.failed.iter().map(|&id| name_of(id)).collect())
     };
     let mut targets: Vec<TargetInfo> = mgs
@@ -538,23 +539,18 @@ mod tests {
         let mut r = Recovery {
             target: vigil_proto::ids::name("testfs-OST0009").unwrap(),
             target_generation: vigil_proto::Generation(3),
-            order: Default::default(),
+            origin: vigil_proto::mgs::Origin::Restart,
             began: Instant(10),
             progress: Default::default(),
             failed: Default::default(),
             last_reconnect: Instant(10),
-            closed: None,
-            target_up: None,
-            manual: false,
-            closed_by_admin: false,
-            queued: true,
-            serving: false,
+            phase: Phase::Queued,
         };
         let info = recovery_info(&r, Instant(20), Vec::new(), Vec::new());
         assert_eq!((info.window.as_str(), info.order_id.as_str()), ("queued", "00000000:0/0"));
-        r.queued = false;
+        r.phase = Phase::Ordered(Default::default());
         assert_eq!(recovery_info(&r, Instant(20), Vec::new(), Vec::new()).window, Window::Open);
-        r.target_up = Some(Instant(30));
+        r.phase = Phase::EndedByTarget { begin: Some(Default::default()), at: Instant(30) };
         assert_eq!(recovery_info(&r, Instant(40), Vec::new(), Vec::new()).window, Window::Closed);
     }
 

@@ -897,7 +897,10 @@ fn a_window_held_open_by_a_router_gone_for_good_closes_when_an_admin_says_so() {
     let Ok(Closed::Now(close)) = mgs.close(Instant(20_000), &target) else { panic!("not closed now") };
     assert_eq!(mgs.close(Instant(20_001), &target), Ok(Closed::Already(close)), "closed once");
     let recovery = &mgs.recoveries()[0];
-    assert!(recovery.closed_by_admin && recovery.closed == Some((close, Instant(20_000))), "{recovery:?}");
+    assert!(
+        recovery.closed_by_admin() && recovery.closed() == Some((close, Instant(20_000))),
+        "{recovery:?}"
+    );
     let closing = std::iter::from_fn(|| mgs.poll_event())
         .filter(|e| matches!(e, Event::WindowClosed { order, .. } if *order == close));
     assert_eq!(closing.count(), 1);
@@ -1154,7 +1157,7 @@ fn the_close_hook_runs_once_per_target_instance_across_an_mgs_restart() {
     // recovering, orders the same restart again and closes its window with an order of its own.
     let mut mgs = mgs_of(2, 2_001);
     let orders = run_direct(&mut mgs, &mut [&mut c, &mut s], (2_001, 6_000));
-    let closes = mgs.recoveries().iter().filter(|r| r.closed.is_some()).count();
+    let closes = mgs.recoveries().iter().filter(|r| r.closed().is_some()).count();
     assert_eq!(closes, 1, "the restarted MGS closed the window too: {:?}", mgs.recoveries());
     assert!(orders.iter().all(Vec::is_empty), "nothing carried out twice: {orders:?}");
     // The hook finishes; the target is up. A late close of the same instance changes nothing.
@@ -1238,7 +1241,7 @@ fn an_admin_retry_of_a_recovery_carries_it_out_again_where_it_failed() {
     let retry = mgs.recover(Instant(now), target, Default::default()).unwrap();
     let orders = run_direct(&mut mgs, &mut [&mut c0, &mut c1, &mut s], (now, now + 2_000));
     now += 2_000;
-    assert_eq!(mgs.recoveries()[0].order, retry, "{:?}", mgs.recoveries());
+    assert_eq!(mgs.recoveries()[0].order(), Some(retry), "{:?}", mgs.recoveries());
     assert_eq!(mgs.recoveries()[0].target_generation, Generation(7));
     assert_eq!(orders[0].iter().map(|o| o.id).collect::<Vec<_>>(), [retry], "c0 retries");
     assert!(orders[1].is_empty(), "c1 reconnected already: {orders:?}");
@@ -1247,7 +1250,7 @@ fn an_admin_retry_of_a_recovery_carries_it_out_again_where_it_failed() {
     let r = &mgs.recoveries()[0];
     assert_eq!((r.progress.reconnected, r.progress.failed), (2, 0), "{r:?}");
     assert!(r.failed.is_empty(), "c0 reconnected on the retry: no longer named failed {r:?}");
-    assert!(r.closed.is_some(), "every live client back: closed {r:?}");
+    assert!(r.closed().is_some(), "every live client back: closed {r:?}");
 }
 
 #[test]

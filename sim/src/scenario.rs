@@ -249,7 +249,7 @@ pub fn run(p: &Params) -> Outcome {
     // 1. Boot: the filesystem first, then the clients.
     net.run_until_true(SAMPLE_MS / 10, PHASE_LIMIT_MS, |net| {
         tree.running_holders(net).all(|mgs| {
-            mgs.recoveries().len() == p.targets && mgs.recoveries().iter().all(|r| r.target_up.is_some())
+            mgs.recoveries().len() == p.targets && mgs.recoveries().iter().all(|r| r.target_up().is_some())
         })
     });
     tree.mount(&mut net, p.clients);
@@ -365,7 +365,7 @@ pub fn run(p: &Params) -> Outcome {
         recoveries_of(net, k)
             .iter()
             .filter_map(|r| {
-                let (id, at) = r.closed?;
+                let (id, at) = r.closed()?;
                 Some((net.node(restarted[k]).orders.get(&id)?.done_at?, at.0))
             })
             .min()
@@ -396,7 +396,7 @@ pub fn run(p: &Params) -> Outcome {
                 _ => None,
             };
             let hook = net.conditions.hook_ms;
-            if first.is_some_and(|r| r.closed.is_none() && net.now() >= r.began.0 + hook) {
+            if first.is_some_and(|r| r.closed().is_none() && net.now() >= r.began.0 + hook) {
                 net.stop(tree.holders[0]);
                 holder_killed_ms = Some(net.now() - restarted_at);
             }
@@ -411,7 +411,7 @@ pub fn run(p: &Params) -> Outcome {
     let shown = |net: &Net, k: usize| -> Option<Recovery> {
         let all = recoveries_of(net, k);
         let closer = first_close(net, k)
-            .and_then(|(_, at)| all.iter().find(|r| r.closed.is_some_and(|c| c.1 .0 == at)));
+            .and_then(|(_, at)| all.iter().find(|r| r.closed().is_some_and(|c| c.1 .0 == at)));
         closer.cloned().or_else(|| {
             let target = target_name(k);
             tree.running_holders(net)
@@ -431,7 +431,8 @@ pub fn run(p: &Params) -> Outcome {
         .map(|(k, _)| {
             let r = shown(&net, k);
             let close = first_close(&net, k);
-            let mut orders: Vec<OrderId> = recoveries_of(&net, k).iter().map(|r| r.order).collect();
+            let mut orders: Vec<OrderId> =
+                recoveries_of(&net, k).iter().filter_map(Recovery::order).collect();
             orders.sort_unstable();
             orders.dedup();
             Window {
@@ -450,7 +451,7 @@ pub fn run(p: &Params) -> Outcome {
         .collect();
     // Every holder's order for this restart: one order to the clients (hooks once per instance).
     // (Holders that saw the same history number their orders alike: one id, counted once.)
-    let mut order_ids: Vec<OrderId> = recoveries_of(&net, 0).iter().map(|r| r.order).collect();
+    let mut order_ids: Vec<OrderId> = recoveries_of(&net, 0).iter().filter_map(Recovery::order).collect();
     order_ids.sort_unstable();
     order_ids.dedup();
     let close = first_close(&net, 0);

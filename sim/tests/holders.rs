@@ -69,7 +69,7 @@ fn a_stopped_holders_last_order_does_not_block_the_other_holders_next_one() {
     let manual = c.net.admin_at(a, |m, now| m.recover(now, target.clone(), Default::default()));
     assert!(matches!(manual, Some(Ok(_))), "holder A takes the manual recover: {manual:?}");
     let closed = c.net.run_until_true(50, 20_000, |net| {
-        holder(net, a).recoveries().iter().any(|r| r.target == target && r.closed.is_some())
+        holder(net, a).recoveries().iter().any(|r| r.target == target && r.closed().is_some())
     });
     assert!(closed.is_some(), "holder A closes its manual recovery once every client reconnected");
     c.net.stop(a);
@@ -85,7 +85,7 @@ fn a_stopped_holders_last_order_does_not_block_the_other_holders_next_one() {
         holder(net, b)
             .recoveries()
             .iter()
-            .any(|r| r.target == target && r.target_generation.0 == instance && r.closed.is_some())
+            .any(|r| r.target == target && r.target_generation.0 == instance && r.closed().is_some())
     });
     let ran: Vec<usize> = c.clients.clone().into_iter().map(|k| hook_runs(&mut c.net, k, instance)).collect();
     assert_eq!(
@@ -171,7 +171,7 @@ fn a_close_of_the_instance_by_one_holder_releases_every_holders_begin_recovery()
     assert!(both.is_some(), "the router holds both holders' BeginRecovery of instance {instance}");
     c.net.stop(b);
     let closed = c.net.run_until_true(50, 30_000, |net| {
-        holder(net, a).recoveries().iter().any(|r| r.target_generation.0 == instance && r.closed.is_some())
+        holder(net, a).recoveries().iter().any(|r| r.target_generation.0 == instance && r.closed().is_some())
     });
     assert!(closed.is_some(), "holder A closes instance {instance}'s window by order");
     c.net.run_until(c.net.now() + 2_000);

@@ -143,13 +143,13 @@ fn recovery_with_dead_clients(seed: u64, loss: f64) {
     net.restart(server);
     let live: Vec<usize> = clients.iter().copied().filter(|i| !dead.contains(i)).collect();
     let this_restart = |r: &&Recovery| {
-        r.target.as_str() == "testfs-OST0000" && r.target_generation.0 == 2 && r.closed.is_some()
+        r.target.as_str() == "testfs-OST0000" && r.target_generation.0 == 2 && r.closed().is_some()
     };
     let closed = net
         .run_until_true(10, 120_000, |net| net.mgs().recoveries().iter().any(|r| this_restart(&r)))
         .expect("the window closes");
     let recovery = net.mgs().recoveries().iter().find(this_restart).unwrap().clone();
-    let order = recovery.order;
+    let order = recovery.order().unwrap();
 
     // Every live client was handed the order exactly once, and reconnected before the close.
     let mut last_done = 0;
@@ -169,7 +169,7 @@ fn recovery_with_dead_clients(seed: u64, loss: f64) {
     assert_eq!(recovery.progress.live as usize, live.len(), "{:?}", recovery.progress);
     assert_eq!(recovery.progress.reconnected as usize, live.len());
     // The window closed soon after the last reconnect: a ping, a batch per router level, a check.
-    let close_at = recovery.closed.unwrap().1 .0;
+    let close_at = recovery.closed().unwrap().1 .0;
     assert!(close_at >= last_done);
     let lag = close_at - last_done;
     let bound = if loss > 0.0 { 4_000 } else { 500 };
@@ -183,10 +183,10 @@ fn recovery_with_dead_clients(seed: u64, loss: f64) {
     // The server gets CloseWindow and reports its target up.
     let server_name = net.node(server).name.clone();
     net.run_until_true(10, 20_000, |net| {
-        net.mgs().recoveries().iter().any(|r| r.order == order && r.target_up.is_some())
+        net.mgs().recoveries().iter().any(|r| r.order() == Some(order) && r.target_up().is_some())
     })
     .unwrap_or_else(|| panic!("{server_name} closes its window"));
-    let close_id = recovery.closed.unwrap().0;
+    let close_id = recovery.closed().unwrap().0;
     let close = net.node(server).orders.get(&close_id).cloned().unwrap_or_default();
     assert_eq!(close.events, 1, "the server was handed CloseWindow once");
     // Repeats keep coming in replies until reported; none is handed out twice.
@@ -270,16 +270,21 @@ fn partitioned_router_subtree_is_unreachable_and_gets_the_order_after_healing() 
             .cloned()
     };
     let r = recovery(&net).expect("the recovery started");
-    assert!(r.closed.is_none(), "the window waits for the unreachable subtree: {r:?}");
+    assert!(r.closed().is_none(), "the window waits for the unreachable subtree: {r:?}");
     for &i in &below {
-        assert!(!net.node(i).orders.contains_key(&r.order));
+        assert!(!net.node(i).orders.contains_key(&r.order().unwrap()));
     }
     // Healed: the subtree is alive, gets the order once, and the window closes.
     net.heal(upper, lower);
-    net.run_until_true(100, 30_000, |net| recovery(net).is_some_and(|r| r.closed.is_some()))
+    net.run_until_true(100, 30_000, |net| recovery(net).is_some_and(|r| r.closed().is_some()))
         .expect("the window closes after healing");
     for &i in &below {
-        assert_eq!(net.node(i).orders.get(&r.order).map(|l| l.events), Some(1), "{}", net.node(i).name);
+        assert_eq!(
+            net.node(i).orders.get(&r.order().unwrap()).map(|l| l.events),
+            Some(1),
+            "{}",
+            net.node(i).name
+        );
     }
     assert!(all_alive(&net, &c));
 }
@@ -318,17 +323,18 @@ fn a_window_the_target_ended_itself_orders_no_one_who_comes_later() {
     net.restart(oss);
     // The server's restart is its second instance (each boot starts one).
     let ended = |net: &Net| {
-        (net.mgs().recoveries().first()).is_some_and(|r| r.target_generation.0 == 2 && r.target_up.is_some())
+        (net.mgs().recoveries().first())
+            .is_some_and(|r| r.target_generation.0 == 2 && r.target_up().is_some())
     };
     net.run_until_true(1_000, 400_000, ended).expect("the target's own window ends the recovery");
     let recovery = net.mgs().recoveries()[0].clone();
-    assert!(recovery.closed.is_none(), "ended by the target, not by order: {recovery:?}");
-    assert_eq!(net.node(c0).orders.get(&recovery.order).map(|l| l.events), Some(1));
+    assert!(recovery.closed().is_none(), "ended by the target, not by order: {recovery:?}");
+    assert_eq!(net.node(c0).orders.get(&recovery.order().unwrap()).map(|l| l.events), Some(1));
     // c0 reboots and c2 joins: neither is ordered to reconnect for the restart that ended.
     net.restart(c0);
     let c2 = net.add("c2", Spec::Client { parents: vec![r0] });
     net.run_for(10_000);
-    assert_eq!(net.node(c0).orders.get(&recovery.order).map(|l| l.events), Some(1), "c0 once");
+    assert_eq!(net.node(c0).orders.get(&recovery.order().unwrap()).map(|l| l.events), Some(1), "c0 once");
     assert!(net.node(c2).orders.is_empty(), "c2: {:?}", net.node(c2).orders);
 }
 
@@ -351,7 +357,7 @@ fn a_router_that_dies_after_taking_an_order_is_waited_for_not_counted() {
     // r1 dies right after telling the MGS it holds the order (its client still reconnecting).
     let reported = |net: &Net| {
         let Some(order) =
-            net.mgs().recoveries().first().filter(|r| r.target_generation.0 == 2).map(|r| r.order)
+            net.mgs().recoveries().first().filter(|r| r.target_generation.0 == 2).and_then(|r| r.order())
         else {
             return false;
         };
@@ -365,7 +371,7 @@ fn a_router_that_dies_after_taking_an_order_is_waited_for_not_counted() {
     let recovery = net.mgs().recoveries()[0].clone();
     assert_eq!((recovery.progress.live, recovery.progress.reconnected), (1, 1), "c0 only: {recovery:?}");
     assert!(!recovery.window_closed(), "{recovery:?}");
-    let waiting: Vec<_> = net.mgs().waiting_for(recovery.order).collect();
+    let waiting: Vec<_> = net.mgs().waiting_for(recovery.order().unwrap()).collect();
     assert_eq!(waiting, [r1_id], "the window waits for r1's subtree");
 }
 
@@ -400,10 +406,10 @@ fn a_manual_recover_of_a_serving_target_names_its_instance_and_closes_when_clien
     // reported, which clients on that instance do at once, without running their hooks again.
     let live = c.all_clients().count();
     net.run_until_true(10, 20_000, |net| {
-        net.mgs().recoveries().iter().any(|r| r.order == order && r.closed.is_some())
+        net.mgs().recoveries().iter().any(|r| r.order() == Some(order) && r.closed().is_some())
     })
     .expect("the window closes by Vigil's order");
-    let r = net.mgs().recoveries().iter().find(|r| r.order == order).unwrap().clone();
+    let r = net.mgs().recoveries().iter().find(|r| r.order() == Some(order)).unwrap().clone();
     assert_eq!((r.progress.live as usize, r.progress.reconnected as usize), (live, live), "{r:?}");
     assert!(
         c.all_clients().all(|i| !net.node(i).orders.contains_key(&order)),
@@ -466,16 +472,16 @@ fn a_restarted_mgs_waits_for_an_expected_router_it_has_not_heard_from() {
     net.run_for(5_000);
     let recovery = net.mgs().recoveries()[0].clone();
     assert_eq!((recovery.progress.live, recovery.progress.reconnected), (1, 1), "c0 back: {recovery:?}");
-    assert!(recovery.closed.is_none(), "no close without r1's subtree: {recovery:?}");
-    let waiting: Vec<_> = net.mgs().waiting_for(recovery.order).collect();
+    assert!(recovery.closed().is_none(), "no close without r1's subtree: {recovery:?}");
+    let waiting: Vec<_> = net.mgs().waiting_for(recovery.order().unwrap()).collect();
     assert_eq!(waiting, [r1_id], "the window waits for r1, expected and not heard");
     // r1 comes back: c1 reconnects and the window closes with both.
     net.heal(r1, mgs);
-    let closed = |net: &Net| net.mgs().recoveries()[0].closed.is_some();
+    let closed = |net: &Net| net.mgs().recoveries()[0].closed().is_some();
     net.run_until_true(10, 10_000, closed).expect("the window closes once r1 reported");
     let recovery = net.mgs().recoveries()[0].clone();
     assert_eq!((recovery.progress.live, recovery.progress.reconnected), (2, 2), "{recovery:?}");
-    assert_eq!(net.node(c1).orders.get(&recovery.order).map(|l| l.events), Some(1));
+    assert_eq!(net.node(c1).orders.get(&recovery.order().unwrap()).map(|l| l.events), Some(1));
 }
 
 #[test]
@@ -487,12 +493,12 @@ fn an_expected_router_is_retired_by_an_admin_or_after_the_bound() {
     net.restart(mgs);
     net.restart(oss);
     net.run_for(5_000);
-    let order = net.mgs().recoveries()[0].order;
+    let order = net.mgs().recoveries()[0].order().unwrap();
     assert_eq!(net.mgs().waiting_for(order).collect::<Vec<_>>(), [r1_id]);
     // ... until an admin says r1 is gone: the window closes over what is left.
     assert_eq!(net.admin(|m, _| m.forget_router(r1_id)), Some(true));
     net.run_for(1_000);
-    assert!(net.mgs().recoveries()[0].closed.is_some(), "{:?}", net.mgs().recoveries()[0]);
+    assert!(net.mgs().recoveries()[0].closed().is_some(), "{:?}", net.mgs().recoveries()[0]);
     assert!(net.mgs().expected_routers().all(|(id, _)| id != r1_id));
     assert!(net.node(mgs).expected_routers.iter().all(|n| n.as_str() != "r1"), "persisted");
     // Silence past the bound retires a router the same way (its restart expected it again).
@@ -527,10 +533,10 @@ fn a_restarted_mgs_with_direct_clients_waits_a_dead_threshold_for_them() {
     let dead_ms = net.timing.dead_ms(net.timing.ping_interval_ms);
     net.run_for(dead_ms / 2);
     let recovery = net.mgs().recoveries()[0].clone();
-    assert!(recovery.closed.is_none(), "closed over clients it could not hear yet: {recovery:?}");
+    assert!(recovery.closed().is_none(), "closed over clients it could not hear yet: {recovery:?}");
     net.heal(c0, mgs);
     net.heal(c1, mgs);
-    let closed = |net: &Net| net.mgs().recoveries()[0].closed.is_some();
+    let closed = |net: &Net| net.mgs().recoveries()[0].closed().is_some();
     net.run_until_true(10, 2 * dead_ms, closed).expect("the window closes once both reconnected");
     let recovery = net.mgs().recoveries()[0].clone();
     assert_eq!((recovery.progress.live, recovery.progress.reconnected), (2, 2), "{recovery:?}");

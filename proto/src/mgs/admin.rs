@@ -8,6 +8,7 @@ use crate::table::Slot;
 use crate::time::Instant;
 use crate::wire::{Action, TargetState, MAX_TARGET_ADDRS};
 
+use super::recovery::{ClosedBy, Origin, Phase};
 #[cfg(doc)]
 use super::MAX_ORDERING;
 use super::{Mgs, MAX_MANUAL_ORDERING};
@@ -107,7 +108,7 @@ impl<S: AsRef<[Slot]> + AsMut<[Slot]>, const R: usize, const T: usize> Mgs<S, R,
     ) -> Result<OrderId, RecoverError> {
         let grace = self.close_grace_ms();
         let manual_open = (self.recoveries.iter())
-            .filter(|r| r.manual && r.target != target && r.holds_a_place(now, grace))
+            .filter(|r| r.manual() && r.target != target && r.holds_a_place(now, grace))
             .count();
         if manual_open >= MAX_MANUAL_ORDERING {
             return Err(RecoverError::AdminLimit);
@@ -133,11 +134,11 @@ impl<S: AsRef<[Slot]> + AsMut<[Slot]>, const R: usize, const T: usize> Mgs<S, R,
             reported.filter(|t| t.status.generation == generation).map_or(0, |t| t.status.window_ms);
         let action =
             Action::BeginRecovery { target: target.clone(), target_generation: generation, addrs, window_ms };
-        let i = self.begin(now, target, generation, action, true).ok_or(RecoverError::Busy)?;
-        if let Some(r) = self.recoveries.iter_mut().find(|r| r.order == i) {
-            r.serving = serving;
-        }
-        Ok(i)
+        let i = self
+            .begin(now, target, generation, action, Origin::Admin { serving })
+            .ok_or(RecoverError::Busy)?;
+        // An admin's order is ordered now or refused, never queued.
+        self.recoveries[i].order().ok_or(RecoverError::Busy)
     }
 
     /// An admin closes `target`'s recovery window now: its server is ordered to end recovery
@@ -149,12 +150,10 @@ impl<S: AsRef<[Slot]> + AsMut<[Slot]>, const R: usize, const T: usize> Mgs<S, R,
     pub fn close(&mut self, now: Instant, target: &Name) -> Result<Closed, CloseError> {
         let i = (self.recoveries.iter().position(|r| r.target == *target)).ok_or(CloseError::NoRecovery)?;
         let r = &self.recoveries[i];
-        match (r.closed, r.target_up) {
-            (Some((order, _)), _) => return Ok(Closed::Already(order)),
-            (None, Some(_)) => return Err(CloseError::Over),
-            (None, None) => {}
+        match r.phase {
+            Phase::Closed { close, .. } => Ok(Closed::Already(close)),
+            Phase::EndedByTarget { .. } => Err(CloseError::Over),
+            Phase::Queued | Phase::Ordered(_) => Ok(Closed::Now(self.close_window(now, i, ClosedBy::Admin))),
         }
-        self.recoveries[i].closed_by_admin = true;
-        Ok(Closed::Now(self.close_window(now, i, true)))
     }
 }

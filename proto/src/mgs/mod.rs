@@ -43,7 +43,7 @@ mod routers;
 mod view;
 
 pub use admin::{CloseError, Closed, RecoverError};
-pub use recovery::Recovery;
+pub use recovery::{ClosedBy, Origin, Phase, Recovery};
 use routers::ExpectedRouter;
 pub use view::NodeView;
 

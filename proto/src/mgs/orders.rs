@@ -6,10 +6,9 @@ use crate::event::Event;
 use crate::ids::{fnv1a, Generation, Name, NodeId, OrderId};
 use crate::table::Slot;
 use crate::time::Instant;
-use crate::wire::{
-    Action, NodeState, Order, OrderProgress, Role, Signature, TargetState, MAX_DEAD, MAX_FAILED,
-};
+use crate::wire::{Action, NodeState, Order, Role, Signature, TargetState, MAX_DEAD, MAX_FAILED};
 
+use super::recovery::{ClosedBy, Origin, Phase};
 use super::{Mgs, Recovery, MAX_ORDERING};
 
 /// Positions in a list of names, looked up by the names' hash: a thousand targets each looked
@@ -37,16 +36,16 @@ impl<const N: usize> ByName<N> {
 }
 
 impl<S: AsRef<[Slot]> + AsMut<[Slot]>, const R: usize, const T: usize> Mgs<S, R, T> {
-    /// Orders recovery `i`'s window closed (`by_admin`, or every live client is back).
-    pub(super) fn close_window(&mut self, now: Instant, i: usize, by_admin: bool) -> OrderId {
+    /// Orders recovery `i`'s window closed (`by` an admin, or every live client is back).
+    pub(super) fn close_window(&mut self, now: Instant, i: usize, by: ClosedBy) -> OrderId {
         let r = &self.recoveries[i];
         let (target, target_generation) = (r.target.clone(), r.target_generation);
         let dead = self.dead_clients();
         let dead_mounts = self.mounts_of(&dead);
         let close = self
             .issue(now, Action::CloseWindow { target: target.clone(), target_generation, dead, dead_mounts });
-        self.recoveries[i].closed = Some((close.id, now));
-        self.hub.emit(Event::WindowClosed { target, order: close.id, by_admin });
+        self.recoveries[i].closed_now(close.id, now, by);
+        self.hub.emit(Event::WindowClosed { target, order: close.id, by_admin: by == ClosedBy::Admin });
         close.id
     }
 
@@ -97,16 +96,18 @@ impl<S: AsRef<[Slot]> + AsMut<[Slot]>, const R: usize, const T: usize> Mgs<S, R,
         order
     }
 
-    /// Starts a recovery: orders it now, or (not `manual`) queues it while [`MAX_ORDERING`]
-    /// others are under way. `None` when it can be neither (a manual order then, or no room).
+    /// Starts a recovery: orders it now, or (not an admin's) queues it while [`MAX_ORDERING`]
+    /// others are under way. Its index, or `None` when it can be neither (an admin's order
+    /// then, or no room).
     pub(super) fn begin(
         &mut self,
         now: Instant,
         target: Name,
         generation: Generation,
         action: Action,
-        manual: bool,
-    ) -> Option<OrderId> {
+        origin: Origin,
+    ) -> Option<usize> {
+        let manual = origin != Origin::Restart;
         // An admin's recovery may replace one of the instance its server reports.
         self.rescan |= manual;
         let grace = self.close_grace_ms();
@@ -127,42 +128,19 @@ impl<S: AsRef<[Slot]> + AsMut<[Slot]>, const R: usize, const T: usize> Mgs<S, R,
                     self.recoveries.remove(oldest);
                     self.rescan = true;
                 }
-                let _ = self.recoveries.push(Recovery {
-                    target: target.clone(),
-                    target_generation: generation,
-                    order: OrderId::default(),
-                    began: now,
-                    progress: OrderProgress::default(),
-                    failed: Vec::new(),
-                    last_reconnect: now,
-                    closed: None,
-                    target_up: None,
-                    manual,
-                    closed_by_admin: false,
-                    queued: false,
-                    serving: false,
-                });
+                let _ = self.recoveries.push(Recovery::new(
+                    target.clone(),
+                    generation,
+                    origin,
+                    now,
+                    Phase::Queued,
+                ));
                 self.recoveries.len() - 1
             }
         };
-        let (order, queued) =
-            if others_open { (OrderId::default(), true) } else { (self.issue(now, action).id, false) };
-        self.recoveries[slot] = Recovery {
-            target,
-            target_generation: generation,
-            order,
-            began: now,
-            progress: OrderProgress { order, ..OrderProgress::default() },
-            failed: Vec::new(),
-            last_reconnect: now,
-            closed: None,
-            target_up: None,
-            manual,
-            closed_by_admin: false,
-            queued,
-            serving: false,
-        };
-        Some(order)
+        let phase = if others_open { Phase::Queued } else { Phase::Ordered(self.issue(now, action).id) };
+        self.recoveries[slot] = Recovery::new(target, generation, origin, now, phase);
+        Some(slot)
     }
 
     /// How long a closed recovery keeps its place while its server has not come up: the time
@@ -178,9 +156,8 @@ impl<S: AsRef<[Slot]> + AsMut<[Slot]>, const R: usize, const T: usize> Mgs<S, R,
     fn order_queued(&mut self, now: Instant, changed: bool) {
         let grace = self.close_grace_ms();
         let mut open = self.recoveries.iter().filter(|r| r.holds_a_place(now, grace)).count();
-        let mut waiting: Vec<usize, T> = (0..self.recoveries.len())
-            .filter(|&i| self.recoveries[i].queued && !self.recoveries[i].window_closed())
-            .collect();
+        let mut waiting: Vec<usize, T> =
+            (0..self.recoveries.len()).filter(|&i| self.recoveries[i].phase == Phase::Queued).collect();
         waiting.sort_unstable_by_key(|&i| self.recoveries[i].began);
         if waiting.is_empty() {
             return;
@@ -195,7 +172,7 @@ impl<S: AsRef<[Slot]> + AsMut<[Slot]>, const R: usize, const T: usize> Mgs<S, R,
                 .map(|k| &self.hub.targets()[k].status)
                 .filter(|s| s.generation == r.target_generation);
             match status {
-                Some(s) if s.state == TargetState::Up => self.recoveries[i].target_up = Some(now),
+                Some(s) if s.state == TargetState::Up => self.recoveries[i].ended_by_target(now),
                 Some(s) if s.state == TargetState::Recovering && open < MAX_ORDERING => {
                     let action = Action::BeginRecovery {
                         target: s.target.clone(),
@@ -204,10 +181,7 @@ impl<S: AsRef<[Slot]> + AsMut<[Slot]>, const R: usize, const T: usize> Mgs<S, R,
                         window_ms: s.window_ms,
                     };
                     let order = self.issue(now, action).id;
-                    let r = &mut self.recoveries[i];
-                    (r.order, r.began, r.last_reconnect, r.queued) = (order, now, now, false);
-                    r.progress = OrderProgress { order, ..OrderProgress::default() };
-                    r.failed.clear();
+                    self.recoveries[i].ordered(order, now);
                     open += 1;
                 }
                 _ => {}
@@ -246,33 +220,34 @@ impl<S: AsRef<[Slot]> + AsMut<[Slot]>, const R: usize, const T: usize> Mgs<S, R,
                 addrs,
                 window_ms,
             };
-            if self.begin(now, target, generation, action, false).is_none() {
+            if self.begin(now, target, generation, action, Origin::Restart).is_none() {
                 self.hub.counters_mut().overflow += 1;
                 self.rescan = true;
             }
         }
         for i in 0..self.recoveries.len() {
             let r = &self.recoveries[i];
-            if !r.ordering() {
+            let Phase::Ordered(order) = r.phase else {
                 continue;
-            }
-            let target_up = !r.serving
+            };
+            let serving = r.serving();
+            let target_up = !serving
                 && (r.target_is_up(self.hub.targets())
                     || r.ran_out(now, self.hub.targets(), self.close_grace_ms()));
-            let progress = self.hub.progress(r.order);
+            let progress = self.hub.progress(order);
             // A window of the target's waits for every router on the way: a client behind one
             // that is down or cut off may still be reconnecting. An admin's order for a target
             // that is up opens no window of the target's (nothing can close early), and nothing
             // else would end it: it waits for the routers only until a silent node would be
             // dead, so a subtree that stays cut off does not keep it ordered, and its
             // BeginRecovery held, for good; and a client whose tries all failed is done with it.
-            let gave_up_on_routers = r.serving && now.since(r.began) >= self.close_grace_ms();
+            let gave_up_on_routers = serving && now.since(r.began) >= self.close_grace_ms();
             let whole = self.hold_until.is_none_or(|t| now >= t)
                 && self.hub.sums_whole(now)
-                && (gave_up_on_routers || self.waiting_for(r.order).next().is_none());
-            let done = if r.serving { progress.reconnected + progress.failed } else { progress.reconnected };
+                && (gave_up_on_routers || self.waiting_for(order).next().is_none());
+            let done = if serving { progress.reconnected + progress.failed } else { progress.reconnected };
             let all_back = whole && done >= progress.live;
-            let failed = self.hub.failed_clients(r.order).take(MAX_FAILED).collect();
+            let failed = self.hub.failed_clients(order).take(MAX_FAILED).collect();
             let r = &mut self.recoveries[i];
             if progress.reconnected > r.progress.reconnected {
                 r.last_reconnect = now;
@@ -286,7 +261,7 @@ impl<S: AsRef<[Slot]> + AsMut<[Slot]>, const R: usize, const T: usize> Mgs<S, R,
                 // instance supersedes it in every router, and the server, up already, only
                 // reports it.
                 let r = &mut self.recoveries[i];
-                r.target_up = Some(now);
+                r.ended_by_target(now);
                 let (target, target_generation) = (r.target.clone(), r.target_generation);
                 self.issue(
                     now,
@@ -298,16 +273,16 @@ impl<S: AsRef<[Slot]> + AsMut<[Slot]>, const R: usize, const T: usize> Mgs<S, R,
                     },
                 );
             } else if all_back {
-                self.close_window(now, i, false);
+                self.close_window(now, i, ClosedBy::Order);
             }
         }
         // Its server carried the `CloseWindow` out. The order stays held until a newer one for
         // the target supersedes it: a router that missed it still holds the `BeginRecovery` it
         // replaces, and would hand it to clients that join or reboot later. (A full set of held
         // orders drops a close no child needs first.)
-        for r in self.recoveries.iter_mut().filter(|r| r.closed.is_some() && r.target_up.is_none()) {
-            if r.target_is_up(self.hub.targets()) {
-                r.target_up = Some(now);
+        for r in self.recoveries.iter_mut() {
+            if matches!(r.phase, Phase::Closed { target_up: None, .. }) && r.target_is_up(self.hub.targets()) {
+                r.carried_out(now);
             }
         }
         self.order_queued(now, changed);

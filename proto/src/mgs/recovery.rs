@@ -1,5 +1,19 @@
 //! One recovery: a target restart (or an admin's order), how far its clients got, and how its
 //! window ended.
+//!
+//! A recovery's lifecycle is its [`Phase`]:
+//!
+//! - [`Phase::Queued`] → [`Phase::Ordered`] once one of the [`MAX_ORDERING`] places is free: its
+//!   `BeginRecovery` goes out;
+//! - [`Phase::Ordered`] → [`Phase::Closed`] when every live client is back ([`ClosedBy::Order`])
+//!   or an admin closes it ([`ClosedBy::Admin`]; a queued recovery too, unordered); its
+//!   server carrying the `CloseWindow` out is noted in the phase;
+//! - [`Phase::Ordered`] or [`Phase::Queued`] → [`Phase::EndedByTarget`] when the target is up
+//!   with no close from this MGS (its own time-out, or its window ran out unheard).
+//!
+//! Only a recovery of a target seen restarting queues (an admin's order is refused instead of
+//! queued: [`RecoverError::Busy`](super::RecoverError::Busy)); a recovery that ended while
+//! queued has no `BeginRecovery`. Who asked for it is its [`Origin`].
 
 use heapless::Vec;
 
@@ -10,16 +24,18 @@ use crate::wire::{OrderProgress, TargetReport, TargetState, MAX_FAILED};
 #[cfg(doc)]
 use super::{Mgs, MAX_ORDERING};
 
-/// One recovery: a target restart (or a manual order) and how far its clients got.
+/// One recovery: a target restart (or a manual order), how far its clients got, and where it
+/// stands.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Recovery {
     /// The target.
     pub target: Name,
     /// The instance recovering (for a manual order: the instance the admin named, or 0).
     pub target_generation: Generation,
-    /// The `BeginRecovery` order.
-    pub order: OrderId,
-    /// When the MGS issued it.
+    /// Who asked for it.
+    pub origin: Origin,
+    /// When the MGS issued its `BeginRecovery` (while queued: when its target was seen
+    /// restarting).
     pub began: Instant,
     /// Progress as last summed (frozen once the window closed).
     pub progress: OrderProgress,
@@ -30,30 +46,168 @@ pub struct Recovery {
     /// When the count of reconnected clients last rose (`began` until it does): with the count,
     /// the observed reconnect rate.
     pub last_reconnect: Instant,
-    /// When every live client had reconnected (the `CloseWindow` order and its time).
-    pub closed: Option<(OrderId, Instant)>,
-    /// When the target said it is up again (its window closed, by order or by its own
-    /// time-out), or when its own window must have run out unheard (see [`Recovery::ran_out`]).
-    pub target_up: Option<Instant>,
-    /// Issued by an admin.
-    pub manual: bool,
-    /// Closed by an admin ([`Mgs::close`]) rather than by every live client reconnecting.
-    pub closed_by_admin: bool,
+    /// Where it stands.
+    pub phase: Phase,
+}
+
+/// Who asked for a recovery.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Origin {
+    /// A server reported its target recovering in an instance the MGS had no recovery of.
+    Restart,
+    /// An admin ([`Mgs::recover`]).
+    Admin {
+        /// The target was up in the instance ordered: the window is Vigil's alone, closed
+        /// when every live client reconnected, not ended by the target being up (it was
+        /// already). It waits for child routers that lack its order only until a silent node
+        /// would be dead, and a client whose tries all failed counts as done.
+        serving: bool,
+    },
+}
+
+/// Where a recovery stands (see the [module docs](self)).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Phase {
     /// Waiting for its order: [`MAX_ORDERING`] recoveries were under way when its target
-    /// restarted; it is ordered (and `began` set) as soon as one of them ends. `order` is
-    /// meaningless until then.
-    pub queued: bool,
-    /// An admin's order for a target that was up in the instance ordered: its window is
-    /// Vigil's alone, closed when every live client reconnected, not ended by the target being
-    /// up (it was already). It waits for child routers that lack its order only until a silent
-    /// node would be dead, and a client whose tries all failed counts as done.
-    pub serving: bool,
+    /// restarted; it is ordered (and `began` set) as soon as one of them ends.
+    Queued,
+    /// Its `BeginRecovery` is out, its window open.
+    Ordered(OrderId),
+    /// This MGS ordered the window closed.
+    Closed {
+        /// The `BeginRecovery`, if it was out by then.
+        begin: Option<OrderId>,
+        /// The `CloseWindow`.
+        close: OrderId,
+        /// When it was issued.
+        at: Instant,
+        /// Why.
+        by: ClosedBy,
+        /// When its server then said the target is up (the close carried out).
+        target_up: Option<Instant>,
+    },
+    /// The target ended its window itself, with no close from this MGS: its own time-out
+    /// (or another status holder's close), heard, or past its length unheard (see
+    /// [`Recovery::ran_out`]).
+    EndedByTarget {
+        /// The `BeginRecovery`, if it was out by then.
+        begin: Option<OrderId>,
+        /// When this MGS saw it end.
+        at: Instant,
+    },
+}
+
+/// Why this MGS ordered a window closed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ClosedBy {
+    /// Every live client had reconnected.
+    Order,
+    /// An admin ([`Mgs::close`]).
+    Admin,
 }
 
 impl Recovery {
+    /// A recovery begun (or queued) `now`, no client counted yet.
+    pub(super) fn new(
+        target: Name,
+        target_generation: Generation,
+        origin: Origin,
+        now: Instant,
+        phase: Phase,
+    ) -> Self {
+        let order = match phase {
+            Phase::Ordered(order) => order,
+            _ => OrderId::default(),
+        };
+        Recovery {
+            target,
+            target_generation,
+            origin,
+            began: now,
+            progress: OrderProgress { order, ..OrderProgress::default() },
+            failed: Vec::new(),
+            last_reconnect: now,
+            phase,
+        }
+    }
+
+    /// A queued recovery's `BeginRecovery` went out `now`: its clients count from it.
+    pub(super) fn ordered(&mut self, order: OrderId, now: Instant) {
+        (self.phase, self.began, self.last_reconnect) = (Phase::Ordered(order), now, now);
+        self.progress = OrderProgress { order, ..OrderProgress::default() };
+        self.failed.clear();
+    }
+
+    /// This MGS ordered the window closed `now`, with `close`.
+    pub(super) fn closed_now(&mut self, close: OrderId, now: Instant, by: ClosedBy) {
+        self.phase = Phase::Closed { begin: self.order(), close, at: now, by, target_up: None };
+    }
+
+    /// The target ended its window itself; seen `now`.
+    pub(super) fn ended_by_target(&mut self, now: Instant) {
+        self.phase = Phase::EndedByTarget { begin: self.order(), at: now };
+    }
+
+    /// The server of a window this MGS closed says the target is up: the close carried out.
+    pub(super) fn carried_out(&mut self, now: Instant) {
+        if let Phase::Closed { target_up, .. } = &mut self.phase {
+            *target_up = Some(now);
+        }
+    }
+
+    /// Its `BeginRecovery` order; none while queued, nor if it ended while queued.
+    pub fn order(&self) -> Option<OrderId> {
+        match self.phase {
+            Phase::Queued => None,
+            Phase::Ordered(order) => Some(order),
+            Phase::Closed { begin, .. } | Phase::EndedByTarget { begin, .. } => begin,
+        }
+    }
+
+    /// The `CloseWindow` order this MGS closed the window with, and when.
+    pub fn closed(&self) -> Option<(OrderId, Instant)> {
+        match self.phase {
+            Phase::Closed { close, at, .. } => Some((close, at)),
+            _ => None,
+        }
+    }
+
+    /// When the target said it is up again (its window closed, by order or by its own
+    /// time-out), or when its own window must have run out unheard (see [`Recovery::ran_out`]).
+    pub fn target_up(&self) -> Option<Instant> {
+        match self.phase {
+            Phase::Closed { target_up, .. } => target_up,
+            Phase::EndedByTarget { at, .. } => Some(at),
+            _ => None,
+        }
+    }
+
+    /// When its window ended here (closed by this MGS, or by the target); none while open.
+    pub fn ended_at(&self) -> Option<Instant> {
+        match self.phase {
+            Phase::Closed { at, .. } | Phase::EndedByTarget { at, .. } => Some(at),
+            Phase::Queued | Phase::Ordered(_) => None,
+        }
+    }
+
+    /// Closed by an admin ([`Mgs::close`]) rather than by every live client reconnecting.
+    pub fn closed_by_admin(&self) -> bool {
+        matches!(self.phase, Phase::Closed { by: ClosedBy::Admin, .. })
+    }
+
+    /// Issued by an admin.
+    pub fn manual(&self) -> bool {
+        matches!(self.origin, Origin::Admin { .. })
+    }
+
+    /// An admin's order for a target that was up in the instance ordered ([`Origin::Admin`]).
+    pub fn serving(&self) -> bool {
+        matches!(self.origin, Origin::Admin { serving: true })
+    }
+
     /// Whether the window is closed (by Vigil's order or by the target itself).
     pub fn window_closed(&self) -> bool {
-        self.closed.is_some() || self.target_up.is_some()
+        matches!(self.phase, Phase::Closed { .. } | Phase::EndedByTarget { .. })
     }
 
     /// Whether its target reports itself up in the instance recovering.
@@ -80,16 +234,15 @@ impl Recovery {
             })
     }
 
-    /// Whether its order is out and its window still open.
-    pub(super) fn ordering(&self) -> bool {
-        !self.queued && !self.window_closed()
-    }
-
     /// Whether it takes one of the [`MAX_ORDERING`] places: ordered, and the target
     /// not yet up, for at most `grace_ms` after `CloseWindow` (a server that died or hangs must
     /// not hold a place for good; its own window ends its recovery).
     pub(super) fn holds_a_place(&self, now: Instant, grace_ms: u64) -> bool {
-        !self.queued && self.target_up.is_none() && self.closed.is_none_or(|(_, at)| now.since(at) < grace_ms)
+        match self.phase {
+            Phase::Ordered(_) => true,
+            Phase::Closed { begin: Some(_), at, target_up: None, .. } => now.since(at) < grace_ms,
+            _ => false,
+        }
     }
 
     /// Estimated ms until every live client reconnected, from the rate observed from the order
@@ -120,17 +273,12 @@ mod tests {
         Recovery {
             target: crate::ids::name("fs-OST0001").unwrap(),
             target_generation: Generation(2),
-            order: OrderId::default(),
+            origin: Origin::Restart,
             began: Instant(1_000),
             progress: OrderProgress { live, reconnected, applied: live, ..OrderProgress::default() },
             failed: Vec::new(),
             last_reconnect: Instant(last_reconnect),
-            closed: None,
-            target_up: None,
-            manual: false,
-            closed_by_admin: false,
-            queued: false,
-            serving: false,
+            phase: Phase::Ordered(OrderId::default()),
         }
     }
 
@@ -146,7 +294,14 @@ mod tests {
         assert_eq!(r.eta_ms(Instant(5_000)), None);
         assert_eq!(r.eta_ms(Instant(60_000)), None);
         assert_eq!(recovery(4, 4, 3_000).eta_ms(Instant(9_000)), Some(0), "all back: waiting for nothing");
-        let closed = Recovery { closed: Some((OrderId::default(), Instant(3_000))), ..recovery(4, 4, 3_000) };
+        let phase = Phase::Closed {
+            begin: Some(OrderId::default()),
+            close: OrderId::default(),
+            at: Instant(3_000),
+            by: ClosedBy::Order,
+            target_up: None,
+        };
+        let closed = Recovery { phase, ..recovery(4, 4, 3_000) };
         assert_eq!(closed.eta_ms(Instant(9_000)), Some(0));
     }
 }

@@ -398,7 +398,7 @@ impl World {
     /// not finished its reconnect hook for it has been silent for the dead threshold.
     fn window_closed(&mut self, net: &Net, close: OrderId) {
         let Machine::Mgs(mgs) = &*self.hosts[MGS].machine else { return };
-        let Some(r) = mgs.recoveries().iter().find(|r| r.closed.is_some_and(|(o, _)| o == close)) else {
+        let Some(r) = mgs.recoveries().iter().find(|r| r.closed().is_some_and(|(o, _)| o == close)) else {
             return;
         };
         let generation = r.target_generation.0;

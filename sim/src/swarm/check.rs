@@ -41,7 +41,7 @@ pub struct Checker {
     /// Each client's home parent as it last chose it, and when that last changed.
     homes: HashMap<usize, (Option<Endpoint>, u64)>,
     /// Recoveries whose progress, frozen when their window closed, was checked (by holder).
-    frozen_checked: HashSet<(usize, OrderId)>,
+    frozen_checked: HashSet<(usize, Option<OrderId>)>,
     trace: VecDeque<String>,
     /// What was found.
     pub violations: Vec<Violation>,
@@ -206,13 +206,13 @@ impl Checker {
             return;
         }
         let Some(Machine::Mgs(mgs)) = Some(&net.node(holder).machine) else { return };
-        let Some(r) = mgs.recoveries().iter().find(|r| r.closed.is_some_and(|(o, _)| o == close)) else {
+        let Some(r) = mgs.recoveries().iter().find(|r| r.closed().is_some_and(|(o, _)| o == close)) else {
             return;
         };
         // An admin's recovery of a target that was up in the instance ordered (`serving`) is
         // Vigil's alone: the target's own window had ended, and its server does not act on
         // this `CloseWindow` (it is not recovering), so no client is closed out by it.
-        if r.closed_by_admin || r.serving {
+        if r.closed_by_admin() || r.serving() {
             return;
         }
         let Some(server) = (0..draw.servers.len()).find(|&k| target_name(k) == target.as_str()) else {
@@ -241,7 +241,7 @@ impl Checker {
                 0 => self
                     .manual
                     .get(&(c, instance))
-                    .is_some_and(|v| v.iter().any(|o| *o == r.order && done(o))),
+                    .is_some_and(|v| v.iter().any(|o| Some(*o) == r.order() && done(o))),
                 g => (self.reconnects.get(&(c, instance, target.clone(), g)))
                     .is_some_and(|v| v.iter().any(done)),
             };
@@ -353,7 +353,7 @@ impl Checker {
         let moving = self.moving(net, draw);
         let mut bad = Vec::new();
         for r in m.recoveries() {
-            if r.window_closed() && !self.frozen_checked.insert((holder, r.order)) {
+            if r.window_closed() && !self.frozen_checked.insert((holder, r.order())) {
                 continue;
             }
             let p = &r.progress;
