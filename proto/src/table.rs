@@ -112,6 +112,9 @@ pub struct Entry {
     pub role: Role,
     /// Its boot generation.
     pub generation: Generation,
+    /// The path (its `via`) whose report last told [`Entry::generation`]: a smaller generation
+    /// from another path does not replace it while this path still hears the node.
+    pub(crate) generation_via: NodeId,
     /// Where it is heard (empty: no longer heard anywhere below this table's owner).
     pub paths: Vec<Path, MAX_PATHS>,
     /// A client's filesystem mounts ([`mount_tag`](crate::wire::mount_tag)), as last reported.
@@ -132,6 +135,7 @@ impl Entry {
             name,
             role,
             generation,
+            generation_via: id,
             paths: Vec::new(),
             mounts: Vec::new(),
             direct: None,

@@ -369,3 +369,15 @@ fn seed_3234_a_client_convicted_at_home_and_live_elsewhere_holds_the_close() {
 fn seed_5871_an_mgs_that_loses_its_state_within_a_second_takes_a_new_generation() {
     holds_with(5871, &Config::ci(), "no early close");
 }
+
+/// Found by `swarm --seeds 11001..16000` (nothing excluded): a client with two parents, its
+/// generation near the counter's wrap, lost its state file while both its routers were down and
+/// booted with the clock's smaller generation (33). Each router, restarted, took 33; the second
+/// holder, which kept the client's entry, took each router's 33 for a generation that went
+/// backwards while the other path still heard the node, and kept the old one: both paths said
+/// 33 and it showed 4294966438 for good. The greater generation is kept only against a path
+/// other than the one that told it.
+#[test]
+fn seed_12191_a_generation_both_paths_lowered_is_taken() {
+    holds_with(12191, &Config::ci(), "view");
+}

@@ -281,7 +281,8 @@ impl<S: AsRef<[Slot]> + AsMut<[Slot]>, const R: usize, const T: usize> Mgs<S, R,
         // replaces, and would hand it to clients that join or reboot later. (A full set of held
         // orders drops a close no child needs first.)
         for r in self.recoveries.iter_mut() {
-            if matches!(r.phase, Phase::Closed { target_up: None, .. }) && r.target_is_up(self.hub.targets()) {
+            if matches!(r.phase, Phase::Closed { target_up: None, .. }) && r.target_is_up(self.hub.targets())
+            {
                 r.carried_out(now);
             }
         }

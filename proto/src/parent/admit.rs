@@ -223,6 +223,7 @@ impl<S: AsRef<[Slot]> + AsMut<[Slot]>, const R: usize, const T: usize> Hub<S, R,
         }
         entry.role = role;
         entry.generation = header.generation;
+        entry.generation_via = id;
         let mut changed = rebooted;
         match entry.direct_path_mut(me) {
             Some(p) if p.state == NodeState::Alive => {}

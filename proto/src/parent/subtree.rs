@@ -150,6 +150,7 @@ impl<S: AsRef<[Slot]> + AsMut<[Slot]>, const R: usize, const T: usize> Hub<S, R,
             }
             let name = delta.name.clone().unwrap_or_default();
             let mut entry = Entry::new(delta.id, name, delta.role, delta.generation);
+            entry.generation_via = via;
             entry.created = v;
             if self.table.insert(entry).is_err() {
                 self.counters.overflow += 1;
@@ -159,12 +160,18 @@ impl<S: AsRef<[Slot]> + AsMut<[Slot]>, const R: usize, const T: usize> Hub<S, R,
         let Some(e) = self.table.get_mut(delta.id) else {
             return;
         };
-        // The greater generation wins while another path hears the node too (its parent there
-        // answers `Stale` to a node whose generation went backwards, and it takes one above). A
-        // smaller one from the only path is the node as it runs: its parent, restarted, had
-        // nothing to correct it with.
-        let heard_elsewhere = e.paths.iter().any(|p| p.via != via && p.state.is_live());
-        e.generation = if heard_elsewhere { e.generation.max(delta.generation) } else { delta.generation };
+        // The greater generation wins while the other path that told it still hears the node
+        // (its parent there answers `Stale` to a node whose generation went backwards, and it
+        // takes one above). A smaller one from the path that told the greater, or from the only
+        // path, is the node as it runs: its parent, restarted, had nothing to correct it with.
+        // (Kept against any live path instead, a generation two restarted parents both lowered
+        // would be kept for good, each path's report refused for the other's.)
+        let teller = e.generation_via;
+        let told_elsewhere = teller != via && e.paths.iter().any(|p| p.via == teller && p.state.is_live());
+        if !(told_elsewhere && delta.generation < e.generation) {
+            e.generation = delta.generation;
+            e.generation_via = via;
+        }
         e.role = delta.role;
         e.mounts = delta.mounts;
         let mut collision = None;
