@@ -1,5 +1,5 @@
-//! The MGS role: the root of the tree. It is a parent like a router ([`crate::parent`]), holds the
-//! whole live set, and decides orders:
+//! The MGS role: the root of the tree. It is a parent like a router (a `Hub`, the parent side
+//! they share), holds the whole live set, and decides orders:
 //!
 //! - a target reported *recovering* with an instance it has not seen → `BeginRecovery` to every
 //!   live client through the tree;

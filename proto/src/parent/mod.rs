@@ -122,8 +122,8 @@ pub(crate) struct Hub<S, const R: usize, const T: usize> {
     alternates: Vec<Endpoint, MAX_ALTERNATES>,
     /// Change counter: every change to an entry takes the next version (and, in a router, every
     /// change to the summary it sends up). It wraps, so versions compare by serial-number
-    /// arithmetic ([`after`]); [`Hub::restamp`] keeps every entry's version within a quarter of
-    /// the number space behind it, where that comparison holds.
+    /// arithmetic ([`after`](crate::counters::after)); [`Hub::restamp`] keeps every entry's
+    /// version within a quarter of the number space behind it, where that comparison holds.
     version: u32,
     /// The version at the last [`Hub::restamp`].
     restamped: u32,

@@ -63,7 +63,7 @@ impl<S: AsRef<[Slot]> + AsMut<[Slot]>, const R: usize, const T: usize> Hub<S, R,
     /// The clients of this hub's subtree whose reconnection for `order` failed on every try,
     /// as far as they are named: its home client children that report it failed, then those
     /// its live child routers named. Exactly the clients [`Hub::progress`] counts as failed
-    /// when no child router had more than [`MAX_FAILED`] to name.
+    /// when no child router had more than [`MAX_FAILED`](crate::wire::MAX_FAILED) to name.
     pub(crate) fn failed_clients(&self, order: OrderId) -> impl Iterator<Item = NodeId> + '_ {
         let direct = (self.table.iter())
             .filter(move |e| e.role == Role::Client && counted_home(self.me, e))
