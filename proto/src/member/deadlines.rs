@@ -3,8 +3,9 @@
 //! threshold down; each parent's next ping is due; a client's failed reconnect is due again.
 //!
 //! Timers due at the same instant run in the table's order: retries first, then each parent's
-//! down and late checks, and last the home is chosen again over what they changed. A ping falls
-//! due here but is sent by `poll_transmit` ([`super::pings`]).
+//! down and late checks; then the home is chosen again over what they changed, and last the
+//! parents that went down are told. A ping falls due here but is sent by `poll_transmit`
+//! ([`super::pings`]).
 
 use heapless::Vec;
 

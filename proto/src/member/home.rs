@@ -3,8 +3,8 @@
 //! Every parent hears the member (it is alive if any path hears it), but only the home counts it
 //! in the sums that close a window: counted at two parents, a node only delays a window; counted
 //! at none, it could let one close early. So the home moves only when it stops answering in
-//! time, to a parent that answers, and the old home is told it is home until the new one has
-//! taken a ping that says so. Each ping says whether the parent is home (`Ping::home`).
+//! time (or refuses this node), to a parent that answers, and the old home is told it is home
+//! until the new one has taken a ping that says so. Each ping says whether the parent is home (`Ping::home`).
 
 use crate::counters::after;
 use crate::handed::Kept;

@@ -7,7 +7,8 @@
 //! totals, order progress and the clients that failed. Progress goes up only while the sums are
 //! whole (the startup hold passed, every child router holds the order, no client heard is
 //! counted nowhere); a new summary takes a version of its own, so that the acknowledgement tells
-//! whether the parent has it. Unanswered, a round goes again after the re-send wait.
+//! whether the parent has it. Unanswered, a round goes again after the re-send wait (toward a
+//! parent that answers; a silent one gets its interval).
 
 use heapless::Vec;
 
