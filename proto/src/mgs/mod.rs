@@ -31,12 +31,13 @@ use crate::ids::{Generation, Name, NodeId};
 use crate::link::Link;
 use crate::parent::{Hub, Urgency, MAX_HELD};
 use crate::table::Slot;
-use crate::time::{earliest, Instant};
+use crate::time::Instant;
 use crate::timing::Timing;
 use crate::wire::OrderSigner;
 use crate::wire::{Endpoint, Keyring, Message, NodeState, Order, Role, MAX_ALTERNATES, MAX_DELTAS};
 
 mod admin;
+mod deadlines;
 mod orders;
 pub mod recovery;
 mod routers;
@@ -287,21 +288,6 @@ impl<S: AsRef<[Slot]> + AsMut<[Slot]>, const R: usize, const T: usize> Mgs<S, R,
         }
     }
 
-    /// The deadline from [`Mgs::poll_timeout`] passed.
-    pub fn handle_timeout(&mut self, now: Instant) {
-        if now >= self.hub.next_check() {
-            // Evaluated below whatever it says.
-            let _ = self.hub.check(now);
-            self.retire_routers(now);
-            self.retire_direct_clients(now);
-        }
-        self.evaluate_due = false;
-        if self.hold_until.is_some_and(|t| now >= t) {
-            self.hold_until = None;
-        }
-        self.evaluate(now);
-    }
-
     // ----- outputs ------------------------------------------------------------------------
 
     /// The next datagram to send, written into `buf`: its destination and length.
@@ -313,12 +299,6 @@ impl<S: AsRef<[Slot]> + AsMut<[Slot]>, const R: usize, const T: usize> Mgs<S, R,
         let (to, child, order) = self.hub.poll_push(now)?;
         let len = self.link.send(child, &Message::Order(order), buf, self.hub.counters_mut())?;
         Some((to, len))
-    }
-
-    /// When to call [`Mgs::handle_timeout`] next.
-    pub fn poll_timeout(&self) -> Option<Instant> {
-        let hold = self.hold_until.filter(|_| self.recoveries.iter().any(|r| !r.window_closed()));
-        earliest(earliest(Some(self.hub.next_check()), hold), self.hub.next_repush())
     }
 
     /// The next event.
