@@ -6,6 +6,16 @@
 //! addressing with linear probing keyed by [`NodeId`]; removal shifts back, so no tombstones build
 //! up. One eighth of the slots stays free to keep probes short: [`Table::capacity`] is the number
 //! of nodes the table takes before it refuses.
+//!
+//! # What a slot keeps
+//! Every tracked node: its id, name, role and generation, up to [`MAX_PATHS`] paths (each the
+//! parent on it, the direct child that reported it, the verdict, its silence and when it was
+//! made), a client's mount tags, and the two versions of the delta stream. A direct child
+//! besides: the address it pings from, when it was last heard and its ping interval, whether it
+//! counts here, its reports on held orders, a child router's applied update version, and the
+//! replay window of its sequence numbers. Nothing is dropped to make a slot small: it is laid
+//! out without padding instead (4-byte [`Instant`]s, packed paths and replay window, one-byte
+//! vector lengths, mount tags as bytes), [`SLOT_BYTES`] in all on every target.
 
 use heapless::Vec;
 
@@ -17,13 +27,23 @@ use crate::wire::{Endpoint, NodeState, Outcome, Role, MAX_MOUNTS, MAX_PATHS};
 /// One slot of table storage.
 pub type Slot = Option<Entry>;
 
+/// Bytes of one [`Slot`] (the same on 32- and 64-bit targets: no field is pointer-sized).
+pub const SLOT_BYTES: usize = core::mem::size_of::<Slot>();
+
+/// The paths of one tracked node (a one-byte length: at most [`MAX_PATHS`]).
+pub type Paths = Vec<Path, MAX_PATHS, u8>;
+
 /// Storage for a table of `N` slots, for `static` placement on firmware.
 pub const fn empty_slots<const N: usize>() -> [Slot; N] {
     [const { None }; N]
 }
 
 /// One path through which a node is heard.
+///
+/// Packed (22 bytes, byte-aligned), as every slot holds [`MAX_PATHS`] of them: read its fields
+/// by value (`{ p.parent }`), since a reference to one could be unaligned.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(C, packed)]
 pub struct Path {
     /// The node's parent on this path: the router (or MGS) that its pings reach.
     pub parent: NodeId,
@@ -116,9 +136,9 @@ pub struct Entry {
     /// from another path does not replace it while this path still hears the node.
     pub(crate) generation_via: NodeId,
     /// Where it is heard (empty: no longer heard anywhere below this table's owner).
-    pub paths: Vec<Path, MAX_PATHS>,
+    pub paths: Paths,
     /// A client's filesystem mounts ([`mount_tag`](crate::wire::mount_tag)), as last reported.
-    pub mounts: Vec<u64, MAX_MOUNTS>,
+    pub mounts: Mounts,
     /// Set when the node pings this table's owner directly.
     pub direct: Option<Direct>,
     /// Version of the last change (the delta stream sends entries changed after a base).
@@ -137,7 +157,7 @@ impl Entry {
             generation,
             generation_via: id,
             paths: Vec::new(),
-            mounts: Vec::new(),
+            mounts: Mounts::default(),
             direct: None,
             changed: 0,
             created: 0,
@@ -154,7 +174,52 @@ impl Entry {
     /// The path through which this table's owner hears the node directly.
     pub(crate) fn direct_path_mut(&mut self, me: NodeId) -> Option<&mut Path> {
         let id = self.id;
-        self.paths.iter_mut().find(|p| p.parent == me && p.via == id)
+        self.paths.iter_mut().find(|p| { p.parent } == me && { p.via } == id)
+    }
+}
+
+/// A client's mount tags as a slot keeps them: each tag's eight bytes (little-endian) and a
+/// one-byte count, 17 bytes where a vector of `u64` takes 24 with its padding.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Mounts {
+    tags: [[u8; 8]; MAX_MOUNTS],
+    len: u8,
+}
+
+impl Mounts {
+    /// The first [`MAX_MOUNTS`] of `tags`.
+    pub fn new(tags: &[u64]) -> Mounts {
+        let mut m = Mounts::default();
+        for (slot, tag) in m.tags.iter_mut().zip(tags) {
+            *slot = tag.to_le_bytes();
+            m.len += 1;
+        }
+        m
+    }
+
+    /// The tags, in the order reported.
+    pub fn iter(&self) -> impl Iterator<Item = u64> + '_ {
+        self.tags[..usize::from(self.len)].iter().map(|t| u64::from_le_bytes(*t))
+    }
+
+    /// The tags as a message carries them.
+    pub fn to_vec(&self) -> Vec<u64, MAX_MOUNTS> {
+        self.iter().collect()
+    }
+
+    /// Number of tags.
+    pub fn len(&self) -> usize {
+        usize::from(self.len)
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Whether these are exactly `tags`, in order.
+    pub fn same_as(&self, tags: &[u64]) -> bool {
+        self.iter().eq(tags.iter().copied())
     }
 }
 
@@ -331,6 +396,24 @@ mod tests {
         assert!(t.get(NodeId(ids[0])).is_some());
         assert!(t.get(NodeId(ids[2])).is_some());
         assert!(t.get(NodeId(ids[3])).is_some());
+    }
+
+    #[test]
+    fn a_slot_stays_within_172_bytes() {
+        // Direct (56), two paths (45), the name (33), the mounts (17), five u32 and the role.
+        let size = core::mem::size_of::<Slot>();
+        assert!(size <= 172, "a slot takes {size} bytes");
+        assert_eq!(core::mem::size_of::<Path>(), 22);
+        assert_eq!(core::mem::size_of::<Option<Direct>>(), 56);
+    }
+
+    #[test]
+    fn mounts_keep_the_tags_in_order_and_the_first_two_only() {
+        let tags = [u64::MAX, 1, 7];
+        let m = Mounts::new(&tags);
+        assert_eq!((m.len(), m.to_vec().as_slice()), (2, &tags[..2]));
+        assert!(m.same_as(&tags[..2]) && !m.same_as(&tags[..1]) && !m.same_as(&[1, u64::MAX]));
+        assert!(Mounts::new(&[]).is_empty() && Mounts::new(&[]).same_as(&[]));
     }
 
     #[test]

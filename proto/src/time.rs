@@ -5,9 +5,20 @@
 //! drivers on different hosts need no synchronised clocks.
 
 /// A point in time, in milliseconds since the driver's origin.
+///
+/// Sixty-four bits, so it never wraps, but aligned to four bytes: a node table keeps three per
+/// tracked node ([`crate::table`]), and an 8-byte alignment would pad every slot around them.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
-#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[repr(C, packed(4))]
 pub struct Instant(pub u64);
+
+#[cfg(feature = "defmt")]
+impl defmt::Format for Instant {
+    fn format(&self, f: defmt::Formatter<'_>) {
+        let ms = self.0;
+        defmt::write!(f, "Instant({=u64})", ms);
+    }
+}
 
 impl Instant {
     /// The instant `ms` milliseconds after the origin.

@@ -1,9 +1,9 @@
 //! The table's footprint, written into the image where `boards/build-all.sh` can read it.
 //!
 //! `size` gives an image's flash and static RAM, but not how much of that RAM is the node table
-//! nor what one slot costs on the board's target (the layout of [`Slot`] is the target's). A
+//! nor what one slot costs on the board's target ([`SLOT_BYTES`], as the compiler laid it out). A
 //! board embeds the line [`footprint`] builds, e.g.
-//! `vigil-footprint slot_bytes=152 slots=1024 storage_bytes=176304`, as a static of
+//! `vigil-footprint slot_bytes=172 slots=1024 storage_bytes=196784`, as a static of
 //! [`FOOTPRINT_LEN`] bytes (~64 bytes of flash), and keeps it with `core::hint::black_box`:
 //!
 //! ```ignore
@@ -14,12 +14,9 @@
 //! The script finds the line with `grep -a` in the ELF. The figures are computed by the compiler
 //! for the board's target, so they cannot drift from the code.
 
-use vigil_proto::table::Slot;
+pub use vigil_proto::table::SLOT_BYTES;
 
 use crate::Storage;
-
-/// Bytes of one table slot (one tracked node) on the target being compiled for.
-pub const SLOT_BYTES: usize = core::mem::size_of::<Slot>();
 
 /// Length of the [`footprint`] line, padded with NULs.
 pub const FOOTPRINT_LEN: usize = 80;

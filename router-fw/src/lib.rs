@@ -88,7 +88,7 @@ impl<const N: usize> Storage<N> {
 impl<const N: usize> Storage<N> {
     /// Builds the storage where it lies, slot by slot: `place` is typically a `StaticCell`'s
     /// (`Storage::init(STORAGE.uninit())`). Built by value (`new`), it would pass through the
-    /// stack on its way: one stack frame the size of the whole table (200 KB for 1,024 slots)
+    /// stack on its way: one stack frame the size of the whole table (172 KB for 1,024 slots)
     /// once at boot, which a board would have to set aside for nothing.
     #[allow(unsafe_code)]
     pub fn init(place: &mut MaybeUninit<Self>) -> &mut Self {

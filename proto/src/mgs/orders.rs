@@ -76,7 +76,7 @@ impl<S: AsRef<[Slot]> + AsMut<[Slot]>, const R: usize, const T: usize> Mgs<S, R,
     fn mounts_of(&self, dead: &[NodeId]) -> Vec<u64, MAX_DEAD> {
         let mut mounts = Vec::new();
         for tag in dead.iter().filter_map(|&id| self.hub.table().get(id)).flat_map(|e| e.mounts.iter()) {
-            if mounts.push(*tag).is_err() {
+            if mounts.push(tag).is_err() {
                 break;
             }
         }

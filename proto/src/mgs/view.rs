@@ -9,7 +9,7 @@ use crate::ids::{Generation, Name, NodeId, OrderId};
 use crate::parent::ChildRouter;
 use crate::table::{Entry, Slot};
 use crate::time::Instant;
-use crate::wire::{NodeState, Role, TargetReport, TargetState, MAX_PATHS};
+use crate::wire::{NodeState, Role, TargetReport, TargetState, MAX_MOUNTS, MAX_PATHS};
 
 use super::{Mgs, Recovery};
 
@@ -35,7 +35,7 @@ pub struct NodeView<'a> {
     /// reported when it last changed its verdict.
     pub last_heard_ms: u64,
     /// A client's filesystem mounts as it reported them ([`mount_tag`](crate::wire::mount_tag)).
-    pub mounts: &'a [u64],
+    pub mounts: Vec<u64, MAX_MOUNTS>,
 }
 
 impl<S: AsRef<[Slot]> + AsMut<[Slot]>, const R: usize, const T: usize> Mgs<S, R, T> {
@@ -62,7 +62,7 @@ impl<S: AsRef<[Slot]> + AsMut<[Slot]>, const R: usize, const T: usize> Mgs<S, R,
             state: self.state_of(e, 0),
             parents: e.paths.iter().map(|p| p.parent).collect(),
             last_heard_ms,
-            mounts: &e.mounts,
+            mounts: e.mounts.to_vec(),
         }
     }
 
@@ -72,11 +72,12 @@ impl<S: AsRef<[Slot]> + AsMut<[Slot]>, const R: usize, const T: usize> Mgs<S, R,
         e.paths
             .iter()
             .map(|p| {
-                if p.parent == self.link.id || !p.state.is_live() {
+                let parent = p.parent;
+                if parent == self.link.id || !p.state.is_live() {
                     return p.state;
                 }
                 let parent_live = depth < MAX_DEPTH
-                    && self.hub.table().get(p.parent).is_some_and(|r| self.state_of(r, depth + 1).is_live());
+                    && self.hub.table().get(parent).is_some_and(|r| self.state_of(r, depth + 1).is_live());
                 if parent_live {
                     p.state
                 } else {

@@ -20,7 +20,7 @@ use super::{Hub, Urgency, MAX_HELD};
 use crate::counters::ReplayWindow;
 use crate::event::Event;
 use crate::ids::{Name, NodeId, OrderId};
-use crate::table::{Direct, Entry, Path, Reports, Slot};
+use crate::table::{Direct, Entry, Mounts, Path, Reports, Slot};
 use crate::time::Instant;
 use crate::wire::{Endpoint, Header, NodeState, Ping, Role};
 
@@ -137,8 +137,8 @@ impl<S: AsRef<[Slot]> + AsMut<[Slot]>, const R: usize, const T: usize> Hub<S, R,
             changed = self.set_target(id, status);
         }
         if ping.name.is_some() {
-            if let Some(e) = self.table.get_mut(id).filter(|e| e.mounts != ping.mounts) {
-                e.mounts = ping.mounts;
+            if let Some(e) = self.table.get_mut(id).filter(|e| !e.mounts.same_as(&ping.mounts)) {
+                e.mounts = Mounts::new(&ping.mounts);
                 self.urgent = true;
                 changed = true;
             }

@@ -90,7 +90,7 @@ impl<S: AsRef<[Slot]> + AsMut<[Slot]>, const R: usize, const T: usize> Hub<S, R,
             let silent = now.since(d.last_heard);
             let interval = d.interval_ms;
             let live_elsewhere =
-                e.role == Role::Client && e.paths.iter().any(|p| p.parent != me && p.state.is_live());
+                e.role == Role::Client && e.paths.iter().any(|p| { p.parent } != me && p.state.is_live());
             let Some(p) = e.direct_path_mut(me) else {
                 continue;
             };

@@ -291,7 +291,7 @@ impl<S: AsRef<[Slot]> + AsMut<[Slot]>, const R: usize, const T: usize> Hub<S, R,
 
 /// The verdict of the path through which `me` hears `e` directly.
 pub(crate) fn direct_state(me: NodeId, e: &Entry) -> Option<NodeState> {
-    e.paths.iter().find(|p| p.parent == me && p.via == e.id).map(|p| p.state)
+    e.paths.iter().find(|p| { p.parent } == me && { p.via } == e.id).map(|p| p.state)
 }
 
 /// Whether this parent counts the child in its order sums: a live direct child that calls it

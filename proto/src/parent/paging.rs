@@ -130,7 +130,7 @@ impl<S: AsRef<[Slot]> + AsMut<[Slot]>, const R: usize, const T: usize> Hub<S, R,
             role: e.role,
             name: with_name.then(|| e.name.clone()),
             paths,
-            mounts: e.mounts.clone(),
+            mounts: e.mounts.to_vec(),
         }
     }
 }

@@ -18,7 +18,7 @@ use super::{ChildRouter, Hub, Urgency};
 use crate::counters::after;
 use crate::event::Event;
 use crate::ids::NodeId;
-use crate::table::{Entry, Path, Slot};
+use crate::table::{Entry, Mounts, Path, Slot};
 use crate::time::Instant;
 use crate::wire::{
     Endpoint, Header, NodeDelta, NodeState, Role, TargetReport, TargetState, TargetStatus, Update, MAX_PATHS,
@@ -109,7 +109,7 @@ impl<S: AsRef<[Slot]> + AsMut<[Slot]>, const R: usize, const T: usize> Hub<S, R,
                 }
                 continue;
             }
-            for p in e.paths.iter_mut().filter(|p| p.via == via) {
+            for p in e.paths.iter_mut().filter(|p| { p.via } == via) {
                 p.stale = true;
             }
         }
@@ -120,8 +120,8 @@ impl<S: AsRef<[Slot]> + AsMut<[Slot]>, const R: usize, const T: usize> Hub<S, R,
         let mut version = self.version;
         let mut swept = false;
         for e in self.table.iter_mut() {
-            if e.paths.iter().any(|p| p.stale && p.via == via) {
-                e.paths.retain(|p| !(p.stale && p.via == via));
+            if e.paths.iter().any(|p| p.stale && { p.via } == via) {
+                e.paths.retain(|p| !(p.stale && { p.via } == via));
                 version = version.wrapping_add(1).max(1);
                 e.changed = version;
                 swept = true;
@@ -167,13 +167,14 @@ impl<S: AsRef<[Slot]> + AsMut<[Slot]>, const R: usize, const T: usize> Hub<S, R,
         // (Kept against any live path instead, a generation two restarted parents both lowered
         // would be kept for good, each path's report refused for the other's.)
         let teller = e.generation_via;
-        let told_elsewhere = teller != via && e.paths.iter().any(|p| p.via == teller && p.state.is_live());
+        let told_elsewhere =
+            teller != via && e.paths.iter().any(|p| { p.via } == teller && p.state.is_live());
         if !(told_elsewhere && delta.generation < e.generation) {
             e.generation = delta.generation;
             e.generation_via = via;
         }
         e.role = delta.role;
-        e.mounts = delta.mounts;
+        e.mounts = Mounts::new(&delta.mounts);
         let mut collision = None;
         if let Some(n) = delta.name {
             if e.name.is_empty() {
@@ -183,8 +184,8 @@ impl<S: AsRef<[Slot]> + AsMut<[Slot]>, const R: usize, const T: usize> Hub<S, R,
             }
         }
         let was_live: Vec<NodeId, MAX_PATHS> =
-            e.paths.iter().filter(|p| p.via == via && p.state.is_live()).map(|p| p.parent).collect();
-        e.paths.retain(|p| p.via != via);
+            e.paths.iter().filter(|p| { p.via } == via && p.state.is_live()).map(|p| p.parent).collect();
+        e.paths.retain(|p| { p.via } != via);
         let mut overflow = 0;
         for p in delta.paths.iter().filter(|p| p.parent != me) {
             let path =
@@ -195,9 +196,10 @@ impl<S: AsRef<[Slot]> + AsMut<[Slot]>, const R: usize, const T: usize> Hub<S, R,
         }
         e.changed = v;
         let convicted = (e.paths.iter())
-            .find(|p| p.via == via && !p.state.is_live() && was_live.contains(&p.parent))
+            .find(|p| { p.via } == via && !p.state.is_live() && was_live.contains(&{ p.parent }))
             .filter(|c| {
-                e.role == Role::Client && e.paths.iter().any(|p| p.parent != c.parent && p.state.is_live())
+                e.role == Role::Client
+                    && e.paths.iter().any(|p| { p.parent } != { c.parent } && p.state.is_live())
             })
             .map(|c| u64::from(c.silent_ms) / u64::from(self.timing.dead_after.max(1)));
         self.counters.overflow += overflow;
