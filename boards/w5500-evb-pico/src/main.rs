@@ -39,9 +39,12 @@ const DEFAULTS: &str = "name=pico-r0 ip=192.168.1.51/24 gateway=192.168.1.1 port
     parent=192.168.1.10:7001 \
     key=1:766967696c2d6465762d6b65792d646f2d6e6f742d7573652d696e2d70726f64";
 
-/// Nodes the router's table can hold, sized to leave most of the 264 KiB of SRAM to the stack
-/// and the W5500's frame queues.
-const TABLE_SLOTS: usize = 256;
+/// Nodes the router's table can hold (children and their descendants): as many as leave room
+/// in the 264 KiB of SRAM for the other statics and the stack. At 172 bytes a slot, 512 take
+/// 88 KB, and the statics come to about 213 KB, leaving 57 KB for a stack whose high-water mark
+/// is about 37 KB (boards/README.md). 1,024 would need 88 KB more: the router's own state (its
+/// event queue above all) and the W5500's frame queues are the other large statics.
+const TABLE_SLOTS: usize = 512;
 
 /// The on-board flash (W25Q16JV), which the unique id is read from.
 const FLASH_SIZE: usize = 2 * 1024 * 1024;
