@@ -43,9 +43,9 @@ fn client_name(i: usize) -> String {
 
 impl Site {
     /// Two holders, two routers listing both, [`CLIENTS`] clients, the server below r2; waits
-    /// until both holders see every node alive and the target settled. With `slow`, each client
-    /// reconnects in 3 s and then leaves its [`done_marker`].
-    fn start(test: &str, slow: bool) -> Site {
+    /// until both holders see every node alive and the target settled. How each client's hook
+    /// reconnects: see [`Hooks`].
+    fn start(test: &str, hooks: Hooks) -> Site {
         let cluster = Cluster::new(test, TIMING);
         let (any, token) = (cluster.any_port(), cluster.api_token_file());
         let token = token.to_string_lossy();
@@ -61,13 +61,26 @@ impl Site {
         let mut routers = vec![cluster.router("r1", &tops), cluster.router("r2", &tops)];
         start_all(routers.iter_mut());
         let (r1, r2) = (routers[0].udp(), routers[1].udp());
+        if matches!(hooks, Hooks::Gated) {
+            std::fs::write(gate(&cluster), b"").expect("the hooks' gate, open");
+        }
         let mut clients: Vec<Daemon> = (0..CLIENTS)
             .map(|i| {
                 let name = client_name(i);
                 let mut hook = cluster.hook_command(&name);
-                if slow {
-                    let marker = cluster.dir().join("hooks").join(format!("{name}.done."));
-                    hook += &format!("; sleep 3; touch '{}'\"$VIGIL_TARGET_GENERATION\"", marker.display());
+                let marker = cluster.dir().join("hooks").join(format!("{name}.done."));
+                let done = format!("touch '{}'\"$VIGIL_TARGET_GENERATION\"", marker.display());
+                match hooks {
+                    Hooks::Quick => {}
+                    Hooks::Slow => hook += &format!("; sleep 3; {done}"),
+                    Hooks::Gated => {
+                        let gate = gate(&cluster);
+                        let wait = format!(
+                            "for _ in $(seq 250); do [ -e '{}' ] && break; sleep 0.1; done",
+                            gate.display()
+                        );
+                        hook += &format!("; {wait}; {done}");
+                    }
                 }
                 cluster.client_with_hook(&name, &[if i < CLIENTS / 2 { r1 } else { r2 }], &hook)
             })
@@ -163,14 +176,32 @@ impl Site {
     }
 }
 
-/// The file a slow client's hook creates when it finished reconnecting to `instance`.
+/// How the clients' reconnect hooks run.
+#[derive(Clone, Copy)]
+enum Hooks {
+    /// At once.
+    Quick,
+    /// In 3 s, then leaving the client's [`done_marker`].
+    Slow,
+    /// While the test holds the [`gate`] shut (25 s at most, inside the client's 30 s hook
+    /// time-out), then leaving the [`done_marker`]: the window stays open for as long as the test
+    /// needs, however slow the machine. The gate starts open.
+    Gated,
+}
+
+/// The file whose presence lets gated hooks finish: the gate is open while it exists.
+fn gate(cluster: &Cluster) -> PathBuf {
+    cluster.dir().join("hooks").join("gate")
+}
+
+/// The file a slow or gated client's hook creates when it finished reconnecting to `instance`.
 fn done_marker(cluster: &Cluster, name: &str, instance: u32) -> PathBuf {
     cluster.dir().join("hooks").join(format!("{name}.done.{instance}"))
 }
 
 #[test]
 fn two_holders_make_one_recovery_per_target_instance() {
-    let mut site = Site::start("holders-once", false);
+    let mut site = Site::start("holders-once", Hooks::Quick);
     let instance = site.restart_target(0);
     site.wait_closed(0, instance);
     site.wait_closed(1, instance);
@@ -203,7 +234,7 @@ fn two_holders_make_one_recovery_per_target_instance() {
 
 #[test]
 fn a_silent_holder_is_named_and_a_disagreement_is_flagged() {
-    let mut site = Site::start("holders-status", false);
+    let mut site = Site::start("holders-status", Hooks::Quick);
     let urls = site.urls();
     let b = format!("http://{}", site.holders[1].http());
     site.holders[1].kill();
@@ -231,9 +262,11 @@ fn a_silent_holder_is_named_and_a_disagreement_is_flagged() {
 
 #[test]
 fn holders_restarting_in_turn_never_close_early_and_the_recovery_ends_by_order() {
-    // Slow reconnections (3 s): the window stays open while both holders restart in turn. Each
-    // hook leaves a marker when it finishes; a window closed early would find one missing.
-    let mut site = Site::start("holders-rolling", true);
+    // Reconnections that finish when the test says: the window stays open while both holders
+    // restart in turn. Each hook leaves a marker when it finishes; a window closed early would
+    // find one missing.
+    let mut site = Site::start("holders-rolling", Hooks::Gated);
+    std::fs::remove_file(gate(&site.cluster)).expect("the hooks' gate, shut");
     let instance = site.restart_target(0);
     // Mid-recovery: hooks running, the window open at both holders.
     site.cluster
@@ -247,6 +280,7 @@ fn holders_restarting_in_turn_never_close_early_and_the_recovery_ends_by_order()
             s.recovery(TARGET).is_some_and(|r| r.target_generation == Some(instance))
         });
     }
+    std::fs::write(gate(&site.cluster), b"").expect("the hooks' gate, open");
     site.cluster.wait_hook("s1", "its close hook ran", WAIT, |_| site.runs("s1", TARGET, instance) > 0);
     let unfinished: Vec<String> =
         (0..CLIENTS).map(client_name).filter(|n| !done_marker(&site.cluster, n, instance).exists()).collect();
@@ -263,7 +297,7 @@ fn holders_restarting_in_turn_never_close_early_and_the_recovery_ends_by_order()
 
 #[test]
 fn a_manual_recover_and_close_reach_every_holder_once() {
-    let site = Site::start("holders-manual", true);
+    let site = Site::start("holders-manual", Hooks::Slow);
     let urls = site.urls();
     let target = "testfs-OST0009";
     // A target no holder knows is refused unless forced; several holders: the admin names the
