@@ -381,3 +381,14 @@ fn seed_5871_an_mgs_that_loses_its_state_within_a_second_takes_a_new_generation(
 fn seed_12191_a_generation_both_paths_lowered_is_taken() {
     holds_with(12191, &Config::ci(), "view");
 }
+
+/// Found by `swarm --seeds 86001..91000` (nothing excluded): a client with two parents under
+/// 30% loss (c118, three router levels, two holders) was cut from both for 10.4 s; the target
+/// restarted during the cut, and 1.35 s after the links healed the MGS closed the window with
+/// c118 heard 80 ms before and not reconnected, outside the news allowance for a client back
+/// from a silence its parents could judge a death. Not triaged yet.
+#[test]
+#[ignore = "open: an early close with a two-parent client back from a cut under 30% loss"]
+fn seed_89147_no_early_close_after_a_two_parent_client_is_back() {
+    holds_with(89147, &Config::ci(), "no early close");
+}
