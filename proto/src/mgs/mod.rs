@@ -157,6 +157,9 @@ pub struct Mgs<S, const R: usize = 256, const T: usize = 256> {
     /// An order was held since the last evaluation (news, as a datagram that changes something
     /// is): the next datagram evaluates even if it brings none.
     evaluate_due: bool,
+    /// The clients the view shows live, counted at the table version (and length) given: a
+    /// window closes only while its sums count at least as many ([`Mgs::live_clients`]).
+    live_clients_seen: Option<((u32, usize), u32)>,
 }
 
 impl<S: AsRef<[Slot]> + AsMut<[Slot]>, const R: usize, const T: usize> Mgs<S, R, T> {
@@ -184,6 +187,7 @@ impl<S: AsRef<[Slot]> + AsMut<[Slot]>, const R: usize, const T: usize> Mgs<S, R,
             expected: LinearMap::new(),
             router_retire_ms: config.router_retire_ms,
             evaluate_due: false,
+            live_clients_seen: None,
         }
     }
 

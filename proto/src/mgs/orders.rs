@@ -246,7 +246,13 @@ impl<S: AsRef<[Slot]> + AsMut<[Slot]>, const R: usize, const T: usize> Mgs<S, R,
                 && self.hub.sums_whole(now)
                 && (gave_up_on_routers || self.waiting_for(order).next().is_none());
             let done = if serving { progress.reconnected + progress.failed } else { progress.reconnected };
-            let all_back = whole && done >= progress.live;
+            // The sums count a client at its home only. While one whose home moved is counted
+            // at neither parent (the old home was told before the new home's count came up
+            // the other way), or its home convicted it while another path still hears it, the
+            // view shows more clients live than the sums count: no window closes on them. (An
+            // admin's order for a target that is up closes no window of the target's.)
+            let all_back =
+                whole && done >= progress.live && (serving || progress.live >= self.live_clients());
             let failed = self.hub.failed_clients(order).take(MAX_FAILED).collect();
             let r = &mut self.recoveries[i];
             if progress.reconnected > r.progress.reconnected {

@@ -66,6 +66,19 @@ impl<S: AsRef<[Slot]> + AsMut<[Slot]>, const R: usize, const T: usize> Mgs<S, R,
         }
     }
 
+    /// How many clients the view shows live. Counted at most once per change of the table:
+    /// a window about to close asks at every evaluation.
+    pub(super) fn live_clients(&mut self) -> u32 {
+        let key = (self.hub.version(), self.hub.table().len());
+        if let Some((_, count)) = self.live_clients_seen.filter(|(seen, _)| *seen == key) {
+            return count;
+        }
+        let live = |e: &&Entry| e.role == Role::Client && self.state_of(e, 0).is_live();
+        let count = u32::try_from(self.hub.table().iter().filter(live).count()).unwrap_or(u32::MAX);
+        self.live_clients_seen = Some((key, count));
+        count
+    }
+
     /// A node's state: the best over its paths, where a live verdict counts only while the
     /// parent on the path is itself live (else the node is unreachable, not dead).
     pub(super) fn state_of(&self, e: &Entry, depth: u8) -> NodeState {
