@@ -351,9 +351,9 @@ fn seed_97210_a_held_order_lapses_after_its_window() {
 /// Found by `swarm --seeds 3001..6000` once nothing was excluded: the MGS closed fs-OST0001's
 /// window while c19, a client with two parents cut off from both, had been silent 7.9 s of its
 /// 8 s dead threshold. Its home parent had convicted it, and its other parent, which heard it
-/// last 200 ms later and does not count it, had not yet: it was counted nowhere. A client
-/// convicted on one path while another calls it live now holds the sums back until the other
-/// verdict (or its move there) can have arrived.
+/// last 200 ms later and does not count it, had not yet: it was counted nowhere. The MGS's
+/// view still showed it live through the other parent, and a window now closes only while the
+/// sums count at least the clients the view shows live (as for seed 89147).
 #[test]
 fn seed_3234_a_client_convicted_at_home_and_live_elsewhere_holds_the_close() {
     holds_with(3234, &Config::ci(), "no early close");

@@ -10,7 +10,7 @@ use crate::event::Event;
 use crate::ids::NodeId;
 use crate::table::Slot;
 use crate::time::Instant;
-use crate::wire::{NodeState, Role};
+use crate::wire::NodeState;
 
 impl<S: AsRef<[Slot]> + AsMut<[Slot]>, const R: usize, const T: usize> Hub<S, R, T> {
     /// Judges the silence of direct children. Call at [`Hub::next_check`].
@@ -83,14 +83,11 @@ impl<S: AsRef<[Slot]> + AsMut<[Slot]>, const R: usize, const T: usize> Hub<S, R,
         let mut version = self.version;
         let mut verdicts: Vec<(NodeId, NodeState), 16> = Vec::new();
         let mut more_verdicts = 0u32;
-        let mut split_interval_ms = None;
         for e in self.table.iter_mut() {
             let id = e.id;
             let Some(d) = e.direct.as_ref() else { continue };
             let silent = now.since(d.last_heard);
             let interval = d.interval_ms;
-            let live_elsewhere =
-                e.role == Role::Client && e.paths.iter().any(|p| { p.parent } != me && p.state.is_live());
             let Some(p) = e.direct_path_mut(me) else {
                 continue;
             };
@@ -107,9 +104,6 @@ impl<S: AsRef<[Slot]> + AsMut<[Slot]>, const R: usize, const T: usize> Hub<S, R,
                 p.state
             };
             if verdict != p.state {
-                if live_elsewhere && p.state.is_live() && !verdict.is_live() {
-                    split_interval_ms = split_interval_ms.max(Some(u64::from(interval)));
-                }
                 p.state = verdict;
                 p.silent_ms = u32::try_from(silent).unwrap_or(u32::MAX);
                 p.at = now;
@@ -121,9 +115,6 @@ impl<S: AsRef<[Slot]> + AsMut<[Slot]>, const R: usize, const T: usize> Hub<S, R,
             }
         }
         self.version = version;
-        if let Some(interval_ms) = split_interval_ms {
-            self.split_verdicts(now, interval_ms);
-        }
         for (id, state) in verdicts {
             self.urgent |= !state.is_live();
             self.emit(Event::ChildState { id, state });

@@ -143,10 +143,6 @@ pub(crate) struct Hub<S, const R: usize, const T: usize> {
     /// The last stranger that found the list full, while it may be alive: someone heard and
     /// counted nowhere, so the sums are not whole ([`Hub::sums_whole`]).
     unlisted: Option<Stranger>,
-    /// A client convicted on one path while another still calls it live may be counted nowhere
-    /// (its home convicted it; its other parent does not count it): until its other parent's
-    /// verdict (or its move there) had time to arrive, the sums are not whole.
-    split_until: Option<Instant>,
     last_check: Instant,
     /// Something changed during the input being handled that the owner acts on soon: returned
     /// as [`Urgency::Soon`] by the input's method, and false again between inputs.
@@ -181,7 +177,6 @@ impl<S: AsRef<[Slot]> + AsMut<[Slot]>, const R: usize, const T: usize> Hub<S, R,
             strangers: Vec::new(),
             lapsed: Deque::new(),
             unlisted: None,
-            split_until: None,
             last_check: now,
             urgent: false,
             counters: Counters::default(),

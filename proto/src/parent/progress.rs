@@ -14,18 +14,6 @@ impl<S: AsRef<[Slot]> + AsMut<[Slot]>, const R: usize, const T: usize> Hub<S, R,
     /// last heard so). Until then a router reports no progress and the MGS closes no window.
     pub(crate) fn sums_whole(&self, now: Instant) -> bool {
         self.unlisted.is_none_or(|u| now.since(u.heard) >= u.dead_ms)
-            && self.split_until.is_none_or(|t| now >= t)
-    }
-
-    /// A client's path was just convicted while another path still calls it live: it may be
-    /// counted nowhere (its home convicted it, its other parent does not count it), so the sums
-    /// wait until the other parent's verdict, or the client's move there, can have arrived. Both
-    /// parents hear the client every `interval_ms`, so the other verdict follows within one and
-    /// travels up as urgently as this one; an update interval covers its loss and the skew
-    /// between the two ways up.
-    pub(super) fn split_verdicts(&mut self, now: Instant, interval_ms: u64) {
-        let until = now.after(interval_ms + u64::from(self.timing.update_interval_ms));
-        self.split_until = Some(self.split_until.map_or(until, |t| t.max(until)));
     }
 
     /// Progress of an order in this hub's subtree: its home client children plus what child

@@ -11,8 +11,6 @@
 //! Target status records are kept here too, one per target, whichever server reports it (a
 //! failover pair has two).
 
-use heapless::Vec;
-
 use super::admit::Announce;
 use super::{ChildRouter, Hub, Urgency};
 use crate::counters::after;
@@ -21,7 +19,7 @@ use crate::ids::NodeId;
 use crate::table::{Entry, Mounts, Path, Slot};
 use crate::time::Instant;
 use crate::wire::{
-    Endpoint, Header, NodeDelta, NodeState, Role, TargetReport, TargetState, TargetStatus, Update, MAX_PATHS,
+    Endpoint, Header, NodeDelta, NodeState, Role, TargetReport, TargetState, TargetStatus, Update,
 };
 
 impl<S: AsRef<[Slot]> + AsMut<[Slot]>, const R: usize, const T: usize> Hub<S, R, T> {
@@ -183,8 +181,6 @@ impl<S: AsRef<[Slot]> + AsMut<[Slot]>, const R: usize, const T: usize> Hub<S, R,
                 collision = Some(Event::IdCollision { id: e.id, kept: e.name.clone(), ignored: n });
             }
         }
-        let was_live: Vec<NodeId, MAX_PATHS> =
-            e.paths.iter().filter(|p| { p.via } == via && p.state.is_live()).map(|p| p.parent).collect();
         e.paths.retain(|p| { p.via } != via);
         let mut overflow = 0;
         for p in delta.paths.iter().filter(|p| p.parent != me) {
@@ -195,17 +191,7 @@ impl<S: AsRef<[Slot]> + AsMut<[Slot]>, const R: usize, const T: usize> Hub<S, R,
             }
         }
         e.changed = v;
-        let convicted = (e.paths.iter())
-            .find(|p| { p.via } == via && !p.state.is_live() && was_live.contains(&{ p.parent }))
-            .filter(|c| {
-                e.role == Role::Client
-                    && e.paths.iter().any(|p| { p.parent } != { c.parent } && p.state.is_live())
-            })
-            .map(|c| u64::from(c.silent_ms) / u64::from(self.timing.dead_after.max(1)));
         self.counters.overflow += overflow;
-        if let Some(interval_ms) = convicted {
-            self.split_verdicts(now, interval_ms);
-        }
         if let Some(event) = collision {
             self.counters.unexpected += 1;
             self.emit(event);
