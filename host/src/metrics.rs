@@ -304,6 +304,7 @@ mod tests {
             progress: Default::default(),
             failed: Default::default(),
             last_reconnect: Instant(0),
+            uncounted: 0,
             phase: Phase::Ordered(order(1)),
         };
         assert_eq!(Sample::of(&r).closed, None);

@@ -225,6 +225,12 @@ pub struct RecoveryInfo {
     /// off, or waiting for one of their own); with every visible client back, these are what
     /// keeps it open (`vigil close` if they are gone for good).
     pub waiting_for: Vec<String>,
+    /// While open, once every client the sums count is back: live clients the MGS's view shows
+    /// that no parent's sums count yet (a client between two parents, the news of its new home
+    /// on its way). The window waits for them; this stays above 0 only for a few update
+    /// intervals.
+    #[serde(default)]
+    pub uncounted: u32,
     /// Estimated ms until every live client reconnected (0 once closed; none before a rate is
     /// known).
     pub eta_ms: Option<u64>,
@@ -344,6 +350,10 @@ fn recovery_info(
             Phase::EndedByTarget { .. } => Some(EndedBy::Target),
         },
         waiting_for,
+        uncounted: match r.phase {
+            Phase::Ordered(_) => r.uncounted,
+            _ => 0,
+        },
         eta_ms: r.eta_ms(now),
         elapsed_ms: r.ended_at().unwrap_or(now).since(r.began),
     }
@@ -544,6 +554,7 @@ mod tests {
             progress: Default::default(),
             failed: Default::default(),
             last_reconnect: Instant(10),
+            uncounted: 0,
             phase: Phase::Queued,
         };
         let info = recovery_info(&r, Instant(20), Vec::new(), Vec::new());
@@ -596,6 +607,7 @@ mod tests {
                     closed_by_admin: false,
                     ended_by: None,
                     waiting_for: Vec::new(),
+                    uncounted: 0,
                     eta_ms: None,
                     elapsed_ms: 100,
                 }),

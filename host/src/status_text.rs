@@ -20,6 +20,16 @@ pub fn waiting(routers: &[String]) -> String {
     }
 }
 
+/// ` (1 live client not counted yet)` while the view shows live clients no parent's sums
+/// count (see [`RecoveryInfo::uncounted`]).
+fn uncounted(count: u32) -> String {
+    match count {
+        0 => String::new(),
+        1 => " (1 live client not counted yet)".to_owned(),
+        n => format!(" ({n} live clients not counted yet)"),
+    }
+}
+
 /// One recovery, every figure named: `order 7/3: 2 of 4 reconnected (50%), 4 applied, 0 failed,
 /// window open for 1.5 s, eta 1.5 s`; failed clients by name: `1 failed (c07)`.
 fn recovery_line(t: &TargetInfo) -> String {
@@ -30,8 +40,9 @@ fn recovery_line(t: &TargetInfo) -> String {
         Window::Closed => format!("window closed after {}", secs(r.elapsed_ms)),
         Window::Queued => format!("queued for {}", secs(r.elapsed_ms)),
         Window::Open => format!(
-            "window open{} for {}, eta {}",
+            "window open{}{} for {}, eta {}",
             waiting(&r.waiting_for),
+            uncounted(r.uncounted),
             secs(r.elapsed_ms),
             r.eta_ms.map_or_else(|| "unknown".to_owned(), secs)
         ),
@@ -191,6 +202,7 @@ mod tests {
                     closed_by_admin: false,
                     ended_by: None,
                     waiting_for: vec!["r2".into(), "r3".into()],
+                    uncounted: 0,
                     eta_ms: Some(1500),
                     elapsed_ms: 1500,
                 }),
@@ -213,6 +225,15 @@ mod tests {
         assert!(
             text.contains("order 2/1: 2 of 4 reconnected (50%), 4 applied, 0 failed, window open (waiting for r2, r3) for 1.5 s, eta 1.5 s"),
             "{text}"
+        );
+        // Every counted client back, one live client the sums do not count yet: named.
+        let mut uncounted = status.clone();
+        let r = uncounted.targets[0].recovery.as_mut().unwrap();
+        (r.reconnected, r.waiting_for, r.uncounted) = (4, Vec::new(), 1);
+        assert!(
+            render(&uncounted).contains("4 of 4 reconnected (100%), 4 applied, 0 failed, window open (1 live client not counted yet) for"),
+            "{}",
+            render(&uncounted)
         );
         // Closed, or with no rate to go by: no figure without its name, no estimate made up.
         let mut closed = status.clone();

@@ -251,8 +251,12 @@ impl<S: AsRef<[Slot]> + AsMut<[Slot]>, const R: usize, const T: usize> Mgs<S, R,
             // the other way), or its home convicted it while another path still hears it, the
             // view shows more clients live than the sums count: no window closes on them. (An
             // admin's order for a target that is up closes no window of the target's.)
-            let all_back =
-                whole && done >= progress.live && (serving || progress.live >= self.live_clients());
+            let counted_back = whole && done >= progress.live;
+            let uncounted = match counted_back && !serving {
+                true => self.live_clients().saturating_sub(progress.live),
+                false => 0,
+            };
+            let all_back = counted_back && uncounted == 0;
             let failed = self.hub.failed_clients(order).take(MAX_FAILED).collect();
             let r = &mut self.recoveries[i];
             if progress.reconnected > r.progress.reconnected {
@@ -260,6 +264,7 @@ impl<S: AsRef<[Slot]> + AsMut<[Slot]>, const R: usize, const T: usize> Mgs<S, R,
             }
             r.progress = progress;
             r.failed = failed;
+            r.uncounted = uncounted;
             if target_up {
                 // The target ended its window itself (its own time-out, heard or past its
                 // length). Its BeginRecovery must

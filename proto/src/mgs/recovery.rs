@@ -46,6 +46,11 @@ pub struct Recovery {
     /// When the count of reconnected clients last rose (`began` until it does): with the count,
     /// the observed reconnect rate.
     pub last_reconnect: Instant,
+    /// Clients the MGS's view shows live beyond those the sums count: a client whose home
+    /// moved while the news of its new home is on its way, or whose home convicted it while
+    /// another path still hears it. The window waits for them. Known once every counted client
+    /// is back (0 before).
+    pub uncounted: u32,
     /// Where it stands.
     pub phase: Phase,
 }
@@ -127,6 +132,7 @@ impl Recovery {
             progress: OrderProgress { order, ..OrderProgress::default() },
             failed: Vec::new(),
             last_reconnect: now,
+            uncounted: 0,
             phase,
         }
     }
@@ -278,6 +284,7 @@ mod tests {
             progress: OrderProgress { live, reconnected, applied: live, ..OrderProgress::default() },
             failed: Vec::new(),
             last_reconnect: Instant(last_reconnect),
+            uncounted: 0,
             phase: Phase::Ordered(OrderId::default()),
         }
     }
