@@ -37,7 +37,10 @@ pub struct Recovery {
     /// When the MGS issued its `BeginRecovery` (while queued: when its target was seen
     /// restarting).
     pub began: Instant,
-    /// Progress as last summed (frozen once the window closed).
+    /// Progress as last summed (frozen once the window closed). A recovery the target ended
+    /// after another status holder's close keeps the sum this MGS last made, which may leave out
+    /// routers that had let go of its `BeginRecovery` for that close: it may show fewer clients
+    /// than were live (none closed out: the other holder closed on its own whole sum).
     pub progress: OrderProgress,
     /// The clients whose reconnection failed on every try, as far as routers named them (the
     /// first [`MAX_FAILED`]; `progress.failed` counts them all), summed and frozen with
