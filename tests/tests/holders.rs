@@ -297,9 +297,10 @@ fn holders_restarting_in_turn_never_close_early_and_the_recovery_ends_by_order()
     let unfinished: Vec<String> =
         (0..CLIENTS).map(client_name).filter(|n| !done_marker(&site.cluster, n, instance).exists()).collect();
     assert!(unfinished.is_empty(), "the window closed before {unfinished:?} reconnected");
-    // A holder still in its startup hold when the other closed shows the window ended by the
-    // target, with the sum over the routers still holding its order then (seen: 4 of 8):
-    // `wait_closed` asks all 8 of a close by order only.
+    // A holder that had not closed when the other's close was carried out (in the run seen, it
+    // was still in its startup hold) shows the window ended by the target, with the sum over
+    // the routers still holding its order then (seen: 4 of 8): `wait_closed` asks all 8 of a
+    // close by order only.
     site.wait_closed(0, instance);
     site.wait_closed(1, instance);
     for h in 0..2 {
