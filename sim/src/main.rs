@@ -100,6 +100,10 @@ enum Command {
         /// Print what every seed drew.
         #[arg(long)]
         verbose: bool,
+        /// Print the story of the node with this name in each seed run (its verdicts at every
+        /// parent, its home, and every holder's sums as they change): for triage of one seed.
+        #[arg(long, value_name = "NODE")]
+        trace: Option<String>,
     },
     /// Every interleaving of faults in the smallest cluster (MGS, router, two clients, one
     /// server), to a bounded depth, exactly once and no early close checked after every step.
@@ -185,7 +189,7 @@ fn run_swarm(
     (from, to): (u64, u64),
     json: bool,
     exclude: Option<String>,
-    two_holders: f64,
+    drawn: swarm::Config,
     threads: Option<usize>,
     verbose: bool,
 ) -> ExitCode {
@@ -206,11 +210,14 @@ fn run_swarm(
             swarm::Config { exclude, ..swarm::Config::default() }
         }
     };
-    let config = swarm::Config { two_holders, ..config };
+    let config = swarm::Config { exclude: config.exclude, ..drawn };
     let threads = threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
     let (summary, failing) = swarm::run_range(from, to, &config, threads, |r| {
         if verbose {
             eprintln!("seed {}: {}", r.seed, r.drew);
+        }
+        for line in &r.trace {
+            eprintln!("seed {}: {line}", r.seed);
         }
         if !json {
             for v in &r.violations {
@@ -246,8 +253,15 @@ fn latency(s: &str) -> Result<(u64, u64), String> {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    if let Some(Command::Swarm { seeds, json, exclude, two_holders, threads, verbose }) = cli.command {
-        return run_swarm(seeds, json, exclude, two_holders, threads, verbose);
+    if let Some(Command::Swarm { seeds, json, exclude, two_holders, threads, verbose, trace }) = cli.command {
+        return run_swarm(
+            seeds,
+            json,
+            exclude,
+            swarm::Config { two_holders, trace, ..swarm::Config::default() },
+            threads,
+            verbose,
+        );
     }
     if let Some(Command::Check { depth, from, in_flight, losses, duplicates, reorders, crashes }) =
         cli.command

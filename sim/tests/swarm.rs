@@ -393,3 +393,14 @@ fn seed_12191_a_generation_both_paths_lowered_is_taken() {
 fn seed_89147_no_early_close_after_a_two_parent_client_is_back() {
     holds_with(89147, &Config::ci(), "no early close");
 }
+
+/// Seed 89147's story of c118, as `vigil-sim swarm --trace c118` tells it: the move of its home
+/// during the cut, and the moment the MGS held its close on one live client no sum counted.
+#[test]
+fn seed_89147_traced_shows_the_move_and_the_uncounted_client() {
+    let report = run_seed(89147, &Config { trace: Some("c118".into()), ..Config::ci() });
+    let moved = report.trace.iter().any(|l| l.contains("c118: home Some("));
+    let held =
+        report.trace.iter().any(|l| l.contains("mgs: fs-OST0000 instance 43") && l.contains("uncounted 1,"));
+    assert!(moved && held, "{}", report.trace.join("\n"));
+}

@@ -43,10 +43,12 @@
 //!   judged over: within a dead threshold after faults ended, the link's loss before.
 //!
 //! Known bugs the swarm can be told to draw around are [`Known`]; the summary line names each
-//! exclusion in force.
+//! exclusion in force. To triage a failing seed, [`Config::trace`] (`--trace NODE`) tells one
+//! node's story through it ([`trace`]).
 
 pub mod check;
 pub mod draw;
+pub mod trace;
 
 use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -57,6 +59,7 @@ use vigil_proto::{ids, Event, Generation};
 
 use self::check::Checker;
 use self::draw::{target_name, Act, Draw};
+use self::trace::Tracer;
 use crate::Net;
 
 /// A known bug the swarm draws around (or whose check it skips) until it is fixed.
@@ -146,6 +149,8 @@ pub struct Config {
     /// The share of seeds with routers drawn with a second status holder (0: none, the
     /// default, so that a seed pinned by a regression test keeps its cluster).
     pub two_holders: f64,
+    /// The node whose story [`SeedReport::trace`] tells ([`trace`]), if any.
+    pub trace: Option<String>,
 }
 
 /// The share of seeds with routers the CI swarm (and `vigil-sim swarm` by default) draws with two
@@ -157,7 +162,7 @@ impl Config {
     /// What CI runs with: the known bugs not yet fixed on main drawn around, and
     /// [`TWO_HOLDERS_IN_CI`] of the seeds with two holders.
     pub fn ci() -> Config {
-        Config { exclude: EXCLUDED_IN_CI.to_vec(), two_holders: TWO_HOLDERS_IN_CI }
+        Config { exclude: EXCLUDED_IN_CI.to_vec(), two_holders: TWO_HOLDERS_IN_CI, trace: None }
     }
 
     /// Whether this known bug is drawn around.
@@ -216,6 +221,9 @@ pub struct SeedReport {
     pub near_wrap: bool,
     /// Status holders drawn.
     pub holders: usize,
+    /// The story of [`Config::trace`]'s node ([`trace::Tracer`]); empty without one.
+    #[serde(skip)]
+    pub trace: Vec<String>,
 }
 
 /// Runs one seed.
@@ -228,6 +236,7 @@ pub fn run_seed(seed: u64, config: &Config) -> SeedReport {
     let sample_ms = u64::from(net.timing.update_interval_ms);
     let mut next_sample = sample_ms;
     let mut viewed = false;
+    let mut tracer = config.trace.as_deref().and_then(|name| Tracer::new(&net, name));
     for i in 0..net.nodes().len() {
         checker.started(&net, &draw, i);
     }
@@ -237,14 +246,14 @@ pub fn run_seed(seed: u64, config: &Config) -> SeedReport {
         let until = next_act.min(next_sample).min(view_at).min(draw.end_at);
         while let Some(touched) = net.step(until) {
             let Some(i) = touched else { continue };
-            drain(&mut net, &draw, &mut checker, &mut armed, &mut schedule, i);
+            drain(&mut net, &draw, &mut checker, &mut armed, &mut schedule, &mut tracer, i);
         }
         if net.now() >= draw.end_at {
             break;
         }
         if net.now() >= next_act {
             if let Some((_, act)) = schedule.pop() {
-                apply(&mut net, &draw, &mut checker, &mut armed, &mut schedule, act);
+                apply(&mut net, &draw, &mut checker, &mut armed, &mut schedule, &mut tracer, act);
             }
         }
         if net.now() >= next_sample {
@@ -267,20 +276,26 @@ pub fn run_seed(seed: u64, config: &Config) -> SeedReport {
         datagrams: net.outbound.iter().map(|t| t.datagrams).sum(),
         near_wrap: draw.near_wrap,
         holders: draw.holders.len(),
+        trace: tracer.map(Tracer::lines).unwrap_or_default(),
     }
 }
 
-/// Hands node `i`'s events to the checker, and crashes a router armed to die after an order.
+/// Hands node `i`'s events to the checker (and the tracer), and crashes a router armed to die
+/// after an order.
 fn drain(
     net: &mut Net,
     draw: &Draw,
     checker: &mut Checker,
     armed: &mut Vec<(usize, Option<u64>)>,
     schedule: &mut Vec<(u64, Act)>,
+    tracer: &mut Option<Tracer>,
     i: usize,
 ) {
     checker.homes(net, draw, i);
     let events = net.take_events(i);
+    if let Some(tracer) = tracer.as_mut() {
+        tracer.drained(net, i, &events);
+    }
     for (at, event) in &events {
         checker.event(net, draw, i, *at, event);
         if let Event::OrderHeld(order) = event {
@@ -310,6 +325,7 @@ fn apply(
     checker: &mut Checker,
     armed: &mut Vec<(usize, Option<u64>)>,
     schedule: &mut Vec<(u64, Act)>,
+    tracer: &mut Option<Tracer>,
     act: Act,
 ) {
     let now = net.now();
@@ -351,7 +367,7 @@ fn apply(
             }
             net.restart_as(i, generation);
             checker.started(net, draw, i);
-            drain(net, draw, checker, armed, schedule, i);
+            drain(net, draw, checker, armed, schedule, tracer, i);
         }
         Act::Cut(a, b) => {
             checker.note(now, format!("link {} - {} cut", name(net, a), name(net, b)));
@@ -377,7 +393,7 @@ fn apply(
                     now,
                     format!("admin: recover {} at {} -> {result:?}", target_name(k), name(net, h)),
                 );
-                drain(net, draw, checker, armed, schedule, h);
+                drain(net, draw, checker, armed, schedule, tracer, h);
             }
         }
         Act::Close(k) => {
@@ -389,7 +405,7 @@ fn apply(
                 if let Some(Ok(closed)) = result {
                     checker.admin_closed(closed.order());
                 }
-                drain(net, draw, checker, armed, schedule, h);
+                drain(net, draw, checker, armed, schedule, tracer, h);
             }
         }
         Act::Calm => {
