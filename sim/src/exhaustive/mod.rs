@@ -74,7 +74,7 @@ pub struct Bounds {
     pub duplicates: u8,
     /// Datagrams delivered past an older one of their link, per path.
     pub reorders: u8,
-    /// Kinds of node that may crash (once each, per path): bits of [`Bounds::crash`].
+    /// Kinds of node that may crash (once each, per path): bits of [`crash`].
     pub crashes: u8,
 }
 

@@ -305,7 +305,7 @@ impl Checker {
     }
 
     /// Notes where client `i` counts now, after the network handed it something: a change of
-    /// the home parent of a client with two parents is a move (see [`Checker::moving`]).
+    /// the home parent of a client with two parents is a move (see `Checker::moving`).
     pub fn homes(&mut self, net: &Net, draw: &Draw, i: usize) {
         let Machine::Client(c) = &net.node(i).machine else { return };
         let home = c.home_parent().filter(|_| net.node(i).up);
@@ -334,7 +334,7 @@ impl Checker {
     }
 
     /// Consistency, every update interval: no holder's progress counts more than the live
-    /// clients, each once, except a client whose home moved lately ([`Checker::moving`]). The
+    /// clients, each once, except a client whose home moved lately (`Checker::moving`). The
     /// progress of a closed window is frozen when it closed: it is checked once, at the first
     /// sample after, not again at every one (which would repeat that check against moves made
     /// since).
