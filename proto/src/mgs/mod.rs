@@ -25,11 +25,11 @@ use heapless::Vec;
 
 use crate::counters::Counters;
 use crate::event::Event;
-use heapless::LinearMap;
+use heapless::{Deque, LinearMap};
 
 use crate::ids::{Generation, Name, NodeId};
 use crate::link::Link;
-use crate::parent::{Hub, Urgency, MAX_HELD};
+use crate::parent::{Hub, Told, Urgency, EVENT_QUEUE, MAX_HELD};
 use crate::table::Slot;
 use crate::time::Instant;
 use crate::timing::Timing;
@@ -160,6 +160,9 @@ pub struct Mgs<S, const R: usize = 256, const T: usize = 256> {
     /// The clients the view shows live, counted at the table version (and length) given: a
     /// window closes only while its sums count at least as many ([`Mgs::live_clients`]).
     live_clients_seen: Option<((u32, usize), u32)>,
+    /// The orders issued and not yet polled, oldest first: the hub's event queue holds a mark
+    /// for each ([`Told::OrderIssued`]), which `poll_event` gives this order back for.
+    issued: Deque<Order, EVENT_QUEUE>,
 }
 
 impl<S: AsRef<[Slot]> + AsMut<[Slot]>, const R: usize, const T: usize> Mgs<S, R, T> {
@@ -188,6 +191,7 @@ impl<S: AsRef<[Slot]> + AsMut<[Slot]>, const R: usize, const T: usize> Mgs<S, R,
             router_retire_ms: config.router_retire_ms,
             evaluate_due: false,
             live_clients_seen: None,
+            issued: Deque::new(),
         }
     }
 
@@ -270,7 +274,7 @@ impl<S: AsRef<[Slot]> + AsMut<[Slot]>, const R: usize, const T: usize> Mgs<S, R,
                 let child = header.sender != self.link.id;
                 match child.then(|| self.link.raise_above(hint.newest)) {
                     Some(Some(generation)) => {
-                        self.hub.emit(Event::GenerationRaised { addr: from, generation });
+                        self.hub.emit(Told::GenerationRaised { addr: from, generation });
                         self.hold_until = Some(now.after(u64::from(self.startup_hold_ms)));
                         self.hold_from = now;
                         if self.direct_clients.is_some() {
@@ -307,6 +311,7 @@ impl<S: AsRef<[Slot]> + AsMut<[Slot]>, const R: usize, const T: usize> Mgs<S, R,
 
     /// The next event.
     pub fn poll_event(&mut self) -> Option<Event> {
-        self.hub.poll_event()
+        let issued = &mut self.issued;
+        self.hub.poll_event(|| issued.pop_front())
     }
 }

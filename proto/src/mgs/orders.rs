@@ -2,8 +2,8 @@
 
 use heapless::Vec;
 
-use crate::event::Event;
 use crate::ids::{fnv1a, Generation, Name, NodeId, OrderId};
+use crate::parent::Told;
 use crate::table::Slot;
 use crate::time::Instant;
 use crate::wire::{Action, NodeState, Order, Role, Signature, TargetState, MAX_DEAD, MAX_FAILED};
@@ -45,7 +45,7 @@ impl<S: AsRef<[Slot]> + AsMut<[Slot]>, const R: usize, const T: usize> Mgs<S, R,
         let close = self
             .issue(now, Action::CloseWindow { target: target.clone(), target_generation, dead, dead_mounts });
         self.recoveries[i].closed_now(close.id, now, by);
-        self.hub.emit(Event::WindowClosed { target, order: close.id, by_admin: by == ClosedBy::Admin });
+        self.hub.emit(Told::WindowClosed { target, order: close.id, by_admin: by == ClosedBy::Admin });
         close.id
     }
 
@@ -92,7 +92,11 @@ impl<S: AsRef<[Slot]> + AsMut<[Slot]>, const R: usize, const T: usize> Mgs<S, R,
         }
         let (_, urgency) = self.hub.hold(now, order.clone());
         self.evaluate_due |= urgency.is_soon();
-        self.hub.emit(Event::OrderIssued(order.clone()));
+        // The hub's queue takes the mark, and this queue the order, or neither (counted dropped):
+        // each holds at most EVENT_QUEUE.
+        if self.hub.emit(Told::OrderIssued) {
+            let _ = self.issued.push_back(order.clone());
+        }
         order
     }
 
@@ -213,7 +217,7 @@ impl<S: AsRef<[Slot]> + AsMut<[Slot]>, const R: usize, const T: usize> Mgs<S, R,
             let s = &self.hub.targets()[k].status;
             let (target, generation, addrs, window_ms) =
                 (s.target.clone(), s.generation, s.addrs.clone(), s.window_ms);
-            self.hub.emit(Event::TargetRestarted { target: target.clone(), generation });
+            self.hub.emit(Told::TargetRestarted { target: target.clone(), generation });
             let action = Action::BeginRecovery {
                 target: target.clone(),
                 target_generation: generation,

@@ -40,12 +40,17 @@
 //! longer than any target's own recovery window, so retiring never shortens a window that
 //! waited for the router) or when an admin says it is gone ([`Mgs::forget_router`]), as when
 //! hardware is removed. A retired router that speaks again is simply expected again.
+//!
+//! [`Event::DirectClientsExpected`]: crate::Event::DirectClientsExpected
+//! [`Event::DirectClientsRetired`]: crate::Event::DirectClientsRetired
+//! [`Event::RouterExpected`]: crate::Event::RouterExpected
+//! [`Event::RouterRetired`]: crate::Event::RouterRetired
 
 use heapless::Vec;
 
-use crate::event::Event;
 use crate::ids::{Name, NodeId};
 use crate::parent::direct_state;
+use crate::parent::Told;
 use crate::table::Slot;
 use crate::time::Instant;
 use crate::wire::{NodeState, Role};
@@ -87,6 +92,8 @@ impl<S: AsRef<[Slot]> + AsMut<[Slot]>, const R: usize, const T: usize> Mgs<S, R,
     /// This MGS had direct clients at its last run (the driver persisted
     /// [`Event::DirectClientsExpected`]): it closes no window for a dead threshold after its
     /// start, until each of them has been heard or could be dead.
+    ///
+    /// [`Event::DirectClientsExpected`]: crate::Event::DirectClientsExpected
     pub fn expect_direct_clients(&mut self, now: Instant) {
         self.direct_clients = Some(now);
         self.given_back(now);
@@ -109,7 +116,7 @@ impl<S: AsRef<[Slot]> + AsMut<[Slot]>, const R: usize, const T: usize> Mgs<S, R,
             return;
         }
         self.hold_a_dead_threshold(now);
-        self.hub.emit(Event::DirectClientsExpected);
+        self.hub.emit(Told::DirectClientsExpected);
     }
 
     /// Stops expecting direct clients once none has pinged for [`MgsConfig::router_retire_ms`]:
@@ -117,7 +124,7 @@ impl<S: AsRef<[Slot]> + AsMut<[Slot]>, const R: usize, const T: usize> Mgs<S, R,
     pub(super) fn retire_direct_clients(&mut self, now: Instant) {
         if self.direct_clients.is_some_and(|heard| now.since(heard) >= self.router_retire_ms) {
             self.direct_clients = None;
-            self.hub.emit(Event::DirectClientsRetired);
+            self.hub.emit(Told::DirectClientsRetired);
         }
     }
 
@@ -132,7 +139,7 @@ impl<S: AsRef<[Slot]> + AsMut<[Slot]>, const R: usize, const T: usize> Mgs<S, R,
             self.hub.forget_router(id);
         }
         let Some(name) = expected.or(entry) else { return false };
-        self.hub.emit(Event::RouterRetired { id, name });
+        self.hub.emit(Told::RouterRetired { id, name });
         true
     }
 
@@ -160,7 +167,7 @@ impl<S: AsRef<[Slot]> + AsMut<[Slot]>, const R: usize, const T: usize> Mgs<S, R,
             self.hub.counters_mut().overflow += 1;
             return;
         }
-        self.hub.emit(Event::RouterExpected { id, name });
+        self.hub.emit(Told::RouterExpected { id, name });
     }
 
     /// Retires expected routers silent for [`MgsConfig::router_retire_ms`].

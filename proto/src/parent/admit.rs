@@ -16,9 +16,9 @@ use heapless::Vec;
 
 use super::orders::merge_reports;
 use super::replies::ReplyKind;
+use super::Told;
 use super::{Hub, Urgency, MAX_HELD};
 use crate::counters::ReplayWindow;
-use crate::event::Event;
 use crate::ids::{Name, NodeId, OrderId};
 use crate::table::{Direct, Entry, Mounts, Path, Reports, Slot};
 use crate::time::Instant;
@@ -184,7 +184,7 @@ impl<S: AsRef<[Slot]> + AsMut<[Slot]>, const R: usize, const T: usize> Hub<S, R,
             if entry.name.is_empty() {
                 entry.name = n.clone();
             } else if *n != entry.name {
-                let event = Event::IdCollision { id, kept: entry.name.clone(), ignored: n.clone() };
+                let event = Told::IdCollision { id, kept: entry.name.clone(), ignored: n.clone() };
                 self.counters.unexpected += 1;
                 self.emit(event);
                 self.reply(from, id, ReplyKind::Refused);
@@ -250,9 +250,9 @@ impl<S: AsRef<[Slot]> + AsMut<[Slot]>, const R: usize, const T: usize> Hub<S, R,
             }
             self.urgent = true;
             self.emit(if rebooted {
-                Event::ChildRebooted { id, generation: header.generation }
+                Told::ChildRebooted { id, generation: header.generation }
             } else {
-                Event::ChildState { id, state: NodeState::Alive }
+                Told::ChildState { id, state: NodeState::Alive }
             });
         }
         if home_changed {
@@ -282,7 +282,7 @@ impl<S: AsRef<[Slot]> + AsMut<[Slot]>, const R: usize, const T: usize> Hub<S, R,
         };
         if self.table.is_full() && !self.reclaim_dead() {
             self.counters.refused += 1;
-            self.emit(Event::TableFull { id });
+            self.emit(Told::TableFull { id });
             self.reply(from, id, ReplyKind::Refused);
             return None;
         }
@@ -299,7 +299,7 @@ impl<S: AsRef<[Slot]> + AsMut<[Slot]>, const R: usize, const T: usize> Hub<S, R,
             return None;
         }
         self.urgent = true;
-        self.emit(Event::ChildJoined { id, role });
+        self.emit(Told::ChildJoined { id, role });
         self.reply(from, id, ReplyKind::Accepted);
         Some(id)
     }

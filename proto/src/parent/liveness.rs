@@ -5,8 +5,8 @@
 
 use heapless::Vec;
 
+use super::Told;
 use super::{direct_state, Hub, Urgency};
-use crate::event::Event;
 use crate::ids::NodeId;
 use crate::table::Slot;
 use crate::time::Instant;
@@ -29,7 +29,7 @@ impl<S: AsRef<[Slot]> + AsMut<[Slot]>, const R: usize, const T: usize> Hub<S, R,
             // Our own loop was late: the silence we see is ours, not the children's. Only the
             // live get a fresh start: a child already judged dead stays dead until it is heard.
             self.counters.stalls += 1;
-            self.emit(Event::Stalled { late_ms: late });
+            self.emit(Told::Stalled { late_ms: late });
             let me = self.me;
             for e in self.table.iter_mut() {
                 let live = direct_state(me, e).is_some_and(NodeState::is_live);
@@ -78,7 +78,7 @@ impl<S: AsRef<[Slot]> + AsMut<[Slot]>, const R: usize, const T: usize> Hub<S, R,
             && cohort >= timing.mass_silence_min
             && u64::from(cohort) * 100 > u64::from(population) * u64::from(timing.mass_silence_percent);
         if mass {
-            self.emit(Event::MassSilence { count: cohort });
+            self.emit(Told::MassSilence { count: cohort });
         }
         let mut version = self.version;
         let mut verdicts: Vec<(NodeId, NodeState), 16> = Vec::new();
@@ -117,7 +117,7 @@ impl<S: AsRef<[Slot]> + AsMut<[Slot]>, const R: usize, const T: usize> Hub<S, R,
         self.version = version;
         for (id, state) in verdicts {
             self.urgent |= !state.is_live();
-            self.emit(Event::ChildState { id, state });
+            self.emit(Told::ChildState { id, state });
         }
         if more_verdicts > 0 {
             // Too many to list one by one this round: the totals carry them.

@@ -33,6 +33,7 @@ mod paging;
 mod progress;
 mod replies;
 mod subtree;
+mod told;
 
 use heapless::{Deque, LinearMap, Vec};
 
@@ -42,12 +43,13 @@ use crate::ids::{NodeId, OrderId};
 use crate::table::{Entry, Slot, Table};
 use crate::time::Instant;
 use crate::timing::Timing;
-use crate::wire::{Endpoint, FailedClient, NodeState, OrderProgress, TargetReport, Totals};
+use crate::wire::{Endpoint, FailedClient, NodeState, Order, OrderProgress, TargetReport, Totals};
 use crate::wire::{MAX_ALTERNATES, MAX_FAILED, MAX_PROGRESS, MAX_REPORTS};
 
 use admit::Stranger;
 use orders::Held;
 use replies::PendingReply;
+pub(crate) use told::Told;
 
 /// Most orders a parent holds (and repeats) at once: one per target, a newer order for the same
 /// target superseding the older. Sixteen targets can recover at once (an OSS failing over all
@@ -59,7 +61,8 @@ const _: () = assert!(MAX_HELD <= MAX_REPORTS && MAX_HELD <= MAX_PROGRESS && MAX
 /// [`Stranger`]); past that a newcomer is counted as overflow.
 const MAX_STRANGERS: usize = 16;
 const REPLY_QUEUE: usize = 64;
-const EVENT_QUEUE: usize = 64;
+/// Events a hub queues between two drains by its driver.
+pub(crate) const EVENT_QUEUE: usize = 64;
 
 /// What a child router last said of its subtree as a whole.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -148,7 +151,7 @@ pub(crate) struct Hub<S, const R: usize, const T: usize> {
     /// as [`Urgency::Soon`] by the input's method, and false again between inputs.
     urgent: bool,
     counters: Counters,
-    events: Events<EVENT_QUEUE>,
+    events: Events<EVENT_QUEUE, Told>,
 }
 
 impl<S: AsRef<[Slot]> + AsMut<[Slot]>, const R: usize, const T: usize> Hub<S, R, T> {
@@ -231,9 +234,14 @@ impl<S: AsRef<[Slot]> + AsMut<[Slot]>, const R: usize, const T: usize> Hub<S, R,
         &mut self.counters
     }
 
-    /// The next event.
-    pub(crate) fn poll_event(&mut self) -> Option<Event> {
-        self.events.pop()
+    /// The next event; `issued` gives the order of a [`Told::OrderIssued`] (the MGS's, which
+    /// keeps its issued orders itself: see [`told`]).
+    pub(crate) fn poll_event(&mut self, mut issued: impl FnMut() -> Option<Order>) -> Option<Event> {
+        loop {
+            if let Some(event) = self.events.pop()?.event(&mut issued) {
+                return Some(event);
+            }
+        }
     }
 
     /// The summary a router sends up changed: it takes a version of its own, so that the
@@ -277,10 +285,14 @@ impl<S: AsRef<[Slot]> + AsMut<[Slot]>, const R: usize, const T: usize> Hub<S, R,
         self.version
     }
 
-    pub(crate) fn emit(&mut self, event: Event) {
-        if !self.events.push(event) {
+    /// Queues an event for the owner's driver; returns false, and counts it dropped, when the
+    /// queue is full (the driver has not drained).
+    pub(crate) fn emit(&mut self, event: Told) -> bool {
+        let queued = self.events.push(event);
+        if !queued {
             self.counters.events_dropped += 1;
         }
+        queued
     }
 }
 

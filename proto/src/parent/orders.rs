@@ -10,8 +10,8 @@
 //! a known instance ends the other holders' `BeginRecovery` of it. A `BeginRecovery` lapses
 //! once its window and a grace ran out since its issue, and is never taken again here.
 
+use super::Told;
 use super::{direct_state, Hub, Urgency, MAX_HELD};
-use crate::event::Event;
 use crate::ids::{NodeId, OrderId};
 use crate::table::{Entry, Reports, Slot};
 use crate::time::Instant;
@@ -147,6 +147,8 @@ impl<S: AsRef<[Slot]> + AsMut<[Slot]>, const R: usize, const T: usize> Hub<S, R,
     /// will: its holder stopped for good or restarted knowing nothing of it, and no other holder
     /// sees the target to close the instance. A lapsed order is remembered
     /// ([`Hub::hold`] does not take it again) and told ([`Event::OrderLapsed`]).
+    ///
+    /// [`Event::OrderLapsed`]: crate::Event::OrderLapsed
     pub(super) fn lapse(&mut self, now: Instant) {
         while let Some(i) = self.held.iter().position(|h| self.ran_out(&h.order, now.since(h.taken))) {
             let order = self.held.remove(i).order;
@@ -174,7 +176,7 @@ impl<S: AsRef<[Slot]> + AsMut<[Slot]>, const R: usize, const T: usize> Hub<S, R,
         let _ = self.lapsed.push_back(order.id);
         let (target, target_generation) = (order.action.target().clone(), order.action.target_generation());
         self.counters.orders_lapsed += 1;
-        self.emit(Event::OrderLapsed { order: order.id, target, target_generation });
+        self.emit(Told::OrderLapsed { order: order.id, target, target_generation });
         self.urgent = true;
     }
 

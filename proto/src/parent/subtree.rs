@@ -12,9 +12,9 @@
 //! failover pair has two).
 
 use super::admit::Announce;
+use super::Told;
 use super::{ChildRouter, Hub, Urgency};
 use crate::counters::after;
-use crate::event::Event;
 use crate::ids::NodeId;
 use crate::table::{Entry, Mounts, Path, Slot};
 use crate::time::Instant;
@@ -178,7 +178,7 @@ impl<S: AsRef<[Slot]> + AsMut<[Slot]>, const R: usize, const T: usize> Hub<S, R,
             if e.name.is_empty() {
                 e.name = n;
             } else if n != e.name {
-                collision = Some(Event::IdCollision { id: e.id, kept: e.name.clone(), ignored: n });
+                collision = Some(Told::IdCollision { id: e.id, kept: e.name.clone(), ignored: n });
             }
         }
         e.paths.retain(|p| { p.via } != via);
@@ -232,7 +232,7 @@ impl<S: AsRef<[Slot]> + AsMut<[Slot]>, const R: usize, const T: usize> Hub<S, R,
                     self.counters.targets_refused += 1;
                     if !self.targets_full_told {
                         self.targets_full_told = true;
-                        self.emit(Event::TargetTableFull { server, target: record.status.target });
+                        self.emit(Told::TargetTableFull { server, target: record.status.target });
                     }
                     return false;
                 }

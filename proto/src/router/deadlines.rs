@@ -6,7 +6,7 @@
 //! Timers due at the same instant run in the table's order. Pages and pushes fall due here but
 //! are sent by [`Router::poll_transmit`]; what the others change may send up soon.
 
-use crate::event::Event;
+use crate::parent::Told;
 use crate::parent::Urgency;
 use crate::table::Slot;
 use crate::time::Instant;
@@ -72,7 +72,7 @@ impl<S: AsRef<[Slot]> + AsMut<[Slot]>, const R: usize, const T: usize> Router<S,
                     let u = &mut self.upstreams[k];
                     u.uplink.went_down();
                     let addr = u.uplink.addr;
-                    self.hub.emit(Event::ParentDown { addr });
+                    self.hub.emit(Told::ParentDown { addr });
                 }
                 // Sent by `poll_transmit`.
                 Timer::Send(_) | Timer::Repush => {}

@@ -278,6 +278,7 @@ impl<S: AsRef<[Slot]> + AsMut<[Slot]>, const R: usize, const T: usize> Router<S,
 
     /// The next event.
     pub fn poll_event(&mut self) -> Option<Event> {
-        self.hub.poll_event()
+        // A router issues no order: its hub's queue never holds one.
+        self.hub.poll_event(|| None)
     }
 }

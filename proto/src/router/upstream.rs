@@ -16,7 +16,7 @@
 use heapless::Vec;
 
 use crate::counters::after;
-use crate::event::Event;
+use crate::parent::Told;
 use crate::parent::Urgency;
 use crate::table::Slot;
 use crate::time::Instant;
@@ -81,7 +81,7 @@ impl<S: AsRef<[Slot]> + AsMut<[Slot]>, const R: usize, const T: usize> Router<S,
         }
         let version = self.hub.version();
         let up = &mut self.upstreams[u];
-        let mut events: Vec<Event, 3> = Vec::new();
+        let mut events: Vec<Told, 3> = Vec::new();
         let mut raised = false;
         // Answered, unless the parent acknowledges less than the last round brought it to (a
         // reply to an older round, overtaken by a newer one that may be lost).
@@ -96,10 +96,10 @@ impl<S: AsRef<[Slot]> + AsMut<[Slot]>, const R: usize, const T: usize> Router<S,
             up.uplink.known = false;
             up.resend_all(now);
             let _ =
-                events.push(Event::ParentRestarted { addr: up.uplink.addr, generation: header.generation });
+                events.push(Told::ParentRestarted { addr: up.uplink.addr, generation: header.generation });
         }
         if came_up {
-            let _ = events.push(Event::ParentUp { addr: up.uplink.addr });
+            let _ = events.push(Told::ParentUp { addr: up.uplink.addr });
         }
         match reply.status {
             ReplyStatus::Accepted => {
@@ -123,11 +123,11 @@ impl<S: AsRef<[Slot]> + AsMut<[Slot]>, const R: usize, const T: usize> Router<S,
                 up.resend_all(now);
             }
             ReplyStatus::Refused { alternates } => {
-                let _ = events.push(Event::Refused { addr: up.uplink.addr, alternates });
+                let _ = events.push(Told::Refused { addr: up.uplink.addr, alternates });
             }
             ReplyStatus::Stale { newest } => {
                 if let Some(generation) = self.link.raise_above(newest) {
-                    let _ = events.push(Event::GenerationRaised { addr: up.uplink.addr, generation });
+                    let _ = events.push(Told::GenerationRaised { addr: up.uplink.addr, generation });
                     raised = true;
                 }
             }
@@ -175,7 +175,7 @@ impl<S: AsRef<[Slot]> + AsMut<[Slot]>, const R: usize, const T: usize> Router<S,
             return;
         }
         if let Some(generation) = self.link.raise_above(hint.newest) {
-            self.hub.emit(Event::GenerationRaised { addr: from, generation });
+            self.hub.emit(Told::GenerationRaised { addr: from, generation });
             for u in self.upstreams.iter_mut() {
                 u.uplink.known = false;
                 u.resend_all(now);
@@ -195,7 +195,7 @@ impl<S: AsRef<[Slot]> + AsMut<[Slot]>, const R: usize, const T: usize> Router<S,
         let id = order.id;
         let (taken, urgency) = self.hub.hold(now, order);
         if taken {
-            self.hub.emit(Event::OrderHeld(id));
+            self.hub.emit(Told::OrderHeld(id));
         }
         urgency
     }
