@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Builds every board's release image and prints its size (text/data/bss) and its node table's
-# footprint (bytes per slot, slots configured, bytes of the router's static storage).
+# Builds every board's release image and prints its size (text/data/bss) and its router's
+# footprint (bytes per slot, slots configured, bytes of the router's static storage and of the
+# router machine).
 #
 # Installs nothing. Needs: the rustup targets thumbv7em-none-eabihf and thumbv6m-none-eabi, and
 # one of arm-none-eabi-size, llvm-size (on PATH, or rustup's llvm-tools component) or GNU size
@@ -76,11 +77,12 @@ done
 echo "== sizes (bytes; flash = text + data, RAM = data + bss)"
 "$size" "${elves[@]}"
 
-# Each image carries one line with its table's figures, computed by the compiler for its target
-# (vigil_router_fw::footprint); storage = table + socket buffers, all in .bss.
-echo "== node table (bytes per slot = per tracked node; storage is part of bss)"
+# Each image carries one line with its router's figures, computed by the compiler for its target
+# (vigil_router_fw::footprint); storage = table + socket buffers, router = the router machine
+# (in the router task's state), all in .bss.
+echo "== router (bytes per slot = per tracked node; storage and router are part of bss)"
 for elf in "${elves[@]}"; do
-  line=$(grep -aoE 'vigil-footprint slot_bytes=[0-9]+ slots=[0-9]+ storage_bytes=[0-9]+' "$elf" | head -n 1 || true)
+  line=$(grep -aoE 'vigil-footprint slot_bytes=[0-9]+ slots=[0-9]+ storage_bytes=[0-9]+ router_bytes=[0-9]+' "$elf" | head -n 1 || true)
   if [ -z "$line" ]; then
     echo "$(basename "$elf"): no footprint line in the image" >&2
     exit 1

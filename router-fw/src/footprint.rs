@@ -1,13 +1,14 @@
-//! The table's footprint, written into the image where `boards/build-all.sh` can read it.
+//! The router's footprint, written into the image where `boards/build-all.sh` can read it.
 //!
 //! `size` gives an image's flash and static RAM, but not how much of that RAM is the node table
-//! nor what one slot costs on the board's target ([`SLOT_BYTES`], as the compiler laid it out). A
-//! board embeds the line [`footprint`] builds, e.g.
-//! `vigil-footprint slot_bytes=172 slots=1024 storage_bytes=196784`, as a static of
-//! [`FOOTPRINT_LEN`] bytes (~64 bytes of flash), and keeps it with `core::hint::black_box`:
+//! and the router machine, nor what one slot costs on the board's target ([`SLOT_BYTES`], as the
+//! compiler laid it out). A board embeds the line [`footprint`] builds, e.g.
+//! `vigil-footprint slot_bytes=172 slots=1024 storage_bytes=196784 router_bytes=77144`, as a
+//! static of [`FOOTPRINT_LEN`] bytes, and keeps it with `core::hint::black_box`:
 //!
 //! ```ignore
-//! static FOOTPRINT: [u8; vigil_router_fw::FOOTPRINT_LEN] = vigil_router_fw::footprint::<TABLE_SLOTS>();
+//! static FOOTPRINT: [u8; vigil_router_fw::FOOTPRINT_LEN] =
+//!     vigil_router_fw::footprint::<TABLE_SLOTS, CHILD_ROUTERS, TARGETS>();
 //! core::hint::black_box(&FOOTPRINT); // once, at start-up
 //! ```
 //!
@@ -16,21 +17,28 @@
 
 pub use vigil_proto::table::SLOT_BYTES;
 
+use vigil_proto::table::Slot;
+use vigil_proto::Router;
+
 use crate::Storage;
 
 /// Length of the [`footprint`] line, padded with NULs.
-pub const FOOTPRINT_LEN: usize = 80;
+pub const FOOTPRINT_LEN: usize = 96;
 
-/// `vigil-footprint slot_bytes=B slots=N storage_bytes=S`: bytes per slot, the slots of
-/// `Storage<N>`, and the whole `Storage<N>` (table and socket buffers).
-pub const fn footprint<const N: usize>() -> [u8; FOOTPRINT_LEN] {
+/// `vigil-footprint slot_bytes=B slots=N storage_bytes=S router_bytes=M`: bytes per slot, the
+/// slots of `Storage<N>`, the whole `Storage<N>` (table and socket buffers), and the router
+/// machine with room for `R` child routers and `T` targets (part of the router task's state,
+/// in .bss too).
+pub const fn footprint<const N: usize, const R: usize, const T: usize>() -> [u8; FOOTPRINT_LEN] {
     let mut out = [0u8; FOOTPRINT_LEN];
     let mut at = put(&mut out, 0, b"vigil-footprint slot_bytes=");
     at = put_number(&mut out, at, SLOT_BYTES);
     at = put(&mut out, at, b" slots=");
     at = put_number(&mut out, at, N);
     at = put(&mut out, at, b" storage_bytes=");
-    put_number(&mut out, at, core::mem::size_of::<Storage<N>>());
+    at = put_number(&mut out, at, core::mem::size_of::<Storage<N>>());
+    at = put(&mut out, at, b" router_bytes=");
+    put_number(&mut out, at, core::mem::size_of::<Router<&mut [Slot; N], R, T>>());
     out
 }
 
@@ -69,13 +77,14 @@ mod tests {
 
     #[test]
     fn the_line_names_the_figures() {
-        let line = footprint::<1024>();
+        let line = footprint::<1024, 4, 8>();
         let text = core::str::from_utf8(&line).expect("ascii").trim_end_matches('\0');
         let want = std::format!(
-            "vigil-footprint slot_bytes={SLOT_BYTES} slots=1024 storage_bytes={}",
-            core::mem::size_of::<Storage<1024>>()
+            "vigil-footprint slot_bytes={SLOT_BYTES} slots=1024 storage_bytes={} router_bytes={}",
+            core::mem::size_of::<Storage<1024>>(),
+            core::mem::size_of::<Router<&mut [Slot; 1024], 4, 8>>()
         );
         assert_eq!(text, want);
-        assert!(footprint::<0>().starts_with(b"vigil-footprint slot_bytes="));
+        assert!(footprint::<0, 0, 0>().starts_with(b"vigil-footprint slot_bytes="));
     }
 }

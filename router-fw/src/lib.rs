@@ -5,6 +5,20 @@
 //! router's UDP socket and moves bytes and time between it and the sans-IO router machine of
 //! `vigil-proto`; all the protocol lives in that machine.
 //!
+//! # Sizes a board chooses
+//! Each is RAM the board sets aside, and each has an explicit limit when full:
+//! - the node table's slots (`N` of [`Storage`]): past them a new child is refused and pointed
+//!   to alternates (the proto's `TableFull`, counted in `refused`);
+//! - the child routers whose subtree summaries the router keeps (`R` of [`run`], about 740
+//!   bytes each): past them a further child router is still tracked, but its summary is not
+//!   kept (counted in `overflow`) and its subtree counts as not holding any order, so no window
+//!   closes by order over it (it runs its own course);
+//! - the targets whose status the router relays up (`T` of [`run`], about 180 bytes each): past
+//!   them a target's report is refused (`TargetTableFull`, counted in `targets_refused`).
+//!
+//! [`CHILD_ROUTERS`] and [`TARGETS`] suit a router with routers below it; a leaf router with
+//! clients below it needs few of either.
+//!
 //! # The driver loop
 //! ```text
 //! loop {
@@ -53,10 +67,18 @@ pub use footprint::{footprint, FOOTPRINT_LEN, SLOT_BYTES};
 /// Boards choose the generation, so they need its type without depending on the proto.
 pub use vigil_proto::Generation;
 
-/// Datagrams the socket queues each way. Receive: a burst of children pinging at once while the
-/// router is busy. Transmit: an order pushed to every live child at once; the loop waits for room
-/// rather than dropping, so this only smooths bursts.
-const QUEUE: usize = 8;
+/// Child routers whose summaries a router with routers below it keeps (`R` of [`run`]).
+pub const CHILD_ROUTERS: usize = 32;
+/// Targets whose status a router with servers below it relays (`T` of [`run`]).
+pub const TARGETS: usize = 32;
+
+/// Datagrams the socket queues on receipt: a burst of children pinging at once while the router
+/// is busy (past it the network stack drops them, and the children ping again).
+const RX_QUEUE: usize = 8;
+/// Datagrams the socket queues to send: an order pushed to every live child at once, a round of
+/// update pages. The loop waits for room rather than dropping, so this only smooths bursts, and
+/// the network driver's queue and the NIC's buffer follow it.
+const TX_QUEUE: usize = 4;
 
 /// Everything the router keeps in memory besides its own state: the node table (`N` slots, the
 /// number of nodes, children and their descendants, it can track) and its socket's buffers.
@@ -64,10 +86,10 @@ const QUEUE: usize = 8;
 /// .bss rather than flash for initial values, and no stack on its way.
 pub struct Storage<const N: usize> {
     slots: [Slot; N],
-    rx_meta: [PacketMetadata; QUEUE],
-    rx: [u8; QUEUE * MAX_DATAGRAM],
-    tx_meta: [PacketMetadata; QUEUE],
-    tx: [u8; QUEUE * MAX_DATAGRAM],
+    rx_meta: [PacketMetadata; RX_QUEUE],
+    rx: [u8; RX_QUEUE * MAX_DATAGRAM],
+    tx_meta: [PacketMetadata; TX_QUEUE],
+    tx: [u8; TX_QUEUE * MAX_DATAGRAM],
     datagram: [u8; MAX_DATAGRAM],
 }
 
@@ -76,10 +98,10 @@ impl<const N: usize> Storage<N> {
     pub const fn new() -> Self {
         Storage {
             slots: empty_slots(),
-            rx_meta: [PacketMetadata::EMPTY; QUEUE],
-            rx: [0; QUEUE * MAX_DATAGRAM],
-            tx_meta: [PacketMetadata::EMPTY; QUEUE],
-            tx: [0; QUEUE * MAX_DATAGRAM],
+            rx_meta: [PacketMetadata::EMPTY; RX_QUEUE],
+            rx: [0; RX_QUEUE * MAX_DATAGRAM],
+            tx_meta: [PacketMetadata::EMPTY; TX_QUEUE],
+            tx: [0; TX_QUEUE * MAX_DATAGRAM],
             datagram: [0; MAX_DATAGRAM],
         }
     }
@@ -101,9 +123,10 @@ impl<const N: usize> Storage<N> {
             for k in 0..N {
                 slots.add(k).write(None);
             }
-            for meta in [addr_of_mut!((*p).rx_meta), addr_of_mut!((*p).tx_meta)] {
-                let meta = meta.cast::<PacketMetadata>();
-                for k in 0..QUEUE {
+            let rx_meta = addr_of_mut!((*p).rx_meta).cast::<PacketMetadata>();
+            let tx_meta = addr_of_mut!((*p).tx_meta).cast::<PacketMetadata>();
+            for (meta, len) in [(rx_meta, RX_QUEUE), (tx_meta, TX_QUEUE)] {
+                for k in 0..len {
                     meta.add(k).write(PacketMetadata::EMPTY);
                 }
             }
@@ -121,10 +144,11 @@ impl<const N: usize> Default for Storage<N> {
     }
 }
 
-/// Runs the router for ever on `stack`; returns only if its UDP port cannot be bound.
+/// Runs the router for ever on `stack`, with room for `R` child routers and `T` targets (see
+/// the crate docs); returns only if its UDP port cannot be bound.
 ///
 /// `generation` must differ on every boot (see [`Generation`]).
-pub async fn run<const N: usize>(
+pub async fn run<const N: usize, const R: usize, const T: usize>(
     stack: Stack<'_>,
     config: &Config,
     generation: Generation,
@@ -132,7 +156,7 @@ pub async fn run<const N: usize>(
 ) -> BindError {
     info!("router {} generation {}", config.name.as_str(), generation.0);
     info!("config {:?}", Dbg(config));
-    info!("table: {} slots of {} bytes", N, SLOT_BYTES);
+    info!("table: {} slots of {} bytes; {} child routers, {} targets", N, SLOT_BYTES, R, T);
     stack.wait_config_up().await;
 
     let Storage { slots, rx_meta, rx, tx_meta, tx, datagram } = storage;
@@ -142,7 +166,7 @@ pub async fn run<const N: usize>(
     }
     info!("listening on udp/{}", config.port);
 
-    let mut router = Router::new(router_config(config, generation), slots, now());
+    let mut router: Router<_, R, T> = Router::new(router_config(config, generation), slots, now());
     loop {
         drain(&mut router, &socket, datagram).await;
         let wake = router.poll_timeout();
@@ -167,8 +191,11 @@ pub async fn run<const N: usize>(
 }
 
 /// Sends everything the router has queued and logs its events.
-async fn drain<S>(router: &mut Router<S>, socket: &UdpSocket<'_>, buf: &mut [u8; MAX_DATAGRAM])
-where
+async fn drain<S, const R: usize, const T: usize>(
+    router: &mut Router<S, R, T>,
+    socket: &UdpSocket<'_>,
+    buf: &mut [u8; MAX_DATAGRAM],
+) where
     S: AsRef<[Slot]> + AsMut<[Slot]>,
 {
     while let Some((to, len)) = next_datagram(router, buf) {
@@ -190,18 +217,24 @@ where
 // line, they take turns with it and the deepest one sets the stack's size (see boards/README.md).
 
 #[inline(never)]
-fn on_datagram<S: AsRef<[Slot]> + AsMut<[Slot]>>(router: &mut Router<S>, from: Endpoint, datagram: &[u8]) {
+fn on_datagram<S: AsRef<[Slot]> + AsMut<[Slot]>, const R: usize, const T: usize>(
+    router: &mut Router<S, R, T>,
+    from: Endpoint,
+    datagram: &[u8],
+) {
     router.handle(now(), from, datagram);
 }
 
 #[inline(never)]
-fn on_timeout<S: AsRef<[Slot]> + AsMut<[Slot]>>(router: &mut Router<S>) {
+fn on_timeout<S: AsRef<[Slot]> + AsMut<[Slot]>, const R: usize, const T: usize>(
+    router: &mut Router<S, R, T>,
+) {
     router.handle_timeout(now());
 }
 
 #[inline(never)]
-fn next_datagram<S: AsRef<[Slot]> + AsMut<[Slot]>>(
-    router: &mut Router<S>,
+fn next_datagram<S: AsRef<[Slot]> + AsMut<[Slot]>, const R: usize, const T: usize>(
+    router: &mut Router<S, R, T>,
     buf: &mut [u8; MAX_DATAGRAM],
 ) -> Option<(Endpoint, usize)> {
     router.poll_transmit(now(), buf)

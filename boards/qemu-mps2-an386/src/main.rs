@@ -34,7 +34,7 @@ use critical_section::Mutex;
 use embassy_executor::Spawner;
 use embassy_net::{Runner, StackResources};
 use static_cell::StaticCell;
-use vigil_router_fw::{config, Config, Generation, Storage};
+use vigil_router_fw::{config, Config, Generation, Storage, CHILD_ROUTERS, TARGETS};
 
 use lan9118::{IrqHandle, Lan9118};
 use semihosting::fail;
@@ -125,12 +125,14 @@ async fn router_task(spawner: Spawner) {
     spawner.spawn(net_task(runner).expect("net task spawns once"));
     spawner.spawn(stack::watch().expect("stack watch spawns once"));
 
-    // The table's figures, for `boards/build-all.sh` (see `vigil_router_fw::footprint`).
-    static FOOTPRINT: [u8; vigil_router_fw::FOOTPRINT_LEN] = vigil_router_fw::footprint::<TABLE_SLOTS>();
+    // The router's figures, for `boards/build-all.sh` (see `vigil_router_fw::footprint`).
+    static FOOTPRINT: [u8; vigil_router_fw::FOOTPRINT_LEN] =
+        vigil_router_fw::footprint::<TABLE_SLOTS, CHILD_ROUTERS, TARGETS>();
     core::hint::black_box(&FOOTPRINT);
     static STORAGE: StaticCell<Storage<TABLE_SLOTS>> = StaticCell::new();
     let storage = Storage::init(STORAGE.uninit());
-    let e = vigil_router_fw::run(stack, &config, generation, storage).await;
+    let e = vigil_router_fw::run::<TABLE_SLOTS, CHILD_ROUTERS, TARGETS>(stack, &config, generation, storage)
+        .await;
     fail(format_args!("router stopped: cannot bind udp/{}: {e:?}", config.port))
 }
 

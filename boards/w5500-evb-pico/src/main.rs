@@ -30,7 +30,7 @@ use embassy_rp::{bind_interrupts, dma};
 use embassy_time::Delay;
 use embedded_hal_bus::spi::ExclusiveDevice;
 use static_cell::StaticCell;
-use vigil_router_fw::{config, Config, Generation, Storage};
+use vigil_router_fw::{config, Config, Generation, Storage, CHILD_ROUTERS, TARGETS};
 use {defmt_rtt as _, panic_probe as _};
 
 /// What this board runs with when the build sets nothing else. The addresses are placeholders
@@ -118,11 +118,13 @@ async fn main(spawner: Spawner) {
     info!("waiting for the Ethernet link");
     stack.wait_link_up().await;
 
-    // The table's figures, for `boards/build-all.sh` (see `vigil_router_fw::footprint`).
-    static FOOTPRINT: [u8; vigil_router_fw::FOOTPRINT_LEN] = vigil_router_fw::footprint::<TABLE_SLOTS>();
+    // The router's figures, for `boards/build-all.sh` (see `vigil_router_fw::footprint`).
+    static FOOTPRINT: [u8; vigil_router_fw::FOOTPRINT_LEN] =
+        vigil_router_fw::footprint::<TABLE_SLOTS, CHILD_ROUTERS, TARGETS>();
     core::hint::black_box(&FOOTPRINT);
     static STORAGE: StaticCell<Storage<TABLE_SLOTS>> = StaticCell::new();
     let storage = Storage::init(STORAGE.uninit());
-    let e = vigil_router_fw::run(stack, &config, generation, storage).await;
+    let e = vigil_router_fw::run::<TABLE_SLOTS, CHILD_ROUTERS, TARGETS>(stack, &config, generation, storage)
+        .await;
     defmt::panic!("router stopped: cannot bind udp/{}: {}", config.port, e);
 }
