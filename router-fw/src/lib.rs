@@ -11,8 +11,9 @@
 //!   to alternates (the proto's `TableFull`, counted in `refused`);
 //! - the child routers whose subtree summaries the router keeps (`R` of [`run`], about 740
 //!   bytes each): past them a further child router is still tracked, but its summary is not
-//!   kept (counted in `overflow`) and its subtree counts as not holding any order, so no window
-//!   closes by order over it (it runs its own course);
+//!   kept (counted in `overflow`), so it counts as not holding any order, and while it is live
+//!   this router reports no order progress up: no window closes by order over this router's
+//!   subtree (each runs its own course);
 //! - the targets whose status the router relays up (`T` of [`run`], about 180 bytes each): past
 //!   them a target's report is refused (`TargetTableFull`, counted in `targets_refused`).
 //!
