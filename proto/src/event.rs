@@ -4,9 +4,13 @@ use crate::ids::{Generation, Name, NodeId, OrderId};
 use crate::wire::{Endpoint, NodeState, Order, Role, MAX_ALTERNATES};
 
 /// Something the driver should know. Drain with `poll_event` after every input.
+///
+/// `O` is what carries an order: the [`Order`] itself for a driver; inside a router or the MGS,
+/// whose queue of events must not take an order's room per event, a mark the MGS redeems from
+/// a queue of its own (`parent::told`).
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
-pub enum Event {
+pub enum Event<O = Order> {
     /// A new child pinged this parent.
     ChildJoined {
         /// The child.
@@ -91,7 +95,7 @@ pub enum Event {
     },
     /// Carry out this order, then report with `order_done` (clients: reconnect; servers: close
     /// the window). Delivered once per order id, however often the order is repeated.
-    Order(Order),
+    Order(O),
     /// A router took a new order from its parent and pushes it to its children.
     OrderHeld(OrderId),
     /// A parent (router or MGS) let go of a `BeginRecovery` whose target's own window must have
@@ -107,7 +111,7 @@ pub enum Event {
         target_generation: Generation,
     },
     /// The MGS issued an order (persist the sequence to keep ids unique).
-    OrderIssued(Order),
+    OrderIssued(O),
     /// A target restarted (new instance): its recovery begins.
     TargetRestarted {
         /// The target.

@@ -3,7 +3,7 @@
 use heapless::Vec;
 
 use crate::ids::{fnv1a, Generation, Name, NodeId, OrderId};
-use crate::parent::Told;
+use crate::parent::{Issued, Told};
 use crate::table::Slot;
 use crate::time::Instant;
 use crate::wire::{Action, NodeState, Order, Role, Signature, TargetState, MAX_DEAD, MAX_FAILED};
@@ -94,7 +94,7 @@ impl<S: AsRef<[Slot]> + AsMut<[Slot]>, const R: usize, const T: usize> Mgs<S, R,
         self.evaluate_due |= urgency.is_soon();
         // The hub's queue takes the mark, and this queue the order, or neither (counted dropped):
         // each holds at most EVENT_QUEUE.
-        if self.hub.emit(Told::OrderIssued) {
+        if self.hub.emit(Told::OrderIssued(Issued)) {
             let _ = self.issued.push_back(order.clone());
         }
         order

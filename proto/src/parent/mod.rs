@@ -49,7 +49,7 @@ use crate::wire::{MAX_ALTERNATES, MAX_FAILED, MAX_PROGRESS, MAX_REPORTS};
 use admit::Stranger;
 use orders::Held;
 use replies::PendingReply;
-pub(crate) use told::Told;
+pub(crate) use told::{Issued, Told};
 
 /// Most orders a parent holds (and repeats) at once: one per target, a newer order for the same
 /// target superseding the older. Sixteen targets can recover at once (an OSS failing over all

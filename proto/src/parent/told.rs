@@ -1,104 +1,27 @@
-//! What a hub's event queue holds: the events a router or the MGS tells, each in the room of
-//! its own fields, and the MGS's issued order as a mark.
+//! What a hub's event queue holds: the events a router or the MGS tells, with the MGS's issued
+//! order as a mark.
 //!
 //! An [`Event`] is as large as an [`Order`] (about 530 bytes: a `CloseWindow` carries its dead
 //! clients inline), though only two kinds carry one: a member's order to carry out (never a
 //! hub's) and the MGS's issued order. Held as events, a hub's queue of 64 would take 34 KB of a
-//! firmware router's RAM for room a router never fills. It holds [`Told`] instead (about 100
-//! bytes, the room of a refusal with its alternates): every other event as it is, and the
-//! issued order as a mark ([`Told::OrderIssued`]); the MGS keeps the order itself in a queue of
-//! its own, in the same order, and puts it back in the event when the driver polls it.
-
-use heapless::Vec;
+//! firmware router's RAM for room a router never fills. It holds [`Told`] instead, an event
+//! whose order is the mark [`Issued`] (about 100 bytes, the room of a refusal with its
+//! alternates); the MGS keeps each issued order in a queue of its own, in the same order, and
+//! puts it back in the event when the driver polls it.
 
 use crate::event::Event;
-use crate::ids::{Generation, Name, NodeId, OrderId};
-use crate::wire::{Endpoint, NodeState, Order, Role, MAX_ALTERNATES};
+use crate::wire::Order;
 
-/// An event as a hub's queue holds it: the [`Event`] of the same name, but for
-/// [`Told::OrderIssued`].
-#[derive(Clone, Debug)]
-pub(crate) enum Told {
-    ChildJoined {
-        id: NodeId,
-        role: Role,
-    },
-    ChildRebooted {
-        id: NodeId,
-        generation: Generation,
-    },
-    ChildState {
-        id: NodeId,
-        state: NodeState,
-    },
-    MassSilence {
-        count: u32,
-    },
-    Stalled {
-        late_ms: u64,
-    },
-    TableFull {
-        id: NodeId,
-    },
-    TargetTableFull {
-        server: NodeId,
-        target: Name,
-    },
-    ParentUp {
-        addr: Endpoint,
-    },
-    ParentDown {
-        addr: Endpoint,
-    },
-    ParentRestarted {
-        addr: Endpoint,
-        generation: Generation,
-    },
-    GenerationRaised {
-        addr: Endpoint,
-        generation: Generation,
-    },
-    Refused {
-        addr: Endpoint,
-        alternates: Vec<Endpoint, MAX_ALTERNATES>,
-    },
-    OrderHeld(OrderId),
-    OrderLapsed {
-        order: OrderId,
-        target: Name,
-        target_generation: Generation,
-    },
-    /// The MGS issued the next order of its own queue of issued orders.
-    OrderIssued,
-    TargetRestarted {
-        target: Name,
-        generation: Generation,
-    },
-    WindowClosed {
-        target: Name,
-        order: OrderId,
-        by_admin: bool,
-    },
-    RouterExpected {
-        id: NodeId,
-        name: Name,
-    },
-    DirectClientsExpected,
-    DirectClientsRetired,
-    RouterRetired {
-        id: NodeId,
-        name: Name,
-    },
-    IdCollision {
-        id: NodeId,
-        kept: Name,
-        ignored: Name,
-    },
-}
+/// An issued order's place in the MGS's own queue of issued orders.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Issued;
+
+/// An event as a hub's queue holds it.
+pub(crate) type Told = Event<Issued>;
 
 impl Told {
-    /// The event, given the issued order (for [`Told::OrderIssued`]; `None` when there is none
-    /// to give, and then no event).
+    /// The event, given the issued order (for [`Event::OrderIssued`]; `None` when there is none
+    /// to give, and then no event). A hub never tells a member's [`Event::Order`].
     pub(crate) fn event(self, issued: impl FnOnce() -> Option<Order>) -> Option<Event> {
         Some(match self {
             Told::ChildJoined { id, role } => Event::ChildJoined { id, role },
@@ -113,11 +36,12 @@ impl Told {
             Told::ParentRestarted { addr, generation } => Event::ParentRestarted { addr, generation },
             Told::GenerationRaised { addr, generation } => Event::GenerationRaised { addr, generation },
             Told::Refused { addr, alternates } => Event::Refused { addr, alternates },
+            Told::Order(Issued) => return None,
             Told::OrderHeld(id) => Event::OrderHeld(id),
             Told::OrderLapsed { order, target, target_generation } => {
                 Event::OrderLapsed { order, target, target_generation }
             }
-            Told::OrderIssued => Event::OrderIssued(issued()?),
+            Told::OrderIssued(Issued) => Event::OrderIssued(issued()?),
             Told::TargetRestarted { target, generation } => Event::TargetRestarted { target, generation },
             Told::WindowClosed { target, order, by_admin } => Event::WindowClosed { target, order, by_admin },
             Told::RouterExpected { id, name } => Event::RouterExpected { id, name },
