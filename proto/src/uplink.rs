@@ -13,13 +13,14 @@
 //! update pages) sooner: unanswered, it goes again after [`Timing::resend_wait_ms`], the wait
 //! doubling with each re-send. Only a reply to the datagram that armed the re-send (or a later
 //! one) disarms it ([`Uplink::answered`]): a reply to an older datagram does not tell that a
-//! newer, lost one arrived. Which replies answer is the machine's to say (a member compares
+//! newer, lost one arrived, but it tells that the parent is there, so the waits start over from
+//! the shortest ([`Uplink::answered_behind`]). Which replies answer is the machine's to say (a member compares
 //! datagram sequences, a router update versions); what is sent, and when it is urgent, too.
 
 use crate::counters::{Counters, ReplayWindow};
 use crate::ids::{Generation, NodeId};
 use crate::time::Instant;
-use crate::timing::Timing;
+use crate::timing::{Timing, RESENDS};
 use crate::wire::{Endpoint, Header, StaleParent};
 
 /// One parent as seen from below: who it is, whether it answers, and when to send to it next.
@@ -136,6 +137,21 @@ impl Uplink {
             self.next_send = self.regular;
         }
         true
+    }
+
+    /// The parent answered, but with less than the datagram that armed the re-send brought it:
+    /// a reply to an older datagram (the newer may still be on its way) or one the parent
+    /// refused (a router's update whose base the parent had moved past, as when the replies to
+    /// the updates before it were lost). The re-send stays armed, but the parent is there: the
+    /// waits start over from the shortest, so that a loss after a run of lost replies costs
+    /// `resend_ms` again and not the longest wait of that run.
+    pub(crate) fn answered_behind(&mut self, now: Instant, timing: &Timing) {
+        self.resends = RESENDS;
+        if self.resend_at.is_some() {
+            if let Some(at) = self.resend_due(now, timing) {
+                self.arm(self.regular.min(at));
+            }
+        }
     }
 
     /// The deadline of a re-send of what goes at `now`, while any are left.

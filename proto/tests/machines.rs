@@ -866,6 +866,66 @@ fn a_reply_to_an_older_update_does_not_cancel_the_resend_of_a_lost_one() {
 }
 
 #[test]
+fn a_lost_update_after_a_run_of_lost_replies_goes_again_after_a_short_wait() {
+    // Seen at a million simulated clients: the MGS's replies to two updates were lost, the
+    // second update was refused (the MGS had moved past its base with the first), and the
+    // reply refusing it came back behind the round. The re-send waits kept doubling over
+    // updates the MGS did answer, so the next lost update went again 400 ms later, not 50.
+    let mut mgs = test_mgs();
+    let mut rslots: [Slot; 16] = empty_slots();
+    let mut r = settled_router("r1", 1, &mut rslots[..]);
+    let mut c = client("c0", 1, at(2));
+    run_three(&mut mgs, &mut r, &mut c, (0, 3_000), &mut |_, _, _| true);
+    let mut newcomers = Vec::new();
+    let mut join = |r: &mut Router<&mut [Slot]>, k: u8, t: u64| {
+        let mut n = client(&format!("n{k}"), 1, at(2));
+        r.handle(Instant(t), at(40 + k), &ping_of(&mut n, t));
+        newcomers.push(n);
+    };
+    // Changes go up and arrive; the answers are lost.
+    let mut ups = 0;
+    join(&mut r, 0, 3_001);
+    run_three(&mut mgs, &mut r, &mut c, (3_001, 3_040), &mut |_, hop, _| {
+        ups += usize::from(hop == Hop::Up);
+        hop == Hop::Up
+    });
+    join(&mut r, 1, 3_041);
+    run_three(&mut mgs, &mut r, &mut c, (3_041, 3_080), &mut |_, hop, _| {
+        ups += usize::from(hop == Hop::Up);
+        hop == Hop::Up
+    });
+    assert!(ups >= 2, "{ups} updates went up");
+    // From here the MGS answers: it refuses the re-sent round, whose base it is past, with a
+    // reply behind the round.
+    let mut behind = false;
+    run_three(&mut mgs, &mut r, &mut c, (3_081, 3_170), &mut |_, hop, bytes| {
+        if hop == Hop::Down {
+            let (_, m) = wire::decode(bytes, &keys()).unwrap();
+            behind |= matches!(m, Message::PingReply(PingReply { status: ReplyStatus::Accepted, .. }));
+        }
+        true
+    });
+    assert!(behind, "the MGS answered the re-sent round");
+    // One more change, before the round the refusal left armed goes again; its updates are
+    // lost.
+    join(&mut r, 2, 3_171);
+    let wait = u64::from(Timing::default().resend_ms);
+    let (mut lost, mut again) = (Vec::new(), None);
+    run_three(&mut mgs, &mut r, &mut c, (3_171, 4_200), &mut |t, hop, _| {
+        match hop {
+            Hop::Up if t < 3_200 => lost.push(t),
+            Hop::Up => again = again.or(Some(t)),
+            Hop::Down => {}
+        }
+        hop == Hop::Down || t >= 3_200
+    });
+    let (last, again) = (*lost.last().expect("the change went up"), again.expect("it went again"));
+    assert!(again <= last + 2 * wait, "lost at {lost:?}, sent again at {again} (wait {wait})");
+    let n2 = NodeId::from_name(&name("n2").unwrap());
+    assert!(mgs.node(n2, Instant(4_200)).is_some(), "the MGS knows n2");
+}
+
+#[test]
 fn a_window_held_open_by_a_router_gone_for_good_closes_when_an_admin_says_so() {
     let mut mgs = test_mgs();
     let mut rslots: [Slot; 16] = empty_slots();

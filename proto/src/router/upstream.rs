@@ -89,6 +89,8 @@ impl<S: AsRef<[Slot]> + AsMut<[Slot]>, const R: usize, const T: usize> Router<S,
         if answered {
             // No re-send; back to the regular schedule unless something urgent is due.
             up.uplink.answered();
+        } else {
+            up.uplink.answered_behind(now, self.hub.timing());
         }
         let Heard { restarted, came_up } = up.uplink.heard(now, header);
         if restarted {
