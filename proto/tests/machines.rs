@@ -876,11 +876,10 @@ fn a_lost_update_after_a_run_of_lost_replies_goes_again_after_a_short_wait() {
     let mut r = settled_router("r1", 1, &mut rslots[..]);
     let mut c = client("c0", 1, at(2));
     run_three(&mut mgs, &mut r, &mut c, (0, 3_000), &mut |_, _, _| true);
-    let mut newcomers = Vec::new();
-    let mut join = |r: &mut Router<&mut [Slot]>, k: u8, t: u64| {
+    // A newcomer's first contact: one change for the router to send up.
+    let join = |r: &mut Router<&mut [Slot]>, k: u8, t: u64| {
         let mut n = client(&format!("n{k}"), 1, at(2));
         r.handle(Instant(t), at(40 + k), &ping_of(&mut n, t));
-        newcomers.push(n);
     };
     // Changes go up and arrive; the answers are lost.
     let mut ups = 0;
