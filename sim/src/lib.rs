@@ -464,6 +464,16 @@ impl Net {
         self.nodes.iter().position(|n| n.name == name)
     }
 
+    /// Makes room for `additional` more nodes at once (a large network then lies in one block
+    /// each, never copied as it grows).
+    pub fn reserve(&mut self, additional: usize) {
+        self.nodes.reserve_exact(additional);
+        self.inbound.reserve_exact(additional);
+        self.outbound.reserve_exact(additional);
+        self.heard.reserve_exact(additional);
+        self.back.reserve_exact(additional);
+    }
+
     /// Adds a node and starts it now.
     pub fn add(&mut self, name: &str, spec: Spec) -> usize {
         let i = self.nodes.len();

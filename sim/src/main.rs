@@ -55,6 +55,9 @@ struct Cli {
     /// Stop the first holder mid-recovery (a client hook's time after it ordered the recovery).
     #[arg(long)]
     kill_holder: bool,
+    /// After the recovery, restart the (first) MGS and time how long until its view is whole.
+    #[arg(long)]
+    restart_mgs: bool,
     /// Run 1, 2 and 3 holders, and 2 with the first stopped mid-recovery, side by side.
     #[arg(long)]
     holders_compare: bool,
@@ -281,6 +284,7 @@ fn main() -> ExitCode {
         seed: cli.seed,
         holders: cli.holders.into(),
         kill_holder: cli.kill_holder,
+        restart_mgs: cli.restart_mgs,
     };
     if cli.holders_compare {
         let runs: Vec<_> = [(1, false), (2, false), (3, false), (2, true)]

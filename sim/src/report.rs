@@ -38,6 +38,9 @@ pub struct Params {
     /// Stop the first holder mid-recovery (a client hook's time after it ordered the recovery,
     /// while clients reconnect): the others close the window alone.
     pub kill_holder: bool,
+    /// After the recovery, restart the first holder and time how long it takes to see every
+    /// running node alive again.
+    pub restart_mgs: bool,
 }
 
 impl Default for Params {
@@ -55,6 +58,7 @@ impl Default for Params {
             seed: 1,
             holders: 1,
             kill_holder: false,
+            restart_mgs: false,
         }
     }
 }
@@ -212,6 +216,9 @@ pub struct Figures {
     pub recovery_upstream_datagrams: u64,
     /// When the first holder was stopped (with `kill_holder`), ms after the restart.
     pub holder_killed_ms: Option<u64>,
+    /// With `restart_mgs`: from the first holder's restart until its view showed every running
+    /// node alive, ms (`None` when it never did within the phase's limit).
+    pub mgs_restart_whole_ms: Option<u64>,
     /// Lustre's imperative recovery.
     pub lustre_ir: Times,
     /// Passive recovery.
@@ -405,6 +412,14 @@ pub fn table(f: &Figures) -> String {
         "MGS datagrams per top router per update interval: {:.2}",
         l.mgs_datagrams_per_router_per_update
     );
+    if p.restart_mgs {
+        let _ = writeln!(
+            s,
+            "MGS restarted: its view showed every running node alive {} ms later (update interval {} ms)",
+            ms(f.mgs_restart_whole_ms),
+            p.interval_ms / 2
+        );
+    }
     for o in &f.occupancy {
         let _ = writeln!(s, "peak table, level {}: {} of {} entries", o.level, o.peak_entries, o.capacity);
     }

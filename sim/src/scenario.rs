@@ -91,6 +91,7 @@ pub fn build(net: &mut Net, p: &Params) -> Tree {
     let per_l2 = p.clients.div_ceil(l2);
     let per_l1 = l2.div_ceil(l1) * (per_l2 + 1) + p.targets.div_ceil(l1);
     net.mgs_slots = slots_for(p.clients + l1 + l2 + p.targets);
+    net.reserve(p.holders + l1 + l2 + p.targets + p.clients);
     let mut t = Tree::default();
     for h in 0..p.holders.clamp(1, MAX_UPSTREAMS) {
         let name = if h == 0 { "mgs".to_owned() } else { format!("mgs{h}") };
@@ -488,6 +489,32 @@ pub fn run(p: &Params) -> Outcome {
     checks.dead_ordered =
         dead.iter().filter(|&&d| order_ids.iter().any(|o| net.node(d).orders.contains_key(o))).count();
 
+    // 5. With `restart_mgs`: the first holder restarts, its view empty, and rebuilds it from its
+    // children's snapshots, each sent once the child's next update learns of the restart.
+    let mgs_restart_whole_ms = p
+        .restart_mgs
+        .then(|| {
+            let holder = tree.holders[0];
+            let running: Vec<NodeId> =
+                (others.iter()).filter(|&&(i, _)| net.node(i).up).map(|&(_, id)| id).collect();
+            // At a random instant of the steady state: the routers' updates are not aligned with
+            // the recovery's last ones, so the figure is not a lucky phase.
+            let interval = u64::from(net.timing.update_interval_ms);
+            let mut pick = Rng::new(p.seed ^ 0x4D47);
+            net.run_for(2 * interval + pick.below(interval));
+            let at = net.now();
+            net.restart(holder);
+            let whole = net.run_until_true(10, PHASE_LIMIT_MS, |net| match &net.node(holder).machine {
+                Machine::Mgs(mgs) => {
+                    let now = Instant(net.now());
+                    running.iter().all(|&id| mgs.node(id, now).is_some_and(|v| v.state == NodeState::Alive))
+                }
+                _ => false,
+            });
+            whole.map(|t| t - at)
+        })
+        .flatten();
+
     // Baselines: the same clients, conditions and reconnect cost.
     let setting = Setting {
         live: live.len(),
@@ -511,6 +538,7 @@ pub fn run(p: &Params) -> Outcome {
         mgs_close_ms: closed_at.map(since),
         recovery_upstream_datagrams,
         holder_killed_ms,
+        mgs_restart_whole_ms,
         vigil,
         lustre_ir: ir,
         passive,

@@ -101,3 +101,18 @@ fn several_holders_order_each_client_once_and_one_left_alone_still_closes() {
         }
     }
 }
+
+/// A restarted MGS knows nothing: each top router learns of it from the reply to its next update
+/// and sends its whole table again, so the view shows every running node alive within an update
+/// interval and a snapshot's round trips (simulated time: the bound is the protocol's, not the
+/// machine's speed).
+#[test]
+fn a_restarted_mgs_sees_every_running_node_alive_within_an_update_interval() {
+    for seed in [1, 2] {
+        let p = Params { restart_mgs: true, ..small(seed) };
+        let f = scenario::run(&p).figures;
+        let took = f.mgs_restart_whole_ms.expect("the view was never whole again");
+        let interval = u64::from(p.interval_ms / 2);
+        assert!(took <= interval + 100, "seed {seed}: whole after {took} ms (update interval {interval} ms)");
+    }
+}
