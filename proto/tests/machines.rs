@@ -2423,3 +2423,59 @@ fn a_full_target_table_refuses_further_targets_explicitly() {
     assert_eq!(r.counters().targets_refused, 2, "both of oss2's reports");
     assert_eq!(r.counters().overflow, 0, "a refused target is its own count");
 }
+
+/// A restarted target's first ping is what tells the MGS the target restarted: the whole
+/// recovery waits on it. Lost, it goes again after `resend_ms` (it used to wait for the next
+/// regular ping, which spreads the herd: half an interval or more), and that re-send starts the
+/// recovery; a parent that never answers gets `RESENDS` re-sends and then one ping an interval.
+#[test]
+fn a_restarted_servers_lost_first_ping_goes_again_after_a_short_wait() {
+    let config = |generation| ServerConfig {
+        member: MemberConfig {
+            name: name("oss0").unwrap(),
+            generation: Generation(generation),
+            parents: [at(1)].into_iter().collect(),
+            keys: keys(),
+            timing: Timing::default(),
+        },
+        target: name("testfs-OST0000").unwrap(),
+        addrs: Default::default(),
+        window_ms: 300_000,
+    };
+    let timing = Timing::default();
+    let mut buf = [0u8; MAX_DATAGRAM];
+    let mut s = Server::new(config(2), Instant(0));
+    assert!(s.poll_transmit(Instant(0), &mut buf).is_some(), "the first ping goes at once (lost)");
+    let again = s.poll_timeout().unwrap();
+    assert!(again.0 <= u64::from(timing.resend_ms), "sent again at {again:?}");
+    let (to, len) = s.poll_transmit(again, &mut buf).unwrap();
+    assert_eq!(to, at(1));
+    // The MGS answers that first contact, and the addressed ping it asks for goes at once.
+    let mut mgs = mgs_of(1, 0);
+    mgs.handle(again, at(2), &buf[..len]);
+    while let Some((_, len)) = mgs.poll_transmit(again, &mut buf) {
+        s.handle(again, at(1), &buf[..len]);
+        while let Some((_, len)) = s.poll_transmit(again, &mut buf) {
+            mgs.handle(again, at(2), &buf[..len]);
+        }
+    }
+    let began = mgs.recoveries().iter().find(|r| r.target.as_str() == "testfs-OST0000");
+    assert_eq!(began.map(|r| (r.target_generation, r.began)), Some((Generation(2), again)));
+
+    // Never answered: the re-sends run out, then one ping an interval.
+    let mut s = Server::new(config(3), Instant(0));
+    let mut sent = Vec::new();
+    let mut now = Instant(0);
+    while sent.len() < 7 {
+        if s.poll_transmit(now, &mut buf).is_some() {
+            sent.push(now.0);
+        }
+        s.handle_timeout(now);
+        now = s.poll_timeout().unwrap();
+    }
+    let resends: Vec<u64> = (1..=timing::RESENDS).map(|left| timing.resend_wait_ms(left)).rev().collect();
+    let gaps: Vec<u64> = sent.windows(2).map(|w| w[1] - w[0]).collect();
+    assert_eq!(gaps[..resends.len()], resends[..], "sent at {sent:?}");
+    let interval = u64::from(timing.ping_interval_ms);
+    assert!(gaps[resends.len()..].iter().all(|&g| g >= interval / 2), "sent at {sent:?}");
+}

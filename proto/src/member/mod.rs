@@ -92,6 +92,10 @@ struct Parent {
     /// The parent answered our first contact and the addressed ping it asked for has not gone
     /// yet: that ping is the first the parent takes, and spreads the herd as a first ping does.
     met: bool,
+    /// A server's first ping of a boot is still to go: it tells the parent the target
+    /// restarted, and the whole recovery waits on it, so it is re-sent as urgent news is even
+    /// though the parent has not answered yet (see [`Member::poll_transmit`]).
+    boot_news: bool,
 }
 
 /// Where an order came from is irrelevant once authenticated; what matters is whether it is new.
@@ -138,6 +142,7 @@ impl<K: Kept> Member<K> {
                 awaiting: 0,
                 alternates: Vec::new(),
                 met: false,
+                boot_news: role == Role::Server,
             })
             .collect();
         Member {

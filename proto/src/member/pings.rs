@@ -10,7 +10,9 @@
 //! Pings are re-sent while unanswered too ([`PING_RESENDS`]), to a parent that answered lately:
 //! random loss then silences a child for an interval only when three datagrams in a row are lost.
 //! These re-sends (and a riding report's, every 400 ms) go only when they come before half an
-//! interval: with short intervals the next regular ping does as well.
+//! interval: with short intervals the next regular ping does as well. A server's first ping of a
+//! boot, which tells that its target restarted, is re-sent as urgent news is
+//! ([`RESENDS`]) although its parent has not answered yet: the recovery waits on it.
 
 use heapless::Vec;
 
@@ -81,6 +83,11 @@ impl<K: Kept> Member<K> {
                 // A report no parent acknowledged goes again until one does.
                 parent.uplink.resends = parent.uplink.resends.max(1);
             }
+        } else if core::mem::take(&mut parent.boot_news) && !parent.refused && worth(RESENDS) {
+            // A restarted target's first word: lost, it would wait for the next regular ping
+            // (half an interval or more, to spread the herd). Once per boot and parent, so a
+            // parent that is down gets `RESENDS` datagrams more, then one an interval.
+            parent.uplink.resends = RESENDS;
         }
         parent.uplink.disarm();
         if let Some(at) = parent.uplink.resend_due(now, &self.timing) {
