@@ -198,37 +198,90 @@ pub struct Node {
     pub expected_routers: Vec<ids::Name>,
     /// Whether the MGS persisted that it has direct clients ([`Event::DirectClientsExpected`]).
     pub direct_clients: bool,
-    /// Bumped on every restart, to discard deadlines of an older machine.
-    epoch: u64,
+}
+
+/// What every happening reads of its node before it runs, kept apart from the [`Node`] (a few
+/// kilobytes, a cache miss each) in one dense vector: a stale deadline, or a datagram to a
+/// stopped node, is dropped without touching the node.
+#[derive(Clone, Copy)]
+struct Hot {
     /// The earliest deadline queued for the current machine (`u64::MAX`: none), so that a
     /// machine re-arming the same deadline after every input does not flood the queue.
     armed: u64,
+    /// Bumped on every stop and restart, to discard deadlines and hooks of an older machine
+    /// (it would take 2^32 restarts with a happening queued throughout to confuse two).
+    epoch: u32,
+    /// [`Node::up`], mirrored.
+    up: bool,
 }
 
-enum Pending {
-    /// `bytes` is a buffer of [`Net`]'s pool, handed back after delivery.
+impl Hot {
+    /// A new machine (or none, stopped): no deadline queued, older happenings discarded.
+    fn next_machine(&mut self, up: bool) {
+        self.up = up;
+        self.epoch = self.epoch.wrapping_add(1);
+        self.armed = u64::MAX;
+    }
+}
+
+/// A queued datagram or hook's completion, in [`Net`]'s slab. The slot keeps its buffer when
+/// freed, so the next datagram queued in it copies into warm memory with no allocation.
+struct Entry {
+    what: What,
+    /// The datagram's bytes (unused by a hook).
+    bytes: Vec<u8>,
+}
+
+enum What {
+    /// From the node with this index (its address is [`address`] of it).
     Deliver {
-        to: usize,
-        from: Endpoint,
-        bytes: Vec<u8>,
+        from: u32,
     },
     HookDone {
-        node: usize,
-        epoch: u64,
+        epoch: u32,
         order: OrderId,
     },
-    Timeout {
-        node: usize,
-        epoch: u64,
-    },
+}
+
+/// A happening as the queue holds it, in 8 bytes: a deadline whole (bit 63 set; the node and
+/// its epoch), or the slot in [`Net`]'s slab of a datagram or hook, with the node it is for.
+/// Either way the node is at hand before anything else is read.
+#[derive(Clone, Copy)]
+struct Ticket(u64);
+
+/// A [`Ticket`] read back.
+enum Opened {
+    Timeout { node: usize, epoch: u32 },
+    Slot { node: usize, slot: u32 },
+}
+
+impl Ticket {
+    const TIMEOUT: u64 = 1 << 63;
+
+    /// Node indices are below 2^24 ([`Net::add`]): bits 32..56.
+    fn timeout(node: usize, epoch: u32) -> Ticket {
+        Ticket(Ticket::TIMEOUT | (node as u64) << 32 | u64::from(epoch))
+    }
+
+    fn slot(node: usize, slot: u32) -> Ticket {
+        Ticket((node as u64) << 32 | u64::from(slot))
+    }
+
+    fn open(self) -> Opened {
+        let node = ((self.0 >> 32) & 0xff_ffff) as usize;
+        match self.0 & Ticket::TIMEOUT {
+            0 => Opened::Slot { node, slot: self.0 as u32 },
+            _ => Opened::Timeout { node, epoch: self.0 as u32 },
+        }
+    }
 }
 
 /// A happening queued beyond the wheel's horizon: its time, a tie-breaker in scheduling order
-/// (determinism), and its slot in [`Net`]'s slab.
+/// (determinism), and its ticket.
 struct Scheduled {
     at: u64,
     seq: u64,
-    slot: u32,
+    ticket: Ticket,
 }
 
 impl PartialEq for Scheduled {
@@ -290,10 +343,9 @@ const WHEEL_MS: u64 = 1 << 12;
 /// and a heap for what lies beyond. It pops in (time, scheduling order), exactly as one heap of
 /// `(time, seq)` would: a bucket keeps insertion order, and a happening still in the far heap
 /// when its millisecond comes was scheduled before any in the bucket (it was scheduled from
-/// further away, and the cursor only moves forward). Payloads stay in [`Net`]'s slab: the queue
-/// moves 4-byte slot numbers.
+/// further away, and the cursor only moves forward). The queue moves 8-byte [`Ticket`]s.
 struct Queue {
-    wheel: Vec<Vec<u32>>,
+    wheel: Vec<Vec<Ticket>>,
     /// The millisecond being drained, and how many of its bucket were taken.
     cursor: u64,
     taken: usize,
@@ -314,29 +366,29 @@ impl Queue {
         }
     }
 
-    /// Queues `slot` at `at` (never before the cursor: the network's time only moves forward).
-    fn push(&mut self, at: u64, slot: u32) {
+    /// Queues `ticket` at `at` (never before the cursor: the network's time only moves forward).
+    fn push(&mut self, at: u64, ticket: Ticket) {
         debug_assert!(at >= self.cursor);
         if at < self.cursor + WHEEL_MS {
-            self.wheel[(at % WHEEL_MS) as usize].push(slot);
+            self.wheel[(at % WHEEL_MS) as usize].push(ticket);
             self.in_wheel += 1;
         } else {
             self.seq += 1;
-            self.far.push(Scheduled { at, seq: self.seq, slot });
+            self.far.push(Scheduled { at, seq: self.seq, ticket });
         }
     }
 
     /// The next happening at or before `until`, with its time.
-    fn pop(&mut self, until: u64) -> Option<(u64, u32)> {
+    fn pop(&mut self, until: u64) -> Option<(u64, Ticket)> {
         loop {
             if self.far.peek().is_some_and(|s| s.at <= self.cursor) {
-                return self.far.pop().map(|s| (s.at, s.slot));
+                return self.far.pop().map(|s| (s.at, s.ticket));
             }
             let bucket = &mut self.wheel[(self.cursor % WHEEL_MS) as usize];
-            if let Some(&slot) = bucket.get(self.taken) {
+            if let Some(&ticket) = bucket.get(self.taken) {
                 self.taken += 1;
                 self.in_wheel -= 1;
-                return Some((self.cursor, slot));
+                return Some((self.cursor, ticket));
             }
             bucket.clear();
             self.taken = 0;
@@ -376,12 +428,12 @@ pub struct Net {
     pub window_ms: u32,
     rng: Rng,
     queue: Queue,
-    slab: Vec<Option<Pending>>,
+    /// Datagrams and hooks queued, and the slots free for more.
+    slab: Vec<Entry>,
     free_slots: Vec<u32>,
-    /// Datagram buffers in flight are taken from here and returned after delivery: no
-    /// allocation per datagram once the network is warm.
-    pool: Vec<Vec<u8>>,
     nodes: Vec<Node>,
+    /// Each node's [`Hot`] part.
+    hot: Vec<Hot>,
     cut: HashSet<(usize, usize)>,
     /// Loss of single links (both directions), over [`Conditions::loss`].
     link_loss: HashMap<(usize, usize), f64>,
@@ -432,8 +484,8 @@ impl Net {
             queue: Queue::new(),
             slab: Vec::new(),
             free_slots: Vec::new(),
-            pool: Vec::new(),
             nodes: Vec::new(),
+            hot: Vec::new(),
             cut: HashSet::new(),
             link_loss: HashMap::new(),
             heard: Vec::new(),
@@ -468,6 +520,7 @@ impl Net {
     /// each, never copied as it grows).
     pub fn reserve(&mut self, additional: usize) {
         self.nodes.reserve_exact(additional);
+        self.hot.reserve_exact(additional);
         self.inbound.reserve_exact(additional);
         self.outbound.reserve_exact(additional);
         self.heard.reserve_exact(additional);
@@ -492,9 +545,8 @@ impl Net {
             events: Vec::new(),
             expected_routers: Vec::new(),
             direct_clients: false,
-            epoch: 0,
-            armed: u64::MAX,
         });
+        self.hot.push(Hot { armed: u64::MAX, epoch: 0, up: true });
         self.inbound.push(Traffic::default());
         self.outbound.push(Traffic::default());
         self.heard.push(self.now);
@@ -574,8 +626,7 @@ impl Net {
     /// Stops a node: it neither sends nor receives until restarted.
     pub fn stop(&mut self, i: usize) {
         self.nodes[i].up = false;
-        self.nodes[i].epoch += 1;
-        self.nodes[i].armed = u64::MAX;
+        self.hot[i].next_machine(false);
     }
 
     /// Restarts a node with the next generation (a reboot: all state lost).
@@ -623,8 +674,7 @@ impl Net {
         node.machine = machine;
         node.generation = generation;
         node.up = true;
-        node.epoch += 1;
-        node.armed = u64::MAX;
+        self.hot[i].next_machine(true);
         self.service(i);
     }
 
@@ -711,28 +761,30 @@ impl Net {
         Some(result)
     }
 
-    fn schedule(&mut self, at: u64, pending: Pending) {
+    /// Queues at `at` a datagram or hook for `node`: `what`, with `bytes` copied into the
+    /// slot's buffer.
+    fn schedule(&mut self, at: u64, node: usize, what: What, bytes: &[u8]) {
         let slot = match self.free_slots.pop() {
-            Some(slot) => {
-                self.slab[slot as usize] = Some(pending);
-                slot
-            }
+            Some(slot) => slot,
             None => {
-                self.slab.push(Some(pending));
+                self.slab.push(Entry { what: What::Deliver { from: 0 }, bytes: Vec::new() });
                 u32::try_from(self.slab.len() - 1).expect("fewer than 2^32 happenings queued")
             }
         };
-        self.queue.push(at, slot);
+        let entry = &mut self.slab[slot as usize];
+        entry.what = what;
+        entry.bytes.clear();
+        entry.bytes.extend_from_slice(bytes);
+        self.queue.push(at, Ticket::slot(node, slot));
     }
 
     /// Drains a node's outputs and re-arms its deadline: the driver loop every daemon runs.
     fn service(&mut self, i: usize) {
-        if !self.nodes[i].up {
+        if !self.hot[i].up {
             return;
         }
         let now = Instant(self.now);
         let mut buf = [0u8; MAX_DATAGRAM];
-        let from = self.nodes[i].addr;
         while let Some((to, len)) = self.nodes[i].machine.driven().poll_transmit(now, &mut buf) {
             self.outbound[i].datagrams += 1;
             self.outbound[i].bytes += len as u64;
@@ -759,10 +811,8 @@ impl Net {
                     *last = at;
                     at
                 };
-                let mut bytes = self.pool.pop().unwrap_or_default();
-                bytes.clear();
-                bytes.extend_from_slice(&buf[..len]);
-                self.schedule(at, Pending::Deliver { to: j, from, bytes });
+                // Indices are below 2^24.
+                self.schedule(at, j, What::Deliver { from: i as u32 }, &buf[..len]);
             }
         }
         while let Some(event) = self.nodes[i].machine.driven().poll_event() {
@@ -776,8 +826,8 @@ impl Net {
                     }
                     Action::CloseWindow { .. } => 1,
                 };
-                let epoch = self.nodes[i].epoch;
-                self.schedule(self.now + hook, Pending::HookDone { node: i, epoch, order: order.id });
+                let epoch = self.hot[i].epoch;
+                self.schedule(self.now + hook, i, What::HookDone { epoch, order: order.id }, &[]);
             }
             if let Event::GenerationRaised { generation, .. } = event {
                 // As a daemon's state file notes it: the next boot counts on from there.
@@ -799,10 +849,10 @@ impl Net {
         }
         if let Some(t) = self.nodes[i].machine.poll_timeout() {
             let at = t.0.max(self.now);
-            if at < self.nodes[i].armed {
-                self.nodes[i].armed = at;
-                let epoch = self.nodes[i].epoch;
-                self.schedule(at, Pending::Timeout { node: i, epoch });
+            let hot = &mut self.hot[i];
+            if at < hot.armed {
+                hot.armed = at;
+                self.queue.push(at, Ticket::timeout(i, hot.epoch));
             }
         }
     }
@@ -816,52 +866,55 @@ impl Net {
     /// (`None` in it if it touched none), or `None` when nothing is left before `until` (then
     /// the time is `until`).
     pub fn step(&mut self, until: u64) -> Option<Option<usize>> {
-        let Some((at, slot)) = self.queue.pop(until) else {
+        let Some((at, ticket)) = self.queue.pop(until) else {
             self.now = self.now.max(until);
             return None;
         };
         self.now = at;
-        let Some(pending) = self.slab[slot as usize].take() else { return Some(None) };
-        self.free_slots.push(slot);
-        match pending {
-            Pending::Deliver { to, from, bytes } => {
-                let up = self.nodes[to].up;
-                if up {
-                    if let Some(sender) = index_of(from) {
+        match ticket.open() {
+            Opened::Timeout { node, epoch } => {
+                // Deadlines of an older machine are skipped. Of this machine's armings, the
+                // earliest is always queued: when it fires, the next service re-arms.
+                let hot = &mut self.hot[node];
+                if !hot.up || hot.epoch != epoch || hot.armed != at {
+                    return Some(None);
+                }
+                hot.armed = u64::MAX;
+                let machine = &mut self.nodes[node].machine;
+                if machine.poll_timeout().is_some_and(|t| t.0 <= self.now) {
+                    machine.driven().handle_timeout(Instant(self.now));
+                }
+                self.service(node);
+                Some(Some(node))
+            }
+            Opened::Slot { node, slot } => {
+                // Freed at once: what runs below may queue into it only after its last read.
+                self.free_slots.push(slot);
+                let hot = self.hot[node];
+                if !hot.up {
+                    return Some(None);
+                }
+                let entry = &self.slab[slot as usize];
+                match entry.what {
+                    What::Deliver { from } => {
+                        let sender = from as usize;
                         let dead_ms = self.timing.dead_ms(self.timing.ping_interval_ms);
                         if self.now - self.heard[sender] >= dead_ms {
                             self.back[sender] = Some(self.now);
                         }
                         self.heard[sender] = self.now;
+                        self.inbound[node].datagrams += 1;
+                        self.inbound[node].bytes += entry.bytes.len() as u64;
+                        let now = Instant(self.now);
+                        self.nodes[node].machine.driven().handle(now, address(sender), &entry.bytes);
                     }
-                    self.inbound[to].datagrams += 1;
-                    self.inbound[to].bytes += bytes.len() as u64;
-                    self.nodes[to].machine.driven().handle(Instant(self.now), from, &bytes);
-                    self.service(to);
-                }
-                self.pool.push(bytes);
-                Some(up.then_some(to))
-            }
-            Pending::HookDone { node, epoch, order } => {
-                if !(self.nodes[node].up && self.nodes[node].epoch == epoch) {
-                    return Some(None);
-                }
-                self.nodes[node].orders.entry(order).done_at = Some(self.now);
-                self.nodes[node].machine.driven().order_done(Instant(self.now), order, true);
-                self.service(node);
-                Some(Some(node))
-            }
-            Pending::Timeout { node, epoch } => {
-                // Deadlines of an older machine are skipped. Of this machine's armings, the
-                // earliest is always queued: when it fires, the next service re-arms.
-                let n = &mut self.nodes[node];
-                if !n.up || n.epoch != epoch || n.armed != at {
-                    return Some(None);
-                }
-                n.armed = u64::MAX;
-                let due = n.machine.poll_timeout().is_some_and(|t| t.0 <= self.now);
-                if due {
-                    self.nodes[node].machine.driven().handle_timeout(Instant(self.now));
+                    What::HookDone { epoch, order } => {
+                        if hot.epoch != epoch {
+                            return Some(None);
+                        }
+                        self.nodes[node].orders.entry(order).done_at = Some(self.now);
+                        self.nodes[node].machine.driven().order_done(Instant(self.now), order, true);
+                    }
                 }
                 self.service(node);
                 Some(Some(node))
