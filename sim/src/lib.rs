@@ -24,6 +24,7 @@ pub mod swarm;
 
 use std::cmp::{Ordering, Reverse};
 use std::collections::{BinaryHeap, HashMap, HashSet};
+use std::hash::{BuildHasherDefault, Hasher};
 
 use heapless::Vec as HVec;
 use vigil_proto::table::Slot;
@@ -404,6 +405,58 @@ impl Queue {
     }
 }
 
+/// Hashes the one `u64` a link is keyed by with a multiply (Fibonacci hashing): SipHash's
+/// resistance to chosen keys buys nothing here, and its cost showed on every datagram.
+#[derive(Default)]
+struct LinkHasher(u64);
+
+impl Hasher for LinkHasher {
+    fn finish(&self) -> u64 {
+        // The product's high bits mix every bit of the key: the table indexes by the low ones.
+        self.0.rotate_left(26)
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.write_u64(self.0 ^ u64::from(b));
+        }
+    }
+
+    fn write_u64(&mut self, k: u64) {
+        self.0 = (self.0 ^ k).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    }
+}
+
+/// The latest delivery time queued on each directed link, for the links that may still hold a
+/// datagram back. A clock at or before now cannot (nothing is delivered before it is sent):
+/// such clocks are swept out whenever the map doubles, so it stays as small as what is in
+/// flight, in cache, instead of one entry per link ever used (millions at scale).
+struct LinkClocks {
+    /// By `from << 24 | to` (indices are below 2^24).
+    clocks: HashMap<u64, u64, BuildHasherDefault<LinkHasher>>,
+    /// The size at which the next sweep runs.
+    sweep_at: usize,
+}
+
+impl LinkClocks {
+    fn new() -> LinkClocks {
+        LinkClocks { clocks: HashMap::default(), sweep_at: 1024 }
+    }
+
+    /// When a datagram sent from `i` to `j` at `now`, due at `at`, is delivered: not before
+    /// the last one queued on the link (links are FIFO).
+    fn fifo(&mut self, i: usize, j: usize, now: u64, at: u64) -> u64 {
+        if self.clocks.len() >= self.sweep_at {
+            self.clocks.retain(|_, last| *last > now);
+            self.clocks.shrink_to(2 * self.clocks.len());
+            self.sweep_at = (2 * self.clocks.len()).max(1024);
+        }
+        let last = self.clocks.entry((i as u64) << 24 | j as u64).or_default();
+        *last = at.max(*last);
+        *last
+    }
+}
+
 /// The simulated network and its nodes.
 pub struct Net {
     now: u64,
@@ -443,7 +496,7 @@ pub struct Net {
     /// [`Net::timing`] ping interval): back from what its parents could rightly judge a death.
     back: Vec<Option<u64>>,
     /// Latest delivery time scheduled on each directed link.
-    link_clock: HashMap<(usize, usize), u64>,
+    link_clock: LinkClocks,
     /// Traffic delivered to each node.
     pub inbound: Vec<Traffic>,
     /// Traffic each node sent (lost datagrams included).
@@ -490,7 +543,7 @@ impl Net {
             link_loss: HashMap::new(),
             heard: Vec::new(),
             back: Vec::new(),
-            link_clock: HashMap::new(),
+            link_clock: LinkClocks::new(),
             inbound: Vec::new(),
             outbound: Vec::new(),
         }
@@ -806,10 +859,7 @@ impl Net {
                 } else {
                     // Links are FIFO, as real paths almost always are: jitter never reorders a
                     // burst.
-                    let last = self.link_clock.entry((i, j)).or_default();
-                    let at = (self.now + delay).max(*last);
-                    *last = at;
-                    at
+                    self.link_clock.fifo(i, j, self.now, self.now + delay)
                 };
                 // Indices are below 2^24.
                 self.schedule(at, j, What::Deliver { from: i as u32 }, &buf[..len]);
