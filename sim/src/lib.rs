@@ -138,6 +138,11 @@ impl OrderLogs {
         let i = match self.0.binary_search_by(|(o, _)| o.cmp(&id)) {
             Ok(i) => i,
             Err(i) => {
+                // Most holders get one or two: room for those alone, not the four a growing
+                // vector starts with (a quarter of a kilobyte a client, unused).
+                if self.0.len() == self.0.capacity() && self.0.len() < 4 {
+                    self.0.reserve_exact(1);
+                }
                 self.0.insert(i, (id, OrderLog::default()));
                 i
             }
