@@ -9,6 +9,8 @@
 //! `vigil_sim::exhaustive`): it exits 0 iff no invariant was broken within the bounds, prints a
 //! broken one's steps, and its last line is `check: S states, ..., depth D, ..., T s, ...`.
 
+mod huge_pages;
+
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -17,6 +19,9 @@ use vigil_sim::exhaustive::{self, crash, Bounds, Start};
 use vigil_sim::report::{self, Params};
 use vigil_sim::scenario;
 use vigil_sim::swarm::{self, Known};
+
+#[global_allocator]
+static ALLOCATOR: huge_pages::HugePages = huge_pages::HugePages;
 
 /// Deterministic scale simulation of Vigil's imperative recovery against Lustre's.
 #[derive(Parser, Debug)]
