@@ -10,8 +10,8 @@
 //! and that instance is told once ([`Uplink::take_stale`], see [`StaleParent`]).
 //!
 //! What goes up is sent on a regular schedule, and something urgent (a report, a round of
-//! update pages) sooner: unanswered, it goes again after [`Timing::resend_wait_ms`], the wait
-//! doubling with each re-send. Only a reply to the datagram that armed the re-send (or a later
+//! update pages) sooner: unanswered, it goes again after [`Timing::resend_wait_ms`], the last
+//! waits doubling. Only a reply to the datagram that armed the re-send (or a later
 //! one) disarms it ([`Uplink::answered`]): a reply to an older datagram does not tell that a
 //! newer, lost one arrived, but it tells that the parent is there, so the waits start over from
 //! the shortest ([`Uplink::answered_behind`]). Which replies answer is the machine's to say (a member compares
