@@ -1176,9 +1176,9 @@ fn server_of(generation: u32, window_ms: u32) -> Server {
     server_named("oss0", generation, window_ms)
 }
 
-/// [`server_of`] named `server`.
-fn server_named(server: &str, generation: u32, window_ms: u32) -> Server {
-    let config = ServerConfig {
+/// The configuration of server `server` of testfs-OST0000, pinging the MGS at(1).
+fn server_config(server: &str, generation: u32, window_ms: u32) -> ServerConfig {
+    ServerConfig {
         member: MemberConfig {
             name: name(server).unwrap(),
             generation: Generation(generation),
@@ -1189,8 +1189,12 @@ fn server_named(server: &str, generation: u32, window_ms: u32) -> Server {
         target: name("testfs-OST0000").unwrap(),
         addrs: Default::default(),
         window_ms,
-    };
-    let mut s = Server::new(config, Instant(0));
+    }
+}
+
+/// [`server_of`] named `server`.
+fn server_named(server: &str, generation: u32, window_ms: u32) -> Server {
+    let mut s = Server::new(server_config(server, generation, window_ms), Instant(0));
     let id = s.id();
     meet(&mut s, id, at(1), "mgs", 0);
     s
@@ -2430,18 +2434,7 @@ fn a_full_target_table_refuses_further_targets_explicitly() {
 /// recovery; a parent that never answers gets `RESENDS` re-sends and then one ping an interval.
 #[test]
 fn a_restarted_servers_lost_first_ping_goes_again_after_a_short_wait() {
-    let config = |generation| ServerConfig {
-        member: MemberConfig {
-            name: name("oss0").unwrap(),
-            generation: Generation(generation),
-            parents: [at(1)].into_iter().collect(),
-            keys: keys(),
-            timing: Timing::default(),
-        },
-        target: name("testfs-OST0000").unwrap(),
-        addrs: Default::default(),
-        window_ms: 300_000,
-    };
+    let config = |generation| server_config("oss0", generation, 300_000);
     let timing = Timing::default();
     let mut buf = [0u8; MAX_DATAGRAM];
     let mut s = Server::new(config(2), Instant(0));
