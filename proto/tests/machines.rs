@@ -2357,19 +2357,19 @@ fn a_report_rides_in_every_ping_until_a_ping_that_carried_it_is_acknowledged() {
 
 /// An unanswered regular ping goes again twice (after 200 and 400 ms) to a parent that answered
 /// lately, so random loss silences a child for an interval only when three datagrams in a row
-/// are lost; to a parent silent past the suspect threshold it goes once per interval.
+/// are lost; to a parent silent past the dead threshold (down) it goes once per interval.
 #[test]
 fn an_unanswered_ping_goes_again_to_a_parent_that_answered_lately_and_not_to_a_silent_one() {
     let interval = u64::from(Timing::default().ping_interval_ms);
-    let suspect_ms = Timing::default().suspect_ms(Timing::default().ping_interval_ms);
+    let dead_ms = Timing::default().dead_ms(Timing::default().ping_interval_ms);
     let mut c = client_of("c0", 1, at(1), "r1");
     pings_until(&mut c, (0, 4_000), |_| true);
     // From 4 s on, nothing is answered.
-    let heard = pings_until(&mut c, (4_001, 4_000 + suspect_ms + 3 * interval), |_| false);
+    let heard = pings_until(&mut c, (4_001, 4_000 + dead_ms + 3 * interval), |_| false);
     let times: Vec<u64> = heard.iter().map(|(t, ..)| *t).collect();
     let first = times[0];
     assert_eq!(&times[..3], [first, first + 200, first + 600], "{times:?}");
-    let quiet_from = 4_000 + suspect_ms + interval;
+    let quiet_from = 4_000 + dead_ms + interval;
     let late: Vec<u64> = times.iter().copied().filter(|&t| t > quiet_from).collect();
     assert!(
         !late.is_empty() && late.windows(2).all(|w| w[1] - w[0] >= interval),
@@ -2471,4 +2471,41 @@ fn a_restarted_servers_lost_first_ping_goes_again_after_a_short_wait() {
     assert_eq!(gaps[..resends.len()], resends[..], "sent at {sent:?}");
     let interval = u64::from(timing.ping_interval_ms);
     assert!(gaps[resends.len()..].iter().all(|&g| g >= interval / 2), "sent at {sent:?}");
+}
+
+/// Under heavy loss a child's replies are lost as often as its pings: it goes on re-sending
+/// them past the suspect threshold, up to the dead threshold, so that its parent convicts it
+/// only after 24 losses in a row. A child that stopped at the suspect threshold sent one ping an
+/// interval from then on, and a run of ten losses convicted it (a live client of 100,000 under
+/// 20% loss, simulated seeds 2 and 3). Past the dead threshold the parent is down for the child:
+/// one ping an interval.
+#[test]
+fn a_child_unanswered_past_the_suspect_threshold_re_sends_its_pings_until_the_dead_threshold() {
+    let mut c = client("c0", 1, at(1));
+    let timing = Timing::default();
+    let (interval, suspect, dead) = (
+        u64::from(timing.ping_interval_ms),
+        timing.suspect_ms(timing.ping_interval_ms),
+        timing.dead_ms(timing.ping_interval_ms),
+    );
+    let mut buf = [0u8; MAX_DATAGRAM];
+    let mut sent = Vec::new();
+    let mut now = Instant(0);
+    while now.0 < dead + 8 * interval {
+        c.handle_timeout(now);
+        while c.poll_transmit(now, &mut buf).is_some() {
+            sent.push(now.0);
+        }
+        now = c.poll_timeout().unwrap();
+    }
+    // Re-sends: pings that follow the one before within 400 ms.
+    let resends = |from: u64, to: u64| {
+        sent.windows(2).filter(|w| from <= w[1] && w[1] < to && w[1] - w[0] <= 400).count()
+    };
+    // Between the suspect and the dead threshold, both re-sends of every ping (three pings).
+    let late = resends(suspect, dead);
+    assert!(late >= 6, "{late} re-sends between {suspect} and {dead} ms: {sent:?}");
+    // Down: one ping an interval.
+    assert_eq!(resends(dead + interval, u64::MAX), 0, "{sent:?}");
+    assert!(sent.iter().any(|&t| t > dead + 6 * interval));
 }

@@ -7,8 +7,9 @@
 //! target's status and the reports no parent has acknowledged. Something the parents should
 //! learn (a report, a move of the home, new mounts) sends the next pings at once.
 //!
-//! Pings are re-sent while unanswered too ([`PING_RESENDS`]), to a parent that answered lately:
-//! random loss then silences a child for an interval only when three datagrams in a row are lost.
+//! Pings are re-sent while unanswered too ([`PING_RESENDS`]), to a parent that answered within
+//! the dead threshold: random loss then silences a child for an interval only when three
+//! datagrams in a row are lost.
 //! These re-sends (and a riding report's, every 400 ms) go only when they come before half an
 //! interval: with short intervals the next regular ping does as well. A server's first ping of a
 //! boot, which tells that its target restarted, is re-sent as urgent news is
@@ -74,7 +75,7 @@ impl<K: Kept> Member<K> {
         };
         // A re-send is worth it only well before the next regular ping.
         let worth = |left: u8| 2 * self.timing.resend_wait_ms(left) <= interval;
-        if parent.uplink.up && !parent.late && !parent.refused {
+        if parent.uplink.up && !parent.refused {
             if parent.uplink.resend_at.is_none() && worth(PING_RESENDS) {
                 // Not itself a re-send: goes again unless answered (see `PING_RESENDS`).
                 parent.uplink.resends = parent.uplink.resends.max(PING_RESENDS);
