@@ -1019,17 +1019,29 @@ fn forged_orders_from_a_cluster_key_holder_are_dropped() {
     // rogue1 signs with its own key under the real key's id; rogue2 does not sign.
     let rogue_key = cluster.dir.path().join("rogue.key");
     run_vigil(&["keygen", "--order", "--id", "1", "--out", path_str(&rogue_key)]);
-    let rogues = [rogue(&cluster, "rogue1", Some(&rogue_key)), rogue(&cluster, "rogue2", None)];
-    // Each victim takes a rogue as its second parent (one under each router).
+    // Each victim takes a rogue as its second parent (one under each router). The rogues start
+    // once the victims' new instances are known to the real MGS: a client homes at the first
+    // parent that answers, and a victim homed at a rogue would count in no sum of the real tree,
+    // so the real MGS would rightly hold its windows on a client it cannot count.
     let victims = [("c1", "rogue1", "signed by another key"), ("c5", "rogue2", "unsigned")];
+    let generation_at_mgs = |cluster: &Cluster, name: &str| -> Option<u64> {
+        let status = cluster.status()?;
+        status["nodes"].as_array()?.iter().find(|n| n["name"] == name)?["generation"].as_u64()
+    };
     for (victim, rogue, _) in victims {
+        let before = generation_at_mgs(&cluster, victim);
         let more = ["--parent".to_owned(), format!("{}:{UDP_PORT}", cluster.lab.host(rogue).ip)];
         let mut old = cluster.clients.remove(victim).expect("victim");
         old.terminate();
         let mut d = with_args(&old, cluster.lab.host(victim), cluster.dir.path(), &more);
         d.start();
         cluster.clients.insert(victim.to_owned(), d);
+        wait_for(&format!("{victim}'s new instance at the MGS"), Duration::from_secs(20), || {
+            (generation_at_mgs(&cluster, victim) > before).then_some(())
+        })
+        .unwrap_or_else(|e| cluster.fail(&e));
     }
+    let rogues = [rogue(&cluster, "rogue1", Some(&rogue_key)), rogue(&cluster, "rogue2", None)];
     let http = SocketAddr::from(([127, 0, 0, 1], HTTP_PORT));
     for (victim, rogue, how) in victims {
         let ns = cluster.lab.host(rogue).ns.clone();
