@@ -12,9 +12,13 @@ const LARGE: usize = 4 << 20;
 /// [`System`], with `MADV_HUGEPAGE` on every block of [`LARGE`] bytes or more.
 pub struct HugePages;
 
-/// Advises the whole pages inside `len` bytes at `ptr`. Only a hint: a refusal is harmless.
+/// Advises the whole pages inside a block of `len` bytes at `ptr`, when it was handed out and
+/// is [`LARGE`]. Only a hint: a refusal is harmless.
 fn advise(ptr: *mut u8, len: usize) {
     const PAGE: usize = 4096;
+    if ptr.is_null() || len < LARGE {
+        return;
+    }
     let start = (ptr as usize).next_multiple_of(PAGE);
     let end = (ptr as usize + len) / PAGE * PAGE;
     if end > start {
@@ -29,27 +33,21 @@ unsafe impl GlobalAlloc for HugePages {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
         // SAFETY: the caller's contract, passed on.
         let ptr = unsafe { System.alloc(layout) };
-        if !ptr.is_null() && layout.size() >= LARGE {
-            advise(ptr, layout.size());
-        }
+        advise(ptr, layout.size());
         ptr
     }
 
     unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
         // SAFETY: the caller's contract, passed on.
         let ptr = unsafe { System.alloc_zeroed(layout) };
-        if !ptr.is_null() && layout.size() >= LARGE {
-            advise(ptr, layout.size());
-        }
+        advise(ptr, layout.size());
         ptr
     }
 
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
         // SAFETY: the caller's contract, passed on.
         let ptr = unsafe { System.realloc(ptr, layout, new_size) };
-        if !ptr.is_null() && new_size >= LARGE {
-            advise(ptr, new_size);
-        }
+        advise(ptr, new_size);
         ptr
     }
 
