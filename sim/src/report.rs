@@ -43,6 +43,13 @@ pub struct Params {
     pub restart_mgs: bool,
 }
 
+impl Params {
+    /// Routers' update interval, ms: half the clients' ping interval.
+    pub fn update_interval_ms(&self) -> u32 {
+        (self.interval_ms / 2).max(1)
+    }
+}
+
 impl Default for Params {
     fn default() -> Self {
         Params {
@@ -417,7 +424,7 @@ pub fn table(f: &Figures) -> String {
             s,
             "MGS restarted: its view showed every running node alive {} ms later (update interval {} ms)",
             ms(f.mgs_restart_whole_ms),
-            p.interval_ms / 2
+            p.update_interval_ms()
         );
     }
     for o in &f.occupancy {

@@ -231,7 +231,7 @@ pub fn run(p: &Params) -> Outcome {
     net.keep_events = false;
     net.timing = Timing {
         ping_interval_ms: p.interval_ms,
-        update_interval_ms: (p.interval_ms / 2).max(1),
+        update_interval_ms: p.update_interval_ms(),
         ..Timing::default()
     };
     net.conditions = Conditions {

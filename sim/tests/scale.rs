@@ -112,7 +112,7 @@ fn a_restarted_mgs_sees_every_running_node_alive_within_an_update_interval() {
         let p = Params { restart_mgs: true, ..small(seed) };
         let f = scenario::run(&p).figures;
         let took = f.mgs_restart_whole_ms.expect("the view was never whole again");
-        let interval = u64::from(p.interval_ms / 2);
+        let interval = u64::from(p.update_interval_ms());
         assert!(took <= interval + 100, "seed {seed}: whole after {took} ms (update interval {interval} ms)");
     }
 }
