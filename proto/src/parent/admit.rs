@@ -305,13 +305,15 @@ impl<S: AsRef<[Slot]> + AsMut<[Slot]>, const R: usize, const T: usize> Hub<S, R,
     }
 
     /// Makes room in a full table: forgets the client or server dead the longest (the one whose
-    /// entry changed least recently). Routers are kept (paths run through them), and so is every
-    /// node that may be alive (suspect, or unreachable behind a partition): a flood of newcomers
-    /// can only take the places of the dead. False when none is dead.
+    /// entry changed least recently: the farthest behind the counter, as versions wrap).
+    /// Routers are kept (paths run through them), and so is every node that may be alive
+    /// (suspect, or unreachable behind a partition): a flood of newcomers can only take the
+    /// places of the dead. False when none is dead.
     pub(super) fn reclaim_dead(&mut self) -> bool {
+        let version = self.version;
         let dead = (self.table.iter())
             .filter(|e| e.role != Role::Router && e.best_state().is_none_or(|s| s == NodeState::Dead))
-            .min_by_key(|e| e.changed)
+            .min_by_key(|e| core::cmp::Reverse(version.wrapping_sub(e.changed)))
             .map(|e| e.id);
         let Some(id) = dead else { return false };
         self.table.remove(id);

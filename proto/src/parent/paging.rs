@@ -48,6 +48,16 @@ impl<S: AsRef<[Slot]> + AsMut<[Slot]>, const R: usize, const T: usize> Hub<S, R,
         self.restamped = version;
     }
 
+    /// Whether changes after `acked`, a version a parent acknowledged, can still be told from
+    /// the others: only while it is less than a quarter of the number space behind the counter.
+    /// Restamping moves the entries on, never a parent's acknowledgement: a parent cut off (not
+    /// restarted) for longer holds a version every change made since may read as older than, so
+    /// the changes after it would never go up. 0 (nothing acknowledged: a snapshot) is always in
+    /// reach.
+    pub(crate) fn in_reach(&self, acked: u32) -> bool {
+        acked == 0 || self.version.wrapping_sub(acked) < 1 << 30
+    }
+
     /// Node counts per state over the whole table, by each node's best path.
     pub(crate) fn totals(&self) -> Totals {
         let mut t = Totals::default();

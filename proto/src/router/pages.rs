@@ -37,6 +37,10 @@ impl<S: AsRef<[Slot]> + AsMut<[Slot]>, const R: usize, const T: usize> Router<S,
         let base = match up.next_base {
             Some(base) => base,
             None => {
+                if !self.hub.in_reach(up.acked) {
+                    // Cut off so long that the changes since can no longer be told: all again.
+                    up.acked = 0;
+                }
                 if up.uplink.resend_at.is_none() {
                     up.uplink.resends = RESENDS;
                 }
