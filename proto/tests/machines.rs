@@ -3,7 +3,8 @@
 
 use vigil_proto::table::{empty_slots, Slot};
 use vigil_proto::wire::{
-    self, Action, Key, Message, NodeState, Ping, PingReply, ReplyStatus, Role, MAX_DATAGRAM,
+    self, Action, Key, Message, NodeState, OrderProgress, Ping, PingReply, ReplyStatus, Role, TargetState,
+    TargetStatus, Totals, Update, MAX_DATAGRAM,
 };
 use vigil_proto::*;
 
@@ -2508,4 +2509,60 @@ fn a_child_unanswered_past_the_suspect_threshold_re_sends_its_pings_until_the_de
     // Down: one ping an interval.
     assert_eq!(resends(dead + interval, u64::MAX), 0, "{sent:?}");
     assert!(sent.iter().any(|&t| t > dead + 6 * interval));
+}
+
+/// An authenticated child router's update, from `router` at(40), with `progress` as its
+/// subtree's sums.
+fn update_from(mgs: &mut Mgs<Box<[Slot]>>, router: &str, progress: &[OrderProgress], now: u64) {
+    let update = Update {
+        interval_ms: 1_000,
+        name: name(router),
+        base: 0,
+        upto: 0,
+        more: false,
+        deltas: Default::default(),
+        targets: Default::default(),
+        totals: Totals::default(),
+        progress: progress.iter().copied().collect(),
+        failed: Default::default(),
+    };
+    let mut buf = [0u8; MAX_DATAGRAM];
+    let from = NodeId::from_name(router);
+    let len =
+        wire::encode(from, mgs.id(), Generation(1), 1, &Message::Update(update), &keys().current, &mut buf)
+            .unwrap();
+    mgs.handle(Instant(now), at(40), &buf[..len]);
+}
+
+#[test]
+fn a_child_routers_sums_at_the_top_of_their_range_do_not_overflow_the_mgs() {
+    // An admin's recovery of a target that is up counts a client done when it reconnected or
+    // its tries failed: the two sums of a child router's report, added.
+    let mut mgs = mgs_of(1, 0);
+    let status = TargetStatus {
+        target: name("testfs-OST0000").unwrap(),
+        generation: Generation(5),
+        state: TargetState::Up,
+        addrs: Default::default(),
+        window_ms: 60_000,
+        lustre: None,
+    };
+    let ping = Ping {
+        role: Role::Server,
+        interval_ms: 2_000,
+        home: true,
+        name: name("oss0"),
+        reports: Default::default(),
+        target: Some(status),
+        mounts: Default::default(),
+    };
+    let mut buf = [0u8; MAX_DATAGRAM];
+    let oss = NodeId::from_name("oss0");
+    let len = wire::encode(oss, mgs.id(), Generation(1), 1, &Message::Ping(ping), &keys().current, &mut buf)
+        .unwrap();
+    mgs.handle(Instant(10), at(30), &buf[..len]);
+    let order = mgs.recover(Instant(20), name("testfs-OST0000").unwrap(), Default::default()).unwrap();
+    let sums = OrderProgress { order, live: 1, applied: 1, reconnected: u32::MAX, failed: 1 };
+    update_from(&mut mgs, "r9", &[sums], 30);
+    assert_eq!(mgs.recoveries().len(), 1, "the recovery goes on");
 }

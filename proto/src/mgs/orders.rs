@@ -249,7 +249,11 @@ impl<S: AsRef<[Slot]> + AsMut<[Slot]>, const R: usize, const T: usize> Mgs<S, R,
             let whole = self.hold_until.is_none_or(|t| now >= t)
                 && self.hub.sums_whole(now)
                 && (gave_up_on_routers || self.waiting_for(order).next().is_none());
-            let done = if serving { progress.reconnected + progress.failed } else { progress.reconnected };
+            let done = if serving {
+                progress.reconnected.saturating_add(progress.failed)
+            } else {
+                progress.reconnected
+            };
             // The sums count a client at its home only. While one whose home moved is counted
             // at neither parent (the old home was told before the new home's count came up
             // the other way), or its home convicted it while another path still hears it, the
