@@ -28,7 +28,10 @@ pub use event::Event;
 pub use ids::{name, nid, Generation, Name, Nid, NodeId, OrderId};
 pub use machine::Machine;
 pub use member::{MemberConfig, MAX_PARENTS};
-pub use mgs::{Closed, Mgs, MgsConfig, NodeView, Recovery, MAX_MANUAL_ORDERING, MAX_ORDERING, MAX_TARGETS};
+pub use mgs::{
+    Closed, Mgs, MgsConfig, NodeView, Recovery, MAX_EXPECTED_ROUTERS, MAX_MANUAL_ORDERING, MAX_ORDERING,
+    MAX_TARGETS,
+};
 pub use parent::{ChildRouter, MAX_HELD};
 pub use router::{Router, RouterConfig, MAX_UPSTREAMS};
 pub use server::{Server, ServerConfig};

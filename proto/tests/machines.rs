@@ -2511,9 +2511,15 @@ fn a_child_unanswered_past_the_suspect_threshold_re_sends_its_pings_until_the_de
     assert!(sent.iter().any(|&t| t > dead + 6 * interval));
 }
 
-/// An authenticated child router's update, from `router` at(40), with `progress` as its
+/// An authenticated child router's update, from `router` at `from`, with `progress` as its
 /// subtree's sums.
-fn update_from(mgs: &mut Mgs<Box<[Slot]>>, router: &str, progress: &[OrderProgress], now: u64) {
+fn update_from(
+    mgs: &mut Mgs<Box<[Slot]>>,
+    router: &str,
+    from: Endpoint,
+    progress: &[OrderProgress],
+    now: u64,
+) {
     let update = Update {
         interval_ms: 1_000,
         name: name(router),
@@ -2527,11 +2533,11 @@ fn update_from(mgs: &mut Mgs<Box<[Slot]>>, router: &str, progress: &[OrderProgre
         failed: Default::default(),
     };
     let mut buf = [0u8; MAX_DATAGRAM];
-    let from = NodeId::from_name(router);
+    let id = NodeId::from_name(router);
     let len =
-        wire::encode(from, mgs.id(), Generation(1), 1, &Message::Update(update), &keys().current, &mut buf)
+        wire::encode(id, mgs.id(), Generation(1), 1, &Message::Update(update), &keys().current, &mut buf)
             .unwrap();
-    mgs.handle(Instant(now), at(40), &buf[..len]);
+    mgs.handle(Instant(now), from, &buf[..len]);
 }
 
 #[test]
@@ -2563,6 +2569,19 @@ fn a_child_routers_sums_at_the_top_of_their_range_do_not_overflow_the_mgs() {
     mgs.handle(Instant(10), at(30), &buf[..len]);
     let order = mgs.recover(Instant(20), name("testfs-OST0000").unwrap(), Default::default()).unwrap();
     let sums = OrderProgress { order, live: 1, applied: 1, reconnected: u32::MAX, failed: 1 };
-    update_from(&mut mgs, "r9", &[sums], 30);
+    update_from(&mut mgs, "r9", at(40), &[sums], 30);
     assert_eq!(mgs.recoveries().len(), 1, "the recovery goes on");
+}
+
+#[test]
+fn an_mgs_expects_every_router_of_a_tree_larger_than_its_child_router_summaries() {
+    // The MGS keeps the sums of 256 child routers; a tree has more routers than that.
+    let mut config = MgsConfig::new(name("mgs").unwrap(), Generation(1), keys());
+    config.startup_hold_ms = 0;
+    let mut mgs = Mgs::new(config, vec![None; 1024].into_boxed_slice(), Instant(0));
+    for k in 0..300u16 {
+        let from = Endpoint::V4 { ip: [10, 1, 0, 1], port: 7000 + k };
+        update_from(&mut mgs, &format!("r{k}"), from, &[], 10);
+    }
+    assert_eq!(mgs.expected_routers().count(), 300, "overflow {}", mgs.counters().overflow);
 }

@@ -17,7 +17,7 @@ use tokio::time::MissedTickBehavior;
 use tracing::{debug, error, info, warn};
 use vigil_proto::mgs::{CloseError, RecoverError};
 use vigil_proto::wire::{Action, MAX_TARGET_ADDRS};
-use vigil_proto::{Closed, Event, Generation, Instant, MgsConfig, Name};
+use vigil_proto::{Closed, Event, Generation, Instant, MgsConfig, Name, MAX_EXPECTED_ROUTERS};
 
 use super::{ready, Shutdown};
 use crate::admin_api::{unknown_target_hint, CloseReply, CloseRequest, RecoverReply, RecoverRequest};
@@ -451,7 +451,7 @@ pub async fn run(opts: MgsOpts) -> anyhow::Result<()> {
         // Named by the operator: a bad name is a configuration error, not something to skip.
         let name = wire_name(router, "expected router")?;
         if !machine.expect_router(clock.now(), name) {
-            bail!("--expect-router {router}: more routers expected than the MGS has room for");
+            bail!("--expect-router {router}: more than {MAX_EXPECTED_ROUTERS} routers expected");
         }
     }
     for router in state.expected_routers() {

@@ -46,6 +46,7 @@ mod view;
 pub use admin::{CloseError, Closed, RecoverError};
 pub use recovery::{ClosedBy, Origin, Phase, Recovery};
 use routers::ExpectedRouter;
+pub use routers::MAX_EXPECTED_ROUTERS;
 pub use view::NodeView;
 
 /// Recoveries ordered at once; more wait in a queue. Half of what a parent holds ([`MAX_HELD`]):
@@ -152,7 +153,7 @@ pub struct Mgs<S, const R: usize = 256, const T: usize = 256> {
     rescan: bool,
     /// The child routers this MGS expects, each with the time from which its silence counts
     /// (this start, or when it was last heard).
-    expected: LinearMap<NodeId, ExpectedRouter, R>,
+    expected: LinearMap<NodeId, ExpectedRouter, MAX_EXPECTED_ROUTERS>,
     router_retire_ms: u64,
     /// An order was held since the last evaluation (news, as a datagram that changes something
     /// is): the next datagram evaluates even if it brings none.

@@ -41,6 +41,10 @@
 //! waited for the router) or when an admin says it is gone ([`Mgs::forget_router`]), as when
 //! hardware is removed. A retired router that speaks again is simply expected again.
 //!
+//! The set holds every router of the tree, the deeper ones too, up to
+//! [`MAX_EXPECTED_ROUTERS`] (at about 500 clients a router, a million clients); a router heard
+//! past that is counted in `overflow` and not expected.
+//!
 //! [`Event::DirectClientsExpected`]: crate::Event::DirectClientsExpected
 //! [`Event::DirectClientsRetired`]: crate::Event::DirectClientsRetired
 //! [`Event::RouterExpected`]: crate::Event::RouterExpected
@@ -58,6 +62,9 @@ use crate::wire::{NodeState, Role};
 use super::Mgs;
 #[cfg(doc)]
 use super::MgsConfig;
+
+/// Most routers an MGS expects: every router of its tree, not only its child routers.
+pub const MAX_EXPECTED_ROUTERS: usize = 2048;
 
 /// A child router the MGS expects to report (see the module docs).
 #[derive(Clone, Debug)]
@@ -175,7 +182,7 @@ impl<S: AsRef<[Slot]> + AsMut<[Slot]>, const R: usize, const T: usize> Mgs<S, R,
         let me = self.link.id;
         // A router deeper in the tree is heard only through the deltas of the routers above
         // it, which come when something changes: it counts as heard while it is live here.
-        let live: Vec<bool, R> = (self.expected.keys())
+        let live: Vec<bool, MAX_EXPECTED_ROUTERS> = (self.expected.keys())
             .map(|id| {
                 self.hub.table().get(*id).is_some_and(|e| match &e.direct {
                     Some(_) => direct_state(me, e).is_some_and(NodeState::is_live),
@@ -183,7 +190,7 @@ impl<S: AsRef<[Slot]> + AsMut<[Slot]>, const R: usize, const T: usize> Mgs<S, R,
                 })
             })
             .collect();
-        let mut silent: Vec<NodeId, R> = Vec::new();
+        let mut silent: Vec<NodeId, MAX_EXPECTED_ROUTERS> = Vec::new();
         for ((id, x), live) in self.expected.iter_mut().zip(live) {
             if live {
                 x.heard = now;
