@@ -506,7 +506,7 @@ pub async fn run(opts: MgsOpts) -> anyhow::Result<()> {
         udp: spawned.udp.clone(),
     };
     let app = move |asked| api(api_state.clone(), asked);
-    http::serve(listener, app, shutdown.wait(), refusals).await;
+    http::serve(listener, app, shutdown.wait(), refusals, http::BODY_TIMEOUT).await;
     let mgs = spawned.task.await.context("the MGS loop failed")?;
     info!(counters = ?mgs.counters(), "MGS stopped");
     Ok(())
