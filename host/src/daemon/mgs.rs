@@ -367,7 +367,6 @@ async fn api(api: Api, asked: Asked) -> Reply {
         _ => Access::Read,
     };
     if let Err(refused) = guard.check(&asked, access) {
-        warn!(method = %asked.method, path = asked.path, status = %refused.status, "HTTP request refused");
         return refused;
     }
     match (asked.method, asked.path.as_str()) {
