@@ -19,7 +19,9 @@
 //! per [`ADMIN_REFILL`]): 429. The MGS machine also keeps admin recoveries from taking more than
 //! half of the places of recoveries ordered at once, so they cannot starve automatic ones.
 //!
-//! Every refusal is counted by reason in [`Refusals`] (exported in `/metrics`).
+//! Every refusal is counted by reason in [`Refusals`] (exported in `/metrics`) and logged as a
+//! warning at most once per [`REFUSALS_WARNED_EVERY`], with the count since the last one, so
+//! requests anyone can send cannot flood the journal.
 
 use std::net::IpAddr;
 use std::path::PathBuf;
@@ -33,13 +35,16 @@ use hyper::header::{self, HeaderMap};
 use hyper::{Method, StatusCode};
 use serde::{Deserialize, Serialize};
 
-use crate::api_token::{self, DEFAULT_TOKEN_FILE};
+use crate::api_token::{TokenFile, DEFAULT_TOKEN_FILE};
 use crate::http::{Asked, Refusals, Reply};
+use crate::throttle::Throttle;
 
 /// Admin orders (recover, close) taken at once.
 pub const ADMIN_BURST: u32 = 8;
 /// One more admin order is taken per this.
 pub const ADMIN_REFILL: Duration = Duration::from_secs(1);
+/// Refused requests are warned of at most once per this.
+pub const REFUSALS_WARNED_EVERY: Duration = Duration::from_secs(10);
 
 /// The MGS's API options (flags and config keys).
 #[derive(Args, Clone, Debug, Default, Deserialize, Serialize)]
@@ -76,13 +81,15 @@ pub enum Access {
     Change,
 }
 
-/// The door: the options, the admin order bucket, and the refusal counters.
+/// The door: the options, the token file, the admin order bucket, and the refusal counters.
 #[derive(Debug)]
 pub struct Guard {
     opts: ApiOpts,
+    token_file: TokenFile,
     bucket: Mutex<Bucket>,
     /// What was refused.
     pub refusals: std::sync::Arc<Refusals>,
+    refusals_warning: Mutex<Throttle>,
 }
 
 #[derive(Debug)]
@@ -95,16 +102,42 @@ impl Guard {
     /// A door with these options; `refusals` is shared with the HTTP server's own counts.
     pub fn new(opts: ApiOpts, refusals: std::sync::Arc<Refusals>) -> Guard {
         let bucket = Bucket { tokens: ADMIN_BURST, refilled: Instant::now() };
-        Guard { opts, bucket: Mutex::new(bucket), refusals }
+        Guard {
+            token_file: TokenFile::new(opts.token_file()),
+            opts,
+            bucket: Mutex::new(bucket),
+            refusals,
+            refusals_warning: Mutex::new(Throttle::new(REFUSALS_WARNED_EVERY)),
+        }
     }
 
     /// Whether the token file can be read now (for a warning at start).
     pub fn token_problem(&self) -> Option<String> {
-        api_token::load(&self.opts.token_file()).err().map(|e| format!("{e:#}"))
+        self.token_file.load().err().map(|e| format!("{e:#}"))
     }
 
-    /// Lets `asked` in for `access`, or says why not.
+    /// Lets `asked` in for `access`, or says why not (a refusal counted, and warned of at most
+    /// once per [`REFUSALS_WARNED_EVERY`]).
     pub fn check(&self, asked: &Asked, access: Access) -> Result<(), Reply> {
+        self.admit(asked, access).inspect_err(|refused| self.warn_refused(asked, refused))
+    }
+
+    /// Warns of `refused`, and of the refusals since the last warning, if one is due.
+    fn warn_refused(&self, asked: &Asked, refused: &Reply) {
+        let due = self.refusals_warning.lock().unwrap_or_else(|e| e.into_inner()).note(1, Instant::now());
+        if let Some(refusals) = due {
+            tracing::warn!(
+                method = %asked.method,
+                path = asked.path,
+                status = %refused.status,
+                refusals,
+                "HTTP request refused (refusals: this one and those since the last such warning; \
+                 by reason in vigil_http_refused_total)"
+            );
+        }
+    }
+
+    fn admit(&self, asked: &Asked, access: Access) -> Result<(), Reply> {
         let r = &self.refusals;
         self.check_host(&asked.headers).inspect_err(|_| count(&r.host))?;
         check_origin(&asked.headers).inspect_err(|_| count(&r.origin))?;
@@ -141,8 +174,7 @@ impl Guard {
     }
 
     fn check_token(&self, headers: &HeaderMap) -> Result<(), Reply> {
-        let path = self.opts.token_file();
-        let tokens = api_token::load(&path).map_err(|e| {
+        let tokens = self.token_file.load().map_err(|e| {
             Reply::error(
                 StatusCode::FORBIDDEN,
                 format!("the admin API is off: the MGS has no usable API token ({e:#}); see `vigil keygen --api-token`"),
@@ -337,6 +369,47 @@ mod tests {
         assert_eq!(refused.status, StatusCode::TOO_MANY_REQUESTS);
         assert!(g.take_order_token(start + ADMIN_REFILL).is_ok());
         assert!(g.take_order_token(start + ADMIN_REFILL).is_err());
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn a_thousand_refused_requests_make_one_warning() {
+        let (g, dir) = guard("flood", false);
+        let rebound = asked(Method::GET, &[("host", "evil.example")]);
+        let warnings = crate::throttle::warnings_of(|| {
+            for _ in 0..1000 {
+                assert_eq!(status(g.check(&rebound, Access::Read)), 403);
+            }
+        });
+        assert_eq!(warnings, ["vigil_host::api_guard"]);
+        assert_eq!(g.refusals.host.load(Ordering::Relaxed), 1000, "each one counted");
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn a_token_file_others_may_read_is_warned_of_once_per_change() {
+        use std::os::unix::fs::PermissionsExt;
+        let (g, dir) = guard("mode", true);
+        let file = dir.join("api.token");
+        let set_mode = |mode| std::fs::set_permissions(&file, std::fs::Permissions::from_mode(mode)).unwrap();
+        let read_warnings = |n| {
+            crate::throttle::warnings_of(|| {
+                for _ in 0..n {
+                    assert_eq!(status(g.check(&asked(Method::GET, &GOOD), Access::Read)), 200);
+                }
+            })
+        };
+        set_mode(0o640);
+        assert_eq!(read_warnings(1000), ["vigil_host::api_token"], "once, not on every read");
+        // Rewritten (a rotation), still readable by its group: said again, once.
+        let modified = std::fs::metadata(&file).unwrap().modified().unwrap();
+        let rotated = std::fs::File::options().write(true).open(&file).unwrap();
+        rotated.set_modified(modified + std::time::Duration::from_secs(1)).unwrap();
+        assert_eq!(read_warnings(10), ["vigil_host::api_token"], "the file changed");
+        set_mode(0o600);
+        assert!(read_warnings(10).is_empty(), "private now");
+        set_mode(0o640);
+        assert_eq!(read_warnings(10), ["vigil_host::api_token"], "readable again");
         std::fs::remove_dir_all(dir).unwrap();
     }
 }

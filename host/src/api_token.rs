@@ -10,16 +10,19 @@
 //! The CLI sends the first line's token as `Authorization: Bearer <hex>`; the MGS accepts either
 //! line, so a rotation is: put a new token first with `vigil keygen --api-token --out FILE
 //! --force`, or keep the old one as a second line while the CLI's copies are replaced, then drop
-//! it. The MGS reads the file on every request that needs it, so a rotation takes effect without
-//! a restart. Blank lines and `#` comments are ignored; the file must be mode 0600 (a token
-//! readable by others lets them close recovery windows).
+//! it. The MGS reads the file on every request that needs it ([`TokenFile`]), so a rotation takes
+//! effect without a restart. Blank lines and `#` comments are ignored; the file must be mode 0600
+//! (a token readable by others lets them close recovery windows): the MGS warns when it is not,
+//! once per change of the file's mode or modification time.
 //!
 //! A bearer token rather than requests signed with the order key: the order key is the MGS's
 //! alone, while operators run the CLI from their own accounts and need a credential they can be
 //! handed and have taken back without re-keying every node.
 
 use std::os::unix::fs::PermissionsExt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::time::SystemTime;
 
 use anyhow::{bail, Context};
 
@@ -89,15 +92,57 @@ fn parse_line(line: &str) -> anyhow::Result<String> {
 
 /// Reads a token file; warns when others may read it.
 pub fn load(path: &Path) -> anyhow::Result<Tokens> {
+    let (tokens, exposed) = read(path)?;
+    if exposed.is_some() {
+        warn_exposed(path);
+    }
+    Ok(tokens)
+}
+
+/// The mode and modification time of a token file that others may read.
+type Exposed = (u32, Option<SystemTime>);
+
+/// A token file read again on every request that needs it (the MGS's): that others may read it
+/// is warned of once per change of its mode or modification time, not on every read.
+#[derive(Debug)]
+pub struct TokenFile {
+    path: PathBuf,
+    /// The file as last warned of, while others may still read it.
+    warned: Mutex<Option<Exposed>>,
+}
+
+impl TokenFile {
+    /// The token file at `path`.
+    pub fn new(path: PathBuf) -> TokenFile {
+        TokenFile { path, warned: Mutex::new(None) }
+    }
+
+    /// Reads the tokens; warns when others may read the file and it changed since the last warning.
+    pub fn load(&self) -> anyhow::Result<Tokens> {
+        let (tokens, exposed) = read(&self.path)?;
+        let mut warned = self.warned.lock().unwrap_or_else(|e| e.into_inner());
+        if exposed.is_some() && *warned != exposed {
+            warn_exposed(&self.path);
+        }
+        *warned = exposed;
+        Ok(tokens)
+    }
+}
+
+/// Reads a token file, with its mode and modification time if others may read it.
+fn read(path: &Path) -> anyhow::Result<(Tokens, Option<Exposed>)> {
     let text = std::fs::read_to_string(path)
         .with_context(|| format!("cannot read API token file {}", path.display()))?;
     let tokens = parse(&text).with_context(|| format!("bad API token file {}", path.display()))?;
-    if let Ok(meta) = std::fs::metadata(path) {
-        if meta.permissions().mode() & 0o077 != 0 {
-            tracing::warn!(path = %path.display(), "API token file is readable by group or others; use mode 0600");
-        }
-    }
-    Ok(tokens)
+    let exposed = std::fs::metadata(path)
+        .ok()
+        .map(|meta| (meta.permissions().mode(), meta.modified().ok()))
+        .filter(|(mode, _)| mode & 0o077 != 0);
+    Ok((tokens, exposed))
+}
+
+fn warn_exposed(path: &Path) {
+    tracing::warn!(path = %path.display(), "API token file is readable by group or others; use mode 0600");
 }
 
 /// Writes a new random token to `path` (mode 0600), refusing to overwrite unless `force`.

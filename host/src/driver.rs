@@ -22,6 +22,7 @@ use tracing::{debug, trace, warn};
 use vigil_proto::table::Slot;
 use vigil_proto::{Event, Instant, Mgs, Router, MAX_TARGETS};
 
+use crate::throttle::Throttle;
 use crate::udp::{Inbox, Outbox, Udp, UdpWatch};
 
 /// Node table storage on hosts.
@@ -171,7 +172,7 @@ pub async fn run<M: Machine, H: Handler<M>>(
     let mut commands_open = true;
     let mut counters_tick = tokio::time::interval(COUNTERS_EVERY);
     let mut forged = machine.counters().forged;
-    let mut forged_warned: Option<tokio::time::Instant> = None;
+    let mut forged_warning = Throttle::new(COUNTERS_EVERY);
     tokio::pin!(shutdown);
     drain(&udp, &mut *machine, &mut handler, clock.now(), &mut outbox);
     udp.flush(&mut outbox).await;
@@ -215,13 +216,15 @@ pub async fn run<M: Machine, H: Handler<M>>(
         }
         // Someone holding the cluster key sends orders the MGS did not sign: an operator must
         // hear of it at once, not in the next counters dump; but a forged order is repeated in
-        // every reply, so say it once per counters period.
-        if machine.counters().forged != forged
-            && forged_warned.is_none_or(|at| at.elapsed() >= COUNTERS_EVERY)
-        {
-            forged = machine.counters().forged;
-            forged_warned = Some(tokio::time::Instant::now());
-            warn!(forged, "order dropped: its MGS signature does not verify (forged or tampered)");
+        // every reply, so say it once per counters period (the tick makes a turn at least that
+        // often, to tell the ones held back).
+        let dropped = machine.counters().forged.saturating_sub(forged);
+        forged = machine.counters().forged;
+        if let Some(since_last_warning) = forged_warning.note(dropped, std::time::Instant::now()) {
+            warn!(
+                since_last_warning,
+                forged, "order dropped: its MGS signature does not verify (forged or tampered)"
+            );
         }
         drain(&udp, &mut *machine, &mut handler, clock.now(), &mut outbox);
         udp.flush(&mut outbox).await;

@@ -4,9 +4,11 @@
 //!
 //! The server is bounded, so idle or slow clients cannot take the API down: at most
 //! [`MAX_CONNECTIONS`] connections (far below any descriptor limit the units set); a new one over
-//! the cap closes the oldest connection with no request under way, or is itself closed if every
-//! connection is busy; a connection that does not send a whole request header within
-//! [`HEADER_TIMEOUT`] (also between the requests of a keep-alive connection) is closed. Each
+//! the cap closes the oldest connection with no request under way (one still sending its request
+//! counts as having none), or is itself closed if every connection is busy; a connection that
+//! does not send a whole request header within [`HEADER_TIMEOUT`] (also between the requests of a
+//! keep-alive connection) is closed; a request whose body does not arrive whole within
+//! `body_timeout` ([`BODY_TIMEOUT`] in the daemons) gets 408 and its connection is closed. Each
 //! refusal is counted in [`Refusals`].
 
 use std::collections::BTreeMap;
@@ -36,6 +38,9 @@ use tracing::debug;
 pub const MAX_CONNECTIONS: usize = 256;
 /// How long a connection may take to send a request header, and stay idle between requests.
 pub const HEADER_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long a request may take to send its body, once its header is in (the daemons' setting of
+/// [`serve`]'s `body_timeout`).
+pub const BODY_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Requests refused, by reason (all HTTP refusals of a daemon, exported in `/metrics`).
 #[derive(Debug, Default)]
@@ -56,6 +61,8 @@ pub struct Refusals {
     pub streams: AtomicU64,
     /// A connection that sent no complete request header in time.
     pub header_timeout: AtomicU64,
+    /// A request whose body did not arrive whole in time (408, and its connection closed).
+    pub body_timeout: AtomicU64,
 }
 
 impl Refusals {
@@ -72,6 +79,7 @@ impl Refusals {
             ("connections", &self.connections),
             ("streams", &self.streams),
             ("header_timeout", &self.header_timeout),
+            ("body_timeout", &self.body_timeout),
         ];
         for (reason, counter) in rows {
             let n = counter.load(Ordering::Relaxed);
@@ -218,12 +226,13 @@ impl Connections {
 }
 
 /// Serves `app(request)` on `listener` until `shutdown` completes, within the limits of the
-/// module docs, counting refusals in `refusals`.
+/// module docs (a request body given `body_timeout`), counting refusals in `refusals`.
 pub async fn serve<F, Fut>(
     listener: TcpListener,
     app: F,
     shutdown: impl Future<Output = ()>,
     refusals: Arc<Refusals>,
+    body_timeout: Duration,
 ) where
     F: Fn(Asked) -> Fut + Clone + Send + Sync + 'static,
     Fut: Future<Output = Reply> + Send + 'static,
@@ -262,10 +271,10 @@ pub async fn serve<F, Fut>(
             table.open.insert(id, Open { requests: requests.clone(), close });
             id
         };
-        let app = app.clone();
+        let (app, reading) = (app.clone(), Reading { body_timeout, refusals: refusals.clone() });
         let service = service_fn(move |req: Request<Incoming>| {
-            let (app, busy) = (app.clone(), Busy::new(&requests));
-            async move { Ok::<_, Infallible>(respond(req, app, busy).await) }
+            let (app, reading, requests) = (app.clone(), reading.clone(), requests.clone());
+            async move { Ok::<_, Infallible>(respond(req, app, reading, requests).await) }
         });
         let connection = builder.serve_connection(TokioIo::new(stream), service);
         let (connections, refusals) = (connections.clone(), refusals.clone());
@@ -284,18 +293,44 @@ pub async fn serve<F, Fut>(
     }
 }
 
-async fn respond<F, Fut>(req: Request<Incoming>, app: F, busy: Busy) -> Response<BoxBody<Bytes, Infallible>>
+/// How a connection reads request bodies: the time a body may take, and where a late one is
+/// counted.
+#[derive(Clone)]
+struct Reading {
+    body_timeout: Duration,
+    refusals: Arc<Refusals>,
+}
+
+/// Answers one request: reads its body (its connection is not busy until the body is in), then
+/// asks `app`, the connection busy until the answer (or its stream) is done.
+async fn respond<F, Fut>(
+    req: Request<Incoming>,
+    app: F,
+    reading: Reading,
+    requests: Arc<AtomicUsize>,
+) -> Response<BoxBody<Bytes, Infallible>>
 where
     F: Fn(Asked) -> Fut,
     Fut: Future<Output = Reply>,
 {
     let (parts, body) = req.into_parts();
-    let reply = match Limited::new(body, MAX_BODY).collect().await {
-        Ok(body) => {
+    let read = tokio::time::timeout(reading.body_timeout, Limited::new(body, MAX_BODY).collect()).await;
+    let busy = Busy::new(&requests);
+    let reply = match read {
+        Ok(Ok(body)) => {
             let path = parts.uri.path().to_owned();
             app(Asked { method: parts.method, path, headers: parts.headers, body: body.to_bytes() }).await
         }
-        Err(e) => Reply::error(StatusCode::PAYLOAD_TOO_LARGE, format!("bad request body: {e}")),
+        Ok(Err(e)) => Reply::error(StatusCode::PAYLOAD_TOO_LARGE, format!("bad request body: {e}")),
+        Err(_) => {
+            reading.refusals.body_timeout.fetch_add(1, Ordering::Relaxed);
+            let waited = reading.body_timeout.as_millis();
+            Reply::error(
+                StatusCode::REQUEST_TIMEOUT,
+                format!("the request body did not arrive within {waited} ms"),
+            )
+            .with_header(hyper::header::CONNECTION, "close")
+        }
     };
     let streamed = reply.stream.is_some();
     let body = match reply.stream {
@@ -395,7 +430,7 @@ mod tests {
         let stop_on = async {
             let _ = stopped.await;
         };
-        let server = tokio::spawn(serve(listener, app, stop_on, Default::default()));
+        let server = tokio::spawn(serve(listener, app, stop_on, Default::default(), BODY_TIMEOUT));
         let (status, body) = request(Method::GET, &format!("http://{addr}/hello"), None, None).await.unwrap();
         assert_eq!((status, body.as_str()), (StatusCode::OK, "{\"hi\":1}"));
         let echo = format!("http://{addr}/echo");
@@ -406,5 +441,66 @@ mod tests {
         assert!(request(Method::GET, "https://x/", None, None).await.is_err());
         stop.send(()).unwrap();
         server.await.unwrap();
+    }
+
+    /// Serves an app answering `{"hi":1}` to every request on loopback, bodies given
+    /// `body_timeout`, until the test ends.
+    async fn hello_server(body_timeout: Duration) -> (SocketAddr, Arc<Refusals>) {
+        let listener = bind("127.0.0.1:0".parse().unwrap()).await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let refusals = Arc::new(Refusals::default());
+        let app = |_: Asked| async { Reply::json("{\"hi\":1}".into()) };
+        tokio::spawn(serve(listener, app, std::future::pending(), refusals.clone(), body_timeout));
+        (addr, refusals)
+    }
+
+    /// The head of a POST announcing a 10-byte body.
+    const STALLED_HEAD: &str = "POST /x HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 10\r\n";
+
+    #[tokio::test]
+    async fn a_request_whose_body_does_not_come_gets_408_and_its_connection_closes() {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let (addr, refusals) = hello_server(Duration::from_millis(200)).await;
+        let mut stream = TcpStream::connect(addr).await.unwrap();
+        stream.write_all(format!("{STALLED_HEAD}\r\n").as_bytes()).await.unwrap();
+        let mut answer = Vec::new();
+        tokio::time::timeout(Duration::from_secs(3), stream.read_to_end(&mut answer))
+            .await
+            .expect("an answer and a close within 3 s")
+            .unwrap();
+        let answer = String::from_utf8_lossy(&answer);
+        assert!(answer.starts_with("HTTP/1.1 408 "), "{answer}");
+        assert_eq!(refusals.body_timeout.load(Ordering::Relaxed), 1);
+    }
+
+    #[tokio::test]
+    async fn connections_stalled_in_their_body_make_room_for_a_new_one() {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        // Bodies time out long after the test's bounds: only eviction can make room.
+        let (addr, refusals) = hello_server(Duration::from_secs(600)).await;
+        let mut stalled = Vec::with_capacity(MAX_CONNECTIONS);
+        for i in 0..MAX_CONNECTIONS {
+            let mut stream = TcpStream::connect(addr).await.unwrap();
+            // The server asks for the body once it waits for it: that is `100 Continue`.
+            stream.write_all(format!("{STALLED_HEAD}Expect: 100-continue\r\n\r\n").as_bytes()).await.unwrap();
+            let mut head = [0u8; 25];
+            tokio::time::timeout(Duration::from_secs(5), stream.read_exact(&mut head))
+                .await
+                .unwrap_or_else(|_| panic!("connection {i}: no 100 Continue within 5 s"))
+                .unwrap();
+            assert_eq!(&head, b"HTTP/1.1 100 Continue\r\n\r\n", "connection {i}");
+            stalled.push(stream);
+        }
+        let hello = format!("http://{addr}/hello");
+        let answer = tokio::time::timeout(Duration::from_secs(5), request(Method::GET, &hello, None, None))
+            .await
+            .expect("an answer within 5 s");
+        assert_eq!(answer.unwrap().0, StatusCode::OK);
+        assert_eq!(refusals.connections.load(Ordering::Relaxed), 1, "one stalled connection closed");
+        let mut rest = Vec::new();
+        tokio::time::timeout(Duration::from_secs(5), stalled[0].read_to_end(&mut rest))
+            .await
+            .expect("the oldest stalled connection closed within 5 s")
+            .unwrap();
     }
 }

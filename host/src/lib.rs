@@ -20,5 +20,6 @@ pub mod order_key;
 pub mod state;
 pub mod status;
 pub mod status_text;
+pub mod throttle;
 pub mod udp;
 pub mod web;

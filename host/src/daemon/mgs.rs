@@ -367,7 +367,6 @@ async fn api(api: Api, asked: Asked) -> Reply {
         _ => Access::Read,
     };
     if let Err(refused) = guard.check(&asked, access) {
-        warn!(method = %asked.method, path = asked.path, status = %refused.status, "HTTP request refused");
         return refused;
     }
     match (asked.method, asked.path.as_str()) {
@@ -506,7 +505,7 @@ pub async fn run(opts: MgsOpts) -> anyhow::Result<()> {
         udp: spawned.udp.clone(),
     };
     let app = move |asked| api(api_state.clone(), asked);
-    http::serve(listener, app, shutdown.wait(), refusals).await;
+    http::serve(listener, app, shutdown.wait(), refusals, http::BODY_TIMEOUT).await;
     let mgs = spawned.task.await.context("the MGS loop failed")?;
     info!(counters = ?mgs.counters(), "MGS stopped");
     Ok(())

@@ -89,7 +89,7 @@ pub async fn run(opts: RouterOpts) -> anyhow::Result<()> {
         addrs.push(("metrics", listener.local_addr()?));
         let (commands, udp) = (spawned.commands.clone(), spawned.udp.clone());
         let app = move |asked: http::Asked| metrics(commands.clone(), udp.clone(), asked.method, asked.path);
-        tokio::spawn(http::serve(listener, app, shutdown.wait(), Default::default()));
+        tokio::spawn(http::serve(listener, app, shutdown.wait(), Default::default(), http::BODY_TIMEOUT));
     }
     ready(opts.node.ready_file.as_deref(), &addrs)?;
     info!(name, generation = generation.0, udp = %spawned.addr, "router started");
