@@ -2,7 +2,8 @@
 //! sans-IO machine, and nothing else.
 //!
 //! Per turn: take one input (a batch of datagrams, a deadline, a command from elsewhere in the
-//! process, or shutdown), feed it to the machine, draining events and transmits after each item
+//! process, or shutdown; a due deadline goes before datagrams and commands, which take turns when
+//! both wait), feed it to the machine, draining events and transmits after each item
 //! until both are `None`, send what the turn produced, then sleep until the machine's next
 //! deadline. Datagrams move in batches both ways ([`crate::udp`]: `recvmmsg` with GRO, GSO runs
 //! per destination), so a busy loop makes a few system calls per batch instead of two per ping. Commands are closures run against the machine inside
@@ -176,43 +177,58 @@ pub async fn run<M: Machine, H: Handler<M>>(
     tokio::pin!(shutdown);
     drain(&udp, &mut *machine, &mut handler, clock.now(), &mut outbox);
     udp.flush(&mut outbox).await;
+    let mut socket_next = false;
     loop {
         // With no deadline the loop only waits for input; a far deadline is the same thing.
         let wake = machine
             .poll_timeout()
             .map_or_else(|| tokio::time::Instant::now() + Duration::from_secs(3600), |at| clock.deadline(at));
         // Deadlines first: under a flood of datagrams the socket is always ready, and silence
-        // must still be judged on time.
-        tokio::select! {
+        // must still be judged on time. Then commands and the socket take turns, so a command
+        // queue that never empties (HTTP clients polling the MGS's status, a snapshot each)
+        // cannot leave datagrams unread while the deadlines judge the silence that makes.
+        let input = tokio::select! {
             biased;
             () = &mut shutdown => break,
-            () = sleep_until(wake) => machine.handle_timeout(clock.now()),
-            command = commands.recv(), if commands_open => match command {
-                Some(f) => f(&mut *machine, clock.now()),
-                None => commands_open = false,
-            },
-            ready = udp.readable() => match ready.and_then(|()| udp.try_recv(&mut inbox)) {
-                Ok(_) => {
-                    let now = clock.now();
-                    for (from, datagram) in inbox.datagrams() {
-                        trace!(%from, len = datagram.len(), "datagram in");
-                        machine.handle(now, from.into(), datagram);
-                        drain(&udp, &mut *machine, &mut handler, now, &mut outbox);
-                        if outbox.full() {
-                            udp.flush(&mut outbox).await;
+            () = sleep_until(wake) => Input::Deadline,
+            ready = udp.readable(), if socket_next => Input::Socket(ready),
+            command = commands.recv(), if commands_open => Input::Command(command),
+            ready = udp.readable(), if !socket_next => Input::Socket(ready),
+            _ = counters_tick.tick() => Input::Counters,
+        };
+        match input {
+            Input::Deadline => machine.handle_timeout(clock.now()),
+            Input::Command(Some(f)) => {
+                f(&mut *machine, clock.now());
+                socket_next = true;
+            }
+            Input::Command(None) => commands_open = false,
+            Input::Socket(ready) => {
+                socket_next = false;
+                match ready.and_then(|()| udp.try_recv(&mut inbox)) {
+                    Ok(_) => {
+                        let now = clock.now();
+                        for (from, datagram) in inbox.datagrams() {
+                            trace!(%from, len = datagram.len(), "datagram in");
+                            machine.handle(now, from.into(), datagram);
+                            drain(&udp, &mut *machine, &mut handler, now, &mut outbox);
+                            if outbox.full() {
+                                udp.flush(&mut outbox).await;
+                            }
                         }
+                        // A batch is many datagrams but one readiness check: tokio's cooperative
+                        // budget (which made a one-datagram loop yield every 128 datagrams) would
+                        // let a flood hold this thread for 128 batches, starving the process's
+                        // other tasks (its HTTP side) and the I/O driver. Yield once per batch
+                        // instead.
+                        udp.flush(&mut outbox).await;
+                        tokio::task::yield_now().await;
                     }
-                    // A batch is many datagrams but one readiness check: tokio's cooperative
-                    // budget (which made a one-datagram loop yield every 128 datagrams) would let
-                    // a flood hold this thread for 128 batches, starving the process's other
-                    // tasks (its HTTP side) and the I/O driver. Yield once per batch instead.
-                    udp.flush(&mut outbox).await;
-                    tokio::task::yield_now().await;
+                    // Such errors (e.g. an ICMP error reported on the socket) are about one peer.
+                    Err(e) => debug!("receive failed: {e}"),
                 }
-                // Such errors (e.g. an ICMP error reported on the socket) are about one peer.
-                Err(e) => debug!("receive failed: {e}"),
-            },
-            _ = counters_tick.tick() => debug!(counters = ?machine.counters(), "counters"),
+            }
+            Input::Counters => debug!(counters = ?machine.counters(), "counters"),
         }
         // Someone holding the cluster key sends orders the MGS did not sign: an operator must
         // hear of it at once, not in the next counters dump; but a forged order is repeated in
@@ -230,6 +246,18 @@ pub async fn run<M: Machine, H: Handler<M>>(
         udp.flush(&mut outbox).await;
     }
     machine
+}
+
+/// What one turn of [`run`] takes.
+enum Input<M> {
+    /// The machine's deadline came.
+    Deadline,
+    /// A command, or `None` when every sender is gone.
+    Command(Option<Command<M>>),
+    /// The socket may hold datagrams.
+    Socket(io::Result<()>),
+    /// Time to log the machine's counters.
+    Counters,
 }
 
 /// Drains events and datagrams until the machine has nothing more to say; the datagrams wait in
@@ -289,6 +317,84 @@ pub fn spawn<M: Machine, H: Handler<M>>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+    use vigil_proto::{Generation, Key, Keyring, MgsConfig};
+
+    /// A role that does nothing with its machine's events.
+    struct Ignore;
+
+    impl<M> Handler<M> for Ignore {
+        fn on_event(&mut self, _: &mut M, _: Instant, _: Event) {}
+    }
+
+    /// The machine's count of datagrams handled, asked of its loop.
+    async fn handled(commands: &Commands<MgsMachine>) -> u64 {
+        commands.ask(|m, _| vigil_proto::Machine::counters(m).received).await.unwrap_or(0)
+    }
+
+    /// Starts an MGS loop on `socket` until `stop`. The machine is built on a thread with the
+    /// stack for it: unoptimised, its ~650 KB are copied a few times on the way into the loop.
+    fn spawn_mgs(socket: Udp, stop: oneshot::Receiver<()>) -> Spawned<MgsMachine> {
+        let runtime = tokio::runtime::Handle::current();
+        let build = move || {
+            let _in_runtime = runtime.enter();
+            let clock = Clock::start();
+            let keys = Keyring::new(Key::new(1, &[7; 32]));
+            let config = MgsConfig::new(vigil_proto::ids::name("mgs").unwrap(), Generation(1), keys);
+            let machine = MgsMachine::new(config, slots(1024), clock.now());
+            spawn(socket, machine, |_| Ignore, clock, async move {
+                let _ = stop.await;
+            })
+            .unwrap()
+        };
+        std::thread::Builder::new().stack_size(16 << 20).spawn(build).unwrap().join().unwrap()
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn datagrams_are_read_while_commands_keep_coming() {
+        // Enough askers that the queue never empties while the loop works, even when the
+        // machine is loaded and a runtime thread is held up for a while.
+        const ASKERS: usize = 32;
+        const DATAGRAMS: u64 = 200;
+        const LIMIT: Duration = Duration::from_secs(5);
+        let socket = bind("127.0.0.1:0".parse().unwrap(), None).await.unwrap();
+        let (stop_loop, stopped) = oneshot::channel();
+        let spawned = spawn_mgs(socket, stopped);
+        // Each asker keeps one command queued, as HTTP clients polling the MGS's status do; the
+        // command's 1 ms of work stands in for a snapshot of a large cluster.
+        let stop_asking = Arc::new(AtomicBool::new(false));
+        let all_asking = Arc::new(tokio::sync::Barrier::new(ASKERS + 1));
+        let mut askers = tokio::task::JoinSet::new();
+        for _ in 0..ASKERS {
+            let (commands, stop, all_asking) =
+                (spawned.commands.clone(), stop_asking.clone(), all_asking.clone());
+            askers.spawn(async move {
+                let snapshot = |_: &mut MgsMachine, _| std::thread::sleep(Duration::from_millis(1));
+                commands.ask(snapshot).await;
+                all_asking.wait().await;
+                while !stop.load(Ordering::Relaxed) && commands.ask(snapshot).await.is_some() {}
+            });
+        }
+        all_asking.wait().await;
+        let tx = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        for _ in 0..DATAGRAMS {
+            tx.send_to(&[0; 40], spawned.addr).unwrap();
+        }
+        let all_read =
+            tokio::time::timeout(LIMIT, async { while handled(&spawned.commands).await < DATAGRAMS {} })
+                .await;
+        stop_asking.store(true, Ordering::Relaxed);
+        let seen = handled(&spawned.commands).await;
+        assert!(all_read.is_ok(), "the machine handled {seen} of {DATAGRAMS} datagrams in {LIMIT:?}");
+        tokio::time::timeout(LIMIT, async {
+            while askers.join_next().await.is_some() {}
+            let _ = stop_loop.send(());
+            spawned.task.await.unwrap();
+        })
+        .await
+        .expect("the askers and the loop end");
+    }
 
     #[test]
     fn the_wildcard_reaches_every_peer() {
