@@ -30,6 +30,7 @@ use vigil_proto::wire::{mount_tag, LustrePhase, LustreRecovery, TargetState};
 use vigil_proto::{Client, Generation, NodeId, Server};
 
 use crate::driver::Commands;
+use crate::state::{off_runtime, write_atomically};
 
 /// How often the target is read.
 pub const POLL: Duration = Duration::from_secs(1);
@@ -248,9 +249,9 @@ impl Exports {
             return Ok(());
         }
         let text: String = known.iter().map(|(u, n)| format!("{u} {n}\n")).collect();
-        let tmp = self.path.with_extension("tmp");
-        std::fs::write(&tmp, text)?;
-        std::fs::rename(&tmp, &self.path)?;
+        // Synced, file and directory: the snapshot is needed right after a power loss of the
+        // server, when its target restarts.
+        off_runtime(|| write_atomically(&self.path, text.as_bytes()))?;
         self.known = known;
         Ok(())
     }
