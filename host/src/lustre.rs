@@ -30,6 +30,7 @@ use vigil_proto::wire::{mount_tag, LustrePhase, LustreRecovery, TargetState};
 use vigil_proto::{Client, Generation, NodeId, Server};
 
 use crate::driver::Commands;
+use crate::state::{off_runtime, write_atomically};
 
 /// How often the target is read.
 pub const POLL: Duration = Duration::from_secs(1);
@@ -154,21 +155,59 @@ fn parse(text: &str) -> Option<Reading> {
     Some(Reading { instance: Generation(instance), state, view, stale: Vec::new() })
 }
 
-/// The target's exports as `lctl get_param <prefix>.exports.*.uuid` prints them: (UUID, NID).
-async fn read_exports(target: &str) -> anyhow::Result<Vec<(String, String)>> {
+/// The target's exports, (UUID, NID) for each client connected, and how many lines of `lctl`'s
+/// output [`parse_exports`] skipped.
+///
+/// One `lctl get_param <prefix>.exports.*.uuid`, names and values, read by [`parse_exports`];
+/// not a `get_param -n` for each NID, which would run one `lctl` for each client NID every
+/// [`POLL`] and could miss a NID that connects between the listing and the reads.
+async fn read_exports(target: &str) -> anyhow::Result<(Vec<(String, String)>, usize)> {
     let p = param_prefix(target);
     let args = ["get_param".to_owned(), format!("{p}.exports.*.uuid")];
     // No export at all is an error of the glob: an empty list.
     let text = run(&args).await?.unwrap_or_default();
-    let head = format!("{p}.exports.");
-    Ok(text
-        .lines()
-        .filter_map(|l| {
-            let (name, uuid) = l.split_once('=')?;
-            let nid = name.strip_prefix(&head)?.strip_suffix(".uuid")?;
-            Some((uuid.trim().to_owned(), nid.to_owned()))
-        })
-        .collect())
+    Ok(parse_exports(&text, &p))
+}
+
+/// `lctl get_param <prefix>.exports.*.uuid` into (UUID, NID) pairs, and how many lines it
+/// skipped as neither form below.
+///
+/// Each `<prefix>.exports.<nid>.uuid` holds the client UUIDs of the exports from that NID, one
+/// a line (`lprocfs_exp_uuid_seq_show`; two mounts on one client share its NID). `lctl`
+/// (`read_param`, `lustre/utils/lustre_cfg.c`) prints it in one of two forms: `<name>=<uuid>`
+/// on one line when the value is one line and value and name come to under 80 characters,
+/// else `<name>=` and then the value on the lines after it, which is the usual form (a client
+/// UUID is 36 characters, the name 45 or more). So a line `<prefix>.exports.<nid>.uuid=` names
+/// the NID (with its first UUID after the `=` when on one line), and each line without `=`
+/// after it is one more UUID of that NID. A line of another name, and the lines after it, or a
+/// UUID line with blanks in it or no name before it, is skipped and counted.
+fn parse_exports(text: &str, prefix: &str) -> (Vec<(String, String)>, usize) {
+    let head = format!("{prefix}.exports.");
+    let mut seen = Vec::new();
+    let mut skipped = 0;
+    // The NID the lines read now belong to.
+    let mut nid: Option<&str> = None;
+    for line in text.lines().map(str::trim).filter(|l| !l.is_empty()) {
+        let uuid = match line.split_once('=') {
+            Some((name, value)) => {
+                nid =
+                    name.strip_prefix(&head).and_then(|n| n.strip_suffix(".uuid")).filter(|n| !n.is_empty());
+                if nid.is_none() {
+                    skipped += 1;
+                    continue;
+                }
+                value.trim()
+            }
+            None => line,
+        };
+        match nid {
+            // `<name>=` alone: the UUIDs follow.
+            Some(_) if uuid.is_empty() => {}
+            Some(n) if !uuid.contains(char::is_whitespace) => seen.push((uuid.to_owned(), n.to_owned())),
+            _ => skipped += 1,
+        }
+    }
+    (seen, skipped)
 }
 
 /// Client UUID → the NID it connected from, as last seen in the target's exports, kept in a
@@ -210,9 +249,9 @@ impl Exports {
             return Ok(());
         }
         let text: String = known.iter().map(|(u, n)| format!("{u} {n}\n")).collect();
-        let tmp = self.path.with_extension("tmp");
-        std::fs::write(&tmp, text)?;
-        std::fs::rename(&tmp, &self.path)?;
+        // Synced, file and directory: the snapshot is needed right after a power loss of the
+        // server, when its target restarts.
+        off_runtime(|| write_atomically(&self.path, text.as_bytes()))?;
         self.known = known;
         Ok(())
     }
@@ -333,6 +372,8 @@ pub async fn report_mounts(commands: Commands<Client>) {
 /// exports snapshot, until the loop ends.
 pub async fn follow(target: String, mut exports: Exports, commands: Commands<Server>) {
     let mut failing = false;
+    // Whether the last read of the exports skipped lines (told once until a read skips none).
+    let mut skipping = false;
     let mut first = true;
     loop {
         // At once the first time: the snapshot is there as early as possible.
@@ -343,7 +384,12 @@ pub async fn follow(target: String, mut exports: Exports, commands: Commands<Ser
             Ok(Some(reading)) => {
                 failing = false;
                 match read_exports(&target).await {
-                    Ok(seen) => {
+                    Ok((seen, skipped)) => {
+                        if skipped > 0 && !skipping {
+                            let what = "lines of lctl's exports that are neither a name nor a UUID";
+                            warn!(target, skipped, "{what}: skipped");
+                        }
+                        skipping = skipped > 0;
                         if let Err(e) = exports.update(seen, &reading.stale, reading.state) {
                             warn!(target, "cannot write the exports snapshot: {e}");
                         }
@@ -442,6 +488,48 @@ mod tests {
         assert!(err.contains("line 1"), "{err}");
         let err = format!("{:#}", ClientMap::parse("c01 10.0.1.1@tcp\nc01 10.0.1.9@tcp\n").unwrap_err());
         assert!(err.contains("line 2") && err.contains("twice"), "{err}");
+    }
+
+    #[test]
+    fn exports_are_read_in_both_forms_lctl_prints() {
+        let p = "obdfilter.testfs-OST0000";
+        let pair = |u: &str, n: &str| (u.to_owned(), n.to_owned());
+        // Name and value over 80 characters, or a value of several lines (two mounts from one
+        // NID): `name=` alone, then the value, one UUID a line.
+        let long = "obdfilter.testfs-OST0000.exports.10.0.1.1@tcp.uuid=\n\
+                    3f1c2b7a-9d4e-4b51-8a0e-5c2f6d7e8a91\n\
+                    obdfilter.testfs-OST0000.exports.10.0.1.2@tcp.uuid=\n\
+                    0b6c1d2e-1111-4b51-8a0e-5c2f6d7e8a92\n\
+                    7e9d0a41-2222-4b51-8a0e-5c2f6d7e8a93\n";
+        assert_eq!(
+            parse_exports(long, p),
+            (
+                vec![
+                    pair("3f1c2b7a-9d4e-4b51-8a0e-5c2f6d7e8a91", "10.0.1.1@tcp"),
+                    pair("0b6c1d2e-1111-4b51-8a0e-5c2f6d7e8a92", "10.0.1.2@tcp"),
+                    pair("7e9d0a41-2222-4b51-8a0e-5c2f6d7e8a93", "10.0.1.2@tcp"),
+                ],
+                0
+            )
+        );
+        // Short enough (a short UUID and name): `name=value` on one line, beside the other form.
+        let short = "mdt.a-MDT0000.exports.0@lo.uuid=u1\nmdt.a-MDT0000.exports.10.0.0.2@tcp.uuid=\nu2\nu3\n";
+        assert_eq!(
+            parse_exports(short, "mdt.a-MDT0000"),
+            (vec![pair("u1", "0@lo"), pair("u2", "10.0.0.2@tcp"), pair("u3", "10.0.0.2@tcp")], 0)
+        );
+        // A name with no UUID after it gives none. Lines of another name, the lines after them, a
+        // UUID with no name before it and one with a blank in it are skipped and counted.
+        let odd = "stray-uuid\n\
+                   obdfilter.testfs-OST0000.exports.10.0.1.1@tcp.uuid=\n\
+                   obdfilter.testfs-OST0000.exports.10.0.1.2@tcp.nodemap=\n\
+                   not-a-uuid-of-10.0.1.2\n\
+                   obdfilter.testfs-OST0000.exports.10.0.1.3@tcp.uuid=\n\
+                   \n\
+                   u3\n\
+                   u 4\n";
+        assert_eq!(parse_exports(odd, p), (vec![pair("u3", "10.0.1.3@tcp")], 4));
+        assert_eq!(parse_exports("", p), (vec![], 0));
     }
 
     #[test]

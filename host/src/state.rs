@@ -211,10 +211,10 @@ fn next_second() -> u32 {
     wall_clock_s()
 }
 
-/// Runs blocking `f` from a node's loop. A synced write can take seconds on a busy disk; meanwhile
-/// the runtime hands this worker's other tasks (an HTTP answer the loop just woke) to another
-/// thread instead of holding them behind the write.
-fn off_runtime<R>(f: impl FnOnce() -> R) -> R {
+/// Runs blocking `f` from a task of the runtime (a node's loop, the Lustre follower). A synced
+/// write can take seconds on a busy disk; meanwhile the runtime hands this worker's other tasks
+/// (an HTTP answer the loop just woke) to another thread instead of holding them behind the write.
+pub(crate) fn off_runtime<R>(f: impl FnOnce() -> R) -> R {
     use tokio::runtime::{Handle, RuntimeFlavor};
     match Handle::try_current() {
         Ok(h) if h.runtime_flavor() == RuntimeFlavor::MultiThread => tokio::task::block_in_place(f),

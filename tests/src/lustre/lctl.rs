@@ -94,12 +94,22 @@ impl World {
                 return err(ENOENT, format!("get_param: param_path '{pattern}': No such file or directory"));
             }
             for (name, value) in found {
-                if !bare {
-                    out.push_str(name);
-                    out.push_str(if value.contains('\n') { "=\n" } else { "=" });
+                // read_param (lustre/utils/lustre_cfg.c): nothing at all for an empty file;
+                // else, unless -n, `name=` then the file as read (an lprocfs file ends with a
+                // newline) on the next lines when `strnchr(buf, buflen - 1, '\n') != NULL ||
+                // buflen + strlen(param_name) >= 80` (a newline before its last character, or
+                // name and value too long for one line), else `name=value` on one line.
+                if value.is_empty() {
+                    continue;
                 }
-                out.push_str(value.trim_end_matches('\n'));
-                out.push('\n');
+                let file = if value.ends_with('\n') { value.clone() } else { format!("{value}\n") };
+                if !bare {
+                    let body = &file[..file.len() - 1];
+                    let long = body.contains('\n') || file.len() + name.len() >= 80;
+                    out.push_str(name);
+                    out.push_str(if long { "=\n" } else { "=" });
+                }
+                out.push_str(&file);
             }
         }
         Ok(out)

@@ -38,7 +38,11 @@
 //!   (INACTIVE, RECOVERING, COMPLETE), connected_clients x/y, req_replay_clients,
 //!   lock_repay_clients (sic), completed_clients, evicted_clients, time_remaining while
 //!   recovering; recovery_duration and completed_clients (recoverable less evicted) once complete;
-//!   `recovery_stale_clients` (the UUIDs still awaited), `instance`, `exports.<nid>.uuid`.
+//!   `recovery_stale_clients` (the UUIDs still awaited), `instance`, `exports.<nid>.uuid` (the
+//!   UUIDs of the clients connected from that NID, one a line, `lprocfs_exp_uuid_seq_show`).
+//! - **`lctl get_param`'s output** (`read_param`, `lustre/utils/lustre_cfg.c`): nothing for an
+//!   empty file; else, unless `-n`, `name=value` on one line, or `name=` alone and the value on
+//!   the lines after it when the value has several lines or value and name reach 80 characters.
 //! - **A client's own identity** (`uuid_show`, `lustre/llite/lproc_llite.c`): each mount has a
 //!   random client UUID (`ll_sb_uuid`, `ll_generate_random_uuid`), shown as
 //!   `llite.<fsname>-<sb>.uuid`; every device of the mount is attached under it

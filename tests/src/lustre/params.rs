@@ -1,6 +1,8 @@
 //! What `lctl dl` and `lctl get_param` show: devices and parameters, rendered as Lustre's
 //! `lprocfs` files print them.
 
+use std::collections::BTreeMap;
+
 use super::{ExportState, Import, Settings, Target, World};
 
 impl World {
@@ -45,10 +47,18 @@ impl World {
                 .map(|(u, _)| u.as_str())
                 .collect();
             out.push((format!("{p}.recovery_stale_clients"), stale.join("\n")));
+            // lprocfs_exp_uuid_seq_show: one file a NID, a line for each client UUID connected
+            // from it (two mounts on one client share its NID).
+            let mut by_nid: BTreeMap<&str, String> = BTreeMap::new();
             for (uuid, e) in &t.exports {
                 if let (Some(nid), ExportState::Connected) = (&e.nid, e.state) {
-                    out.push((format!("{p}.exports.{nid}.uuid"), uuid.clone()));
+                    let value = by_nid.entry(nid).or_default();
+                    value.push_str(uuid);
+                    value.push('\n');
                 }
+            }
+            for (nid, uuids) in by_nid {
+                out.push((format!("{p}.exports.{nid}.uuid"), uuids));
             }
         }
         out

@@ -135,3 +135,37 @@ fn a_client_reads_its_mounts_uuid_as_its_targets_know_it() {
     let stale = w.lctl("oss1", &args(&format!("get_param -n obdfilter.{OST}.recovery_stale_clients")), now);
     assert!(stale.is_ok_and(|s| s.contains("uuid-c2") && !s.contains("uuid-c1")));
 }
+
+#[test]
+fn get_param_prints_a_long_or_several_line_value_below_its_name() {
+    let mut w = World::default();
+    let now = 1_000_000;
+    w.add_node("oss1", &["10.0.0.7@tcp"]);
+    w.mount_target(OST, "oss1", now);
+    // A client UUID as Lustre draws it (36 characters) with the name is 80 characters or more;
+    // two mounts from one NID are a value of two lines; a short one fits on the name's line.
+    let (uuid_a, uuid_b) = ("3f1c2b7a-9d4e-4b51-8a0e-5c2f6d7e8a91", "7e9d0a41-2222-4b51-8a0e-5c2f6d7e8a93");
+    w.add_node("c1", &["10.0.1.1@tcp"]);
+    w.mount_client("c1", uuid_a, &[(OST, &["10.0.0.7@tcp"])], now);
+    w.add_node("c2", &["10.0.1.2@tcp"]);
+    w.mount_client("c2", "u2a", &[(OST, &["10.0.0.7@tcp"])], now);
+    w.mount_client("c2", "u2b", &[(OST, &["10.0.0.7@tcp"])], now);
+    w.add_node("c3", &["10.0.1.3@tcp"]);
+    w.mount_client("c3", "u3", &[(OST, &["10.0.0.7@tcp"])], now);
+    w.add_node("c4", &["10.0.1.4@tcp"]);
+    w.mount_client("c4", uuid_b, &[(OST, &["10.0.0.7@tcp"])], now);
+    let out = w.lctl("oss1", &args(&format!("get_param obdfilter.{OST}.exports.*.uuid")), now);
+    let head = format!("obdfilter.{OST}.exports");
+    assert_eq!(
+        out.ok(),
+        Some(format!(
+            "{head}.10.0.1.1@tcp.uuid=\n{uuid_a}\n{head}.10.0.1.2@tcp.uuid=\nu2a\nu2b\n\
+             {head}.10.0.1.3@tcp.uuid=u3\n{head}.10.0.1.4@tcp.uuid=\n{uuid_b}\n"
+        ))
+    );
+    let bare = w.lctl("oss1", &args(&format!("get_param -n obdfilter.{OST}.exports.*.uuid")), now);
+    assert_eq!(bare.ok(), Some(format!("{uuid_a}\nu2a\nu2b\nu3\n{uuid_b}\n")));
+    // An empty file prints nothing, not even its name: no client is stale before a restart.
+    let stale = w.lctl("oss1", &args(&format!("get_param obdfilter.{OST}.recovery_stale_clients")), now);
+    assert_eq!(stale.ok().as_deref(), Some(""));
+}
