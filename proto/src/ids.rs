@@ -72,15 +72,42 @@ pub(crate) const fn fnv1a(bytes: &[u8]) -> u32 {
 /// child does the same for an MGS or router, `StaleParent`). So a host whose state file is gone
 /// (a reinstall, a wiped disk, a new host taking over a name) boots with the wall clock's
 /// reading, which is above every generation an earlier instance took from it.
+///
+/// Generations stop short of the top of the number space, at [`Generation::LIMIT`]: a datagram
+/// carrying one at or above it is dropped as malformed, and a node never takes one there; a
+/// hint raises a node at most to [`Generation::HIGHEST_RAISE`], 2²³ boots short of it. A node
+/// holding the cluster key could otherwise raise a peer to `u32::MAX` (a `StaleParent` hint, or
+/// a datagram in a parent's or child's name), and that node would have no greater generation
+/// left to boot with: its peers would refuse every later instance as stale.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct Generation(pub u32);
 
 impl Generation {
+    /// The first generation no node may have (2²⁴ short of the top): a host's wall clock reaches
+    /// it in 2105. Firmware drawing a random generation draws below it ([`Generation::below_limit`]).
+    pub const LIMIT: Generation = Generation(u32::MAX - (1 << 24) + 1);
+
+    /// The highest generation a node takes when a peer holds a newer instance of it (`Stale`,
+    /// `StaleParent`): 2²³ boots short of [`Generation::LIMIT`], so a node raised as far as a
+    /// forged hint can take it still boots millions of times.
+    pub const HIGHEST_RAISE: Generation = Generation(Generation::LIMIT.0 - (1 << 23));
+
+    /// Whether a node may have this generation (it is below [`Generation::LIMIT`]).
+    pub const fn is_valid(self) -> bool {
+        self.0 < Generation::LIMIT.0
+    }
+
+    /// A generation from 32 random bits, below [`Generation::LIMIT`] (for boards without a
+    /// persistent counter or a clock).
+    pub const fn below_limit(random: u32) -> Generation {
+        Generation(random % Generation::LIMIT.0)
+    }
+
     /// The generation a host boots with: one above the generation it persisted (`None`: its
     /// state file is missing or unreadable), and never below `wall_clock_s`, the wall clock's
-    /// reading in seconds since the Unix epoch (0 if unknown). `None` once the counter is
-    /// exhausted.
+    /// reading in seconds since the Unix epoch (0 if unknown). `None` once the counter reached
+    /// [`Generation::LIMIT`].
     ///
     /// The clock is what keeps a node that lost its state file from reusing a generation: every
     /// earlier boot took at most the clock's reading then, or one above the boot before. A host
@@ -97,7 +124,7 @@ impl Generation {
             Some(Generation(g)) => g.checked_add(1)?,
             None => 1,
         };
-        Some(Generation(next.max(wall_clock_s)))
+        Some(Generation(next.max(wall_clock_s))).filter(|g| g.is_valid())
     }
 }
 
@@ -166,9 +193,13 @@ mod tests {
         assert_eq!([first, second, third], [Generation(1_000), Generation(1_001), Generation(1_002)]);
         let lost = Generation::at_boot(None, 1_005).unwrap();
         assert!(lost > third, "the clock moved on: above every earlier instance");
-        // Without a clock the counter alone, and it is refused at its end.
+        // Without a clock the counter alone, and it is refused at its limit.
         assert_eq!(Generation::at_boot(Some(Generation(7)), 0), Some(Generation(8)));
         assert_eq!(Generation::at_boot(None, 0), Some(Generation(1)));
+        let last = Generation(Generation::LIMIT.0 - 1);
+        assert_eq!(Generation::at_boot(Some(Generation(last.0 - 1)), 0), Some(last));
+        assert_eq!(Generation::at_boot(Some(last), 0), None);
+        assert_eq!(Generation::at_boot(None, Generation::LIMIT.0), None, "in 2105");
         assert_eq!(Generation::at_boot(Some(Generation(u32::MAX)), 5), None);
     }
 

@@ -42,6 +42,10 @@ impl Link {
                 return None;
             }
         };
+        if !header.generation.is_valid() {
+            counters.malformed += 1;
+            return None;
+        }
         let first_contact = header.unaddressed() && matches!(message, Message::Ping(_) | Message::Update(_));
         if header.receiver != self.id && !first_contact {
             counters.misdirected += 1;
@@ -52,15 +56,17 @@ impl Link {
 
     /// Takes a generation above `newest` if this one is older (a parent holds a newer instance
     /// of this node: see [`ReplyStatus::Stale`]). The new generation, or `None` if this one
-    /// is not older (a reply to a delayed datagram of an earlier instance) or none is above.
+    /// is not older (a reply to a delayed datagram of an earlier instance) or the one above is
+    /// past [`Generation::HIGHEST_RAISE`] (no node boots that high: a forged hint).
     ///
     /// [`ReplyStatus::Stale`]: crate::wire::ReplyStatus::Stale
     pub(crate) fn raise_above(&mut self, newest: Generation) -> Option<Generation> {
-        if newest <= self.generation {
+        let next = Generation(newest.0.checked_add(1)?);
+        if newest <= self.generation || next > Generation::HIGHEST_RAISE {
             return None;
         }
-        self.generation = Generation(newest.0.checked_add(1)?);
-        Some(self.generation)
+        self.generation = next;
+        Some(next)
     }
 
     /// Sets the sequence number of the last datagram sent: tests and the simulator's swarm

@@ -3,8 +3,8 @@
 
 use vigil_proto::table::{empty_slots, Slot};
 use vigil_proto::wire::{
-    self, Action, Key, Message, NodeState, OrderProgress, Ping, PingReply, ReplyStatus, Role, TargetState,
-    TargetStatus, Totals, Update, MAX_DATAGRAM,
+    self, Action, Key, Message, NodeState, OrderProgress, Ping, PingReply, ReplyStatus, Role, StaleParent,
+    TargetState, TargetStatus, Totals, Update, MAX_DATAGRAM,
 };
 use vigil_proto::*;
 
@@ -2584,4 +2584,44 @@ fn an_mgs_expects_every_router_of_a_tree_larger_than_its_child_router_summaries(
         update_from(&mut mgs, &format!("r{k}"), from, &[], 10);
     }
     assert_eq!(mgs.expected_routers().count(), 300, "overflow {}", mgs.counters().overflow);
+}
+
+#[test]
+fn no_datagram_takes_a_generation_to_its_limit_so_every_node_can_boot_again() {
+    // Anyone holding the cluster key can claim a newer instance of a parent or a child.
+    let mut mgs = mgs_of(1, 0);
+    let mut buf = [0u8; MAX_DATAGRAM];
+    let mut hint = |mgs: &mut Mgs<Box<[Slot]>>, newest: u32| {
+        let hint = Message::StaleParent(StaleParent { newest: Generation(newest) });
+        let c9 = NodeId::from_name("c9");
+        let len = wire::encode(c9, mgs.id(), Generation(1), 1, &hint, &keys().current, &mut buf).unwrap();
+        mgs.handle(Instant(10), at(30), &buf[..len]);
+        mgs.generation()
+    };
+    assert_eq!(hint(&mut mgs, u32::MAX - 1), Generation(1), "no generation left above it");
+    let highest = Generation::HIGHEST_RAISE.0;
+    assert_eq!(hint(&mut mgs, highest), Generation(1), "the next is past the highest raise");
+    assert_eq!(hint(&mut mgs, highest - 1), Generation(highest), "an instance below it is gone past");
+    let boots = (1..1 << 23).try_fold(mgs.generation(), |g, _| Generation::at_boot(Some(g), 0));
+    assert!(boots.is_some_and(|g| g.is_valid()), "2^23 - 1 boots left");
+    // A child's datagram from an instance at the limit is malformed: it does not lock the
+    // child's own instance out as stale.
+    let mut c = client_of("c0", 1, at(1), "mgs");
+    let ping = Ping {
+        role: Role::Client,
+        interval_ms: 2_000,
+        home: true,
+        name: name("c0"),
+        reports: Default::default(),
+        target: None,
+        mounts: Default::default(),
+    };
+    let len =
+        wire::encode(c.id(), mgs.id(), Generation::LIMIT, 1, &Message::Ping(ping), &keys().current, &mut buf)
+            .unwrap();
+    let malformed = mgs.counters().malformed;
+    mgs.handle(Instant(20), at(10), &buf[..len]);
+    assert_eq!(mgs.counters().malformed, malformed + 1);
+    run_direct(&mut mgs, &mut [&mut c], (20, 3_000));
+    assert_eq!(shown(&mgs, c.id(), 3_000), Some((1, NodeState::Alive)));
 }

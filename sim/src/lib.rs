@@ -739,7 +739,7 @@ impl Net {
     /// The wall clock a host daemon reads for its boot generation
     /// ([`vigil_proto::Generation::at_boot`]), in seconds: [`Net::wall_clock_from`] plus the
     /// simulated time. With the defaults every node's first generation is the clock's reading at
-    /// its first boot; with generations started near their wrap point the clock is far below
+    /// its first boot; with generations started near their limit the clock is far below
     /// them, and a node that lost its state boots with a smaller generation than it had.
     pub fn wall_clock_s(&self) -> u32 {
         let elapsed = u32::try_from(self.now / 1000).unwrap_or(u32::MAX);

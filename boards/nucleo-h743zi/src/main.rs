@@ -94,7 +94,7 @@ async fn main(spawner: Spawner) {
     let mut rng = Rng::new(p.RNG, Irqs);
     // No persistent counter: a random generation. When it falls below the one the parent
     // holds, the parent answers `Stale` and the router takes one above (proto README).
-    let generation = Generation(rng.next_u32());
+    let generation = Generation::below_limit(rng.next_u32());
 
     // Locally administered, unicast, unique per chip.
     let uid = embassy_stm32::uid::uid();

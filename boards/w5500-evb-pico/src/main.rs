@@ -100,7 +100,7 @@ async fn main(spawner: Spawner) {
     let mut rng = RoscRng;
     // No persistent counter: a random generation. When it falls below the one the parent
     // holds, the parent answers `Stale` and the router takes one above (proto README).
-    let generation = Generation(rng.next_u32());
+    let generation = Generation::below_limit(rng.next_u32());
 
     // Locally administered, unicast, unique per board.
     let mut uid = [0u8; 8];

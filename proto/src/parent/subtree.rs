@@ -130,6 +130,10 @@ impl<S: AsRef<[Slot]> + AsMut<[Slot]>, const R: usize, const T: usize> Hub<S, R,
     }
 
     fn apply_delta(&mut self, via: NodeId, delta: NodeDelta, now: Instant) {
+        if !delta.generation.is_valid() {
+            self.counters.malformed += 1;
+            return;
+        }
         if delta.id == self.me || delta.id == via {
             self.counters.unexpected += 1;
             return;

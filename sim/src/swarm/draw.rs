@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 
-use vigil_proto::{NodeId, Timing};
+use vigil_proto::{Generation, NodeId, Timing};
 
 use super::{Config, Known};
 use crate::{Conditions, Net, Rng, Spec};
@@ -102,9 +102,9 @@ pub fn draw(seed: u64, config: &Config) -> (Net, Draw) {
     let near_wrap = !config.excluded(Known::CounterWrap) && rng.chance(0.15);
     if near_wrap {
         net.counters_from = Some(u32::MAX - rng.below(1_000) as u32);
-        // Generations only climb by a few boots in a run: start close enough to the top that
-        // arithmetic near it is exercised, far enough that no boot needs a 2^32nd generation.
-        net.first_generation = u32::MAX - 16 - rng.below(984) as u32;
+        // Generations only climb by a few boots in a run: start close enough to the highest a
+        // node is raised to that raises near it are exercised, far enough that none is refused.
+        net.first_generation = Generation::HIGHEST_RAISE.0 - 16 - rng.below(984) as u32;
     }
     let window_intervals = 15 + rng.below(25);
     net.window_ms = ping * window_intervals as u32;
