@@ -112,6 +112,12 @@ impl Limit {
             Err(OutOfRange { limit: *self, value })
         }
     }
+
+    /// `value` moved into the limit: what a parent takes of a figure a peer announces.
+    pub fn clamp(&self, value: u32) -> u32 {
+        let clamped = u64::from(value).clamp(self.min, self.max);
+        u32::try_from(clamped).unwrap_or(u32::MAX)
+    }
 }
 
 /// A configured value outside its [`Limit`].

@@ -2625,3 +2625,45 @@ fn no_datagram_takes_a_generation_to_its_limit_so_every_node_can_boot_again() {
     run_direct(&mut mgs, &mut [&mut c], (20, 3_000));
     assert_eq!(shown(&mgs, c.id(), 3_000), Some((1, NodeState::Alive)));
 }
+
+#[test]
+fn a_childs_announced_interval_is_held_within_the_limits_of_a_configured_one() {
+    let mut slots: [Slot; 16] = empty_slots();
+    let mut r = router(&mut slots, &[]);
+    let mut buf = [0u8; MAX_DATAGRAM];
+    for (k, interval_ms) in [(0u8, 0), (1, u32::MAX)] {
+        let child = format!("c{k}");
+        let ping = Ping {
+            role: Role::Client,
+            interval_ms,
+            home: true,
+            name: name(&child),
+            reports: Default::default(),
+            target: None,
+            mounts: Default::default(),
+        };
+        let id = NodeId::from_name(&child);
+        let len = wire::encode(id, r.id(), Generation(1), 1, &Message::Ping(ping), &keys().current, &mut buf)
+            .unwrap();
+        r.handle(Instant(0), at(20 + k), &buf[..len]);
+    }
+    let state = |r: &Router<&mut [Slot]>, child: &str| {
+        r.table().get(NodeId::from_name(child)).and_then(|e| e.best_state())
+    };
+    let mut run_to = |r: &mut Router<&mut [Slot]>, to: u64| {
+        while let Some(at) = r.poll_timeout().filter(|at| at.0 <= to) {
+            r.handle_timeout(at);
+            while r.poll_transmit(at, &mut buf).is_some() {}
+            while r.poll_event().is_some() {}
+        }
+    };
+    // Interval 0 is taken as the shortest (50 ms): alive while silent for less than that.
+    run_to(&mut r, 40);
+    assert_eq!(state(&r, "c0"), Some(NodeState::Alive));
+    run_to(&mut r, 1_000);
+    assert_eq!(state(&r, "c0"), Some(NodeState::Dead), "dead after 8 x 50 ms");
+    // u32::MAX as the longest (10 minutes): dead after eight of them, not never.
+    assert_eq!(state(&r, "c1"), Some(NodeState::Alive));
+    run_to(&mut r, 8 * 600_000 + 60_000);
+    assert_eq!(state(&r, "c1"), Some(NodeState::Dead), "dead after 8 x 10 minutes");
+}

@@ -22,6 +22,7 @@ use crate::counters::ReplayWindow;
 use crate::ids::{Name, NodeId, OrderId};
 use crate::table::{Direct, Entry, Mounts, Path, Reports, Slot};
 use crate::time::Instant;
+use crate::timing::{PING_INTERVAL_MS, UPDATE_INTERVAL_MS};
 use crate::wire::{Endpoint, Header, NodeState, Ping, Role};
 
 /// A client heard but not admitted: its first contacts reach this parent while none of the
@@ -42,10 +43,20 @@ pub(super) struct Stranger {
 /// What a child says of itself in every ping or update.
 #[derive(Clone, Copy)]
 pub(super) struct Announce<'a> {
-    pub(super) role: Role,
-    pub(super) interval_ms: u32,
-    pub(super) name: Option<&'a Name>,
-    pub(super) home: bool,
+    role: Role,
+    interval_ms: u32,
+    name: Option<&'a Name>,
+    home: bool,
+}
+
+impl<'a> Announce<'a> {
+    /// What a child announces, its interval held within the limits of a configured one: a
+    /// child announcing 0 would flap between dead and alive at every check, one announcing
+    /// `u32::MAX` would never be dead.
+    pub(super) fn new(role: Role, interval_ms: u32, name: Option<&'a Name>, home: bool) -> Self {
+        let limit = if role == Role::Router { UPDATE_INTERVAL_MS } else { PING_INTERVAL_MS };
+        Announce { role, interval_ms: limit.clamp(interval_ms), name, home }
+    }
 }
 
 impl<S: AsRef<[Slot]> + AsMut<[Slot]>, const R: usize, const T: usize> Hub<S, R, T> {
@@ -81,7 +92,7 @@ impl<S: AsRef<[Slot]> + AsMut<[Slot]>, const R: usize, const T: usize> Hub<S, R,
     /// Keeps client `id`, heard but not admitted, in mind as a [`Stranger`] for a dead
     /// threshold of its ping interval.
     fn heard_stranger(&mut self, now: Instant, id: NodeId, interval_ms: u32) {
-        let dead_ms = self.timing.dead_ms(interval_ms);
+        let dead_ms = self.timing.dead_ms(PING_INTERVAL_MS.clamp(interval_ms));
         if let Some(s) = self.strangers.iter_mut().find(|s| s.id == id) {
             (s.heard, s.dead_ms) = (now, dead_ms);
             return;
@@ -115,12 +126,7 @@ impl<S: AsRef<[Slot]> + AsMut<[Slot]>, const R: usize, const T: usize> Hub<S, R,
             now,
             from,
             header,
-            Announce {
-                role: ping.role,
-                interval_ms: ping.interval_ms,
-                name: ping.name.as_ref(),
-                home: ping.home,
-            },
+            Announce::new(ping.role, ping.interval_ms, ping.name.as_ref(), ping.home),
         );
         let Some(id) = admitted else { return };
         // Met at last: counted from its entry from now on.

@@ -45,12 +45,7 @@ impl<S: AsRef<[Slot]> + AsMut<[Slot]>, const R: usize, const T: usize> Hub<S, R,
             now,
             from,
             header,
-            Announce {
-                role: Role::Router,
-                interval_ms: update.interval_ms,
-                name: update.name.as_ref(),
-                home: true,
-            },
+            Announce::new(Role::Router, update.interval_ms, update.name.as_ref(), true),
         ) else {
             return;
         };
