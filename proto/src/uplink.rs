@@ -37,6 +37,10 @@ pub(crate) struct Uplink {
     pub(crate) up: bool,
     pub(crate) last_reply: Option<Instant>,
     replay: ReplayWindow,
+    /// The generation whose sequence numbers [`Uplink::replay`] holds: a newer one's datagrams
+    /// can come before its first reply (a pushed order), and every copy of one would be new
+    /// to a window reset for each.
+    replay_of: Option<Generation>,
     /// An older instance of the parent than the one heard last spoke: tell it (see
     /// [`StaleParent`]).
     stale: bool,
@@ -68,6 +72,7 @@ impl Uplink {
             up: false,
             last_reply: None,
             replay: ReplayWindow::default(),
+            replay_of: None,
             stale: false,
             next_send: first,
             regular: first,
@@ -106,8 +111,9 @@ impl Uplink {
             self.stale = true;
             return false;
         }
-        if self.generation != Some(header.generation) {
+        if self.replay_of != Some(header.generation) {
             self.replay = ReplayWindow::default();
+            self.replay_of = Some(header.generation);
         }
         if !self.replay.accept(header.sequence) {
             counters.replayed += 1;

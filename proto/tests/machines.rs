@@ -2667,3 +2667,17 @@ fn a_childs_announced_interval_is_held_within_the_limits_of_a_configured_one() {
     run_to(&mut r, 8 * 600_000 + 60_000);
     assert_eq!(state(&r, "c1"), Some(NodeState::Dead), "dead after 8 x 10 minutes");
 }
+
+#[test]
+fn a_restarted_parents_pushed_order_replayed_before_its_first_reply_is_refused() {
+    let mut c = client("c0", 1, at(1));
+    let message = Message::Order(begin_recovery(1, "testfs-OST0000", 3, 60_000));
+    let mut buf = [0u8; MAX_DATAGRAM];
+    // r1 restarted (generation 2) and pushes an order before it answered any ping.
+    let r1 = NodeId::from_name("r1");
+    let len = wire::encode(r1, c.id(), Generation(2), 7, &message, &keys().current, &mut buf).unwrap();
+    for (copy, replayed) in [(1, 0), (2, 1), (3, 2)] {
+        c.handle(Instant(10), at(1), &buf[..len]);
+        assert_eq!(c.counters().replayed, replayed, "copy {copy}");
+    }
+}
