@@ -60,7 +60,8 @@
 #define VIGIL_ADDRS_MAX 2
 
 /**
- * A running agent (opaque to C).
+ * An agent as C holds it: a handle (`vigil_agent *`), never read as memory. No two agents get
+ * the same handle, so a stopped agent's handle never names an agent started since.
  */
 typedef struct vigil_agent vigil_agent;
 
@@ -115,39 +116,29 @@ struct vigil_agent *vigil_agent_start(int role, const char *config_path, char *e
 
 /**
  * A file descriptor that is readable while orders wait for `vigil_agent_next_order` (for
- * `poll`, `select` or `epoll`; do not read or close it). -1 if `agent` is NULL.
- *
- * # Safety
- * `agent` is NULL or a live agent from `vigil_agent_start`.
+ * `poll`, `select` or `epoll`; do not read or close it). -1 if `agent` is NULL or stopped.
  */
 int vigil_agent_fd(const struct vigil_agent *agent);
 
 /**
  * Takes the next order into `*order`: 1 if there was one, 0 if none waits, -1 if an argument
- * is NULL. Never blocks.
+ * is NULL or `agent` stopped. Never blocks.
  *
  * # Safety
- * `agent` is NULL or a live agent; `order` is NULL or points to a writable `vigil_order`.
+ * `order` is NULL or points to a writable `vigil_order`.
  */
 int vigil_agent_next_order(const struct vigil_agent *agent, struct vigil_order *order);
 
 /**
  * Reports how the order `handle` went: `VIGIL_OUTCOME_DONE` or `VIGIL_OUTCOME_FAILED`. 0 on
- * success; -1 if `agent` is NULL, the outcome unknown, or the handle unknown or already
- * reported.
- *
- * # Safety
- * `agent` is NULL or a live agent.
+ * success; -1 if `agent` is NULL or stopped, the outcome unknown, or the handle unknown or
+ * already reported.
  */
 int vigil_agent_report(const struct vigil_agent *agent, uint64_t handle, int outcome);
 
 /**
  * Stops the agent (its loop ends, orders not reported count as failed) and frees it. NULL, and
- * an agent stopped already, are ignored. Waits at most 5 s.
- *
- * # Safety
- * `agent` is NULL or an agent from `vigil_agent_start`; not used after this except for another
- * `vigil_agent_stop`.
+ * an agent stopped already, are ignored, whatever agents were started since. Waits at most 5 s.
  */
 void vigil_agent_stop(struct vigil_agent *agent);
 

@@ -25,10 +25,11 @@
 //! A report tells the MGS the order was applied and how it went (for a client, reconnected or
 //! failed; for a server, window closed or not), as the exit status of a hook command does. An
 //! order never reported stays pending: the MGS keeps waiting for that client until it dies or
-//! the target's own window ends. Every function may be called from any thread; an agent must not
-//! be used after `vigil_agent_stop`. Set `VIGIL_LOG` (e.g. `info`) to log to stderr.
+//! the target's own window ends. Every function may be called from any thread. A stopped agent's
+//! handle names no agent, whatever was started since: every function refuses it (returns -1, or
+//! does nothing). Set `VIGIL_LOG` (e.g. `info`) to log to stderr.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::ffi::{c_char, c_int, CStr};
 use std::io::{Read, Write};
 use std::os::fd::AsRawFd;
@@ -37,6 +38,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
+use anyhow::Context;
 use tokio::sync::oneshot;
 use vigil_proto::ids::{NAME_LEN, NID_LEN};
 use vigil_proto::wire::MAX_TARGET_ADDRS;
@@ -162,18 +164,58 @@ impl Mailbox {
     }
 }
 
-/// A running agent (opaque to C).
-pub struct VigilAgent {
+/// A running agent.
+struct Agent {
     runtime: tokio::runtime::Runtime,
     stop: oneshot::Sender<()>,
     loop_done: tokio::task::JoinHandle<()>,
     mailbox: Arc<Mailbox>,
 }
 
+/// An agent as C holds it: a handle (`vigil_agent *`), never read as memory. No two agents get
+/// the same handle, so a stopped agent's handle never names an agent started since.
+pub struct VigilAgent {
+    _opaque: [u8; 0],
+}
+
+/// The agents started and not yet stopped, by number: the address of their [`VigilAgent`]
+/// handle. Numbers count up from 1 and are never given twice, so a stopped agent's handle (a
+/// second `vigil_agent_stop` is a common cleanup-path slip in C) never names an agent started
+/// since.
+struct Agents {
+    running: BTreeMap<usize, Agent>,
+    last: usize,
+}
+
+impl Agents {
+    /// Takes `agent` in under a new number; its handle for C.
+    fn add(&mut self, agent: Agent) -> anyhow::Result<*mut VigilAgent> {
+        let number = self.last.checked_add(1).context("every agent handle was given out")?;
+        self.last = number;
+        self.running.insert(number, agent);
+        Ok(std::ptr::without_provenance_mut(number))
+    }
+
+    /// The mailbox of the agent `handle` names; none for NULL or a stopped agent.
+    fn mailbox(&self, handle: *const VigilAgent) -> Option<Arc<Mailbox>> {
+        self.running.get(&handle.addr()).map(|agent| agent.mailbox.clone())
+    }
+
+    /// Takes out the agent `handle` names, to stop it; none for NULL or a stopped agent.
+    fn remove(&mut self, handle: *const VigilAgent) -> Option<Agent> {
+        self.running.remove(&handle.addr())
+    }
+}
+
+fn agents() -> MutexGuard<'static, Agents> {
+    static AGENTS: Mutex<Agents> = Mutex::new(Agents { running: BTreeMap::new(), last: 0 });
+    AGENTS.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 /// How long `vigil_agent_stop` waits for the loop to finish.
 const STOP_WAIT: Duration = Duration::from_secs(5);
 
-fn start(role: c_int, config: PathBuf) -> anyhow::Result<VigilAgent> {
+fn start(role: c_int, config: PathBuf) -> anyhow::Result<Agent> {
     if let Ok(filter) = std::env::var("VIGIL_LOG") {
         let filter = tracing_subscriber::EnvFilter::new(filter);
         // The host program may have a subscriber of its own: then that one stays.
@@ -212,7 +254,7 @@ fn start(role: c_int, config: PathBuf) -> anyhow::Result<VigilAgent> {
         };
         anyhow::Ok(task)
     })?;
-    Ok(VigilAgent { runtime, stop, loop_done, mailbox })
+    Ok(Agent { runtime, stop, loop_done, mailbox })
 }
 
 /// Copies `text` into a C buffer of `len` bytes, truncated and NUL-terminated.
@@ -260,16 +302,12 @@ pub unsafe extern "C" fn vigil_agent_start(
         // SAFETY: a NUL-terminated string (the caller's contract).
         let path = unsafe { CStr::from_ptr(config_path) };
         match path.to_str() {
-            Ok(path) => start(role, PathBuf::from(path)),
+            Ok(path) => start(role, PathBuf::from(path)).and_then(|agent| agents().add(agent)),
             Err(_) => Err(anyhow::anyhow!("config_path is not UTF-8")),
         }
     };
     match result {
-        Ok(agent) => {
-            let agent = Box::into_raw(Box::new(agent));
-            live_agents().push(agent as usize);
-            agent
-        }
+        Ok(handle) => handle,
         Err(e) => {
             // SAFETY: the caller's contract on err.
             unsafe { copy_out(&format!("{e:#}"), err, err_len) };
@@ -279,31 +317,24 @@ pub unsafe extern "C" fn vigil_agent_start(
 }
 
 /// A file descriptor that is readable while orders wait for `vigil_agent_next_order` (for
-/// `poll`, `select` or `epoll`; do not read or close it). -1 if `agent` is NULL.
-///
-/// # Safety
-/// `agent` is NULL or a live agent from `vigil_agent_start`.
+/// `poll`, `select` or `epoll`; do not read or close it). -1 if `agent` is NULL or stopped.
 #[no_mangle]
-pub unsafe extern "C" fn vigil_agent_fd(agent: *const VigilAgent) -> c_int {
-    // SAFETY: the caller's contract.
-    match unsafe { agent.as_ref() } {
-        Some(agent) => agent.mailbox.wake.as_raw_fd(),
-        None => -1,
-    }
+pub extern "C" fn vigil_agent_fd(agent: *const VigilAgent) -> c_int {
+    agents().mailbox(agent).map_or(-1, |mailbox| mailbox.wake.as_raw_fd())
 }
 
 /// Takes the next order into `*order`: 1 if there was one, 0 if none waits, -1 if an argument
-/// is NULL. Never blocks.
+/// is NULL or `agent` stopped. Never blocks.
 ///
 /// # Safety
-/// `agent` is NULL or a live agent; `order` is NULL or points to a writable `vigil_order`.
+/// `order` is NULL or points to a writable `vigil_order`.
 #[no_mangle]
 pub unsafe extern "C" fn vigil_agent_next_order(agent: *const VigilAgent, order: *mut VigilOrder) -> c_int {
     // SAFETY: the caller's contract.
-    let (Some(agent), Some(order)) = (unsafe { agent.as_ref() }, unsafe { order.as_mut() }) else {
+    let (Some(mailbox), Some(order)) = (agents().mailbox(agent), unsafe { order.as_mut() }) else {
         return -1;
     };
-    let Some((handle, env)) = agent.mailbox.take() else { return 0 };
+    let Some((handle, env)) = mailbox.take() else { return 0 };
     write_order(order, handle, &env);
     1
 }
@@ -330,54 +361,28 @@ fn write_order(order: &mut VigilOrder, handle: u64, env: &OrderEnv) {
 }
 
 /// Reports how the order `handle` went: `VIGIL_OUTCOME_DONE` or `VIGIL_OUTCOME_FAILED`. 0 on
-/// success; -1 if `agent` is NULL, the outcome unknown, or the handle unknown or already
-/// reported.
-///
-/// # Safety
-/// `agent` is NULL or a live agent.
+/// success; -1 if `agent` is NULL or stopped, the outcome unknown, or the handle unknown or
+/// already reported.
 #[no_mangle]
-pub unsafe extern "C" fn vigil_agent_report(agent: *const VigilAgent, handle: u64, outcome: c_int) -> c_int {
-    // SAFETY: the caller's contract.
-    let Some(agent) = (unsafe { agent.as_ref() }) else { return -1 };
+pub extern "C" fn vigil_agent_report(agent: *const VigilAgent, handle: u64, outcome: c_int) -> c_int {
+    let Some(mailbox) = agents().mailbox(agent) else { return -1 };
     let ok = match outcome {
         VIGIL_OUTCOME_DONE => true,
         VIGIL_OUTCOME_FAILED => false,
         _ => return -1,
     };
-    if agent.mailbox.report(handle, ok) {
+    if mailbox.report(handle, ok) {
         0
     } else {
         -1
     }
 }
 
-/// The addresses of the agents started and not yet stopped: `vigil_agent_stop` frees only these,
-/// so a second stop of the same agent (a common cleanup-path slip in C) is a no-op, not a double
-/// free.
-fn live_agents() -> MutexGuard<'static, Vec<usize>> {
-    static LIVE: Mutex<Vec<usize>> = Mutex::new(Vec::new());
-    LIVE.lock().unwrap_or_else(|e| e.into_inner())
-}
-
 /// Stops the agent (its loop ends, orders not reported count as failed) and frees it. NULL, and
-/// an agent stopped already, are ignored. Waits at most 5 s.
-///
-/// # Safety
-/// `agent` is NULL or an agent from `vigil_agent_start`; not used after this except for another
-/// `vigil_agent_stop`.
+/// an agent stopped already, are ignored, whatever agents were started since. Waits at most 5 s.
 #[no_mangle]
-pub unsafe extern "C" fn vigil_agent_stop(agent: *mut VigilAgent) {
-    {
-        let mut live = live_agents();
-        let Some(i) = live.iter().position(|&a| a == agent as usize) else {
-            return; // NULL, or stopped already
-        };
-        live.swap_remove(i);
-    }
-    // SAFETY: from Box::into_raw in vigil_agent_start (it was in the live list), freed only here
-    // once, as it just left the list.
-    let agent = unsafe { Box::from_raw(agent) };
-    let VigilAgent { runtime, stop, loop_done, mailbox } = *agent;
+pub extern "C" fn vigil_agent_stop(agent: *mut VigilAgent) {
+    let Some(Agent { runtime, stop, loop_done, mailbox }) = agents().remove(agent) else { return };
     let _ = stop.send(());
     let _ = runtime.block_on(async { tokio::time::timeout(STOP_WAIT, loop_done).await });
     runtime.shutdown_timeout(STOP_WAIT);
@@ -388,9 +393,10 @@ pub unsafe extern "C" fn vigil_agent_stop(agent: *mut VigilAgent) {
 mod tests {
     use super::*;
 
-    #[test]
-    fn stopping_an_agent_twice_is_a_no_op() {
-        let dir = std::env::temp_dir().join(format!("vigil-capi-stop-{}", std::process::id()));
+    /// A fresh directory `tag` holding a cluster key and the config of client `c1` (its state
+    /// there too, its parent unreachable); the config's path.
+    fn client_config(tag: &str) -> (PathBuf, std::ffi::CString) {
+        let dir = std::env::temp_dir().join(format!("vigil-capi-{tag}-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         crate::key::generate(&dir.join("cluster.key"), 1, true).unwrap();
         let config = dir.join("client.toml");
@@ -400,18 +406,53 @@ mod tests {
         );
         std::fs::write(&config, text).unwrap();
         let path = std::ffi::CString::new(config.to_str().unwrap()).unwrap();
+        (dir, path)
+    }
+
+    /// Starts a client agent from the config at `path`.
+    fn client_agent(path: &CStr) -> *mut VigilAgent {
         let mut err = [0 as c_char; 256];
         // SAFETY: a NUL-terminated path and an error buffer of the length given.
         let agent =
             unsafe { vigil_agent_start(VIGIL_ROLE_CLIENT, path.as_ptr(), err.as_mut_ptr(), err.len()) };
-        assert!(!agent.is_null(), "{:?}", unsafe { CStr::from_ptr(err.as_ptr()) });
-        // SAFETY: the agent just started; the second call is what is tested.
-        unsafe {
-            vigil_agent_stop(agent);
-            vigil_agent_stop(agent);
-            vigil_agent_stop(std::ptr::null_mut());
-        }
-        assert!(!live_agents().contains(&(agent as usize)));
+        assert!(!agent.is_null(), "{:?}", text(&err));
+        agent
+    }
+
+    fn is_live(agent: *mut VigilAgent) -> bool {
+        agents().mailbox(agent).is_some()
+    }
+
+    #[test]
+    fn stopping_an_agent_twice_is_a_no_op() {
+        let (dir, path) = client_config("stop");
+        let agent = client_agent(&path);
+        vigil_agent_stop(agent);
+        vigil_agent_stop(agent);
+        vigil_agent_stop(std::ptr::null_mut());
+        assert!(!is_live(agent));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_stopped_agents_handle_names_no_agent_started_since() {
+        let (dir, path) = client_config("restop");
+        let first = client_agent(&path);
+        vigil_agent_stop(first);
+        let second = client_agent(&path);
+        vigil_agent_stop(first);
+        assert!(is_live(second), "the first agent's handle stopped the second");
+        assert_ne!(first, second, "a handle is never given twice");
+        // SAFETY: all-zero is a valid VigilOrder (integers and char arrays).
+        let mut order: VigilOrder = unsafe { std::mem::zeroed() };
+        assert_eq!(vigil_agent_fd(first), -1);
+        // SAFETY: a writable order.
+        assert_eq!(unsafe { vigil_agent_next_order(first, &mut order) }, -1);
+        assert_eq!(vigil_agent_report(first, 1, VIGIL_OUTCOME_DONE), -1);
+        assert!(vigil_agent_fd(second) >= 0);
+        // SAFETY: a writable order.
+        assert_eq!(unsafe { vigil_agent_next_order(second, &mut order) }, 0, "no order waits");
+        vigil_agent_stop(second);
         std::fs::remove_dir_all(&dir).unwrap();
     }
 

@@ -17,7 +17,7 @@ use std::time::Duration;
 
 use vigil_proto::mgs::{ClosedBy, Phase};
 use vigil_proto::wire::{NodeState, Role};
-use vigil_proto::{Instant, OrderId, Recovery};
+use vigil_proto::{Generation, Instant, Name, Recovery};
 
 use crate::driver::{Commands, MgsMachine};
 use crate::status::Status;
@@ -82,8 +82,8 @@ enum Closer {
 /// What the sampler reads of one recovery.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Sample {
-    /// Its `BeginRecovery` (none while queued).
-    order: Option<OrderId>,
+    target: Name,
+    target_generation: Generation,
     began: Instant,
     applied: u32,
     reconnected: u32,
@@ -102,7 +102,8 @@ impl Sample {
             Phase::EndedByTarget { at, .. } => Some((at, Closer::Target)),
         };
         Sample {
-            order: r.order(),
+            target: r.target.clone(),
+            target_generation: r.target_generation,
             began: r.began,
             applied: r.progress.applied,
             reconnected: r.progress.reconnected,
@@ -110,7 +111,17 @@ impl Sample {
             closed,
         }
     }
+
+    fn key(&self) -> RecoveryKey {
+        (self.target.clone(), self.target_generation, self.began)
+    }
 }
+
+/// What tells recoveries apart from one sample to the next: the target, its instance and when
+/// the recovery began. The MGS holds one recovery per target; the next one of a target is of
+/// another instance or (an admin's of the same instance) begins later. A queued recovery's `began` moves to its order, so it is seen
+/// anew once ordered (nothing was observed of it while queued: no counts, no close).
+type RecoveryKey = (Name, Generation, Instant);
 
 /// What was last seen of a recovery.
 #[derive(Clone, Copy, Debug, Default)]
@@ -124,7 +135,7 @@ struct Seen {
 /// Recovery histograms, fed by samples of the MGS's recoveries.
 #[derive(Debug, Default)]
 pub struct RecoveryMetrics {
-    seen: HashMap<Option<OrderId>, Seen>,
+    seen: HashMap<RecoveryKey, Seen>,
     applied: Histogram,
     reconnected: Histogram,
     failed: Histogram,
@@ -139,9 +150,11 @@ pub type SharedRecoveryMetrics = Arc<Mutex<RecoveryMetrics>>;
 impl RecoveryMetrics {
     /// Takes in the recoveries as they are at `now`.
     pub fn observe(&mut self, now: Instant, samples: &[Sample]) {
-        self.seen.retain(|order, _| samples.iter().any(|s| s.order == *order));
+        // Only the recoveries sampled are kept: those the MGS forgot are forgotten here too.
+        let mut kept = HashMap::with_capacity(samples.len());
         for s in samples {
-            let seen = self.seen.entry(s.order).or_default();
+            let key = s.key();
+            let mut seen = self.seen.remove(&key).unwrap_or_default();
             // Counts freeze when the window closes: rises seen later happened by then.
             let at = s.closed.map_or(now, |(closed, _)| closed.min(now));
             let seconds = at.since(s.began) as f64 / 1000.0;
@@ -164,7 +177,9 @@ impl RecoveryMetrics {
                 };
                 window.observe(closed.since(s.began) as f64 / 1000.0, 1);
             }
+            kept.insert(key, seen);
         }
+        self.seen = kept;
     }
 
     /// The histograms in Prometheus text.
@@ -233,15 +248,16 @@ pub fn render_tree(status: &Status, out: &mut String) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use vigil_proto::{Generation, NodeId};
+    use vigil_proto::{NodeId, OrderId};
 
     fn order(seq: u32) -> OrderId {
         OrderId { mgs: NodeId(1), mgs_generation: Generation(1), seq: seq.into() }
     }
 
-    fn sample(seq: u32, applied: u32, reconnected: u32, closed: Option<(u64, Closer)>) -> Sample {
+    fn sample(target: &str, applied: u32, reconnected: u32, closed: Option<(u64, Closer)>) -> Sample {
         Sample {
-            order: Some(order(seq)),
+            target: vigil_proto::ids::name(target).unwrap(),
+            target_generation: Generation(2),
             began: Instant(1_000),
             applied,
             reconnected,
@@ -257,10 +273,10 @@ mod tests {
     #[test]
     fn rises_of_the_counts_become_observations_at_the_time_seen() {
         let mut m = RecoveryMetrics::default();
-        m.observe(Instant(1_200), &[sample(1, 3, 2, None)]);
-        m.observe(Instant(2_000), &[sample(1, 3, 2, None)]);
-        m.observe(Instant(4_000), &[sample(1, 10, 9, None)]);
-        m.observe(Instant(5_000), &[sample(1, 8, 8, None)]); // two died and dropped out
+        m.observe(Instant(1_200), &[sample("a", 3, 2, None)]);
+        m.observe(Instant(2_000), &[sample("a", 3, 2, None)]);
+        m.observe(Instant(4_000), &[sample("a", 10, 9, None)]);
+        m.observe(Instant(5_000), &[sample("a", 8, 8, None)]); // two died and dropped out
         assert_eq!(m.applied.count(), 10);
         assert_eq!(m.reconnected.count(), 9);
         assert_eq!(m.failed.count(), 1);
@@ -274,17 +290,32 @@ mod tests {
     #[test]
     fn a_window_is_observed_once_with_who_closed_it_and_counts_freeze_at_the_close() {
         let mut m = RecoveryMetrics::default();
-        m.observe(Instant(1_500), &[sample(1, 1, 1, None)]);
+        m.observe(Instant(1_500), &[sample("a", 1, 1, None)]);
         // Closed by Vigil at 3.5 s, sampled at 9 s: the rise happened by the close.
-        m.observe(Instant(10_000), &[sample(1, 4, 4, Some((4_500, Closer::Vigil)))]);
-        m.observe(Instant(11_000), &[sample(1, 4, 4, Some((4_500, Closer::Vigil)))]);
+        m.observe(Instant(10_000), &[sample("a", 4, 4, Some((4_500, Closer::Vigil)))]);
+        m.observe(Instant(11_000), &[sample("a", 4, 4, Some((4_500, Closer::Vigil)))]);
         assert_eq!(m.closed_by_vigil.count(), 1);
         assert!((m.closed_by_vigil.sum - 3.5).abs() < 1e-9);
         assert!((m.reconnected.sum - (0.5 + 3.0 * 3.5)).abs() < 1e-9);
         // A second recovery that the target's own window ended; the first one is gone by now.
-        m.observe(Instant(400_000), &[sample(2, 0, 0, Some((301_000, Closer::Target)))]);
+        m.observe(Instant(400_000), &[sample("b", 0, 0, Some((301_000, Closer::Target)))]);
         assert_eq!(m.closed_by_target.count(), 1);
         assert_eq!(m.seen.len(), 1, "recoveries the MGS forgot are forgotten here too");
+    }
+
+    /// A recovery of `target` in instance 2, queued at 1 s.
+    fn queued(target: &str) -> Recovery {
+        Recovery {
+            target: vigil_proto::ids::name(target).unwrap(),
+            target_generation: Generation(2),
+            origin: vigil_proto::mgs::Origin::Restart,
+            began: Instant(1_000),
+            progress: Default::default(),
+            failed: Default::default(),
+            last_reconnect: Instant(1_000),
+            uncounted: 0,
+            phase: Phase::Queued,
+        }
     }
 
     #[test]
@@ -296,17 +327,7 @@ mod tests {
             by,
             target_up: Some(Instant(60)),
         };
-        let mut r = Recovery {
-            target: vigil_proto::ids::name("t").unwrap(),
-            target_generation: Generation(2),
-            origin: vigil_proto::mgs::Origin::Restart,
-            began: Instant(0),
-            progress: Default::default(),
-            failed: Default::default(),
-            last_reconnect: Instant(0),
-            uncounted: 0,
-            phase: Phase::Ordered(order(1)),
-        };
+        let mut r = Recovery { phase: Phase::Ordered(order(1)), ..queued("t") };
         assert_eq!(Sample::of(&r).closed, None);
         r.phase = closed_by(ClosedBy::Order);
         assert_eq!(
@@ -321,10 +342,24 @@ mod tests {
     }
 
     #[test]
+    fn each_recovery_its_target_ended_while_queued_is_observed() {
+        let mut m = RecoveryMetrics::default();
+        let (mut a, mut b) = (queued("a"), queued("b"));
+        m.observe(Instant(1_500), &[Sample::of(&a), Sample::of(&b)]);
+        a.phase = Phase::EndedByTarget { begin: None, at: Instant(3_000) };
+        m.observe(Instant(3_500), &[Sample::of(&a), Sample::of(&b)]);
+        b.phase = Phase::EndedByTarget { begin: None, at: Instant(4_000) };
+        m.observe(Instant(4_500), &[Sample::of(&a), Sample::of(&b)]);
+        m.observe(Instant(5_000), &[Sample::of(&a), Sample::of(&b)]);
+        assert_eq!(m.closed_by_target.count(), 2, "a's window and b's, each once");
+        assert!((m.closed_by_target.sum - (2.0 + 3.0)).abs() < 1e-9);
+    }
+
+    #[test]
     fn histograms_render_cumulative_buckets() {
         let mut m = RecoveryMetrics::default();
-        m.observe(Instant(1_100), &[sample(1, 2, 2, None)]);
-        m.observe(Instant(3_000_000), &[sample(1, 3, 3, Some((2_000_000, Closer::Target)))]);
+        m.observe(Instant(1_100), &[sample("a", 2, 2, None)]);
+        m.observe(Instant(3_000_000), &[sample("a", 3, 3, Some((2_000_000, Closer::Target)))]);
         let mut text = String::new();
         m.render(&mut text);
         assert!(text.contains("# TYPE vigil_order_reconnected_seconds histogram\n"));

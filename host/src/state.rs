@@ -34,10 +34,12 @@ use std::io::{Read, Seek, Write};
 use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
 
-use anyhow::Context;
+use anyhow::{bail, Context};
 use serde::{Deserialize, Serialize};
 use tracing::warn;
 use vigil_proto::{Event, Generation};
+
+use crate::config::wire_name;
 
 /// What a node persists.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -68,7 +70,8 @@ pub struct StateFile {
 impl StateFile {
     /// Locks and reads the state of node `name` in `dir` (creating the directory), with the
     /// generation of this start one above the stored one; call [`StateFile::commit`] before the
-    /// node sends anything.
+    /// node sends anything. A name that is not a node's on the wire, or holds a `/` or a NUL (it
+    /// names the node's files in `dir`), is refused before anything is created.
     ///
     /// Without a stored generation (a first start, or the file lost) it waits for the wall
     /// clock's next second before reading it, up to a second: an earlier instance booted before
@@ -81,6 +84,7 @@ impl StateFile {
     /// [`StateFile::boot`] with the wall clock `wall_clock_s` reads in seconds since the epoch,
     /// told whether the stored generation is lost.
     fn boot_at(dir: &Path, name: &str, wall_clock_s: impl FnOnce(bool) -> u32) -> anyhow::Result<StateFile> {
+        check_file_name(name)?;
         std::fs::create_dir_all(dir)
             .with_context(|| format!("cannot create state directory {}", dir.display()))?;
         let lock = lock(dir, name)?;
@@ -231,6 +235,23 @@ pub(crate) fn off_runtime<R>(f: impl FnOnce() -> R) -> R {
         Ok(h) if h.runtime_flavor() == RuntimeFlavor::MultiThread => tokio::task::block_in_place(f),
         _ => f(),
     }
+}
+
+/// Checks that node `name` can name its files in the state directory (`<name>.state`,
+/// `<name>.lock` and the like): a name of the wire (not empty, at most
+/// [`NAME_LEN`](vigil_proto::ids::NAME_LEN) bytes) with no `/` (a path out of the directory, such
+/// as `../x`) and no NUL (no file name holds one).
+fn check_file_name(name: &str) -> anyhow::Result<()> {
+    wire_name(name, "node")?;
+    for (c, what) in [('/', "'/'"), ('\0', "NUL")] {
+        if name.contains(c) {
+            bail!(
+                "the node name {name:?} holds a {what}: it cannot name the node's files in the state \
+                 directory"
+            );
+        }
+    }
+    Ok(())
 }
 
 /// Takes `<dir>/<name>.lock` for this process's life (and writes its pid there, for the error
@@ -420,6 +441,23 @@ mod tests {
         drop(first);
         assert_eq!(started(&dir, "c1").generation(), Generation(2), "free once the first is gone");
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_name_that_is_no_file_name_in_the_state_directory_is_refused_before_it_is_touched() {
+        let base = temp_dir("names");
+        let dir = base.join("state");
+        for (name, why) in [
+            ("../x", "'/'"),
+            ("a/b", "'/'"),
+            ("a\0b", "NUL"),
+            ("", "empty"),
+            (&"x".repeat(33), "longer than 32"),
+        ] {
+            let err = format!("{:#}", boot(&dir, name).map(|_| ()).unwrap_err());
+            assert!(err.contains("node name") && err.contains(why), "{name:?}: {err}");
+        }
+        assert!(!base.exists(), "nothing created, in the state directory or beside it");
     }
 
     #[test]
