@@ -228,11 +228,13 @@ impl<S: AsRef<[Slot]> + AsMut<[Slot]>, const R: usize, const T: usize> Mgs<S, R,
         self.hub.held_orders()
     }
 
-    /// Continues the datagram sequence from `last`: a simulator starts it just below its wrap
-    /// point (the order sequence starts at [`MgsConfig::last_order_seq`]).
+    /// Continues the datagram sequence and the change version from `last`: a simulator starts
+    /// them just below their wrap point (the order sequence starts at
+    /// [`MgsConfig::last_order_seq`]).
     #[cfg(feature = "counter-start")]
     pub fn start_counters(&mut self, last: u32) {
         self.link.wind(last);
+        self.hub.start_versions_at(last);
     }
 
     // ----- inputs -------------------------------------------------------------------------

@@ -250,9 +250,9 @@ impl<S: AsRef<[Slot]> + AsMut<[Slot]>, const R: usize, const T: usize> Hub<S, R,
         self.bump();
     }
 
-    /// Starts the change counter at `version`, as if restamped there: a test winds it near its
-    /// wrap point.
-    #[cfg(test)]
+    /// Starts the change counter at `version`, as if restamped there: a test or the simulator's
+    /// swarm winds it near its wrap point.
+    #[cfg(any(test, feature = "counter-start"))]
     pub(crate) fn start_versions_at(&mut self, version: u32) {
         (self.version, self.restamped) = (version, version);
     }

@@ -204,12 +204,12 @@ impl<S: AsRef<[Slot]> + AsMut<[Slot]>, const R: usize, const T: usize> Router<S,
         self.hub.held_orders()
     }
 
-    /// Continues the datagram sequence from `last`: a simulator starts it just below its wrap
-    /// point. (The change version is not: the parent's acknowledgement starts at 0, so a
-    /// version reaches its wrap point only by counting.)
+    /// Continues the datagram sequence and the change version from `last`: a simulator starts
+    /// them just below their wrap point.
     #[cfg(feature = "counter-start")]
     pub fn start_counters(&mut self, last: u32) {
         self.link.wind(last);
+        self.hub.start_versions_at(last);
     }
 
     // ----- inputs -------------------------------------------------------------------------
