@@ -376,18 +376,7 @@ fn reply_with_two_orders() {
 }
 
 fn empty_update() -> Update {
-    Update {
-        interval_ms: 1000,
-        name: None,
-        base: 0,
-        upto: 0,
-        more: false,
-        deltas: Default::default(),
-        targets: Default::default(),
-        totals: Totals::default(),
-        progress: Default::default(),
-        failed: Default::default(),
-    }
+    Update { interval_ms: 1000, ..Update::default() }
 }
 
 #[test]

@@ -4,7 +4,7 @@
 use vigil_proto::table::{empty_slots, Slot};
 use vigil_proto::wire::{
     self, Action, Key, Message, NodeState, OrderProgress, Ping, PingReply, ReplyStatus, Role, StaleParent,
-    TargetState, TargetStatus, Totals, Update, MAX_DATAGRAM,
+    TargetState, TargetStatus, Update, MAX_DATAGRAM,
 };
 use vigil_proto::*;
 
@@ -2523,14 +2523,8 @@ fn update_from(
     let update = Update {
         interval_ms: 1_000,
         name: name(router),
-        base: 0,
-        upto: 0,
-        more: false,
-        deltas: Default::default(),
-        targets: Default::default(),
-        totals: Totals::default(),
         progress: progress.iter().copied().collect(),
-        failed: Default::default(),
+        ..Update::default()
     };
     let mut buf = [0u8; MAX_DATAGRAM];
     let id = NodeId::from_name(router);

@@ -107,6 +107,14 @@ fn run_with_faults(
     }
 }
 
+/// The router r1 at(2) with `slots` table slots, its parent the MGS at(1), reporting at once.
+fn new_router(slots: usize) -> Router<Slots> {
+    let mut config =
+        RouterConfig::new(name("r1").unwrap(), Generation(1), [at(1)].into_iter().collect(), keys());
+    config.settle_ms = 0;
+    Router::new(config, vec![None; slots], Instant(0))
+}
+
 fn alive_at_mgs(mgs: &Mgs<Slots>, now: u64) -> usize {
     mgs.nodes(Instant(now))
         .filter(|v| v.role == crate::wire::Role::Client && v.state == NodeState::Alive)
@@ -116,10 +124,7 @@ fn alive_at_mgs(mgs: &Mgs<Slots>, now: u64) -> usize {
 #[test]
 fn sequences_and_versions_go_on_across_their_wrap() {
     let mut mgs = new_mgs(1, 0);
-    let mut config =
-        RouterConfig::new(name("r1").unwrap(), Generation(1), [at(1)].into_iter().collect(), keys());
-    config.settle_ms = 0;
-    let mut r: Router<Slots> = Router::new(config, vec![None; 64], Instant(0));
+    let mut r = new_router(64);
     r.link.wind(u32::MAX - 20);
     r.hub.start_versions_at(u32::MAX - 5);
     // Clients join one at a time, each join a few versions: the router's versions wrap.
@@ -153,10 +158,7 @@ fn sequences_and_versions_go_on_across_their_wrap() {
 #[test]
 fn a_router_acknowledged_ahead_of_what_its_parent_holds_goes_back_to_it() {
     let mut mgs = new_mgs(1, 0);
-    let mut config =
-        RouterConfig::new(name("r1").unwrap(), Generation(1), [at(1)].into_iter().collect(), keys());
-    config.settle_ms = 0;
-    let mut r: Router<Slots> = Router::new(config, vec![None; 64], Instant(0));
+    let mut r = new_router(64);
     let mut clients: std::vec::Vec<Client> = (0..4u8).map(new_client).collect();
     run(&mut mgs, &mut r, &mut clients, (0, 10_000));
     assert_eq!(alive_at_mgs(&mgs, 10_000), 4);
@@ -174,10 +176,7 @@ fn a_router_acknowledged_ahead_of_what_its_parent_holds_goes_back_to_it() {
 /// shows alive.
 fn alive_after_a_partition_of(changes: u32) -> usize {
     let mut mgs = new_mgs(1, 0);
-    let mut config =
-        RouterConfig::new(name("r1").unwrap(), Generation(1), [at(1)].into_iter().collect(), keys());
-    config.settle_ms = 0;
-    let mut r: Router<Slots> = Router::new(config, vec![None; 64], Instant(0));
+    let mut r = new_router(64);
     let mut clients: std::vec::Vec<Client> = (0..4u8).map(new_client).collect();
     let mut up = [true; 4];
     run(&mut mgs, &mut r, &mut clients, (0, 10_000));
@@ -202,10 +201,7 @@ fn a_death_during_a_partition_reaches_the_parent_however_far_the_versions_moved_
 #[test]
 fn a_full_table_forgets_the_client_dead_the_longest_also_across_the_version_wrap() {
     let mut mgs = new_mgs(1, 0);
-    let mut config =
-        RouterConfig::new(name("r1").unwrap(), Generation(1), [at(1)].into_iter().collect(), keys());
-    config.settle_ms = 0;
-    let mut r: Router<Slots> = Router::new(config, vec![None; 4], Instant(0));
+    let mut r = new_router(4);
     r.hub.start_versions_at(u32::MAX - 10_000);
     let mut clients: std::vec::Vec<Client> = (0..5u8).map(new_client).collect();
     let mut up = [true, true, true, true, false];

@@ -38,7 +38,7 @@ pub(super) fn as_update(message: &mut Message) -> &mut Update {
         Message::Update(update) => update,
         other => {
             // First decoded into, or last holding another kind: the call above then returns.
-            *other = Message::Update(Update::empty());
+            *other = Message::Update(Update::default());
             as_update(other)
         }
     }
@@ -132,12 +132,14 @@ mod tests {
 
     /// A page with every list filled: as many deltas as fit a datagram, and progress.
     fn page() -> Update {
-        let mut update = Update::empty();
-        update.interval_ms = 1_000;
-        update.name = name("r7");
-        update.base = 41;
-        update.upto = 42;
-        update.more = true;
+        let mut update = Update {
+            interval_ms: 1_000,
+            name: name("r7"),
+            base: 41,
+            upto: 42,
+            more: true,
+            ..Update::default()
+        };
         for i in 0..12 {
             let mut paths = Vec::new();
             let _ = paths.push(PathReport { parent: NodeId(9), state: NodeState::Alive, silent_ms: i });
@@ -170,7 +172,7 @@ mod tests {
     fn every_truncation_and_byte_change_decodes_as_the_derived_code_does() {
         let mut buf = [0u8; 2048];
         let body = postcard::to_slice(&page(), &mut buf).expect("fits").to_vec();
-        let mut into = Update::empty();
+        let mut into = Update::default();
         assert_eq!(update_into(&body, &mut into), Ok(()));
         assert_eq!(into, page());
         let mut checked = 0;

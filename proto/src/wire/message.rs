@@ -201,7 +201,8 @@ pub struct Totals {
 /// Pages chain by version: a page covers every change in `(base, upto]`, and the parent applies
 /// it only if `base` is what it already holds. `base == 0` starts a full snapshot, which replaces
 /// everything the parent knew through this router once the last page (`more == false`) arrives.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+/// `Update::default()` has nothing in it (to decode into, or to fill a few fields of).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct Update {
     /// The router's update interval in ms (its parent judges its silence by it).
@@ -225,24 +226,6 @@ pub struct Update {
     /// Clients of the subtree whose reconnection failed, for the orders in `progress` (the
     /// first [`MAX_FAILED`]; each order's `failed` counts them all).
     pub failed: Vec<FailedClient, MAX_FAILED>,
-}
-
-impl Update {
-    /// An update with nothing in it, to decode into.
-    pub(crate) fn empty() -> Update {
-        Update {
-            interval_ms: 0,
-            name: None,
-            base: 0,
-            upto: 0,
-            more: false,
-            deltas: Vec::new(),
-            targets: Vec::new(),
-            totals: Totals::default(),
-            progress: Vec::new(),
-            failed: Vec::new(),
-        }
-    }
 }
 
 /// Child → parent, in answer to a datagram from an older instance of the parent than one the
