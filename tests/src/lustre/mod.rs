@@ -80,9 +80,24 @@ pub const WORLD_VAR: &str = "LUSTRE_MODEL_WORLD";
 /// The environment variable naming the node an `lctl` runs on.
 pub const NODE_VAR: &str = "LUSTRE_MODEL_NODE";
 
-/// Lustre's time constants, in seconds.
+/// The Lustre release the model behaves as, where what Vigil reads or writes differs between
+/// releases.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum Release {
+    /// 2.15, the long-term release.
+    V2_15,
+    /// 2.16.
+    #[default]
+    V2_16,
+    /// 2.17.
+    V2_17,
+}
+
+/// Lustre's release and time constants (in seconds).
 #[derive(Clone, Copy, Debug, Serialize, Deserialize)]
 pub struct Settings {
+    /// The release modelled.
+    pub release: Release,
     /// `obd_timeout` (100 s): the most a synchronous `recover` waits.
     pub obd_timeout_s: u64,
     /// The recovery window from the first connect (150 s with IR's soft window).
@@ -95,7 +110,13 @@ pub struct Settings {
 
 impl Default for Settings {
     fn default() -> Settings {
-        Settings { obd_timeout_s: 100, recovery_window_s: 150, pinger_s: 75, connect_timeout_s: 5 }
+        Settings {
+            release: Release::default(),
+            obd_timeout_s: 100,
+            recovery_window_s: 150,
+            pinger_s: 75,
+            connect_timeout_s: 5,
+        }
     }
 }
 
