@@ -548,6 +548,19 @@ fn hostile_datagrams_are_counted_and_dropped() {
         send_all(router.udp(), &junk);
         wait_junk_counted(router.name(), &before, scrape);
     }
+    // And a router's HTTP side counts what it refuses: a request whose body never comes.
+    let router = &site.routers[0];
+    let mut stalled = TcpStream::connect_timeout(&router.metrics_addr(), WAIT).expect("connect");
+    stalled.set_read_timeout(Some(WAIT)).expect("timeout");
+    let head =
+        format!("POST /metrics HTTP/1.1\r\nHost: {}\r\nContent-Length: 10\r\n\r\n", router.metrics_addr());
+    stalled.write_all(head.as_bytes()).expect("request");
+    let mut answer = [0u8; 12];
+    stalled.read_exact(&mut answer).expect("an answer once the body is overdue");
+    assert!(String::from_utf8_lossy(&answer).ends_with("408"), "{}", String::from_utf8_lossy(&answer));
+    let refused = http::get_ok(router.metrics_addr(), "/metrics", http::TIMEOUT).map(|t| Metrics::parse(&t));
+    let refused = refused.unwrap_or_else(|e| panic!("{}: GET /metrics: {e}", router.name()));
+    assert_eq!(refused.value("vigil_http_refused_total{reason=\"body_timeout\"}"), 1.0);
 
     // A client (no metrics endpoint: it logs its counters when it stops).
     send_all(site.client("c01").udp(), &junk);

@@ -1,5 +1,7 @@
 //! `vigil router`: the router machine in its UDP loop, and optionally its counters over HTTP.
 
+use std::sync::Arc;
+
 use hyper::{Method, StatusCode};
 use tracing::info;
 use vigil_proto::{Event, Instant, RouterConfig};
@@ -8,7 +10,7 @@ use super::{parents, ready, Shutdown};
 use crate::config::{required, table_slots, wire_name, Layered, RouterOpts, DEFAULT_ROUTER_SLOTS};
 use crate::driver::{self, slots, Clock, Commands, Handler, RouterMachine};
 use crate::event_log::{log_event, node_name};
-use crate::http::{self, Reply};
+use crate::http::{self, Refusals, Reply};
 use crate::key;
 use crate::state::StateFile;
 use crate::status::render_counters;
@@ -31,7 +33,13 @@ impl Handler<RouterMachine> for RouterHandler {
     }
 }
 
-async fn metrics(commands: Commands<RouterMachine>, udp: UdpWatch, method: Method, path: String) -> Reply {
+async fn metrics(
+    commands: Commands<RouterMachine>,
+    udp: UdpWatch,
+    refusals: Arc<Refusals>,
+    method: Method,
+    path: String,
+) -> Reply {
     if (method, path.as_str()) != (Method::GET, "/metrics") {
         return Reply::error(StatusCode::NOT_FOUND, "only GET /metrics here");
     }
@@ -52,6 +60,7 @@ async fn metrics(commands: Commands<RouterMachine>, udp: UdpWatch, method: Metho
             out.push_str(&format!("vigil_parents_up {parents_up}\n"));
             render_counters(&mut out, &counters);
             udp.render(&mut out);
+            refusals.render(&mut out);
             Reply::metrics(out)
         }
         None => Reply::error(StatusCode::SERVICE_UNAVAILABLE, "the router is shutting down"),
@@ -88,8 +97,12 @@ pub async fn run(opts: RouterOpts) -> anyhow::Result<()> {
     if let Some(listener) = metrics_listener {
         addrs.push(("metrics", listener.local_addr()?));
         let (commands, udp) = (spawned.commands.clone(), spawned.udp.clone());
-        let app = move |asked: http::Asked| metrics(commands.clone(), udp.clone(), asked.method, asked.path);
-        tokio::spawn(http::serve(listener, app, shutdown.wait(), Default::default(), http::BODY_TIMEOUT));
+        let refusals = Arc::new(Refusals::default());
+        let counted = refusals.clone();
+        let app = move |asked: http::Asked| {
+            metrics(commands.clone(), udp.clone(), counted.clone(), asked.method, asked.path)
+        };
+        tokio::spawn(http::serve(listener, app, shutdown.wait(), refusals, http::BODY_TIMEOUT));
     }
     ready(opts.node.ready_file.as_deref(), &addrs)?;
     info!(name, generation = generation.0, udp = %spawned.addr, "router started");
