@@ -44,6 +44,7 @@ const DL: &str = "  0 UP mgc MGC10.0.0.1@o2ib 4b8c1d2e-61a3-7fd4-2e8b-5c3a1a7d0c
   6 UP osc testfs-OST0001-osc-ffff8f1a2b3c8000 1f0e2d3c-6c0a-11ef-9a41-525400a1b2c3 4
   7 UP osp testfs-OST0001-osc-MDT0000 testfs-MDT0000-mdtlov_UUID 4
   8 UP lwp testfs-MDT0000-lwp-OST0001 testfs-MDT0000-lwp-OST0001_UUID 4
+  9 UP osp testfs-MDT0001-osp-MDT0000 testfs-MDT0000-mdtlov_UUID 4
 ";
 
 /// An import file as `lprocfs_import_seq_show_locked` prints it (a 2.16 client's, up to
@@ -222,10 +223,16 @@ fn client_hook_reconnects_an_mdt_through_its_mdc_and_osp_when_asked() {
     expected.push(read("mdc", mdc));
     assert_eq!(calls, expected);
 
-    // An MDT's osp device of an OST ("-osc-", ost_conn_uuid): osp has no conn_uuid.
-    let (target, osp, tried) =
-        ("testfs-OST0001", "testfs-OST0001-osc-MDT0000", ["conn_uuid", "ost_conn_uuid"]);
-    {
+    // An MDT's osp device of an OST ("-osc-", ost_conn_uuid) and of another MDT ("-osp-",
+    // mdt_conn_uuid, name_create_osp): osp has no conn_uuid.
+    for (target, osp, tried) in [
+        ("testfs-OST0001", "testfs-OST0001-osc-MDT0000", &["conn_uuid", "ost_conn_uuid"][..]),
+        (
+            "testfs-MDT0001",
+            "testfs-MDT0001-osp-MDT0000",
+            &["conn_uuid", "ost_conn_uuid", "mdt_conn_uuid"][..],
+        ),
+    ] {
         let fake = Fake::new();
         fake.param(&format!("osp.{osp}.import"), &import(osp, "FULL", 9))
             .param(&format!("osp.{osp}.{}", tried[tried.len() - 1]), "10.0.0.7@o2ib\n");
@@ -234,7 +241,7 @@ fn client_hook_reconnects_an_mdt_through_its_mdc_and_osp_when_asked() {
         let (code, calls) = fake.run(CLIENT_HOOK, &env);
         assert_eq!(code, 0);
         let mut expected = vec!["dl".to_owned()];
-        expected.extend(write_to("osp", osp, &tried, "10.0.0.7@o2ib::9"));
+        expected.extend(write_to("osp", osp, tried, "10.0.0.7@o2ib::9"));
         expected.push(read("osp", osp));
         assert_eq!(calls, expected, "no NID given: the import's current connection UUID");
     }
