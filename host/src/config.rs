@@ -247,7 +247,8 @@ pub struct ServerOpts {
     /// The target it serves, e.g. testfs-OST0001.
     #[arg(long)]
     pub target: Option<String>,
-    /// Where clients reconnect to the target (a Lustre NID); at most two.
+    /// Where clients reconnect to the target (a Lustre NID); at most two. For the Lustre hooks,
+    /// the first is the server's first NID: the UUID of its connection in the clients' imports.
     #[arg(long = "target-addr", value_name = "NID")]
     #[serde(default)]
     pub target_addrs: Vec<String>,

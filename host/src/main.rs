@@ -82,7 +82,8 @@ enum Command {
         /// The target, e.g. testfs-OST0001.
         #[arg(long)]
         target: String,
-        /// Where clients reconnect (a NID); at most two.
+        /// Where clients reconnect (a NID); at most two. For the Lustre hooks, the first is the
+        /// server's first NID: the UUID of its connection in the clients' imports.
         #[arg(long = "addr", value_name = "NID")]
         addrs: Vec<String>,
         /// The target instance the order is about (its Lustre instance, or any new number).

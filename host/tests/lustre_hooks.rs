@@ -44,15 +44,40 @@ const DL: &str = "  0 UP mgc MGC10.0.0.1@o2ib 4b8c1d2e-61a3-7fd4-2e8b-5c3a1a7d0c
   6 UP osc testfs-OST0001-osc-ffff8f1a2b3c8000 1f0e2d3c-6c0a-11ef-9a41-525400a1b2c3 4
   7 UP osp testfs-OST0001-osc-MDT0000 testfs-MDT0000-mdtlov_UUID 4
   8 UP lwp testfs-MDT0000-lwp-OST0001 testfs-MDT0000-lwp-OST0001_UUID 4
+  9 UP osp testfs-MDT0001-osp-MDT0000 testfs-MDT0000-mdtlov_UUID 4
 ";
 
+/// An import file as `lprocfs_import_seq_show_locked` prints it (a 2.16 client's, up to
+/// `idle:`): `instance:` under `connect_data:`, the NIDs quoted (LU-10391) and `nids_stats:`.
+/// The client reaches the target's server through its second NID, 10.0.1.7@o2ib, not its
+/// first, 10.0.0.7@o2ib, which names the connection.
 fn import(name: &str, state: &str, instance: u32) -> String {
     format!(
         "import:\n    name: {name}\n    target: testfs-OST0001_UUID\n    state: {state}\n    \
-         instance: {instance}\n    connect_flags: [ write_grant, server_lock ]\n    \
-         connection:\n       failover_nids: [ 10.0.0.7@o2ib, 10.0.1.7@o2ib ]\n       \
-         current_connection: 10.0.0.7@o2ib\n"
+         connect_flags: [ write_grant, server_lock, version, request_portal, truncate_lock, \
+         max_byte_per_rpc, early_lock_cancel, adaptive_timeouts, lru_resize, fid_is_enabled, \
+         version_recovery, full20, layout_lock, 64bithash, object_max_bytes, jobstats, einprogress, \
+         lvb_type, short_io, lfsck, bulk_mbits, second_flags, lockaheadv2, increasing_xid, \
+         client_encryption, lseek, reply_mbits ]\n    \
+         connect_data:\n       flags: 0xa0425af2e3440478\n       instance: {instance}\n       \
+         target_version: 2.16.0.0\n       initial_grant: 8437760\n       max_brw_size: 4194304\n       \
+         grant_block_size: 4096\n       grant_inode_size: 32\n       grant_max_extent_size: 67108864\n       \
+         grant_extent_tax: 24576\n       cksum_types: 0xf7\n       max_object_bytes: 17592186040320\n    \
+         import_flags: [ replayable, pingable, connect_tried ]\n    connection:\n       \
+         failover_nids: [ \"10.0.1.7@o2ib\", \"10.0.1.8@o2ib\" ]\n       nids_stats:\n          \
+         \"10.0.1.7@o2ib\": {{ connects: 1, replied: 1, uptodate: true, sec_ago: 12 }}\n          \
+         \"10.0.1.8@o2ib\": {{ connects: 0, replied: 0, uptodate: false, sec_ago: never }}\n       \
+         current_connection: \"10.0.1.7@o2ib\"\n       connection_attempts: 1\n       generation: 1\n       \
+         in-progress_invalidations: 0\n       idle: 12 sec\n"
     )
+}
+
+/// The same import as a 2.15 client prints it: the NIDs bare, no `nids_stats:`.
+fn import_2_15(name: &str, state: &str, instance: u32) -> String {
+    let text = import(name, state, instance).replace('"', "").replace("2.16.0.0", "2.15.6.0");
+    let (head, rest) = text.split_once("       nids_stats:\n").expect("nids_stats");
+    let tail = &rest[rest.find("       current_connection:").expect("current_connection")..];
+    format!("{head}{tail}")
 }
 
 fn recovery_status(status: &str, req_replay: u32, lock_replay: u32) -> String {
@@ -107,6 +132,12 @@ impl Fake {
 
     /// Runs `hook` with `env`; its exit code and the lctl calls it made.
     fn run(&self, hook: &str, env: &[(&str, &str)]) -> (i32, Vec<String>) {
+        let (code, calls, _) = self.run_logged(hook, env);
+        (code, calls)
+    }
+
+    /// Runs `hook` with `env`; its exit code, the lctl calls it made and what it logged.
+    fn run_logged(&self, hook: &str, env: &[(&str, &str)]) -> (i32, Vec<String>, String) {
         let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../contrib/lustre").join(hook);
         let path = format!("{}:/usr/bin:/bin", self.dir.join("bin").display());
         let out = Command::new("sh")
@@ -119,8 +150,9 @@ impl Fake {
             .unwrap();
         let log = std::fs::read_to_string(self.dir.join("log")).unwrap_or_default();
         let calls = log.lines().map(str::to_owned).collect();
-        eprintln!("{hook}: {}", String::from_utf8_lossy(&out.stderr));
-        (out.status.code().expect("exited"), calls)
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        eprintln!("{hook}: {stderr}");
+        (out.status.code().expect("exited"), calls, stderr)
     }
 }
 
@@ -143,85 +175,167 @@ fn begin(target: &'static str, addrs: &'static str) -> Vec<(&'static str, &'stat
     ]
 }
 
-fn reconnect(kind: &str, dev: &str, value: &str) -> [String; 3] {
-    let read = format!("get_param -n {kind}.{dev}.import");
-    [read.clone(), format!("set_param {kind}.{dev}.import=connection={value}"), read]
+/// The lctl calls that write to device `dev` (type `kind`): its import read, the UUID of its
+/// current connection read from `uuid_files` (all but the last absent), the write.
+fn write_to(kind: &str, dev: &str, uuid_files: &[&str], value: &str) -> Vec<String> {
+    let mut calls = vec![format!("get_param -n {kind}.{dev}.import")];
+    calls.extend(uuid_files.iter().map(|f| format!("get_param -n {kind}.{dev}.{f}")));
+    calls.push(format!("set_param {kind}.{dev}.import=connection={value}"));
+    calls
+}
+
+fn read(kind: &str, dev: &str) -> String {
+    format!("get_param -n {kind}.{dev}.import")
 }
 
 #[test]
-fn client_hook_reconnects_every_import_of_the_target_asynchronously_and_no_other() {
-    let fake = Fake::new();
-    fake.param(&format!("osc.{OSC_A}.import"), &import(OSC_A, "REPLAY", 9))
-        .param(&format!("osc.{OSC_B}.import"), &import(OSC_B, "REPLAY_LOCKS", 9));
-    let (code, calls) = fake.run(CLIENT_HOOK, &begin("testfs-OST0001", "10.0.0.7@o2ib,10.0.1.7@o2ib"));
-    assert_eq!(code, 0, "REPLAY and REPLAY_LOCKS on the new instance are connected");
-    let mut expected = vec!["dl".to_owned()];
-    expected.extend(reconnect("osc", OSC_A, "10.0.0.7@o2ib::9"));
-    expected.extend(reconnect("osc", OSC_B, "10.0.0.7@o2ib::9"));
-    assert_eq!(calls, expected, "both mounts, not OST00010, not the MDT's osp; never `recover`");
+fn client_hook_writes_every_import_of_the_target_first_then_awaits_them_together() {
+    for import in [import, import_2_15] {
+        let fake = Fake::new();
+        fake.param(&format!("osc.{OSC_A}.import"), &import(OSC_A, "REPLAY", 9))
+            .param(&format!("osc.{OSC_A}.conn_uuid"), "10.0.0.7@o2ib\n")
+            .param(&format!("osc.{OSC_B}.import"), &import(OSC_B, "REPLAY_LOCKS", 9))
+            .param(&format!("osc.{OSC_B}.conn_uuid"), "10.0.0.7@o2ib\n");
+        let (code, calls) = fake.run(CLIENT_HOOK, &begin("testfs-OST0001", "10.0.0.7@o2ib,10.0.1.7@o2ib"));
+        assert_eq!(code, 0, "REPLAY and REPLAY_LOCKS on the new instance are connected");
+        let mut expected = vec!["dl".to_owned()];
+        expected.extend(write_to("osc", OSC_A, &["conn_uuid"], "10.0.0.7@o2ib::9"));
+        expected.extend(write_to("osc", OSC_B, &["conn_uuid"], "10.0.0.7@o2ib::9"));
+        expected.extend([read("osc", OSC_A), read("osc", OSC_B)]);
+        assert_eq!(
+            calls, expected,
+            "both mounts, not OST00010, not the MDT's osp; the connection UUID, never the NID \
+             in use (10.0.1.7@o2ib); never `recover`"
+        );
+    }
 }
 
 #[test]
 fn client_hook_reconnects_an_mdt_through_its_mdc_and_osp_when_asked() {
     let fake = Fake::new();
     let mdc = "testfs-MDT0000-mdc-ffff8f1a2b3c4000";
-    fake.param(&format!("mdc.{mdc}.import"), &import(mdc, "FULL", 9));
-    let (code, calls) = fake.run(CLIENT_HOOK, &begin("testfs-MDT0000", "10.0.1.7@o2ib"));
+    fake.param(&format!("mdc.{mdc}.import"), &import(mdc, "FULL", 9))
+        .param(&format!("mdc.{mdc}.conn_uuid"), "10.0.0.7@o2ib\n");
+    let (code, calls) = fake.run(CLIENT_HOOK, &begin("testfs-MDT0000", "10.0.0.7@o2ib"));
     assert_eq!(code, 0);
     let mut expected = vec!["dl".to_owned()];
-    expected.extend(reconnect("mdc", mdc, "10.0.1.7@o2ib::9"));
+    expected.extend(write_to("mdc", mdc, &["conn_uuid"], "10.0.0.7@o2ib::9"));
+    expected.push(read("mdc", mdc));
     assert_eq!(calls, expected);
 
-    let fake = Fake::new();
-    let osp = "testfs-OST0001-osc-MDT0000";
-    fake.param(&format!("osp.{osp}.import"), &import(osp, "FULL", 9));
-    let mut env = begin("testfs-OST0001", "");
-    env.push(("VIGIL_LUSTRE_TYPES", "osp"));
-    let (code, calls) = fake.run(CLIENT_HOOK, &env);
-    assert_eq!(code, 0);
-    let mut expected = vec!["dl".to_owned()];
-    expected.extend(reconnect("osp", osp, "10.0.0.7@o2ib::9"));
-    assert_eq!(calls, expected, "no NID: the import's current connection");
+    // An MDT's osp device of an OST ("-osc-", ost_conn_uuid) and of another MDT ("-osp-",
+    // mdt_conn_uuid, name_create_osp): osp has no conn_uuid.
+    for (target, osp, tried) in [
+        ("testfs-OST0001", "testfs-OST0001-osc-MDT0000", &["conn_uuid", "ost_conn_uuid"][..]),
+        (
+            "testfs-MDT0001",
+            "testfs-MDT0001-osp-MDT0000",
+            &["conn_uuid", "ost_conn_uuid", "mdt_conn_uuid"][..],
+        ),
+    ] {
+        let fake = Fake::new();
+        fake.param(&format!("osp.{osp}.import"), &import(osp, "FULL", 9))
+            .param(&format!("osp.{osp}.{}", tried[tried.len() - 1]), "10.0.0.7@o2ib\n");
+        let mut env = begin(target, "");
+        env.push(("VIGIL_LUSTRE_TYPES", "osp"));
+        let (code, calls) = fake.run(CLIENT_HOOK, &env);
+        assert_eq!(code, 0);
+        let mut expected = vec!["dl".to_owned()];
+        expected.extend(write_to("osp", osp, tried, "10.0.0.7@o2ib::9"));
+        expected.push(read("osp", osp));
+        assert_eq!(calls, expected, "no NID given: the import's current connection UUID");
+    }
 }
 
 #[test]
-fn client_hook_picks_the_first_nid_the_import_knows_and_leaves_out_an_unknown_instance() {
+fn client_hook_writes_the_current_uuid_on_a_restart_and_the_first_addr_on_a_failover() {
     let fake = Fake::new();
     fake.param(&format!("osc.{OSC_A}.import"), &import(OSC_A, "FULL", 9))
-        .param(&format!("osc.{OSC_B}.import"), &import(OSC_B, "FULL", 9));
-    let mut env = begin("testfs-OST0001", "10.9.9.9@o2ib,10.0.1.7@o2ib");
+        .param(&format!("osc.{OSC_A}.conn_uuid"), "10.0.0.7@o2ib\n")
+        .param(&format!("osc.{OSC_B}.import"), &import(OSC_B, "FULL", 9))
+        .param(&format!("osc.{OSC_B}.conn_uuid"), "10.0.0.7@o2ib\n");
+    let mut env = begin("testfs-OST0001", "10.0.1.7@o2ib,10.0.0.7@o2ib");
     env[3] = ("VIGIL_TARGET_GENERATION", "0");
     let (code, calls) = fake.run(CLIENT_HOOK, &env);
     assert_eq!(code, 0);
     let mut expected = vec!["dl".to_owned()];
-    expected.extend(reconnect("osc", OSC_A, "10.0.1.7@o2ib"));
-    expected.extend(reconnect("osc", OSC_B, "10.0.1.7@o2ib"));
-    assert_eq!(calls, expected, "a manual order (instance 0) reconnects whatever the instance");
+    expected.extend(write_to("osc", OSC_A, &["conn_uuid"], "10.0.0.7@o2ib"));
+    expected.extend(write_to("osc", OSC_B, &["conn_uuid"], "10.0.0.7@o2ib"));
+    expected.extend([read("osc", OSC_A), read("osc", OSC_B)]);
+    assert_eq!(calls, expected, "the server's addresses list the current UUID: a restart; instance 0: any");
+
+    let fake = Fake::new();
+    fake.param(&format!("osc.{OSC_A}.import"), &import(OSC_A, "FULL", 8))
+        .param(&format!("osc.{OSC_A}.conn_uuid"), "10.0.0.7@o2ib\n")
+        .param(&format!("osc.{OSC_A}.import.2"), &import(OSC_A, "REPLAY", 9))
+        .param(&format!("osc.{OSC_B}.import"), &import(OSC_B, "FULL", 9))
+        .param(&format!("osc.{OSC_B}.conn_uuid"), "10.0.0.7@o2ib\n");
+    let (code, calls) = fake.run(CLIENT_HOOK, &begin("testfs-OST0001", "10.0.0.8@o2ib,10.0.1.8@o2ib"));
+    assert_eq!(code, 0);
+    assert!(
+        calls.contains(&format!("set_param osc.{OSC_A}.import=connection=10.0.0.8@o2ib::9")),
+        "a failover: the new server's first NID is its connection UUID: {calls:?}"
+    );
+}
+
+#[test]
+fn client_hook_leaves_an_idle_import_alone() {
+    let fake = Fake::new();
+    fake.param(&format!("osc.{OSC_A}.import"), &import(OSC_A, "IDLE", 8))
+        .param(&format!("osc.{OSC_B}.import"), &import(OSC_B, "REPLAY", 9))
+        .param(&format!("osc.{OSC_B}.conn_uuid"), "10.0.0.7@o2ib\n");
+    let (code, calls, log) = fake.run_logged(CLIENT_HOOK, &begin("testfs-OST0001", "10.0.0.7@o2ib"));
+    assert_eq!(code, 0, "an idle import is no recoverable client: nothing to recover");
+    let mut expected = vec!["dl".to_owned(), read("osc", OSC_A)];
+    expected.extend(write_to("osc", OSC_B, &["conn_uuid"], "10.0.0.7@o2ib::9"));
+    expected.push(read("osc", OSC_B));
+    assert_eq!(calls, expected, "no write to the idle import");
+    assert!(log.contains(&format!("{OSC_A} idle: nothing to recover")), "{log}");
 }
 
 #[test]
 fn client_hook_fails_on_an_import_that_stays_down_or_is_evicted_but_tries_the_others() {
     let fake = Fake::new();
     fake.param(&format!("osc.{OSC_A}.import"), &import(OSC_A, "CONNECTING", 8))
-        .param(&format!("osc.{OSC_B}.import"), &import(OSC_B, "EVICTED", 9));
+        .param(&format!("osc.{OSC_A}.conn_uuid"), "10.0.0.7@o2ib\n")
+        .param(&format!("osc.{OSC_B}.import"), &import(OSC_B, "EVICTED", 9))
+        .param(&format!("osc.{OSC_B}.conn_uuid"), "10.0.0.7@o2ib\n");
     let mut env = begin("testfs-OST0001", "");
     env.push(("VIGIL_LUSTRE_WAIT_S", "1"));
     let (code, calls) = fake.run(CLIENT_HOOK, &env);
     assert_eq!(code, 1);
-    let read_a = format!("get_param -n osc.{OSC_A}.import");
     let mut expected = vec!["dl".to_owned()];
-    expected.extend(reconnect("osc", OSC_A, "10.0.0.7@o2ib::9"));
-    expected.push(read_a);
-    expected.extend(reconnect("osc", OSC_B, "10.0.0.7@o2ib::9"));
+    expected.extend(write_to("osc", OSC_A, &["conn_uuid"], "10.0.0.7@o2ib::9"));
+    expected.extend(write_to("osc", OSC_B, &["conn_uuid"], "10.0.0.7@o2ib::9"));
+    expected.extend([read("osc", OSC_A), read("osc", OSC_B), read("osc", OSC_A)]);
     assert_eq!(calls, expected, "polled once a second for VIGIL_LUSTRE_WAIT_S; an eviction ends the wait");
 
     let fake = Fake::new();
     fake.param(&format!("osc.{OSC_A}.import"), &import(OSC_A, "FULL", 8))
+        .param(&format!("osc.{OSC_A}.conn_uuid"), "10.0.0.7@o2ib\n")
         .param(&format!("osc.{OSC_B}.import"), &import(OSC_B, "FULL", 9))
+        .param(&format!("osc.{OSC_B}.conn_uuid"), "10.0.0.7@o2ib\n")
         .fail(&format!("set_param osc.{OSC_A}.import=connection=10.0.0.7@o2ib::9"));
     let (code, calls) = fake.run(CLIENT_HOOK, &begin("testfs-OST0001", ""));
     assert_eq!(code, 1, "a refused write fails the order");
-    assert_eq!(calls.len(), 1 + 2 + 3, "the refused device is not polled; the other one is reconnected");
+    assert_eq!(calls.len(), 1 + 3 + 3 + 1, "the refused device is not polled; the other one is reconnected");
+}
+
+#[test]
+fn client_hook_names_an_unknown_connection_uuid_instead_of_waiting_out_its_time() {
+    let fake = Fake::new();
+    fake.param(&format!("osc.{OSC_A}.import"), &import(OSC_A, "FULL", 8))
+        .param(&format!("osc.{OSC_A}.conn_uuid"), "10.0.0.7@o2ib\n");
+    for n in 2..=25 {
+        fake.param(&format!("osc.{OSC_A}.import.{n}"), &import(OSC_A, "DISCONN", 8));
+    }
+    let mut env = begin("testfs-OST0001", "10.0.0.9@o2ib");
+    env.push(("VIGIL_LUSTRE_TYPES", "osc"));
+    let (code, calls, log) = fake.run_logged(CLIENT_HOOK, &env);
+    assert_eq!(code, 1);
+    let reads = calls.iter().filter(|c| **c == read("osc", OSC_A)).count();
+    assert_eq!(reads, 1 + 3, "judged 2 s after the write, not after VIGIL_LUSTRE_WAIT_S (20 s): {calls:?}");
+    assert!(log.contains("connection UUID not known to the import"), "{log}");
 }
 
 #[test]
@@ -232,10 +346,12 @@ fn client_hook_waits_for_the_new_instance() {
         .param(&format!("{a}.2"), &import(OSC_A, "FULL", 8))
         .param(&format!("{a}.3"), &import(OSC_A, "CONNECTING", 8))
         .param(&format!("{a}.4"), &import(OSC_A, "REPLAY", 9))
-        .param(&format!("osc.{OSC_B}.import"), &import(OSC_B, "FULL", 9));
+        .param(&format!("osc.{OSC_A}.conn_uuid"), "10.0.0.7@o2ib\n")
+        .param(&format!("osc.{OSC_B}.import"), &import(OSC_B, "FULL", 9))
+        .param(&format!("osc.{OSC_B}.conn_uuid"), "10.0.0.7@o2ib\n");
     let (code, calls) = fake.run(CLIENT_HOOK, &begin("testfs-OST0001", "10.0.0.7@o2ib"));
     assert_eq!(code, 0);
-    assert_eq!(calls.iter().filter(|c| c.contains(OSC_A) && c.starts_with("get_param")).count(), 4);
+    assert_eq!(calls.iter().filter(|c| c.contains(OSC_A) && c.ends_with(".import")).count(), 4);
 }
 
 #[test]
@@ -260,6 +376,15 @@ fn client_hook_edge_cases_have_clear_exit_codes() {
     let mut env = begin("testfs-OST0001", "");
     env.push(("LCTL", "/nonexistent/lctl"));
     assert_eq!(Fake::new().run(CLIENT_HOOK, &env).0, 3, "no lctl");
+
+    // An import whose connection UUID cannot be read, and no address to use instead.
+    let fake = Fake::new();
+    fake.param(&format!("osc.{OSC_A}.import"), &import(OSC_A, "FULL", 8));
+    let mut env = begin("testfs-OST0001", "");
+    env.push(("VIGIL_LUSTRE_TYPES", "osc"));
+    let (code, calls) = fake.run(CLIENT_HOOK, &env);
+    assert_eq!(code, 1);
+    assert!(calls.iter().all(|c| !c.starts_with("set_param")), "{calls:?}");
 }
 
 fn close(target: &'static str, policy: &'static str) -> Vec<(&'static str, &'static str)> {

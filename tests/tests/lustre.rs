@@ -5,18 +5,27 @@
 //! The site: an MGS, one router, an OST (`testfs-OST0000`) on `oss1` with `oss2` as its failover
 //! partner (both run `vigil server --lustre`), five clients with Vigil agents that stay alive,
 //! and clients that die with the target. Every client has two uncommitted requests when the
-//! target goes down: replayed after the restart unless the client is evicted.
+//! target goes down: replayed after the restart unless the client is evicted. Each server has
+//! two NIDs: its first names its connection in the clients' imports (and is its
+//! `--target-addr`), the clients reach it through the second, so that a hook writing the NID an
+//! import shows instead of the connection's UUID fails. The restart and the failover run as
+//! Lustre 2.15 and 2.16 print and take them.
 
 use std::os::unix::fs::symlink;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use vigil_tests::lustre::{ImportState, Settings, World, NODE_VAR, WORLD_VAR};
+use vigil_tests::lustre::{ImportState, Release, Settings, World, NODE_VAR, WORLD_VAR};
 use vigil_tests::{start_all, Cluster, Daemon, Status, Timing};
 
 const OST: &str = "testfs-OST0000";
+/// oss1's first NID: the UUID of its connection in every client import (`niduuid`).
 const OSS1_NID: &str = "10.0.0.7@tcp";
+/// oss1's second NID, the one the clients reach it through (`failover_nids` shows it).
+const OSS1_PEER: &str = "10.0.2.7@tcp";
+/// oss2's first NID (its connection UUID) and the one the clients reach it through.
 const OSS2_NID: &str = "10.0.0.8@tcp";
+const OSS2_PEER: &str = "10.0.2.8@tcp";
 /// Live clients, each with a Vigil agent.
 const LIVE: [&str; 5] = ["c01", "c02", "c03", "c04", "c05"];
 /// A recoverable client with an agent that dies with the target.
@@ -63,15 +72,15 @@ impl Site {
         symlink(env!("CARGO_BIN_EXE_lctl"), bin.join("lctl")).expect("lctl symlink");
         let mut w = World { settings, ..World::default() };
         let now = vigil_tests::lustre::now_ms();
-        w.add_node("oss1", &[OSS1_NID]);
-        w.add_node("oss2", &[OSS2_NID]);
+        w.add_node("oss1", &[OSS1_NID, OSS1_PEER]);
+        w.add_node("oss2", &[OSS2_NID, OSS2_PEER]);
         w.mount_target(OST, "oss1", now);
         for (i, c) in with_agent.iter().chain(without_agent).enumerate() {
             w.add_node(c, &[&nid_of(c)]);
             w.mount_client(
                 c,
                 &format!("{i:08x}-5eed-4c1e-8a1b-{c}000000000"),
-                &[(OST, &[OSS1_NID, OSS2_NID])],
+                &[(OST, &[OSS1_PEER, OSS2_PEER])],
                 now,
             );
             w.write(c, OST, UNCOMMITTED);
@@ -206,6 +215,17 @@ impl Site {
     }
 }
 
+impl Site {
+    /// Every client of `clients` reconnected on its hook's first run (no slow path: a hook that
+    /// failed and was run again, or an import the pinger reconnected later).
+    fn reconnected_at_first_try(&mut self, clients: &[&str]) {
+        for c in clients {
+            let log = self.agent(c).log_text();
+            assert!(!log.contains("NOT reconnected"), "{c}'s hook failed a first time:\n{log}");
+        }
+    }
+}
+
 /// The path of a hook script of `contrib/lustre/`.
 fn hook(name: &str) -> String {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../contrib/lustre").join(name).display().to_string()
@@ -238,20 +258,34 @@ fn recovery_without_vigil(settings: Settings) -> u64 {
     r.done_ms.unwrap_or(now) - start
 }
 
-/// The live clients' imports: connected to `instance` through `nid`, FULL, nothing uncommitted.
-fn live_clients_recovered(w: &World, instance: u32, nid: &str) -> bool {
+/// The live clients' imports: connected to `instance` through the connection named `uuid`,
+/// FULL, nothing uncommitted.
+fn live_clients_recovered(w: &World, instance: u32, uuid: &str) -> bool {
     LIVE.iter().all(|c| {
         w.import(c, OST).is_some_and(|i| {
-            i.state == ImportState::Full && i.instance == instance && i.current == nid && i.uncommitted == 0
+            i.state == ImportState::Full
+                && i.instance == instance
+                && i.current_uuid() == uuid
+                && i.uncommitted == 0
         })
     })
 }
 
 #[test]
-fn a_target_restart_with_a_dead_client_recovers_in_seconds_evicting_only_the_dead() {
+fn a_target_restart_with_a_dead_client_recovers_in_seconds_evicting_only_the_dead_2_15() {
+    restart_with_a_dead_client(Release::V2_15);
+}
+
+#[test]
+fn a_target_restart_with_a_dead_client_recovers_in_seconds_evicting_only_the_dead_2_16() {
+    restart_with_a_dead_client(Release::V2_16);
+}
+
+fn restart_with_a_dead_client(release: Release) {
     let mut with_agent = LIVE.to_vec();
     with_agent.push(DEAD);
-    let mut site = Site::start("lustre_restart", Settings::default(), &with_agent, &[], &[]);
+    let settings = Settings { release, ..Settings::default() };
+    let mut site = Site::start(&format!("lustre_restart_{release:?}"), settings, &with_agent, &[], &[]);
     site.rack_fails(&[DEAD]);
     let instance = site.mount_on("oss1");
     assert_eq!(instance, 2);
@@ -262,6 +296,7 @@ fn a_target_restart_with_a_dead_client_recovers_in_seconds_evicting_only_the_dea
         (r.target_generation == Some(2) && r.closed()).then(|| r.clone())
     });
     assert_eq!((order.live, order.reconnected, order.failed), (5, 5, 0), "reconnected 5/5: {order:?}");
+    site.reconnected_at_first_try(&LIVE);
 
     // The server's hook evicted the dead client by UUID: Lustre's recovery went on at once.
     site.wait_world("Lustre's recovery complete", WAIT, |w| {
@@ -391,8 +426,18 @@ fn a_daemon_restart_without_a_remount_orders_nothing() {
 }
 
 #[test]
-fn a_failover_to_the_partner_orders_a_recovery_with_its_nids() {
-    let mut site = Site::start("lustre_failover", Settings::default(), &LIVE, &[], &[]);
+fn a_failover_to_the_partner_orders_a_recovery_with_its_nids_2_15() {
+    failover_to_the_partner(Release::V2_15);
+}
+
+#[test]
+fn a_failover_to_the_partner_orders_a_recovery_with_its_nids_2_16() {
+    failover_to_the_partner(Release::V2_16);
+}
+
+fn failover_to_the_partner(release: Release) {
+    let settings = Settings { release, ..Settings::default() };
+    let mut site = Site::start(&format!("lustre_failover_{release:?}"), settings, &LIVE, &[], &[]);
     site.rack_fails(&[]);
     let instance = site.mount_on("oss2");
     assert_eq!(instance, 2);
@@ -401,6 +446,7 @@ fn a_failover_to_the_partner_orders_a_recovery_with_its_nids() {
         (r.target_generation == Some(2) && r.closed()).then(|| r.clone())
     });
     assert_eq!((order.live, order.reconnected), (5, 5), "{order:?}");
+    site.reconnected_at_first_try(&LIVE);
     site.wait_world("every live client FULL on oss2", WAIT, |w| live_clients_recovered(w, 2, OSS2_NID));
     let recovery = site.world(|w, _| w.targets[OST].recovery.clone().expect("a recovery"));
     assert!(recovery.evicted == 0 && recovery.lost == 0 && !recovery.timed_out, "{recovery:?}");
@@ -411,4 +457,43 @@ fn a_failover_to_the_partner_orders_a_recovery_with_its_nids() {
             "{c} used the NID the order carried:\n{log}"
         );
     }
+}
+
+#[test]
+fn a_restart_leaves_an_idle_client_alone_and_counts_it_reconnected() {
+    // An idle time-out short enough for the test to see an import go IDLE.
+    let settings = Settings { idle_timeout_s: 2, ..Settings::default() };
+    let mut site = Site::start("lustre_idle", settings, &LIVE, &[], &[]);
+    let idle = LIVE[4];
+    // The target commits the last client's requests: it has nothing to replay, goes IDLE and
+    // the target forgets it (no recoverable client).
+    site.world(|w, now| w.commit(idle, OST, now));
+    site.wait_world("the client idle and dropped by the target", WAIT, |w| {
+        w.import(idle, OST).is_some_and(|i| i.state == ImportState::Idle)
+            && !w.targets[OST].exports.keys().any(|u| u.ends_with(&format!("{idle}000000000")))
+    });
+    site.rack_fails(&[]);
+    assert_eq!(site.mount_on("oss1"), 2);
+    let order = site.cluster.wait_status(&site.mgs, "a recovery of instance 2, closed", WAIT, |s| {
+        let r = s.recovery(OST)?;
+        (r.target_generation == Some(2) && r.closed()).then(|| r.clone())
+    });
+    assert_eq!(
+        (order.live, order.reconnected, order.failed),
+        (5, 5, 0),
+        "the idle client succeeded: {order:?}"
+    );
+    site.reconnected_at_first_try(&LIVE);
+    site.wait_world("Lustre's recovery complete with the four others", WAIT, |w| {
+        w.targets[OST].recovery.as_ref().is_some_and(|r| r.done_ms.is_some() && r.recoverable == 4)
+    });
+    let (state, writes) = site.world(|w, _| {
+        let writes: Vec<String> =
+            w.writes.iter().filter(|l| l.starts_with(&format!("{idle}: "))).cloned().collect();
+        (w.import(idle, OST).map(|i| (i.state, i.instance)), writes)
+    });
+    assert_eq!(state, Some((ImportState::Idle, 1)), "left idle");
+    assert!(writes.is_empty(), "no write to an idle import: {writes:?}");
+    let log = site.agent(idle).log_text();
+    assert!(log.contains("idle: nothing to recover"), "{log}");
 }

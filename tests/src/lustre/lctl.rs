@@ -4,7 +4,7 @@
 use std::path::Path;
 
 use super::params::glob;
-use super::{now_ms, Target, World};
+use super::{now_ms, Release, Target, World};
 
 /// An `lctl` failure: the message and the errno it exits with.
 #[derive(Debug)]
@@ -33,6 +33,9 @@ impl World {
             return err(EIO, format!("node {node} is down"));
         }
         let words: Vec<&str> = args.iter().map(String::as_str).collect();
+        if matches!(words.first(), Some(&("set_param" | "--device"))) {
+            self.writes.push(format!("{node}: {}", words.join(" ")));
+        }
         match words.as_slice() {
             ["dl"] => Ok(self
                 .devices(node)
@@ -66,11 +69,14 @@ impl World {
                 Ok(String::new())
             }
             ["--device", dev, "recover", nid @ ..] if nid.len() <= 1 => {
+                // OBD_IOC_CLIENT_RECOVER: ptlrpc_recover_import(imp, uuid, async=0); its
+                // -EALREADY still waits (run_lctl), its -ENOENT fails.
                 let (m, i) = self.import_device(node, dev)?;
-                if self.recover_import(node, m, i, nid.first().copied(), now) {
-                    Ok(String::new())
-                } else {
-                    err(ENOENT, format!("{dev}: {} is not a connection of the import", nid[0]))
+                match self.recover_import(node, m, i, nid.first().copied(), now) {
+                    Err(ENOENT) => {
+                        err(ENOENT, format!("{dev}: {} is not a connection UUID of the import", nid[0]))
+                    }
+                    _ => Ok(String::new()),
                 }
             }
             _ => err(EINVAL, format!("unknown command: {}", words.join(" "))),
@@ -132,18 +138,23 @@ impl World {
                         format!("set_param: {name}: expected connection=<uuid>[::<instance>]"),
                     );
                 };
-                // lprocfs_import_seq_write: the write always succeeds; a malformed instance
-                // or the instance the import is already on means no reconnect.
-                let (nid, reconnect) = match conn.split_once("::") {
-                    Some((nid, inst)) => (
-                        nid,
+                // ldebugfs_import_seq_write (lustre/ptlrpc/lproc_ptlrpc.c): since 2.16 (LU-10391)
+                // the UUID must hold an '@', else -EINVAL; then the write succeeds whatever
+                // ptlrpc_recover_import returns. A malformed instance or the instance the
+                // import is already on means no reconnect.
+                if self.settings.release >= Release::V2_16 && !conn.contains('@') {
+                    return err(EINVAL, format!("set_param: {name}: Invalid argument"));
+                }
+                let (uuid, reconnect) = match conn.split_once("::") {
+                    Some((uuid, inst)) => (
+                        uuid,
                         inst.parse::<u32>()
                             .is_ok_and(|v| v != self.nodes[node].mounts[m].imports[i].instance),
                     ),
                     None => (conn, true),
                 };
                 if reconnect {
-                    self.recover_import(node, m, i, Some(nid), now);
+                    let _ = self.recover_import(node, m, i, Some(uuid), now);
                 }
                 Ok(())
             }

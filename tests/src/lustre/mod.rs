@@ -11,14 +11,35 @@
 //!   EVICTED. A reconnected client whose target still waits for others sits in REPLAY (its first
 //!   replay is queued by the target) or REPLAY_LOCKS (nothing to replay, lock replay queued); only
 //!   the reply to its final ping (`completed_replay_interpret`) takes it to FULL. An import that
-//!   nobody tells reconnects on its own when its pinger notices ([`Settings::pinger_s`]), and a
-//!   connect to a NID where the target does not serve moves on to the next failover NID after
-//!   the connect time-out (`import_select_connection`).
-//! - **Reconnects** (`lustre/ptlrpc/recover.c`, `ptlrpc_recover_import`): `lctl --device D
-//!   recover [nid]` is synchronous (async=0): it returns when the import left recovery, or
-//!   fails after `obd_timeout`. Writing `connection=<nid>::<instance>` to `<type>.<dev>.import`
-//!   (`lprocfs_import_seq_write`, `lustre/obdclass/lprocfs_status.c`) reconnects asynchronously,
-//!   and only when the import is connected to an instance other than `<instance>`.
+//!   nobody tells reconnects on its own when its pinger notices ([`Settings::pinger_s`]); a
+//!   DISCONN one is reconnected by its next ping (`PING_INTERVAL`, `obd_timeout` / 4); a connect
+//!   to a server where the target does not serve moves on to the next connection after the
+//!   connect time-out (`import_select_connection`).
+//! - **Connections** (`struct obd_import_conn`, `import_set_conn` in `lustre/ldlm/ldlm_lib.c`):
+//!   an import has one connection a server of the target, named by a UUID that the MGS makes of
+//!   the server's first NID (`niduuid`, `lustre/mgs/mgs_llog.c`), and reached through the NID LNet
+//!   chose (`c_peer`), which need not be the first. [`World::mount_client`] builds them from the
+//!   NIDs the client reaches the servers through. `<type>.<dev>.conn_uuid` (and its older name
+//!   `ost_conn_uuid` / `mds_conn_uuid`, `conn_uuid_show`) is the current connection's UUID.
+//! - **Idle imports** (`ptlrpc_check_import_is_idle`, `lustre/ptlrpc/pinger.c`;
+//!   `osc_idle_timeout`): an OSC import with no request to replay and no reply for
+//!   [`Settings::idle_timeout_s`] goes IDLE (`ptlrpc_disconnect_and_idle_import`), and the target
+//!   forgets the client (`ofd_obd_disconnect` → `tgt_client_del`): a restart does not await it.
+//!   Its next request would reconnect it; the model sends none.
+//! - **The import file** (`lprocfs_import_seq_show_locked`, `lustre/obdclass/lprocfs_status.c`):
+//!   `state:`, then `instance:` inside `connect_data:` (`obd_connect_data_seqprint`), then
+//!   `failover_nids:` (each connection's `c_peer`) and `current_connection:`; from 2.16
+//!   ([`Settings::release`], LU-10391) the NIDs are quoted and a `nids_stats:` block lists each.
+//! - **Reconnects** (`lustre/ptlrpc/recover.c`, `ptlrpc_recover_import`): it disconnects a FULL
+//!   import (`ptlrpc_set_import_discon`, FULL only), puts the connection named by the UUID first
+//!   (`import_set_conn_priority`: UUIDs only, -ENOENT and nothing more if none matches), and
+//!   connects only a DISCONN import; any other (IDLE, CONNECTING, replaying, EVICTED) gets
+//!   -EALREADY and nothing starts, a CONNECTING one trying the named connection on its next
+//!   attempt. `lctl --device D recover [uuid]` is synchronous (async=0): it returns when the
+//!   import left recovery, or fails after `obd_timeout`. Writing `connection=<uuid>::<instance>`
+//!   to `<type>.<dev>.import` (`ldebugfs_import_seq_write`, `lustre/ptlrpc/lproc_ptlrpc.c`)
+//!   calls it asynchronously, only when the import is connected to an instance other than
+//!   `<instance>`, and succeeds whatever it returns; from 2.16 a UUID without `@` is -EINVAL.
 //! - **Target recovery** (`lustre/ldlm/ldlm_lib.c`, `target_recovery_thread`): a mount bumps the
 //!   target's `instance` and restores the clients of `last_rcvd` by UUID only
 //!   (`tgt_clients_data_init`: no NID until they connect). Stage 0
@@ -49,7 +70,8 @@
 //!   (`class_config_llog_handler` overrides the log's UUID for clients), so `<type>.<dev>.uuid`
 //!   and the target's exports show the same one.
 //!
-//! Its rooms: `world` ([`World`]: the shared file and the test's hand: mounts, writes, crashes),
+//! Its rooms: `world` ([`World`]: the shared file and the test's hand: mounts, writes, commits,
+//! crashes; and [`World::writes`], every `set_param` or `--device` an `lctl` ran),
 //! `client` (mounts and the import state machine), `target` (exports, stale clients, the
 //! recovery stages), `params` (what `lctl dl` and `get_param` print) and `lctl` (the commands).
 //!
@@ -70,7 +92,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
 
-pub use client::{Import, ImportState, Mount, Node};
+pub use client::{Connection, Import, ImportState, Mount, Node};
 pub use lctl::{run_lctl, LctlError};
 pub use target::{Export, ExportState, Recovery, Target};
 pub use world::World;
@@ -106,6 +128,9 @@ pub struct Settings {
     pub pinger_s: u64,
     /// How long a connect to a NID where the target does not serve takes to time out.
     pub connect_timeout_s: u64,
+    /// `osc_idle_timeout` (20 s): how long an OSC import with nothing to send or replay and no
+    /// reply stays connected before it goes IDLE.
+    pub idle_timeout_s: u64,
 }
 
 impl Default for Settings {
@@ -116,6 +141,7 @@ impl Default for Settings {
             recovery_window_s: 150,
             pinger_s: 75,
             connect_timeout_s: 5,
+            idle_timeout_s: 20,
         }
     }
 }

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use super::{ExportState, Import, Settings, Target, World};
+use super::{ExportState, Import, Release, Settings, Target, World};
 
 impl World {
     /// Devices of `node` as `lctl dl` lists them: (type, name, uuid).
@@ -34,7 +34,13 @@ impl World {
             }
             for i in &m.imports {
                 let dev = format!("{}-{}-{}", i.target, i.kind, m.sb);
-                out.push((format!("{}.{dev}.import", i.kind), import_text(&dev, i)));
+                out.push((format!("{}.{dev}.import", i.kind), import_text(&dev, i, self.settings, now)));
+                // conn_uuid_show: the UUID of the current connection (c_remote_uuid), also
+                // under its older name (ost_conn_uuid, mds_conn_uuid), in every release.
+                let old = if i.kind == "osc" { "ost_conn_uuid" } else { "mds_conn_uuid" };
+                for file in ["conn_uuid", old] {
+                    out.push((format!("{}.{dev}.{file}", i.kind), i.current_uuid().to_owned()));
+                }
                 out.push((format!("{}.{dev}.uuid", i.kind), m.uuid.clone()));
             }
         }
@@ -65,17 +71,55 @@ impl World {
     }
 }
 
-/// `lprocfs_import_seq_show`, the fields hooks read.
-pub(super) fn import_text(dev: &str, i: &Import) -> String {
-    format!(
-        "import:\n    name: {dev}\n    target: {}_UUID\n    state: {}\n    instance: {}\n    \
-         connection:\n       failover_nids: [ {} ]\n       current_connection: {}\n",
+/// `lprocfs_import_seq_show_locked` (`lustre/obdclass/lprocfs_status.c`), its first sections:
+/// `instance:` is the `ocd_instance` of `connect_data:` (`obd_connect_data_seqprint`); since 2.16
+/// (LU-10391) the NIDs are quoted and each connection has a line in `nids_stats:`.
+pub(super) fn import_text(dev: &str, i: &Import, settings: Settings, now: u64) -> String {
+    let quoted = settings.release >= Release::V2_16;
+    let q = |nid: &str| if quoted { format!("\"{nid}\"") } else { nid.to_owned() };
+    let version = match settings.release {
+        Release::V2_15 => "2.15.0.0",
+        Release::V2_16 => "2.16.0.0",
+        Release::V2_17 => "2.17.0.0",
+    };
+    let since = now.saturating_sub(i.last_reply_ms) / 1000;
+    let mut text = format!(
+        "import:\n    name: {dev}\n    target: {}_UUID\n    state: {}\n    \
+         connect_flags: [ write_grant, server_lock, version, request_portal, truncate_lock, \
+         max_byte_per_rpc, early_lock_cancel, adaptive_timeouts, lru_resize, fid_is_enabled, \
+         version_recovery, full20, layout_lock, 64bithash, object_max_bytes, jobstats, \
+         einprogress, lvb_type, short_io, lfsck, bulk_mbits, second_flags, lockaheadv2, \
+         increasing_xid, client_encryption ]\n    \
+         connect_data:\n       flags: 0xa0425af2e3440478\n       instance: {}\n       \
+         target_version: {version}\n       initial_grant: 8437760\n       max_brw_size: 4194304\n    \
+         import_flags: [ replayable, pingable, connect_tried ]\n    connection:\n       \
+         failover_nids: [ {} ]\n",
         i.target,
         i.state.name(),
         i.instance,
-        i.failover.join(", "),
-        i.current
-    )
+        i.connections.iter().map(|c| q(&c.peer)).collect::<Vec<_>>().join(", "),
+    );
+    if quoted {
+        text.push_str("       nids_stats:");
+        for (at, c) in i.connections.iter().enumerate() {
+            let tried = at == i.current;
+            text.push_str(&format!(
+                "\n          \"{}\": {{ connects: {}, replied: {}, uptodate: {}, sec_ago: {} }}",
+                c.peer,
+                u8::from(tried),
+                u8::from(tried && i.state.connected()),
+                tried,
+                if tried { since.to_string() } else { "never".to_owned() },
+            ));
+        }
+        text.push('\n');
+    }
+    text.push_str(&format!(
+        "       current_connection: {}\n       connection_attempts: 1\n       generation: 1\n       \
+         in-progress_invalidations: 0\n       idle: {since} sec\n",
+        q(i.current_nid())
+    ));
+    text
 }
 
 /// `lprocfs_recovery_status_seq_show`.

@@ -89,6 +89,7 @@ impl World {
     pub(super) fn connect(&mut self, _node: &str, uuid: &str, nid: &str, import: &mut Import, now: u64) {
         let t = self.targets.get_mut(&import.target).expect("target");
         let recovering = t.recovering();
+        import.last_reply_ms = now;
         match t.exports.get_mut(uuid) {
             Some(e) if e.state == ExportState::Evicted => {
                 import.state = ImportState::Evicted;
@@ -158,6 +159,7 @@ impl World {
                     if done && i.state.connected() {
                         i.state = ImportState::Full;
                         i.uncommitted = 0;
+                        i.last_reply_ms = now;
                     }
                 }
             }

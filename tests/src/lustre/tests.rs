@@ -101,10 +101,11 @@ fn the_async_reconnect_skips_an_import_already_on_that_instance() {
     let before = w.import("c1", OST).cloned().expect("import");
     reconnect(&mut w, "c1", now);
     assert_eq!(w.import("c1", OST).map(|i| i.state), Some(before.state));
-    // An unknown NID: the write succeeds, the import is left disconnected (as Lustre does).
+    // An unknown UUID: the write succeeds and leaves an import in REPLAY as it is (only a FULL
+    // one is disconnected first).
     let bad = w.lctl("c1", &args(&format!("set_param osc.{dev}.import=connection=10.9.9.9@tcp::3")), now);
     assert!(bad.is_ok());
-    assert_eq!(w.import("c1", OST).map(|i| i.state), Some(ImportState::Disconn));
+    assert_eq!(w.import("c1", OST).map(|i| i.state), Some(before.state));
     let bad = w.lctl("c1", &args(&format!("--device {dev} recover 10.9.9.9@tcp")), now);
     assert!(bad.is_err_and(|e| e.errno == ENOENT));
 }
@@ -168,4 +169,133 @@ fn get_param_prints_a_long_or_several_line_value_below_its_name() {
     // An empty file prints nothing, not even its name: no client is stale before a restart.
     let stale = w.lctl("oss1", &args(&format!("get_param obdfilter.{OST}.recovery_stale_clients")), now);
     assert_eq!(stale.ok().as_deref(), Some(""));
+}
+
+/// A server with two NIDs, the first (its connection UUID) on o2ib; a client reaching it
+/// through the second, so that `failover_nids` shows a NID that is not the UUID.
+fn two_nid_server(release: Release) -> (World, String, u64) {
+    let mut w = World { settings: Settings { release, ..Settings::default() }, ..World::default() };
+    let now = 1_000_000;
+    w.add_node("oss1", &["10.0.0.7@o2ib", "10.0.2.7@tcp"]);
+    w.add_node("oss2", &["10.0.0.8@o2ib"]);
+    w.mount_target(OST, "oss1", now);
+    w.add_node("c1", &["10.0.1.1@tcp"]);
+    w.mount_client("c1", "uuid-c1", &[(OST, &["10.0.2.7@tcp", "10.0.0.8@o2ib"])], now);
+    w.write("c1", OST, 1);
+    let dev = w.devices("c1")[0].1.clone();
+    (w, dev, now)
+}
+
+#[test]
+fn the_import_file_quotes_its_nids_from_2_16_and_shows_the_instance_under_connect_data() {
+    for release in [Release::V2_15, Release::V2_16, Release::V2_17] {
+        let (mut w, dev, now) = two_nid_server(release);
+        let text = w.lctl("c1", &args(&format!("get_param -n osc.{dev}.import")), now).expect("import");
+        assert!(
+            text.contains("    connect_data:\n       flags: ") && text.contains("\n       instance: 1\n")
+        );
+        assert!(!text.contains("\n    instance:"), "never at 4 spaces: {text}");
+        if release == Release::V2_15 {
+            assert!(text.contains("failover_nids: [ 10.0.2.7@tcp, 10.0.0.8@o2ib ]\n"), "{text}");
+            assert!(text.contains("current_connection: 10.0.2.7@tcp\n") && !text.contains("nids_stats"));
+        } else {
+            assert!(text.contains("failover_nids: [ \"10.0.2.7@tcp\", \"10.0.0.8@o2ib\" ]\n"), "{text}");
+            assert!(
+                text.contains("       nids_stats:\n          \"10.0.2.7@tcp\": { connects: 1,"),
+                "{text}"
+            );
+            assert!(text.contains("current_connection: \"10.0.2.7@tcp\"\n"), "{text}");
+        }
+        // conn_uuid (and its old name) is the server's first NID, not the NID in use.
+        for file in ["conn_uuid", "ost_conn_uuid"] {
+            let uuid = w.lctl("c1", &args(&format!("get_param -n osc.{dev}.{file}")), now);
+            assert_eq!(uuid.ok().as_deref(), Some("10.0.0.7@o2ib\n"));
+        }
+    }
+}
+
+#[test]
+fn the_connection_write_matches_only_a_connection_uuid_else_leaves_the_import_disconnected() {
+    for release in [Release::V2_15, Release::V2_16] {
+        let (mut w, dev, now) = two_nid_server(release);
+        w.crash("oss1");
+        w.nodes.get_mut("oss1").expect("oss1").up = true;
+        w.mount_target(OST, "oss1", now);
+        let write = |w: &mut World, conn: &str| {
+            w.lctl("c1", &args(&format!("set_param osc.{dev}.import=connection={conn}::2")), now)
+        };
+        // The NID in use is no connection UUID: a FULL import is disconnected first, then
+        // nothing; the write succeeds all the same, and the import waits for its next ping.
+        assert!(write(&mut w, "10.0.2.7@tcp").is_ok());
+        assert_eq!(w.import("c1", OST).map(|i| i.state), Some(ImportState::Disconn));
+        w.step(now + 24_000);
+        assert_eq!(w.import("c1", OST).map(|i| i.state), Some(ImportState::Disconn), "until its next ping");
+        // No '@': EINVAL from 2.16 (LU-10391); 2.15 takes it as an unknown UUID.
+        let bare = write(&mut w, "oss1_UUID");
+        if release == Release::V2_15 {
+            assert!(bare.is_ok());
+        } else {
+            assert!(bare.is_err_and(|e| e.errno == super::lctl::EINVAL));
+        }
+        assert!(write(&mut w, "10.0.0.7@o2ib").is_ok());
+        let i = w.import("c1", OST).cloned().expect("import");
+        // Its only recoverable client is back: the recovery completes at once.
+        assert_eq!((i.state, i.instance, i.current_nid()), (ImportState::Full, 2, "10.0.2.7@tcp"));
+    }
+}
+
+#[test]
+fn the_connection_write_moves_a_connecting_import_only_to_its_next_attempt() {
+    let (mut w, dev, now) = two_nid_server(Release::V2_16);
+    // The target fails over to oss2; the import is trying oss1 again when the write comes.
+    w.crash("oss1");
+    w.mount_target(OST, "oss2", now);
+    w.nodes.get_mut("c1").expect("c1").mounts[0].imports[0].state = ImportState::Connecting;
+    w.nodes.get_mut("c1").expect("c1").mounts[0].imports[0].since_ms = now;
+    let out = w.lctl("c1", &args(&format!("set_param osc.{dev}.import=connection=10.0.0.8@o2ib::2")), now);
+    assert!(out.is_ok());
+    assert_eq!(w.import("c1", OST).map(|i| (i.state, i.current)), Some((ImportState::Connecting, 0)));
+    // The connect in flight times out first; the next attempt goes to the connection written.
+    w.step(now + 5_000);
+    let i = w.import("c1", OST).cloned().expect("import");
+    assert_eq!((i.state, i.instance, i.current_uuid()), (ImportState::Full, 2, "10.0.0.8@o2ib"));
+}
+
+#[test]
+fn an_idle_osc_import_is_no_recoverable_client_and_the_write_leaves_it_idle() {
+    let (mut w, dev, now) = restarted_before_crash();
+    w.commit("c3", OST, now);
+    w.step(now + 19_000);
+    assert_eq!(w.import("c3", OST).map(|i| i.state), Some(ImportState::Full));
+    w.step(now + 20_000);
+    assert_eq!(w.import("c3", OST).map(|i| i.state), Some(ImportState::Idle));
+    assert_eq!(w.import("c1", OST).map(|i| i.state), Some(ImportState::Full), "c1 has requests to replay");
+    assert!(!w.targets[OST].exports.contains_key("uuid-c3"), "tgt_client_del");
+    let later = now + 20_000;
+    w.crash("oss1");
+    w.nodes.get_mut("oss1").expect("oss1").up = true;
+    w.mount_target(OST, "oss1", later);
+    assert_eq!(w.targets[OST].recovery.as_ref().map(|r| r.recoverable), Some(2));
+    let out = w.lctl("c3", &args(&format!("set_param osc.{dev}.import=connection=10.0.0.7@tcp::2")), later);
+    assert!(out.is_ok());
+    assert_eq!(w.import("c3", OST).map(|i| (i.state, i.instance)), Some((ImportState::Idle, 1)));
+    let status = w.lctl("oss1", &args(&format!("get_param -n obdfilter.{OST}.import")), later);
+    assert!(status.is_err());
+    let text = w.lctl("c3", &args(&format!("get_param -n osc.{dev}.import")), later).expect("import");
+    assert!(text.contains("    state: IDLE\n"), "{text}");
+}
+
+/// Three clients connected with a request each, before any crash; `c3`'s device name.
+fn restarted_before_crash() -> (World, String, u64) {
+    let mut w = World::default();
+    let now = 1_000_000;
+    w.add_node("oss1", &["10.0.0.7@tcp"]);
+    w.mount_target(OST, "oss1", now);
+    for c in ["c1", "c2", "c3"] {
+        w.add_node(c, &[&format!("10.0.1.{}@tcp", &c[1..])]);
+        w.mount_client(c, &format!("uuid-{c}"), &[(OST, &["10.0.0.7@tcp"])], now);
+        w.write(c, OST, 1);
+    }
+    let dev = w.devices("c3")[0].1.clone();
+    (w, dev, now)
 }

@@ -9,7 +9,9 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
-use super::{now_ms, Export, ExportState, Import, ImportState, Mount, Node, Recovery, Settings, Target};
+use super::{
+    now_ms, Connection, Export, ExportState, Import, ImportState, Mount, Node, Recovery, Settings, Target,
+};
 
 /// The whole modelled world.
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
@@ -20,6 +22,9 @@ pub struct World {
     pub nodes: BTreeMap<String, Node>,
     /// Targets by name.
     pub targets: BTreeMap<String, Target>,
+    /// Every write an `lctl` made (`set_param`, `--device`), as `<node>: <arguments>`.
+    #[serde(default)]
+    pub writes: Vec<String>,
 }
 
 impl World {
@@ -88,27 +93,50 @@ impl World {
     }
 
     /// Mounts the filesystem on client `node` as `uuid`: one import per target, connected now.
-    /// `failover` lists each target's NIDs (primary server first).
+    /// `failover` lists, for each target, the NIDs the client reaches its servers through
+    /// (primary server first). Each becomes a connection named, as the MGS names it, after the
+    /// first NID of the node that has that NID (`niduuid`); two NIDs of one node are one
+    /// connection.
     pub fn mount_client(&mut self, node: &str, uuid: &str, failover: &[(&str, &[&str])], now: u64) {
         let sb = format!("ffff{:012x}", fnv(uuid));
         let mut imports = Vec::new();
         for (target, nids) in failover {
             let kind = if target.contains("-MDT") { "mdc" } else { "osc" };
-            let nids: Vec<String> = nids.iter().map(|n| n.to_string()).collect();
+            let mut connections: Vec<Connection> = Vec::new();
+            for nid in nids.iter() {
+                let server = self.nodes.values().find(|n| n.nids.iter().any(|x| x == nid));
+                let nids = server.map_or_else(|| vec![nid.to_string()], |n| n.nids.clone());
+                if connections.iter().all(|c| c.uuid != nids[0]) {
+                    connections.push(Connection { uuid: nids[0].clone(), nids, peer: nid.to_string() });
+                }
+            }
             imports.push(Import {
                 target: target.to_string(),
                 kind: kind.to_owned(),
                 state: ImportState::Connecting,
                 instance: 0,
-                current: nids[0].clone(),
-                failover: nids,
+                connections,
+                current: 0,
+                preferred: None,
                 uncommitted: 0,
                 since_ms: now,
+                last_reply_ms: now,
             });
         }
         let n = self.nodes.get_mut(node).expect("mount on a known node");
         n.mounts.push(Mount { uuid: uuid.to_owned(), sb, imports });
         self.step(now);
+    }
+
+    /// The target commits every request of client `node` (the reply that says so counts as a
+    /// reply at `now`): nothing left to replay.
+    pub fn commit(&mut self, node: &str, target: &str, now: u64) {
+        for m in self.nodes.get_mut(node).into_iter().flat_map(|n| n.mounts.iter_mut()) {
+            for i in m.imports.iter_mut().filter(|i| i.target == target) {
+                i.uncommitted = 0;
+                i.last_reply_ms = now;
+            }
+        }
     }
 
     /// Client `node` issues `n` requests to `target` that the target has not committed yet.
