@@ -152,7 +152,9 @@ pub struct TargetInfo {
 /// beside Vigil's [`RecoveryInfo`].
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LustreInfo {
-    /// `INACTIVE`, `WAITING`, `RECOVERING` or `COMPLETE`, as `recovery_status` says.
+    /// `INACTIVE`, `WAITING`, `RECOVERING` or `COMPLETE`, as `recovery_status` says. While
+    /// `WAITING` (`WAITING_FOR_CLIENTS` until the first client connects, or an MDT's `WAITING`
+    /// for the other MDTs), Lustre prints no client counts and the counts below are 0: unknown.
     pub status: LustrePhase,
     /// Clients to recover (those of `last_rcvd` at the mount).
     pub recoverable: u32,

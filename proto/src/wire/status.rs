@@ -156,7 +156,8 @@ pub struct TargetStatus {
 pub enum LustrePhase {
     /// No recovery since the mount (no client to recover).
     Inactive,
-    /// Waiting for other targets before its own recovery (an MDT of several).
+    /// `WAITING_FOR_CLIENTS` (no recoverable client connected yet; Lustre has no timer then)
+    /// or an MDT's `WAITING` (for the other MDTs): no client counts (all 0).
     Waiting,
     /// Recovering: waiting for clients, replaying.
     Recovering,
