@@ -63,6 +63,18 @@ impl Site {
         without_agent: &[&str],
         mapped: &[&str],
     ) -> Site {
+        Site::start_with_policy(test, settings, with_agent, without_agent, mapped, "evict")
+    }
+
+    /// [`Site::start`], with the close hook's `VIGIL_LUSTRE_CLOSE` policy.
+    fn start_with_policy(
+        test: &str,
+        settings: Settings,
+        with_agent: &[&str],
+        without_agent: &[&str],
+        mapped: &[&str],
+        policy: &str,
+    ) -> Site {
         let cluster = Cluster::new(test, Timing::FAST);
         let world = cluster.dir().join("lustre-world.json");
         let bin = cluster.dir().join("lustre-bin");
@@ -94,7 +106,11 @@ impl Site {
         router.start();
         let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap_or_default());
         let lustre = |d: Daemon, node: &str| {
-            d.env("PATH", &path).env(WORLD_VAR, &world).env(NODE_VAR, node).env("VIGIL_LUSTRE_WAIT_S", "10")
+            d.env("PATH", &path)
+                .env(WORLD_VAR, &world)
+                .env(NODE_VAR, node)
+                .env("VIGIL_LUSTRE_WAIT_S", "10")
+                .env("VIGIL_LUSTRE_CLOSE", policy)
         };
         let reconnect = hook("vigil-lustre-reconnect");
         let mut clients: Vec<Daemon> = with_agent
@@ -461,7 +477,30 @@ fn a_restart_whose_only_client_is_dead_waits_for_clients_until_vigil_evicts_it()
     );
     let log = site.agent("oss1").log_text();
     assert!(log.contains("a mount of a client dead by Vigil's verdict"), "evicted by its mount:\n{log}");
+    assert!(log.contains("every client it awaits is back or evicted"), "the hook succeeded:\n{log}");
     site.wait("the target up once Lustre finished", |s| {
         s.target(OST).is_some_and(|t| t.state == "up" && t.generation == 2)
     });
+}
+
+/// The same with `VIGIL_LUSTRE_CLOSE=abort` on a 2.16 OST: `abort_recovery` fails with EINVAL
+/// (`ofd_iocontrol`) although it ended the recovery, and the hook goes by `recovery_status`.
+#[test]
+fn an_abort_that_lctl_reports_failed_on_an_ost_of_2_16_is_judged_by_the_status() {
+    let settings = settings(Release::V2_16);
+    let mut site = Site::start_with_policy("lustre_abort", settings, &[DEAD], &[], &[], "abort");
+    site.rack_fails(&[DEAD]);
+    site.mount_on("oss1");
+    site.wait("the window closed by Vigil", |s| s.recovery(OST).is_some_and(|r| r.closed() && r.live == 0));
+    site.wait_world("Lustre's recovery aborted", WAIT, |w| {
+        w.targets[OST].recovery.as_ref().is_some_and(|r| r.done_ms.is_some())
+    });
+    let recovery = site.world(|w, _| w.targets[OST].recovery.clone().expect("a recovery"));
+    assert!(recovery.aborted && recovery.evicted == 1, "{recovery:?}");
+    let log = site.agent("oss1").log_text();
+    assert!(
+        log.contains("abort_recovery exited 22") && log.contains("recovery is over (COMPLETE)"),
+        "lctl's EINVAL noted, the status read again:\n{log}"
+    );
+    assert!(!log.contains("hook failed"), "the close reported done:\n{log}");
 }

@@ -68,7 +68,7 @@ impl World {
                 // OBD_IOC_ABORT_RECOVERY (lctl: "error: abort_recovery: Invalid argument"), whether
                 // or not the target recovered; 2.15's returned 0, as mdt_iocontrol does.
                 if Target::param_type(&target) == "obdfilter" && self.settings.release >= Release::V2_16 {
-                    return err(EINVAL, "error: abort_recovery: Invalid argument");
+                    return err(EINVAL, "abort_recovery: Invalid argument");
                 }
                 Ok(String::new())
             }
