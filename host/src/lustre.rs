@@ -14,8 +14,8 @@
 //! ([`read_mounts`]) and reports their [`mount_tag`]s, which a `CloseWindow` carries for the dead
 //! clients. While the target runs, the server's daemon keeps the UUIDs the target knows in its
 //! state directory ([`Exports`]: its exports with the NID each connected from, and its stale
-//! clients while it recovers), never pruned while the target recovers; the hook gets those whose
-//! tag is a dead client's mount. The site's client map ([`ClientMap`]: Vigil name → LNet NIDs,
+//! clients while it recovers, which Lustre lists from 2.16 only), never pruned while the target
+//! recovers; the hook gets those whose tag is a dead client's mount. The site's client map ([`ClientMap`]: Vigil name → LNet NIDs,
 //! what `lctl list_nids` prints on each client) is an override for clients that do not report
 //! their mounts: the hook also evicts the stale clients whose snapshot NID is one of theirs.
 

@@ -148,8 +148,8 @@ pub struct TargetInfo {
     pub lustre: Option<LustreInfo>,
 }
 
-/// A target's recovery as Lustre reports it (`recovery_status`, `recovery_stale_clients`),
-/// beside Vigil's [`RecoveryInfo`].
+/// A target's recovery as Lustre reports it (`recovery_status`), beside Vigil's
+/// [`RecoveryInfo`].
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LustreInfo {
     /// `INACTIVE`, `WAITING`, `RECOVERING` or `COMPLETE`, as `recovery_status` says. While

@@ -179,7 +179,8 @@ pub struct LustreRecovery {
     pub connected: u32,
     /// Clients evicted during the recovery (`evicted_clients`).
     pub evicted: u32,
-    /// Clients still awaited (`recovery_stale_clients`): neither connected nor evicted.
+    /// Clients still awaited: neither connected nor evicted (recoverable − connected − evicted
+    /// of `recovery_status`, on every release; `recovery_stale_clients` lists them from 2.16).
     pub stale: u32,
     /// How long the recovery took in seconds, once complete (`recovery_duration`), else 0.
     pub duration_s: u32,
