@@ -369,11 +369,23 @@ fn restart_with_a_dead_client(release: Release) {
 
 #[test]
 fn a_client_without_an_agent_is_left_to_lustres_timer() {
+    client_without_an_agent(Release::V2_16);
+}
+
+/// On 2.15 (no `recovery_stale_clients`) the hook finds the mapped dead client by its NID in the
+/// snapshot, and the status counts the client still awaited from `recovery_status`.
+#[test]
+fn a_client_without_an_agent_on_2_15_is_left_to_lustres_timer() {
+    client_without_an_agent(Release::V2_15);
+}
+
+fn client_without_an_agent(release: Release) {
     let mut with_agent = LIVE.to_vec();
     with_agent.push(DEAD);
     // A short Lustre window, so that the test sees it run out.
-    let settings = Settings { recovery_window_s: 12, ..settings(Release::default()) };
-    let mut site = Site::start("lustre_no_agent", settings, &with_agent, &[NO_AGENT], &[DEAD]);
+    let settings = Settings { recovery_window_s: 12, ..settings(release) };
+    let test = format!("lustre_no_agent_{release:?}");
+    let mut site = Site::start(&test, settings, &with_agent, &[NO_AGENT], &[DEAD]);
     site.rack_fails(&[DEAD, NO_AGENT]);
     site.mount_on("oss1");
     site.wait("the window closed by Vigil", |s| {
