@@ -499,4 +499,28 @@ fn server_hook_on_2_15_evicts_the_dead_vigil_names_that_are_not_connected() {
         ],
         "never a client connected now, nor one Vigil does not hold dead"
     );
+
+    // Nobody back yet: no counts and no stale list to count the clients still awaited by; the
+    // hook evicts and waits for Lustre to move on, for VIGIL_LUSTRE_WAIT_S (1 s here).
+    let fake = Fake::new();
+    fake.param(OST_STATUS, "status: WAITING_FOR_CLIENTS\n");
+    let mut env = close("testfs-OST0001", "evict");
+    env.push(("VIGIL_DEAD_UUIDS", "u-dead-a"));
+    let (code, calls) = fake.run(SERVER_HOOK, &env);
+    assert_eq!(code, 1, "cannot tell whether Lustre still awaits anyone");
+    let stale = "get_param -n obdfilter.testfs-OST0001.recovery_stale_clients".to_owned();
+    let read = format!("get_param -n {OST_STATUS}");
+    assert_eq!(
+        calls,
+        [
+            read.clone(),
+            stale.clone(),
+            format!("get_param -n {exports_param}"),
+            evict("u-dead-a"),
+            read.clone(),
+            stale.clone(),
+            read,
+            stale,
+        ]
+    );
 }
