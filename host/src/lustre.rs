@@ -14,8 +14,8 @@
 //! ([`read_mounts`]) and reports their [`mount_tag`]s, which a `CloseWindow` carries for the dead
 //! clients. While the target runs, the server's daemon keeps the UUIDs the target knows in its
 //! state directory ([`Exports`]: its exports with the NID each connected from, and its stale
-//! clients while it recovers), never pruned while the target recovers; the hook gets those whose
-//! tag is a dead client's mount. The site's client map ([`ClientMap`]: Vigil name → LNet NIDs,
+//! clients while it recovers, which Lustre lists from 2.16 only), never pruned while the target
+//! recovers; the hook gets those whose tag is a dead client's mount. The site's client map ([`ClientMap`]: Vigil name → LNet NIDs,
 //! what `lctl list_nids` prints on each client) is an override for clients that do not report
 //! their mounts: the hook also evicts the stale clients whose snapshot NID is one of theirs.
 
@@ -69,7 +69,8 @@ pub struct Reading {
     pub state: TargetState,
     /// Lustre's own view of its recovery, shown beside Vigil's.
     pub view: LustreRecovery,
-    /// The clients it still awaits, by UUID (`recovery_stale_clients`).
+    /// The clients it still awaits, by UUID (`recovery_stale_clients`, 2.16 and later; empty
+    /// before).
     pub stale: Vec<String>,
 }
 
@@ -80,11 +81,12 @@ pub async fn read(target: &str) -> anyhow::Result<Option<Reading>> {
     let Some(text) = run(&args.map(str::to_owned)).await? else { return Ok(None) };
     let Some(mut reading) = parse(&text) else { return Ok(None) };
     if matches!(reading.view.phase, LustrePhase::Recovering | LustrePhase::Waiting) {
-        // One UUID a line (`recovery_stale_clients`); a Lustre without the file counts none.
+        // The UUIDs still awaited, one a line, for the exports snapshot only (the count comes
+        // from recovery_status): `recovery_stale_clients` exists from 2.16 (LU-14834); a
+        // Lustre without it names none.
         let args = ["get_param".to_owned(), "-n".to_owned(), format!("{p}.recovery_stale_clients")];
         let stale = run(&args).await?.unwrap_or_default();
         reading.stale = stale.split_whitespace().map(str::to_owned).collect();
-        reading.view.stale = reading.stale.len() as u32;
     }
     Ok(Some(reading))
 }
@@ -99,7 +101,7 @@ impl Reading {
 }
 
 /// `<instance>\n<recovery_status>` (`lprocfs_recovery_status_seq_show`) into a reading, with no
-/// stale client counted yet.
+/// stale client named yet.
 fn parse(text: &str) -> Option<Reading> {
     let mut lines = text.lines();
     let instance = lines.next()?.trim().parse::<u32>().ok()?;
@@ -140,14 +142,22 @@ fn parse(text: &str) -> Option<Reading> {
                 duration_s: number("recovery_duration"),
             }
         }
-        _ => {
+        // WAITING_FOR_CLIENTS (until the first recoverable client connects) and an MDT's
+        // WAITING (for the other MDTs) print no client counts: none is reported (0, which the
+        // status shows as no counts; the target stays recovering, so nothing ends early).
+        LustrePhase::Waiting => {
+            LustreRecovery { phase, recoverable: 0, connected: 0, evicted: 0, stale: 0, duration_s: 0 }
+        }
+        // Still awaited: neither connected nor evicted (check_for_recovery_ready's terms).
+        LustrePhase::Recovering => {
             let (connected, recoverable) = ratio("connected_clients").unwrap_or((0, 0));
+            let evicted = number("evicted_clients");
             LustreRecovery {
                 phase,
                 recoverable,
                 connected,
-                evicted: number("evicted_clients"),
-                stale: 0,
+                evicted,
+                stale: recoverable.saturating_sub(connected).saturating_sub(evicted),
                 duration_s: 0,
             }
         }
@@ -437,10 +447,22 @@ mod tests {
                 recoverable: 6,
                 connected: 5,
                 evicted: 0,
-                stale: 0,
+                stale: 1,
                 duration_s: 0
             })
         );
+        // The clients still awaited are counted from the status, on every release (2.15 has no
+        // recovery_stale_clients): 10 recoverable, 6 connected, 3 evicted.
+        let counted = "7\nstatus: RECOVERING\nconnected_clients: 6/10\nevicted_clients: 3\n";
+        assert_eq!(parse(counted).map(|r| r.view.stale), Some(1));
+        // WAITING_FOR_CLIENTS (nobody connected yet) and an MDT's WAITING print no counts:
+        // none is made up, and the target stays recovering.
+        for waiting in ["3\nstatus: WAITING_FOR_CLIENTS\n", "3\nstatus: WAITING\nnon-ready MDTs: 0001\n"] {
+            let r = parse(waiting).expect("a reading");
+            assert_eq!((r.state, r.view.phase), (TargetState::Recovering, LustrePhase::Waiting));
+            let v = r.view;
+            assert_eq!((v.recoverable, v.connected, v.evicted, v.stale, v.duration_s), (0, 0, 0, 0, 0));
+        }
         // Once complete, the evicted are the recoverable ones that did not complete.
         let complete = "7\nstatus: COMPLETE\nrecovery_start: 1700000000\nrecovery_duration: 3\n\
                         completed_clients: 5/6\nreplayed_requests: 10\n";

@@ -148,11 +148,13 @@ pub struct TargetInfo {
     pub lustre: Option<LustreInfo>,
 }
 
-/// A target's recovery as Lustre reports it (`recovery_status`, `recovery_stale_clients`),
-/// beside Vigil's [`RecoveryInfo`].
+/// A target's recovery as Lustre reports it (`recovery_status`), beside Vigil's
+/// [`RecoveryInfo`].
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LustreInfo {
-    /// `INACTIVE`, `WAITING`, `RECOVERING` or `COMPLETE`, as `recovery_status` says.
+    /// `INACTIVE`, `WAITING`, `RECOVERING` or `COMPLETE`, as `recovery_status` says. While
+    /// `WAITING` (`WAITING_FOR_CLIENTS` until the first client connects, or an MDT's `WAITING`
+    /// for the other MDTs), Lustre prints no client counts and the counts below are 0: unknown.
     pub status: LustrePhase,
     /// Clients to recover (those of `last_rcvd` at the mount).
     pub recoverable: u32,

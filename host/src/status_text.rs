@@ -76,13 +76,13 @@ fn lustre_line(l: &LustreInfo) -> String {
             "Lustre: COMPLETE in {} s, {}/{} recovered, {} evicted",
             l.duration_s, l.connected, l.recoverable, l.evicted
         ),
-        phase => format!(
-            "Lustre: {}, {}/{} connected, {} evicted, {} stale",
-            if phase == LustrePhase::Waiting { "WAITING" } else { "RECOVERING" },
-            l.connected,
-            l.recoverable,
-            l.evicted,
-            l.stale
+        // WAITING_FOR_CLIENTS or an MDT's WAITING: Lustre prints no client counts.
+        LustrePhase::Waiting => {
+            "Lustre: WAITING (for a first client, or other MDTs), no client counts yet".to_owned()
+        }
+        LustrePhase::Recovering => format!(
+            "Lustre: RECOVERING, {}/{} connected, {} evicted, {} stale",
+            l.connected, l.recoverable, l.evicted, l.stale
         ),
     };
     if l.partial {
@@ -219,6 +219,14 @@ mod tests {
         };
         let text = render(&status);
         assert!(text.contains("Lustre: RECOVERING, 4/6 connected, 1 evicted, 1 stale"), "{text}");
+        let mut waiting = status.clone();
+        let l = waiting.targets[0].lustre.as_mut().unwrap();
+        (l.status, l.recoverable, l.connected, l.evicted, l.stale, l.partial) =
+            (LustrePhase::Waiting, 0, 0, 0, 0, false);
+        let text_waiting = render(&waiting);
+        assert!(text_waiting
+            .contains("Lustre: WAITING (for a first client, or other MDTs), no client counts yet"));
+        assert!(!text_waiting.contains("0/0"), "{text_waiting}");
         assert!(text.contains("partial: waits for 1 client(s) Vigil does not know"), "{text}");
         assert!(text.contains("alive 1, suspect 0, dead 1, unreachable 0"), "{text}");
         assert!(text.contains("c2") && !text.contains("c1 "), "{text}");

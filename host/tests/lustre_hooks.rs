@@ -81,11 +81,18 @@ fn import_2_15(name: &str, state: &str, instance: u32) -> String {
 }
 
 fn recovery_status(status: &str, req_replay: u32, lock_replay: u32) -> String {
+    recovering(status, 8, 10, 0, req_replay, lock_replay)
+}
+
+/// `lprocfs_recovery_status_seq_show` while recovering: `connected`/`recoverable`, `evicted`;
+/// no VBR or IR line (those come only once complete).
+fn recovering(status: &str, connected: u32, recoverable: u32, evicted: u32, req: u32, lock: u32) -> String {
     format!(
         "status: {status}\nrecovery_start: 1700000000\ntime_remaining: 120\n\
-         connected_clients: 8/10\nreq_replay_clients: {req_replay}\nlock_repay_clients: {lock_replay}\n\
-         completed_clients: 8\nevicted_clients: 0\nreplayed_requests: 0\nqueued_requests: 0\n\
-         next_transno: 4294967296\nVBR: DISABLED\nIR: ENABLED\n"
+         connected_clients: {connected}/{recoverable}\nreq_replay_clients: {req}\nlock_repay_clients: {lock}\n\
+         completed_clients: {}\nevicted_clients: {evicted}\nreplayed_requests: 0\nqueued_requests: 0\n\
+         next_transno: 4294967296\n",
+        connected - lock
     )
 }
 
@@ -403,35 +410,48 @@ const OST_STATUS: &str = "obdfilter.testfs-OST0001.recovery_status";
 
 #[test]
 fn server_hook_aborts_only_a_recovery_that_waits_for_absent_clients() {
+    let read = format!("get_param -n {OST_STATUS}");
+    let abort = "--device testfs-OST0001 abort_recovery";
+    // An OST of 2.16 or later: lctl fails (ofd_iocontrol's EINVAL) although the abort ended
+    // the recovery, which the status read again tells.
     let fake = Fake::new();
-    fake.param(OST_STATUS, &recovery_status("RECOVERING", 0, 0));
+    fake.param(OST_STATUS, &recovery_status("RECOVERING", 0, 0))
+        .param(&format!("{OST_STATUS}.2"), &recovery_status("COMPLETE", 0, 0))
+        .fail(abort);
     let (code, calls) = fake.run(SERVER_HOOK, &close("testfs-OST0001", "abort"));
     assert_eq!(code, 0);
-    assert_eq!(
-        calls,
-        [format!("get_param -n {OST_STATUS}"), "--device testfs-OST0001 abort_recovery".into()]
-    );
+    assert_eq!(calls, [read.clone(), abort.into(), read.clone()]);
 
     let fake = Fake::new();
     fake.param(OST_STATUS, &recovery_status("RECOVERING", 2, 0))
         .param(&format!("{OST_STATUS}.2"), &recovery_status("RECOVERING", 0, 1));
     let (code, calls) = fake.run(SERVER_HOOK, &close("testfs-OST0001", "abort"));
     assert_eq!(code, 1, "replays never drained");
-    assert_eq!(calls, [format!("get_param -n {OST_STATUS}"), format!("get_param -n {OST_STATUS}")]);
+    assert_eq!(calls, [read.clone(), read.clone()]);
 
     let fake = Fake::new();
     fake.param(OST_STATUS, &recovery_status("RECOVERING", 2, 0))
-        .param(&format!("{OST_STATUS}.2"), &recovery_status("RECOVERING", 0, 0));
+        .param(&format!("{OST_STATUS}.2"), &recovery_status("RECOVERING", 0, 0))
+        .param(&format!("{OST_STATUS}.3"), &recovery_status("COMPLETE", 0, 0));
     let (code, calls) = fake.run(SERVER_HOOK, &close("testfs-OST0001", "abort"));
     assert_eq!(code, 0, "aborted once the replays drained");
-    assert_eq!(calls.last().unwrap(), "--device testfs-OST0001 abort_recovery");
+    assert_eq!(calls, [read.clone(), read.clone(), abort.into(), read.clone()]);
 
+    // Nobody connected yet: nothing to lose.
+    let fake = Fake::new();
+    fake.param(OST_STATUS, "status: WAITING_FOR_CLIENTS\n")
+        .param(&format!("{OST_STATUS}.2"), &recovery_status("COMPLETE", 0, 0));
+    let (code, calls) = fake.run(SERVER_HOOK, &close("testfs-OST0001", "abort"));
+    assert_eq!((code, calls), (0, vec![read.clone(), abort.into(), read]));
+
+    // The abort did not end it, whatever lctl said.
     let mdt = "mdt.testfs-MDT0000.recovery_status";
     let fake = Fake::new();
-    fake.param(mdt, &recovery_status("RECOVERING", 0, 0)).fail("--device testfs-MDT0000 abort_recovery");
+    fake.param(mdt, &recovery_status("RECOVERING", 0, 0));
     let (code, calls) = fake.run(SERVER_HOOK, &close("testfs-MDT0000", "abort"));
-    assert_eq!(code, 1, "abort_recovery failed");
-    assert_eq!(calls, [format!("get_param -n {mdt}"), "--device testfs-MDT0000 abort_recovery".into()]);
+    assert_eq!(code, 1, "still recovering after abort_recovery");
+    let read = format!("get_param -n {mdt}");
+    assert_eq!(calls, [read.clone(), "--device testfs-MDT0000 abort_recovery".into(), read]);
 }
 
 #[test]
@@ -525,4 +545,107 @@ fn server_hook_edge_cases_have_clear_exit_codes() {
     env[1] = ("VIGIL_ORDER_KIND", "begin_recovery");
     let (code, calls) = Fake::new().run(SERVER_HOOK, &env);
     assert_eq!((code, calls.len()), (0, 0), "not a server order");
+}
+
+#[test]
+fn server_hook_succeeds_once_every_awaited_client_is_back_or_evicted_before_lustre_looks() {
+    let stale_param = "obdfilter.testfs-OST0001.recovery_stale_clients";
+    let evict = |uuid: &str| format!("set_param obdfilter.testfs-OST0001.evict_client=uuid:{uuid}");
+    let read = format!("get_param -n {OST_STATUS}");
+    let mut env = close("testfs-OST0001", "evict");
+    env.push(("VIGIL_DEAD_UUIDS", "u-dead-a,u-dead-b"));
+    // connected 8 + evicted 2 = 10 recoverable: check_for_recovery_ready holds, Lustre goes on
+    // at its next check, still RECOVERING now.
+    let fake = Fake::new();
+    fake.param(OST_STATUS, &recovering("RECOVERING", 8, 10, 0, 8, 8))
+        .param(&format!("{OST_STATUS}.2"), &recovering("RECOVERING", 8, 10, 2, 8, 8))
+        .param(stale_param, "u-dead-a\nu-dead-b\n");
+    let (code, calls) = fake.run(SERVER_HOOK, &env);
+    assert_eq!(code, 0, "the window is closed: Lustre resumes within 60 s");
+    assert_eq!(
+        calls,
+        [
+            read.clone(),
+            format!("get_param -n {stale_param}"),
+            evict("u-dead-a"),
+            evict("u-dead-b"),
+            read.clone()
+        ]
+    );
+
+    // Nobody back yet (WAITING_FOR_CLIENTS, no counts): the stale clients tell; once the dead
+    // are evicted, none is left.
+    let fake = Fake::new();
+    fake.param(OST_STATUS, "status: WAITING_FOR_CLIENTS\n")
+        .param(&format!("{stale_param}.1"), "u-dead-a\n")
+        .param(stale_param, "");
+    let (code, calls) = fake.run(SERVER_HOOK, &env);
+    assert_eq!(code, 0, "the only client Lustre waited for was dead");
+    let stale = format!("get_param -n {stale_param}");
+    assert_eq!(calls, [read.clone(), stale.clone(), evict("u-dead-a"), read.clone(), stale]);
+}
+
+#[test]
+fn server_hook_on_2_15_evicts_the_dead_vigil_names_that_are_not_connected() {
+    // No recovery_stale_clients before 2.16: the dead clients' mounts and the snapshot's
+    // clients of the dead NIDs, less the UUIDs connected now.
+    let evict = |uuid: &str| format!("set_param obdfilter.testfs-OST0001.evict_client=uuid:{uuid}");
+    let read = format!("get_param -n {OST_STATUS}");
+    let exports_param = "obdfilter.testfs-OST0001.exports.*.uuid";
+    let fake = Fake::new();
+    let exports = fake.dir.join("exports");
+    std::fs::write(
+        &exports,
+        "u-dead-a 10.0.1.6@tcp\nu-mapped 10.0.1.7@tcp\nu-live 10.0.1.1@tcp\nu-back 10.0.1.8@tcp\n",
+    )
+    .unwrap();
+    let exports = exports.display().to_string();
+    let mut env = close("testfs-OST0001", "evict");
+    env.extend([
+        ("VIGIL_DEAD_UUIDS", "u-dead-a,u-back"),
+        ("VIGIL_DEAD_CLIENTS", "c07"),
+        ("VIGIL_DEAD_NIDS", "10.0.1.7@tcp"),
+        ("VIGIL_LUSTRE_EXPORTS", exports.as_str()),
+    ]);
+    fake.param(OST_STATUS, &recovering("RECOVERING", 2, 5, 0, 2, 2))
+        .param(&format!("{OST_STATUS}.2"), &recovering("RECOVERING", 2, 5, 2, 2, 2))
+        .param(exports_param, "u-live\nu-back\n");
+    let (code, calls) = fake.run(SERVER_HOOK, &env);
+    assert_eq!(code, 1, "partial: 5 - 2 connected - 2 evicted = 1 client Vigil does not hold dead");
+    assert_eq!(
+        calls,
+        [
+            read.clone(),
+            "get_param -n obdfilter.testfs-OST0001.recovery_stale_clients".into(),
+            format!("get_param -n {exports_param}"),
+            evict("u-dead-a"),
+            evict("u-mapped"),
+            read,
+        ],
+        "never a client connected now, nor one Vigil does not hold dead"
+    );
+
+    // Nobody back yet: no counts and no stale list to count the clients still awaited by; the
+    // hook evicts and waits for Lustre to move on, for VIGIL_LUSTRE_WAIT_S (1 s here).
+    let fake = Fake::new();
+    fake.param(OST_STATUS, "status: WAITING_FOR_CLIENTS\n");
+    let mut env = close("testfs-OST0001", "evict");
+    env.push(("VIGIL_DEAD_UUIDS", "u-dead-a"));
+    let (code, calls) = fake.run(SERVER_HOOK, &env);
+    assert_eq!(code, 1, "cannot tell whether Lustre still awaits anyone");
+    let stale = "get_param -n obdfilter.testfs-OST0001.recovery_stale_clients".to_owned();
+    let read = format!("get_param -n {OST_STATUS}");
+    assert_eq!(
+        calls,
+        [
+            read.clone(),
+            stale.clone(),
+            format!("get_param -n {exports_param}"),
+            evict("u-dead-a"),
+            read.clone(),
+            stale.clone(),
+            read,
+            stale,
+        ]
+    );
 }

@@ -156,7 +156,8 @@ pub struct TargetStatus {
 pub enum LustrePhase {
     /// No recovery since the mount (no client to recover).
     Inactive,
-    /// Waiting for other targets before its own recovery (an MDT of several).
+    /// `WAITING_FOR_CLIENTS` (no recoverable client connected yet; Lustre has no timer then)
+    /// or an MDT's `WAITING` (for the other MDTs): no client counts (all 0).
     Waiting,
     /// Recovering: waiting for clients, replaying.
     Recovering,
@@ -178,7 +179,8 @@ pub struct LustreRecovery {
     pub connected: u32,
     /// Clients evicted during the recovery (`evicted_clients`).
     pub evicted: u32,
-    /// Clients still awaited (`recovery_stale_clients`): neither connected nor evicted.
+    /// Clients still awaited: neither connected nor evicted (recoverable − connected − evicted
+    /// of `recovery_status`, on every release; `recovery_stale_clients` lists them from 2.16).
     pub stale: u32,
     /// How long the recovery took in seconds, once complete (`recovery_duration`), else 0.
     pub duration_s: u32,

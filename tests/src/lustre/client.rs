@@ -98,6 +98,10 @@ pub struct Import {
     pub preferred: Option<usize>,
     /// Requests not yet committed by the target: replayed after a target restart.
     pub uncommitted: u32,
+    /// DLM locks it holds on the target (a mount holds 1 to begin with): replayed after a
+    /// target restart; with none and nothing to replay, a reconnect sends its final ping at once.
+    #[serde(default)]
+    pub locks: u32,
     /// When the current connect attempt started, or when it was disconnected (ms).
     pub since_ms: u64,
     /// When it last had a reply to a request (ms; `imp_last_reply_time`, pings aside).

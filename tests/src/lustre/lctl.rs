@@ -23,8 +23,8 @@ pub(super) const ENOENT: i32 = 2;
 pub(super) const EIO: i32 = 5;
 pub(super) const ENODEV: i32 = 19;
 pub(super) const EINVAL: i32 = 22;
-pub(super) const EALREADY: i32 = 114;
 pub(super) const ETIMEDOUT: i32 = 110;
+pub(super) const EALREADY: i32 = 114;
 
 impl World {
     /// Runs `lctl ARGS` on `node`: its standard output, or the failure.
@@ -54,18 +54,26 @@ impl World {
             ["--device", dev, "abort_recovery"] => {
                 let target = self.target_device(node, dev)?;
                 let t = self.targets.get_mut(&target).expect("target");
-                if !t.recovering() {
-                    return err(EALREADY, format!("{target}: not in recovery"));
+                if t.recovering() {
+                    // target_stop_recovery_thread, then class_disconnect_stale_exports(obd,
+                    // exp_finished): every client that has not sent its final ping is evicted,
+                    // connected or not, and its replays dropped; it returns once recovery ended.
+                    let uuids: Vec<String> =
+                        t.exports.iter().filter(|(_, e)| !e.finished).map(|(u, _)| u.clone()).collect();
+                    for uuid in uuids {
+                        self.evict(&target, &uuid);
+                    }
+                    if let Some(r) = self.targets.get_mut(&target).and_then(|t| t.recovery.as_mut()) {
+                        r.aborted = true;
+                    }
+                    self.step(now);
                 }
-                // target_stop_recovery_thread: nobody has sent a final ping while stage 0 waits.
-                let uuids: Vec<String> = t.exports.keys().cloned().collect();
-                for uuid in uuids {
-                    self.evict(&target, &uuid);
+                // ofd_iocontrol from 2.16 sets rc = -EINVAL before its switch and leaves it for
+                // OBD_IOC_ABORT_RECOVERY (lctl: "error: abort_recovery: Invalid argument"), whether
+                // or not the target recovered; 2.15's returned 0, as mdt_iocontrol does.
+                if Target::param_type(&target) == "obdfilter" && self.settings.release >= Release::V2_16 {
+                    return err(EINVAL, "abort_recovery: Invalid argument");
                 }
-                if let Some(r) = self.targets.get_mut(&target).and_then(|t| t.recovery.as_mut()) {
-                    r.aborted = true;
-                }
-                self.step(now);
                 Ok(String::new())
             }
             ["--device", dev, "recover", nid @ ..] if nid.len() <= 1 => {

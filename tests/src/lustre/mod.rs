@@ -44,23 +44,41 @@
 //!   target's `instance` and restores the clients of `last_rcvd` by UUID only
 //!   (`tgt_clients_data_init`: no NID until they connect). Stage 0
 //!   (`target_recovery_overseer(check_for_recovery_ready)`) ends when connected + evicted ≥
-//!   recoverable clients, on abort, or when the timer started at the first connect
-//!   (`target_start_recovery_timer`) expires (then the stale clients are evicted,
-//!   `class_disconnect_stale_exports`). Request replays, lock replays and the final pings held
-//!   on `obd_final_req_queue` are answered only after it; the model then finishes them at once.
-//!   A client that is not in `last_rcvd` is refused (-EBUSY) until recovery ends.
+//!   recoverable clients, on abort, or when the timer expires (`target_recovery_expired`; then
+//!   the stale clients are evicted, `class_disconnect_stale_exports`). The timer starts at the
+//!   first connect (`target_handle_connect` → `check_and_start_recovery_timer` →
+//!   `target_start_recovery_timer`): until then there is none, and the target waits for ever.
+//!   The overseer checks only when woken (`obd_next_transno_waitq`: a connect's queued replay,
+//!   lock replay or final ping, `target_queue_recovery_request`; an abort; the timer) and at
+//!   every tick of its `wait_event_timeout` ([`Settings::overseer_tick_s`], 60 s, counted from
+//!   the mount): an eviction wakes nothing (`class_export_recovery_cleanup` only counts it), so
+//!   readiness that comes from evictions alone is noticed at the next tick. A reconnected client
+//!   queues its replays (REPLAY), else its lock replays (REPLAY_LOCKS; a mount holds a lock to
+//!   begin with, [`Import::locks`]), else its final ping at once (REPLAY_WAIT; queuing it clears
+//!   `exp_lock_replay_needed`, `target_process_req_flags`, so the export is `exp_finished`).
+//!   Request replays, lock replays and the final pings held on `obd_final_req_queue` are
+//!   answered only after stage 0; the model then finishes them at once. A client that is not
+//!   in `last_rcvd` is refused (-EBUSY) until recovery ends.
 //! - **Eviction** (`evict_client_store` via `lprocfs_evict_client_seq_write`): `evict_client=
 //!   uuid:<uuid>`, `nid:<nid>` or a bare UUID. Evicting a stale client counts toward stage 0
 //!   (`class_export_recovery_cleanup`, `lustre/obdclass/genops.c`); a stale client has no NID,
 //!   so `nid:` cannot reach it. Evicting a connected client drops its queued replays.
-//!   `abort_recovery` (`target_stop_recovery_thread`) evicts every client that has not sent its
-//!   final ping, connected or not, and drops their replays.
-//! - **Status** (`lprocfs_recovery_status_seq_show`): `recovery_status` with status
-//!   (INACTIVE, RECOVERING, COMPLETE), connected_clients x/y, req_replay_clients,
-//!   lock_repay_clients (sic), completed_clients, evicted_clients, time_remaining while
-//!   recovering; recovery_duration and completed_clients (recoverable less evicted) once complete;
-//!   `recovery_stale_clients` (the UUIDs still awaited), `instance`, `exports.<nid>.uuid` (the
-//!   UUIDs of the clients connected from that NID, one a line, `lprocfs_exp_uuid_seq_show`).
+//!   `lctl --device D abort_recovery` (`target_stop_recovery_thread`, then
+//!   `class_disconnect_stale_exports(obd, exp_finished)`) evicts every client that has not sent
+//!   its final ping, connected or not, drops their replays, and returns once recovery ended. Its
+//!   exit status is that of the device's `iocontrol`: an MDT's (`mdt_iocontrol`) 0; an OST's
+//!   (`ofd_iocontrol`) 0 in 2.15, EINVAL from 2.16 (`rc = -EINVAL` before the switch, left as
+//!   it is by `OBD_IOC_ABORT_RECOVERY`), whether or not the target was recovering.
+//! - **Status** (`lprocfs_recovery_status_seq_show`): `recovery_status` with status INACTIVE (no
+//!   recoverable client); WAITING_FOR_CLIENTS alone until the first recoverable client connects;
+//!   RECOVERING with recovery_start, time_remaining, connected_clients x/y, req_replay_clients,
+//!   lock_repay_clients (sic), completed_clients (connected less those to replay locks),
+//!   evicted_clients, replayed_requests, queued_requests, next_transno; COMPLETE with
+//!   recovery_duration, completed_clients (recoverable less evicted), VBR and IR.
+//!   `recovery_stale_clients` (the UUIDs still awaited, `lprocfs_recovery_stale_clients_seq_show`)
+//!   exists from 2.16 only (LU-14834; [`Settings::release`]). Also `instance` and
+//!   `exports.<nid>.uuid` (the UUIDs of the clients connected from that NID, one a line,
+//!   `lprocfs_exp_uuid_seq_show`).
 //! - **`lctl get_param`'s output** (`read_param`, `lustre/utils/lustre_cfg.c`): nothing for an
 //!   empty file; else, unless `-n`, `name=value` on one line, or `name=` alone and the value on
 //!   the lines after it when the value has several lines or value and name reach 80 characters.
@@ -76,8 +94,9 @@
 //! recovery stages), `params` (what `lctl dl` and `get_param` print) and `lctl` (the commands).
 //!
 //! What it leaves out: transaction numbers and ordering, version-based recovery, locks beyond a
-//! count, the MGS and its IR notifications, LNet itself. Time is the wall clock, and the world
-//! moves on lazily: every access through [`World::with`] first runs [`World::step`].
+//! count, an MDT's WAITING for the other MDTs, the MGS and its IR notifications, LNet itself.
+//! Time is the wall clock, and the world moves on lazily: every access through [`World::with`]
+//! first runs [`World::step`].
 
 mod client;
 mod lctl;
@@ -131,6 +150,9 @@ pub struct Settings {
     /// `osc_idle_timeout` (20 s): how long an OSC import with nothing to send or replay and no
     /// reply stays connected before it goes IDLE.
     pub idle_timeout_s: u64,
+    /// How often the target's recovery thread looks again when nothing wakes it: the 60 s of
+    /// `target_recovery_overseer`'s `wait_event_timeout` (tests set it small to run fast).
+    pub overseer_tick_s: u64,
 }
 
 impl Default for Settings {
@@ -142,6 +164,7 @@ impl Default for Settings {
             pinger_s: 75,
             connect_timeout_s: 5,
             idle_timeout_s: 20,
+            overseer_tick_s: 60,
         }
     }
 }

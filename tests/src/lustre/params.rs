@@ -48,11 +48,14 @@ impl World {
             let p = format!("{}.{name}", Target::param_type(name));
             out.push((format!("{p}.instance"), t.instance.to_string()));
             out.push((format!("{p}.recovery_status"), recovery_text(t, self.settings, now)));
-            let stale: Vec<&str> = (t.exports.iter())
-                .filter(|(_, e)| e.state == ExportState::Stale && t.recovering())
-                .map(|(u, _)| u.as_str())
-                .collect();
-            out.push((format!("{p}.recovery_stale_clients"), stale.join("\n")));
+            // lprocfs_recovery_stale_clients_seq_show: from 2.16 on (LU-14834).
+            if self.settings.release >= Release::V2_16 {
+                let stale: Vec<&str> = (t.exports.iter())
+                    .filter(|(_, e)| e.state == ExportState::Stale && t.recovering())
+                    .map(|(u, _)| u.as_str())
+                    .collect();
+                out.push((format!("{p}.recovery_stale_clients"), stale.join("\n")));
+            }
             // lprocfs_exp_uuid_seq_show: one file a NID, a line for each client UUID connected
             // from it (two mounts on one client share its NID).
             let mut by_nid: BTreeMap<&str, String> = BTreeMap::new();
@@ -138,17 +141,21 @@ pub(super) fn recovery_text(t: &Target, settings: Settings, now: u64) -> String 
             r.replayed,
         );
     }
+    // Until the first recoverable client connects (obd_recovery_start == 0), the status alone.
+    let Some(start) = r.start_ms else { return "status: WAITING_FOR_CLIENTS\n".to_owned() };
     let connected = t.count(ExportState::Connected);
+    let finished = t.exports.values().filter(|e| e.state == ExportState::Connected && e.finished).count();
     let req = t.exports.values().filter(|e| e.state == ExportState::Connected && e.queued > 0).count();
-    let remaining = r.start_ms.map_or(settings.recovery_window_s, |s| {
-        (s + settings.recovery_window_s * 1000).saturating_sub(now) / 1000
-    });
+    let remaining = (start + settings.recovery_window_s * 1000).saturating_sub(now) / 1000;
+    // completed_clients: connected less those still to replay locks; nothing after next_transno
+    // (VBR and IR only once complete).
     format!(
         "status: RECOVERING\nrecovery_start: {start_s}\ntime_remaining: {remaining}\n\
-         connected_clients: {connected}/{}\nreq_replay_clients: {req}\nlock_repay_clients: {connected}\n\
-         completed_clients: 0\nevicted_clients: {}\nreplayed_requests: 0\nqueued_requests: {}\n\
-         next_transno: 0\nVBR: DISABLED\nIR: ENABLED\n",
+         connected_clients: {connected}/{}\nreq_replay_clients: {req}\nlock_repay_clients: {}\n\
+         completed_clients: {finished}\nevicted_clients: {}\nreplayed_requests: 0\nqueued_requests: {}\n\
+         next_transno: 0\n",
         r.recoverable,
+        connected as usize - finished,
         r.evicted,
         t.exports.values().map(|e| e.queued).sum::<u32>(),
     )

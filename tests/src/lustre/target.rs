@@ -28,6 +28,10 @@ pub struct Export {
     pub state: ExportState,
     /// Requests it has queued for replay.
     pub queued: u32,
+    /// It sent its final ping during the recovery (`exp_finished`: in recovery, no lock replay
+    /// needed): nothing to replay, no lock to replay.
+    #[serde(default)]
+    pub finished: bool,
 }
 
 /// A recovery in progress or finished.
@@ -49,6 +53,14 @@ pub struct Recovery {
     pub aborted: bool,
     /// Ended by its timer.
     pub timed_out: bool,
+    /// Something woke the recovery thread since it last looked (a request queued by a connect,
+    /// `target_queue_recovery_request`); evictions do not.
+    #[serde(default)]
+    pub woken: bool,
+    /// When it was first found ready (connected + evicted ≥ recoverable) with nothing to wake
+    /// the recovery thread: it notices at its next tick.
+    #[serde(default)]
+    pub ready_ms: Option<u64>,
 }
 
 /// An OST or MDT.
@@ -99,10 +111,21 @@ impl World {
                 e.nid = Some(nid.to_owned());
                 e.queued = import.uncommitted;
                 import.instance = t.instance;
-                import.state =
-                    if import.uncommitted > 0 { ImportState::Replay } else { ImportState::ReplayLocks };
+                // Its replays, else its lock replays, else its final ping (which clears
+                // exp_lock_replay_needed as it is queued, target_process_req_flags) wait for
+                // stage 0 to end.
+                (import.state, e.finished) = if import.uncommitted > 0 {
+                    (ImportState::Replay, false)
+                } else if import.locks > 0 {
+                    (ImportState::ReplayLocks, false)
+                } else {
+                    (ImportState::ReplayWait, true)
+                };
                 let r = t.recovery.as_mut().expect("recovering");
+                // target_handle_connect: the first connect starts the timer
+                // (check_and_start_recovery_timer); the request it queues wakes the thread.
                 r.start_ms.get_or_insert(now);
+                r.woken = true;
             }
             _ if recovering => {
                 // A client the target does not know must wait for recovery to end (-EBUSY).
@@ -110,7 +133,12 @@ impl World {
             _ => {
                 t.exports.insert(
                     uuid.to_owned(),
-                    Export { nid: Some(nid.to_owned()), state: ExportState::Connected, queued: 0 },
+                    Export {
+                        nid: Some(nid.to_owned()),
+                        state: ExportState::Connected,
+                        queued: 0,
+                        finished: false,
+                    },
                 );
                 import.instance = t.instance;
                 import.state = ImportState::Full;
@@ -125,13 +153,30 @@ impl World {
             return;
         }
         let (connected, evicted) = (t.count(ExportState::Connected), t.count(ExportState::Evicted));
+        let mounted = t.mounted_ms;
         let r = t.recovery.as_mut().expect("recovering");
+        // target_recovery_overseer: wait_event_timeout(obd_next_transno_waitq,
+        // check_for_recovery_ready, 60 s) in a loop. The check runs when something wakes the
+        // queue (a connect's queued request, abort, the timer: target_recovery_expired) and at
+        // each tick since the thread started (at the mount); an eviction wakes nothing
+        // (class_export_recovery_cleanup only counts it).
+        let woken = std::mem::take(&mut r.woken);
         let timer_out = r.start_ms.is_some_and(|s| now >= s + settings.recovery_window_s * 1000);
-        let ready = connected + evicted >= r.recoverable || r.aborted || timer_out;
-        if !ready {
+        let enough = connected + evicted >= r.recoverable;
+        let done = if r.aborted || timer_out || (enough && woken) {
+            now
+        } else if enough {
+            let since = *r.ready_ms.get_or_insert(now);
+            let tick = settings.overseer_tick_s.max(1) * 1000;
+            let at = mounted + since.saturating_sub(mounted).div_ceil(tick).max(1) * tick;
+            if now < at {
+                return;
+            }
+            at
+        } else {
             return;
-        }
-        if timer_out && connected + evicted < r.recoverable {
+        };
+        if timer_out && !enough {
             r.timed_out = true;
         }
         // class_disconnect_stale_exports: whoever did not come back is evicted.
@@ -147,7 +192,7 @@ impl World {
             r.replayed += e.queued;
             e.queued = 0;
         }
-        r.done_ms = Some(now);
+        r.done_ms = Some(done);
         let instance = t.instance;
         for n in self.nodes.values_mut().filter(|n| n.up) {
             for m in n.mounts.iter_mut() {
@@ -177,6 +222,7 @@ impl World {
         let lost = e.queued;
         e.state = ExportState::Evicted;
         e.queued = 0;
+        e.finished = false;
         if let Some(r) = t.recovery.as_mut().filter(|_| recovering) {
             r.evicted += 1;
             r.lost += lost;

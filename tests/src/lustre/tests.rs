@@ -1,6 +1,6 @@
 //! Unit tests of the model against the behaviour each source function gives.
 
-use super::lctl::ENOENT;
+use super::lctl::{EINVAL, ENOENT};
 use super::*;
 
 const OST: &str = "testfs-OST0000";
@@ -51,6 +51,8 @@ fn a_missing_client_holds_everyone_in_replay_until_it_is_evicted() {
     let _ = w.lctl("oss1", &args(&format!("set_param obdfilter.{OST}.evict_client=nid:10.0.1.3@tcp")), now);
     assert!(w.targets[OST].recovering());
     let _ = w.lctl("oss1", &args(&format!("set_param obdfilter.{OST}.evict_client=uuid:uuid-c3")), now);
+    // The eviction wakes nothing: the recovery thread notices at its next tick.
+    w.step(now + 60_000);
     let r = w.targets[OST].recovery.clone().expect("recovery");
     assert!(r.done_ms.is_some() && r.evicted == 1 && r.replayed == 2 && r.lost == 0, "{r:?}");
     for c in ["c1", "c2"] {
@@ -69,13 +71,93 @@ fn an_import_nobody_tells_reconnects_when_its_pinger_notices() {
 }
 
 #[test]
-fn abort_recovery_evicts_connected_clients_and_drops_their_replays() {
+fn abort_recovery_evicts_whoever_has_not_sent_a_final_ping_and_drops_their_replays() {
     let (mut w, now) = restarted();
+    // c2 has nothing to replay and holds no lock: reconnected, it sends its final ping at once.
+    let c2 = &mut w.nodes.get_mut("c2").expect("c2").mounts[0].imports[0];
+    (c2.uncommitted, c2.locks) = (0, 0);
     reconnect(&mut w, "c1", now);
-    assert!(w.lctl("oss1", &args(&format!("--device {OST} abort_recovery")), now).is_ok());
+    reconnect(&mut w, "c2", now);
+    assert_eq!(w.import("c2", OST).map(|i| i.state), Some(ImportState::ReplayWait));
+    let status = w.lctl("oss1", &args(&format!("get_param -n obdfilter.{OST}.recovery_status")), now);
+    let status = status.expect("recovery_status");
+    assert!(
+        status.contains(
+            "connected_clients: 2/3\nreq_replay_clients: 1\nlock_repay_clients: 1\ncompleted_clients: 1\n"
+        ),
+        "{status}"
+    );
+    // ofd_iocontrol on 2.16 and later: -EINVAL, although the abort was done.
+    let out = w.lctl("oss1", &args(&format!("--device {OST} abort_recovery")), now);
+    assert!(out.is_err_and(|e| e.errno == EINVAL));
     let r = w.targets[OST].recovery.clone().expect("recovery");
-    assert!(r.aborted && r.lost == 1 && r.evicted == 3, "{r:?}");
+    assert!(r.aborted && r.done_ms == Some(now) && r.lost == 1 && r.evicted == 2, "{r:?}");
     assert_eq!(w.import("c1", OST).map(|i| i.state), Some(ImportState::Evicted));
+    assert_eq!(w.import("c2", OST).map(|i| i.state), Some(ImportState::Full), "exp_finished: spared");
+    // Not recovering: the same code, never EALREADY.
+    let again = w.lctl("oss1", &args(&format!("--device {OST} abort_recovery")), now);
+    assert!(again.is_err_and(|e| e.errno == EINVAL));
+    // An MDT (mdt_iocontrol), and an OST of 2.15: 0.
+    w.mount_target("testfs-MDT0000", "oss1", now);
+    assert!(w.lctl("oss1", &args("--device testfs-MDT0000 abort_recovery"), now).is_ok());
+    let (mut w, now) = restarted();
+    w.settings.release = Release::V2_15;
+    assert!(w.lctl("oss1", &args(&format!("--device {OST} abort_recovery")), now).is_ok());
+    assert!(w.targets[OST].recovery.as_ref().is_some_and(|r| r.aborted && r.evicted == 3));
+}
+
+#[test]
+fn an_eviction_is_noticed_at_the_recovery_threads_next_tick_a_connect_at_once() {
+    let (mut w, now) = restarted();
+    reconnect(&mut w, "c1", now + 1_000);
+    reconnect(&mut w, "c2", now + 2_000);
+    let status = w.lctl("oss1", &args(&format!("get_param -n obdfilter.{OST}.recovery_status")), now + 2_000);
+    let status = status.expect("recovery_status");
+    assert!(status.ends_with("next_transno: 0\n"), "VBR and IR only once complete: {status}");
+    let evict = format!("set_param obdfilter.{OST}.evict_client=uuid:uuid-c3");
+    assert!(w.lctl("oss1", &args(&evict), now + 10_000).is_ok());
+    w.step(now + 59_999);
+    assert!(w.targets[OST].recovering(), "connected + evicted = recoverable, not yet looked at");
+    w.step(now + 61_000);
+    let r = w.targets[OST].recovery.clone().expect("recovery");
+    assert_eq!((r.done_ms, r.evicted, r.replayed), (Some(now + 60_000), 1, 2), "{r:?}");
+    // The last client's connect wakes the thread: at once.
+    let (mut w, now) = restarted();
+    let evict = format!("set_param obdfilter.{OST}.evict_client=uuid:uuid-c3");
+    assert!(w.lctl("oss1", &args(&evict), now).is_ok());
+    reconnect(&mut w, "c1", now + 1_000);
+    assert!(w.targets[OST].recovering());
+    reconnect(&mut w, "c2", now + 2_000);
+    assert_eq!(w.targets[OST].recovery.as_ref().and_then(|r| r.done_ms), Some(now + 2_000));
+}
+
+#[test]
+fn until_a_client_connects_the_target_waits_for_clients_with_no_timer() {
+    let (mut w, now) = restarted();
+    w.settings.pinger_s = 10_000;
+    let read = |w: &mut World, at| {
+        w.lctl("oss1", &args(&format!("get_param -n obdfilter.{OST}.recovery_status")), at).expect("status")
+    };
+    assert_eq!(read(&mut w, now + 500_000), "status: WAITING_FOR_CLIENTS\n");
+    // Every recoverable client evicted: 0 connected + 3 evicted ≥ 3, seen at the next tick.
+    for c in ["c1", "c2", "c3"] {
+        let evict = format!("set_param obdfilter.{OST}.evict_client=uuid:uuid-{c}");
+        assert!(w.lctl("oss1", &args(&evict), now + 500_000).is_ok());
+    }
+    assert_eq!(read(&mut w, now + 500_000), "status: WAITING_FOR_CLIENTS\n");
+    w.step(now + 540_000);
+    let r = w.targets[OST].recovery.clone().expect("recovery");
+    assert!(r.done_ms == Some(now + 540_000) && r.evicted == 3 && !r.timed_out, "{r:?}");
+    assert!(read(&mut w, now + 540_000).starts_with("status: COMPLETE\n"));
+}
+
+#[test]
+fn recovery_stale_clients_exists_from_2_16() {
+    let (mut w, now) = restarted();
+    let stale = format!("get_param -n obdfilter.{OST}.recovery_stale_clients");
+    assert_eq!(w.lctl("oss1", &args(&stale), now).ok().as_deref(), Some("uuid-c1\nuuid-c2\nuuid-c3\n"));
+    w.settings.release = Release::V2_15;
+    assert!(w.lctl("oss1", &args(&stale), now).is_err_and(|e| e.errno == ENOENT));
 }
 
 #[test]

@@ -79,7 +79,7 @@ impl World {
         // last_rcvd keeps every client that had not disconnected; they come back by UUID only.
         t.exports.retain(|_, e| e.state == ExportState::Connected);
         for e in t.exports.values_mut() {
-            *e = Export { nid: None, state: ExportState::Stale, queued: 0 };
+            *e = Export { nid: None, state: ExportState::Stale, queued: 0, finished: false };
         }
         t.recovery = (!t.exports.is_empty())
             .then(|| Recovery { recoverable: t.exports.len() as u32, ..Default::default() });
@@ -119,6 +119,7 @@ impl World {
                 current: 0,
                 preferred: None,
                 uncommitted: 0,
+                locks: 1,
                 since_ms: now,
                 last_reply_ms: now,
             });
