@@ -9,8 +9,8 @@ fn args(s: &str) -> Vec<String> {
     s.split_whitespace().map(str::to_owned).collect()
 }
 
-/// A server with the OST and three clients, each with one replay pending; then a restart.
-fn restarted() -> (World, u64) {
+/// A server with the OST and three clients connected, each with a request not yet committed.
+fn three_clients_with_a_request_each() -> (World, u64) {
     let mut w = World::default();
     let now = 1_000_000;
     w.add_node("oss1", &["10.0.0.7@tcp"]);
@@ -20,6 +20,12 @@ fn restarted() -> (World, u64) {
         w.mount_client(c, &format!("uuid-{c}"), &[(OST, &["10.0.0.7@tcp"])], now);
         w.write(c, OST, 1);
     }
+    (w, now)
+}
+
+/// A server with the OST and three clients, each with one replay pending; then a restart.
+fn restarted() -> (World, u64) {
+    let (mut w, now) = three_clients_with_a_request_each();
     assert!(w.nodes.values().all(|n| n.mounts.iter().all(|m| m.imports[0].state == ImportState::Full)));
     w.crash("oss1");
     w.nodes.get_mut("oss1").expect("oss1").up = true;
@@ -369,15 +375,7 @@ fn an_idle_osc_import_is_no_recoverable_client_and_the_write_leaves_it_idle() {
 
 /// Three clients connected with a request each, before any crash; `c3`'s device name.
 fn restarted_before_crash() -> (World, String, u64) {
-    let mut w = World::default();
-    let now = 1_000_000;
-    w.add_node("oss1", &["10.0.0.7@tcp"]);
-    w.mount_target(OST, "oss1", now);
-    for c in ["c1", "c2", "c3"] {
-        w.add_node(c, &[&format!("10.0.1.{}@tcp", &c[1..])]);
-        w.mount_client(c, &format!("uuid-{c}"), &[(OST, &["10.0.0.7@tcp"])], now);
-        w.write(c, OST, 1);
-    }
+    let (w, now) = three_clients_with_a_request_each();
     let dev = w.devices("c3")[0].1.clone();
     (w, dev, now)
 }
