@@ -120,7 +120,8 @@ impl NodeOpts {
 #[derive(Args, Clone, Debug, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct UpstreamOpts {
-    /// Next hop toward the MGS (a router or the MGS), primary first; at most two.
+    /// Next hop toward the MGS (a router or the MGS), primary first; at most two (three for a
+    /// router, which lists every status holder).
     #[arg(long = "parent", value_name = "ADDR")]
     #[serde(default)]
     pub parents: Vec<String>,

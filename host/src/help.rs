@@ -26,7 +26,8 @@ Serves the live web view at /, GET /api/v1/status (JSON), GET /metrics (Promethe
 POST /api/v1/recover and /api/v1/close on --http. Orders need the token of --api-token-file
 (`vigil keygen --api-token`); reads too with --api-token-reads. Requests whose Host is not an
 IP address, localhost or an --api-host name, or from a foreign Origin, are refused.
-Persists only its boot generation and order counter in --state-dir.";
+Persists its boot generation, order counter, expected routers and whether it has direct
+clients in --state-dir.";
 
 /// `vigil router --help`.
 pub const ROUTER: &str = "\
