@@ -792,12 +792,17 @@ fn a_timed_out_hook_is_killed_with_its_children() {
         .ok()
         .and_then(|p| p.trim().parse().ok())
         .unwrap_or_else(|| panic!("the hook wrote no child pid to {}", pidfile.display()));
-    let proc = std::path::PathBuf::from(format!("/proc/{pid}"));
+    // Killed, it is a zombie until whoever inherited it (init, or a subreaper that may be slow
+    // on a loaded machine) reaps it: a zombie runs no more, so only another state counts.
+    let running = || {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+        stat.rsplit_once(") ").is_some_and(|(_, rest)| !rest.starts_with(['Z', 'X']))
+    };
     let start = Instant::now();
-    while proc.exists() && start.elapsed() < Duration::from_secs(3) {
+    while running() && start.elapsed() < Duration::from_secs(3) {
         std::thread::sleep(Duration::from_millis(25));
     }
-    let alive = proc.exists();
+    let alive = running();
     if alive {
         // Do not leak it past the test.
         // SAFETY: kill has no memory preconditions; the pid is the hook's child, ours to end.
