@@ -125,8 +125,6 @@ fn with_args(d: &Daemon, host: &netns::Host, dir: &Path, more: &[String]) -> Dae
 
 #[derive(Default)]
 struct Options {
-    /// Client hook: extra shell run after the line is written (e.g. a slow reconnection).
-    client_hook_tail: &'static str,
     /// Client hooks, after the line is written, wait while the test holds the gate shut
     /// ([`Cluster::shut_gate`], 25 s at most, inside the 30 s hook time-out): reconnections that
     /// finish when the test says, however slow the machine. The gate starts open.
@@ -266,9 +264,9 @@ impl Cluster {
             format!("; for _ in $(seq 250); do [ -e '{}' ] && break; sleep 0.1; done", path_str(&gate));
         let client_tail = if options.gated_hooks {
             std::fs::write(&gate, b"").expect("the hooks' gate, open");
-            format!("{}{gate_wait}", options.client_hook_tail)
+            gate_wait
         } else {
-            options.client_hook_tail.to_owned()
+            String::new()
         };
         let hook = |name: &str, tail: &str| {
             let file = dir.path().join(format!("{name}.hook"));
@@ -854,16 +852,19 @@ fn target_restarts_twice_clients_end_on_the_newest_generation() {
         return;
     }
     let mut sum = Summary::new("target_restarts_twice");
-    let options = Options { client_hook_tail: "; sleep 0.3", ..Options::default() };
+    // Reconnections held until the second restart, which so surely comes while the first
+    // recovery is under way (0.3 s of sleep in the hooks was outrun by the restart itself).
+    let options = Options { gated_hooks: true, ..Options::default() };
     let mut cluster = Cluster::new("twice", options);
+    cluster.shut_gate();
     let start = Instant::now();
     let first = cluster.restart_target(Duration::from_secs(20)).unwrap_or_else(|e| cluster.fail(&e));
-    // The second restart comes while the first recovery is under way.
     wait_for("the first recovery under way", Duration::from_secs(20), || {
         cluster.runs_for(first).values().any(|&n| n > 0).then_some(())
     })
     .unwrap_or_else(|e| cluster.fail(&e));
     let second = cluster.restart_target(Duration::from_secs(20)).unwrap_or_else(|e| cluster.fail(&e));
+    cluster.open_gate();
     let closed = cluster.wait_window_closed(second, Duration::from_secs(60));
     let last: BTreeMap<String, Option<u64>> = cluster
         .clients
