@@ -52,13 +52,24 @@ impl Site {
     /// Starts the MGS, two routers, `clients` clients and (if `server`) the server of [`TARGET`]
     /// below r2, and waits until the MGS sees every node alive and the target up.
     fn start(test: &str, clients: usize, server: bool) -> Site {
-        Site::start_with(test, clients, server, "")
+        Site::start_with(test, clients, server, false)
     }
 
-    /// [`Site::start`] with `hook_tail` run by every client's hook after it wrote its line (e.g.
-    /// `sleep 1`: slow reconnections).
-    fn start_with(test: &str, clients: usize, server: bool, hook_tail: &str) -> Site {
+    /// [`Site::start`], with every client's hook, if `gated`, waiting after it wrote its line
+    /// while the test holds the [`gate`] shut (25 s at most, inside the client's 30 s hook
+    /// time-out): reconnections that finish when the test says, however slow the machine. The
+    /// gate starts open.
+    fn start_with(test: &str, clients: usize, server: bool, gated: bool) -> Site {
         let cluster = Cluster::new(test, Timing::FAST);
+        let hook_tail = if gated {
+            std::fs::write(gate(&cluster), b"").expect("the hooks' gate, open");
+            format!(
+                "; for _ in $(seq 250); do [ -e '{}' ] && break; sleep 0.1; done",
+                gate(&cluster).display()
+            )
+        } else {
+            String::new()
+        };
         let mut mgs = cluster.mgs();
         mgs.start();
         let mut routers = [cluster.router("r1", &[mgs.udp()]), cluster.router("r2", &[mgs.udp()])];
@@ -176,6 +187,11 @@ impl Site {
             s.recovery(TARGET).filter(|r| r.order_id == order && r.closed()).cloned()
         })
     }
+}
+
+/// The file whose presence lets gated hooks ([`Site::start_with`]) finish.
+fn gate(cluster: &Cluster) -> std::path::PathBuf {
+    cluster.dir().join("hooks").join("gate")
 }
 
 /// Whether a node state counts as live (the design's `is_live`: alive or suspect).
@@ -776,12 +792,17 @@ fn a_timed_out_hook_is_killed_with_its_children() {
         .ok()
         .and_then(|p| p.trim().parse().ok())
         .unwrap_or_else(|| panic!("the hook wrote no child pid to {}", pidfile.display()));
-    let proc = std::path::PathBuf::from(format!("/proc/{pid}"));
+    // Killed, it is a zombie until whoever inherited it (init, or a subreaper that may be slow
+    // on a loaded machine) reaps it: a zombie runs no more, so only another state counts.
+    let running = || {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+        stat.rsplit_once(") ").is_some_and(|(_, rest)| !rest.starts_with(['Z', 'X']))
+    };
     let start = Instant::now();
-    while proc.exists() && start.elapsed() < Duration::from_secs(3) {
+    while running() && start.elapsed() < Duration::from_secs(3) {
         std::thread::sleep(Duration::from_millis(25));
     }
-    let alive = proc.exists();
+    let alive = running();
     if alive {
         // Do not leak it past the test.
         // SAFETY: kill has no memory preconditions; the pid is the hook's child, ours to end.
@@ -792,14 +813,18 @@ fn a_timed_out_hook_is_killed_with_its_children() {
 
 #[test]
 fn a_router_restart_mid_recovery_still_completes() {
-    // Reconnections take a second, so the recovery is still under way when r1 restarts.
-    let mut site = Site::start_with("router-mid-recovery", 8, true, "; sleep 1");
+    // Reconnections finish when the test opens the gate, so the recovery is surely still under
+    // way when r1 restarts (a second of sleep in the hooks was a guess a loaded machine can beat).
+    let mut site = Site::start_with("router-mid-recovery", 8, true, true);
+    std::fs::remove_file(gate(&site.cluster)).expect("the hooks' gate, shut");
     let (order, generation) = site.restart_target();
-    site.wait_for("some clients applied the order, none reconnected yet", WAIT, |s| {
-        s.recovery(TARGET).filter(|r| r.order_id == order && r.applied > 0 && r.reconnected < 8).cloned()
+    let under_way = site.wait_for("some clients applied the order", WAIT, |s| {
+        s.recovery(TARGET).filter(|r| r.order_id == order && r.applied > 0).cloned()
     });
+    assert_eq!(under_way.reconnected, 0, "none reconnected behind the shut gate: {under_way:?}");
     let before = site.status().node("r1").expect("r1 known").generation;
     site.routers[0].restart();
+    std::fs::write(gate(&site.cluster), b"").expect("the hooks' gate, open");
     let recovery = site.wait_window_closed(&order, WAIT);
     assert_eq!((recovery.live, recovery.reconnected, recovery.failed), (8, 8, 0), "{recovery:?}");
     let everyone = site.all_names();

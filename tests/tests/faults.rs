@@ -125,8 +125,10 @@ fn with_args(d: &Daemon, host: &netns::Host, dir: &Path, more: &[String]) -> Dae
 
 #[derive(Default)]
 struct Options {
-    /// Client hook: extra shell run after the line is written (e.g. a slow reconnection).
-    client_hook_tail: &'static str,
+    /// Client hooks, after the line is written, wait while the test holds the gate shut
+    /// ([`Cluster::shut_gate`], 25 s at most, inside the 30 s hook time-out): reconnections that
+    /// finish when the test says, however slow the machine. The gate starts open.
+    gated_hooks: bool,
     /// Sign orders, and give every node the public key.
     signed: bool,
     /// Extra hosts with no daemon (the test starts them).
@@ -257,6 +259,15 @@ impl Cluster {
             routers.insert(r.to_owned(), d);
         }
 
+        let gate = dir.path().join("gate");
+        let gate_wait =
+            format!("; for _ in $(seq 250); do [ -e '{}' ] && break; sleep 0.1; done", path_str(&gate));
+        let client_tail = if options.gated_hooks {
+            std::fs::write(&gate, b"").expect("the hooks' gate, open");
+            gate_wait
+        } else {
+            String::new()
+        };
         let hook = |name: &str, tail: &str| {
             let file = dir.path().join(format!("{name}.hook"));
             format!(
@@ -288,7 +299,7 @@ impl Cluster {
                 "--parent".into(),
                 parent_of(name, router_of(i + 1)),
                 "--on-order".into(),
-                hook(name, options.client_hook_tail),
+                hook(name, &client_tail),
             ];
             rest.extend(order_pub.clone());
             let mut d = daemon(name, args, rest);
@@ -301,6 +312,16 @@ impl Cluster {
             cluster.wait_all_alive_at("mgs2", Duration::from_secs(30)).unwrap_or_else(|e| cluster.fail(&e));
         }
         cluster
+    }
+
+    /// Holds gated client hooks ([`Options::gated_hooks`]) until [`Cluster::open_gate`].
+    fn shut_gate(&self) {
+        std::fs::remove_file(self.dir.path().join("gate")).expect("the hooks' gate, shut");
+    }
+
+    /// Lets gated client hooks finish.
+    fn open_gate(&self) {
+        std::fs::write(self.dir.path().join("gate"), b"").expect("the hooks' gate, open");
     }
 
     fn fail(&self, why: &str) -> ! {
@@ -652,10 +673,11 @@ fn mgs_killed_mid_recovery_recovery_completes_without_duplicates() {
         return;
     }
     let mut sum = Summary::new("mgs_killed_mid_recovery");
-    // Slow reconnections (1 s each) so that the MGS dies with the window open.
-    let options = Options { client_hook_tail: "; sleep 1", ..Options::default() };
+    // Reconnections held until the MGS is back, so that it surely dies with the window open.
+    let options = Options { gated_hooks: true, ..Options::default() };
     let mut cluster = Cluster::new("mgskill", options);
     let mgs_gen = cluster.status().and_then(|s| s["mgs"]["generation"].as_u64());
+    cluster.shut_gate();
     let start = Instant::now();
     let generation = cluster.restart_target(Duration::from_secs(20)).unwrap_or_else(|e| cluster.fail(&e));
     // Mid-recovery: some hook started, the window is open.
@@ -666,6 +688,7 @@ fn mgs_killed_mid_recovery_recovery_completes_without_duplicates() {
     })
     .unwrap_or_else(|e| cluster.fail(&e));
     cluster.mgs.restart(); // SIGKILL, then the same command again
+    cluster.open_gate();
     let new_gen = cluster.status().and_then(|s| s["mgs"]["generation"].as_u64());
     let closed = cluster.wait_window_closed(generation, Duration::from_secs(30));
     let runs = cluster.runs_for(generation);
@@ -701,9 +724,10 @@ fn one_of_two_holders_killed_mid_recovery_the_other_closes_alone() {
         return;
     }
     let mut sum = Summary::new("holder_killed_mid_recovery");
-    // Slow reconnections (1 s each) so that the holder dies with the window open.
-    let options = Options { client_hook_tail: "; sleep 1", second_holder: true, ..Options::default() };
+    // Reconnections held until the holder is dead, so that it surely dies with the window open.
+    let options = Options { gated_hooks: true, second_holder: true, ..Options::default() };
     let mut cluster = Cluster::new("holderkill", options);
+    cluster.shut_gate();
     let start = Instant::now();
     let generation = cluster.restart_target(Duration::from_secs(20)).unwrap_or_else(|e| cluster.fail(&e));
     let open =
@@ -715,6 +739,7 @@ fn one_of_two_holders_killed_mid_recovery_the_other_closes_alone() {
         })
         .unwrap_or_else(|e| cluster.fail(&e));
     cluster.mgs.kill(); // SIGKILL, and it stays down
+    cluster.open_gate();
     let closed = cluster.wait_window_closed_at("mgs2", generation, Duration::from_secs(30));
     sum.check(
         "first holder SIGKILLed mid-recovery: the second closes",
@@ -827,16 +852,19 @@ fn target_restarts_twice_clients_end_on_the_newest_generation() {
         return;
     }
     let mut sum = Summary::new("target_restarts_twice");
-    let options = Options { client_hook_tail: "; sleep 0.3", ..Options::default() };
+    // Reconnections held until the second restart, which so surely comes while the first
+    // recovery is under way (0.3 s of sleep in the hooks was outrun by the restart itself).
+    let options = Options { gated_hooks: true, ..Options::default() };
     let mut cluster = Cluster::new("twice", options);
+    cluster.shut_gate();
     let start = Instant::now();
     let first = cluster.restart_target(Duration::from_secs(20)).unwrap_or_else(|e| cluster.fail(&e));
-    // The second restart comes while the first recovery is under way.
     wait_for("the first recovery under way", Duration::from_secs(20), || {
         cluster.runs_for(first).values().any(|&n| n > 0).then_some(())
     })
     .unwrap_or_else(|e| cluster.fail(&e));
     let second = cluster.restart_target(Duration::from_secs(20)).unwrap_or_else(|e| cluster.fail(&e));
+    cluster.open_gate();
     let closed = cluster.wait_window_closed(second, Duration::from_secs(60));
     let last: BTreeMap<String, Option<u64>> = cluster
         .clients
