@@ -60,5 +60,14 @@ fn the_first_boot_in_every_order_with_a_loss() {
         reorders: 0,
         crashes: 0,
     };
-    assert_holds(&check(&bounds));
+    let report = check(&bounds);
+    assert_holds(&report);
+    assert_eq!(report.depth, 20, "states as deep as the bound");
+    let without = check(&Bounds { losses: 0, ..bounds });
+    assert!(
+        report.states > 2 * without.states,
+        "a loss anywhere branches the boot: {} against {}",
+        report.line(),
+        without.line()
+    );
 }
