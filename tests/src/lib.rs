@@ -61,6 +61,7 @@
 //! ```
 
 pub mod datagrams;
+pub mod gate;
 pub mod http;
 pub mod lustre;
 pub mod metrics;

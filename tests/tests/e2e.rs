@@ -20,6 +20,7 @@ use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream, UdpSocket};
 use std::time::{Duration, Instant};
 
+use vigil_tests::gate::HookGate;
 use vigil_tests::metrics::Metrics;
 use vigil_tests::status::Recovery;
 use vigil_tests::tap::Tap;
@@ -41,6 +42,8 @@ struct Site {
     routers: [Daemon; 2],
     clients: Vec<Daemon>,
     server: Option<Daemon>,
+    /// What the clients' hooks wait behind, if gated ([`Site::start_with`]).
+    gate: Option<HookGate>,
     cluster: Cluster,
 }
 
@@ -56,20 +59,12 @@ impl Site {
     }
 
     /// [`Site::start`], with every client's hook, if `gated`, waiting after it wrote its line
-    /// while the test holds the [`gate`] shut (25 s at most, inside the client's 30 s hook
-    /// time-out): reconnections that finish when the test says, however slow the machine. The
-    /// gate starts open.
+    /// while the test holds [`Site::gate`] shut: reconnections that finish when the test says.
+    /// The gate starts open.
     fn start_with(test: &str, clients: usize, server: bool, gated: bool) -> Site {
         let cluster = Cluster::new(test, Timing::FAST);
-        let hook_tail = if gated {
-            std::fs::write(gate(&cluster), b"").expect("the hooks' gate, open");
-            format!(
-                "; for _ in $(seq 250); do [ -e '{}' ] && break; sleep 0.1; done",
-                gate(&cluster).display()
-            )
-        } else {
-            String::new()
-        };
+        let gate = gated.then(|| HookGate::open_at(cluster.dir().join("hooks").join("gate")));
+        let hook_tail = gate.as_ref().map(HookGate::wait_in_hook).unwrap_or_default();
         let mut mgs = cluster.mgs();
         mgs.start();
         let mut routers = [cluster.router("r1", &[mgs.udp()]), cluster.router("r2", &[mgs.udp()])];
@@ -90,7 +85,7 @@ impl Site {
         let server_args = ["--window-ms", WINDOW_MS, "--target-addr", TARGET_ADDR];
         let mut server = server.then(|| cluster.server("s1", TARGET, &[r2], &server_args));
         start_all(clients.iter_mut().chain(server.iter_mut()));
-        let site = Site { mgs, routers, clients, server, cluster };
+        let site = Site { mgs, routers, clients, server, gate, cluster };
         let everyone = site.all_names();
         site.wait("every node alive and the target settled", WAIT, |s| {
             s.all_in(&everyone, "alive")
@@ -187,11 +182,6 @@ impl Site {
             s.recovery(TARGET).filter(|r| r.order_id == order && r.closed()).cloned()
         })
     }
-}
-
-/// The file whose presence lets gated hooks ([`Site::start_with`]) finish.
-fn gate(cluster: &Cluster) -> std::path::PathBuf {
-    cluster.dir().join("hooks").join("gate")
 }
 
 /// Whether a node state counts as live (the design's `is_live`: alive or suspect).
@@ -816,7 +806,8 @@ fn a_router_restart_mid_recovery_still_completes() {
     // Reconnections finish when the test opens the gate, so the recovery is surely still under
     // way when r1 restarts (a second of sleep in the hooks was a guess a loaded machine can beat).
     let mut site = Site::start_with("router-mid-recovery", 8, true, true);
-    std::fs::remove_file(gate(&site.cluster)).expect("the hooks' gate, shut");
+    let gate = site.gate.take().expect("a gated site");
+    gate.shut();
     let (order, generation) = site.restart_target();
     let under_way = site.wait_for("some clients applied the order", WAIT, |s| {
         s.recovery(TARGET).filter(|r| r.order_id == order && r.applied > 0).cloned()
@@ -824,7 +815,7 @@ fn a_router_restart_mid_recovery_still_completes() {
     assert_eq!(under_way.reconnected, 0, "none reconnected behind the shut gate: {under_way:?}");
     let before = site.status().node("r1").expect("r1 known").generation;
     site.routers[0].restart();
-    std::fs::write(gate(&site.cluster), b"").expect("the hooks' gate, open");
+    gate.open();
     let recovery = site.wait_window_closed(&order, WAIT);
     assert_eq!((recovery.live, recovery.reconnected, recovery.failed), (8, 8, 0), "{recovery:?}");
     let everyone = site.all_names();

@@ -30,6 +30,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
+use vigil_tests::gate::HookGate;
 use vigil_tests::netns::{self, Lab};
 use vigil_tests::relay::{Impairment, Relay};
 use vigil_tests::{vigil_bin, Daemon, TestDir, Timing};
@@ -125,9 +126,8 @@ fn with_args(d: &Daemon, host: &netns::Host, dir: &Path, more: &[String]) -> Dae
 
 #[derive(Default)]
 struct Options {
-    /// Client hooks, after the line is written, wait while the test holds the gate shut
-    /// ([`Cluster::shut_gate`], 25 s at most, inside the 30 s hook time-out): reconnections that
-    /// finish when the test says, however slow the machine. The gate starts open.
+    /// Client hooks, after the line is written, wait while the test holds [`Cluster::gate`]
+    /// shut: reconnections that finish when the test says. The gate starts open.
     gated_hooks: bool,
     /// Sign orders, and give every node the public key.
     signed: bool,
@@ -149,6 +149,8 @@ struct Cluster {
     server: Daemon,
     /// The relays of `Options::relay`: r1's children to r1, r1 to the MGS.
     relays: Vec<Relay>,
+    /// What the client hooks wait behind, with `Options::gated_hooks`.
+    gate: Option<HookGate>,
     lab: Lab,
     dir: TestDir,
 }
@@ -259,15 +261,8 @@ impl Cluster {
             routers.insert(r.to_owned(), d);
         }
 
-        let gate = dir.path().join("gate");
-        let gate_wait =
-            format!("; for _ in $(seq 250); do [ -e '{}' ] && break; sleep 0.1; done", path_str(&gate));
-        let client_tail = if options.gated_hooks {
-            std::fs::write(&gate, b"").expect("the hooks' gate, open");
-            gate_wait
-        } else {
-            String::new()
-        };
+        let gate = options.gated_hooks.then(|| HookGate::open_at(dir.path().join("gate")));
+        let client_tail = gate.as_ref().map(HookGate::wait_in_hook).unwrap_or_default();
         let hook = |name: &str, tail: &str| {
             let file = dir.path().join(format!("{name}.hook"));
             format!(
@@ -306,7 +301,7 @@ impl Cluster {
             d.start();
             client_daemons.insert(name.clone(), d);
         }
-        let cluster = Cluster { mgs, mgs2, routers, clients: client_daemons, server, relays, lab, dir };
+        let cluster = Cluster { mgs, mgs2, routers, clients: client_daemons, server, relays, gate, lab, dir };
         cluster.wait_all_alive(Duration::from_secs(30)).unwrap_or_else(|e| cluster.fail(&e));
         if cluster.mgs2.is_some() {
             cluster.wait_all_alive_at("mgs2", Duration::from_secs(30)).unwrap_or_else(|e| cluster.fail(&e));
@@ -314,14 +309,9 @@ impl Cluster {
         cluster
     }
 
-    /// Holds gated client hooks ([`Options::gated_hooks`]) until [`Cluster::open_gate`].
-    fn shut_gate(&self) {
-        std::fs::remove_file(self.dir.path().join("gate")).expect("the hooks' gate, shut");
-    }
-
-    /// Lets gated client hooks finish.
-    fn open_gate(&self) {
-        std::fs::write(self.dir.path().join("gate"), b"").expect("the hooks' gate, open");
+    /// What gated client hooks wait behind ([`Options::gated_hooks`]).
+    fn gate(&self) -> &HookGate {
+        self.gate.as_ref().expect("a cluster with gated hooks")
     }
 
     fn fail(&self, why: &str) -> ! {
@@ -677,7 +667,7 @@ fn mgs_killed_mid_recovery_recovery_completes_without_duplicates() {
     let options = Options { gated_hooks: true, ..Options::default() };
     let mut cluster = Cluster::new("mgskill", options);
     let mgs_gen = cluster.status().and_then(|s| s["mgs"]["generation"].as_u64());
-    cluster.shut_gate();
+    cluster.gate().shut();
     let start = Instant::now();
     let generation = cluster.restart_target(Duration::from_secs(20)).unwrap_or_else(|e| cluster.fail(&e));
     // Mid-recovery: some hook started, the window is open.
@@ -688,7 +678,7 @@ fn mgs_killed_mid_recovery_recovery_completes_without_duplicates() {
     })
     .unwrap_or_else(|e| cluster.fail(&e));
     cluster.mgs.restart(); // SIGKILL, then the same command again
-    cluster.open_gate();
+    cluster.gate().open();
     let new_gen = cluster.status().and_then(|s| s["mgs"]["generation"].as_u64());
     let closed = cluster.wait_window_closed(generation, Duration::from_secs(30));
     let runs = cluster.runs_for(generation);
@@ -727,7 +717,7 @@ fn one_of_two_holders_killed_mid_recovery_the_other_closes_alone() {
     // Reconnections held until the holder is dead, so that it surely dies with the window open.
     let options = Options { gated_hooks: true, second_holder: true, ..Options::default() };
     let mut cluster = Cluster::new("holderkill", options);
-    cluster.shut_gate();
+    cluster.gate().shut();
     let start = Instant::now();
     let generation = cluster.restart_target(Duration::from_secs(20)).unwrap_or_else(|e| cluster.fail(&e));
     let open =
@@ -739,7 +729,7 @@ fn one_of_two_holders_killed_mid_recovery_the_other_closes_alone() {
         })
         .unwrap_or_else(|e| cluster.fail(&e));
     cluster.mgs.kill(); // SIGKILL, and it stays down
-    cluster.open_gate();
+    cluster.gate().open();
     let closed = cluster.wait_window_closed_at("mgs2", generation, Duration::from_secs(30));
     sum.check(
         "first holder SIGKILLed mid-recovery: the second closes",
@@ -856,7 +846,7 @@ fn target_restarts_twice_clients_end_on_the_newest_generation() {
     // recovery is under way (0.3 s of sleep in the hooks was outrun by the restart itself).
     let options = Options { gated_hooks: true, ..Options::default() };
     let mut cluster = Cluster::new("twice", options);
-    cluster.shut_gate();
+    cluster.gate().shut();
     let start = Instant::now();
     let first = cluster.restart_target(Duration::from_secs(20)).unwrap_or_else(|e| cluster.fail(&e));
     wait_for("the first recovery under way", Duration::from_secs(20), || {
@@ -864,7 +854,7 @@ fn target_restarts_twice_clients_end_on_the_newest_generation() {
     })
     .unwrap_or_else(|e| cluster.fail(&e));
     let second = cluster.restart_target(Duration::from_secs(20)).unwrap_or_else(|e| cluster.fail(&e));
-    cluster.open_gate();
+    cluster.gate().open();
     let closed = cluster.wait_window_closed(second, Duration::from_secs(60));
     let last: BTreeMap<String, Option<u64>> = cluster
         .clients

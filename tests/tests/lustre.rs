@@ -15,7 +15,7 @@ use std::os::unix::fs::symlink;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use vigil_tests::lustre::{ImportState, Release, Settings, World, NODE_VAR, WORLD_VAR};
+use vigil_tests::lustre::{self, ImportState, Release, Settings, World, NODE_VAR, WORLD_VAR};
 use vigil_tests::{start_all, Cluster, Daemon, Status, Timing};
 
 const OST: &str = "testfs-OST0000";
@@ -549,18 +549,26 @@ fn a_restart_leaves_an_idle_client_alone_and_counts_it_reconnected() {
     assert!(log.contains("idle: nothing to recover"), "{log}");
 }
 
-#[test]
-fn a_restart_whose_only_client_is_dead_waits_for_clients_until_vigil_evicts_it() {
-    let mut site = Site::start("lustre_only_dead", settings(Release::default()), &[DEAD], &[], &[]);
+/// A target restart whose only recoverable client died with the rack, the close hook run with
+/// `policy`: nobody connects, so Lustre shows WAITING_FOR_CLIENTS and has no timer, and Vigil
+/// closes the window at once (no live client to wait for). The site and Lustre's recovery,
+/// once over.
+fn only_client_dead(test: &str, settings: Settings, policy: &str) -> (Site, lustre::Recovery) {
+    let mut site = Site::start_with_policy(test, settings, &[DEAD], &[], &[], policy);
     site.rack_fails(&[DEAD]);
     site.mount_on("oss1");
-    // Nobody connects: Lustre shows WAITING_FOR_CLIENTS and has no timer; Vigil closes the
-    // window at once (no live client to wait for) and its hook evicts the dead client.
     site.wait("the window closed by Vigil", |s| s.recovery(OST).is_some_and(|r| r.closed() && r.live == 0));
-    site.wait_world("Lustre's recovery complete", WAIT, |w| {
+    site.wait_world("Lustre's recovery over", WAIT, |w| {
         w.targets[OST].recovery.as_ref().is_some_and(|r| r.done_ms.is_some())
     });
     let recovery = site.world(|w, _| w.targets[OST].recovery.clone().expect("a recovery"));
+    (site, recovery)
+}
+
+#[test]
+fn a_restart_whose_only_client_is_dead_waits_for_clients_until_vigil_evicts_it() {
+    // The hook evicts the dead client: that ends Lustre's wait.
+    let (mut site, recovery) = only_client_dead("lustre_only_dead", settings(Release::default()), "evict");
     assert!(
         recovery.evicted == 1 && recovery.start_ms.is_none() && !recovery.timed_out && !recovery.aborted,
         "one eviction, before any client connected: {recovery:?}"
@@ -577,15 +585,7 @@ fn a_restart_whose_only_client_is_dead_waits_for_clients_until_vigil_evicts_it()
 /// (`ofd_iocontrol`) although it ended the recovery, and the hook goes by `recovery_status`.
 #[test]
 fn an_abort_that_lctl_reports_failed_on_an_ost_of_2_16_is_judged_by_the_status() {
-    let settings = settings(Release::V2_16);
-    let mut site = Site::start_with_policy("lustre_abort", settings, &[DEAD], &[], &[], "abort");
-    site.rack_fails(&[DEAD]);
-    site.mount_on("oss1");
-    site.wait("the window closed by Vigil", |s| s.recovery(OST).is_some_and(|r| r.closed() && r.live == 0));
-    site.wait_world("Lustre's recovery aborted", WAIT, |w| {
-        w.targets[OST].recovery.as_ref().is_some_and(|r| r.done_ms.is_some())
-    });
-    let recovery = site.world(|w, _| w.targets[OST].recovery.clone().expect("a recovery"));
+    let (mut site, recovery) = only_client_dead("lustre_abort", settings(Release::V2_16), "abort");
     assert!(recovery.aborted && recovery.evicted == 1, "{recovery:?}");
     let log = site.agent("oss1").log_text();
     assert!(
