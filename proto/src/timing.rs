@@ -57,9 +57,9 @@ const DOUBLING: u8 = 3;
 /// child leaves its home, three intervals of that later, so they seldom do, and convicts it
 /// only after eight (24 losses in a row). The re-sends go on while the child does not hear
 /// the parent, up to the dead threshold: under loss the child's replies are lost too (a try
-/// fails with 36% at 20% loss), and a child that stopped at the suspect threshold sent one
-/// ping an interval from then on, so a run of ten losses convicted it (one live client in
-/// 100,000 under 20% loss, seeds 2 and 3). A parent silent longer (down) gets one ping per
+/// fails with 36% at 20% loss), and a child stopping at the suspect threshold would send one
+/// ping an interval from then on, so that a run of ten losses convicts it (one live client in
+/// 100,000 under 20% loss, simulated). A parent silent longer (down) gets one ping per
 /// interval: re-sends never pile onto a parent that cannot answer. The cost is one datagram
 /// per lost ping or reply, nothing without loss, and two more an interval to a parent down
 /// until its children give it up.
