@@ -408,9 +408,19 @@ fn close(target: &'static str, policy: &'static str) -> Vec<(&'static str, &'sta
 
 const OST_STATUS: &str = "obdfilter.testfs-OST0001.recovery_status";
 
+/// The close hook's read of testfs-OST0001's `recovery_status`.
+fn read_status() -> String {
+    format!("get_param -n {OST_STATUS}")
+}
+
+/// The close hook's eviction of the client `uuid` from testfs-OST0001.
+fn evict(uuid: &str) -> String {
+    format!("set_param obdfilter.testfs-OST0001.evict_client=uuid:{uuid}")
+}
+
 #[test]
 fn server_hook_aborts_only_a_recovery_that_waits_for_absent_clients() {
-    let read = format!("get_param -n {OST_STATUS}");
+    let read = read_status();
     let abort = "--device testfs-OST0001 abort_recovery";
     // An OST of 2.16 or later: lctl fails (ofd_iocontrol's EINVAL) although the abort ended
     // the recovery, which the status read again tells.
@@ -457,8 +467,7 @@ fn server_hook_aborts_only_a_recovery_that_waits_for_absent_clients() {
 #[test]
 fn server_hook_evicts_by_default_exactly_the_stale_clients_vigil_holds_dead() {
     let stale_param = "obdfilter.testfs-OST0001.recovery_stale_clients";
-    let evict = |uuid: &str| format!("set_param obdfilter.testfs-OST0001.evict_client=uuid:{uuid}");
-    let read = format!("get_param -n {OST_STATUS}");
+    let read = read_status();
     let fake = Fake::new();
     let exports = fake.dir.join("exports");
     std::fs::write(&exports, "u-dead 10.0.1.6@tcp\nu-live 10.0.1.1@tcp\nu-noagent 10.0.1.7@tcp\n").unwrap();
@@ -498,8 +507,7 @@ fn server_hook_evicts_by_default_exactly_the_stale_clients_vigil_holds_dead() {
 #[test]
 fn server_hook_evicts_the_mounts_dead_clients_reported_without_a_client_map() {
     let stale_param = "obdfilter.testfs-OST0001.recovery_stale_clients";
-    let evict = |uuid: &str| format!("set_param obdfilter.testfs-OST0001.evict_client=uuid:{uuid}");
-    let read = format!("get_param -n {OST_STATUS}");
+    let read = read_status();
     let fake = Fake::new();
     fake.param(OST_STATUS, &recovery_status("RECOVERING", 2, 2))
         .param(&format!("{OST_STATUS}.2"), &recovery_status("COMPLETE", 0, 0))
@@ -550,8 +558,7 @@ fn server_hook_edge_cases_have_clear_exit_codes() {
 #[test]
 fn server_hook_succeeds_once_every_awaited_client_is_back_or_evicted_before_lustre_looks() {
     let stale_param = "obdfilter.testfs-OST0001.recovery_stale_clients";
-    let evict = |uuid: &str| format!("set_param obdfilter.testfs-OST0001.evict_client=uuid:{uuid}");
-    let read = format!("get_param -n {OST_STATUS}");
+    let read = read_status();
     let mut env = close("testfs-OST0001", "evict");
     env.push(("VIGIL_DEAD_UUIDS", "u-dead-a,u-dead-b"));
     // connected 8 + evicted 2 = 10 recoverable: check_for_recovery_ready holds, Lustre goes on
@@ -589,8 +596,7 @@ fn server_hook_succeeds_once_every_awaited_client_is_back_or_evicted_before_lust
 fn server_hook_on_2_15_evicts_the_dead_vigil_names_that_are_not_connected() {
     // No recovery_stale_clients before 2.16: the dead clients' mounts and the snapshot's
     // clients of the dead NIDs, less the UUIDs connected now.
-    let evict = |uuid: &str| format!("set_param obdfilter.testfs-OST0001.evict_client=uuid:{uuid}");
-    let read = format!("get_param -n {OST_STATUS}");
+    let read = read_status();
     let exports_param = "obdfilter.testfs-OST0001.exports.*.uuid";
     let fake = Fake::new();
     let exports = fake.dir.join("exports");
@@ -634,7 +640,7 @@ fn server_hook_on_2_15_evicts_the_dead_vigil_names_that_are_not_connected() {
     let (code, calls) = fake.run(SERVER_HOOK, &env);
     assert_eq!(code, 1, "cannot tell whether Lustre still awaits anyone");
     let stale = "get_param -n obdfilter.testfs-OST0001.recovery_stale_clients".to_owned();
-    let read = format!("get_param -n {OST_STATUS}");
+    let read = read_status();
     assert_eq!(
         calls,
         [
